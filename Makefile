@@ -1,0 +1,41 @@
+# keyquorum build and test entry points. `make test` is what CI runs.
+
+GO       ?= go
+APT_PKGS := softhsm2 opensc iproute2
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TEST_TIMEOUT ?= 45m
+
+.PHONY: all deps build vet fmt-check test test-short clean
+
+all: build
+
+# deps installs the system packages the tests need (SoftHSM2, pkcs11-tool,
+# ip/tc) when any of them is missing. Only apt-based systems are handled here.
+deps:
+	@if ! command -v softhsm2-util >/dev/null 2>&1 || ! command -v pkcs11-tool >/dev/null 2>&1 \
+	    || ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then \
+		echo "installing $(APT_PKGS)"; \
+		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PKGS); \
+	fi
+
+build:
+	$(GO) build ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+# test runs the whole suite with the race detector against real SoftHSM2
+# tokens, real libp2p hosts on 127.0.0.1 and separate OS processes.
+test: deps vet fmt-check
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+# test-short skips the multi-process and network-namespace tests.
+test-short: deps
+	$(GO) test -short -timeout $(TEST_TIMEOUT) ./...
+
+clean:
+	$(GO) clean -testcache
