@@ -1,6 +1,125 @@
 package tss
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
-// ErrMessageTooLarge is returned for a payload over MaxPayloadSize.
-var ErrMessageTooLarge = errors.New("tss: message payload exceeds MaxPayloadSize")
+// Sentinel errors. Callers branch on them with errors.Is.
+var (
+	// ErrMessageTooLarge is returned for a payload over MaxPayloadSize.
+	ErrMessageTooLarge = errors.New("tss: message payload exceeds MaxPayloadSize")
+	// ErrUnknownKey means this party holds no share of the requested key.
+	ErrUnknownKey = errors.New("tss: unknown key")
+	// ErrNotInCommittee means a party named in a request is not in the key's
+	// committee, or this party is not in the session.
+	ErrNotInCommittee = errors.New("tss: party not in committee")
+	// ErrBadRequest means a request is malformed (wrong digest length, too
+	// few signers, bad threshold, bad derivation path...).
+	ErrBadRequest = errors.New("tss: bad request")
+	// ErrInvalidSignature means a combined signature did not verify under the
+	// key; it is never returned to the caller as a signature.
+	ErrInvalidSignature = errors.New("tss: signature does not verify")
+	// ErrProtocol wraps a protocol failure reported by a party's own
+	// computation (a failed proof check, an inconsistent value).
+	ErrProtocol = errors.New("tss: protocol failure")
+	// ErrMalformedMessage means an inbound message failed validation before
+	// it reached the protocol.
+	ErrMalformedMessage = errors.New("tss: malformed message")
+	// ErrEngineClosed means the engine is not running.
+	ErrEngineClosed = errors.New("tss: engine is not running")
+	// ErrBusy means the engine already runs its maximum number of sessions.
+	ErrBusy = errors.New("tss: too many concurrent sessions")
+	// ErrNoPreParams means keygen found no Paillier pre-parameters ready.
+	ErrNoPreParams = errors.New("tss: no pre-parameters available")
+	// ErrPresignatureUsed means a presignature was already consumed (used,
+	// burnt by an aborted round, or discarded); it is never used twice.
+	ErrPresignatureUsed = errors.New("tss: presignature already used")
+	// ErrNoPresignature means no ready presignature matches the request.
+	ErrNoPresignature = errors.New("tss: no presignature available")
+)
+
+// RoundTimeoutError reports a round that did not complete in time.
+type RoundTimeoutError struct {
+	// Op is the operation of the session.
+	Op Operation
+	// Session is the session that timed out.
+	Session SessionID
+	// Round is the protocol round that was waiting (0 while joining).
+	Round uint32
+	// Parties are the parties whose messages had not arrived.
+	Parties []PartyID
+	// After is how long the session waited without progress.
+	After time.Duration
+}
+
+func (e *RoundTimeoutError) Error() string {
+	stage := fmt.Sprintf("round %d", e.Round)
+	if e.Round == 0 {
+		stage = "joining"
+	}
+	return fmt.Sprintf("tss: %s session %s timed out after %s in %s, waiting for %s; check that those sites are running and reachable",
+		e.Op, e.Session.Short(), e.After, stage, joinParties(e.Parties))
+}
+
+// CulpritError reports parties that provably misbehaved: a failed proof, an
+// inconsistent value, a malformed message.
+type CulpritError struct {
+	// Op is the operation of the session.
+	Op Operation
+	// Parties are the culprits.
+	Parties []PartyID
+	// Round is the round in which the fault was detected.
+	Round uint32
+	// Reason describes the fault; it wraps a sentinel when there is one.
+	Reason error
+}
+
+func (e *CulpritError) Error() string {
+	return fmt.Sprintf("tss: %s aborted in round %d: %v; blame %s", e.Op, e.Round, e.Reason, joinParties(e.Parties))
+}
+
+// Unwrap returns the reason.
+func (e *CulpritError) Unwrap() error { return e.Reason }
+
+// RefusedError reports a party that declined to join a proposed session.
+type RefusedError struct {
+	// Party is the party that refused.
+	Party PartyID
+	// Reason is the reason it gave.
+	Reason string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("tss: party %s refused to join: %s", e.Party, e.Reason)
+}
+
+// AbortedError reports a session that another party aborted.
+type AbortedError struct {
+	// Party is the party that aborted.
+	Party PartyID
+	// Reason is the reason it gave.
+	Reason string
+}
+
+func (e *AbortedError) Error() string {
+	return fmt.Sprintf("tss: party %s aborted the session: %s", e.Party, e.Reason)
+}
+
+// EquivocationError reports a broadcast whose recipients saw different
+// payloads. With authenticated but unsigned channels the recipients cannot
+// prove which of the two lied, so both are named.
+type EquivocationError struct {
+	// Sender is the party whose broadcast differs between recipients.
+	Sender PartyID
+	// Reporter is the recipient whose echo disagreed with ours.
+	Reporter PartyID
+	// Round is the round of the broadcast.
+	Round uint32
+}
+
+func (e *EquivocationError) Error() string {
+	return fmt.Sprintf("tss: broadcast of %s in round %d differs from what %s received: %s equivocated or %s lied about it",
+		e.Sender, e.Round, e.Reporter, e.Sender, e.Reporter)
+}

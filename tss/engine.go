@@ -1,0 +1,419 @@
+package tss
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Policy decides whether this party takes part in a proposed session. It
+// runs after the engine's own checks (key known, party in the signer set,
+// payload well formed) and can look at the proposal's evidence, for example
+// approvals for a withdrawal. A non-nil error refuses the session; its text
+// is sent to the initiator, so it must not contain secrets.
+type Policy func(ctx context.Context, p *Proposal) error
+
+// Config configures an Engine. Network and Store are required.
+type Config struct {
+	// Network carries messages to the other parties.
+	Network Network
+	// Store keeps this party's key shares and presignatures, sealed.
+	Store Store
+	// PreParams supplies Paillier pre-parameters to keygen and resharing.
+	// Without it, this party cannot take part in keygen or join a new
+	// committee.
+	PreParams PreParamsSource
+	// Policy, if set, must approve every session before this party joins
+	// or proposes it.
+	Policy Policy
+	// RoundTimeout is how long a session waits without progress before it
+	// fails naming the parties it waits for. Default 2 minutes.
+	RoundTimeout time.Duration
+	// JoinTimeout is how long an initiator waits for the other parties to
+	// accept, and a participant for the start. Default 30 seconds.
+	JoinTimeout time.Duration
+	// MaxSessions bounds concurrently running sessions. Default 64.
+	MaxSessions int
+	// Logger receives structured logs; it never gets secrets. Default: none.
+	Logger *slog.Logger
+	// Rand is the randomness source. Default crypto/rand.
+	Rand io.Reader
+}
+
+// Engine runs this party's side of every session. Create it with New, run
+// Run in a goroutine, then call Keygen, Sign, Reshare and the GG20 methods.
+// Sessions proposed by other parties are checked and joined automatically.
+type Engine struct {
+	cfg Config
+	net Network
+	log *slog.Logger
+
+	mu       sync.Mutex
+	running  bool
+	runCtx   context.Context
+	sessions map[SessionID]*session
+	ended    *recentSet
+	wg       sync.WaitGroup
+
+	keyLocks keyLocks
+	stats    stats
+}
+
+// New validates cfg, applies defaults and returns an Engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Network == nil {
+		return nil, errors.New("tss: Config.Network is required")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("tss: Config.Store is required")
+	}
+	if err := cfg.Network.Self().Validate(); err != nil {
+		return nil, fmt.Errorf("tss: network identity: %w", err)
+	}
+	if cfg.RoundTimeout <= 0 {
+		cfg.RoundTimeout = 2 * time.Minute
+	}
+	if cfg.JoinTimeout <= 0 {
+		cfg.JoinTimeout = 30 * time.Second
+	}
+	if cfg.MaxSessions <= 0 {
+		cfg.MaxSessions = 64
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Engine{
+		cfg:      cfg,
+		net:      cfg.Network,
+		log:      log.With("party", string(cfg.Network.Self())),
+		sessions: make(map[SessionID]*session),
+		ended:    newRecentSet(8192),
+	}, nil
+}
+
+// Self returns this party's ID.
+func (e *Engine) Self() PartyID { return e.net.Self() }
+
+// Run receives messages and drives sessions until ctx is done or the
+// network fails. When it returns, every session has ended and every
+// goroutine it started has exited.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return errors.New("tss: engine is already running")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	e.running = true
+	e.runCtx = ctx
+	e.mu.Unlock()
+
+	defer func() {
+		cancel()
+		e.mu.Lock()
+		e.running = false
+		e.mu.Unlock()
+		e.wg.Wait()
+	}()
+	for {
+		m, err := e.net.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("tss: receive: %w", err)
+		}
+		e.dispatch(ctx, m)
+	}
+}
+
+// dispatch routes one inbound message.
+func (e *Engine) dispatch(ctx context.Context, m *Message) {
+	if err := m.Validate(); err != nil {
+		e.count(dropMalformed)
+		return
+	}
+	if m.From == e.net.Self() {
+		e.count(dropNotParty)
+		return
+	}
+	if m.Type == MsgPropose {
+		e.onPropose(ctx, m)
+		return
+	}
+	e.mu.Lock()
+	s := e.sessions[m.Session]
+	e.mu.Unlock()
+	if s == nil {
+		if e.ended.has(m.Session) {
+			e.count(dropFinished)
+		} else {
+			e.count(dropUnknownSession)
+		}
+		return
+	}
+	if !containsParty(s.others, m.From) {
+		e.count(dropNotParty)
+		return
+	}
+	if !s.deliver(ctx, m) {
+		e.count(dropFinished)
+	}
+}
+
+// onPropose checks a proposal and joins or refuses it.
+func (e *Engine) onPropose(ctx context.Context, m *Message) {
+	prop, err := decodeProposal(m.Payload)
+	if err != nil {
+		e.count(dropMalformed)
+		e.refuse(ctx, m, err)
+		return
+	}
+	if prop.Initiator != m.From || prop.SessionID() != m.Session {
+		e.count(dropMalformed)
+		e.refuse(ctx, m, errors.New("proposal does not match its envelope"))
+		return
+	}
+	if !containsParty(prop.Parties, e.net.Self()) {
+		e.count(dropNotParty)
+		e.refuse(ctx, m, fmt.Errorf("%w: %s is not a party of this session", ErrNotInCommittee, e.net.Self()))
+		return
+	}
+	e.mu.Lock()
+	_, active := e.sessions[m.Session]
+	replay := active || e.ended.has(m.Session)
+	e.mu.Unlock()
+	if replay {
+		e.count(dropReplay)
+		return
+	}
+	hooks, err := e.check(ctx, prop, false)
+	if err != nil {
+		e.log.Info("refused session", "session", m.Session.Short(), "op", string(prop.Op), "from", string(m.From), "reason", err.Error())
+		e.refuse(ctx, m, err)
+		return
+	}
+	if _, err := e.startSession(prop, false, hooks, nil); err != nil {
+		e.refuse(ctx, m, err)
+	}
+}
+
+// check runs the operation's checks and the policy, and returns the hooks
+// that run the session.
+func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
+	var hooks sessionHooks
+	var err error
+	switch prop.Op {
+	case OpKeygen:
+		hooks, err = e.keygenHooks(ctx, prop, initiator)
+	case OpSign:
+		hooks, err = e.signHooks(ctx, prop, initiator)
+	default:
+		err = fmt.Errorf("%w: operation %q cannot be proposed this way", ErrBadRequest, prop.Op)
+	}
+	if err != nil {
+		return sessionHooks{}, err
+	}
+	if e.cfg.Policy != nil {
+		if err := e.cfg.Policy(ctx, prop); err != nil {
+			return sessionHooks{}, fmt.Errorf("policy refused: %w", err)
+		}
+	}
+	return hooks, nil
+}
+
+func (e *Engine) refuse(ctx context.Context, m *Message, reason error) {
+	sctx, cancel := context.WithTimeout(ctx, e.cfg.JoinTimeout)
+	defer cancel()
+	msg := reason.Error()
+	if len(msg) > 512 {
+		msg = msg[:512]
+	}
+	_ = e.net.Send(sctx, &Message{Session: m.Session, Type: MsgRefuse, From: e.net.Self(), To: []PartyID{m.From}, Payload: []byte(msg)})
+}
+
+// startSession registers and starts a session. callerCtx, when set, also
+// ends the session when it is done (an initiator's request context).
+func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks, callerCtx context.Context) (*session, error) {
+	s := newSession(e, prop, initiator, hooks)
+	e.mu.Lock()
+	if !e.running {
+		e.mu.Unlock()
+		return nil, ErrEngineClosed
+	}
+	if len(e.sessions) >= e.cfg.MaxSessions {
+		e.mu.Unlock()
+		return nil, ErrBusy
+	}
+	if _, dup := e.sessions[s.id]; dup || e.ended.has(s.id) {
+		e.mu.Unlock()
+		return nil, fmt.Errorf("tss: session %s already exists", s.id.Short())
+	}
+	e.sessions[s.id] = s
+	ctx, cancel := context.WithCancel(e.runCtx)
+	e.wg.Add(1)
+	e.mu.Unlock()
+
+	stop := func() bool { return true }
+	if callerCtx != nil {
+		stop = context.AfterFunc(callerCtx, cancel)
+	}
+	go func() {
+		defer e.wg.Done()
+		defer cancel()
+		defer stop()
+		s.run(ctx)
+		e.mu.Lock()
+		delete(e.sessions, s.id)
+		e.ended.add(s.id)
+		e.mu.Unlock()
+		if s.err != nil {
+			e.log.Info("session failed", "session", s.id.Short(), "op", string(s.prop.Op), "err", s.err.Error())
+		} else {
+			e.log.Debug("session done", "session", s.id.Short(), "op", string(s.prop.Op))
+		}
+	}()
+	return s, nil
+}
+
+// propose fills the proposal's common fields, checks it like any party
+// would, runs the session as initiator and waits for it to end.
+func (e *Engine) propose(ctx context.Context, prop *Proposal) (*session, error) {
+	prop.Version = proposalVersion
+	prop.Initiator = e.net.Self()
+	if _, err := io.ReadFull(e.cfg.Rand, prop.Nonce[:]); err != nil {
+		return nil, fmt.Errorf("tss: read randomness: %w", err)
+	}
+	if err := prop.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	hooks, err := e.check(ctx, prop, true)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.startSession(prop, true, hooks, ctx)
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-s.done:
+		if s.err == nil && hooks.verify != nil {
+			return s, hooks.verify()
+		}
+		return s, s.err
+	case <-ctx.Done():
+		<-s.done
+		return s, fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
+	}
+}
+
+// Stats are counters of what the engine dropped and why.
+type Stats struct {
+	// UnknownSession counts messages for sessions this party never joined.
+	UnknownSession uint64
+	// FinishedSession counts messages for sessions that already ended.
+	FinishedSession uint64
+	// NotParty counts messages from parties outside the session.
+	NotParty uint64
+	// Duplicate counts repeated copies of a message already received.
+	Duplicate uint64
+	// Replay counts proposals for a session this party already saw.
+	Replay uint64
+	// Malformed counts messages that failed validation.
+	Malformed uint64
+	// Unexpected counts messages of a type the session did not expect at
+	// that point.
+	Unexpected uint64
+	// Overflow counts messages dropped because a session's buffer was full.
+	Overflow uint64
+}
+
+type dropReason int
+
+const (
+	dropUnknownSession dropReason = iota
+	dropFinished
+	dropNotParty
+	dropDuplicate
+	dropReplay
+	dropMalformed
+	dropUnexpected
+	dropOverflow
+	numDropReasons
+)
+
+type stats [numDropReasons]atomic.Uint64
+
+func (e *Engine) count(r dropReason) { e.stats[r].Add(1) }
+
+// Stats returns the engine's drop counters.
+func (e *Engine) Stats() Stats {
+	return Stats{
+		UnknownSession:  e.stats[dropUnknownSession].Load(),
+		FinishedSession: e.stats[dropFinished].Load(),
+		NotParty:        e.stats[dropNotParty].Load(),
+		Duplicate:       e.stats[dropDuplicate].Load(),
+		Replay:          e.stats[dropReplay].Load(),
+		Malformed:       e.stats[dropMalformed].Load(),
+		Unexpected:      e.stats[dropUnexpected].Load(),
+		Overflow:        e.stats[dropOverflow].Load(),
+	}
+}
+
+// recentSet remembers the last n session IDs.
+type recentSet struct {
+	ring []SessionID
+	next int
+	set  map[SessionID]struct{}
+}
+
+func newRecentSet(n int) *recentSet {
+	return &recentSet{ring: make([]SessionID, 0, n), set: make(map[SessionID]struct{}, n)}
+}
+
+func (r *recentSet) has(id SessionID) bool { _, ok := r.set[id]; return ok }
+
+func (r *recentSet) add(id SessionID) {
+	if _, ok := r.set[id]; ok {
+		return
+	}
+	if len(r.ring) < cap(r.ring) {
+		r.ring = append(r.ring, id)
+	} else {
+		delete(r.set, r.ring[r.next])
+		r.ring[r.next] = id
+		r.next = (r.next + 1) % len(r.ring)
+	}
+	r.set[id] = struct{}{}
+}
+
+// keyLocks serializes operations that change a key's stored share
+// (resharing) against each other.
+type keyLocks struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (k *keyLocks) get(id string) *sync.Mutex {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.locks == nil {
+		k.locks = make(map[string]*sync.Mutex)
+	}
+	l := k.locks[id]
+	if l == nil {
+		l = new(sync.Mutex)
+		k.locks[id] = l
+	}
+	return l
+}

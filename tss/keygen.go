@@ -1,0 +1,287 @@
+package tss
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/big"
+	"slices"
+	"sync"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
+)
+
+// MaxParties bounds a committee's size.
+const MaxParties = 64
+
+// KeygenRequest asks for a new threshold key.
+type KeygenRequest struct {
+	// Parties is the committee; it must include this party.
+	Parties []PartyID
+	// Threshold is M, the number of parties required to sign ("2-of-3"
+	// has Threshold 2).
+	Threshold int
+}
+
+var keygenSpecs = []msgSpec{
+	{name: "binance.tsslib.ecdsa.keygen.KGRound1Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.keygen.KGRound2Message1"},
+	{name: "binance.tsslib.ecdsa.keygen.KGRound2Message2", broadcast: true, after: "binance.tsslib.ecdsa.keygen.KGRound1Message"},
+	{name: "binance.tsslib.ecdsa.keygen.KGRound3Message", broadcast: true},
+}
+
+// Keygen runs distributed key generation with the committee and returns the
+// new key. Every party stores its share sealed before Keygen returns; the
+// call fails unless every party reports the same public key.
+func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*KeyInfo, error) {
+	var id [16]byte
+	if _, err := io.ReadFull(e.cfg.Rand, id[:]); err != nil {
+		return nil, fmt.Errorf("tss: read randomness: %w", err)
+	}
+	prop := &Proposal{
+		Op:        OpKeygen,
+		KeyID:     hex.EncodeToString(id[:]),
+		Parties:   SortParties(req.Parties),
+		Threshold: req.Threshold,
+	}
+	s, err := e.propose(ctx, prop)
+	if err != nil {
+		return nil, err
+	}
+	st := s.state.(*keygenState)
+	if st.info == nil {
+		return nil, fmt.Errorf("%w: keygen ended without a key", ErrProtocol)
+	}
+	return st.info, nil
+}
+
+// keygenState carries a keygen session's result.
+type keygenState struct {
+	mu      sync.Mutex
+	info    *KeyInfo
+	reports map[PartyID][]byte
+}
+
+func (e *Engine) keygenHooks(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
+	n := len(prop.Parties)
+	switch {
+	case n < 2 || n > MaxParties:
+		return sessionHooks{}, fmt.Errorf("%w: a committee has 2 to %d parties, not %d", ErrBadRequest, MaxParties, n)
+	case prop.Threshold < 1 || prop.Threshold > n:
+		return sessionHooks{}, fmt.Errorf("%w: threshold %d-of-%d is impossible", ErrBadRequest, prop.Threshold, n)
+	case len(prop.Payload) != 0 || prop.Path != "" || prop.Count != 0 || len(prop.NewParties) != 0:
+		return sessionHooks{}, fmt.Errorf("%w: keygen takes no payload, path, count or new parties", ErrBadRequest)
+	}
+	if err := validKeyID(prop.KeyID); err != nil {
+		return sessionHooks{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if _, err := e.cfg.Store.Versions(ctx, kindShare, prop.KeyID); !errors.Is(err, fs.ErrNotExist) {
+		if err == nil {
+			return sessionHooks{}, fmt.Errorf("%w: key %s already exists here", ErrBadRequest, prop.KeyID)
+		}
+		return sessionHooks{}, fmt.Errorf("tss: check key %s: %w", prop.KeyID, err)
+	}
+	if e.cfg.PreParams == nil {
+		return sessionHooks{}, fmt.Errorf("%w: %s has no pre-parameter pool", ErrNoPreParams, e.net.Self())
+	}
+	if ready, err := e.cfg.PreParams.Ready(ctx); err != nil || ready == 0 {
+		return sessionHooks{}, fmt.Errorf("%w: %s has none ready; retry when its pool has refilled", ErrNoPreParams, e.net.Self())
+	}
+
+	st := &keygenState{reports: make(map[PartyID][]byte)}
+	var (
+		proto  *tssLibProtocol
+		end    = make(chan *keygen.LocalPartySaveData, 1)
+		result *keygen.LocalPartySaveData
+		pp     *keygen.LocalPreParams
+	)
+	hooks := sessionHooks{wantResults: true}
+	hooks.newProtocol = func() (protocol, error) {
+		var err error
+		pp, err = e.cfg.PreParams.Take(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("tss: keygen on %s: %w", e.net.Self(), err)
+		}
+		members, self, err := committeeMembers(prop.KeyID, 1, prop.Parties, e.net.Self(), roleMain)
+		if err != nil {
+			return nil, err
+		}
+		ids := tsslib.SortPartyIDs(memberIDs(members))
+		params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), self.id, len(ids), prop.Threshold-1)
+		proto = newTSSLibProtocol(OpKeygen, e.net.Self(), members, keygenSpecs, &keygenValidator{
+			ec: tsslib.S256(), threshold: prop.Threshold - 1, paillierN: make(map[PartyID]*big.Int),
+		})
+		var party tsslib.Party
+		if err := proto.call(func() *tsslib.Error {
+			party = keygen.NewLocalParty(params, proto.out, end, *pp)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		proto.local[roleMain] = party
+		proto.finished = func(role) bool {
+			if result != nil {
+				return true
+			}
+			select {
+			case result = <-end:
+				return true
+			default:
+				return false
+			}
+		}
+		proto.onWipe = func() {
+			wipePreParams(pp)
+			if result != nil {
+				(&keyShare{Data: result}).wipe()
+			}
+		}
+		return proto, nil
+	}
+	hooks.finish = func(ctx context.Context) ([]byte, error) {
+		if err := checkModProofsAfterKeygen(result); err != nil {
+			return nil, err
+		}
+		pub, err := compressedPoint(result.ECDSAPub.X(), result.ECDSAPub.Y())
+		if err != nil {
+			return nil, fmt.Errorf("%w: keygen produced an invalid public key", ErrProtocol)
+		}
+		sid := prop.SessionID()
+		share := &keyShare{
+			Format:    shareFormat,
+			KeyID:     prop.KeyID,
+			Threshold: prop.Threshold,
+			Parties:   slices.Clone(prop.Parties),
+			Self:      e.net.Self(),
+			PublicKey: pub,
+			ChainCode: chainCode(sid, pub),
+			Epoch:     1,
+			Data:      result,
+		}
+		for _, p := range prop.Parties {
+			id, err := deriveShareID(prop.KeyID, 1, p)
+			if err != nil {
+				return nil, err
+			}
+			share.ShareIDs = append(share.ShareIDs, id.Text(16))
+		}
+		if err := share.validate(); err != nil {
+			return nil, fmt.Errorf("%w: keygen result: %w", ErrProtocol, err)
+		}
+		if err := e.saveShare(ctx, kindShare, share); err != nil {
+			return nil, err
+		}
+		st.mu.Lock()
+		st.info = share.info()
+		st.mu.Unlock()
+		e.log.Info("key generated", "key", prop.KeyID, "threshold", prop.Threshold, "parties", len(prop.Parties))
+		return append(slices.Clone(pub), share.ChainCode...), nil
+	}
+	hooks.result = func(from PartyID, payload []byte) error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		st.reports[from] = slices.Clone(payload)
+		return nil
+	}
+	hooks.state = st
+	hooks.verify = func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		if st.info == nil {
+			return fmt.Errorf("%w: keygen ended without a key", ErrProtocol)
+		}
+		want := append(slices.Clone(st.info.PublicKey), st.info.ChainCode...)
+		var bad []PartyID
+		for p, got := range st.reports {
+			if !bytes.Equal(got, want) {
+				bad = append(bad, p)
+			}
+		}
+		if len(bad) > 0 {
+			slices.Sort(bad)
+			return &CulpritError{Op: OpKeygen, Parties: bad, Reason: fmt.Errorf("%w: reported a different public key", ErrProtocol)}
+		}
+		return nil
+	}
+	return hooks, nil
+}
+
+// committeeMembers builds the tss-lib party IDs of a committee for one key
+// and epoch, and returns this site's member.
+func committeeMembers(keyID string, epoch uint64, parties []PartyID, self PartyID, r role) ([]*member, *member, error) {
+	var members []*member
+	var mine *member
+	for _, p := range parties {
+		key, err := deriveShareID(keyID, epoch, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		m := &member{site: p, role: r, id: tsslib.NewPartyID(string(p), string(p), key)}
+		members = append(members, m)
+		if p == self {
+			mine = m
+		}
+	}
+	if mine == nil {
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotInCommittee, self)
+	}
+	return members, mine, nil
+}
+
+func memberIDs(ms []*member) tsslib.UnSortedPartyIDs {
+	out := make(tsslib.UnSortedPartyIDs, len(ms))
+	for i, m := range ms {
+		out[i] = m.id
+	}
+	return out
+}
+
+// chainCode derives the key's BIP-32 chain code from the keygen session ID
+// and the jointly generated public key, so no single party chooses it.
+func chainCode(sid SessionID, pub []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("keyquorum/chain-code/v1"))
+	h.Write(sid[:])
+	h.Write(pub)
+	return h.Sum(nil)
+}
+
+// checkModProofsAfterKeygen re-checks that no party's Paillier modulus is
+// suspicious in the saved result: the same modulus twice would mean a
+// party replayed another's pre-parameters.
+func checkModProofsAfterKeygen(d *keygen.LocalPartySaveData) error {
+	seen := make(map[string]bool)
+	for _, pk := range d.PaillierPKs {
+		if pk == nil || pk.N == nil {
+			return fmt.Errorf("%w: keygen result lacks a Paillier key", ErrProtocol)
+		}
+		k := pk.N.Text(16)
+		if seen[k] {
+			return fmt.Errorf("%w: two parties use the same Paillier modulus", ErrProtocol)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+func wipePreParams(pp *keygen.LocalPreParams) {
+	if pp == nil {
+		return
+	}
+	wipeInt(pp.P)
+	wipeInt(pp.Q)
+	wipeInt(pp.Alpha)
+	wipeInt(pp.Beta)
+	if pp.PaillierSK != nil {
+		wipeInt(pp.PaillierSK.LambdaN)
+		wipeInt(pp.PaillierSK.PhiN)
+		wipeInt(pp.PaillierSK.P)
+		wipeInt(pp.PaillierSK.Q)
+	}
+}

@@ -1,0 +1,233 @@
+package tss
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"slices"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+)
+
+// Store kinds this package writes.
+const (
+	kindShare        = "share"         // active key shares, one record per key, version = epoch
+	kindPendingShare = "share.pending" // shares from a reshare, until the new committee proves it can sign
+	kindPreParams    = "preparams"     // Paillier pre-parameters waiting for a keygen
+)
+
+const shareFormat = 1
+
+// KeyInfo describes a threshold key. It holds nothing secret.
+type KeyInfo struct {
+	// ID names the key on every site.
+	ID string `json:"key_id"`
+	// Threshold is M: how many parties must cooperate to sign.
+	Threshold int `json:"threshold"`
+	// Parties is the committee, sorted.
+	Parties []PartyID `json:"parties"`
+	// PublicKey is the 33-byte compressed secp256k1 public key.
+	PublicKey []byte `json:"public_key"`
+	// ChainCode is the 32-byte BIP-32 chain code all parties derived
+	// jointly at keygen, for non-hardened derivation.
+	ChainCode []byte `json:"chain_code"`
+	// Epoch counts the committees the key has had: 1 after keygen, +1 per
+	// reshare.
+	Epoch uint64 `json:"epoch"`
+}
+
+// keyShare is what a party stores, sealed, for one key.
+type keyShare struct {
+	Format    int       `json:"format"`
+	KeyID     string    `json:"key_id"`
+	Threshold int       `json:"threshold"`
+	Parties   []PartyID `json:"parties"`
+	// ShareIDs are the tss-lib party keys (share indices), aligned with
+	// Parties, in hex.
+	ShareIDs  []string                   `json:"share_ids"`
+	Self      PartyID                    `json:"self"`
+	PublicKey []byte                     `json:"public_key"`
+	ChainCode []byte                     `json:"chain_code"`
+	Epoch     uint64                     `json:"epoch"`
+	Data      *keygen.LocalPartySaveData `json:"data"`
+}
+
+func (k *keyShare) info() *KeyInfo {
+	return &KeyInfo{
+		ID:        k.KeyID,
+		Threshold: k.Threshold,
+		Parties:   slices.Clone(k.Parties),
+		PublicKey: slices.Clone(k.PublicKey),
+		ChainCode: slices.Clone(k.ChainCode),
+		Epoch:     k.Epoch,
+	}
+}
+
+// shareID returns the tss-lib key of party p.
+func (k *keyShare) shareID(p PartyID) (*big.Int, bool) {
+	i := slices.Index(k.Parties, p)
+	if i < 0 {
+		return nil, false
+	}
+	v, ok := new(big.Int).SetString(k.ShareIDs[i], 16)
+	return v, ok
+}
+
+// wipe overwrites the secret parts of the share.
+func (k *keyShare) wipe() {
+	if k == nil || k.Data == nil {
+		return
+	}
+	d := k.Data
+	wipeInt(d.Xi)
+	wipeInt(d.P)
+	wipeInt(d.Q)
+	wipeInt(d.Alpha)
+	wipeInt(d.Beta)
+	if d.PaillierSK != nil {
+		wipeInt(d.PaillierSK.LambdaN)
+		wipeInt(d.PaillierSK.PhiN)
+		wipeInt(d.PaillierSK.P)
+		wipeInt(d.PaillierSK.Q)
+	}
+}
+
+// validate checks a loaded share's internal consistency.
+func (k *keyShare) validate() error {
+	switch {
+	case k.Format != shareFormat:
+		return fmt.Errorf("share format %d is not supported", k.Format)
+	case k.Data == nil || k.Data.Xi == nil || k.Data.ECDSAPub == nil:
+		return errors.New("share has no key material")
+	case len(k.Parties) != len(k.ShareIDs) || len(k.Parties) != len(k.Data.Ks):
+		return errors.New("share committee lists disagree")
+	case k.Threshold < 1 || k.Threshold > len(k.Parties):
+		return errors.New("share threshold out of range")
+	case !slices.Contains(k.Parties, k.Self):
+		return errors.New("share does not include its own party")
+	}
+	for i, p := range k.Parties {
+		id, ok := new(big.Int).SetString(k.ShareIDs[i], 16)
+		if !ok || !slices.ContainsFunc(k.Data.Ks, func(x *big.Int) bool { return x != nil && x.Cmp(id) == 0 }) {
+			return fmt.Errorf("share index of %s is not in the key data", p)
+		}
+	}
+	for _, x := range k.Data.BigXj {
+		if x == nil {
+			return errors.New("share lacks a public share")
+		}
+		x.SetCurve(tsslib.S256())
+	}
+	k.Data.ECDSAPub.SetCurve(tsslib.S256())
+	pub, err := compressedPoint(k.Data.ECDSAPub.X(), k.Data.ECDSAPub.Y())
+	if err != nil || string(pub) != string(k.PublicKey) {
+		return errors.New("share public key does not match its key data")
+	}
+	return nil
+}
+
+// deriveShareID gives party p its tss-lib key (share index) for one key and
+// epoch. A fresh epoch gives fresh indices, which tss-lib's resharing
+// requires when a site sits in both committees.
+func deriveShareID(keyID string, epoch uint64, p PartyID) (*big.Int, error) {
+	h := sha256.New()
+	h.Write([]byte("keyquorum/share-id/v1"))
+	writeLenPrefixed(h, []byte(keyID))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], epoch)
+	h.Write(b[:])
+	writeLenPrefixed(h, []byte(p))
+	v := new(big.Int).SetBytes(h.Sum(nil))
+	v.Mod(v, tsslib.S256().Params().N)
+	if v.Sign() == 0 {
+		return nil, errors.New("tss: derived share index is zero")
+	}
+	return v, nil
+}
+
+// loadShare unseals the active share of keyID. The caller must wipe it.
+func (e *Engine) loadShare(ctx context.Context, keyID string) (*keyShare, error) {
+	return e.loadShareKind(ctx, kindShare, keyID)
+}
+
+func (e *Engine) loadShareKind(ctx context.Context, kind, keyID string) (*keyShare, error) {
+	data, _, err := e.cfg.Store.Get(ctx, kind, keyID)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s holds no share of key %s", ErrUnknownKey, e.net.Self(), keyID)
+		}
+		return nil, fmt.Errorf("tss: load share of key %s: %w", keyID, err)
+	}
+	defer clear(data)
+	var k keyShare
+	if err := json.Unmarshal(data, &k); err != nil {
+		return nil, fmt.Errorf("tss: share of key %s does not decode: %w", keyID, err)
+	}
+	if err := k.validate(); err != nil {
+		k.wipe()
+		return nil, fmt.Errorf("tss: share of key %s: %w", keyID, err)
+	}
+	return &k, nil
+}
+
+// saveShare seals and writes a share as version k.Epoch of kind.
+func (e *Engine) saveShare(ctx context.Context, kind string, k *keyShare) error {
+	data, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("tss: encode share of key %s: %w", k.KeyID, err)
+	}
+	defer clear(data)
+	if err := e.cfg.Store.Put(ctx, kind, k.KeyID, k.Epoch, data); err != nil {
+		return fmt.Errorf("tss: store share of key %s: %w", k.KeyID, err)
+	}
+	return nil
+}
+
+// Key returns the description of a key this party holds a share of.
+func (e *Engine) Key(ctx context.Context, keyID string) (*KeyInfo, error) {
+	k, err := e.loadShare(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	defer k.wipe()
+	return k.info(), nil
+}
+
+// Keys lists the keys this party holds active shares of.
+func (e *Engine) Keys(ctx context.Context) ([]*KeyInfo, error) {
+	ids, err := e.cfg.Store.List(ctx, kindShare)
+	if err != nil {
+		return nil, fmt.Errorf("tss: list keys: %w", err)
+	}
+	out := make([]*KeyInfo, 0, len(ids))
+	for _, id := range ids {
+		info, err := e.Key(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func compressedPoint(x, y *big.Int) ([]byte, error) {
+	var fx, fy secp256k1.FieldVal
+	if x == nil || y == nil || x.BitLen() > 256 || y.BitLen() > 256 {
+		return nil, errNotOnCurve
+	}
+	if fx.SetByteSlice(x.Bytes()) || fy.SetByteSlice(y.Bytes()) {
+		return nil, errNotOnCurve
+	}
+	pub := secp256k1.NewPublicKey(&fx, &fy)
+	if !pub.IsOnCurve() {
+		return nil, errNotOnCurve
+	}
+	return pub.SerializeCompressed(), nil
+}

@@ -1,0 +1,301 @@
+package tss
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"slices"
+	"sync"
+
+	"github.com/bnb-chain/tss-lib/v2/common"
+	"github.com/bnb-chain/tss-lib/v2/crypto"
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
+	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/keyquorum/keyquorum/wallet/hd"
+)
+
+// SignRequest asks for a threshold signature over a digest.
+type SignRequest struct {
+	// KeyID names the key.
+	KeyID string
+	// Digest is the 32-byte message digest to sign (for example a Bitcoin
+	// sighash or a Keccak-256 transaction hash).
+	Digest []byte
+	// Signers are the parties that sign; they must include this party and
+	// number at least the key's threshold M. Empty means "the first M
+	// parties of the committee, starting with this one".
+	Signers []PartyID
+	// Path is an optional BIP-32 non-hardened derivation path ("m/0/7");
+	// the signature then verifies under the derived key.
+	Path string
+	// Evidence is passed to every party's Policy (for example approvals).
+	Evidence []byte
+}
+
+var signSpecs = []msgSpec{
+	{name: "binance.tsslib.ecdsa.signing.SignRound1Message1"},
+	{name: "binance.tsslib.ecdsa.signing.SignRound1Message2", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound2Message"},
+	{name: "binance.tsslib.ecdsa.signing.SignRound3Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound4Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound5Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound6Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound7Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound8Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound9Message", broadcast: true},
+}
+
+// Sign runs classic (GG18) threshold signing with the signers and returns
+// a signature that has been verified under the (derived) public key.
+func (e *Engine) Sign(ctx context.Context, req SignRequest) (*Signature, error) {
+	signers, err := e.defaultSigners(ctx, req.KeyID, req.Signers)
+	if err != nil {
+		return nil, err
+	}
+	prop := &Proposal{
+		Op:       OpSign,
+		KeyID:    req.KeyID,
+		Parties:  signers,
+		Payload:  slices.Clone(req.Digest),
+		Path:     req.Path,
+		Evidence: slices.Clone(req.Evidence),
+	}
+	s, err := e.propose(ctx, prop)
+	if err != nil {
+		return nil, err
+	}
+	st := s.state.(*signState)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.sig == nil {
+		return nil, fmt.Errorf("%w: signing ended without a signature", ErrProtocol)
+	}
+	return st.sig, nil
+}
+
+// defaultSigners validates an explicit signer list or picks the first M
+// parties of the committee starting with this one.
+func (e *Engine) defaultSigners(ctx context.Context, keyID string, signers []PartyID) ([]PartyID, error) {
+	if len(signers) > 0 {
+		return SortParties(signers), nil
+	}
+	if err := validKeyID(keyID); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	info, err := e.Key(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	out := []PartyID{e.net.Self()}
+	for _, p := range info.Parties {
+		if len(out) == info.Threshold {
+			break
+		}
+		if p != e.net.Self() {
+			out = append(out, p)
+		}
+	}
+	return SortParties(out), nil
+}
+
+type signState struct {
+	mu  sync.Mutex
+	sig *Signature
+}
+
+// signingTarget is what a signing session signs with: the message as a
+// scalar, the derivation tweak and the (derived) public key.
+type signingTarget struct {
+	digest [32]byte
+	m      *big.Int
+	tweak  *big.Int // nil for the root key
+	pub    *secp256k1.PublicKey
+}
+
+// checkSigning checks what every signing proposal must satisfy against the
+// party's own share: it knows the key, the signers are in the committee and
+// are enough, the digest is 32 bytes and not zero mod n, and the path is a
+// valid non-hardened path. It returns the share (caller wipes) and target.
+func (e *Engine) checkSigning(ctx context.Context, prop *Proposal) (*keyShare, *signingTarget, error) {
+	if len(prop.NewParties) != 0 || prop.Threshold != 0 || prop.Count != 0 {
+		return nil, nil, fmt.Errorf("%w: signing takes no threshold, count or new parties", ErrBadRequest)
+	}
+	share, err := e.loadShare(ctx, prop.KeyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*keyShare, *signingTarget, error) {
+		share.wipe()
+		return nil, nil, err
+	}
+	for _, p := range prop.Parties {
+		if !slices.Contains(share.Parties, p) {
+			return fail(fmt.Errorf("%w: signer %s is not in the committee of key %s", ErrNotInCommittee, p, prop.KeyID))
+		}
+	}
+	if len(prop.Parties) < share.Threshold {
+		return fail(fmt.Errorf("%w: key %s is %d-of-%d; %d signers are not enough", ErrBadRequest, prop.KeyID, share.Threshold, len(share.Parties), len(prop.Parties)))
+	}
+	t, err := newSigningTarget(share, prop.Payload, prop.Path)
+	if err != nil {
+		return fail(err)
+	}
+	return share, t, nil
+}
+
+func newSigningTarget(share *keyShare, digest []byte, path string) (*signingTarget, error) {
+	if len(digest) != 32 {
+		return nil, fmt.Errorf("%w: digest must be 32 bytes, not %d", ErrBadRequest, len(digest))
+	}
+	t := &signingTarget{}
+	copy(t.digest[:], digest)
+	// bits2int for a 256-bit curve is the identity; reduce once and use
+	// the same m everywhere (tss-lib rejects m ≥ n rather than reducing).
+	t.m = new(big.Int).SetBytes(digest)
+	t.m.Mod(t.m, tsslib.S256().Params().N)
+	if t.m.Sign() == 0 {
+		return nil, fmt.Errorf("%w: digest is zero modulo the group order", ErrBadRequest)
+	}
+	pub, err := secp256k1.ParsePubKey(share.PublicKey)
+	if err != nil {
+		return nil, fmt.Errorf("tss: key %s has a bad public key: %w", share.KeyID, err)
+	}
+	t.pub = pub
+	if path == "" {
+		return t, nil
+	}
+	p, err := hd.ParsePath(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+	}
+	if len(p) == 0 {
+		return t, nil
+	}
+	child, _, tweak, err := hd.Derive(pub, share.ChainCode, p)
+	if err != nil {
+		return nil, fmt.Errorf("%w: derive %s: %w", ErrBadRequest, path, err)
+	}
+	t.pub = child
+	t.tweak = new(big.Int).SetBytes(tweak[:])
+	return t, nil
+}
+
+// applyTweak moves a share's public data to the derived key: y' = y + εG
+// and X_j' = X_j + εG (every party adds ε to its x_i, so Σλ_j(x_j+ε) =
+// x+ε). tss-lib adds ε to x_i itself (its key-derivation delta).
+func applyTweak(share *keyShare, t *signingTarget) error {
+	if t.tweak == nil {
+		return nil
+	}
+	ec := tsslib.S256()
+	gd := crypto.ScalarBaseMult(ec, t.tweak)
+	pub, err := crypto.NewECPoint(ec, t.pub.X(), t.pub.Y())
+	if err != nil {
+		return fmt.Errorf("%w: derived key: %v", ErrProtocol, err)
+	}
+	share.Data.ECDSAPub = pub
+	for j, x := range share.Data.BigXj {
+		nx, err := x.Add(gd)
+		if err != nil {
+			return fmt.Errorf("%w: derived public share: %v", ErrProtocol, err)
+		}
+		share.Data.BigXj[j] = nx
+	}
+	return nil
+}
+
+// signerMembers builds the tss-lib party IDs of the signers from the
+// share's committee.
+func signerMembers(share *keyShare, signers []PartyID, self PartyID) ([]*member, *member, error) {
+	var members []*member
+	var mine *member
+	for _, p := range signers {
+		key, ok := share.shareID(p)
+		if !ok {
+			return nil, nil, fmt.Errorf("%w: %s", ErrNotInCommittee, p)
+		}
+		m := &member{site: p, role: roleMain, id: tsslib.NewPartyID(string(p), string(p), key)}
+		members = append(members, m)
+		if p == self {
+			mine = m
+		}
+	}
+	if mine == nil {
+		return nil, nil, fmt.Errorf("%w: %s is not a signer", ErrNotInCommittee, self)
+	}
+	return members, mine, nil
+}
+
+func (e *Engine) signHooks(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
+	share, target, err := e.checkSigning(ctx, prop)
+	if err != nil {
+		return sessionHooks{}, err
+	}
+	share.wipe() // unsealed again when the session starts
+	st := &signState{}
+	var (
+		end    = make(chan *common.SignatureData, 1)
+		result *common.SignatureData
+	)
+	hooks := sessionHooks{state: st}
+	hooks.newProtocol = func() (protocol, error) {
+		share, err := e.loadShare(ctx, prop.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		proto, err := newSignProtocol(share, prop, target, e.net.Self(), end)
+		if err != nil {
+			share.wipe()
+			return nil, err
+		}
+		proto.finished = func(role) bool {
+			if result != nil {
+				return true
+			}
+			select {
+			case result = <-end:
+				return true
+			default:
+				return false
+			}
+		}
+		proto.onWipe = share.wipe
+		return proto, nil
+	}
+	hooks.finish = func(ctx context.Context) ([]byte, error) {
+		pub := target.pub.SerializeCompressed()
+		sig, err := newSignature(new(big.Int).SetBytes(result.R), new(big.Int).SetBytes(result.S), pub, target.digest)
+		if err != nil {
+			return nil, fmt.Errorf("tss: sign with key %s: %w", prop.KeyID, err)
+		}
+		st.mu.Lock()
+		st.sig = sig
+		st.mu.Unlock()
+		return nil, nil
+	}
+	return hooks, nil
+}
+
+func newSignProtocol(share *keyShare, prop *Proposal, target *signingTarget, self PartyID, end chan *common.SignatureData) (*tssLibProtocol, error) {
+	if err := applyTweak(share, target); err != nil {
+		return nil, err
+	}
+	members, mine, err := signerMembers(share, prop.Parties, self)
+	if err != nil {
+		return nil, err
+	}
+	ids := tsslib.SortPartyIDs(memberIDs(members))
+	params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), mine.id, len(ids), share.Threshold-1)
+	proto := newTSSLibProtocol(OpSign, self, members, signSpecs, nil)
+	var party tsslib.Party
+	if err := proto.call(func() *tsslib.Error {
+		party = signing.NewLocalPartyWithKDD(target.m, params, *share.Data, target.tweak, proto.out, end, 32)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	proto.local[roleMain] = party
+	return proto, nil
+}
