@@ -1,0 +1,104 @@
+package hsmshare
+
+import (
+	"context"
+	"sync"
+
+	"github.com/miekg/pkcs11"
+)
+
+// sessionPool lends PKCS#11 sessions to goroutines, one at a time each.
+//
+// PKCS#11 forbids simultaneous calls on one session (v2.40 base
+// specification, "Operations, sessions, and threads"); SoftHSM2 crashes the whole process
+// (SIGSEGV in cgo) when two goroutines run operations on one session. Every
+// token operation therefore borrows a session for its whole Init+operation
+// sequence and gives it back afterwards.
+type sessionPool struct {
+	ctx  *pkcs11.Ctx
+	all  []pkcs11.SessionHandle
+	idle chan pkcs11.SessionHandle
+
+	mu     sync.Mutex
+	closed bool
+	done   chan struct{}
+}
+
+func openSessionPool(ctx *pkcs11.Ctx, slot uint, n int) (*sessionPool, error) {
+	p := &sessionPool{ctx: ctx, idle: make(chan pkcs11.SessionHandle, n), done: make(chan struct{})}
+	for range n {
+		sh, err := ctx.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+		if err != nil {
+			p.closeSessions()
+			return nil, err
+		}
+		p.all = append(p.all, sh)
+		p.idle <- sh
+	}
+	return p, nil
+}
+
+// get borrows a session, waiting until one is free, ctx ends or the pool
+// closes.
+func (p *sessionPool) get(ctx context.Context) (pkcs11.SessionHandle, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	select {
+	case sh := <-p.idle:
+		p.mu.Lock()
+		closed := p.closed
+		p.mu.Unlock()
+		if closed {
+			p.idle <- sh // for close's drain
+			return 0, ErrClosed
+		}
+		return sh, nil
+	case <-p.done:
+		return 0, ErrClosed
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func (p *sessionPool) put(sh pkcs11.SessionHandle) { p.idle <- sh }
+
+// with runs f on a borrowed session.
+func (p *sessionPool) with(ctx context.Context, f func(sh pkcs11.SessionHandle) error) error {
+	sh, err := p.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer p.put(sh)
+	return f(sh)
+}
+
+// drain marks the pool closed and waits until every session is back, so no
+// operation is in flight afterwards. It returns one session for the caller's
+// last calls (logout); closeSessions ends them all.
+func (p *sessionPool) drain() pkcs11.SessionHandle {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0
+	}
+	p.closed = true
+	close(p.done)
+	p.mu.Unlock()
+	var sh pkcs11.SessionHandle
+	for range p.all {
+		sh = <-p.idle
+	}
+	return sh
+}
+
+func (p *sessionPool) closeSessions() error {
+	var first error
+	for _, sh := range p.all {
+		if err := p.ctx.CloseSession(sh); err != nil && first == nil {
+			first = err
+		}
+	}
+	p.all = nil
+	return first
+}

@@ -1,0 +1,344 @@
+package hsmshare
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/pkcs11"
+
+	"github.com/keyquorum/keyquorum/internal/softhsm"
+)
+
+func TestOpen_SelectsTokenByLabelSerialOrURI(t *testing.T) {
+	d := softhsm.NewDir(t)
+	toks := d.NewTokens(t, 2)
+	tok := toks[1]
+	pinFile := tok.PINFile(t)
+	t.Setenv("KQ_TEST_PIN", tok.PIN)
+	cases := []struct {
+		name string
+		cfg  Config
+	}{
+		{"label", Config{ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN}},
+		{"serial", Config{ModulePath: d.Module, TokenSerial: tok.Serial, PIN: tok.PIN}},
+		{"label and serial", Config{ModulePath: d.Module, TokenLabel: tok.Label, TokenSerial: tok.Serial, PIN: tok.PIN}},
+		{"pin file", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "file:" + pinFile}},
+		{"pin env", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "env:KQ_TEST_PIN"}},
+		{"uri", Config{URI: fmt.Sprintf("pkcs11:token=%s;serial=%s?module-path=%s&pin-source=file:%s", tok.Label, tok.Serial, d.Module, pinFile)}},
+		{"uri with percent-encoding and file:///", Config{URI: fmt.Sprintf("pkcs11:token=%s?module-path=%s&pin-source=file://%s",
+			strings.ReplaceAll(tok.Label, "-", "%2D"), d.Module, pinFile)}},
+		{"uri plus fields", Config{URI: "pkcs11:serial=" + tok.Serial, ModulePath: d.Module, PINSource: "env:KQ_TEST_PIN"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tk, err := Open(context.Background(), c.cfg)
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			defer tk.Close()
+			if tk.Label() != tok.Label || tk.Serial() != tok.Serial {
+				t.Fatalf("opened %s, want %s", tk, tok)
+			}
+		})
+	}
+}
+
+func TestOpen_DistinctErrors(t *testing.T) {
+	d := softhsm.NewDir(t)
+	tok := d.NewToken(t)
+	other := d.NewToken(t)
+	ctx := context.Background()
+	cases := []struct {
+		name string
+		cfg  Config
+		want error
+	}{
+		{"wrong PIN", Config{ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN + "x"}, ErrWrongPIN},
+		{"missing token", Config{ModulePath: d.Module, TokenLabel: "no-such-token", PIN: tok.PIN}, ErrTokenNotFound},
+		{"missing serial", Config{ModulePath: d.Module, TokenSerial: "0000000000000000", PIN: tok.PIN}, ErrTokenNotFound},
+		{"label and serial of different tokens", Config{ModulePath: d.Module, TokenLabel: tok.Label, TokenSerial: other.Serial, PIN: tok.PIN}, ErrTokenNotFound},
+		{"missing module", Config{ModulePath: filepath.Join(t.TempDir(), "libnothere.so"), TokenLabel: tok.Label, PIN: tok.PIN}, ErrModuleNotFound},
+		{"module is not a library", Config{ModulePath: d.ConfPath, TokenLabel: tok.Label, PIN: tok.PIN}, ErrModuleNotFound},
+		{"no module", Config{TokenLabel: tok.Label, PIN: tok.PIN}, ErrInvalidConfig},
+		{"no token", Config{ModulePath: d.Module, PIN: tok.PIN}, ErrInvalidConfig},
+		{"no PIN", Config{ModulePath: d.Module, TokenLabel: tok.Label}, ErrInvalidConfig},
+		{"two PINs", Config{ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN, PINSource: "env:X"}, ErrInvalidConfig},
+		{"unset PIN env", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "env:KQ_TEST_UNSET_VARIABLE"}, ErrInvalidConfig},
+		{"missing PIN file", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "file:" + filepath.Join(t.TempDir(), "nope")}, ErrInvalidConfig},
+		{"bad PIN source", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "exec:echo"}, ErrInvalidConfig},
+		{"URI disagrees with field", Config{URI: "pkcs11:token=other", ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN}, ErrInvalidConfig},
+		{"URI with pin-value", Config{URI: "pkcs11:token=x?pin-value=1234&module-path=" + d.Module}, ErrInvalidConfig},
+		{"URI with unknown attribute", Config{URI: "pkcs11:token=x;slot-id=3?module-path=" + d.Module, PIN: "1234"}, ErrInvalidConfig},
+		{"bad session count", Config{ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN, Sessions: -1}, ErrInvalidConfig},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tk, err := Open(ctx, c.cfg)
+			if err == nil {
+				tk.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !errors.Is(err, c.want) {
+				t.Fatalf("Open: %v, want %v", err, c.want)
+			}
+			if strings.Contains(err.Error(), tok.PIN) {
+				t.Fatalf("error reveals the PIN: %v", err)
+			}
+		})
+	}
+}
+
+func TestOpen_RefusesAmbiguousLabel(t *testing.T) {
+	d := softhsm.NewDir(t)
+	a := d.NewToken(t)
+	// softhsm2-util allows a second token with the same label.
+	if _, err := d.CreateTokenLabelled(a.Label); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), testConfig(a))
+	if !errors.Is(err, ErrTokenAmbiguous) {
+		t.Fatalf("Open: %v, want ErrTokenAmbiguous", err)
+	}
+	// The serial still picks one.
+	tk, err := Open(context.Background(), Config{ModulePath: d.Module, TokenLabel: a.Label, TokenSerial: a.Serial, PIN: a.PIN})
+	if err != nil {
+		t.Fatalf("Open by label and serial: %v", err)
+	}
+	tk.Close()
+}
+
+func TestOpen_PINFileMustBePrivate(t *testing.T) {
+	tok := softhsm.New(t)
+	p := tok.PINFile(t)
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(context.Background(), Config{ModulePath: tok.Dir.Module, TokenLabel: tok.Label, PINSource: "file:" + p})
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "other users") {
+		t.Fatalf("Open with a world-readable PIN file: %v, want ErrInvalidConfig about other users", err)
+	}
+}
+
+func TestOpen_WrongPINLeavesNothingOpen(t *testing.T) {
+	tok := softhsm.New(t)
+	for range 3 {
+		if _, err := Open(context.Background(), Config{ModulePath: tok.Dir.Module, TokenLabel: tok.Label, PIN: "wrong-pin"}); !errors.Is(err, ErrWrongPIN) {
+			t.Fatalf("Open: %v, want ErrWrongPIN", err)
+		}
+	}
+	assertModuleUnused(t, tok.Dir.Module)
+	// The right PIN still works afterwards (SoftHSM2 never locks).
+	openToken(t, tok)
+}
+
+// SoftHSM2 never locks a user PIN, so a locked token cannot be produced
+// here; the mapping of the token's answers to sentinels is checked directly.
+func TestLoginError_MapsPINLocked(t *testing.T) {
+	tk := openToken(t, softhsm.New(t))
+	err := tk.loginError(pkcs11.Error(pkcs11.CKR_PIN_LOCKED))
+	if !errors.Is(err, ErrPINLocked) || errors.Is(err, ErrWrongPIN) {
+		t.Fatalf("loginError(CKR_PIN_LOCKED) = %v, want ErrPINLocked only", err)
+	}
+	err = tk.loginError(pkcs11.Error(pkcs11.CKR_PIN_INCORRECT))
+	if !errors.Is(err, ErrWrongPIN) || errors.Is(err, ErrPINLocked) {
+		t.Fatalf("loginError(CKR_PIN_INCORRECT) = %v, want ErrWrongPIN only", err)
+	}
+}
+
+func TestOpen_SeveralTokensShareOneModule(t *testing.T) {
+	d := softhsm.NewDir(t)
+	toks := d.NewTokens(t, 5)
+	ctx := context.Background()
+	var opened []*Token
+	for _, tok := range toks {
+		tk, err := Open(ctx, testConfig(tok))
+		if err != nil {
+			t.Fatalf("Open %s: %v", tok, err)
+		}
+		opened = append(opened, tk)
+	}
+	if n := moduleUsers(t, d.Module); n != 5 {
+		t.Fatalf("module has %d users, want 5", n)
+	}
+	// Each token works while the others are open, and keeps working as the
+	// others close.
+	for i, tk := range opened {
+		k, err := tk.CreateSealKey(ctx, "seal")
+		if err != nil {
+			t.Fatalf("token %d: CreateSealKey: %v", i, err)
+		}
+		hdr := Header{Kind: "keyshare", KeyID: "k", PartyID: fmt.Sprintf("p%d", i), Version: 1}
+		blob, err := k.Seal(ctx, hdr, []byte("secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i > 0 {
+			if err := opened[i-1].Close(); err != nil {
+				t.Fatalf("Close token %d: %v", i-1, err)
+			}
+		}
+		if _, err := k.Open(ctx, blob, hdr); err != nil {
+			t.Fatalf("token %d after closing token %d: %v", i, i-1, err)
+		}
+	}
+	if err := opened[4].Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertModuleUnused(t, d.Module)
+}
+
+func TestOpen_SameTokenTwiceSharesLogin(t *testing.T) {
+	tok := softhsm.New(t)
+	ctx := context.Background()
+	a := openToken(t, tok)
+	// A second Open with a wrong PIN must fail even though the token is
+	// already logged in for this process.
+	if _, err := Open(ctx, Config{ModulePath: tok.Dir.Module, TokenLabel: tok.Label, PIN: "not-the-pin"}); !errors.Is(err, ErrWrongPIN) {
+		t.Fatalf("second Open with wrong PIN: %v, want ErrWrongPIN", err)
+	}
+	b, err := Open(ctx, testConfig(tok))
+	if err != nil {
+		t.Fatalf("second Open: %v", err)
+	}
+	ka, err := a.CreateSealKey(ctx, "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Closing b must not log a out.
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SealKey(ctx, "seal"); err != nil {
+		t.Fatalf("SealKey after closing the second handle: %v", err)
+	}
+	if _, err := ka.Seal(ctx, Header{Kind: "k", KeyID: "i", PartyID: "p", Version: 0}, nil); err != nil {
+		t.Fatalf("Seal after closing the second handle: %v", err)
+	}
+}
+
+func TestToken_UseAfterClose(t *testing.T) {
+	tok := softhsm.New(t)
+	ctx := context.Background()
+	tk, err := Open(ctx, testConfig(tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := tk.CreateSealKey(ctx, "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := k.Seal(ctx, Header{Kind: "k", KeyID: "i", PartyID: "p"}, []byte("x")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Seal after Close: %v, want ErrClosed", err)
+	}
+	if _, err := tk.SealKey(ctx, "seal"); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SealKey after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestToken_CloseWaitsForOperations(t *testing.T) {
+	tok := softhsm.New(t)
+	ctx := context.Background()
+	tk, err := Open(ctx, Config{ModulePath: tok.Dir.Module, TokenLabel: tok.Label, PIN: tok.PIN, Sessions: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := tk.CreateSealKey(ctx, "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				_, err := k.Seal(ctx, Header{Kind: "k", KeyID: "i", PartyID: "p", Version: uint64(g)}, []byte("x"))
+				if errors.Is(err, ErrClosed) {
+					return
+				}
+				if err != nil {
+					t.Errorf("Seal: %v", err)
+					return
+				}
+			}
+		})
+	}
+	if err := tk.Close(); err != nil {
+		t.Fatalf("Close under load: %v", err)
+	}
+	wg.Wait()
+	assertModuleUnused(t, tok.Dir.Module)
+}
+
+func TestConfig_StringRedactsPIN(t *testing.T) {
+	c := Config{ModulePath: "/m.so", TokenLabel: "t", PIN: "s3cr3t-pin", URI: "pkcs11:token=t?pin-value=s3cr3t-pin"}
+	for _, s := range []string{c.String(), fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprint(&c)} {
+		if strings.Contains(s, "s3cr3t-pin") {
+			t.Fatalf("formatted Config reveals the PIN: %s", s)
+		}
+	}
+}
+
+func TestParseURI(t *testing.T) {
+	u, err := ParseURI("PKCS11:token=My%20Token;serial=abc;object=seal;id=%01%02;type=secret-key;manufacturer=SoftHSM%20project;model=SoftHSM%20v2?module-path=/usr/lib/x.so&pin-source=file:/etc/pin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := URI{Token: "My Token", Serial: "abc", Object: "seal", ID: []byte{1, 2}, Type: "secret-key", Manufacturer: "SoftHSM project", Model: "SoftHSM v2", ModulePath: "/usr/lib/x.so", PINSource: "file:/etc/pin"}
+	if fmt.Sprint(*u) != fmt.Sprint(want) {
+		t.Fatalf("ParseURI = %+v, want %+v", *u, want)
+	}
+	for _, bad := range []string{
+		"", "pkcs12:token=x", "pkcs11:token=a;token=b", "pkcs11:token", "pkcs11:=x", "pkcs11:token=%zz",
+		"pkcs11:slot-id=1", "pkcs11:token=x?module-name=softhsm2", "pkcs11:token=x?pin-value=1234",
+		"pkcs11:type=weird", "pkcs11:token=x#frag",
+	} {
+		if _, err := ParseURI(bad); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("ParseURI(%q) = %v, want ErrInvalidConfig", bad, err)
+		}
+	}
+	_, err = ParseURI("pkcs11:token=x;1234-secret")
+	if err == nil || strings.Contains(err.Error(), "1234-secret") {
+		t.Fatalf("malformed attribute error echoes its value: %v", err)
+	}
+}
+
+func TestOpen_URIObject(t *testing.T) {
+	tok := softhsm.New(t)
+	tk := openToken(t, tok, func(c *Config) { c.TokenLabel = ""; c.URI = "pkcs11:token=" + tok.Label + ";object=site-seal" })
+	if tk.URIObject() != "site-seal" {
+		t.Fatalf("URIObject = %q", tk.URIObject())
+	}
+}
+
+// moduleUsers returns the registry's user count for the module at path.
+func moduleUsers(t testing.TB, path string) int {
+	t.Helper()
+	key, err := canonicalModulePath(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if m := registry.modules[key]; m != nil {
+		return m.users
+	}
+	return 0
+}
+
+func assertModuleUnused(t testing.TB, path string) {
+	t.Helper()
+	if n := moduleUsers(t, path); n != 0 {
+		t.Fatalf("module %s still has %d users", path, n)
+	}
+}
