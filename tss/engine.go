@@ -218,6 +218,10 @@ func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool) (ses
 		hooks, err = e.keygenHooks(ctx, prop, initiator)
 	case OpSign:
 		hooks, err = e.signHooks(ctx, prop, initiator)
+	case OpReshare:
+		hooks, err = e.reshareHooks(ctx, prop, initiator)
+	case OpCommit:
+		hooks, err = e.commitHooks(ctx, prop, initiator)
 	default:
 		err = fmt.Errorf("%w: operation %q cannot be proposed this way", ErrBadRequest, prop.Op)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/sha256"
+	"errors"
 	"github.com/keyquorum/keyquorum/tss"
 	"math/big"
 	"testing"
@@ -68,5 +69,45 @@ func verifyBoth(t *testing.T, pubBytes, digest []byte, sig *tss.Signature) {
 	goPub := &ecdsa.PublicKey{Curve: secp256k1.S256(), X: pub.X(), Y: pub.Y()}
 	if !ecdsa.Verify(goPub, digest, new(big.Int).SetBytes(sig.R[:]), new(big.Int).SetBytes(sig.S[:])) {
 		t.Fatal("crypto/ecdsa rejects the signature")
+	}
+}
+
+func TestReshare_2of3To3of5(t *testing.T) {
+	c := newCluster(t, 5, nil)
+	c.feedPreParams(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	old := c.ids()[:3]
+	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: old, Threshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	newInfo, err := c.parties[0].eng.Reshare(ctx, tss.ReshareRequest{KeyID: info.ID, NewParties: c.ids(), NewThreshold: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reshare took %s", time.Since(start))
+	if string(newInfo.PublicKey) != string(info.PublicKey) || newInfo.Threshold != 3 || len(newInfo.Parties) != 5 || newInfo.Epoch != 2 {
+		t.Fatalf("unexpected key after reshare: %+v", newInfo)
+	}
+	digest := sha256.Sum256([]byte("after reshare"))
+	sig, err := c.parties[4].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{"party-c", "party-d", "party-e"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyBoth(t, info.PublicKey, digest[:], sig)
+	// The old 2-of-3 shares are gone: two old signers no longer suffice.
+	if _, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{"party-a", "party-b"}}); !errors.Is(err, tss.ErrBadRequest) {
+		t.Fatalf("two signers after a 3-of-5 reshare: got %v, want ErrBadRequest", err)
+	}
+	for _, p := range c.parties {
+		vs, err := p.store.Versions(ctx, "share", info.ID)
+		if err != nil || len(vs) != 1 || vs[0] != 2 {
+			t.Fatalf("%s share versions %v, %v; want only epoch 2", p.id, vs, err)
+		}
+		if ids, _ := p.store.List(ctx, "share.pending"); len(ids) != 0 {
+			t.Fatalf("%s still has pending shares %v", p.id, ids)
+		}
 	}
 }

@@ -19,11 +19,12 @@ const (
 	OpReshare Operation = "reshare" // move a key to a new committee
 	OpPresign Operation = "presign" // GG20 offline phase
 	OpOnline  Operation = "online"  // GG20 one-round signing
+	OpCommit  Operation = "commit"  // activate the shares of a confirmed reshare
 )
 
 func (o Operation) valid() bool {
 	switch o {
-	case OpKeygen, OpSign, OpReshare, OpPresign, OpOnline:
+	case OpKeygen, OpSign, OpReshare, OpPresign, OpOnline, OpCommit:
 		return true
 	}
 	return false
@@ -52,6 +53,13 @@ type Proposal struct {
 	Threshold int `json:"threshold,omitempty"`
 	// NewParties is the new committee of a reshare, sorted.
 	NewParties []PartyID `json:"new_parties,omitempty"`
+	// OldParties are the members of the current committee that take part
+	// in a reshare, sorted.
+	OldParties []PartyID `json:"old_parties,omitempty"`
+	// Epoch selects the share a signing session uses when it is not the
+	// active one (the pending share of a reshare being confirmed); 0 means
+	// the active share.
+	Epoch uint64 `json:"epoch,omitempty"`
 	// Payload is the operation's input: the 32-byte digest for signing, the
 	// presignature IDs and digests for online signing.
 	Payload []byte `json:"payload,omitempty"`
@@ -93,6 +101,11 @@ func (p *Proposal) SessionID() SessionID {
 	for _, q := range p.NewParties {
 		writeLenPrefixed(h, []byte(q))
 	}
+	put(uint64(len(p.OldParties)))
+	for _, q := range p.OldParties {
+		writeLenPrefixed(h, []byte(q))
+	}
+	put(p.Epoch)
 	writeLenPrefixed(h, p.Payload)
 	writeLenPrefixed(h, []byte(p.Path))
 	put(uint64(p.Count))
@@ -124,15 +137,17 @@ func (p *Proposal) validate() error {
 	if !containsParty(p.Parties, p.Initiator) {
 		return errors.New("tss: initiator is not a party of its own proposal")
 	}
-	if len(p.Parties) < 2 {
-		return errors.New("tss: a session needs at least two parties")
-	}
-	if p.NewParties != nil {
-		if err := validPartySet(p.NewParties); err != nil {
+	for _, set := range [][]PartyID{p.NewParties, p.OldParties} {
+		if err := validPartySet(set); err != nil {
 			return err
 		}
-		if !slices.IsSorted(p.NewParties) {
-			return errors.New("tss: proposal new parties are not sorted")
+		if !slices.IsSorted(set) {
+			return errors.New("tss: proposal party lists are not sorted")
+		}
+		for _, q := range set {
+			if !containsParty(p.Parties, q) {
+				return fmt.Errorf("tss: %s is in a committee list but not a party of the session", q)
+			}
 		}
 	}
 	if p.KeyID != "" {

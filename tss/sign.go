@@ -122,7 +122,7 @@ func (e *Engine) checkSigning(ctx context.Context, prop *Proposal) (*keyShare, *
 	if len(prop.NewParties) != 0 || prop.Threshold != 0 || prop.Count != 0 {
 		return nil, nil, fmt.Errorf("%w: signing takes no threshold, count or new parties", ErrBadRequest)
 	}
-	share, err := e.loadShare(ctx, prop.KeyID)
+	share, err := e.loadSigningShare(ctx, prop)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -143,6 +143,28 @@ func (e *Engine) checkSigning(ctx context.Context, prop *Proposal) (*keyShare, *
 		return fail(err)
 	}
 	return share, t, nil
+}
+
+// loadSigningShare loads the share a signing session uses: the active one,
+// or the share of the proposal's epoch (the pending share of a reshare
+// being confirmed).
+func (e *Engine) loadSigningShare(ctx context.Context, prop *Proposal) (*keyShare, error) {
+	if prop.Epoch == 0 {
+		return e.loadShare(ctx, prop.KeyID)
+	}
+	share, err := e.loadShareVersion(ctx, kindPendingShare, prop.KeyID, prop.Epoch)
+	if err == nil {
+		return share, nil
+	}
+	share, aerr := e.loadShare(ctx, prop.KeyID)
+	if aerr != nil {
+		return nil, err
+	}
+	if share.Epoch != prop.Epoch {
+		share.wipe()
+		return nil, fmt.Errorf("%w: %s holds key %s at epoch %d, not %d", ErrUnknownKey, e.net.Self(), prop.KeyID, share.Epoch, prop.Epoch)
+	}
+	return share, nil
 }
 
 func newSigningTarget(share *keyShare, digest []byte, path string) (*signingTarget, error) {
@@ -241,7 +263,7 @@ func (e *Engine) signHooks(ctx context.Context, prop *Proposal, initiator bool) 
 	)
 	hooks := sessionHooks{state: st}
 	hooks.newProtocol = func() (protocol, error) {
-		share, err := e.loadShare(ctx, prop.KeyID)
+		share, err := e.loadSigningShare(ctx, prop)
 		if err != nil {
 			return nil, err
 		}

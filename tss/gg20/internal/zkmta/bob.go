@@ -1,0 +1,172 @@
+package zkmta
+
+import (
+	"fmt"
+	"io"
+	"math/big"
+
+	"github.com/bnb-chain/tss-lib/v2/crypto"
+	"github.com/bnb-chain/tss-lib/v2/crypto/mta"
+	"github.com/bnb-chain/tss-lib/v2/tss"
+
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/arith"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/secp"
+)
+
+// ProveBob proves that c2 = c1^x · Γ^y · r^N mod N² with x < q³ and y < q⁷
+// (Bob's proof in MtA, GG18 Fig. 11) against Alice's key pk and Alice's
+// ring-Pedersen parameters v.
+func ProveBob(session []byte, pk *arith.Paillier, v *arith.RingPedersen, c1, c2, x, y, r *big.Int, rnd io.Reader) (*mta.ProofBob, error) {
+	pf, err := proveBob(session, pk, v, c1, c2, x, y, r, nil, rnd)
+	if err != nil {
+		return nil, err
+	}
+	return pf.ProofBob, nil
+}
+
+// ProveBobWC is ProveBob with the additional statement X = g^x (MtA with
+// check, GG18 Fig. 10).
+func ProveBobWC(session []byte, pk *arith.Paillier, v *arith.RingPedersen, c1, c2, x, y, r *big.Int, X *secp.Point, rnd io.Reader) (*mta.ProofBobWC, error) {
+	if X == nil || X.IsIdentity() {
+		return nil, fmt.Errorf("%w: ProveBobWC needs a point X", ErrMalformed)
+	}
+	return proveBob(session, pk, v, c1, c2, x, y, r, X, rnd)
+}
+
+func proveBob(session []byte, pk *arith.Paillier, v *arith.RingPedersen, c1, c2, x, y, r *big.Int, X *secp.Point, rnd io.Reader) (*mta.ProofBobWC, error) {
+	if pk == nil || v == nil || c1 == nil || c2 == nil || x == nil || y == nil || r == nil || session == nil {
+		return nil, fmt.Errorf("%w: nil argument to ProveBob", ErrMalformed)
+	}
+	nt := v.N()
+	qNt := new(big.Int).Mul(q, nt)
+	q3Nt := new(big.Int).Mul(q3, nt)
+	var rs [6]*big.Int
+	bounds := [6]*big.Int{q3, qNt, qNt, q3Nt, q3Nt, q7}
+	for i, b := range bounds {
+		v, err := arith.RandomInt(rnd, b)
+		if err != nil {
+			return nil, err
+		}
+		rs[i] = v
+	}
+	alpha, rho, sigma, tau, rhoPrm, gam := rs[0], rs[1], rs[2], rs[3], rs[4], rs[5]
+	beta, err := arith.RandomUnit(rnd, pk.N)
+	if err != nil {
+		return nil, err
+	}
+	z := v.Commit(x, rho)
+	zPrm := v.Commit(alpha, rhoPrm)
+	t := v.Commit(y, sigma)
+	vv := pk.NN.Mul(pk.NN.Exp(c1, alpha), pk.NN.Mul(pk.GammaExp(gam), pk.NN.Exp(beta, pk.N)))
+	w := v.Commit(gam, tau)
+
+	var e *big.Int
+	var U *crypto.ECPoint
+	if X == nil {
+		e = challenge(session, pk.N, gamma(pk), c1, c2, z, zPrm, t, vv, w)
+		U = crypto.NewECPointNoCurveCheck(tss.S256(), new(big.Int), new(big.Int))
+	} else {
+		u := secp.BaseMult(alpha)
+		ux, uy := u.XY()
+		xx, xy := X.XY()
+		e = challenge(session, pk.N, gamma(pk), xx, xy, c1, c2, ux, uy, z, zPrm, t, vv, w)
+		U, err = crypto.NewECPoint(tss.S256(), ux, uy)
+		if err != nil {
+			return nil, err
+		}
+	}
+	s := new(big.Int).Exp(r, e, pk.N)
+	s.Mul(s, beta).Mod(s, pk.N)
+	s1 := new(big.Int).Mul(e, x)
+	s1.Add(s1, alpha)
+	s2 := new(big.Int).Mul(e, rho)
+	s2.Add(s2, rhoPrm)
+	t1 := new(big.Int).Mul(e, y)
+	t1.Add(t1, gam)
+	t2 := new(big.Int).Mul(e, sigma)
+	t2.Add(t2, tau)
+	for _, s := range rs {
+		arith.WipeInt(s)
+	}
+	arith.WipeInt(beta)
+	return &mta.ProofBobWC{
+		ProofBob: &mta.ProofBob{Z: z, ZPrm: zPrm, T: t, V: vv, W: w, S: s, S1: s1, S2: s2, T1: t1, T2: t2},
+		U:        U,
+	}, nil
+}
+
+// VerifyBob checks Bob's proof that c2 was formed from c1 as c1^x·Γ^y·r^N
+// with x < q³, y < q⁷, against Alice's key pk and Alice's parameters v (the
+// verifier is Alice, so both may use the CRT).
+func VerifyBob(session []byte, pf *mta.ProofBob, pk *arith.Paillier, v *arith.RingPedersen, c1, c2 *big.Int) error {
+	if pf == nil {
+		return fmt.Errorf("%w: nil proof", ErrMalformed)
+	}
+	return verifyBob(session, pf, nil, pk, v, c1, c2, nil)
+}
+
+// VerifyBobWC is VerifyBob for the proof with check: additionally X = g^x.
+func VerifyBobWC(session []byte, pf *mta.ProofBobWC, pk *arith.Paillier, v *arith.RingPedersen, c1, c2 *big.Int, X *secp.Point) error {
+	if pf == nil || pf.ProofBob == nil || pf.U == nil {
+		return fmt.Errorf("%w: nil proof", ErrMalformed)
+	}
+	if X == nil || X.IsIdentity() {
+		return fmt.Errorf("%w: X is the identity", ErrMalformed)
+	}
+	U, err := secp.FromXY(pf.U.X(), pf.U.Y())
+	if err != nil || U.IsIdentity() {
+		return fmt.Errorf("%w: u is not a curve point", ErrMalformed)
+	}
+	return verifyBob(session, pf.ProofBob, U, pk, v, c1, c2, X)
+}
+
+func verifyBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Paillier, v *arith.RingPedersen, c1, c2 *big.Int, X *secp.Point) error {
+	if !pf.ValidateBasic() || pk == nil || v == nil || c1 == nil || c2 == nil || session == nil {
+		return fmt.Errorf("%w: missing Bob proof field or argument", ErrMalformed)
+	}
+	nt := v.N()
+	b2 := bound2(nt)
+	switch {
+	case !pk.IsCiphertext(c1), !pk.IsCiphertext(c2):
+		return fmt.Errorf("%w: ciphertext is not a unit modulo N²", ErrMalformed)
+	case !arith.IsUnit(pf.Z, nt), !arith.IsUnit(pf.ZPrm, nt), !arith.IsUnit(pf.T, nt), !arith.IsUnit(pf.W, nt):
+		return fmt.Errorf("%w: z, z', t or w is not a unit modulo Ñ", ErrMalformed)
+	case !pk.IsCiphertext(pf.V):
+		return fmt.Errorf("%w: v is not a unit modulo N²", ErrMalformed)
+	case !arith.IsUnit(pf.S, pk.N):
+		return fmt.Errorf("%w: s is not a unit modulo N", ErrMalformed)
+	case pf.S1.Cmp(q) < 0 || pf.S1.Cmp(q3) > 0:
+		return fmt.Errorf("%w: s1 outside [q, q³]", ErrMalformed)
+	case pf.T1.Cmp(q) < 0 || pf.T1.Cmp(q7) > 0:
+		return fmt.Errorf("%w: t1 outside [q, q⁷]", ErrMalformed)
+	case pf.S2.Cmp(q) < 0 || pf.S2.Cmp(b2) >= 0, pf.T2.Cmp(q) < 0 || pf.T2.Cmp(b2) >= 0:
+		return fmt.Errorf("%w: s2 or t2 outside [q, 2q³Ñ)", ErrMalformed)
+	}
+	var e *big.Int
+	if X == nil {
+		e = challenge(session, pk.N, gamma(pk), c1, c2, pf.Z, pf.ZPrm, pf.T, pf.V, pf.W)
+	} else {
+		xx, xy := X.XY()
+		ux, uy := U.XY()
+		e = challenge(session, pk.N, gamma(pk), xx, xy, c1, c2, ux, uy, pf.Z, pf.ZPrm, pf.T, pf.V, pf.W)
+		// g^s1 ≟ X^e · u
+		if !secp.BaseMult(pf.S1).Equal(X.Mul(e).Add(U)) {
+			return fmt.Errorf("%w: curve equation", ErrInvalid)
+		}
+	}
+	// h1^s1 · h2^s2 ≟ z^e · z'  (mod Ñ)
+	if v.Commit(pf.S1, pf.S2).Cmp(v.NT.Mul(v.NT.Exp(pf.Z, e), pf.ZPrm)) != 0 {
+		return fmt.Errorf("%w: first ring-Pedersen equation", ErrInvalid)
+	}
+	// h1^t1 · h2^t2 ≟ t^e · w  (mod Ñ)
+	if v.Commit(pf.T1, pf.T2).Cmp(v.NT.Mul(v.NT.Exp(pf.T, e), pf.W)) != 0 {
+		return fmt.Errorf("%w: second ring-Pedersen equation", ErrInvalid)
+	}
+	// c1^s1 · s^N · Γ^t1 ≟ c2^e · v  (mod N²)
+	left := pk.NN.Mul(pk.NN.Exp(c1, pf.S1), pk.NN.Mul(pk.NN.Exp(pf.S, pk.N), pk.GammaExp(pf.T1)))
+	right := pk.NN.Mul(pk.NN.Exp(c2, e), pf.V)
+	if left.Cmp(right) != 0 {
+		return fmt.Errorf("%w: Paillier equation", ErrInvalid)
+	}
+	return nil
+}

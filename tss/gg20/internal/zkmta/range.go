@@ -1,0 +1,156 @@
+// Package zkmta proves and verifies the zero-knowledge proofs of the
+// multiplicative-to-additive (MtA) share conversion in tss-lib's own wire
+// format: Alice's range proof (mta.RangeProofAlice, GG18 Fig. 9) and Bob's
+// proofs with and without the check X = g^x (mta.ProofBobWC / mta.ProofBob,
+// GG18 Figs. 10 and 11).
+//
+// The equations and the Fiat–Shamir hash are the ones of tss-lib v2.0.2
+// (crypto/mta/range_proof.go, proofs.go), so a proof made by tss-lib verifies
+// here and the other way round. What differs:
+//
+//   - Arithmetic goes through package arith, so a party verifying a proof made
+//     against its own Ñ, or under its own Paillier key, uses the CRT.
+//   - Verification rewrites c^{-e} checks as u·c^e = … so no modular inverse
+//     is needed, and it checks every input first: ciphertexts and commitments
+//     are units, responses lie in their ranges (including the checks tss-lib
+//     added after v2.0.2 in PR #289: s ≠ 1, z ≠ 1, s1 ≠ s2), points are on the
+//     curve and not the identity.
+//   - The range proof takes a session: with a nil session it hashes exactly as
+//     tss-lib (which binds no session); with a session it uses tss-lib's
+//     tagged hash with the session as tag, which GG20 presigning always does.
+package zkmta
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+
+	"github.com/bnb-chain/tss-lib/v2/common"
+	"github.com/bnb-chain/tss-lib/v2/crypto/mta"
+
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/arith"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/secp"
+)
+
+var (
+	// ErrMalformed is returned when a proof or its statement fails an input
+	// check (missing field, value out of range, not a unit, not a point).
+	ErrMalformed = errors.New("zkmta: malformed proof or statement")
+	// ErrInvalid is returned when a well-formed proof fails its equations.
+	ErrInvalid = errors.New("zkmta: proof equations do not hold")
+)
+
+var (
+	one = big.NewInt(1)
+	q   = secp.Q
+	q3  = new(big.Int).Exp(q, big.NewInt(3), nil)
+	q7  = new(big.Int).Exp(q, big.NewInt(7), nil)
+)
+
+// challenge hashes like tss-lib: SHA512_256i over the values when session is
+// nil, SHA512_256i_TAGGED with the session as tag otherwise; then mod q
+// (tss-lib's RejectionSample is a plain reduction).
+func challenge(session []byte, vals ...*big.Int) *big.Int {
+	var h *big.Int
+	if session == nil {
+		h = common.SHA512_256i(vals...)
+	} else {
+		h = common.SHA512_256i_TAGGED(session, vals...)
+	}
+	return h.Mod(h, q)
+}
+
+func gamma(pk *arith.Paillier) *big.Int { return new(big.Int).Add(pk.N, one) }
+
+// ProveRange proves that c = Γ^m·r^N mod N² encrypts m with m < q³ (Alice's
+// range proof, GG18 Fig. 9), against the verifier's ring-Pedersen
+// parameters v. pk is the prover's own key (its N² may use the CRT).
+func ProveRange(session []byte, pk *arith.Paillier, c, m, r *big.Int, v *arith.RingPedersen, rnd io.Reader) (*mta.RangeProofAlice, error) {
+	if pk == nil || v == nil || c == nil || m == nil || r == nil {
+		return nil, fmt.Errorf("%w: nil argument to ProveRange", ErrMalformed)
+	}
+	nt := v.N()
+	alpha, err := arith.RandomInt(rnd, q3)
+	if err != nil {
+		return nil, err
+	}
+	beta, err := arith.RandomUnit(rnd, pk.N)
+	if err != nil {
+		return nil, err
+	}
+	gam, err := arith.RandomInt(rnd, new(big.Int).Mul(q3, nt))
+	if err != nil {
+		return nil, err
+	}
+	rho, err := arith.RandomInt(rnd, new(big.Int).Mul(q, nt))
+	if err != nil {
+		return nil, err
+	}
+	z := v.Commit(m, rho)
+	u := pk.NN.Mul(pk.GammaExp(alpha), pk.NN.Exp(beta, pk.N))
+	w := v.Commit(alpha, gam)
+	e := challenge(session, pk.N, gamma(pk), c, z, u, w)
+
+	s := new(big.Int).Exp(r, e, pk.N)
+	s.Mul(s, beta).Mod(s, pk.N)
+	s1 := new(big.Int).Mul(e, m)
+	s1.Add(s1, alpha)
+	s2 := new(big.Int).Mul(e, rho)
+	s2.Add(s2, gam)
+	arith.WipeInt(alpha)
+	arith.WipeInt(rho)
+	arith.WipeInt(gam)
+	arith.WipeInt(beta)
+	return &mta.RangeProofAlice{Z: z, U: u, W: w, S: s, S1: s1, S2: s2}, nil
+}
+
+// VerifyRange checks a range proof that c, under the prover's key pk, holds a
+// plaintext below q³, made against the verifier's parameters v.
+func VerifyRange(session []byte, pf *mta.RangeProofAlice, pk *arith.Paillier, c *big.Int, v *arith.RingPedersen) error {
+	if pf == nil || pk == nil || v == nil || c == nil || !pf.ValidateBasic() {
+		return fmt.Errorf("%w: missing range proof field or argument", ErrMalformed)
+	}
+	nt := v.N()
+	switch {
+	case !pk.IsCiphertext(c):
+		return fmt.Errorf("%w: ciphertext is not a unit modulo N²", ErrMalformed)
+	case !arith.IsUnit(pf.Z, nt), !arith.IsUnit(pf.W, nt):
+		return fmt.Errorf("%w: z or w is not a unit modulo Ñ", ErrMalformed)
+	case !pk.IsCiphertext(pf.U):
+		return fmt.Errorf("%w: u is not a unit modulo N²", ErrMalformed)
+	case !arith.IsUnit(pf.S, pk.N):
+		return fmt.Errorf("%w: s is not a unit modulo N", ErrMalformed)
+	case pf.S1.Cmp(q) < 0 || pf.S1.Cmp(q3) > 0:
+		return fmt.Errorf("%w: s1 outside [q, q³]", ErrMalformed)
+	case pf.S2.Cmp(q) < 0 || pf.S2.Cmp(bound2(nt)) >= 0:
+		return fmt.Errorf("%w: s2 outside [q, 2q³Ñ)", ErrMalformed)
+	// tss-lib PR #289 (after v2.0.2).
+	case pf.S.Cmp(one) == 0, pf.Z.Cmp(one) == 0, pf.S1.Cmp(pf.S2) == 0:
+		return fmt.Errorf("%w: degenerate s, z or s1 = s2", ErrMalformed)
+	}
+	e := challenge(session, pk.N, gamma(pk), c, pf.Z, pf.U, pf.W)
+
+	// Γ^s1 · s^N ≟ u · c^e  (mod N²)
+	left := pk.NN.Mul(pk.GammaExp(pf.S1), pk.NN.Exp(pf.S, pk.N))
+	right := pk.NN.Mul(pf.U, pk.NN.Exp(c, e))
+	if left.Cmp(right) != 0 {
+		return fmt.Errorf("%w: Paillier equation", ErrInvalid)
+	}
+	// h1^s1 · h2^s2 ≟ w · z^e  (mod Ñ)
+	left = v.Commit(pf.S1, pf.S2)
+	right = v.NT.Mul(pf.W, v.NT.Exp(pf.Z, e))
+	if left.Cmp(right) != 0 {
+		return fmt.Errorf("%w: ring-Pedersen equation", ErrInvalid)
+	}
+	return nil
+}
+
+// bound2 returns 2·q³·Ñ, an upper bound for responses of the form e·ρ + γ
+// with ρ < q·Ñ (or q³·Ñ for Bob's) and γ < q³·Ñ, generous enough for
+// tss-lib-made proofs and small enough to keep a malicious proof from
+// inflating exponent sizes.
+func bound2(nt *big.Int) *big.Int {
+	b := new(big.Int).Mul(q3, nt)
+	return b.Lsh(b, 1)
+}

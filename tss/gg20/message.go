@@ -1,0 +1,294 @@
+package gg20
+
+import (
+	"fmt"
+	"math/big"
+
+	"github.com/bnb-chain/tss-lib/v2/crypto/mta"
+
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/secp"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/wire"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkdleq"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkdlog"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkmta"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkpdl"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkpedersen"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkst"
+)
+
+// Broadcast is the Message.To value of a message for every other signer.
+// Every presigning message is a broadcast: the session layer must deliver
+// each one to all other signers and make sure they all received the same
+// bytes (echo broadcast), which the blame rounds rely on.
+const Broadcast = -1
+
+// Round numbers used in Message.Round and CulpritError.Round. Presigning
+// rounds are 1 to 6 (GG20 §3, Phases 1–6).
+const (
+	// RoundOnline is the online round (sᵢ); it appears only in
+	// CulpritError values from Combine.
+	RoundOnline = 7
+	// RoundRevealRbar is the blame reveal after ∏R̄ⱼ ≠ g (GG20 §4.3, type 5).
+	RoundRevealRbar = 8
+	// RoundRevealS is the blame reveal after ∏Sⱼ ≠ y' (GG20 §4.3, type 7).
+	RoundRevealS = 9
+)
+
+// payloadVersion is the first byte of every message payload.
+const payloadVersion = 1
+
+// Message is one protocol message between signers.
+type Message struct {
+	// From is the sender's signer index (position in Config.Signers). On
+	// receipt it must be the sender as authenticated by the network.
+	From int
+	// To is the recipient's signer index, or Broadcast.
+	To int
+	// Round is the protocol round the message belongs to.
+	Round int
+	// Payload is the encoded round message.
+	Payload []byte
+}
+
+// peers returns the signer indices other than from, ascending: the order of
+// per-recipient entries inside a broadcast payload.
+func peers(n, from int) []int {
+	out := make([]int, 0, n-1)
+	for j := 0; j < n; j++ {
+		if j != from {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// slot returns the position of entry "for j" in a payload sent by from.
+func slot(from, j int) int {
+	if j < from {
+		return j
+	}
+	return j - 1
+}
+
+// Round 1: C_i, c_i = Enc_i(k_i), and per verifier a range proof.
+type msg1 struct {
+	commit [32]byte
+	c      *big.Int
+	rng    []*mta.RangeProofAlice // for each verifier j ≠ sender
+}
+
+// Round 2: for each Alice j ≠ sender, the MtA and MtAwc responses.
+type msg2 struct {
+	entries []mtaEntry
+}
+
+type mtaEntry struct {
+	cGamma *big.Int // c_j^{γ_i}·Enc_j(β'_ij)
+	pGamma *mta.ProofBob
+	cW     *big.Int // c_j^{w_i}·Enc_j(ν'_ij)
+	pW     *mta.ProofBobWC
+}
+
+// Round 3: δ_i, T_i and the proof of knowledge of its opening.
+type msg3 struct {
+	delta *big.Int
+	T     *secp.Point
+	pT    *zkpedersen.Proof
+}
+
+// Round 4: Γ_i with the decommitment randomness and a proof of γ_i.
+type msg4 struct {
+	Gamma  *secp.Point
+	open   [32]byte
+	pGamma *zkdlog.Proof
+}
+
+// Round 5: R̄_i and per verifier a PDL proof.
+type msg5 struct {
+	Rbar *secp.Point
+	pdl  []*zkpdl.Proof
+}
+
+// Round 6: S_i and the proof tying it to T_i.
+type msg6 struct {
+	S   *secp.Point
+	pST *zkst.Proof
+}
+
+// Blame reveal after ∏R̄ⱼ ≠ g.
+type msgRevealRbar struct {
+	k, rho, gamma *big.Int
+	entries       []revealGammaEntry // for each j ≠ sender
+}
+
+type revealGammaEntry struct {
+	betaPrm, betaNonce   *big.Int // sender as Bob towards Alice j
+	alphaPlain, alphaRnd *big.Int // sender as Alice: opening of Bob j's ciphertext
+}
+
+// Blame reveal after ∏Sⱼ ≠ y'.
+type msgRevealS struct {
+	k, rho  *big.Int
+	entries []revealWEntry // for each j ≠ sender
+	pDLEQ   *zkdleq.Proof
+}
+
+type revealWEntry struct {
+	muPlain, muRnd *big.Int // sender as Alice: opening of Bob j's MtAwc ciphertext
+}
+
+func newWriter() *wire.Writer {
+	w := &wire.Writer{}
+	w.Uint8(payloadVersion)
+	return w
+}
+
+func (m *msg1) encode() []byte {
+	w := newWriter()
+	w.Fixed(m.commit[:])
+	w.Int(m.c)
+	for _, pf := range m.rng {
+		zkmta.EncodeRange(w, pf)
+	}
+	return w.Bytes()
+}
+
+func (m *msg2) encode() []byte {
+	w := newWriter()
+	for _, e := range m.entries {
+		w.Int(e.cGamma)
+		zkmta.EncodeBob(w, e.pGamma)
+		w.Int(e.cW)
+		zkmta.EncodeBobWC(w, e.pW)
+	}
+	return w.Bytes()
+}
+
+func (m *msg3) encode() []byte {
+	w := newWriter()
+	w.Scalar(m.delta)
+	w.Point(m.T)
+	m.pT.Encode(w)
+	return w.Bytes()
+}
+
+func (m *msg4) encode() []byte {
+	w := newWriter()
+	w.Point(m.Gamma)
+	w.Fixed(m.open[:])
+	m.pGamma.Encode(w)
+	return w.Bytes()
+}
+
+func (m *msg5) encode() []byte {
+	w := newWriter()
+	w.Point(m.Rbar)
+	for _, pf := range m.pdl {
+		pf.Encode(w)
+	}
+	return w.Bytes()
+}
+
+func (m *msg6) encode() []byte {
+	w := newWriter()
+	w.Point(m.S)
+	m.pST.Encode(w)
+	return w.Bytes()
+}
+
+func (m *msgRevealRbar) encode() []byte {
+	w := newWriter()
+	w.Int(m.k)
+	w.Int(m.rho)
+	w.Scalar(m.gamma)
+	for _, e := range m.entries {
+		w.Int(e.betaPrm)
+		w.Int(e.betaNonce)
+		w.Int(e.alphaPlain)
+		w.Int(e.alphaRnd)
+	}
+	return w.Bytes()
+}
+
+func (m *msgRevealS) encode() []byte {
+	w := newWriter()
+	w.Int(m.k)
+	w.Int(m.rho)
+	for _, e := range m.entries {
+		w.Int(e.muPlain)
+		w.Int(e.muRnd)
+	}
+	m.pDLEQ.Encode(w)
+	return w.Bytes()
+}
+
+// decodePayload parses the payload of a round-r message from a run with n
+// signers. It checks the structure only (lengths, encodings, points on the
+// curve, scalars below q); the rounds check the rest and name the sentinel.
+func decodePayload(round, n int, payload []byte) (any, error) {
+	r := wire.NewReader(payload)
+	if v := r.Uint8("version"); r.Err() == nil && v != payloadVersion {
+		return nil, fmt.Errorf("%w: payload version %d, want %d", ErrMalformed, v, payloadVersion)
+	}
+	var out any
+	switch round {
+	case 1:
+		m := &msg1{}
+		copy(m.commit[:], r.Fixed(32, "commitment"))
+		m.c = r.Int(wire.MaxIntLen, "c")
+		for i := 0; i < n-1; i++ {
+			m.rng = append(m.rng, zkmta.DecodeRange(r))
+		}
+		out = m
+	case 2:
+		m := &msg2{}
+		for i := 0; i < n-1; i++ {
+			var e mtaEntry
+			e.cGamma = r.Int(wire.MaxIntLen, "MtA ciphertext")
+			e.pGamma = zkmta.DecodeBob(r)
+			e.cW = r.Int(wire.MaxIntLen, "MtAwc ciphertext")
+			e.pW = zkmta.DecodeBobWC(r)
+			m.entries = append(m.entries, e)
+		}
+		out = m
+	case 3:
+		out = &msg3{delta: r.Scalar("delta"), T: r.Point("T"), pT: zkpedersen.Decode(r)}
+	case 4:
+		m := &msg4{Gamma: r.Point("Gamma")}
+		copy(m.open[:], r.Fixed(32, "decommitment"))
+		m.pGamma = zkdlog.Decode(r)
+		out = m
+	case 5:
+		m := &msg5{Rbar: r.Point("Rbar")}
+		for i := 0; i < n-1; i++ {
+			m.pdl = append(m.pdl, zkpdl.Decode(r))
+		}
+		out = m
+	case 6:
+		out = &msg6{S: r.Point("S"), pST: zkst.Decode(r)}
+	case RoundRevealRbar:
+		m := &msgRevealRbar{k: r.Int(wire.MaxIntLen, "k"), rho: r.Int(wire.MaxIntLen, "rho"), gamma: r.Scalar("gamma")}
+		for i := 0; i < n-1; i++ {
+			m.entries = append(m.entries, revealGammaEntry{
+				betaPrm: r.Int(wire.MaxIntLen, "beta'"), betaNonce: r.Int(wire.MaxIntLen, "beta nonce"),
+				alphaPlain: r.Int(wire.MaxIntLen, "alpha plaintext"), alphaRnd: r.Int(wire.MaxIntLen, "alpha nonce"),
+			})
+		}
+		out = m
+	case RoundRevealS:
+		m := &msgRevealS{k: r.Int(wire.MaxIntLen, "k"), rho: r.Int(wire.MaxIntLen, "rho")}
+		for i := 0; i < n-1; i++ {
+			m.entries = append(m.entries, revealWEntry{
+				muPlain: r.Int(wire.MaxIntLen, "mu plaintext"), muRnd: r.Int(wire.MaxIntLen, "mu nonce"),
+			})
+		}
+		m.pDLEQ = zkdleq.Decode(r)
+		out = m
+	default:
+		return nil, fmt.Errorf("%w: unknown round %d", ErrMalformed, round)
+	}
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("%w: round %d: %v", ErrMalformed, round, err)
+	}
+	return out, nil
+}
