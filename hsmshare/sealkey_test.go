@@ -1,0 +1,429 @@
+package hsmshare
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/miekg/pkcs11"
+
+	"github.com/keyquorum/keyquorum/internal/softhsm"
+)
+
+func TestCreateSealKey_RefusesExistingLabel(t *testing.T) {
+	ctx := context.Background()
+	tk := openToken(t, softhsm.New(t))
+	k, err := tk.CreateSealKey(ctx, "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.CreateSealKey(ctx, "seal"); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("second CreateSealKey: %v, want ErrKeyExists", err)
+	}
+	got, err := tk.SealKey(ctx, "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID() != k.ID() || len(k.id) != 16 {
+		t.Fatalf("loaded key ID %s, created %s", got.ID(), k.ID())
+	}
+}
+
+func TestSealKey_NotFound(t *testing.T) {
+	tk := openToken(t, softhsm.New(t))
+	if _, err := tk.SealKey(context.Background(), "absent"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("SealKey: %v, want ErrKeyNotFound", err)
+	}
+	if _, err := tk.SealKey(context.Background(), ""); !errors.Is(err, ErrInvalidName) {
+		t.Fatalf("SealKey(\"\"): %v, want ErrInvalidName", err)
+	}
+}
+
+// generate makes a key on the token with raw PKCS#11 calls, bypassing the
+// package's templates, to plant keys an attacker or a careless tool could
+// leave behind.
+func generate(t *testing.T, tk *Token, mech uint, tmpl []*pkcs11.Attribute) pkcs11.ObjectHandle {
+	t.Helper()
+	var h pkcs11.ObjectHandle
+	err := tk.pool.with(context.Background(), func(sh pkcs11.SessionHandle) error {
+		var err error
+		h, err = tk.mod.ctx.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(mech, nil)}, tmpl)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("GenerateKey: %v", err)
+	}
+	return h
+}
+
+// withAttr returns tmpl with attribute typ set to v (replacing or adding).
+func withAttr(tmpl []*pkcs11.Attribute, typ uint, v any) []*pkcs11.Attribute {
+	out := make([]*pkcs11.Attribute, 0, len(tmpl)+1)
+	for _, a := range tmpl {
+		if a.Type != typ {
+			out = append(out, a)
+		}
+	}
+	return append(out, pkcs11.NewAttribute(typ, v))
+}
+
+func TestSealKey_RefusesWeakKeys(t *testing.T) {
+	ctx := context.Background()
+	tk := openToken(t, softhsm.New(t))
+	good := func(label string) []*pkcs11.Attribute {
+		return secretTemplate(pkcs11.CKK_AES, label, []byte(label), true, false)
+	}
+	cases := []struct {
+		label string
+		tmpl  []*pkcs11.Attribute
+		after func(h pkcs11.ObjectHandle)
+		names string // attribute the error must name
+	}{
+		{label: "extractable", tmpl: withAttr(good("extractable"), pkcs11.CKA_EXTRACTABLE, true), names: "CKA_EXTRACTABLE"},
+		{label: "not-sensitive", tmpl: withAttr(good("not-sensitive"), pkcs11.CKA_SENSITIVE, false), names: "CKA_SENSITIVE"},
+		{label: "public", tmpl: withAttr(good("public"), pkcs11.CKA_PRIVATE, false), names: "CKA_PRIVATE"},
+		{label: "wrap", tmpl: withAttr(good("wrap"), pkcs11.CKA_WRAP, true), names: "CKA_WRAP"},
+		{label: "unwrap", tmpl: withAttr(good("unwrap"), pkcs11.CKA_UNWRAP, true), names: "CKA_UNWRAP"},
+		{label: "sign", tmpl: withAttr(good("sign"), pkcs11.CKA_SIGN, true), names: "CKA_SIGN"},
+		{label: "derive", tmpl: withAttr(good("derive"), pkcs11.CKA_DERIVE, true), names: "CKA_DERIVE"},
+		{label: "aes-128", tmpl: withAttr(good("aes-128"), pkcs11.CKA_VALUE_LEN, 16), names: "CKA_VALUE_LEN"},
+		{label: "session-object", tmpl: withAttr(good("session-object"), pkcs11.CKA_TOKEN, false), names: "CKA_TOKEN"},
+		{label: "softhsm-defaults", tmpl: []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
+			pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, 32),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, "softhsm-defaults"),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, []byte{1}),
+		}, names: "CKA_WRAP"},
+		{label: "was-extractable", tmpl: withAttr(withAttr(good("was-extractable"), pkcs11.CKA_EXTRACTABLE, true), pkcs11.CKA_MODIFIABLE, true),
+			after: func(h pkcs11.ObjectHandle) { setAttr(t, tk, h, pkcs11.CKA_EXTRACTABLE, false) }, names: "CKA_NEVER_EXTRACTABLE"},
+		{label: "was-clear", tmpl: withAttr(withAttr(good("was-clear"), pkcs11.CKA_SENSITIVE, false), pkcs11.CKA_MODIFIABLE, true),
+			after: func(h pkcs11.ObjectHandle) { setAttr(t, tk, h, pkcs11.CKA_SENSITIVE, true) }, names: "CKA_ALWAYS_SENSITIVE"},
+	}
+	for _, c := range cases {
+		t.Run(c.label, func(t *testing.T) {
+			h := generate(t, tk, pkcs11.CKM_AES_KEY_GEN, c.tmpl)
+			if c.after != nil {
+				c.after(h)
+			}
+			_, err := tk.SealKey(ctx, c.label)
+			if !errors.Is(err, ErrWeakKey) {
+				t.Fatalf("SealKey: %v, want ErrWeakKey", err)
+			}
+			if !strings.Contains(err.Error(), c.names) {
+				t.Fatalf("error %q does not name %s", err, c.names)
+			}
+		})
+	}
+
+	t.Run("imported", func(t *testing.T) {
+		// A key imported in clear was never generated on the token.
+		tmpl := withAttr(good("imported"), pkcs11.CKA_VALUE, make([]byte, 32))
+		tmpl = slicesDelete(tmpl, pkcs11.CKA_VALUE_LEN)
+		err := tk.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+			_, err := tk.mod.ctx.CreateObject(sh, tmpl)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = tk.SealKey(ctx, "imported")
+		if !errors.Is(err, ErrWeakKey) || !strings.Contains(err.Error(), "CKA_LOCAL") {
+			t.Fatalf("SealKey on an imported key: %v, want ErrWeakKey naming CKA_LOCAL", err)
+		}
+	})
+
+	t.Run("duplicate label", func(t *testing.T) {
+		generate(t, tk, pkcs11.CKM_AES_KEY_GEN, good("twice"))
+		generate(t, tk, pkcs11.CKM_AES_KEY_GEN, good("twice"))
+		if _, err := tk.SealKey(ctx, "twice"); !errors.Is(err, ErrKeyAmbiguous) {
+			t.Fatalf("SealKey with two keys of one label: %v, want ErrKeyAmbiguous", err)
+		}
+	})
+}
+
+func slicesDelete(tmpl []*pkcs11.Attribute, typ uint) []*pkcs11.Attribute {
+	var out []*pkcs11.Attribute
+	for _, a := range tmpl {
+		if a.Type != typ {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func setAttr(t *testing.T, tk *Token, h pkcs11.ObjectHandle, typ uint, v any) {
+	t.Helper()
+	err := tk.pool.with(context.Background(), func(sh pkcs11.SessionHandle) error {
+		return tk.mod.ctx.SetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(typ, v)})
+	})
+	if err != nil {
+		t.Fatalf("SetAttributeValue: %v", err)
+	}
+}
+
+// rawAttrs reads attributes straight from the token with one
+// C_GetAttributeValue call, independent of readKeyAttributes.
+func rawAttrs(t *testing.T, tk *Token, h pkcs11.ObjectHandle, types ...uint) map[uint][]byte {
+	t.Helper()
+	req := make([]*pkcs11.Attribute, len(types))
+	for i, typ := range types {
+		req[i] = pkcs11.NewAttribute(typ, nil)
+	}
+	var got []*pkcs11.Attribute
+	err := tk.pool.with(context.Background(), func(sh pkcs11.SessionHandle) error {
+		var err error
+		got, err = tk.mod.ctx.GetAttributeValue(sh, h, req)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("C_GetAttributeValue: %v", err)
+	}
+	m := map[uint][]byte{}
+	for _, a := range got {
+		m[a.Type] = a.Value
+	}
+	return m
+}
+
+// wantBools checks boolean attributes read with C_GetAttributeValue.
+func wantBools(t *testing.T, what string, got map[uint][]byte, want map[uint]bool, names map[uint]string) {
+	t.Helper()
+	for typ, w := range want {
+		v := got[typ]
+		if len(v) != 1 || (v[0] != 0) != w {
+			t.Errorf("%s: %s = %v, want %v", what, names[typ], v, w)
+		}
+	}
+}
+
+var attrNames = map[uint]string{
+	pkcs11.CKA_TOKEN: "CKA_TOKEN", pkcs11.CKA_PRIVATE: "CKA_PRIVATE", pkcs11.CKA_SENSITIVE: "CKA_SENSITIVE",
+	pkcs11.CKA_EXTRACTABLE: "CKA_EXTRACTABLE", pkcs11.CKA_ALWAYS_SENSITIVE: "CKA_ALWAYS_SENSITIVE",
+	pkcs11.CKA_NEVER_EXTRACTABLE: "CKA_NEVER_EXTRACTABLE", pkcs11.CKA_LOCAL: "CKA_LOCAL", pkcs11.CKA_MODIFIABLE: "CKA_MODIFIABLE",
+	pkcs11.CKA_ENCRYPT: "CKA_ENCRYPT", pkcs11.CKA_DECRYPT: "CKA_DECRYPT", pkcs11.CKA_WRAP: "CKA_WRAP",
+	pkcs11.CKA_UNWRAP: "CKA_UNWRAP", pkcs11.CKA_SIGN: "CKA_SIGN", pkcs11.CKA_VERIFY: "CKA_VERIFY",
+	pkcs11.CKA_SIGN_RECOVER: "CKA_SIGN_RECOVER", pkcs11.CKA_DERIVE: "CKA_DERIVE", pkcs11.CKA_VERIFY_RECOVER: "CKA_VERIFY_RECOVER",
+}
+
+func keys(m map[uint]bool) []uint {
+	var out []uint
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestKeys_AttributesReadBackFromToken(t *testing.T) {
+	ctx := context.Background()
+	tk := openToken(t, softhsm.New(t), withScheme(SchemeCBCHMAC))
+	k, err := tk.CreateSealKey(ctx, "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idn, err := tk.CreateIdentity(ctx, "identity")
+	if err != nil {
+		t.Fatal(err)
+	}
+	protectedKey := map[uint]bool{
+		pkcs11.CKA_TOKEN: true, pkcs11.CKA_PRIVATE: true, pkcs11.CKA_SENSITIVE: true, pkcs11.CKA_EXTRACTABLE: false,
+		pkcs11.CKA_ALWAYS_SENSITIVE: true, pkcs11.CKA_NEVER_EXTRACTABLE: true, pkcs11.CKA_LOCAL: true, pkcs11.CKA_MODIFIABLE: false,
+	}
+	with := func(extra map[uint]bool) map[uint]bool {
+		m := map[uint]bool{}
+		for k, v := range protectedKey {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	checks := []struct {
+		what string
+		h    pkcs11.ObjectHandle
+		want map[uint]bool
+	}{
+		{"AES seal key", k.aes, with(map[uint]bool{pkcs11.CKA_ENCRYPT: true, pkcs11.CKA_DECRYPT: true, pkcs11.CKA_WRAP: false,
+			pkcs11.CKA_UNWRAP: false, pkcs11.CKA_SIGN: false, pkcs11.CKA_VERIFY: false, pkcs11.CKA_DERIVE: false})},
+		{"HMAC key", k.mac, with(map[uint]bool{pkcs11.CKA_SIGN: true, pkcs11.CKA_VERIFY: true, pkcs11.CKA_ENCRYPT: false,
+			pkcs11.CKA_DECRYPT: false, pkcs11.CKA_WRAP: false, pkcs11.CKA_UNWRAP: false, pkcs11.CKA_DERIVE: false})},
+		{"identity private key", idn.priv, with(map[uint]bool{pkcs11.CKA_SIGN: true, pkcs11.CKA_DECRYPT: false,
+			pkcs11.CKA_UNWRAP: false, pkcs11.CKA_SIGN_RECOVER: false, pkcs11.CKA_DERIVE: false})},
+		{"identity public key", idn.pubH, map[uint]bool{pkcs11.CKA_TOKEN: true, pkcs11.CKA_PRIVATE: false, pkcs11.CKA_VERIFY: true,
+			pkcs11.CKA_ENCRYPT: false, pkcs11.CKA_WRAP: false, pkcs11.CKA_VERIFY_RECOVER: false, pkcs11.CKA_DERIVE: false}},
+	}
+	for _, c := range checks {
+		wantBools(t, c.what, rawAttrs(t, tk, c.h, keys(c.want)...), c.want, attrNames)
+	}
+	for what, h := range map[string]pkcs11.ObjectHandle{"AES seal key": k.aes, "HMAC key": k.mac} {
+		got := rawAttrs(t, tk, h, pkcs11.CKA_VALUE_LEN, pkcs11.CKA_ID, pkcs11.CKA_LABEL)
+		if n, _ := ulongFromBytes(got[pkcs11.CKA_VALUE_LEN]); n != 32 {
+			t.Errorf("%s: CKA_VALUE_LEN = %d, want 32", what, n)
+		}
+		if string(got[pkcs11.CKA_LABEL]) != "seal" || string(got[pkcs11.CKA_ID]) != string(k.id) {
+			t.Errorf("%s: label %q id %x", what, got[pkcs11.CKA_LABEL], got[pkcs11.CKA_ID])
+		}
+	}
+	ec := rawAttrs(t, tk, idn.priv, pkcs11.CKA_EC_PARAMS, pkcs11.CKA_ID)
+	if string(ec[pkcs11.CKA_EC_PARAMS]) != string(p256Params) || string(ec[pkcs11.CKA_ID]) != string(idn.id) {
+		t.Errorf("identity: EC params %x, id %x", ec[pkcs11.CKA_EC_PARAMS], ec[pkcs11.CKA_ID])
+	}
+	// The secret values cannot be read.
+	for what, h := range map[string]pkcs11.ObjectHandle{"AES seal key": k.aes, "HMAC key": k.mac, "identity private key": idn.priv} {
+		err := tk.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+			_, err := tk.mod.ctx.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_VALUE, nil)})
+			return err
+		})
+		if !ckrIs(err, pkcs11.CKR_ATTRIBUTE_SENSITIVE) {
+			t.Errorf("%s: reading CKA_VALUE gave %v, want CKR_ATTRIBUTE_SENSITIVE", what, err)
+		}
+	}
+	// Nor can they be made readable or wrapped out.
+	err = tk.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+		return tk.mod.ctx.SetAttributeValue(sh, k.aes, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, true)})
+	})
+	if err == nil {
+		t.Error("CKA_EXTRACTABLE of the seal key could be set to true")
+	}
+	// The package's own reading agrees.
+	a, err := k.Attributes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Sensitive || a.Extractable || !a.NeverExtractable || !a.AlwaysSensitive || !a.Local || a.Wrap || a.Sign || a.ValueLen != 32 || a.KeyType != pkcs11.CKK_AES {
+		t.Errorf("SealKey.Attributes = %+v", a)
+	}
+	ia, err := idn.Attributes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ia.Sensitive || ia.Extractable || !ia.Sign || ia.Decrypt || ia.Unwrap || ia.SignRecover || ia.KeyType != pkcs11.CKK_EC {
+		t.Errorf("Identity.Attributes = %+v", ia)
+	}
+}
+
+// TestKeys_PKCS11ToolSeesHardenedKeys inspects the token with OpenSC's
+// pkcs11-tool, an implementation independent of ours.
+func TestKeys_PKCS11ToolSeesHardenedKeys(t *testing.T) {
+	if _, err := exec.LookPath("pkcs11-tool"); err != nil {
+		t.Fatal("pkcs11-tool not found; install opensc (make deps)")
+	}
+	ctx := context.Background()
+	tok := softhsm.New(t)
+	tk := openToken(t, tok, withScheme(SchemeCBCHMAC))
+	if _, err := tk.CreateSealKey(ctx, "seal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.CreateIdentity(ctx, "identity"); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("pkcs11-tool", "--module", tok.Dir.Module, "--token-label", tok.Label, "--login", "--pin", tok.PIN, "--list-objects")
+	cmd.Env = append(os.Environ(), tok.Dir.Env())
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pkcs11-tool: %v\n%s", err, out)
+	}
+	objs := parseToolObjects(string(out))
+	const hardened = "sensitive, always sensitive, never extractable, local"
+	// usage lists what pkcs11-tool must print; extra says what it may
+	// also print. OpenSC 0.23 shows only "verify" for a secret key that
+	// may sign and verify, so "sign" is allowed but not required there
+	// (TestKeys_AttributesReadBackFromToken reads CKA_SIGN directly).
+	type want struct {
+		usage  []string
+		extra  []string
+		access string
+	}
+	wants := map[string]want{
+		"Secret Key Object; AES length 32/seal":            {usage: []string{"encrypt", "decrypt"}, access: hardened},
+		"Secret Key Object; Generic secret length 32/seal": {usage: []string{"verify"}, extra: []string{"sign"}, access: hardened},
+		"Private Key Object; EC/identity":                   {usage: []string{"sign"}, access: hardened},
+		"Public Key Object; EC  EC_POINT 256 bits/identity": {usage: []string{"verify"}, access: "local"},
+	}
+	for name, w := range wants {
+		o, ok := objs[name]
+		if !ok {
+			t.Errorf("pkcs11-tool does not list %q; output:\n%s", name, out)
+			continue
+		}
+		got := strings.Split(o["Usage"], ", ")
+		for _, u := range w.usage {
+			if !slices.Contains(got, u) {
+				t.Errorf("%s: Usage %q lacks %q", name, o["Usage"], u)
+			}
+		}
+		for _, u := range got {
+			if !slices.Contains(w.usage, u) && !slices.Contains(w.extra, u) {
+				t.Errorf("%s: Usage %q includes %q", name, o["Usage"], u)
+			}
+		}
+		if o["Access"] != w.access {
+			t.Errorf("%s: Access %q, want %q", name, o["Access"], w.access)
+		}
+	}
+	if len(objs) != len(wants) {
+		t.Errorf("pkcs11-tool lists %d objects, want %d:\n%s", len(objs), len(wants), out)
+	}
+}
+
+// parseToolObjects maps "<object header>/<label>" to the object's fields.
+func parseToolObjects(out string) map[string]map[string]string {
+	objs := map[string]map[string]string{}
+	var header string
+	var fields map[string]string
+	flush := func() {
+		if fields != nil {
+			objs[header+"/"+fields["label"]] = fields
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, " ") {
+			flush()
+			header, fields = strings.TrimSpace(line), map[string]string{}
+			continue
+		}
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok && fields != nil {
+			fields[k] = strings.TrimSpace(v)
+		}
+	}
+	flush()
+	return objs
+}
+
+func TestSealKey_DestroyRemovesItFromTheToken(t *testing.T) {
+	ctx := context.Background()
+	tk := openToken(t, softhsm.New(t), withScheme(SchemeCBCHMAC))
+	k, err := tk.CreateSealKey(ctx, "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Destroy(ctx); err != nil {
+		t.Fatalf("Destroy: %v", err)
+	}
+	if _, err := tk.SealKey(ctx, "seal"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("SealKey after Destroy: %v, want ErrKeyNotFound", err)
+	}
+	if _, err := k.Seal(ctx, testHeader, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Seal after Destroy: %v, want ErrClosed", err)
+	}
+	// No HMAC key is left behind either.
+	err = tk.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+		hs, err := tk.findObjects(sh, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, "seal")})
+		if err == nil && len(hs) != 0 {
+			t.Errorf("%d objects labelled seal remain", len(hs))
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
