@@ -341,8 +341,8 @@ func TestKeys_PKCS11ToolSeesHardenedKeys(t *testing.T) {
 		access string
 	}
 	wants := map[string]want{
-		"Secret Key Object; AES length 32/seal":            {usage: []string{"encrypt", "decrypt"}, access: hardened},
-		"Secret Key Object; Generic secret length 32/seal": {usage: []string{"verify"}, extra: []string{"sign"}, access: hardened},
+		"Secret Key Object; AES length 32/seal":             {usage: []string{"encrypt", "decrypt"}, access: hardened},
+		"Secret Key Object; Generic secret length 32/seal":  {usage: []string{"verify"}, extra: []string{"sign"}, access: hardened},
 		"Private Key Object; EC/identity":                   {usage: []string{"sign"}, access: hardened},
 		"Public Key Object; EC  EC_POINT 256 bits/identity": {usage: []string{"verify"}, access: "local"},
 	}
