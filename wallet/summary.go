@@ -35,13 +35,13 @@ const (
 // strings in the chain's base unit, keys and digests are lowercase hex.
 // Text renders it for a person.
 type Summary struct {
-	Version  int               `json:"version"`
-	Kind     string            `json:"kind"`
-	Bitcoin  *BitcoinSummary   `json:"bitcoin,omitempty"`
-	Ethereum *EthereumSummary  `json:"ethereum,omitempty"`
-	Message  *MessageSummary   `json:"message,omitempty"`
-	Digests  []DigestToSign    `json:"digests"`
-	Warnings []string          `json:"warnings,omitempty"`
+	Version  int              `json:"version"`
+	Kind     string           `json:"kind"`
+	Bitcoin  *BitcoinSummary  `json:"bitcoin,omitempty"`
+	Ethereum *EthereumSummary `json:"ethereum,omitempty"`
+	Message  *MessageSummary  `json:"message,omitempty"`
+	Digests  []DigestToSign   `json:"digests"`
+	Warnings []string         `json:"warnings,omitempty"`
 }
 
 // DigestToSign is one signature a payload asks for.
