@@ -1,0 +1,366 @@
+package gg20
+
+import (
+	"fmt"
+	"math/big"
+
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/arith"
+	"github.com/keyquorum/keyquorum/tss/gg20/internal/secp"
+)
+
+// Presigner runs one GG20 presigning session for one party as a
+// deterministic state machine: messages in, messages out, no goroutines left
+// behind and no I/O. It is not safe for concurrent use; drive it from one
+// goroutine. Rounds verify the proofs of different peers in parallel on
+// short-lived goroutines that are all joined before the call returns.
+//
+// Errors from Handle come in two kinds. A *CulpritError, or any error
+// wrapping ErrInternal or ErrDeltaZero, ends the run: later calls return
+// ErrFinished. ErrDuplicate, ErrWrongRound and ErrUnknownSender reject only
+// the one message and leave the run as it was.
+type Presigner struct {
+	st     *setup
+	state  runState
+	round  int           // the round whose messages are being collected
+	inbox  map[int][]any // round → parsed message per signer index
+	err    error
+	result *Presignature
+
+	sec secrets
+	pub transcriptData
+}
+
+type runState int
+
+const (
+	stateNew runState = iota
+	stateRunning
+	stateDone
+	stateFailed
+	stateWiped
+)
+
+// secrets are this party's secret values for the run.
+type secrets struct {
+	k, gamma, rho, l, sigma *big.Int
+	open                    [32]byte
+	// Per peer j (indexed by signer index; the own entry stays nil).
+	betaPrm, betaNonce []*big.Int // as Bob in MtA(k_j, γ_i)
+	nuPrm, nuNonce     []*big.Int // as Bob in MtAwc(k_j, w_i)
+	alphaPlain         []*big.Int // as Alice: Dec(c^γ_{ji}) as an integer
+	muPlain            []*big.Int // as Alice: Dec(c^w_{ji}) as an integer
+}
+
+// transcriptData is the public data of the run, as broadcast.
+type transcriptData struct {
+	commit     [][32]byte
+	c          []*big.Int
+	cGamma, cW [][]*big.Int // [bob][alice]
+	delta      []*big.Int
+	deltaSum   *big.Int
+	T          []*secp.Point
+	Gamma      []*secp.Point
+	R          *secp.Point
+	r          *big.Int
+	Rbar       []*secp.Point
+	S          []*secp.Point
+}
+
+// NewPresigner validates cfg and returns a Presigner ready to Start. It
+// checks the keygen output (vector sizes, this party's share against its
+// public share, Paillier and ring-Pedersen parameter sizes, the factors of
+// its own keys), the signer set (sorted, members of the committee, includes
+// this party) and that the signers' Lagrange-weighted public shares add up to
+// the (tweaked) public key, which also catches a signer set below the
+// threshold. Every error wraps ErrConfig.
+func NewPresigner(cfg Config) (*Presigner, error) {
+	st, err := newSetup(cfg)
+	if err != nil {
+		return nil, err
+	}
+	n := st.n
+	p := &Presigner{st: st, inbox: map[int][]any{}}
+	p.sec.betaPrm, p.sec.betaNonce = make([]*big.Int, n), make([]*big.Int, n)
+	p.sec.nuPrm, p.sec.nuNonce = make([]*big.Int, n), make([]*big.Int, n)
+	p.sec.alphaPlain, p.sec.muPlain = make([]*big.Int, n), make([]*big.Int, n)
+	p.pub.commit = make([][32]byte, n)
+	p.pub.c = make([]*big.Int, n)
+	p.pub.cGamma, p.pub.cW = make([][]*big.Int, n), make([][]*big.Int, n)
+	for i := range p.pub.cGamma {
+		p.pub.cGamma[i], p.pub.cW[i] = make([]*big.Int, n), make([]*big.Int, n)
+	}
+	p.pub.delta = make([]*big.Int, n)
+	p.pub.T = make([]*secp.Point, n)
+	p.pub.Gamma = make([]*secp.Point, n)
+	p.pub.Rbar = make([]*secp.Point, n)
+	p.pub.S = make([]*secp.Point, n)
+	return p, nil
+}
+
+// Index returns this party's signer index.
+func (p *Presigner) Index() int { return p.st.self }
+
+// Start makes this party's round-1 message. It may be called once.
+func (p *Presigner) Start() ([]Message, error) {
+	if p.state != stateNew {
+		return nil, ErrFinished
+	}
+	p.state = stateRunning
+	p.round = 1
+	out, err := p.safely(p.round1Start)
+	if err != nil {
+		p.fail(err)
+		return nil, err
+	}
+	return out, nil
+}
+
+// Handle takes one message from another signer. It validates and stores it;
+// when the current round is complete it verifies the round, computes this
+// party's next message(s) and returns them (several rounds' worth if later
+// messages were already buffered). A message of the next round that arrives
+// early is buffered.
+func (p *Presigner) Handle(m Message) ([]Message, error) {
+	switch p.state {
+	case stateNew:
+		return nil, ErrNotStarted
+	case stateRunning:
+	default:
+		if p.err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrFinished, p.err)
+		}
+		return nil, ErrFinished
+	}
+	n := p.st.n
+	if m.From < 0 || m.From >= n || m.From == p.st.self || m.To != Broadcast {
+		return nil, fmt.Errorf("%w: from %d to %d in a run of %d signers", ErrUnknownSender, m.From, m.To, n)
+	}
+	if m.Round != p.round && !p.acceptsEarly(m.Round) {
+		return nil, fmt.Errorf("%w: round %d message from signer %d while in round %d", ErrWrongRound, m.Round, m.From, p.round)
+	}
+	box := p.inbox[m.Round]
+	if box == nil {
+		box = make([]any, n)
+		p.inbox[m.Round] = box
+	}
+	if box[m.From] != nil {
+		return nil, fmt.Errorf("%w: round %d from signer %d", ErrDuplicate, m.Round, m.From)
+	}
+	parsed, err := decodePayload(m.Round, n, m.Payload)
+	if err != nil {
+		f := newFaults(m.Round)
+		f.add(m.From, err)
+		ce := f.err()
+		p.fail(ce)
+		return nil, ce
+	}
+	box[m.From] = parsed
+
+	var out []Message
+	for p.state == stateRunning && p.complete(p.round) {
+		msgs, err := p.safely(p.process)
+		if err != nil {
+			p.fail(err)
+			return nil, err
+		}
+		out = append(out, msgs...)
+	}
+	return out, nil
+}
+
+// acceptsEarly reports whether a message of round r may be buffered while
+// the run collects round p.round: a peer is at most one round ahead, and
+// after rounds 4, 5 and 6 the next round may be a blame reveal.
+func (p *Presigner) acceptsEarly(r int) bool {
+	switch p.round {
+	case 1, 2, 3:
+		return r == p.round+1
+	case 4, 5:
+		return r == p.round+1 || r == RoundRevealRbar
+	case 6:
+		return r == RoundRevealS
+	}
+	return false
+}
+
+// complete reports whether every other signer's message of round r is in.
+func (p *Presigner) complete(r int) bool {
+	box := p.inbox[r]
+	if box == nil {
+		return false
+	}
+	for j, m := range box {
+		if j != p.st.self && m == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// process runs the current (complete) round and moves to the next one.
+func (p *Presigner) process() ([]Message, error) {
+	var (
+		out  []Message
+		next int
+		err  error
+	)
+	switch p.round {
+	case 1:
+		out, err = p.round1Process()
+		next = 2
+	case 2:
+		out, err = p.round2Process()
+		next = 3
+	case 3:
+		out, err = p.round3Process()
+		next = 4
+	case 4:
+		out, next, err = p.round4Process()
+	case 5:
+		out, next, err = p.round5Process()
+	case 6:
+		out, next, err = p.round6Process()
+	case RoundRevealRbar:
+		err = p.revealRbarProcess()
+	case RoundRevealS:
+		err = p.revealSProcess()
+	default:
+		err = fmt.Errorf("%w: no round %d", ErrInternal, p.round)
+	}
+	if err != nil {
+		return nil, err
+	}
+	prev := p.round
+	delete(p.inbox, prev)
+	if next == 0 { // finished
+		p.state = stateDone
+		p.round = 0
+		p.wipeSecrets()
+		return out, p.rejectLeftovers(prev)
+	}
+	p.round = next
+	return out, p.rejectLeftovers(prev)
+}
+
+// rejectLeftovers fails the run if a peer sent a message for a round the
+// run did not enter (a blame reveal although every check passed here, or a
+// normal message although a check failed). With an echo broadcast all
+// honest parties see the same messages, so such a peer deviated.
+func (p *Presigner) rejectLeftovers(prev int) error {
+	f := newFaults(prev)
+	for r, box := range p.inbox {
+		if r == p.round && p.state == stateRunning {
+			continue
+		}
+		for j, m := range box {
+			if m != nil {
+				f.add(j, fmt.Errorf("%w: sent a round %d message, but the run went from round %d to %d", ErrUnexpectedMessage, r, prev, p.round))
+			}
+		}
+	}
+	return f.err()
+}
+
+// Done reports whether presigning completed successfully.
+func (p *Presigner) Done() bool { return p.state == stateDone }
+
+// Waiting returns the signer indices whose message for the current round
+// has not arrived, ascending; nil when the run is not collecting messages.
+func (p *Presigner) Waiting() []int {
+	if p.state != stateRunning {
+		return nil
+	}
+	box := p.inbox[p.round]
+	var out []int
+	for j := 0; j < p.st.n; j++ {
+		if j != p.st.self && (box == nil || box[j] == nil) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+// Presignature returns the result once Done reports true. The caller owns
+// it (and must wipe it); the Presigner keeps no copy of its secrets, so
+// Presignature can be called only once.
+func (p *Presigner) Presignature() (*Presignature, error) {
+	switch {
+	case p.state == stateDone && p.result != nil:
+		ps := p.result
+		p.result = nil
+		return ps, nil
+	case p.state == stateDone:
+		return nil, fmt.Errorf("%w: the presignature was already taken", ErrFinished)
+	case p.err != nil:
+		return nil, fmt.Errorf("%w: %w", ErrFinished, p.err)
+	case p.state == stateWiped:
+		return nil, ErrFinished
+	}
+	return nil, ErrNotDone
+}
+
+// Wipe overwrites every secret the Presigner holds (kᵢ, γᵢ, σᵢ, lᵢ, wᵢ,
+// the Paillier nonce of Enc(kᵢ), the MtA masks and plaintexts, the CRT
+// factors of its keys, and an untaken presignature) and ends the run.
+func (p *Presigner) Wipe() {
+	p.wipeSecrets()
+	if p.result != nil {
+		p.result.Wipe()
+		p.result = nil
+	}
+	arith.WipeInt(p.st.w)
+	p.st.sk.Wipe()
+	p.st.rp[p.st.self].Wipe()
+	p.state = stateWiped
+	p.inbox = map[int][]any{}
+}
+
+func (p *Presigner) wipeSecrets() {
+	s := &p.sec
+	for _, v := range []*big.Int{s.k, s.gamma, s.rho, s.l, s.sigma} {
+		arith.WipeInt(v)
+	}
+	for _, vs := range [][]*big.Int{s.betaPrm, s.betaNonce, s.nuPrm, s.nuNonce, s.alphaPlain, s.muPlain} {
+		for _, v := range vs {
+			arith.WipeInt(v)
+		}
+	}
+	s.open = [32]byte{}
+}
+
+func (p *Presigner) fail(err error) {
+	if p.state == stateRunning || p.state == stateNew {
+		p.state = stateFailed
+		p.err = err
+		p.wipeSecrets()
+	}
+}
+
+// safely runs f and turns a panic (a bug; inputs are validated before they
+// reach the arithmetic) into an ErrInternal error.
+func (p *Presigner) safely(f func() ([]Message, error)) (out []Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("%w: round %d: %v", ErrInternal, p.round, r)
+		}
+	}()
+	return f()
+}
+
+// broadcast wraps a payload of round r from this party.
+func (p *Presigner) broadcast(r int, payload []byte) []Message {
+	return []Message{{From: p.st.self, To: Broadcast, Round: r, Payload: payload}}
+}
+
+// randomScalar returns a uniform element of [1, q).
+func (p *Presigner) randomScalar() (*big.Int, error) {
+	for {
+		k, err := arith.RandomInt(p.st.rand, secp.Q)
+		if err != nil {
+			return nil, fmt.Errorf("%w: random source: %v", ErrInternal, err)
+		}
+		if k.Sign() != 0 {
+			return k, nil
+		}
+	}
+}
