@@ -135,7 +135,7 @@ func TestNewRingPedersen_ChecksParameters(t *testing.T) {
 		t.Fatal("accepted wrong factors")
 	}
 	bad := []struct {
-		name       string
+		name      string
 		n, h1, h2 *big.Int
 	}{
 		{"h1 = h2", pp.NTildei, pp.H1i, pp.H1i},
