@@ -57,6 +57,10 @@ var (
 	// ErrNotFound means a store record or version does not exist. It wraps
 	// fs.ErrNotExist, so errors.Is(err, fs.ErrNotExist) also holds.
 	ErrNotFound = fmt.Errorf("hsmshare: record not found: %w", fs.ErrNotExist)
+	// ErrWrongSealKey means a store was opened with a seal key other than
+	// the one its records are sealed under (for example the old key after
+	// a finished rotation).
+	ErrWrongSealKey = errors.New("hsmshare: store is sealed under another seal key")
 	// ErrStoreLocked means another process (or another Store in this
 	// process) holds the store's lock.
 	ErrStoreLocked = errors.New("hsmshare: store locked by another user")

@@ -24,7 +24,10 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role))
 	}
-	goleak.VerifyTestMain(m)
+	// Goroutines that exist before any test (started by package init
+	// functions of dependencies, such as ipfs/go-log via tss-lib in the
+	// external test package) are not leaks of this package.
+	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
 }
 
 // testConfig returns a Config for tok with a literal PIN.

@@ -22,6 +22,49 @@ type rotationJournal struct {
 
 const journalFormat = 1
 
+// keyInfo names the seal key a store's records are sealed under, in
+// <dir>/sealkey.json. It is not authenticated (the blobs are): it only turns
+// "every record fails to open" into a clear error when the store is opened
+// with the wrong key.
+type keyInfo struct {
+	Format int    `json:"format"`
+	Label  string `json:"label"`
+	ID     string `json:"id"`
+}
+
+// checkKeyInfo compares key with sealkey.json, writing the file for a new
+// store.
+func (s *Store) checkKeyInfo(key *SealKey) error {
+	path := filepath.Join(s.dir, keyInfoName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s.writeKeyInfo(key)
+	}
+	if err != nil {
+		return fmt.Errorf("hsmshare: store %s: read %s: %w", s.dir, keyInfoName, err)
+	}
+	var ki keyInfo
+	if err := json.Unmarshal(b, &ki); err != nil || ki.Format != journalFormat || ki.ID == "" {
+		return fmt.Errorf("%w: store %s: %s is not valid", ErrCorrupted, s.dir, path)
+	}
+	if ki.ID != key.ID() {
+		return fmt.Errorf("%w: store %s is sealed under seal key %q (ID %s), not %q (ID %s); open it with that key, or Rotate to change keys",
+			ErrWrongSealKey, s.dir, ki.Label, ki.ID, key.label, key.ID())
+	}
+	return nil
+}
+
+func (s *Store) writeKeyInfo(key *SealKey) error {
+	b, err := json.MarshalIndent(keyInfo{Format: journalFormat, Label: key.label, ID: key.ID()}, "", "  ")
+	if err == nil {
+		err = s.writeFileAtomic(s.dir, keyInfoName, append(b, '\n'))
+	}
+	if err != nil {
+		return fmt.Errorf("hsmshare: store %s: write %s: %w", s.dir, keyInfoName, err)
+	}
+	return nil
+}
+
 // Steps of Rotate at which the test hook can stop it.
 const (
 	stepJournal     = "journal"      // journal written, nothing re-sealed yet
@@ -54,7 +97,8 @@ func (s *Store) readJournal() (*rotationJournal, error) {
 //     records are sealed under newKey and both keys open records;
 //  2. re-seal each blob still under the old key (atomic replace per file);
 //  3. read every blob back and check it opens under newKey;
-//  4. remove rotation.json and stop using the old key.
+//  4. record newKey in sealkey.json, remove rotation.json and stop using
+//     the old key.
 //
 // If Rotate is interrupted (error, cancellation or crash), every record
 // stays readable: reopen the store with either key and call Rotate with
@@ -165,6 +209,9 @@ func (s *Store) Rotate(ctx context.Context, newKey *SealKey) error {
 	}
 
 	// Step 4.
+	if err := s.writeKeyInfo(s.key); err != nil {
+		return err
+	}
 	if err := os.Remove(filepath.Join(s.dir, journalName)); err != nil {
 		return fmt.Errorf("hsmshare: store %s: remove rotation journal: %w", s.dir, err)
 	}

@@ -18,12 +18,14 @@ import (
 //
 //	<dir>/                                      0700
 //	  lock                                      0600, flock'd while a Store is open
+//	  sealkey.json                              0600, label and ID of the current seal key
 //	  rotation.json                             0600, only during a seal-key rotation
 //	  records/<kind>/<id>/<version>.blob        0600 in 0700 directories
 //	  records/<kind>/<id>/.tmp-*                a write in progress (removed on open)
 const (
 	lockName     = "lock"
 	journalName  = "rotation.json"
+	keyInfoName  = "sealkey.json"
 	recordsDir   = "records"
 	tempPrefix   = ".tmp-"
 	blobSuffix   = ".blob"
@@ -154,6 +156,8 @@ func (s *Store) openLocked(key *SealKey) error {
 		if err := s.resumeKeys(key, j); err != nil {
 			return err
 		}
+	} else if err := s.checkKeyInfo(key); err != nil {
+		return err
 	}
 	if err := s.key.acquire(); err != nil {
 		return err
