@@ -55,7 +55,9 @@ type Engine struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
+	started  bool
 	running  bool
+	ready    chan struct{} // closed when Run starts
 	runCtx   context.Context
 	sessions map[SessionID]*session
 	ended    *recentSet
@@ -98,6 +100,7 @@ func New(cfg Config) (*Engine, error) {
 		log:      log.With("party", string(cfg.Network.Self())),
 		sessions: make(map[SessionID]*session),
 		ended:    newRecentSet(8192),
+		ready:    make(chan struct{}),
 	}, nil
 }
 
@@ -106,16 +109,19 @@ func (e *Engine) Self() PartyID { return e.net.Self() }
 
 // Run receives messages and drives sessions until ctx is done or the
 // network fails. When it returns, every session has ended and every
-// goroutine it started has exited.
+// goroutine it started has exited. An Engine runs once; requests made
+// before Run starts wait for it.
 func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
-	if e.running {
+	if e.started {
 		e.mu.Unlock()
-		return errors.New("tss: engine is already running")
+		return errors.New("tss: engine already ran; create a new one")
 	}
 	ctx, cancel := context.WithCancel(ctx)
+	e.started = true
 	e.running = true
 	e.runCtx = ctx
+	close(e.ready)
 	e.mu.Unlock()
 
 	defer func() {
@@ -293,6 +299,11 @@ func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks
 // propose fills the proposal's common fields, checks it like any party
 // would, runs the session as initiator and waits for it to end.
 func (e *Engine) propose(ctx context.Context, prop *Proposal) (*session, error) {
+	select {
+	case <-e.ready:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrEngineClosed, ctx.Err())
+	}
 	prop.Version = proposalVersion
 	prop.Initiator = e.net.Self()
 	if _, err := io.ReadFull(e.cfg.Rand, prop.Nonce[:]); err != nil {

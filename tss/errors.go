@@ -101,10 +101,18 @@ type AbortedError struct {
 	Party PartyID
 	// Reason is the reason it gave.
 	Reason string
+	// Waiting lists the parties this party itself was still waiting for
+	// when the abort arrived; when the aborting party blames a timeout, the
+	// party that stalled the session is usually here.
+	Waiting []PartyID
 }
 
 func (e *AbortedError) Error() string {
-	return fmt.Sprintf("tss: party %s aborted the session: %s", e.Party, e.Reason)
+	s := fmt.Sprintf("tss: party %s aborted the session: %s", e.Party, e.Reason)
+	if len(e.Waiting) > 0 {
+		s += fmt.Sprintf(" (this party was waiting for %s)", joinParties(e.Waiting))
+	}
+	return s
 }
 
 // EquivocationError reports a broadcast whose recipients saw different

@@ -107,6 +107,7 @@ func (s *mapStore) List(_ context.Context, kind string) ([]string, error) {
 }
 
 type testParty struct {
+	net   *tamperNet
 	id    tss.PartyID
 	eng   *tss.Engine
 	ep    *memnet.Endpoint
@@ -143,7 +144,8 @@ func (c *cluster) addParty(id tss.PartyID, cfgf func(*tss.Config)) *testParty {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := tss.Config{Network: ep, Store: st, PreParams: pool, RoundTimeout: 60 * time.Second, JoinTimeout: 20 * time.Second}
+	tn := &tamperNet{Network: ep}
+	cfg := tss.Config{Network: tn, Store: st, PreParams: pool, RoundTimeout: 60 * time.Second, JoinTimeout: 20 * time.Second}
 	if cfgf != nil {
 		cfgf(&cfg)
 	}
@@ -152,7 +154,7 @@ func (c *cluster) addParty(id tss.PartyID, cfgf func(*tss.Config)) *testParty {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &testParty{id: id, eng: eng, ep: ep, store: st, pool: pool, stop: cancel, done: make(chan error, 1)}
+	p := &testParty{net: tn, id: id, eng: eng, ep: ep, store: st, pool: pool, stop: cancel, done: make(chan error, 1)}
 	go func() { p.done <- eng.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -191,4 +193,11 @@ func (c *cluster) ids() []tss.PartyID {
 		out = append(out, p.id)
 	}
 	return out
+}
+
+// tamper installs f on the party's outgoing messages.
+func (p *testParty) tamper(f func(m *tss.Message) []*tss.Message) {
+	p.net.mu.Lock()
+	defer p.net.mu.Unlock()
+	p.net.tamper = f
 }

@@ -17,6 +17,11 @@ type protocol interface {
 	waitingFor() []PartyID
 	// round returns the protocol round this party is in.
 	round() uint32
+	// broadcastRound reports whether messages of round r are broadcasts;
+	// ok is false when the protocol has no round r. The session checks it
+	// before echoing, so a point-to-point message dressed as a broadcast is
+	// blamed on its sender rather than reported as equivocation.
+	broadcastRound(r uint32) (broadcast, ok bool)
 	// wipe overwrites the protocol's secrets. It is called once, when the
 	// session ends, whatever the outcome.
 	wipe()

@@ -489,7 +489,8 @@ func (p *localProtocol) start() ([]outMsg, error) {
 func (p *localProtocol) handle(inMsg) ([]outMsg, error) {
 	return nil, fmt.Errorf("%w: unexpected message", ErrMalformedMessage)
 }
-func (p *localProtocol) done() bool            { return p.finished }
-func (p *localProtocol) waitingFor() []PartyID { return nil }
-func (p *localProtocol) round() uint32         { return 1 }
-func (p *localProtocol) wipe()                 {}
+func (p *localProtocol) done() bool                         { return p.finished }
+func (p *localProtocol) waitingFor() []PartyID              { return nil }
+func (p *localProtocol) round() uint32                      { return 1 }
+func (p *localProtocol) broadcastRound(uint32) (bool, bool) { return false, false }
+func (p *localProtocol) wipe()                              {}

@@ -205,8 +205,16 @@ func (s *session) timeout() time.Duration {
 }
 
 func (s *session) timeoutError() error {
-	var waiting []PartyID
 	var round uint32
+	if s.phase == phaseRunning {
+		round = s.proto.round()
+	}
+	return &RoundTimeoutError{Op: s.prop.Op, Session: s.id, Round: round, Parties: s.waiting(), After: time.Since(s.lastProgress).Round(time.Millisecond)}
+}
+
+// waiting lists the parties this session is waiting for in its phase.
+func (s *session) waiting() []PartyID {
+	var waiting []PartyID
 	switch s.phase {
 	case phaseJoining:
 		if s.initiator {
@@ -219,7 +227,6 @@ func (s *session) timeoutError() error {
 			waiting = []PartyID{s.prop.Initiator}
 		}
 	case phaseRunning:
-		round = s.proto.round()
 		waiting = append(waiting, s.proto.waitingFor()...)
 		for sl, b := range s.bcast {
 			if !b.have {
@@ -245,8 +252,7 @@ func (s *session) timeoutError() error {
 		}
 	}
 	slices.Sort(waiting)
-	waiting = slices.Compact(waiting)
-	return &RoundTimeoutError{Op: s.prop.Op, Session: s.id, Round: round, Parties: waiting, After: time.Since(s.lastProgress).Round(time.Millisecond)}
+	return slices.Compact(waiting)
 }
 
 // onMessage handles one inbound message. The dispatcher already checked
@@ -254,7 +260,7 @@ func (s *session) timeoutError() error {
 func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 	switch m.Type {
 	case MsgAbort:
-		return false, &AbortedError{Party: m.From, Reason: printable(m.Payload)}
+		return false, &AbortedError{Party: m.From, Reason: printable(m.Payload), Waiting: s.waiting()}
 	case MsgRefuse:
 		if !s.initiator || s.phase != phaseJoining {
 			s.e.count(dropUnexpected)
@@ -342,6 +348,9 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 func (s *session) onProtocol(ctx context.Context, m *Message) (bool, error) {
 	if m.Round == 0 {
 		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: 0, Reason: fmt.Errorf("%w: protocol message without a round", ErrMalformedMessage)}
+	}
+	if bc, ok := s.proto.broadcastRound(m.Round); !ok || bc != m.Broadcast {
+		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: m.Round, Reason: fmt.Errorf("%w: round %d message with the wrong round number or delivery mode", ErrMalformedMessage, m.Round)}
 	}
 	sl := slot{origin: m.From, round: m.Round}
 	h := m.Hash()

@@ -407,6 +407,13 @@ func (p *tssLibProtocol) waitingFor() []PartyID {
 
 func (p *tssLibProtocol) round() uint32 { return p.rnd }
 
+func (p *tssLibProtocol) broadcastRound(r uint32) (bool, bool) {
+	if r == 0 || int(r) > len(p.specs) {
+		return false, false
+	}
+	return p.specs[r-1].broadcast, true
+}
+
 func (p *tssLibProtocol) wipe() {
 	if p.onWipe != nil {
 		p.onWipe()

@@ -1,0 +1,251 @@
+package tss_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// tamperNet is the network of a malicious party: an honest engine whose
+// outgoing messages pass through a tamper function that may rewrite, drop
+// or add messages in the real wire format.
+type tamperNet struct {
+	tss.Network
+	mu     sync.Mutex
+	tamper func(m *tss.Message) []*tss.Message
+}
+
+func (n *tamperNet) Send(ctx context.Context, m *tss.Message) error {
+	n.mu.Lock()
+	f := n.tamper
+	n.mu.Unlock()
+	if f == nil {
+		return n.Network.Send(ctx, m)
+	}
+	for _, mm := range f(m) {
+		if err := n.Network.Send(ctx, mm); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// keygenRound numbers of tss-lib keygen messages on our wire.
+const (
+	kgRound1  = 1 // KGRound1Message, broadcast
+	kgRound2a = 2 // KGRound2Message1, point to point
+	kgRound2b = 3 // KGRound2Message2, broadcast (VSS decommitment)
+)
+
+// rewriteKGRound2Message2 edits the tss-lib message inside one of our
+// protocol payloads (2 role bytes, then the serialized Any).
+func rewriteKGRound2Message2(t *testing.T, payload []byte, edit func(*keygen.KGRound2Message2)) []byte {
+	var a anypb.Any
+	if err := proto.Unmarshal(payload[2:], &a); err != nil {
+		t.Errorf("decode: %v", err)
+		return payload
+	}
+	var m keygen.KGRound2Message2
+	if err := a.UnmarshalTo(&m); err != nil {
+		t.Errorf("decode: %v", err)
+		return payload
+	}
+	edit(&m)
+	b, err := anypb.New(&m)
+	if err != nil {
+		t.Errorf("encode: %v", err)
+		return payload
+	}
+	wire, err := proto.Marshal(b)
+	if err != nil {
+		t.Errorf("encode: %v", err)
+		return payload
+	}
+	return append(bytes.Clone(payload[:2]), wire...)
+}
+
+func TestKeygen_MaliciousParty(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs several keygens")
+	}
+	short := func(cfg *tss.Config) { cfg.RoundTimeout = 20 * time.Second; cfg.JoinTimeout = 10 * time.Second }
+	cases := []struct {
+		name    string
+		tamper  func(t *testing.T, m *tss.Message) []*tss.Message
+		wantIs  error // the honest initiator's error must match this sentinel
+		timeout bool  // or be a round timeout naming the cheater
+	}{
+		{
+			name: "truncated payload",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound1 {
+					m.Payload = m.Payload[:len(m.Payload)/2]
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrMalformedMessage,
+		},
+		{
+			name: "short VSS vector",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2b {
+					m.Payload = rewriteKGRound2Message2(t, m.Payload, func(k *keygen.KGRound2Message2) {
+						k.DeCommitment = k.DeCommitment[:len(k.DeCommitment)-2]
+					})
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrVSSLength,
+		},
+		{
+			name: "long VSS vector",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2b {
+					m.Payload = rewriteKGRound2Message2(t, m.Payload, func(k *keygen.KGRound2Message2) {
+						k.DeCommitment = append(k.DeCommitment, k.DeCommitment[1], k.DeCommitment[2])
+					})
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrVSSLength,
+		},
+		{
+			name: "modproof W sharing a factor with N",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2b {
+					m.Payload = rewriteKGRound2Message2(t, m.Payload, func(k *keygen.KGRound2Message2) {
+						k.ModProof[0] = []byte{0} // W = 0 shares every factor with N
+					})
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrModProofGCD,
+		},
+		{
+			name: "oversized field",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2b {
+					m.Payload = rewriteKGRound2Message2(t, m.Payload, func(k *keygen.KGRound2Message2) {
+						k.DeCommitment[1] = bytes.Repeat([]byte{0xff}, 64<<10)
+					})
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrFieldTooLarge,
+		},
+		{
+			name: "wrong round number",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2a {
+					m.Round = kgRound2b + 1
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrMalformedMessage,
+		},
+		{
+			name: "wrong delivery mode",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2a {
+					m.Broadcast = true
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrMalformedMessage,
+		},
+		{
+			name: "claims another role",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound1 {
+					m.Payload = append([]byte{2}, m.Payload[1:]...) // "from the new committee"
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrMalformedMessage,
+		},
+		{
+			name: "claims another sender",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2a {
+					m.From = "party-a"
+				}
+				return []*tss.Message{m}
+			},
+			timeout: true,
+		},
+		{
+			name: "wrong session ID",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2a {
+					m.Session[0] ^= 1
+				}
+				return []*tss.Message{m}
+			},
+			timeout: true,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c := newCluster(t, 3, short)
+			cheater := c.parties[2]
+			c.feedPreParams(1)
+			cheater.tamper(func(m *tss.Message) []*tss.Message { return tc.tamper(t, m) })
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			_, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+			if err == nil {
+				t.Fatal("keygen with a cheater succeeded")
+			}
+			if tc.timeout {
+				// The honest initiator either times out itself or is told
+				// by the cheater that it gave up first; either way the
+				// stalled party it names is the cheater.
+				var te *tss.RoundTimeoutError
+				var ae *tss.AbortedError
+				switch {
+				case errors.As(err, &te):
+					if len(te.Parties) != 1 || te.Parties[0] != cheater.id {
+						t.Fatalf("timeout names %v, want %s", te.Parties, cheater.id)
+					}
+				case errors.As(err, &ae):
+					if len(ae.Waiting) != 1 || ae.Waiting[0] != cheater.id {
+						t.Fatalf("abort while waiting for %v, want %s", ae.Waiting, cheater.id)
+					}
+				default:
+					t.Fatalf("got %v, want a round timeout naming %s", err, cheater.id)
+				}
+			} else {
+				var ce *tss.CulpritError
+				if !errors.As(err, &ce) && !errors.As(err, new(*tss.AbortedError)) {
+					t.Fatalf("got %T %v, want a culprit error", err, err)
+				}
+				if ce != nil && (len(ce.Parties) != 1 || ce.Parties[0] != cheater.id) {
+					t.Fatalf("blamed %v, want %s", ce.Parties, cheater.id)
+				}
+				if ce != nil && !errors.Is(err, tc.wantIs) {
+					t.Fatalf("got %v, want %v", err, tc.wantIs)
+				}
+				if ce == nil && !strings.Contains(err.Error(), string(cheater.id)) {
+					t.Fatalf("error %v does not name %s", err, cheater.id)
+				}
+			}
+			t.Logf("initiator's error: %v", err)
+			for _, p := range c.parties[:2] {
+				if ids, _ := p.store.List(ctx, "share"); len(ids) != 0 {
+					t.Fatalf("%s stored a share after a failed keygen", p.id)
+				}
+			}
+		})
+	}
+}
