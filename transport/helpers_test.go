@@ -1,13 +1,17 @@
 package transport
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
+	"math/big"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -75,8 +79,8 @@ func startNetworks(t testing.TB, signers []crypto.Signer, mode listenMode, mutat
 			Identity:    s,
 			Peers:       peers,
 			ListenAddrs: mode.addrs(),
-			BackoffMin:  20 * 1e6,
-			BackoffMax:  200 * 1e6,
+			BackoffMin:  20 * time.Millisecond,
+			BackoffMax:  200 * time.Millisecond,
 			Logger:      testLogger(t),
 		}
 		if mutate != nil {
@@ -121,4 +125,32 @@ func asTSS(nets []*Network) []tss.Network {
 		out[i] = n
 	}
 	return out
+}
+
+// waitTest bounds waits for things that must happen; reaching it means a
+// bug, not a slow machine.
+const waitTest = 20 * time.Second
+
+func bigOne() *big.Int { return big.NewInt(1) }
+
+// sendUntilDelivered sends m from a to b until b receives it, for tests
+// where the first attempts may be lost (a restarted peer, a closed
+// connection).
+func sendUntilDelivered(ctx context.Context, a, b *Network, m *tss.Message) error {
+	for {
+		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := a.Send(sctx, m)
+		cancel()
+		if err == nil {
+			rctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			got, err := b.Receive(rctx)
+			cancel()
+			if err == nil && got.Session == m.Session && got.Round == m.Round {
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("message from %s never reached %s: %w (last send error: %v)", a.Self(), b.Self(), ctx.Err(), err)
+		}
+	}
 }

@@ -35,7 +35,7 @@ func (n *Network) hostOptions() ([]libp2p.Option, error) {
 		return nil, err
 	}
 	opts := []libp2p.Option{
-		libp2p.Identity(n.key),
+		libp2p.Identity(n.hostKey),
 		libp2p.ListenAddrStrings(n.cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(libp2pquic.NewTransport),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -17,6 +18,7 @@ type sendItem struct {
 	ctx   context.Context // the Send call's context
 	frame []byte          // shared by all recipients; never modified
 	to    tss.PartyID
+	link  *link
 	done  chan error // buffered; receives the outcome exactly once
 }
 
@@ -27,6 +29,10 @@ type link struct {
 	n     *Network
 	id    peer.ID
 	queue chan *sendItem
+
+	// lastDialErr is the error of the latest failed attempt to open a
+	// stream, nil after a success; Send reports it with a timeout.
+	lastDialErr atomic.Pointer[error]
 
 	// Owned by the run goroutine.
 	stream   network.Stream
@@ -134,6 +140,7 @@ func (l *link) open(ctx context.Context) error {
 		l.failures++
 		l.retryAt = time.Now().Add(l.backoff())
 		l.n.stats.dialFailures.Add(1)
+		l.lastDialErr.Store(&err)
 		l.n.log.Debug("cannot reach peer", "peer", l.id.String(), "attempt", l.failures, "err", err)
 		return err
 	}
@@ -142,6 +149,7 @@ func (l *link) open(ctx context.Context) error {
 		l.n.log.Info("reconnected to peer", "peer", l.id.String(), "after_failures", l.failures)
 	}
 	l.stream, l.hadOne, l.failures = s, true, 0
+	l.lastDialErr.Store(nil)
 	return nil
 }
 
@@ -162,4 +170,14 @@ func (l *link) dropStream() {
 		l.stream.Reset()
 		l.stream = nil
 	}
+}
+
+// timeoutError is what Send reports for a recipient it stopped waiting for:
+// the context's error, joined with the last reason the peer could not be
+// reached, if any.
+func (l *link) timeoutError(ctxErr error) error {
+	if p := l.lastDialErr.Load(); p != nil {
+		return errors.Join(ctxErr, *p)
+	}
+	return ctxErr
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p"
+	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -30,6 +31,7 @@ type Network struct {
 	cfg       Config
 	log       *slog.Logger
 	key       *SignerKey
+	hostKey   lcrypto.PrivKey // key, or a test's wrapper around it
 	self      peer.ID
 	selfParty tss.PartyID
 	committee map[peer.ID]bool // the other parties
@@ -66,6 +68,12 @@ var _ tss.Network = (*Network)(nil)
 // cfg.ListenAddrs and returns the Network. Errors name the setting at
 // fault and wrap ErrInvalidConfig, ErrUnsupportedKey or the libp2p error.
 func New(cfg Config) (*Network, error) {
+	return newNetwork(cfg, nil)
+}
+
+// newNetwork is New with a hook for tests that observe how libp2p uses the
+// host key: wrapKey, when not nil, wraps the key given to libp2p.
+func newNetwork(cfg Config, wrapKey func(lcrypto.PrivKey) lcrypto.PrivKey) (*Network, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -78,6 +86,7 @@ func New(cfg Config) (*Network, error) {
 		cfg:        cfg,
 		log:        cfg.Logger.With("component", "transport", "self", key.PeerID().String()),
 		key:        key,
+		hostKey:    key,
 		self:       key.PeerID(),
 		selfParty:  key.PartyID(),
 		committee:  make(map[peer.ID]bool),
@@ -114,6 +123,9 @@ func New(cfg Config) (*Network, error) {
 		return nil, fmt.Errorf("%w: Peers names no party other than this one (%s)", ErrInvalidConfig, n.self)
 	}
 
+	if wrapKey != nil {
+		n.hostKey = wrapKey(key)
+	}
 	opts, err := n.hostOptions()
 	if err != nil {
 		return nil, err
@@ -247,12 +259,13 @@ func (n *Network) Send(ctx context.Context, msg *tss.Message) error {
 			fail(to, ErrNotInCommittee)
 			continue
 		}
-		it := &sendItem{ctx: ctx, frame: frame, to: to, done: make(chan error, 1)}
+		l := n.links[id]
+		it := &sendItem{ctx: ctx, frame: frame, to: to, link: l, done: make(chan error, 1)}
 		select {
-		case n.links[id].queue <- it:
+		case l.queue <- it:
 			items = append(items, it)
 		case <-ctx.Done():
-			fail(to, ctx.Err())
+			fail(to, l.timeoutError(ctx.Err()))
 		case <-n.ctx.Done():
 			return ErrClosed
 		}
@@ -265,7 +278,7 @@ func (n *Network) Send(ctx context.Context, msg *tss.Message) error {
 			select {
 			case err = <-it.done:
 			case <-ctx.Done():
-				err = ctx.Err()
+				err = it.link.timeoutError(ctx.Err())
 			case <-n.ctx.Done():
 				return ErrClosed
 			}
