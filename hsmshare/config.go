@@ -79,6 +79,9 @@ type resolved struct {
 	scheme       Scheme
 }
 
+// String keeps the PIN out of any accidental formatting.
+func (r *resolved) String() string { return "hsmshare.resolved{[redacted]}" }
+
 func (c Config) resolve() (*resolved, error) {
 	r := &resolved{
 		module:     c.ModulePath,

@@ -88,7 +88,7 @@ func OpenStore(dir string, key *SealKey, party string) (*Store, error) {
 	if err := ValidPartyID(party); err != nil {
 		return nil, fmt.Errorf("hsmshare: OpenStore %s: %w", dir, err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := mkdirAllDurable(dir); err != nil {
 		return nil, fmt.Errorf("hsmshare: create store directory: %w", err)
 	}
 	st, err := os.Stat(dir)
@@ -443,6 +443,25 @@ func mkdirDurable(dir string) error {
 	default:
 		return err
 	}
+}
+
+// mkdirAllDurable is os.MkdirAll (mode 0700) that also syncs every
+// directory entry it creates, so a store created just before a crash does
+// not vanish with the records written into it.
+func mkdirAllDurable(dir string) error {
+	dir = filepath.Clean(dir)
+	if st, err := os.Stat(dir); err == nil {
+		if !st.IsDir() {
+			return fmt.Errorf("%s exists and is not a directory", dir)
+		}
+		return nil
+	}
+	if parent := filepath.Dir(dir); parent != dir {
+		if err := mkdirAllDurable(parent); err != nil {
+			return err
+		}
+	}
+	return mkdirDurable(dir)
 }
 
 func syncDir(dir string) error {

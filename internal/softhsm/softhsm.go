@@ -193,9 +193,12 @@ func (tok *Token) PINFile(t testing.TB) string {
 }
 
 // String describes the token without its PINs.
-func (tok *Token) String() string {
+func (tok Token) String() string {
 	return fmt.Sprintf("softhsm token %q (serial %s)", tok.Label, tok.Serial)
 }
+
+// GoString is like String, so %#v does not print the PINs either.
+func (tok Token) GoString() string { return tok.String() }
 
 func (d *Dir) run(args ...string) ([]byte, error) {
 	cmd := exec.Command("softhsm2-util", args...)
