@@ -85,15 +85,22 @@ type SignedPSBT struct {
 // ParsePSBT decodes a PSBT in binary (starting with "psbt\xff") or base64
 // form, as wallets and bitcoind exchange it.
 func ParsePSBT(raw []byte) (*psbt.Packet, error) {
-	var (
-		p   *psbt.Packet
-		err error
-	)
 	if bytes.HasPrefix(raw, []byte("psbt\xff")) {
-		p, err = psbt.NewFromRawBytes(bytes.NewReader(raw), false)
-	} else {
-		p, err = psbt.NewFromRawBytes(bytes.NewReader(bytes.TrimSpace(raw)), true)
+		return parsePSBT(raw, false)
 	}
+	return parsePSBT(bytes.TrimSpace(raw), true)
+}
+
+// parsePSBT runs btcutil/psbt's parser, turning its panics on malformed
+// input (psbt v1.1.8 slices short BIP-32 derivation values without a length
+// check) into ErrInvalidPSBT.
+func parsePSBT(raw []byte, b64 bool) (p *psbt.Packet, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, fmt.Errorf("%w: malformed PSBT (parser panic: %v)", ErrInvalidPSBT, r)
+		}
+	}()
+	p, err = psbt.NewFromRawBytes(bytes.NewReader(raw), b64)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a binary or base64 PSBT: %v", ErrInvalidPSBT, err)
 	}
@@ -106,11 +113,7 @@ func copyPacket(p *psbt.Packet) (*psbt.Packet, error) {
 	if err := p.Serialize(&buf); err != nil {
 		return nil, fmt.Errorf("%w: serialize: %v", ErrInvalidPSBT, err)
 	}
-	c, err := psbt.NewFromRawBytes(&buf, false)
-	if err != nil {
-		return nil, fmt.Errorf("%w: re-parse: %v", ErrInvalidPSBT, err)
-	}
-	return c, nil
+	return parsePSBT(buf.Bytes(), false)
 }
 
 // ownedKey is a derived key of the threshold key with its scripts.

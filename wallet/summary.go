@@ -31,8 +31,9 @@ const (
 // A Summary is computed from the raw payload alone (plus the public key
 // data of the threshold key), so every site computes its own and approves or
 // rejects what it sees, not what another site claims. Its JSON form is
-// stable (see SummaryVersion): fields have fixed names, amounts are integer
-// strings in the chain's base unit, keys and digests are lowercase hex.
+// stable (see SummaryVersion): fields have fixed names, Bitcoin amounts are
+// integers in satoshi, Ethereum amounts decimal strings in wei, keys and
+// digests lowercase hex.
 // Text renders it for a person.
 type Summary struct {
 	Version  int              `json:"version"`
