@@ -170,7 +170,7 @@ func boolIs(name string, want bool) requirement {
 	panic("hsmshare: unknown attribute " + name) // programming error, caught by every test
 }
 
-func ulongIs(name string, want uint, wantName string, field func(KeyAttributes) uint, names map[uint]string) requirement {
+func ulongIs(name, wantName string, field func(KeyAttributes) uint, names map[uint]string) requirement {
 	return requirement{name: name, want: wantName, got: func(a KeyAttributes) string {
 		v := field(a)
 		if n, ok := names[v]; ok {
@@ -226,15 +226,15 @@ var (
 )
 
 func classIs(c uint) requirement {
-	return ulongIs("CKA_CLASS", c, classNames[c], func(a KeyAttributes) uint { return a.Class }, classNames)
+	return ulongIs("CKA_CLASS", classNames[c], func(a KeyAttributes) uint { return a.Class }, classNames)
 }
 
 func keyTypeIs(k uint) requirement {
-	return ulongIs("CKA_KEY_TYPE", k, keyTypeNames[k], func(a KeyAttributes) uint { return a.KeyType }, keyTypeNames)
+	return ulongIs("CKA_KEY_TYPE", keyTypeNames[k], func(a KeyAttributes) uint { return a.KeyType }, keyTypeNames)
 }
 
 func valueLenIs(n uint) requirement {
-	return ulongIs("CKA_VALUE_LEN", n, fmt.Sprint(n), func(a KeyAttributes) uint { return a.ValueLen }, nil)
+	return ulongIs("CKA_VALUE_LEN", fmt.Sprint(n), func(a KeyAttributes) uint { return a.ValueLen }, nil)
 }
 
 // mechanismName names the mechanisms this package uses.

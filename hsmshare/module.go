@@ -37,6 +37,10 @@ type module struct {
 	// initialized the library; then it is not finalized by us either.
 	ownsInit bool
 	slots    map[uint]*slotLogin
+	// keyUsers counts open Stores per seal key ("<slot>/<key ID>"), so that
+	// a key cannot be destroyed through any SealKey value while a Store
+	// uses it.
+	keyUsers map[string]int
 	// pinKey keys the PIN fingerprints in slotLogin.
 	pinKey [32]byte
 }
@@ -103,6 +107,7 @@ func acquireModule(path string) (*module, error) {
 			return nil, fmt.Errorf("hsmshare: initialize PKCS#11 module %s: %w (for SoftHSM2 check SOFTHSM2_CONF and that its token directory exists)", path, err)
 		}
 		m.slots = map[uint]*slotLogin{}
+		m.keyUsers = map[string]int{}
 		rand.Read(m.pinKey[:]) // never fails since Go 1.24
 	}
 	m.users++
@@ -119,6 +124,7 @@ func (m *module) release() error {
 	}
 	clear(m.pinKey[:])
 	m.slots = nil
+	m.keyUsers = nil
 	if !m.ownsInit {
 		return nil
 	}
@@ -182,4 +188,22 @@ func (m *module) logoutIfLast(slot uint, sh pkcs11.SessionHandle) error {
 		return err
 	}
 	return nil
+}
+
+// keyUse adds delta to the Store count of key keyID in slot and returns the
+// new count.
+func (m *module) keyUse(slot uint, keyID string, delta int) int {
+	registry.mu.Lock()
+	defer registry.mu.Unlock()
+	if m.keyUsers == nil {
+		m.keyUsers = map[string]int{}
+	}
+	k := fmt.Sprintf("%d/%s", slot, keyID)
+	n := m.keyUsers[k] + delta
+	if n <= 0 {
+		delete(m.keyUsers, k)
+		return 0
+	}
+	m.keyUsers[k] = n
+	return n
 }

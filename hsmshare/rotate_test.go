@@ -162,7 +162,7 @@ func TestRotate_InterruptedAtEveryStep(t *testing.T) {
 					if id, _ := st.blobSealKeyID("keyshare", "written-mid-rotation", 1); id != newKey.ID() {
 						t.Fatalf("record written mid-rotation sealed under %s, want the new key", id)
 					}
-					if err := key.Destroy(ctx); !errors.Is(err, ErrKeyInUse) {
+					if err := f.key.Destroy(ctx); !errors.Is(err, ErrKeyInUse) {
 						t.Fatalf("Destroy mid-rotation: %v, want ErrKeyInUse", err)
 					}
 				}

@@ -32,7 +32,6 @@ type SealKey struct {
 
 	mu        sync.Mutex
 	destroyed bool
-	users     int // open Stores that seal or open with this key
 }
 
 // Required attributes of the AES seal key (checked on every load).
@@ -342,22 +341,19 @@ func (k *SealKey) usable() error {
 	return nil
 }
 
-// acquire and release count the Stores using the key.
+// acquire and release count the Stores using the key (by token slot and
+// key ID, whichever SealKey value they hold).
 func (k *SealKey) acquire() error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.destroyed {
 		return fmt.Errorf("%w: seal key %q was destroyed", ErrClosed, k.label)
 	}
-	k.users++
+	k.tok.mod.keyUse(k.tok.slot, k.ID(), +1)
 	return nil
 }
 
-func (k *SealKey) release() {
-	k.mu.Lock()
-	k.users--
-	k.mu.Unlock()
-}
+func (k *SealKey) release() { k.tok.mod.keyUse(k.tok.slot, k.ID(), -1) }
 
 // Destroy deletes the key (and its HMAC companion) from the token. Every
 // blob sealed under it becomes unreadable forever, so Destroy refuses with
@@ -370,8 +366,8 @@ func (k *SealKey) Destroy(ctx context.Context) error {
 	if k.destroyed {
 		return nil
 	}
-	if k.users > 0 {
-		return fmt.Errorf("%w: seal key %q is used by %d open store(s); finish Store.Rotate to a new key or close the store first", ErrKeyInUse, k.label, k.users)
+	if n := k.tok.mod.keyUse(k.tok.slot, k.ID(), 0); n > 0 {
+		return fmt.Errorf("%w: seal key %q is used by %d open store(s); finish Store.Rotate to a new key or close the store first", ErrKeyInUse, k.label, n)
 	}
 	objs := []pkcs11.ObjectHandle{k.aes}
 	if k.mac != 0 {
