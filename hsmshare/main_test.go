@@ -79,8 +79,12 @@ type child struct {
 }
 
 // run starts the child and returns its exit code and combined output.
+// Multi-process tests are skipped with -short (make test-short).
 func (c child) run(t *testing.T) (int, string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("multi-process test skipped with -short")
+	}
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(),
 		childEnv+"="+c.role,
