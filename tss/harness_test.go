@@ -1,13 +1,16 @@
 package tss_test
 
 import (
+	"os"
+	"strings"
+
+	"go.uber.org/goleak"
+
 	"context"
 	"fmt"
+	"github.com/keyquorum/keyquorum/internal/sitetest"
 	"github.com/keyquorum/keyquorum/tss"
-	"io/fs"
 	"slices"
-	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,98 +18,8 @@ import (
 	"github.com/keyquorum/keyquorum/transport/memnet"
 )
 
-// mapStore is a scaffold used only until the HSM-backed store is wired in.
-type mapStore struct {
-	mu sync.Mutex
-	m  map[string]map[uint64][]byte
-}
-
-func newMapStore() *mapStore { return &mapStore{m: map[string]map[uint64][]byte{}} }
-
-func (s *mapStore) Put(_ context.Context, kind, id string, v uint64, data []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := kind + "/" + id
-	if s.m[k] == nil {
-		s.m[k] = map[uint64][]byte{}
-	}
-	s.m[k][v] = slices.Clone(data)
-	return nil
-}
-func (s *mapStore) Get(_ context.Context, kind, id string) ([]byte, uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	vs := s.m[kind+"/"+id]
-	if len(vs) == 0 {
-		return nil, 0, fs.ErrNotExist
-	}
-	var best uint64
-	for v := range vs {
-		if v > best {
-			best = v
-		}
-	}
-	return slices.Clone(vs[best]), best, nil
-}
-func (s *mapStore) GetVersion(_ context.Context, kind, id string, v uint64) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d, ok := s.m[kind+"/"+id][v]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	return slices.Clone(d), nil
-}
-func (s *mapStore) Versions(_ context.Context, kind, id string) ([]uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	vs := s.m[kind+"/"+id]
-	if len(vs) == 0 {
-		return nil, fs.ErrNotExist
-	}
-	var out []uint64
-	for v := range vs {
-		out = append(out, v)
-	}
-	slices.Sort(out)
-	return out, nil
-}
-func (s *mapStore) Prune(_ context.Context, kind, id string, keep uint64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for v := range s.m[kind+"/"+id] {
-		if v < keep {
-			delete(s.m[kind+"/"+id], v)
-		}
-	}
-	return nil
-}
-func (s *mapStore) Delete(_ context.Context, kind, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, kind+"/"+id)
-	return nil
-}
-func (s *mapStore) DeleteMany(ctx context.Context, kind string, ids []string) error {
-	for _, id := range ids {
-		_ = s.Delete(ctx, kind, id)
-	}
-	return nil
-}
-func (s *mapStore) List(_ context.Context, kind string) ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for k, vs := range s.m {
-		if len(vs) > 0 && len(k) > len(kind) && k[:len(kind)+1] == kind+"/" {
-			out = append(out, k[len(kind)+1:])
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
 type testParty struct {
+	site  *sitetest.Site
 	net   *tamperNet
 	id    tss.PartyID
 	eng   *tss.Engine
@@ -128,18 +41,22 @@ func newCluster(t *testing.T, n int, cfg func(*tss.Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, hub: memnet.NewHub(0)}
 	for i := 0; i < n; i++ {
-		c.addParty(tss.PartyID(fmt.Sprintf("party-%c", 'a'+i)), cfg)
+		c.addParty(cfg)
 	}
+	// Order parties by ID, as every site orders a committee.
+	slices.SortFunc(c.parties, func(a, b *testParty) int { return strings.Compare(string(a.id), string(b.id)) })
 	return c
 }
 
-func (c *cluster) addParty(id tss.PartyID, cfgf func(*tss.Config)) *testParty {
+func (c *cluster) addParty(cfgf func(*tss.Config)) *testParty {
 	t := c.t
+	site := sitetest.NewSite(t)
+	id := site.ID
 	ep, err := c.hub.Join(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := newMapStore()
+	st := site.Store
 	pool, err := tss.NewPreParamsPool(tss.PreParamsConfig{Store: st})
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +71,7 @@ func (c *cluster) addParty(id tss.PartyID, cfgf func(*tss.Config)) *testParty {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &testParty{net: tn, id: id, eng: eng, ep: ep, store: st, pool: pool, stop: cancel, done: make(chan error, 1)}
+	p := &testParty{site: site, net: tn, id: id, eng: eng, ep: ep, store: st, pool: pool, stop: cancel, done: make(chan error, 1)}
 	go func() { p.done <- eng.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -200,4 +117,15 @@ func (p *testParty) tamper(f func(m *tss.Message) []*tss.Message) {
 	p.net.mu.Lock()
 	defer p.net.mu.Unlock()
 	p.net.tamper = f
+}
+
+func TestMain(m *testing.M) {
+	code := sitetest.Main(m, 40)
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -35,7 +35,8 @@ func TestKeygenAndSign_2of3(t *testing.T) {
 		}
 	}
 	digest := sha256.Sum256([]byte("withdraw 1 BTC"))
-	for _, signers := range [][]tss.PartyID{{"party-a", "party-b"}, {"party-a", "party-c"}, {"party-b", "party-c"}} {
+	a, b, cc := c.parties[0].id, c.parties[1].id, c.parties[2].id
+	for _, signers := range [][]tss.PartyID{{a, b}, {a, cc}, {b, cc}} {
 		start = time.Now()
 		var initiator *testParty
 		for _, p := range c.parties {
@@ -92,13 +93,13 @@ func TestReshare_2of3To3of5(t *testing.T) {
 		t.Fatalf("unexpected key after reshare: %+v", newInfo)
 	}
 	digest := sha256.Sum256([]byte("after reshare"))
-	sig, err := c.parties[4].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{"party-c", "party-d", "party-e"}})
+	sig, err := c.parties[4].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: c.ids()[2:]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	verifyBoth(t, info.PublicKey, digest[:], sig)
 	// The old 2-of-3 shares are gone: two old signers no longer suffice.
-	if _, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{"party-a", "party-b"}}); !errors.Is(err, tss.ErrBadRequest) {
+	if _, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: c.ids()[:2]}); !errors.Is(err, tss.ErrBadRequest) {
 		t.Fatalf("two signers after a 3-of-5 reshare: got %v, want ErrBadRequest", err)
 	}
 	for _, p := range c.parties {

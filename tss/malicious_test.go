@@ -177,7 +177,7 @@ func TestKeygen_MaliciousParty(t *testing.T) {
 			name: "claims another sender",
 			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
 				if m.Type == tss.MsgProtocol && m.Round == kgRound2a {
-					m.From = "party-a"
+					m.From = "somebody-else"
 				}
 				return []*tss.Message{m}
 			},
