@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/pkcs11"
 
@@ -340,5 +341,54 @@ func assertModuleUnused(t testing.TB, path string) {
 	t.Helper()
 	if n := moduleUsers(t, path); n != 0 {
 		t.Fatalf("module %s still has %d users", path, n)
+	}
+}
+
+func TestSessionPool_WaitHonoursContext(t *testing.T) {
+	tok := softhsm.New(t)
+	tk := openToken(t, tok, func(c *Config) { c.Sessions = 1 })
+	k, err := tk.CreateSealKey(context.Background(), "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh, err := tk.pool.get(context.Background()) // take the only session
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := k.Seal(ctx, testHeader, []byte("x")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Seal while every session is busy: %v, want context.DeadlineExceeded", err)
+	}
+	tk.pool.put(sh)
+	if _, err := k.Seal(context.Background(), testHeader, []byte("x")); err != nil {
+		t.Fatalf("Seal once the session is back: %v", err)
+	}
+}
+
+func TestRequireMechanism_IdentityWithoutEC(t *testing.T) {
+	tk := openToken(t, softhsm.New(t))
+	delete(tk.mechs, pkcs11.CKM_EC_KEY_PAIR_GEN)
+	var me *MechanismError
+	_, err := tk.CreateIdentity(context.Background(), "identity")
+	if !errors.As(err, &me) || me.Mechanism != "CKM_EC_KEY_PAIR_GEN" || !errors.Is(err, ErrMechanismMissing) {
+		t.Fatalf("CreateIdentity without CKM_EC_KEY_PAIR_GEN: %v", err)
+	}
+	if !strings.Contains(err.Error(), tk.Label()) {
+		t.Fatalf("error does not name the token: %v", err)
+	}
+	// A mechanism listed without the needed flag counts as missing too.
+	tk.mechs[pkcs11.CKM_ECDSA] = pkcs11.CKF_VERIFY
+	if _, err := tk.Identity(context.Background(), "identity"); !errors.As(err, &me) || me.Mechanism != "CKM_ECDSA" {
+		t.Fatalf("Identity with CKM_ECDSA lacking CKF_SIGN: %v", err)
+	}
+}
+
+func TestOpen_RejectsUnknownScheme(t *testing.T) {
+	tok := softhsm.New(t)
+	cfg := testConfig(tok)
+	cfg.Scheme = Scheme(9)
+	if _, err := Open(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Open with Scheme 9: %v, want ErrInvalidConfig", err)
 	}
 }
