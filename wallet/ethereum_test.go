@@ -410,3 +410,20 @@ func FuzzParseTypedData(f *testing.F) {
 		_, _ = wallet.SummarizeTypedData(context.Background(), k.xpub, hd.Path{}, td)
 	})
 }
+
+// checkMessageRecovers checks with go-ethereum that res recovers to want.
+func checkMessageRecovers(t *testing.T, res *wallet.SignedMessage, want common.Address) {
+	t.Helper()
+	sig := res.Bytes65
+	if sig[64] != 27 && sig[64] != 28 {
+		t.Fatalf("V = %d, want 27 or 28", sig[64])
+	}
+	sig[64] -= 27
+	pub, err := crypto.SigToPub(res.Digest[:], sig[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := crypto.PubkeyToAddress(*pub); got != want || res.From != want {
+		t.Fatalf("go-ethereum recovers %s, want %s", got.Hex(), want.Hex())
+	}
+}
