@@ -67,6 +67,7 @@ func BenchmarkSealOpen4KiBParallel(b *testing.B) {
 	ctx := context.Background()
 	pt := randBytes(4096)
 	b.SetBytes(int64(len(pt)))
+	b.ResetTimer() // RunParallel, unlike b.Loop, does not exclude the setup
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			blob, err := k.Seal(ctx, testHeader, pt)
