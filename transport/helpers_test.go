@@ -154,3 +154,11 @@ func sendUntilDelivered(ctx context.Context, a, b *Network, m *tss.Message) erro
 		}
 	}
 }
+
+func p384Key(t testing.TB) crypto.Signer {
+	k, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
