@@ -170,7 +170,9 @@ func TestDecodeEnvelope_IsStrict(t *testing.T) {
 		t.Fatalf("the valid base envelope: %v", err)
 	}
 	no := func(n protowire.Number) map[protowire.Number]bool { return map[protowire.Number]bool{n: true} }
-	set := func(n protowire.Number, b []byte) map[protowire.Number][]byte { return map[protowire.Number][]byte{n: b} }
+	set := func(n protowire.Number, b []byte) map[protowire.Number][]byte {
+		return map[protowire.Number][]byte{n: b}
+	}
 	manyTo := bfield(nil, fieldTo, []byte("B"))
 	for range MaxRecipients {
 		manyTo = bfield(manyTo, fieldTo, []byte("B"))
