@@ -29,9 +29,9 @@ import (
 
 // Environment variables a Cluster sets for its processes.
 const (
-	EnvName       = "KQ_PROC_NAME"   // the process's name in the cluster
-	EnvDir        = "KQ_PROC_DIR"    // its private directory
-	EnvStoreDir   = "KQ_STORE_DIR"   // its store directory, kept across restarts
+	EnvName       = "KQ_PROC_NAME" // the process's name in the cluster
+	EnvDir        = "KQ_PROC_DIR"  // its private directory
+	EnvStoreDir   = "KQ_STORE_DIR" // its store directory, kept across restarts
 	EnvModule     = "KQ_PKCS11_MODULE"
 	EnvTokenLabel = "KQ_TOKEN_LABEL" // its SoftHSM2 token's label
 	EnvPINFile    = "KQ_PIN_FILE"    // file holding the token's user PIN
