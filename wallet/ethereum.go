@@ -245,8 +245,7 @@ func SignPersonalMessage(ctx context.Context, s Signer, path hd.Path, msg []byte
 // eth_signTypedData_v4.
 func ParseTypedData(raw []byte) (apitypes.TypedData, error) {
 	var td apitypes.TypedData
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&td); err != nil {
+	if err := json.Unmarshal(raw, &td); err != nil {
 		return apitypes.TypedData{}, fmt.Errorf("%w: %v", ErrTypedData, err)
 	}
 	return td, nil

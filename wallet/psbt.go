@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
@@ -362,6 +363,9 @@ func PlanPSBT(ctx context.Context, keys KeySource, packet *psbt.Packet, opts PSB
 	if err := packet.SanityCheck(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidPSBT, err)
 	}
+	if err := checkTxShape(packet); err != nil {
+		return nil, err
+	}
 	idx, err := newKeyIndex(ctx, keys, opts.Paths)
 	if err != nil {
 		return nil, err
@@ -480,6 +484,44 @@ func PlanPSBT(ctx context.Context, keys KeySource, packet *psbt.Packet, opts PSB
 		}
 	}
 	return plan, nil
+}
+
+// checkTxShape refuses what no valid transaction contains and what would
+// make the summary's sums wrong: an input spent twice (consensus-invalid,
+// and counted twice) and amounts outside 0..21 million BTC (which could
+// overflow the sums).
+func checkTxShape(p *psbt.Packet) error {
+	seen := make(map[wire.OutPoint]int, len(p.UnsignedTx.TxIn))
+	for i, in := range p.UnsignedTx.TxIn {
+		if j, dup := seen[in.PreviousOutPoint]; dup {
+			return fmt.Errorf("%w: inputs %d and %d spend the same output %s", ErrInvalidPSBT, j, i, in.PreviousOutPoint)
+		}
+		seen[in.PreviousOutPoint] = i
+	}
+	for i, out := range p.UnsignedTx.TxOut {
+		if out.Value < 0 || out.Value > btcutil.MaxSatoshi {
+			return fmt.Errorf("%w: output %d amount %d sat is out of range", ErrInvalidPSBT, i, out.Value)
+		}
+	}
+	for i := range p.Inputs {
+		for _, out := range []*wire.TxOut{p.Inputs[i].WitnessUtxo, nonWitnessOut(p, i)} {
+			if out != nil && (out.Value < 0 || out.Value > btcutil.MaxSatoshi) {
+				return fmt.Errorf("%w: input %d spends an amount of %d sat, out of range", ErrInvalidPSBT, i, out.Value)
+			}
+		}
+	}
+	return nil
+}
+
+// nonWitnessOut returns the output input i spends according to its
+// non-witness UTXO, or nil.
+func nonWitnessOut(p *psbt.Packet, i int) *wire.TxOut {
+	prev := p.Inputs[i].NonWitnessUtxo
+	op := p.UnsignedTx.TxIn[i].PreviousOutPoint
+	if prev == nil || int(op.Index) >= len(prev.TxOut) {
+		return nil
+	}
+	return prev.TxOut[op.Index]
 }
 
 // planInput checks input i of this key and computes its digest.

@@ -512,6 +512,34 @@ func TestPlanPSBT_UTXOChecks(t *testing.T) {
 	})
 }
 
+func TestPlanPSBT_RefusesInvalidTransactionShapes(t *testing.T) {
+	ctx := context.Background()
+	k := newLocalKey(t, "", nil)
+	tests := map[string]func(m *mixedPSBT){
+		"input spent twice": func(m *mixedPSBT) {
+			m.packet.UnsignedTx.TxIn[2].PreviousOutPoint = m.packet.UnsignedTx.TxIn[0].PreviousOutPoint
+		},
+		"output above 21 million BTC": func(m *mixedPSBT) {
+			m.packet.UnsignedTx.TxOut[0].Value = btcutil.MaxSatoshi + 1
+		},
+		"negative output": func(m *mixedPSBT) {
+			m.packet.UnsignedTx.TxOut[0].Value = -1
+		},
+		"input amount that would overflow the sum": func(m *mixedPSBT) {
+			m.packet.Inputs[1].WitnessUtxo = wire.NewTxOut(1<<62, m.funding.TxOut[1].PkScript)
+		},
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			m := newMixedPSBT(t, k)
+			mutate(m)
+			if _, err := wallet.PlanPSBT(ctx, k, m.packet, m.opts); !errors.Is(err, wallet.ErrInvalidPSBT) {
+				t.Fatalf("err = %v, want ErrInvalidPSBT", err)
+			}
+		})
+	}
+}
+
 func TestSignPSBT_RefusesAlreadySignedInput(t *testing.T) {
 	ctx := context.Background()
 	k := newLocalKey(t, "", nil)

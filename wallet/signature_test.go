@@ -122,6 +122,13 @@ func TestSignature_DERIsStrictAndLowS(t *testing.T) {
 			}
 		}
 	}
+	// Control: the checker does catch a high-S signature, which DER()
+	// never produces.
+	_, sig, _ := signLocal(t, k, "control")
+	h, _ := highS(sig)
+	if err := sigEncodingChecker(t)(append(rawDER(h.R[:], h.S[:]), byte(txscript.SigHashAll))); err == nil {
+		t.Fatal("the encoding checker accepts a high-S signature")
+	}
 	if _, err := wallet.ParseDER([]byte{0x30, 0x01}); !errors.Is(err, wallet.ErrInvalidSignature) {
 		t.Fatalf("ParseDER(garbage) err = %v, want ErrInvalidSignature", err)
 	}
@@ -160,4 +167,17 @@ func TestSignature_Compact65Layout(t *testing.T) {
 	if !bytes.Equal(c[:32], sig.R[:]) || !bytes.Equal(c[32:64], sig.S[:]) || c[64] != 1 {
 		t.Fatalf("Compact65 = %x", c)
 	}
+}
+
+// rawDER encodes (r, s) in DER exactly as given, without normalizing S.
+func rawDER(r, s []byte) []byte {
+	integer := func(v []byte) []byte {
+		v = bytes.TrimLeft(v, "\x00")
+		if len(v) == 0 || v[0]&0x80 != 0 {
+			v = append([]byte{0}, v...)
+		}
+		return append([]byte{0x02, byte(len(v))}, v...)
+	}
+	body := append(integer(r), integer(s)...)
+	return append([]byte{0x30, byte(len(body))}, body...)
 }
