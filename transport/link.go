@@ -37,7 +37,7 @@ type link struct {
 	// Owned by the run goroutine.
 	stream   network.Stream
 	hadOne   bool      // a stream was open before: the next one is a reconnect
-	failures int       // consecutive failed attempts to open a stream
+	failures int       // consecutive failed attempts since the last delivery
 	retryAt  time.Time // no new attempt before this time
 }
 
@@ -83,6 +83,7 @@ func (l *link) deliver(it *sendItem) (err error) {
 			}
 			return it.ctx.Err()
 		}
+		fresh := false
 		if l.stream == nil {
 			if err := l.waitRetry(it.ctx); err != nil {
 				continue // the checks above report why
@@ -91,6 +92,7 @@ func (l *link) deliver(it *sendItem) (err error) {
 				lastErr = err
 				continue
 			}
+			fresh = true
 		}
 		if _, err := l.stream.Write(it.frame); err != nil {
 			// A partly written frame is discarded by the receiver when the
@@ -99,8 +101,14 @@ func (l *link) deliver(it *sendItem) (err error) {
 			l.n.log.Debug("stream to peer failed; reconnecting", "peer", l.id.String(), "err", err)
 			lastErr = err
 			l.dropStream()
+			if fresh {
+				// A stream that fails at once is a failed attempt: back
+				// off rather than spin on a connection that is going away.
+				l.failed(err)
+			}
 			continue
 		}
+		l.failures = 0
 		l.n.stats.sent.Add(1)
 		return nil
 	}
@@ -137,20 +145,25 @@ func (l *link) open(ctx context.Context) error {
 	ctx = network.WithForceDirectDial(ctx, "keyquorum reconnect")
 	s, err := l.n.host.NewStream(ctx, l.id, ProtocolID)
 	if err != nil {
-		l.failures++
-		l.retryAt = time.Now().Add(l.backoff())
-		l.n.stats.dialFailures.Add(1)
-		l.lastDialErr.Store(&err)
-		l.n.log.Debug("cannot reach peer", "peer", l.id.String(), "attempt", l.failures, "err", err)
+		l.failed(err)
 		return err
 	}
 	if l.hadOne {
 		l.n.stats.reconnects.Add(1)
 		l.n.log.Info("reconnected to peer", "peer", l.id.String(), "after_failures", l.failures)
 	}
-	l.stream, l.hadOne, l.failures = s, true, 0
+	l.stream, l.hadOne = s, true
 	l.lastDialErr.Store(nil)
 	return nil
+}
+
+// failed records a failed attempt to reach the peer and schedules the next.
+func (l *link) failed(err error) {
+	l.failures++
+	l.retryAt = time.Now().Add(l.backoff())
+	l.n.stats.dialFailures.Add(1)
+	l.lastDialErr.Store(&err)
+	l.n.log.Debug("cannot reach peer", "peer", l.id.String(), "attempt", l.failures, "err", err)
 }
 
 // backoff returns the delay before the next attempt: BackoffMin doubled per

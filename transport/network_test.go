@@ -161,7 +161,7 @@ func TestGater_RefusesStranger(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			// The stranger's side of the handshake completes before a
 			// refuses the connection, so its Send may report success (the
