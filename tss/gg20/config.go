@@ -41,6 +41,9 @@ type Config struct {
 	Tweak *big.Int
 	// Rand is the source of randomness; nil means crypto/rand.
 	Rand io.Reader
+	// Precomputed, if set, holds tables for the committee's ring-Pedersen
+	// parameters (see Precompute); without it each run builds its own.
+	Precomputed *Precomputed
 }
 
 // setup is the public, immutable view of the committee for one run, plus
@@ -143,9 +146,12 @@ func newSetup(cfg Config) (*setup, error) {
 			continue
 		}
 		st.pk = append(st.pk, arith.NewPaillier(N.N))
-		rp, err := arith.NewRingPedersen(key.NTildej[j], key.H1j[j], key.H2j[j])
-		if err != nil {
-			return nil, configErr("signer %d: %v", i, err)
+		rp := cfg.Precomputed.lookup(key.NTildej[j], key.H1j[j], key.H2j[j])
+		if rp == nil {
+			var err error
+			if rp, err = arith.NewRingPedersenPrecomputed(key.NTildej[j], key.H1j[j], key.H2j[j]); err != nil {
+				return nil, configErr("signer %d: %v", i, err)
+			}
 		}
 		st.rp = append(st.rp, rp)
 	}

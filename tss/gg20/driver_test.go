@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math/big"
+	"sync"
 	"testing"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
@@ -34,6 +36,24 @@ func sessionID(t testing.TB) [32]byte {
 	return sid
 }
 
+var (
+	precompMu sync.Mutex
+	precomp   = map[string]*Precomputed{}
+)
+
+// precomputed returns the tables of a party, built once per test binary.
+func precomputed(k *keygen.LocalPartySaveData) *Precomputed {
+	precompMu.Lock()
+	defer precompMu.Unlock()
+	id := fmt.Sprint(len(k.Ks), k.NTildei.Text(16))
+	if pc, ok := precomp[id]; ok {
+		return pc
+	}
+	pc := Precompute(k)
+	precomp[id] = pc
+	return pc
+}
+
 // newPresigners makes one Presigner per signer; signers are indices into
 // ks (ascending).
 func newPresigners(t testing.TB, ks []*keygen.LocalPartySaveData, signers []int, tweak *big.Int) []*Presigner {
@@ -45,7 +65,7 @@ func newPresigners(t testing.TB, ks []*keygen.LocalPartySaveData, signers []int,
 	}
 	out := make([]*Presigner, len(signers))
 	for i, s := range signers {
-		p, err := NewPresigner(Config{SessionID: sid, Key: ks[s], Signers: ids, Tweak: tweak})
+		p, err := NewPresigner(Config{SessionID: sid, Key: ks[s], Signers: ids, Tweak: tweak, Precomputed: precomputed(ks[s])})
 		if err != nil {
 			t.Fatalf("NewPresigner for signer %d: %v", i, err)
 		}

@@ -82,26 +82,28 @@ func (p *Presigner) round2Process() ([]Message, error) {
 	return p.round3Start()
 }
 
-// aliceEnd verifies Bob j's proof for ciphertext cB and stores its
-// decryption.
+// aliceEnd verifies Bob j's proof for ciphertext cB — with the plaintexts
+// and nonces under this party's own key (zkmta.VerifyBobOwnKey) — and stores
+// its decryption.
 func (p *Presigner) aliceEnd(session []byte, cB *big.Int, pf *mta.ProofBob, pfwc *mta.ProofBobWC, j int, withCheck bool) error {
 	st := p.st
-	var err error
+	own := &zkmta.Opening{C: p.pub.c[st.self], M: p.sec.k, R: p.sec.rho}
+	var (
+		m   *big.Int
+		err error
+	)
+	what := "MtA(k, gamma)"
 	if withCheck {
-		err = zkmta.VerifyBobWC(session, pfwc, st.pk[st.self], st.rp[st.self], p.pub.c[st.self], cB, st.W[j])
+		what = "MtAwc(k, w)"
+		if pfwc == nil || pfwc.ProofBob == nil {
+			return fmt.Errorf("%w: %s: missing proof", ErrMtAProof, what)
+		}
+		m, err = zkmta.VerifyBobOwnKey(session, pfwc.ProofBob, pfwc.U, st.sk, st.rp[st.self], own, cB, st.W[j])
 	} else {
-		err = zkmta.VerifyBob(session, pf, st.pk[st.self], st.rp[st.self], p.pub.c[st.self], cB)
+		m, err = zkmta.VerifyBobOwnKey(session, pf, nil, st.sk, st.rp[st.self], own, cB, nil)
 	}
 	if err != nil {
-		what := "MtA(k, gamma)"
-		if withCheck {
-			what = "MtAwc(k, w)"
-		}
 		return fmt.Errorf("%w: %s: %v", ErrMtAProof, what, err)
-	}
-	m, err := st.sk.Decrypt(cB)
-	if err != nil { // unreachable: the proof checked that cB is a unit
-		return fmt.Errorf("%w: %v", ErrMtAProof, err)
 	}
 	if withCheck {
 		p.sec.muPlain[j] = m

@@ -183,3 +183,59 @@ func BenchmarkExpNTilde(b *testing.B) {
 		}
 	})
 }
+
+func TestRingPedersen_TablesMatchPlainCommitments(t *testing.T) {
+	pp, err := fixtures.PreParams(4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := NewRingPedersen(pp.NTildei, pp.H1i, pp.H2i)
+	pre, err := NewRingPedersenPrecomputed(pp.NTildei, pp.H1i, pp.H2i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, err := NewRingPedersenSecret(pp.NTildei, pp.H1i, pp.H2i, pp.P, pp.Q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bits := range []int{0, 1, 8, 256, 768, 2304, 2816, pre.pub.maxBits(), pre.pub.maxBits() + 1, 4000} {
+		for i := 0; i < 3; i++ {
+			x, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, uint(bits)+1))
+			r, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, uint(bits)/2+1))
+			want := New(pp.NTildei).Exp2(pp.H1i, x, pp.H2i, r)
+			for name, rp := range map[string]*RingPedersen{"plain": plain, "precomputed": pre, "crt": crt} {
+				if got := rp.Commit(x, r); got.Cmp(want) != 0 {
+					t.Fatalf("%s: commitment with %d-bit exponents differs", name, bits)
+				}
+			}
+		}
+	}
+	if crt.Commit(big.NewInt(-1), one).Sign() != 0 || pre.Commit(one, big.NewInt(-1)).Sign() != 0 {
+		t.Fatal("negative exponent did not give 0")
+	}
+	crt.Wipe()
+	if crt.Commit(one, one).Cmp(New(pp.NTildei).Exp2(pp.H1i, one, pp.H2i, one)) != 0 {
+		t.Fatal("a wiped CRT ring-Pedersen no longer computes plainly")
+	}
+}
+
+func BenchmarkCommit(b *testing.B) {
+	pp, _ := fixtures.PreParams(0)
+	plain, _ := NewRingPedersen(pp.NTildei, pp.H1i, pp.H2i)
+	pre, _ := NewRingPedersenPrecomputed(pp.NTildei, pp.H1i, pp.H2i)
+	crt, _ := NewRingPedersenSecret(pp.NTildei, pp.H1i, pp.H2i, pp.P, pp.Q)
+	x, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, 768))
+	r, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, 2816))
+	for name, rp := range map[string]*RingPedersen{"plain": plain, "precomputed": pre, "crt": crt} {
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				rp.Commit(x, r)
+			}
+		})
+	}
+	b.Run("build-tables", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			NewRingPedersenPrecomputed(pp.NTildei, pp.H1i, pp.H2i)
+		}
+	})
+}

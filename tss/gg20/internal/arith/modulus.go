@@ -89,9 +89,12 @@ func (M *Modulus) Exp(x, e *big.Int) *big.Int {
 		return new(big.Int).Exp(x, e, M.m)
 	}
 	c := M.crt
-	r1 := expReduced(x, e, c.m1, c.o1)
-	r2 := expReduced(x, e, c.m2, c.o2)
-	// Garner: r = r2 + m2·((r1 − r2)·m2⁻¹ mod m1).
+	return c.combine(expReduced(x, e, c.m1, c.o1), expReduced(x, e, c.m2, c.o2))
+}
+
+// combine returns the r mod m1·m2 with r ≡ r1 (mod m1), r ≡ r2 (mod m2), by
+// Garner's formula r = r2 + m2·((r1 − r2)·m2⁻¹ mod m1). It reuses r1.
+func (c *crtParams) combine(r1, r2 *big.Int) *big.Int {
 	t := r1.Sub(r1, r2)
 	t.Mul(t, c.m2inv)
 	t.Mod(t, c.m1)

@@ -157,6 +157,21 @@ func (sk *PaillierSecret) Nonce(c *big.Int) (*big.Int, error) {
 	return t.Add(t, rp), nil
 }
 
+// Open returns the plaintext m and nonce r of c = Γ^m·r^N mod N², the
+// preimage under the isomorphism Z_N × Z*_N → Z*_{N²}, (m, r) ↦ Γ^m·r^N.
+func (sk *PaillierSecret) Open(c *big.Int) (m, r *big.Int, err error) {
+	if m, err = sk.Decrypt(c); err != nil {
+		return nil, nil, err
+	}
+	if r, err = sk.Nonce(c); err != nil {
+		return nil, nil, err
+	}
+	return m, r, nil
+}
+
+// ExpN returns x^e mod N using the CRT.
+func (sk *PaillierSecret) ExpN(x, e *big.Int) *big.Int { return sk.modN.Exp(x, e) }
+
 // Wipe overwrites the factors held by sk.
 func (sk *PaillierSecret) Wipe() {
 	for _, v := range []*big.Int{sk.p, sk.q, sk.pp, sk.qq, sk.hp, sk.hq, sk.nInvP1, sk.nInvQ1, sk.pInvQ, sk.pm1, sk.qm1} {

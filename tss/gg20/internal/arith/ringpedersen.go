@@ -11,6 +11,9 @@ import (
 type RingPedersen struct {
 	NT     *Modulus
 	H1, H2 *big.Int
+
+	pub        *comb // tables of h₁, h₂ modulo Ñ (NewRingPedersenPrecomputed)
+	crt1, crt2 *comb // tables of h₁, h₂ modulo each CRT factor (secret)
 }
 
 // MinModulusBits and MaxModulusBits bound the Paillier N and the Ñ this
@@ -52,7 +55,26 @@ func NewRingPedersenSecret(nTilde, h1, h2, P, Q *big.Int) (*RingPedersen, error)
 	if err != nil {
 		return nil, err
 	}
-	return &RingPedersen{NT: m, H1: new(big.Int).Set(h1), H2: new(big.Int).Set(h2)}, nil
+	rp := &RingPedersen{NT: m, H1: new(big.Int).Set(h1), H2: new(big.Int).Set(h2)}
+	c := m.crt
+	rp.crt1 = newComb(c.m1, []*big.Int{h1, h2}, c.o1.BitLen())
+	rp.crt2 = newComb(c.m2, []*big.Int{h1, h2}, c.o2.BitLen())
+	return rp, nil
+}
+
+// NewRingPedersenPrecomputed is NewRingPedersen with fixed-base tables for
+// h₁ and h₂, for a party that makes many commitments against another
+// party's parameters (its range, Bob and PDL proofs). Building the tables
+// costs about two exponentiations; each commitment then costs about a
+// quarter of two. The result is safe for concurrent use.
+func NewRingPedersenPrecomputed(nTilde, h1, h2 *big.Int) (*RingPedersen, error) {
+	rp, err := NewRingPedersen(nTilde, h1, h2)
+	if err != nil {
+		return nil, err
+	}
+	// Prover exponents go up to q³·Ñ·2 (about |Ñ| + 769 bits).
+	rp.pub = newComb(rp.NT.m, []*big.Int{rp.H1, rp.H2}, nTilde.BitLen()+3*256+16)
+	return rp, nil
 }
 
 func checkRingPedersen(nTilde, h1, h2 *big.Int) error {
@@ -71,10 +93,32 @@ func checkRingPedersen(nTilde, h1, h2 *big.Int) error {
 // N returns Ñ. The caller must not modify it.
 func (rp *RingPedersen) N() *big.Int { return rp.NT.m }
 
-// Commit returns h₁^x · h₂^r mod Ñ for x, r ≥ 0.
+// Commit returns h₁^x · h₂^r mod Ñ for x, r ≥ 0 (0 if either is negative,
+// like Modulus.Exp).
 func (rp *RingPedersen) Commit(x, r *big.Int) *big.Int {
+	if x.Sign() < 0 || r.Sign() < 0 {
+		return new(big.Int)
+	}
+	if c := rp.NT.crt; c != nil && rp.crt1 != nil {
+		// h₁, h₂ are units, so exponents reduce modulo each factor's group
+		// order.
+		r1 := rp.crt1.exp(new(big.Int).Mod(x, c.o1), new(big.Int).Mod(r, c.o1))
+		r2 := rp.crt2.exp(new(big.Int).Mod(x, c.o2), new(big.Int).Mod(r, c.o2))
+		return c.combine(r1, r2)
+	}
+	if rp.pub != nil && x.BitLen() <= rp.pub.maxBits() && r.BitLen() <= rp.pub.maxBits() {
+		return rp.pub.exp(x, r)
+	}
 	return rp.NT.Exp2(rp.H1, x, rp.H2, r)
 }
 
 // Wipe overwrites the CRT factors, if any; rp then computes without them.
-func (rp *RingPedersen) Wipe() { rp.NT.wipe() }
+func (rp *RingPedersen) Wipe() {
+	for _, c := range []*comb{rp.crt1, rp.crt2} {
+		if c != nil {
+			c.wipe()
+		}
+	}
+	rp.crt1, rp.crt2 = nil, nil
+	rp.NT.wipe()
+}

@@ -121,26 +121,42 @@ func VerifyBobWC(session []byte, pf *mta.ProofBobWC, pk *arith.Paillier, v *arit
 }
 
 func verifyBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Paillier, v *arith.RingPedersen, c1, c2 *big.Int, X *secp.Point) error {
+	e, err := checkBob(session, pf, U, pk, v, c1, c2, X)
+	if err != nil {
+		return err
+	}
+	// c1^s1 · s^N · Γ^t1 ≟ c2^e · v  (mod N²)
+	left := pk.NN.Mul(pk.NN.Exp(c1, pf.S1), pk.NN.Mul(pk.NN.Exp(pf.S, pk.N), pk.GammaExp(pf.T1)))
+	right := pk.NN.Mul(pk.NN.Exp(c2, e), pf.V)
+	if left.Cmp(right) != 0 {
+		return fmt.Errorf("%w: Paillier equation", ErrInvalid)
+	}
+	return nil
+}
+
+// checkBob checks everything of Bob's proof except the Paillier equation
+// and returns the challenge e.
+func checkBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Paillier, v *arith.RingPedersen, c1, c2 *big.Int, X *secp.Point) (*big.Int, error) {
 	if !pf.ValidateBasic() || pk == nil || v == nil || c1 == nil || c2 == nil || session == nil {
-		return fmt.Errorf("%w: missing Bob proof field or argument", ErrMalformed)
+		return nil, fmt.Errorf("%w: missing Bob proof field or argument", ErrMalformed)
 	}
 	nt := v.N()
 	b2 := bound2(nt)
 	switch {
 	case !pk.IsCiphertext(c1), !pk.IsCiphertext(c2):
-		return fmt.Errorf("%w: ciphertext is not a unit modulo N²", ErrMalformed)
+		return nil, fmt.Errorf("%w: ciphertext is not a unit modulo N²", ErrMalformed)
 	case !arith.IsUnit(pf.Z, nt), !arith.IsUnit(pf.ZPrm, nt), !arith.IsUnit(pf.T, nt), !arith.IsUnit(pf.W, nt):
-		return fmt.Errorf("%w: z, z', t or w is not a unit modulo Ñ", ErrMalformed)
+		return nil, fmt.Errorf("%w: z, z', t or w is not a unit modulo Ñ", ErrMalformed)
 	case !pk.IsCiphertext(pf.V):
-		return fmt.Errorf("%w: v is not a unit modulo N²", ErrMalformed)
+		return nil, fmt.Errorf("%w: v is not a unit modulo N²", ErrMalformed)
 	case !arith.IsUnit(pf.S, pk.N):
-		return fmt.Errorf("%w: s is not a unit modulo N", ErrMalformed)
+		return nil, fmt.Errorf("%w: s is not a unit modulo N", ErrMalformed)
 	case pf.S1.Cmp(q) < 0 || pf.S1.Cmp(q3) > 0:
-		return fmt.Errorf("%w: s1 outside [q, q³]", ErrMalformed)
+		return nil, fmt.Errorf("%w: s1 outside [q, q³]", ErrMalformed)
 	case pf.T1.Cmp(q) < 0 || pf.T1.Cmp(q7) > 0:
-		return fmt.Errorf("%w: t1 outside [q, q⁷]", ErrMalformed)
+		return nil, fmt.Errorf("%w: t1 outside [q, q⁷]", ErrMalformed)
 	case pf.S2.Cmp(q) < 0 || pf.S2.Cmp(b2) >= 0, pf.T2.Cmp(q) < 0 || pf.T2.Cmp(b2) >= 0:
-		return fmt.Errorf("%w: s2 or t2 outside [q, 2q³Ñ)", ErrMalformed)
+		return nil, fmt.Errorf("%w: s2 or t2 outside [q, 2q³Ñ)", ErrMalformed)
 	}
 	var e *big.Int
 	if X == nil {
@@ -151,22 +167,76 @@ func verifyBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Pailli
 		e = challenge(session, pk.N, gamma(pk), xx, xy, c1, c2, ux, uy, pf.Z, pf.ZPrm, pf.T, pf.V, pf.W)
 		// g^s1 ≟ X^e · u
 		if !secp.BaseMult(pf.S1).Equal(X.Mul(e).Add(U)) {
-			return fmt.Errorf("%w: curve equation", ErrInvalid)
+			return nil, fmt.Errorf("%w: curve equation", ErrInvalid)
 		}
 	}
 	// h1^s1 · h2^s2 ≟ z^e · z'  (mod Ñ)
 	if v.Commit(pf.S1, pf.S2).Cmp(v.NT.Mul(v.NT.Exp(pf.Z, e), pf.ZPrm)) != 0 {
-		return fmt.Errorf("%w: first ring-Pedersen equation", ErrInvalid)
+		return nil, fmt.Errorf("%w: first ring-Pedersen equation", ErrInvalid)
 	}
 	// h1^t1 · h2^t2 ≟ t^e · w  (mod Ñ)
 	if v.Commit(pf.T1, pf.T2).Cmp(v.NT.Mul(v.NT.Exp(pf.T, e), pf.W)) != 0 {
-		return fmt.Errorf("%w: second ring-Pedersen equation", ErrInvalid)
+		return nil, fmt.Errorf("%w: second ring-Pedersen equation", ErrInvalid)
 	}
-	// c1^s1 · s^N · Γ^t1 ≟ c2^e · v  (mod N²)
-	left := pk.NN.Mul(pk.NN.Exp(c1, pf.S1), pk.NN.Mul(pk.NN.Exp(pf.S, pk.N), pk.GammaExp(pf.T1)))
-	right := pk.NN.Mul(pk.NN.Exp(c2, e), pf.V)
+	return e, nil
+}
+
+// Opening is a Paillier ciphertext with its plaintext and nonce, as its key
+// owner knows them.
+type Opening struct {
+	C, M, R *big.Int
+}
+
+// VerifyBobOwnKey is VerifyBob (X == nil) or VerifyBobWC for Alice, who
+// owns the Paillier key: c1 is given with its opening, and the Paillier
+// equation c1^s1·s^N·Γ^t1 = c2^e·v (mod N²) is checked through the
+// isomorphism (m, r) ↦ Γ^m·r^N instead, component by component:
+//
+//	s1·m1 + t1 ≡ e·m2 + m_v      (mod N)
+//	r1^s1 · s  ≡ r2^e · r_v      (mod N)
+//
+// which is exactly equivalent and cheaper for the key owner. It returns the
+// plaintext m2 of c2, which Alice needs anyway.
+func VerifyBobOwnKey(session []byte, pf *mta.ProofBob, U *crypto.ECPoint, sk *arith.PaillierSecret, v *arith.RingPedersen, c1 *Opening, c2 *big.Int, X *secp.Point) (*big.Int, error) {
+	if pf == nil || sk == nil || c1 == nil || c1.C == nil || c1.M == nil || c1.R == nil {
+		return nil, fmt.Errorf("%w: nil proof or argument", ErrMalformed)
+	}
+	var Upt *secp.Point
+	if X != nil {
+		if X.IsIdentity() || U == nil {
+			return nil, fmt.Errorf("%w: X is the identity or u is missing", ErrMalformed)
+		}
+		var err error
+		if Upt, err = secp.FromXY(U.X(), U.Y()); err != nil || Upt.IsIdentity() {
+			return nil, fmt.Errorf("%w: u is not a curve point", ErrMalformed)
+		}
+	}
+	e, err := checkBob(session, pf, Upt, sk.Public(), v, c1.C, c2, X)
+	if err != nil {
+		return nil, err
+	}
+	m2, r2, err := sk.Open(c2)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	mv, rv, err := sk.Open(pf.V)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	N := sk.N
+	left := new(big.Int).Mul(pf.S1, c1.M)
+	left.Add(left, pf.T1).Mod(left, N)
+	right := new(big.Int).Mul(e, m2)
+	right.Add(right, mv).Mod(right, N)
 	if left.Cmp(right) != 0 {
-		return fmt.Errorf("%w: Paillier equation", ErrInvalid)
+		return nil, fmt.Errorf("%w: Paillier equation (plaintexts)", ErrInvalid)
 	}
-	return nil
+	left = sk.ExpN(c1.R, pf.S1)
+	left.Mul(left, pf.S).Mod(left, N)
+	right = sk.ExpN(r2, e)
+	right.Mul(right, rv).Mod(right, N)
+	if left.Cmp(right) != 0 {
+		return nil, fmt.Errorf("%w: Paillier equation (nonces)", ErrInvalid)
+	}
+	return m2, nil
 }

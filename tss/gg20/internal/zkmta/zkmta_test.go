@@ -226,7 +226,27 @@ func TestBob_RoundTripAndTssLibCompatibility(t *testing.T) {
 	if err := VerifyBobWC(session, tpfwc, alice.sk.Public(), alice.rpSecret, c1, c2, X); err != nil {
 		t.Fatalf("tss-lib ProofBobWC rejected: %v", err)
 	}
+
+	// The key owner's verifier accepts both and returns the plaintext.
+	k1, r1, _ := alice.sk.Open(c1)
+	own := &Opening{C: c1, M: k1, R: r1}
+	wantM := new(big.Int).Mul(k, x)
+	wantM.Add(wantM, y)
+	for _, p := range []*mta.ProofBob{pf, tpf} {
+		m, err := VerifyBobOwnKey(session, p, nil, alice.sk, alice.rpSecret, own, c1Copy(c2), nil)
+		if err != nil || m.Cmp(wantM) != 0 {
+			t.Fatalf("own-key verifier: m = %v, err = %v", m, err)
+		}
+	}
+	for _, p := range []*mta.ProofBobWC{pfwc, tpfwc} {
+		m, err := VerifyBobOwnKey(session, p.ProofBob, p.U, alice.sk, alice.rpSecret, own, c2, X)
+		if err != nil || m.Cmp(wantM) != 0 {
+			t.Fatalf("own-key verifier WC: m = %v, err = %v", m, err)
+		}
+	}
 }
+
+func c1Copy(c *big.Int) *big.Int { return new(big.Int).Set(c) }
 
 func TestVerifyBob_RejectsProofForOtherValues(t *testing.T) {
 	alice, carol := load(t, 0), load(t, 2)
@@ -286,6 +306,14 @@ func TestVerifyBob_RejectsProofForOtherValues(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := VerifyBobWC(tc.session, tc.pf, alice.sk.Public(), tc.v, tc.c1, tc.c2, tc.X); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+			m1, r1, err := alice.sk.Open(tc.c1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			own := &Opening{C: tc.c1, M: m1, R: r1}
+			if _, err := VerifyBobOwnKey(tc.session, tc.pf.ProofBob, tc.pf.U, alice.sk, tc.v, own, tc.c2, tc.X); !errors.Is(err, tc.want) {
+				t.Fatalf("own-key verifier: got %v, want %v", err, tc.want)
 			}
 		})
 	}

@@ -1,0 +1,173 @@
+package gg20
+
+import (
+	"crypto/rand"
+	"fmt"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+)
+
+// The benchmarks run every party of a 2-of-3 committee (signers 0 and 1) in
+// this process, so one iteration costs the CPU time of the whole committee.
+// BenchmarkPresign2of3 and BenchmarkGG18Sign2of3 measure the same key on the
+// same machine in the same run; the *Throughput pair does the same with
+// several sessions at a time to keep every core busy:
+//
+//	go test -run XXX -bench . -benchtime 20x ./tss/gg20
+
+func BenchmarkPresign2of3(b *testing.B) {
+	ks := keys(b, "2-of-3")
+	presign(b, ks, []int{0, 1}, nil) // builds the Precomputed tables
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		presign(b, ks, []int{0, 1}, nil)
+	}
+}
+
+func BenchmarkGG18Sign2of3(b *testing.B) {
+	ks := keys(b, "2-of-3")
+	digest := digestOf("bench")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := gg18Sign(b, ks, []int{0, 1}, digest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOnlineSign is the online round for 2 signers: both SignShare
+// calls and one Combine (which verifies the signature).
+func BenchmarkOnlineSign(b *testing.B) {
+	ks := keys(b, "2-of-3")
+	blobs := make([][][]byte, 0, 8)
+	for i := 0; i < 8; i++ {
+		var set [][]byte
+		for _, ps := range presign(b, ks, []int{0, 1}, nil) {
+			blob, err := ps.MarshalBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			set = append(set, blob)
+		}
+		blobs = append(blobs, set)
+	}
+	digest := digestOf("online")
+	pss := make([][]*Presignature, b.N)
+	for i := range pss {
+		for _, blob := range blobs[i%len(blobs)] {
+			ps := new(Presignature)
+			if err := ps.UnmarshalBinary(blob); err != nil {
+				b.Fatal(err)
+			}
+			pss[i] = append(pss[i], ps)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s0, err := pss[i][0].SignShare(digest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s1, err := pss[i][1].SignShare(digest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, _, err := pss[i][0].Combine(digest, []*big.Int{s0, s1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// concurrentSessions is how many sessions the throughput benchmarks keep in
+// flight.
+const concurrentSessions = 4
+
+func throughput(b *testing.B, one func() error) {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		next int
+		fail error
+	)
+	start := time.Now()
+	for w := 0; w < concurrentSessions; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next >= b.N || fail != nil {
+					mu.Unlock()
+					return
+				}
+				next++
+				mu.Unlock()
+				if err := one(); err != nil {
+					mu.Lock()
+					fail = err
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if fail != nil {
+		b.Fatal(fail)
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sessions/s")
+}
+
+func BenchmarkPresignThroughput2of3(b *testing.B) {
+	ks := keys(b, "2-of-3")
+	presign(b, ks, []int{0, 1}, nil) // builds the Precomputed tables
+	b.ResetTimer()
+	throughput(b, func() error {
+		ps := newPresignersNoFatal(ks, []int{0, 1})
+		if ps == nil {
+			return fmt.Errorf("setup failed")
+		}
+		for i, err := range newNetwork(ps).run(b) {
+			if err != nil {
+				return fmt.Errorf("signer %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+}
+
+func BenchmarkGG18SignThroughput2of3(b *testing.B) {
+	ks := keys(b, "2-of-3")
+	digest := digestOf("bench")
+	b.ResetTimer()
+	throughput(b, func() error {
+		_, err := gg18Sign(b, ks, []int{0, 1}, digest)
+		return err
+	})
+}
+
+// newPresignersNoFatal is newPresigners for goroutines other than the
+// benchmark's own (which must not call Fatal).
+func newPresignersNoFatal(ks []*keygen.LocalPartySaveData, signers []int) []*Presigner {
+	var sid [32]byte
+	if _, err := rand.Read(sid[:]); err != nil {
+		return nil
+	}
+	ids := make([]*big.Int, len(signers))
+	for i, s := range signers {
+		ids[i] = ks[s].ShareID
+	}
+	out := make([]*Presigner, len(signers))
+	for i, s := range signers {
+		p, err := NewPresigner(Config{SessionID: sid, Key: ks[s], Signers: ids, Precomputed: precomputed(ks[s])})
+		if err != nil {
+			return nil
+		}
+		out[i] = p
+	}
+	return out
+}
