@@ -27,7 +27,7 @@ type testParty struct {
 	store tss.Store
 	pool  *tss.PreParamsPool
 	stop  context.CancelFunc
-	done  chan error
+	done  chan struct{} // closed when the engine's Run returns
 }
 
 type cluster struct {
@@ -71,11 +71,12 @@ func (c *cluster) addParty(cfgf func(*tss.Config)) *testParty {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p := &testParty{site: site, net: tn, id: id, eng: eng, ep: ep, store: st, pool: pool, stop: cancel, done: make(chan error, 1)}
-	go func() { p.done <- eng.Run(ctx) }()
+	p := &testParty{site: site, net: tn, id: id, eng: eng, ep: ep, store: st, pool: pool, stop: cancel, done: make(chan struct{})}
+	done := p.done
+	go func() { _ = eng.Run(ctx); close(done) }()
 	t.Cleanup(func() {
 		cancel()
-		<-p.done
+		<-done
 		ep.Close()
 	})
 	c.parties = append(c.parties, p)
@@ -128,4 +129,36 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// party returns the test party with the given ID.
+func (c *cluster) party(id tss.PartyID) *testParty {
+	for _, p := range c.parties {
+		if p.id == id {
+			return p
+		}
+	}
+	c.t.Fatalf("no party %s", id)
+	return nil
+}
+
+// restartWith stops party i's engine and starts a new one on the same
+// network and store with a changed configuration.
+func (c *cluster) restartWith(i int, cfgf func(*tss.Config)) *testParty {
+	t := c.t
+	p := c.parties[i]
+	p.stop()
+	<-p.done
+	cfg := tss.Config{Network: p.net, Store: p.store, PreParams: p.pool, RoundTimeout: 60 * time.Second, JoinTimeout: 20 * time.Second}
+	cfgf(&cfg)
+	eng, err := tss.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.eng, p.stop, p.done = eng, cancel, make(chan struct{})
+	done := p.done
+	go func() { _ = eng.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return p
 }

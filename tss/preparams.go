@@ -61,6 +61,7 @@ type PreParamsPool struct {
 	cfg PreParamsConfig
 	log *slog.Logger
 
+	takeMu     sync.Mutex // one Take at a time, so no set is handed out twice
 	mu         sync.Mutex
 	generating int
 	generated  int
@@ -126,6 +127,8 @@ func (p *PreParamsPool) Ready(ctx context.Context) (int, error) {
 // deleted durably before it is returned, so it is never handed out twice,
 // even across a crash.
 func (p *PreParamsPool) Take(ctx context.Context) (*keygen.LocalPreParams, error) {
+	p.takeMu.Lock()
+	defer p.takeMu.Unlock()
 	defer p.poke()
 	ids, err := p.cfg.Store.List(ctx, kindPreParams)
 	if err != nil {

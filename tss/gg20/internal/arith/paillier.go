@@ -14,6 +14,8 @@ import (
 type Paillier struct {
 	N  *big.Int
 	NN *Modulus // N²
+
+	sec *PaillierSecret // set when the key owner computes
 }
 
 // NewPaillier returns the public-key arithmetic for modulus N.
@@ -40,11 +42,24 @@ func (pk *Paillier) Encrypt(rnd io.Reader, m *big.Int) (c, r *big.Int, err error
 	if m == nil || m.Sign() < 0 || m.Cmp(pk.N) >= 0 {
 		return nil, nil, errors.New("arith: Paillier plaintext out of range [0, N)")
 	}
+	r, rN, err := pk.RandomNonce(rnd)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pk.NN.Mul(pk.GammaExp(m), rN), r, nil
+}
+
+// RandomNonce returns a uniform r ∈ Z*_N and r^N mod N². For the key owner
+// it uses the factorisation (see PaillierSecret.randomNonce).
+func (pk *Paillier) RandomNonce(rnd io.Reader) (r, rN *big.Int, err error) {
+	if pk.sec != nil {
+		return pk.sec.randomNonce(rnd)
+	}
 	r, err = RandomUnit(rnd, pk.N)
 	if err != nil {
 		return nil, nil, err
 	}
-	return pk.EncryptWithNonce(m, r), r, nil
+	return r, pk.NN.Exp(r, pk.N), nil
 }
 
 // IsCiphertext reports whether c is a unit modulo N² (0 < c < N², gcd(c, N) = 1).
@@ -66,6 +81,8 @@ type PaillierSecret struct {
 	modN     *Modulus // N with CRT over p, q
 	pInvQ    *big.Int // p⁻¹ mod q
 	pm1, qm1 *big.Int
+	qModP1   *big.Int // q mod (p−1)
+	pModQ1   *big.Int // p mod (q−1)
 }
 
 // NewPaillierSecret builds CRT arithmetic from a tss-lib Paillier private
@@ -101,17 +118,47 @@ func NewPaillierSecret(sk *paillier.PrivateKey) (*PaillierSecret, error) {
 	if hp == nil || hq == nil || nInvP1 == nil || nInvQ1 == nil || pInvQ == nil {
 		return nil, errors.New("arith: Paillier key is not of the form N = p·q with gcd(N, φ(N)) = 1")
 	}
-	return &PaillierSecret{
+	out := &PaillierSecret{
 		Paillier: Paillier{N: new(big.Int).Set(N), NN: nn},
 		p:        new(big.Int).Set(p), q: new(big.Int).Set(q),
 		pp: pp, qq: qq, hp: hp, hq: hq,
 		nInvP1: nInvP1, nInvQ1: nInvQ1,
 		modN: modN, pInvQ: pInvQ, pm1: pm1, qm1: qm1,
-	}, nil
+		qModP1: new(big.Int).Mod(q, pm1), pModQ1: new(big.Int).Mod(p, qm1),
+	}
+	out.Paillier.sec = out
+	return out, nil
 }
 
-// Public returns the public part. Its N² modulus keeps the CRT, so it must
-// stay with the key owner.
+// randomNonce returns a uniform r ∈ Z*_N and r^N mod N² with about 60% of
+// the work of one CRT exponentiation. Modulo p², x ↦ x^p depends only on
+// x mod p (binomial theorem), so for r ≡ r_p (mod p)
+//
+//	r^N = (r^q)^p ≡ ((r_p^{q mod (p−1)} mod p)^p) (mod p²),
+//
+// an exponentiation modulo p with a 1024-bit exponent followed by one modulo
+// p² with exponent p, instead of one modulo p² with a 2048-bit exponent. The
+// same holds for q; r and r^N mod N² are then recombined by the CRT.
+func (sk *PaillierSecret) randomNonce(rnd io.Reader) (r, rN *big.Int, err error) {
+	rp, err := RandomUnit(rnd, sk.p)
+	if err != nil {
+		return nil, nil, err
+	}
+	rq, err := RandomUnit(rnd, sk.q)
+	if err != nil {
+		return nil, nil, err
+	}
+	yp := new(big.Int).Exp(rp, sk.qModP1, sk.p)
+	yp.Exp(yp, sk.p, sk.pp)
+	yq := new(big.Int).Exp(rq, sk.pModQ1, sk.q)
+	yq.Exp(yq, sk.q, sk.qq)
+	rN = sk.NN.crt.combine(yp, yq)
+	r = sk.modN.crt.combine(rp, rq)
+	return r, rN, nil
+}
+
+// Public returns the public part. It keeps the CRT and the link to sk, so it
+// must stay with the key owner.
 func (sk *PaillierSecret) Public() *Paillier { return &sk.Paillier }
 
 // Decrypt returns the plaintext of c ∈ Z*_{N²} in [0, N). It computes
@@ -174,7 +221,7 @@ func (sk *PaillierSecret) ExpN(x, e *big.Int) *big.Int { return sk.modN.Exp(x, e
 
 // Wipe overwrites the factors held by sk.
 func (sk *PaillierSecret) Wipe() {
-	for _, v := range []*big.Int{sk.p, sk.q, sk.pp, sk.qq, sk.hp, sk.hq, sk.nInvP1, sk.nInvQ1, sk.pInvQ, sk.pm1, sk.qm1} {
+	for _, v := range []*big.Int{sk.p, sk.q, sk.pp, sk.qq, sk.hp, sk.hq, sk.nInvP1, sk.nInvQ1, sk.pInvQ, sk.pm1, sk.qm1, sk.qModP1, sk.pModQ1} {
 		WipeInt(v)
 	}
 	sk.NN.wipe()
