@@ -71,3 +71,28 @@ func BenchmarkSignEthereumTx(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkThreshold2of3SignDigest measures one signature of the in-process
+// tss-lib 2-of-3 signer used by the tests (GG18, two parties, derived path),
+// after a keygen that is not timed.
+func BenchmarkThreshold2of3SignDigest(b *testing.B) {
+	k := sharedThresholdKey(b)
+	ctx := context.Background()
+	path := hd.Path{0, 1}
+	pub, err := k.PublicKey(ctx, path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var digest [32]byte
+		digest[0], digest[1] = 1, byte(i)
+		sig, err := k.SignDigest(ctx, digest, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sig.Canonical(digest, pub); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

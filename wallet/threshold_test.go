@@ -57,7 +57,7 @@ var (
 )
 
 // sharedThresholdKey runs keygen once per test binary.
-func sharedThresholdKey(t *testing.T) *thresholdKey {
+func sharedThresholdKey(t testing.TB) *thresholdKey {
 	t.Helper()
 	thresholdOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
