@@ -31,13 +31,13 @@ type testParty struct {
 }
 
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	hub     *memnet.Hub
 	parties []*testParty
 	nextPP  int
 }
 
-func newCluster(t *testing.T, n int, cfg func(*tss.Config)) *cluster {
+func newCluster(t testing.TB, n int, cfg func(*tss.Config)) *cluster {
 	t.Helper()
 	c := &cluster{t: t, hub: memnet.NewHub(0)}
 	for i := 0; i < n; i++ {
@@ -161,4 +161,19 @@ func (c *cluster) restartWith(i int, cfgf func(*tss.Config)) *testParty {
 	go func() { _ = eng.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return p
+}
+
+// feedPreParamsFixed gives party i fixture set i, so benchmarks compare like
+// with like across runs.
+func (c *cluster) feedPreParamsFixed() {
+	c.t.Helper()
+	for i, p := range c.parties {
+		pp, err := fixtures.PreParams(i)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if err := p.pool.Add(context.Background(), pp); err != nil {
+			c.t.Fatal(err)
+		}
+	}
 }

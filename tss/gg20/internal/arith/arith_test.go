@@ -239,3 +239,29 @@ func BenchmarkCommit(b *testing.B) {
 		}
 	})
 }
+
+func TestPaillierSecret_RandomNonceIsAnNthPower(t *testing.T) {
+	pp, err := fixtures.PreParams(5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := NewPaillierSecret(pp.PaillierSK)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := NewPaillier(sk.N)
+	seen := map[string]bool{}
+	for i := 0; i < 8; i++ {
+		r, rN, err := sk.Public().RandomNonce(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !IsUnit(r, sk.N) || seen[r.String()] {
+			t.Fatal("nonce is not a fresh unit")
+		}
+		seen[r.String()] = true
+		if rN.Cmp(plain.NN.Exp(r, sk.N)) != 0 {
+			t.Fatal("fast r^N mod N² differs from the plain exponentiation")
+		}
+	}
+}

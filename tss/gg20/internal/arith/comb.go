@@ -5,9 +5,13 @@ import (
 	"math/bits"
 )
 
-// combRows is the number of rows h of the Lim–Lee comb: each base gets a
-// table of 2^h entries.
-const combRows = 8
+// Rows h of the Lim–Lee comb; each base gets a table of 2^h entries. Tables
+// built per run use 8 rows (64 KiB per base for a 2048-bit modulus); tables
+// kept across runs use 10 (256 KiB per base, about 20% faster commitments).
+const (
+	combRowsRun    = 8
+	combRowsShared = 10
+)
 
 // comb computes products of powers of fixed bases b₁..b_k modulo m with the
 // Lim–Lee fixed-base comb (Lim & Lee, CRYPTO '94). An exponent of up to
@@ -21,20 +25,20 @@ const combRows = 8
 // owner's secret factor; see RingPedersen.Wipe).
 type comb struct {
 	m      *big.Int
-	a      int          // columns
-	tables [][]*big.Int // per base, 1<<combRows entries; entry 0 unused
+	h, a   int          // rows, columns
+	tables [][]*big.Int // per base, 1<<h entries; entry 0 unused
 }
 
-// newComb builds tables for the bases modulo m for exponents of up to
-// maxBits bits.
-func newComb(m *big.Int, bases []*big.Int, maxBits int) *comb {
-	c := &comb{m: m, a: (maxBits + combRows - 1) / combRows}
+// newComb builds tables with h rows for the bases modulo m for exponents of
+// up to maxBits bits.
+func newComb(m *big.Int, bases []*big.Int, maxBits, h int) *comb {
+	c := &comb{m: m, h: h, a: (maxBits + h - 1) / h}
 	sq := new(big.Int)
 	q := new(big.Int)
 	for _, b := range bases {
-		rows := make([]*big.Int, combRows)
+		rows := make([]*big.Int, h)
 		rows[0] = new(big.Int).Mod(b, m)
-		for i := 1; i < combRows; i++ {
+		for i := 1; i < h; i++ {
 			x := new(big.Int).Set(rows[i-1])
 			for j := 0; j < c.a; j++ {
 				sq.Mul(x, x)
@@ -42,7 +46,7 @@ func newComb(m *big.Int, bases []*big.Int, maxBits int) *comb {
 			}
 			rows[i] = x
 		}
-		t := make([]*big.Int, 1<<combRows)
+		t := make([]*big.Int, 1<<h)
 		for j := 1; j < len(t); j++ {
 			low := bits.TrailingZeros(uint(j))
 			rest := j &^ (1 << low)
@@ -59,7 +63,7 @@ func newComb(m *big.Int, bases []*big.Int, maxBits int) *comb {
 }
 
 // maxBits returns the longest exponent exp accepts.
-func (c *comb) maxBits() int { return c.a * combRows }
+func (c *comb) maxBits() int { return c.a * c.h }
 
 // exp returns ∏ b_k^{e_k} mod m for exponents 0 ≤ e_k < 2^maxBits (one per
 // base, in order).
@@ -74,7 +78,7 @@ func (c *comb) exp(exps ...*big.Int) *big.Int {
 		}
 		for k, e := range exps {
 			idx := 0
-			for i := 0; i < combRows; i++ {
+			for i := 0; i < c.h; i++ {
 				idx |= int(e.Bit(i*c.a+t)) << i
 			}
 			if idx != 0 {

@@ -50,14 +50,14 @@ func proveBob(session []byte, pk *arith.Paillier, v *arith.RingPedersen, c1, c2,
 		rs[i] = v
 	}
 	alpha, rho, sigma, tau, rhoPrm, gam := rs[0], rs[1], rs[2], rs[3], rs[4], rs[5]
-	beta, err := arith.RandomUnit(rnd, pk.N)
+	beta, betaN, err := pk.RandomNonce(rnd)
 	if err != nil {
 		return nil, err
 	}
 	z := v.Commit(x, rho)
 	zPrm := v.Commit(alpha, rhoPrm)
 	t := v.Commit(y, sigma)
-	vv := pk.NN.Mul(pk.NN.Exp(c1, alpha), pk.NN.Mul(pk.GammaExp(gam), pk.NN.Exp(beta, pk.N)))
+	vv := pk.NN.Mul(pk.NN.Exp(c1, alpha), pk.NN.Mul(pk.GammaExp(gam), betaN))
 	w := v.Commit(gam, tau)
 
 	var e *big.Int

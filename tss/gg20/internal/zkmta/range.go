@@ -75,7 +75,7 @@ func ProveRange(session []byte, pk *arith.Paillier, c, m, r *big.Int, v *arith.R
 	if err != nil {
 		return nil, err
 	}
-	beta, err := arith.RandomUnit(rnd, pk.N)
+	beta, betaN, err := pk.RandomNonce(rnd)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,7 @@ func ProveRange(session []byte, pk *arith.Paillier, c, m, r *big.Int, v *arith.R
 		return nil, err
 	}
 	z := v.Commit(m, rho)
-	u := pk.NN.Mul(pk.GammaExp(alpha), pk.NN.Exp(beta, pk.N))
+	u := pk.NN.Mul(pk.GammaExp(alpha), betaN)
 	w := v.Commit(alpha, gam)
 	e := challenge(session, pk.N, gamma(pk), c, z, u, w)
 

@@ -95,7 +95,7 @@ func Prove(session []byte, st *Statement, k, rho *big.Int, rnd io.Reader) (*Proo
 	if err != nil {
 		return nil, err
 	}
-	beta, err := arith.RandomUnit(rnd, st.PK.N)
+	beta, betaN, err := st.PK.RandomNonce(rnd)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ func Prove(session []byte, st *Statement, k, rho *big.Int, rnd io.Reader) (*Proo
 	if u1.IsIdentity() {
 		return nil, errors.New("zkpdl: degenerate nonce, retry")
 	}
-	u2 := st.PK.NN.Mul(st.PK.GammaExp(alpha), st.PK.NN.Exp(beta, st.PK.N))
+	u2 := st.PK.NN.Mul(st.PK.GammaExp(alpha), betaN)
 	u3 := st.V.Commit(alpha, gam)
 	e := st.challenge(session, z, u1, u2, u3)
 

@@ -1,0 +1,100 @@
+package tss_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"math/big"
+	"testing"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+
+	"github.com/keyquorum/keyquorum/internal/fixtures"
+	"github.com/keyquorum/keyquorum/internal/rawtss"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// The benchmarks below run the same 2-of-3 work twice in one process: raw
+// tss-lib with its messages passed over channels, and keyquorum's engine
+// (sessions, validation, echo broadcast, sealed storage on SoftHSM2 tokens,
+// in-memory network). The ratio of the two is the stack's overhead.
+//
+//	go test -run '^$' -bench 'Keygen2of3|Sign2of3' -benchtime 5x ./tss/
+
+func fixturePreParams(b *testing.B, n int) []keygen.LocalPreParams {
+	b.Helper()
+	out := make([]keygen.LocalPreParams, n)
+	for i := range out {
+		pp, err := fixtures.PreParams(i)
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[i] = *pp
+	}
+	return out
+}
+
+func BenchmarkKeygen2of3(b *testing.B) {
+	ctx := context.Background()
+	b.Run("tss-lib", func(b *testing.B) {
+		pre := fixturePreParams(b, 3)
+		for b.Loop() {
+			if _, err := rawtss.Keygen(ctx, pre, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("keyquorum", func(b *testing.B) {
+		c := newCluster(b, 3, nil)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			c.feedPreParamsFixed() // the same three sets as tss-lib above
+			b.StartTimer()
+			if _, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkSign2of3(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	digest := func(i int) []byte {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(i))
+		d := sha256.Sum256(n[:])
+		return d[:]
+	}
+	b.Run("tss-lib", func(b *testing.B) {
+		keys, err := rawtss.Keygen(ctx, fixturePreParams(b, 3), 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := rawtss.Sign(ctx, keys, 1, []int{0, 1}, new(big.Int).SetBytes(digest(i)), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("keyquorum", func(b *testing.B) {
+		c := newCluster(b, 3, nil)
+		c.feedPreParamsFixed()
+		info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+		if err != nil {
+			b.Fatal(err)
+		}
+		signers := c.ids()[:2]
+		i := 0
+		for b.Loop() {
+			i++
+			if _, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest(i), Signers: signers}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
