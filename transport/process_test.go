@@ -122,6 +122,9 @@ func echoRoundTrip(ctx context.Context, a *Network, peer tss.PartyID, round uint
 // any connection), restarts it on the same port with the identity reloaded
 // from its token, and checks that messages flow again.
 func TestReconnect_AfterPeerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
 	for _, tc := range []struct {
 		name, listen string
 	}{

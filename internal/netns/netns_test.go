@@ -137,6 +137,9 @@ func node(c proctest.Child) error {
 // measures the round trip of one 100-byte message between them, without
 // added delay and with 25 ms of netem delay on each party's link.
 func TestTopology_RoundTripBetweenNamespaces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process, network-namespace test")
+	}
 	// Subtest names become temp directory names, and SoftHSM2's
 	// configuration file cannot hold a path with "=" in it.
 	for _, delay := range []time.Duration{0, 25 * time.Millisecond} {

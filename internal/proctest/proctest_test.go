@@ -72,6 +72,9 @@ func child(c proctest.Child) int {
 }
 
 func TestCluster_KillRestartKeepsStoreAndToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
 	if _, err := exec.LookPath("softhsm2-util"); err != nil {
 		t.Fatalf("softhsm2-util is required (make deps): %v", err)
 	}
@@ -134,6 +137,9 @@ func TestCluster_KillRestartKeepsStoreAndToken(t *testing.T) {
 }
 
 func TestCluster_ReportsEarlyExit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("multi-process test")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := proctest.New(t)
