@@ -63,8 +63,12 @@ type Engine struct {
 	ended    *recentSet
 	wg       sync.WaitGroup
 
-	keyLocks keyLocks
-	stats    stats
+	keyLocks   keyLocks
+	stats      stats
+	responding atomic.Int64
+	presigs    *presigIndex
+	precomp    precompCache
+	metas      metaCache
 }
 
 // New validates cfg, applies defaults and returns an Engine.
@@ -101,6 +105,7 @@ func New(cfg Config) (*Engine, error) {
 		sessions: make(map[SessionID]*session),
 		ended:    newRecentSet(8192),
 		ready:    make(chan struct{}),
+		presigs:  newPresigIndex(),
 	}, nil
 }
 
@@ -203,10 +208,14 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 		e.count(dropReplay)
 		return
 	}
-	hooks, err := e.check(ctx, prop, false)
+	hooks, err := e.check(ctx, prop, false, nil)
 	if err != nil {
 		e.log.Info("refused session", "session", m.Session.Short(), "op", string(prop.Op), "from", string(m.From), "reason", err.Error())
 		e.refuse(ctx, m, err)
+		return
+	}
+	if hooks.respond != nil {
+		e.respond(ctx, m, hooks)
 		return
 	}
 	if _, err := e.startSession(prop, false, hooks, nil); err != nil {
@@ -214,9 +223,40 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 	}
 }
 
+// respond answers a proposal of an immediate session (online signing) on
+// its own goroutine: the session is recorded as ended at once, so a replay
+// of the proposal is dropped, and the answer is one result or a refusal.
+func (e *Engine) respond(ctx context.Context, m *Message, hooks sessionHooks) {
+	e.mu.Lock()
+	if !e.running || len(e.sessions)+int(e.responding.Load()) >= e.cfg.MaxSessions {
+		e.mu.Unlock()
+		e.refuse(ctx, m, ErrBusy)
+		return
+	}
+	e.ended.add(m.Session)
+	e.responding.Add(1)
+	e.wg.Add(1)
+	e.mu.Unlock()
+	go func() {
+		defer e.wg.Done()
+		defer e.responding.Add(-1)
+		payload, err := hooks.respond(ctx)
+		if err != nil {
+			e.log.Info("refused online session", "session", m.Session.Short(), "from", string(m.From), "reason", err.Error())
+			e.refuse(ctx, m, err)
+			return
+		}
+		sctx, cancel := context.WithTimeout(ctx, e.cfg.RoundTimeout)
+		defer cancel()
+		if err := e.net.Send(sctx, &Message{Session: m.Session, Type: MsgResult, From: e.net.Self(), To: []PartyID{m.From}, Round: 1, Payload: payload}); err != nil {
+			e.log.Info("online result not delivered", "session", m.Session.Short(), "to", string(m.From), "err", err.Error())
+		}
+	}()
+}
+
 // check runs the operation's checks and the policy, and returns the hooks
 // that run the session.
-func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
+func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool, extra any) (sessionHooks, error) {
 	var hooks sessionHooks
 	var err error
 	switch prop.Op {
@@ -228,6 +268,14 @@ func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool) (ses
 		hooks, err = e.reshareHooks(ctx, prop, initiator)
 	case OpCommit:
 		hooks, err = e.commitHooks(ctx, prop, initiator)
+	case OpPresign:
+		hooks, err = e.presignHooks(ctx, prop, initiator)
+	case OpOnline:
+		st, _ := extra.(*onlineState)
+		if st == nil {
+			st = &onlineState{}
+		}
+		hooks, err = e.onlineHooks(ctx, prop, initiator, st)
 	default:
 		err = fmt.Errorf("%w: operation %q cannot be proposed this way", ErrBadRequest, prop.Op)
 	}
@@ -298,7 +346,7 @@ func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks
 
 // propose fills the proposal's common fields, checks it like any party
 // would, runs the session as initiator and waits for it to end.
-func (e *Engine) propose(ctx context.Context, prop *Proposal) (*session, error) {
+func (e *Engine) propose(ctx context.Context, prop *Proposal, extra ...any) (*session, error) {
 	select {
 	case <-e.ready:
 	case <-ctx.Done():
@@ -312,7 +360,11 @@ func (e *Engine) propose(ctx context.Context, prop *Proposal) (*session, error) 
 	if err := prop.validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	hooks, err := e.check(ctx, prop, true)
+	var x any
+	if len(extra) > 0 {
+		x = extra[0]
+	}
+	hooks, err := e.check(ctx, prop, true, x)
 	if err != nil {
 		return nil, err
 	}

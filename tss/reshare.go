@@ -415,6 +415,7 @@ func (e *Engine) commitHooks(ctx context.Context, prop *Proposal, initiator bool
 // every step is durable before the next, so a crash at any point leaves a
 // state that a retried commit completes.
 func (e *Engine) applyCommit(ctx context.Context, keyID string, epoch uint64) error {
+	defer e.forgetMeta(keyID)
 	pending, err := e.loadShareVersion(ctx, kindPendingShare, keyID, epoch)
 	switch {
 	case err == nil:

@@ -56,6 +56,13 @@ type sessionHooks struct {
 	// state is the operation's own state, read by the initiator's method
 	// once the session has ended.
 	state any
+	// immediate makes the initiator skip the join and start phases: it
+	// sends the proposal, runs finish for its own part and waits for every
+	// party's result (GG20 online signing: one round trip).
+	immediate bool
+	// respond, set on a participant of an immediate session, checks the
+	// proposal's consequences and returns the result sent back at once.
+	respond func(ctx context.Context) ([]byte, error)
 }
 
 // session is one protocol run as seen by this party.
@@ -157,12 +164,24 @@ func (s *session) loop(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if len(s.others) == 0 {
+		switch {
+		case s.hooks.immediate:
+			if err := s.send(ctx, &Message{Type: MsgPropose, To: s.others, Payload: payload}); err != nil {
+				return err
+			}
+			if _, err := s.hooks.finish(ctx); err != nil {
+				return err
+			}
+			s.phase = phaseFinishing
+			s.maybeEnd()
+		case len(s.others) == 0:
 			if err := s.startProtocol(ctx); err != nil {
 				return err
 			}
-		} else if err := s.send(ctx, &Message{Type: MsgPropose, To: s.others, Payload: payload}); err != nil {
-			return err
+		default:
+			if err := s.send(ctx, &Message{Type: MsgPropose, To: s.others, Payload: payload}); err != nil {
+				return err
+			}
 		}
 	} else {
 		if err := s.send(ctx, &Message{Type: MsgAccept, To: []PartyID{s.prop.Initiator}}); err != nil {
@@ -262,7 +281,7 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 	case MsgAbort:
 		return false, &AbortedError{Party: m.From, Reason: printable(m.Payload), Waiting: s.waiting()}
 	case MsgRefuse:
-		if !s.initiator || s.phase != phaseJoining {
+		if !s.initiator || (s.phase != phaseJoining && !s.hooks.immediate) {
 			s.e.count(dropUnexpected)
 			return false, nil
 		}

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"math/big"
 	"slices"
+	"sync"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
@@ -230,4 +231,50 @@ func compressedPoint(x, y *big.Int) ([]byte, error) {
 		return nil, errNotOnCurve
 	}
 	return pub.SerializeCompressed(), nil
+}
+
+// keyMeta is the public part of a key share, cached so that online signing
+// need not unseal the share.
+type keyMeta struct {
+	info     *KeyInfo
+	shareIDs map[PartyID]*big.Int
+}
+
+type metaCache struct {
+	mu sync.Mutex
+	m  map[string]*keyMeta
+}
+
+// meta returns the public description of the active share of keyID.
+func (e *Engine) meta(ctx context.Context, keyID string) (*keyMeta, error) {
+	e.metas.mu.Lock()
+	if km := e.metas.m[keyID]; km != nil {
+		e.metas.mu.Unlock()
+		return km, nil
+	}
+	e.metas.mu.Unlock()
+	share, err := e.loadShare(ctx, keyID)
+	if err != nil {
+		return nil, err
+	}
+	defer share.wipe()
+	km := &keyMeta{info: share.info(), shareIDs: make(map[PartyID]*big.Int)}
+	for _, p := range share.Parties {
+		id, _ := share.shareID(p)
+		km.shareIDs[p] = id
+	}
+	e.metas.mu.Lock()
+	defer e.metas.mu.Unlock()
+	if e.metas.m == nil {
+		e.metas.m = make(map[string]*keyMeta)
+	}
+	e.metas.m[keyID] = km
+	return km, nil
+}
+
+// forgetMeta drops the cached description of keyID after its share changed.
+func (e *Engine) forgetMeta(keyID string) {
+	e.metas.mu.Lock()
+	defer e.metas.mu.Unlock()
+	delete(e.metas.m, keyID)
 }

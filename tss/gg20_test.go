@@ -1,0 +1,66 @@
+package tss_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.feedPreParams(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, signers := range subsets(c.ids(), 2) {
+		initiator := c.party(signers[0])
+		start := time.Now()
+		res, err := initiator.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 3})
+		if err != nil {
+			t.Fatalf("presign with %v: %v", signers, err)
+		}
+		t.Logf("3 presignatures for %v in %s", signers, time.Since(start))
+		if res.Made != 3 {
+			t.Fatalf("made %d presignatures, want 3", res.Made)
+		}
+		// One signature, then a batch of two, initiated by the other signer.
+		d0 := sha256.Sum256([]byte("online 0"))
+		sig, err := c.party(signers[1]).eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}})
+		if err != nil {
+			t.Fatalf("online sign with %v: %v", signers, err)
+		}
+		verifyBoth(t, info.PublicKey, d0[:], sig)
+		var batch [][]byte
+		for i := 1; i <= 2; i++ {
+			d := sha256.Sum256([]byte(fmt.Sprintf("online %d", i)))
+			batch = append(batch, d[:])
+		}
+		sigs, err := initiator.eng.SignBatch(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: batch})
+		if err != nil {
+			t.Fatalf("batch with %v: %v", signers, err)
+		}
+		for i, s := range sigs {
+			verifyBoth(t, info.PublicKey, batch[i], s)
+		}
+		// The pool is empty now.
+		_, err = initiator.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}})
+		if !errors.Is(err, tss.ErrNoPresignature) {
+			t.Fatalf("signing from an empty pool: got %v, want ErrNoPresignature", err)
+		}
+	}
+	// GG18 and GG20 signatures verify under the same key.
+	d := sha256.Sum256([]byte("gg18"))
+	sig, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: d[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyBoth(t, info.PublicKey, d[:], sig)
+}

@@ -1,0 +1,349 @@
+package tss
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"sync"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
+	"github.com/keyquorum/keyquorum/tss/gg20"
+	"github.com/keyquorum/keyquorum/wallet/hd"
+)
+
+// MaxOnlineBatch bounds the digests one online signing round signs.
+const MaxOnlineBatch = 4096
+
+// OnlineRequest asks for GG20 one-round signatures from ready presignatures.
+type OnlineRequest struct {
+	// KeyID names the key.
+	KeyID string
+	// Signers must be the signer set of the presignatures to use. Empty
+	// means the first M parties of the committee starting with this one.
+	Signers []PartyID
+	// Path is the derivation path the presignatures were made for.
+	Path string
+	// Digests are the 32-byte digests to sign, one presignature each.
+	Digests [][]byte
+	// PresignatureIDs optionally names the presignatures to use (hex, one
+	// per digest); by default the oldest ready ones of the pool are used.
+	PresignatureIDs []string
+	// Evidence is passed to every party's Policy.
+	Evidence []byte
+}
+
+// SignOnline signs one digest with a ready GG20 presignature in one round
+// trip. See SignBatch.
+func (e *Engine) SignOnline(ctx context.Context, req OnlineRequest) (*Signature, error) {
+	if len(req.Digests) != 1 {
+		return nil, fmt.Errorf("%w: SignOnline signs exactly one digest; use SignBatch", ErrBadRequest)
+	}
+	sigs, err := e.SignBatch(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return sigs[0], nil
+}
+
+// SignBatch signs each digest with its own ready GG20 presignature in one
+// round trip: the initiator sends the request, every other signer checks it
+// (key, signer set, path, digests, that it holds each presignature unused,
+// and its Policy), durably deletes the presignatures, and only then sends
+// its signature shares. Each party makes one durable write per stored batch
+// touched, whatever the number of digests. A presignature is consumed by
+// the attempt even when the round then fails, so it is never used twice.
+// Every returned signature has been verified; a bad share is blamed on the
+// party that sent it (GG20 §4.2: R^{sᵢ} = R̄ᵢ^m · Sᵢ^r).
+func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature, error) {
+	n := len(req.Digests)
+	if n == 0 || n > MaxOnlineBatch {
+		return nil, fmt.Errorf("%w: a batch signs 1 to %d digests, not %d", ErrBadRequest, MaxOnlineBatch, n)
+	}
+	signers, err := e.defaultSigners(ctx, req.KeyID, req.Signers)
+	if err != nil {
+		return nil, err
+	}
+	km, err := e.meta(ctx, req.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	pool := PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path}.poolKey(km.info.Epoch)
+	ids := req.PresignatureIDs
+	reserved := false
+	if len(ids) == 0 {
+		if ids, err = e.reserve(ctx, pool, n); err != nil {
+			return nil, err
+		}
+		reserved = true
+		defer e.release(ids)
+	} else if len(ids) != n {
+		return nil, fmt.Errorf("%w: %d presignature IDs for %d digests", ErrBadRequest, len(ids), n)
+	}
+	payload, err := encodeOnline(ids, req.Digests)
+	if err != nil {
+		return nil, err
+	}
+	prop := &Proposal{Op: OpOnline, KeyID: req.KeyID, Parties: signers, Path: req.Path, Payload: payload, Evidence: slices.Clone(req.Evidence)}
+	st := &onlineState{reserved: reserved}
+	s, err := e.propose(ctx, prop, st)
+	_ = s
+	if err != nil {
+		return nil, err
+	}
+	return st.sigs, nil
+}
+
+// onlineState carries an online session's data at the initiator.
+type onlineState struct {
+	reserved bool
+	mu       sync.Mutex
+	req      *onlineRequest
+	pss      []*gg20.Presignature
+	own      []*big.Int
+	shares   map[PartyID][]*big.Int
+	sigs     []*Signature
+}
+
+// onlineRequest is a checked online proposal.
+type onlineRequest struct {
+	ids     []string
+	digests [][32]byte
+	pool    string
+	pub     *secp256k1.PublicKey
+	tweak   *big.Int
+	order   []PartyID // signers in presignature order (by share ID)
+}
+
+func encodeOnline(ids []string, digests [][]byte) ([]byte, error) {
+	out := binary.BigEndian.AppendUint32(nil, uint32(len(ids)))
+	for i, id := range ids {
+		b, err := hex.DecodeString(id)
+		if err != nil || len(b) != 32 {
+			return nil, fmt.Errorf("%w: presignature ID %q", ErrBadRequest, id)
+		}
+		if len(digests[i]) != 32 {
+			return nil, fmt.Errorf("%w: digest %d must be 32 bytes, not %d", ErrBadRequest, i, len(digests[i]))
+		}
+		out = append(out, b...)
+		out = append(out, digests[i]...)
+	}
+	return out, nil
+}
+
+func decodeOnline(b []byte) ([]string, [][32]byte, error) {
+	if len(b) < 4 {
+		return nil, nil, errors.New("short online request")
+	}
+	n := binary.BigEndian.Uint32(b)
+	if n == 0 || n > MaxOnlineBatch || uint64(len(b)) != 4+64*uint64(n) {
+		return nil, nil, errors.New("bad online request length")
+	}
+	ids := make([]string, n)
+	digests := make([][32]byte, n)
+	seen := make(map[string]bool, n)
+	for i := range ids {
+		off := 4 + 64*i
+		ids[i] = hex.EncodeToString(b[off : off+32])
+		if seen[ids[i]] {
+			return nil, nil, errors.New("a presignature is named twice")
+		}
+		seen[ids[i]] = true
+		copy(digests[i][:], b[off+32:off+64])
+	}
+	return ids, digests, nil
+}
+
+// checkOnline checks an online proposal against this party's own view of
+// the key, without unsealing the key share.
+func (e *Engine) checkOnline(ctx context.Context, prop *Proposal) (*onlineRequest, error) {
+	if len(prop.NewParties) != 0 || len(prop.OldParties) != 0 || prop.Threshold != 0 || prop.Count != 0 || prop.Epoch != 0 {
+		return nil, fmt.Errorf("%w: online signing takes only signers, path and digests", ErrBadRequest)
+	}
+	ids, digests, err := decodeOnline(prop.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	km, err := e.meta(ctx, prop.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if len(prop.Parties) < km.info.Threshold || len(prop.Parties) < 2 {
+		return nil, fmt.Errorf("%w: %d signers for a %d-of-%d key", ErrBadRequest, len(prop.Parties), km.info.Threshold, len(km.info.Parties))
+	}
+	for _, p := range prop.Parties {
+		if km.shareIDs[p] == nil {
+			return nil, fmt.Errorf("%w: signer %s is not in the committee of key %s", ErrNotInCommittee, p, prop.KeyID)
+		}
+	}
+	pub, err := secp256k1.ParsePubKey(km.info.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	r := &onlineRequest{ids: ids, digests: digests, pub: pub}
+	for _, d := range digests {
+		m := new(big.Int).SetBytes(d[:])
+		if m.Mod(m, secp256k1.S256().N).Sign() == 0 {
+			return nil, fmt.Errorf("%w: a digest is zero modulo the group order", ErrBadRequest)
+		}
+	}
+	if prop.Path != "" {
+		path, err := hd.ParsePath(prop.Path)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+		if len(path) > 0 {
+			child, _, tweak, err := hd.Derive(pub, km.info.ChainCode, path)
+			if err != nil {
+				return nil, fmt.Errorf("%w: derive %s: %w", ErrBadRequest, prop.Path, err)
+			}
+			r.pub, r.tweak = child, new(big.Int).SetBytes(tweak[:])
+		}
+	}
+	r.order = slices.Clone(prop.Parties)
+	slices.SortFunc(r.order, func(a, b PartyID) int { return km.shareIDs[a].Cmp(km.shareIDs[b]) })
+	r.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(km.info.Epoch)
+	return r, nil
+}
+
+// signShares consumes the presignatures durably, checks they are bound to
+// this request, and computes this party's shares sᵢ.
+func (e *Engine) signShares(ctx context.Context, r *onlineRequest, reserved bool) ([]*gg20.Presignature, []*big.Int, error) {
+	pss, err := e.consume(ctx, r.pool, r.ids, reserved)
+	if err != nil {
+		return nil, nil, err
+	}
+	shares := make([]*big.Int, len(pss))
+	want := r.pub.SerializeCompressed()
+	for i, ps := range pss {
+		if string(ps.PublicKey()) != string(want) {
+			wipePresigs(pss)
+			return nil, nil, fmt.Errorf("%w: presignature %s is for another key or path", ErrProtocol, shortHex(r.ids[i]))
+		}
+		s, err := ps.SignShare(r.digests[i][:])
+		if err != nil {
+			wipePresigs(pss)
+			return nil, nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		shares[i] = s
+	}
+	return pss, shares, nil
+}
+
+func wipePresigs(pss []*gg20.Presignature) {
+	for _, ps := range pss {
+		if ps != nil {
+			ps.Wipe()
+		}
+	}
+}
+
+func encodeShares(shares []*big.Int) []byte {
+	out := make([]byte, 0, 32*len(shares))
+	for _, s := range shares {
+		var b [32]byte
+		s.FillBytes(b[:])
+		out = append(out, b[:]...)
+	}
+	return out
+}
+
+func decodeShares(b []byte, n int) ([]*big.Int, error) {
+	if len(b) != 32*n {
+		return nil, fmt.Errorf("%d bytes of shares for %d signatures", len(b), n)
+	}
+	out := make([]*big.Int, n)
+	for i := range out {
+		out[i] = new(big.Int).SetBytes(b[32*i : 32*i+32])
+	}
+	return out, nil
+}
+
+// onlineHooks builds the initiator's side (an immediate session that
+// collects shares) or the participant's one-shot response.
+func (e *Engine) onlineHooks(ctx context.Context, prop *Proposal, initiator bool, st *onlineState) (sessionHooks, error) {
+	r, err := e.checkOnline(ctx, prop)
+	if err != nil {
+		return sessionHooks{}, err
+	}
+	if !initiator {
+		return sessionHooks{respond: func(ctx context.Context) ([]byte, error) {
+			pss, shares, err := e.signShares(ctx, r, false)
+			if err != nil {
+				return nil, err
+			}
+			wipePresigs(pss)
+			return encodeShares(shares), nil
+		}}, nil
+	}
+	st.req = r
+	st.shares = make(map[PartyID][]*big.Int)
+	hooks := sessionHooks{immediate: true, wantResults: true, state: st}
+	hooks.finish = func(ctx context.Context) ([]byte, error) {
+		pss, own, err := e.signShares(ctx, r, st.reserved)
+		if err != nil {
+			return nil, err
+		}
+		st.mu.Lock()
+		st.pss, st.own = pss, own
+		st.mu.Unlock()
+		return nil, nil
+	}
+	hooks.result = func(from PartyID, payload []byte) error {
+		shares, err := decodeShares(payload, len(r.ids))
+		if err != nil {
+			return &CulpritError{Op: OpOnline, Parties: []PartyID{from}, Round: gg20.RoundOnline, Reason: fmt.Errorf("%w: %v", ErrMalformedMessage, err)}
+		}
+		st.mu.Lock()
+		st.shares[from] = shares
+		st.mu.Unlock()
+		return nil
+	}
+	hooks.verify = func() error {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		defer wipePresigs(st.pss)
+		self := e.net.Self()
+		st.sigs = make([]*Signature, len(r.ids))
+		var blamed []PartyID
+		for i, ps := range st.pss {
+			shares := make([]*big.Int, len(r.order))
+			for j, p := range r.order {
+				if p == self {
+					shares[j] = st.own[i]
+				} else {
+					shares[j] = st.shares[p][i]
+				}
+			}
+			rr, ss, _, err := ps.Combine(r.digests[i][:], shares)
+			if err != nil {
+				var ce *gg20.CulpritError
+				if errors.As(err, &ce) {
+					for _, j := range ce.Culprits {
+						if j >= 0 && j < len(r.order) && !slices.Contains(blamed, r.order[j]) {
+							blamed = append(blamed, r.order[j])
+						}
+					}
+					continue
+				}
+				return fmt.Errorf("%w: %w", ErrProtocol, err)
+			}
+			sig, err := newSignature(rr, ss, r.pub.SerializeCompressed(), r.digests[i])
+			if err != nil {
+				return err
+			}
+			st.sigs[i] = sig
+		}
+		if len(blamed) > 0 {
+			slices.Sort(blamed)
+			st.sigs = nil
+			return &CulpritError{Op: OpOnline, Parties: blamed, Round: gg20.RoundOnline, Reason: fmt.Errorf("%w: %w", ErrProtocol, gg20.ErrBadShare)}
+		}
+		return nil
+	}
+	return hooks, nil
+}

@@ -1,0 +1,396 @@
+package tss
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/keyquorum/keyquorum/tss/gg20"
+)
+
+// Presignatures are stored in batches: one sealed record per presigning
+// session, holding the presignatures that session made. The record's id is
+// "<pool>.<batch>", where pool is a hash of what the presignatures are bound
+// to (key, epoch, signers, derivation path) and batch is random. Using a
+// presignature rewrites (or deletes) its batch record without it — one
+// durable write per batch touched, whatever the number of signatures.
+//
+// Record layout (big-endian):
+//
+//	"KQPB" | version uint8 (1) | count uint32 | count × { length uint32 | gg20 presignature }
+const (
+	kindPresig       = "presig"
+	presigBatchMagic = "KQPB"
+	presigBatchVer   = 1
+)
+
+// PoolSpec names a set of interchangeable presignatures: same key, same
+// signers, same derivation path. Presignatures are bound to all three when
+// they are made.
+type PoolSpec struct {
+	// KeyID names the key.
+	KeyID string
+	// Signers are the parties that sign together, sorted.
+	Signers []PartyID
+	// Path is the BIP-32 derivation path ("" for the root key).
+	Path string
+}
+
+// poolKey returns the pool's 16-hex-digit name for key epoch.
+func (s PoolSpec) poolKey(epoch uint64) string {
+	h := sha256.New()
+	h.Write([]byte("keyquorum/presig-pool/v1"))
+	writeLenPrefixed(h, []byte(s.KeyID))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], epoch)
+	h.Write(b[:])
+	for _, p := range s.Signers {
+		writeLenPrefixed(h, []byte(p))
+	}
+	writeLenPrefixed(h, []byte(s.Path))
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// presigIndex tracks which presignatures this party holds, by pool, without
+// keeping any secret in memory: it only knows IDs and which batch record
+// holds each one.
+type presigIndex struct {
+	mu     sync.Mutex
+	loaded map[string]bool              // pool keys whose records were read
+	pools  map[string][]string          // pool key → presignature IDs (hex), oldest first
+	where  map[string]string            // presignature ID → batch record id
+	inUse  map[string]bool              // IDs reserved by a running online session
+	counts map[string]*PresignPoolStats // pool key → counters
+}
+
+// PresignPoolStats counts what happened to a pool's presignatures since the
+// engine started.
+type PresignPoolStats struct {
+	// Made counts presignatures made and stored.
+	Made uint64 `json:"made"`
+	// Used counts presignatures consumed by signing (including burnt ones).
+	Used uint64 `json:"used"`
+	// Discarded counts presignatures dropped by reconciliation.
+	Discarded uint64 `json:"discarded"`
+}
+
+func newPresigIndex() *presigIndex {
+	return &presigIndex{
+		loaded: make(map[string]bool), pools: make(map[string][]string),
+		where: make(map[string]string), inUse: make(map[string]bool),
+		counts: make(map[string]*PresignPoolStats),
+	}
+}
+
+func (x *presigIndex) stats(pool string) *PresignPoolStats {
+	s := x.counts[pool]
+	if s == nil {
+		s = &PresignPoolStats{}
+		x.counts[pool] = s
+	}
+	return s
+}
+
+// load reads this pool's batch records once, to learn the IDs they hold.
+// Caller holds x.mu.
+func (e *Engine) loadPool(ctx context.Context, pool string) error {
+	x := e.presigs
+	if x.loaded[pool] {
+		return nil
+	}
+	ids, err := e.cfg.Store.List(ctx, kindPresig)
+	if err != nil {
+		return fmt.Errorf("tss: list presignatures: %w", err)
+	}
+	for _, rec := range ids {
+		if !strings.HasPrefix(rec, pool+".") {
+			continue
+		}
+		pss, err := e.readBatch(ctx, rec)
+		if err != nil {
+			return err
+		}
+		for _, ps := range pss {
+			id := ps.ID()
+			hid := hex.EncodeToString(id[:])
+			x.pools[pool] = append(x.pools[pool], hid)
+			x.where[hid] = rec
+			ps.Wipe()
+		}
+	}
+	x.loaded[pool] = true
+	return nil
+}
+
+// readBatch unseals and decodes one batch record. The caller wipes the
+// returned presignatures.
+func (e *Engine) readBatch(ctx context.Context, rec string) ([]*gg20.Presignature, error) {
+	data, _, err := e.cfg.Store.Get(ctx, kindPresig, rec)
+	if err != nil {
+		return nil, fmt.Errorf("tss: read presignature batch %s: %w", rec, err)
+	}
+	defer clear(data)
+	pss, err := decodeBatch(data)
+	if err != nil {
+		return nil, fmt.Errorf("tss: presignature batch %s: %w", rec, err)
+	}
+	return pss, nil
+}
+
+func decodeBatch(b []byte) ([]*gg20.Presignature, error) {
+	if len(b) < 9 || string(b[:4]) != presigBatchMagic || b[4] != presigBatchVer {
+		return nil, errors.New("not a presignature batch")
+	}
+	n := binary.BigEndian.Uint32(b[5:])
+	b = b[9:]
+	if n > 1<<16 {
+		return nil, errors.New("batch too large")
+	}
+	out := make([]*gg20.Presignature, 0, n)
+	fail := func(err error) ([]*gg20.Presignature, error) {
+		for _, ps := range out {
+			ps.Wipe()
+		}
+		return nil, err
+	}
+	for i := uint32(0); i < n; i++ {
+		if len(b) < 4 {
+			return fail(errors.New("truncated batch"))
+		}
+		l := binary.BigEndian.Uint32(b)
+		if uint64(l) > uint64(len(b)-4) {
+			return fail(errors.New("truncated batch"))
+		}
+		ps := new(gg20.Presignature)
+		if err := ps.UnmarshalBinary(b[4 : 4+l]); err != nil {
+			return fail(err)
+		}
+		out = append(out, ps)
+		b = b[4+l:]
+	}
+	if len(b) != 0 {
+		return fail(errors.New("trailing bytes in batch"))
+	}
+	return out, nil
+}
+
+func encodeBatch(pss []*gg20.Presignature) ([]byte, error) {
+	out := append([]byte(presigBatchMagic), presigBatchVer)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(pss)))
+	for _, ps := range pss {
+		b, err := ps.MarshalBinary()
+		if err != nil {
+			clear(out)
+			return nil, err
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(len(b)))
+		out = append(out, b...)
+		clear(b)
+	}
+	return out, nil
+}
+
+// storeBatch seals a new batch for pool and indexes it.
+func (e *Engine) storeBatch(ctx context.Context, pool string, pss []*gg20.Presignature) error {
+	var rnd [8]byte
+	if _, err := e.cfg.Rand.Read(rnd[:]); err != nil {
+		return err
+	}
+	rec := pool + "." + hex.EncodeToString(rnd[:])
+	data, err := encodeBatch(pss)
+	if err != nil {
+		return fmt.Errorf("tss: encode presignatures: %w", err)
+	}
+	defer clear(data)
+	x := e.presigs
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := e.loadPool(ctx, pool); err != nil {
+		return err
+	}
+	if err := e.cfg.Store.Put(ctx, kindPresig, rec, 1, data); err != nil {
+		return fmt.Errorf("tss: store presignatures: %w", err)
+	}
+	for _, ps := range pss {
+		id := ps.ID()
+		hid := hex.EncodeToString(id[:])
+		x.pools[pool] = append(x.pools[pool], hid)
+		x.where[hid] = rec
+	}
+	x.stats(pool).Made += uint64(len(pss))
+	return nil
+}
+
+// reserve picks n ready presignatures of pool (oldest first) and marks them
+// in use so no concurrent session picks them too.
+func (e *Engine) reserve(ctx context.Context, pool string, n int) ([]string, error) {
+	x := e.presigs
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := e.loadPool(ctx, pool); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range x.pools[pool] {
+		if len(out) == n {
+			break
+		}
+		if !x.inUse[id] {
+			out = append(out, id)
+		}
+	}
+	if len(out) < n {
+		return nil, fmt.Errorf("%w: %d of %d ready in this pool; presign more", ErrNoPresignature, len(out), n)
+	}
+	for _, id := range out {
+		x.inUse[id] = true
+	}
+	return out, nil
+}
+
+// release undoes reserve for IDs that were not consumed.
+func (e *Engine) release(ids []string) {
+	x := e.presigs
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, id := range ids {
+		delete(x.inUse, id)
+	}
+}
+
+// consume removes the presignatures ids of pool from the store, durably,
+// and returns them. After consume returns, no copy of them exists on disk:
+// whatever happens next, they can never be used again. ids must all be
+// present, or nothing is consumed and the error wraps ErrPresignatureUsed.
+// The caller wipes the returned presignatures.
+func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserved bool) ([]*gg20.Presignature, error) {
+	x := e.presigs
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := e.loadPool(ctx, pool); err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(ids))
+	byRec := make(map[string][]string)
+	for _, id := range ids {
+		rec, ok := x.where[id]
+		if !ok || !strings.HasPrefix(rec, pool+".") || seen[id] || (x.inUse[id] && !reserved) {
+			return nil, fmt.Errorf("%w: %s holds no unused presignature %s in this pool", ErrPresignatureUsed, e.net.Self(), shortHex(id))
+		}
+		seen[id] = true
+		byRec[rec] = append(byRec[rec], id)
+	}
+	taken := make(map[string]*gg20.Presignature, len(ids))
+	var emptied []string
+	wipeAll := func() {
+		for _, ps := range taken {
+			ps.Wipe()
+		}
+	}
+	for rec, want := range byRec {
+		pss, err := e.readBatch(ctx, rec)
+		if err != nil {
+			wipeAll()
+			return nil, err
+		}
+		var keep []*gg20.Presignature
+		for _, ps := range pss {
+			id := ps.ID()
+			hid := hex.EncodeToString(id[:])
+			if slices.Contains(want, hid) {
+				taken[hid] = ps
+			} else {
+				keep = append(keep, ps)
+			}
+		}
+		if len(keep) == 0 {
+			emptied = append(emptied, rec)
+			continue
+		}
+		data, err := encodeBatch(keep)
+		for _, ps := range keep {
+			ps.Wipe()
+		}
+		if err != nil {
+			wipeAll()
+			return nil, err
+		}
+		err = e.cfg.Store.Put(ctx, kindPresig, rec, 1, data)
+		clear(data)
+		if err != nil {
+			wipeAll()
+			return nil, fmt.Errorf("tss: consume presignatures: %w", err)
+		}
+	}
+	if len(emptied) > 0 {
+		if err := e.cfg.Store.DeleteMany(ctx, kindPresig, emptied); err != nil {
+			wipeAll()
+			return nil, fmt.Errorf("tss: consume presignatures: %w", err)
+		}
+	}
+	// From here the presignatures are gone from disk.
+	out := make([]*gg20.Presignature, len(ids))
+	for i, id := range ids {
+		out[i] = taken[id]
+		delete(x.where, id)
+		delete(x.inUse, id)
+	}
+	x.pools[pool] = slices.DeleteFunc(x.pools[pool], func(id string) bool { return seen[id] })
+	x.stats(pool).Used += uint64(len(ids))
+	for i, ps := range out {
+		if ps == nil {
+			wipeAll()
+			return nil, fmt.Errorf("%w: presignature %s was indexed but not stored", ErrPresignatureUsed, shortHex(ids[i]))
+		}
+	}
+	return out, nil
+}
+
+// discard removes presignatures that are not held by every signer (after a
+// crash or a restore from backup), so they are never used.
+func (e *Engine) discard(ctx context.Context, pool string, ids []string) error {
+	pss, err := e.consume(ctx, pool, ids, false)
+	if err != nil {
+		return err
+	}
+	for _, ps := range pss {
+		ps.Wipe()
+	}
+	x := e.presigs
+	x.mu.Lock()
+	s := x.stats(pool)
+	s.Used -= uint64(len(ids))
+	s.Discarded += uint64(len(ids))
+	x.mu.Unlock()
+	return nil
+}
+
+// readyIDs lists the unreserved presignatures of pool.
+func (e *Engine) readyIDs(ctx context.Context, pool string) ([]string, error) {
+	x := e.presigs
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := e.loadPool(ctx, pool); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range x.pools[pool] {
+		if !x.inUse[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+func shortHex(s string) string {
+	if len(s) > 16 {
+		return s[:16]
+	}
+	return s
+}
