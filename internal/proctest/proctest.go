@@ -366,6 +366,7 @@ type lineLog struct {
 	changed chan struct{} // closed and replaced when lines grow
 }
 
+// Write appends b to the log file and records each completed line.
 func (l *lineLog) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
