@@ -276,6 +276,12 @@ func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool, extr
 			st = &onlineState{}
 		}
 		hooks, err = e.onlineHooks(ctx, prop, initiator, st)
+	case OpReconcile:
+		st, _ := extra.(*reconcileState)
+		if st == nil {
+			st = &reconcileState{replies: make(map[PartyID][]string)}
+		}
+		hooks, err = e.reconcileHooks(ctx, prop, initiator, st)
 	default:
 		err = fmt.Errorf("%w: operation %q cannot be proposed this way", ErrBadRequest, prop.Op)
 	}

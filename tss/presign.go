@@ -57,6 +57,19 @@ func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*PresignResul
 		par = 2
 	}
 	res := &PresignResult{Pool: PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path}}
+	km, err := e.meta(ctx, req.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	pool := res.Pool.poolKey(km.info.Epoch)
+	e.presigs.mu.Lock()
+	e.presigs.making[pool] += count
+	e.presigs.mu.Unlock()
+	defer func() {
+		e.presigs.mu.Lock()
+		e.presigs.making[pool] -= count
+		e.presigs.mu.Unlock()
+	}()
 	var (
 		mu       sync.Mutex
 		firstErr error

@@ -66,6 +66,7 @@ type presigIndex struct {
 	pools  map[string][]string          // pool key → presignature IDs (hex), oldest first
 	where  map[string]string            // presignature ID → batch record id
 	inUse  map[string]bool              // IDs reserved by a running online session
+	making map[string]int               // pool key → presignatures being made
 	counts map[string]*PresignPoolStats // pool key → counters
 }
 
@@ -83,7 +84,7 @@ type PresignPoolStats struct {
 func newPresigIndex() *presigIndex {
 	return &presigIndex{
 		loaded: make(map[string]bool), pools: make(map[string][]string),
-		where: make(map[string]string), inUse: make(map[string]bool),
+		where: make(map[string]string), inUse: make(map[string]bool), making: make(map[string]int),
 		counts: make(map[string]*PresignPoolStats),
 	}
 }

@@ -14,17 +14,18 @@ type Operation string
 
 // Operations a session can run.
 const (
-	OpKeygen  Operation = "keygen"
-	OpSign    Operation = "sign"    // classic GG18 signing
-	OpReshare Operation = "reshare" // move a key to a new committee
-	OpPresign Operation = "presign" // GG20 offline phase
-	OpOnline  Operation = "online"  // GG20 one-round signing
-	OpCommit  Operation = "commit"  // activate the shares of a confirmed reshare
+	OpKeygen    Operation = "keygen"
+	OpSign      Operation = "sign"      // classic GG18 signing
+	OpReshare   Operation = "reshare"   // move a key to a new committee
+	OpPresign   Operation = "presign"   // GG20 offline phase
+	OpOnline    Operation = "online"    // GG20 one-round signing
+	OpCommit    Operation = "commit"    // activate the shares of a confirmed reshare
+	OpReconcile Operation = "reconcile" // agree which presignatures of a pool exist
 )
 
 func (o Operation) valid() bool {
 	switch o {
-	case OpKeygen, OpSign, OpReshare, OpPresign, OpOnline, OpCommit:
+	case OpKeygen, OpSign, OpReshare, OpPresign, OpOnline, OpCommit, OpReconcile:
 		return true
 	}
 	return false

@@ -208,6 +208,12 @@ func TestHandle_RejectsWithoutEndingTheRun(t *testing.T) {
 	if _, err := ps[0].Handle(m); !errors.Is(err, ErrFinished) {
 		t.Fatalf("Handle after a fatal error: %v", err)
 	}
+	printed := fmt.Sprintf("%v %+v %#v %v", ps[1], ps[1], ps[1], *ps[1])
+	for _, secret := range []*big.Int{ps[1].sec.k, ps[1].sec.gamma, ps[1].st.w} {
+		if strings.Contains(printed, secret.String()) || strings.Contains(printed, secret.Text(16)) {
+			t.Fatal("formatting a Presigner prints a secret")
+		}
+	}
 	ps[0].Wipe()
 	if ps[0].sec.k.Sign() != 0 || ps[0].st.w.Sign() != 0 {
 		t.Fatal("Wipe left secrets")
@@ -339,7 +345,7 @@ func TestPresignature_SignsOnce(t *testing.T) {
 		t.Fatalf("64-byte digest: %v", err)
 	}
 	fresh := cachedPresignatures(t)[0]
-	for _, s := range []string{fresh.String(), fmt.Sprintf("%v %+v %#v %s", fresh, fresh, fresh, fresh)} {
+	for _, s := range []string{fresh.String(), fmt.Sprintf("%v %+v %#v %s %v %+v", fresh, fresh, fresh, fresh, *fresh, *fresh)} {
 		if strings.Contains(s, fresh.k.String()) || strings.Contains(s, fresh.k.Text(16)) || strings.Contains(s, fresh.sigma.String()) {
 			t.Fatal("formatting a presignature prints a secret share")
 		}

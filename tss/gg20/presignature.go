@@ -100,10 +100,13 @@ func (ps *Presignature) Wipe() {
 }
 
 // String identifies the presignature without revealing secrets.
-func (ps *Presignature) String() string {
+func (ps Presignature) String() string {
+	if ps.bigR == nil || ps.pub == nil {
+		return "gg20.Presignature{}"
+	}
 	id := ps.ID()
 	return fmt.Sprintf("gg20.Presignature{ID: %x, signer %d of %d}", id[:8], ps.self, len(ps.signers))
 }
 
 // GoString is String, so that %#v does not print secrets either.
-func (ps *Presignature) GoString() string { return ps.String() }
+func (ps Presignature) GoString() string { return ps.String() }

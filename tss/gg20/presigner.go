@@ -100,6 +100,17 @@ func NewPresigner(cfg Config) (*Presigner, error) {
 // Index returns this party's signer index.
 func (p *Presigner) Index() int { return p.st.self }
 
+// String describes the run without revealing secrets.
+func (p Presigner) String() string {
+	if p.st == nil {
+		return "gg20.Presigner{}"
+	}
+	return fmt.Sprintf("gg20.Presigner{session %x, signer %d of %d, round %d}", p.st.sid[:8], p.st.self, p.st.n, p.round)
+}
+
+// GoString is String, so that %#v does not print secrets either.
+func (p Presigner) GoString() string { return p.String() }
+
 // Start makes this party's round-1 message. It may be called once.
 func (p *Presigner) Start() ([]Message, error) {
 	if p.state != stateNew {

@@ -1,0 +1,196 @@
+package tss_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/tss/gg20"
+)
+
+// gg20Cluster makes a 2-of-3 key and returns the cluster, the key and a
+// context for the test.
+func gg20Cluster(t *testing.T, cfg func(*tss.Config)) (*cluster, *tss.KeyInfo, context.Context) {
+	t.Helper()
+	c := newCluster(t, 3, cfg)
+	c.feedPreParams(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, info, ctx
+}
+
+func poolIDs(t *testing.T, p *testParty, ctx context.Context, spec tss.PoolSpec) tss.PoolStatus {
+	t.Helper()
+	st, err := p.eng.PoolStatus(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestGG20_PresignatureUsedOnceAcrossCrash(t *testing.T) {
+	c, info, ctx := gg20Cluster(t, func(cfg *tss.Config) { cfg.RoundTimeout = 10 * time.Second })
+	a, b := c.parties[0], c.parties[1]
+	signers := []tss.PartyID{a.id, b.id}
+	if _, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
+	if st := poolIDs(t, b, ctx, spec); st.Ready != 2 {
+		t.Fatalf("b holds %d presignatures, want 2", st.Ready)
+	}
+	// b durably consumes its presignature, then "crashes" before its share
+	// leaves: the result is lost and its engine stops.
+	b.tamper(func(m *tss.Message) []*tss.Message {
+		if m.Type == tss.MsgResult {
+			return nil
+		}
+		return []*tss.Message{m}
+	})
+	d := sha256.Sum256([]byte("first use"))
+	_, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	var te *tss.RoundTimeoutError
+	if !errors.As(err, &te) || len(te.Parties) != 1 || te.Parties[0] != b.id {
+		t.Fatalf("got %v, want a timeout naming %s", err, b.id)
+	}
+	b.tamper(nil)
+	b = c.restartWith(1, func(*tss.Config) {}) // a fresh engine over the same sealed store
+	// After the restart b holds one presignature: the consumed one is gone
+	// from its disk, and a holds one (its copy of the used one is gone too).
+	if st := poolIDs(t, b, ctx, spec); st.Ready != 1 {
+		t.Fatalf("after restart b holds %d presignatures, want 1", st.Ready)
+	}
+	if st := poolIDs(t, a, ctx, spec); st.Ready != 1 {
+		t.Fatalf("a holds %d presignatures, want 1", st.Ready)
+	}
+	// The remaining presignature is the same one on both and signs.
+	d2 := sha256.Sum256([]byte("second use"))
+	sig, err := b.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d2[:]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyBoth(t, info.PublicKey, d2[:], sig)
+	if st := poolIDs(t, b, ctx, spec); st.Ready != 0 || st.Used != 1 {
+		t.Fatalf("b's pool after the second use: %+v", st)
+	}
+}
+
+func TestGG20_PresignaturesAreBoundToSignersAndPath(t *testing.T) {
+	c, info, ctx := gg20Cluster(t, nil)
+	a, b, cc := c.parties[0], c.parties[1], c.parties[2]
+	ab := []tss.PartyID{a.id, b.id}
+	if _, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: ab, Path: "m/0/1", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	d := sha256.Sum256([]byte("bound"))
+	for _, req := range []tss.OnlineRequest{
+		{KeyID: info.ID, Signers: ab, Path: "", Digests: [][]byte{d[:]}},
+		{KeyID: info.ID, Signers: ab, Path: "m/0/2", Digests: [][]byte{d[:]}},
+		{KeyID: info.ID, Signers: []tss.PartyID{a.id, cc.id}, Path: "m/0/1", Digests: [][]byte{d[:]}},
+	} {
+		if _, err := a.eng.SignOnline(ctx, req); !errors.Is(err, tss.ErrNoPresignature) {
+			t.Fatalf("signers %v path %q: got %v, want ErrNoPresignature", req.Signers, req.Path, err)
+		}
+	}
+	sig, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: ab, Path: "m/0/1", Digests: [][]byte{d[:]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyBoth(t, sig.PublicKey, d[:], sig)
+	if string(sig.PublicKey) == string(info.PublicKey) {
+		t.Fatal("signature under m/0/1 reports the root key")
+	}
+}
+
+func TestGG20_AbortedRoundBurnsAndReconcileDiscards(t *testing.T) {
+	c, info, ctx := gg20Cluster(t, func(cfg *tss.Config) {
+		cfg.Policy = func(ctx context.Context, p *tss.Proposal) error {
+			if p.Op == tss.OpOnline && string(p.Evidence) != "ok" {
+				return errors.New("not approved")
+			}
+			return nil
+		}
+	})
+	a, b := c.parties[0], c.parties[1]
+	signers := []tss.PartyID{a.id, b.id}
+	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
+	if _, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	// a's own policy passes (lenient engine), b refuses: a's copy is burnt.
+	a = c.restartWith(0, func(cfg *tss.Config) { cfg.Policy = nil })
+	d := sha256.Sum256([]byte("refused"))
+	_, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	var re *tss.RefusedError
+	if !errors.As(err, &re) || re.Party != b.id {
+		t.Fatalf("got %v, want a refusal by %s", err, b.id)
+	}
+	if st := poolIDs(t, a, ctx, spec); st.Ready != 1 || st.Used != 1 {
+		t.Fatalf("a's pool after the aborted round: %+v", st)
+	}
+	if st := poolIDs(t, b, ctx, spec); st.Ready != 2 {
+		t.Fatalf("b's pool after refusing: %+v", st)
+	}
+	// Reconciliation discards b's copy of the burnt presignature.
+	if _, err := a.eng.Reconcile(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if st := poolIDs(t, b, ctx, spec); st.Ready != 1 || st.Discarded != 1 {
+		t.Fatalf("b's pool after reconciliation: %+v", st)
+	}
+	sig, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}, Evidence: []byte("ok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyBoth(t, info.PublicKey, d[:], sig)
+}
+
+func TestGG20_BadOnlineShareIsBlamed(t *testing.T) {
+	c, info, ctx := gg20Cluster(t, nil)
+	a, b := c.parties[0], c.parties[1]
+	signers := []tss.PartyID{a.id, b.id}
+	if _, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	b.tamper(func(m *tss.Message) []*tss.Message {
+		if m.Type == tss.MsgResult {
+			m.Payload[31] ^= 1
+		}
+		return []*tss.Message{m}
+	})
+	d := sha256.Sum256([]byte("cheat"))
+	_, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	var ce *tss.CulpritError
+	if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != b.id || !errors.Is(err, gg20.ErrBadShare) {
+		t.Fatalf("got %v, want ErrBadShare blaming %s", err, b.id)
+	}
+}
+
+func TestGG20_CheatingPresignerIsBlamed(t *testing.T) {
+	// A signer that corrupts its round-5 or round-6 bundle is named by the
+	// honest initiator.
+	for _, round := range []uint32{5, 6} {
+		c, info, ctx := gg20Cluster(t, nil)
+		a, b := c.parties[0], c.parties[1]
+		signers := []tss.PartyID{a.id, b.id}
+		b.tamper(func(m *tss.Message) []*tss.Message {
+			if m.Type == tss.MsgProtocol && m.Round == round {
+				m.Payload[len(m.Payload)-40] ^= 0x55
+			}
+			return []*tss.Message{m}
+		})
+		_, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1})
+		var ce *tss.CulpritError
+		if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != b.id {
+			t.Fatalf("round %d: got %v, want blame on %s", round, err, b.id)
+		}
+		t.Logf("round %d: %v", round, err)
+	}
+}
