@@ -64,3 +64,35 @@ func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 	}
 	verifyBoth(t, info.PublicKey, d[:], sig)
 }
+
+func TestGG20_3of5_AllSubsets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("3-of-5 over every subset is slow")
+	}
+	c := newCluster(t, 5, nil)
+	c.feedPreParams(1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, signers := range subsets(c.ids(), 3) {
+		if _, err := c.party(signers[0]).eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+			t.Fatalf("presign with %v: %v", signers, err)
+		}
+		d := sha256.Sum256([]byte(fmt.Sprintf("3-of-5 subset %d", i)))
+		sig, err := c.party(signers[2]).eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+		if err != nil {
+			t.Fatalf("online sign with %v: %v", signers, err)
+		}
+		verifyBoth(t, info.PublicKey, d[:], sig)
+		// The same subset signs with GG18 under the same key.
+		d18 := sha256.Sum256([]byte(fmt.Sprintf("3-of-5 gg18 %d", i)))
+		sig18, err := c.party(signers[1]).eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: d18[:], Signers: signers})
+		if err != nil {
+			t.Fatalf("gg18 sign with %v: %v", signers, err)
+		}
+		verifyBoth(t, info.PublicKey, d18[:], sig18)
+	}
+}

@@ -73,8 +73,10 @@ func (e *Engine) keygenHooks(ctx context.Context, prop *Proposal, initiator bool
 	switch {
 	case n < 2 || n > MaxParties:
 		return sessionHooks{}, fmt.Errorf("%w: a committee has 2 to %d parties, not %d", ErrBadRequest, MaxParties, n)
-	case prop.Threshold < 1 || prop.Threshold > n:
-		return sessionHooks{}, fmt.Errorf("%w: threshold %d-of-%d is impossible", ErrBadRequest, prop.Threshold, n)
+	case prop.Threshold < 2 || prop.Threshold > n:
+		// M = 1 would give every party the whole key, and tss-lib's VSS
+		// refuses a degree-0 polynomial.
+		return sessionHooks{}, fmt.Errorf("%w: threshold %d-of-%d is not supported; M must be 2 to %d", ErrBadRequest, prop.Threshold, n, n)
 	case len(prop.Payload) != 0 || prop.Path != "" || prop.Count != 0 || len(prop.NewParties) != 0:
 		return sessionHooks{}, fmt.Errorf("%w: keygen takes no payload, path, count or new parties", ErrBadRequest)
 	}

@@ -176,8 +176,8 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 		return sessionHooks{}, fmt.Errorf("%w: reshare parties must be the union of both committees", ErrBadRequest)
 	case len(prop.NewParties) < 2 || len(prop.NewParties) > MaxParties:
 		return sessionHooks{}, fmt.Errorf("%w: a committee has 2 to %d parties", ErrBadRequest, MaxParties)
-	case prop.Threshold < 1 || prop.Threshold > len(prop.NewParties):
-		return sessionHooks{}, fmt.Errorf("%w: threshold %d-of-%d is impossible", ErrBadRequest, prop.Threshold, len(prop.NewParties))
+	case prop.Threshold < 2 || prop.Threshold > len(prop.NewParties):
+		return sessionHooks{}, fmt.Errorf("%w: threshold %d-of-%d is not supported; M must be 2 to %d", ErrBadRequest, prop.Threshold, len(prop.NewParties), len(prop.NewParties))
 	case params.OldThreshold < 1 || len(prop.OldParties) < params.OldThreshold:
 		return sessionHooks{}, fmt.Errorf("%w: %d old parties cannot reshare a %d-of-n key", ErrBadRequest, len(prop.OldParties), params.OldThreshold)
 	case len(params.PublicKey) != 33 || len(params.ChainCode) != 32:

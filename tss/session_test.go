@@ -33,7 +33,10 @@ func subsets(ids []tss.PartyID, k int) [][]tss.PartyID {
 }
 
 func TestKeygenAndSign_AllSubsets(t *testing.T) {
-	for _, tc := range []struct{ m, n int }{{1, 2}, {3, 5}} {
+	// 2-of-3 runs in TestKeygenAndSign_2of3 and 3-of-5 over every subset in
+	// TestGG20_3of5_AllSubsets, with GG18 and GG20 on the same key. 2-of-2
+	// is the smallest committee (tss-lib's t = 1 with two parties).
+	for _, tc := range []struct{ m, n int }{{2, 2}} {
 		t.Run(fmt.Sprintf("%d-of-%d", tc.m, tc.n), func(t *testing.T) {
 			if testing.Short() && tc.n > 3 {
 				t.Skip("3-of-5 is slow")
@@ -59,6 +62,18 @@ func TestKeygenAndSign_AllSubsets(t *testing.T) {
 				verifyBoth(t, info.PublicKey, digest[:], sig)
 			}
 		})
+	}
+}
+
+func TestKeygen_RefusesOneOfN(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	c.feedPreParams(1)
+	_, err := c.parties[0].eng.Keygen(context.Background(), tss.KeygenRequest{Parties: c.ids(), Threshold: 1})
+	if !errors.Is(err, tss.ErrBadRequest) || !strings.Contains(err.Error(), "M must be 2 to 2") {
+		t.Fatalf("1-of-2 keygen: got %v, want ErrBadRequest", err)
+	}
+	if n, _ := c.parties[0].pool.Ready(context.Background()); n != 1 {
+		t.Fatal("a refused keygen consumed pre-parameters")
 	}
 }
 
