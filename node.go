@@ -1,0 +1,497 @@
+package keyquorum
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/transport"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// Defaults used by Open for zero Config fields.
+const (
+	// DefaultSealKeyLabel is the CKA_LABEL of the site's seal key.
+	DefaultSealKeyLabel = "keyquorum-seal"
+	// DefaultIdentityLabel is the CKA_LABEL of the site's identity key pair.
+	DefaultIdentityLabel = "keyquorum-identity"
+	// DefaultPreParamsTarget is how many Paillier pre-parameter sets the
+	// node keeps ready for keygen.
+	DefaultPreParamsTarget = 2
+	// DefaultPoolParallel is how many presigning sessions a pool refill
+	// runs at once.
+	DefaultPoolParallel = 2
+	// DefaultRoundTimeout is how long a protocol round waits without
+	// progress before it fails naming the parties it waits for.
+	DefaultRoundTimeout = 2 * time.Minute
+	// DefaultJoinTimeout is how long an initiator waits for the other
+	// parties to accept a session.
+	DefaultJoinTimeout = 30 * time.Second
+)
+
+// Store record names the Node uses for its own state, beside the records
+// of package tss. Both are sealed like every record.
+const (
+	kindTransport = "transport"
+	idQUICSecret  = "quic-secret"
+	kindNode      = "node"
+	idPools       = "pools"
+)
+
+// Config configures a Node. HSM and StoreDir are always required, Peers
+// unless Offline; every other field has the default named in its comment.
+type Config struct {
+	// HSM says which PKCS#11 module and token hold this site's keys and
+	// where the user PIN comes from (use PINSource in production; PIN is
+	// for tests). Required.
+	HSM hsmshare.Config
+	// SealKeyLabel is the label of the AES key that seals the store.
+	// Default DefaultSealKeyLabel.
+	SealKeyLabel string
+	// IdentityLabel is the label of the P-256 key pair that is the site's
+	// network identity; its peer ID is the site's party ID. Default
+	// DefaultIdentityLabel.
+	IdentityLabel string
+	// CreateKeys lets Open generate the seal key and the identity key in
+	// the token when they do not exist yet (first start of a site).
+	// Existing keys are always loaded and checked, never replaced: a key
+	// with weaker attributes than required is refused
+	// (hsmshare.ErrWeakKey). Default: off, so a misconfigured token label
+	// fails with hsmshare.ErrKeyNotFound instead of creating a new site.
+	CreateKeys bool
+
+	// StoreDir is the directory of the site's sealed store (created with
+	// mode 0700 if missing; an existing one must not be accessible to
+	// other users). Required.
+	StoreDir string
+
+	// Offline opens only the token, the keys and the store: no network,
+	// no engine, no background work. It is meant for setting up a site
+	// and importing pre-parameters; protocol operations fail with
+	// ErrOffline. Default: off.
+	Offline bool
+
+	// Peers is the committee: every site's peer ID and addresses (the same
+	// list on every site; this site's own entry is ignored for dialing).
+	// Only these peers may connect. Required unless Offline.
+	Peers []transport.Peer
+	// ListenAddrs are the libp2p multiaddrs to listen on. Default
+	// transport.DefaultListenAddrs (TCP and QUIC on port 4001).
+	ListenAddrs []string
+	// RequirePostQuantum refuses peer connections whose key exchange is
+	// not hybrid post-quantum (see transport.Config). Default: off.
+	RequirePostQuantum bool
+	// MDNS finds committee peers' addresses on the local network, for
+	// demos (see transport.Config). Default: off.
+	MDNS bool
+	// SendTimeout bounds how long a message waits for a peer that cannot
+	// be reached (reconnect attempts) before the operation fails naming
+	// it. Default transport.DefaultSendTimeout.
+	SendTimeout time.Duration
+
+	// PreParamsTarget is how many Paillier pre-parameter sets the node
+	// keeps ready, generating them in the background (safe primes: 5 to 60
+	// seconds of CPU each). Default DefaultPreParamsTarget.
+	PreParamsTarget int
+	// PreParamsConcurrency is how many sets are generated at once.
+	// Default 1.
+	PreParamsConcurrency int
+	// NoPreParamsGeneration turns background generation off; sets then
+	// come only from ImportPreParams. Default: off (generation runs).
+	NoPreParamsGeneration bool
+
+	// PoolTarget, when positive, is the number of ready GG20
+	// presignatures the node keeps in every presignature pool it knows:
+	// every (key, signer set, path) this site has presigned for, on its
+	// own initiative or another site's, remembered in the store across
+	// restarts. Only the first signer in sorted order of a pool makes new
+	// presignatures; the others reconcile. Default 0: no background
+	// presigning, pools fill only through Presign.
+	PoolTarget int
+	// PoolParallel is how many presigning sessions one refill runs at
+	// once. Default DefaultPoolParallel.
+	PoolParallel int
+
+	// Policy, if set, must approve every session before this site joins or
+	// proposes it (see tss.Policy): the place for withdrawal limits and
+	// approvals carried in SignOptions.Evidence.
+	Policy tss.Policy
+	// RoundTimeout is how long a protocol round waits without progress
+	// before failing with a *tss.RoundTimeoutError naming the parties
+	// that did not answer. Default DefaultRoundTimeout.
+	RoundTimeout time.Duration
+	// JoinTimeout is how long an initiator waits for the other parties to
+	// accept a session. Default DefaultJoinTimeout.
+	JoinTimeout time.Duration
+
+	// Logger receives structured logs from every part of the node (peer
+	// IDs, key IDs, session IDs and reasons; never secrets, PINs or
+	// payloads). Default: no logging.
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.StoreDir == "" {
+		return c, fmt.Errorf("%w: StoreDir is required", ErrInvalidConfig)
+	}
+	if !c.Offline && len(c.Peers) == 0 {
+		return c, fmt.Errorf("%w: Peers is required (the committee's peer IDs and addresses) unless Offline", ErrInvalidConfig)
+	}
+	if c.SealKeyLabel == "" {
+		c.SealKeyLabel = DefaultSealKeyLabel
+	}
+	if c.IdentityLabel == "" {
+		c.IdentityLabel = DefaultIdentityLabel
+	}
+	if c.SealKeyLabel == c.IdentityLabel {
+		return c, fmt.Errorf("%w: SealKeyLabel and IdentityLabel must differ (both %q)", ErrInvalidConfig, c.SealKeyLabel)
+	}
+	if c.PreParamsTarget < 0 || c.PreParamsConcurrency < 0 || c.PoolTarget < 0 || c.PoolParallel < 0 ||
+		c.RoundTimeout < 0 || c.JoinTimeout < 0 || c.SendTimeout < 0 {
+		return c, fmt.Errorf("%w: counts and timeouts must not be negative", ErrInvalidConfig)
+	}
+	if c.PreParamsTarget == 0 {
+		c.PreParamsTarget = DefaultPreParamsTarget
+	}
+	if c.PreParamsConcurrency == 0 {
+		c.PreParamsConcurrency = 1
+	}
+	if c.PoolParallel == 0 {
+		c.PoolParallel = DefaultPoolParallel
+	}
+	if c.RoundTimeout == 0 {
+		c.RoundTimeout = DefaultRoundTimeout
+	}
+	if c.JoinTimeout == 0 {
+		c.JoinTimeout = DefaultJoinTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c, nil
+}
+
+// Node is one site of a keyquorum committee: its HSM token and keys, its
+// sealed store, its libp2p network, its pre-parameter pool and its protocol
+// engine. Create it with Open and stop it with Close. It is safe for
+// concurrent use.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	started  time.Time
+	token    *hsmshare.Token
+	identity *hsmshare.Identity
+	store    *hsmshare.Store
+	party    tss.PartyID
+	peerID   peer.ID
+	prepool  *tss.PreParamsPool
+	net      *observedNetwork // nil when offline
+	eng      *tss.Engine      // nil when offline
+	pools    *poolRegistry
+	ops      *operations
+	quic     []byte
+
+	runCtx context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup // background goroutines
+
+	mu        sync.Mutex
+	closed    bool
+	calls     sync.WaitGroup // calls in flight
+	engineErr error          // why the engine stopped early, if it did
+	closeErr  error
+	closeOnce sync.Once
+}
+
+// Open opens the site described by cfg and starts its background work:
+// the protocol engine (which joins sessions other sites propose, after
+// checking them and the Policy), pre-parameter generation and
+// presignature pool maintenance. On any error everything opened so far is
+// closed again.
+//
+// Errors wrap ErrInvalidConfig, the hsmshare sentinels (ErrModuleNotFound,
+// ErrTokenNotFound, ErrWrongPIN, ErrKeyNotFound when a key is missing and
+// CreateKeys is off, ErrWeakKey, ErrStoreLocked when another process uses
+// StoreDir, ...) or transport.ErrInvalidConfig.
+func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
+	cfg, err = cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, started: time.Now(), ops: newOperations()}
+	defer func() {
+		if err != nil {
+			n.release()
+		}
+	}()
+
+	n.token, err = hsmshare.Open(ctx, cfg.HSM)
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: open HSM token: %w", err)
+	}
+	seal, err := n.sealKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n.identity, err = n.identityKey(ctx); err != nil {
+		return nil, err
+	}
+	if n.party, err = transport.PartyIDFromPublicKey(n.identity.PublicKey()); err != nil {
+		return nil, fmt.Errorf("keyquorum: identity key %q: %w", cfg.IdentityLabel, err)
+	}
+	if n.peerID, err = transport.PeerIDFromParty(n.party); err != nil {
+		return nil, fmt.Errorf("keyquorum: identity key %q: %w", cfg.IdentityLabel, err)
+	}
+	if err := os.MkdirAll(cfg.StoreDir, 0o700); err != nil {
+		return nil, fmt.Errorf("keyquorum: create store directory: %w", err)
+	}
+	if n.store, err = hsmshare.OpenStore(cfg.StoreDir, seal, string(n.party)); err != nil {
+		return nil, fmt.Errorf("keyquorum: open store %s: %w", cfg.StoreDir, err)
+	}
+	if n.quic, err = n.quicSecret(ctx); err != nil {
+		return nil, err
+	}
+	n.prepool, err = tss.NewPreParamsPool(tss.PreParamsConfig{
+		Store: n.store, Target: cfg.PreParamsTarget, Concurrency: cfg.PreParamsConcurrency,
+		Logger: n.log.With("component", "preparams"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: pre-parameter pool: %w", err)
+	}
+	n.pools, err = loadPools(ctx, n.store)
+	if err != nil {
+		return nil, err
+	}
+	n.runCtx, n.cancel = context.WithCancel(context.Background())
+	if cfg.Offline {
+		n.log.Info("site opened offline", "peer_id", string(n.party))
+		return n, nil
+	}
+
+	tn, err := transport.New(transport.Config{
+		Identity: n.identity, Peers: cfg.Peers, ListenAddrs: cfg.ListenAddrs,
+		RequirePostQuantum: cfg.RequirePostQuantum, MDNS: cfg.MDNS, QUICSecret: n.quic,
+		SendTimeout: cfg.SendTimeout, Logger: n.log.With("component", "transport"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: start network: %w", err)
+	}
+	n.net = newObservedNetwork(tn, cfg.Peers)
+	n.eng, err = tss.New(tss.Config{
+		Network: n.net, Store: n.store, PreParams: n.prepool, Policy: n.policy,
+		RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,
+		Logger: n.log.With("component", "engine"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: start engine: %w", err)
+	}
+	n.goBackground(func(ctx context.Context) {
+		if err := n.eng.Run(ctx); err != nil && ctx.Err() == nil {
+			n.mu.Lock()
+			n.engineErr = err
+			n.mu.Unlock()
+			n.log.Error("protocol engine stopped", "err", err.Error())
+		}
+	})
+	if !cfg.NoPreParamsGeneration {
+		n.goBackground(func(ctx context.Context) { _ = n.prepool.Run(ctx) })
+	}
+	if cfg.PoolTarget > 0 {
+		for _, spec := range n.pools.list() {
+			n.maintain(spec)
+		}
+	}
+	n.log.Info("site started", "peer_id", string(n.party), "listen", fmt.Sprint(tn.Addrs()),
+		"peers", len(cfg.Peers), "pool_target", cfg.PoolTarget)
+	return n, nil
+}
+
+// sealKey loads the seal key, creating it when allowed.
+func (n *Node) sealKey(ctx context.Context) (*hsmshare.SealKey, error) {
+	label := n.cfg.SealKeyLabel
+	k, err := n.token.SealKey(ctx, label)
+	if errors.Is(err, hsmshare.ErrKeyNotFound) && n.cfg.CreateKeys {
+		k, err = n.token.CreateSealKey(ctx, label)
+		if err == nil {
+			n.log.Info("created seal key", "label", label, "id", k.ID())
+		}
+	}
+	if err != nil {
+		if errors.Is(err, hsmshare.ErrKeyNotFound) {
+			return nil, fmt.Errorf("keyquorum: seal key %q on token %q: %w (set up the site first, with Config.CreateKeys or `kqnode init`)", label, n.token.Label(), err)
+		}
+		return nil, fmt.Errorf("keyquorum: seal key %q on token %q: %w", label, n.token.Label(), err)
+	}
+	return k, nil
+}
+
+// identityKey loads the identity key pair, creating it when allowed.
+func (n *Node) identityKey(ctx context.Context) (*hsmshare.Identity, error) {
+	label := n.cfg.IdentityLabel
+	id, err := n.token.Identity(ctx, label)
+	if errors.Is(err, hsmshare.ErrKeyNotFound) && n.cfg.CreateKeys {
+		id, err = n.token.CreateIdentity(ctx, label)
+		if err == nil {
+			n.log.Info("created identity key", "label", label, "id", id.ID())
+		}
+	}
+	if err != nil {
+		if errors.Is(err, hsmshare.ErrKeyNotFound) {
+			return nil, fmt.Errorf("keyquorum: identity key %q on token %q: %w (set up the site first, with Config.CreateKeys or `kqnode init`)", label, n.token.Label(), err)
+		}
+		return nil, fmt.Errorf("keyquorum: identity key %q on token %q: %w", label, n.token.Label(), err)
+	}
+	return id, nil
+}
+
+// quicSecret loads the sealed secret the transport derives its QUIC
+// stateless-reset key from, creating it at the first start. Keeping it
+// across restarts lets peers notice a restart at once.
+func (n *Node) quicSecret(ctx context.Context) ([]byte, error) {
+	s, _, err := n.store.Get(ctx, kindTransport, idQUICSecret)
+	if err == nil && len(s) >= 32 {
+		return s, nil
+	}
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("keyquorum: load QUIC secret: %w", err)
+	}
+	clear(s)
+	s = make([]byte, 32)
+	if _, err := rand.Read(s); err != nil {
+		return nil, fmt.Errorf("keyquorum: read randomness: %w", err)
+	}
+	if err := n.store.Put(ctx, kindTransport, idQUICSecret, 1, s); err != nil {
+		clear(s)
+		return nil, fmt.Errorf("keyquorum: store QUIC secret: %w", err)
+	}
+	return s, nil
+}
+
+// goBackground runs f until Close, tracked so that Close waits for it.
+func (n *Node) goBackground(f func(ctx context.Context)) {
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		f(n.runCtx)
+	}()
+}
+
+// enter registers a call in flight. The returned context ends when ctx
+// does or when the node closes; done must be called when the call returns.
+func (n *Node) enter(ctx context.Context, needEngine bool) (context.Context, func(), error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return nil, nil, ErrClosed
+	}
+	if needEngine && n.eng == nil {
+		return nil, nil, ErrOffline
+	}
+	if needEngine && n.engineErr != nil {
+		return nil, nil, fmt.Errorf("keyquorum: %w: %w", tss.ErrEngineClosed, n.engineErr)
+	}
+	n.calls.Add(1)
+	cctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(n.runCtx, cancel)
+	return cctx, func() {
+		stop()
+		cancel()
+		n.calls.Done()
+	}, nil
+}
+
+// Close stops the node: it ends the sessions in progress (their callers get
+// an error), stops background work, and closes the network, the store and
+// the token. Every goroutine Open started has returned when Close returns.
+// Calling Close again returns the first result.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.mu.Lock()
+		n.closed = true
+		n.mu.Unlock()
+		n.cancel()
+		n.calls.Wait()
+		n.bg.Wait()
+		n.closeErr = n.release()
+		n.log.Info("site stopped", "peer_id", string(n.party))
+	})
+	return n.closeErr
+}
+
+// release closes what Open opened, in reverse order.
+func (n *Node) release() error {
+	var errs []error
+	if n.cancel != nil {
+		n.cancel()
+	}
+	if n.net != nil {
+		if err := n.net.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("keyquorum: close network: %w", err))
+		}
+	}
+	if n.store != nil {
+		if err := n.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("keyquorum: close store: %w", err))
+		}
+	}
+	if n.token != nil {
+		if err := n.token.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("keyquorum: close token: %w", err))
+		}
+	}
+	clear(n.quic)
+	return errors.Join(errs...)
+}
+
+// PartyID returns this site's party ID: the string form of its libp2p peer
+// ID, derived from the HSM identity key. Other sites name it by this ID in
+// key committees and signer sets.
+func (n *Node) PartyID() tss.PartyID { return n.party }
+
+// PeerID returns this site's libp2p peer ID (the same identity as PartyID,
+// as a libp2p type), for peer files.
+func (n *Node) PeerID() peer.ID { return n.peerID }
+
+// IdentityPublicKey returns the public half of the site's HSM identity key
+// (P-256), from which its peer ID is derived.
+func (n *Node) IdentityPublicKey() *ecdsa.PublicKey { return n.identity.PublicKey() }
+
+// Addrs returns the libp2p addresses the node listens on, with the ports
+// it was given; nil when offline.
+func (n *Node) Addrs() []string {
+	if n.net == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range n.net.Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// ImportPreParams stores a Paillier pre-parameter set made elsewhere (for
+// example on a faster machine) as ready for keygen. The set is validated
+// and sealed; the node keeps no reference to pp. Every set must be used by
+// one site only, once: never import the same set into two sites.
+func (n *Node) ImportPreParams(ctx context.Context, pp *keygen.LocalPreParams) error {
+	ctx, done, err := n.enter(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := n.prepool.Add(ctx, pp); err != nil {
+		return fmt.Errorf("keyquorum: import pre-parameters: %w", err)
+	}
+	return nil
+}

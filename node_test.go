@@ -1,0 +1,613 @@
+package keyquorum_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/goleak"
+
+	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/internal/fixtures"
+	"github.com/keyquorum/keyquorum/internal/softhsm"
+	"github.com/keyquorum/keyquorum/transport"
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/wallet"
+	"github.com/keyquorum/keyquorum/wallet/hd"
+)
+
+var (
+	tokenDir *softhsm.Dir
+	tokens   chan *softhsm.Token
+	baseline goleak.Option
+)
+
+// TestMain creates every SoftHSM2 token the tests need before any test
+// loads the PKCS#11 module (SoftHSM2 sees only tokens that exist when it
+// is initialized), and checks for leaked goroutines at the end.
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	root, err := os.MkdirTemp("", "kq-node-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(root)
+	if tokenDir, err = softhsm.CreateDir(root); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	os.Setenv("SOFTHSM2_CONF", tokenDir.ConfPath)
+	const n = 8
+	tokens = make(chan *softhsm.Token, n)
+	for range n {
+		tok, err := tokenDir.CreateToken()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		tokens <- tok
+	}
+	baseline = goleak.IgnoreCurrent()
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(baseline); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
+	return code
+}
+
+// takeToken hands a test a token of its own (tokens are not reused: the
+// test creates keys in them).
+func takeToken(t *testing.T) *softhsm.Token {
+	t.Helper()
+	select {
+	case tok := <-tokens:
+		return tok
+	default:
+		t.Fatal("no SoftHSM2 token left; raise the count in TestMain")
+		return nil
+	}
+}
+
+// testLogger sends warnings and errors to the test log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+func siteConfig(t *testing.T, tok *softhsm.Token) keyquorum.Config {
+	return keyquorum.Config{
+		HSM:        hsmshare.Config{ModulePath: tokenDir.Module, TokenLabel: tok.Label, PIN: tok.PIN},
+		CreateKeys: true,
+		StoreDir:   filepath.Join(t.TempDir(), "store"),
+		Logger:     testLogger(t),
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type site struct {
+	cfg  keyquorum.Config
+	id   tss.PartyID
+	node *keyquorum.Node
+}
+
+// newSites sets up n sites (keys created offline, the way `kqnode init`
+// does), gives each its own pre-parameter fixture, and returns their
+// configurations for a committee on 127.0.0.1. The sites are not started.
+func newSites(t *testing.T, n int) []*site {
+	t.Helper()
+	ctx := context.Background()
+	var sites []*site
+	var peers []transport.Peer
+	for i := range n {
+		cfg := siteConfig(t, takeToken(t))
+		off := cfg
+		off.Offline = true
+		node, err := keyquorum.Open(ctx, off)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := fixtures.PreParams(i % fixtures.PreParamsCount())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := node.ImportPreParams(ctx, pp); err != nil {
+			t.Fatal(err)
+		}
+		id := node.PartyID()
+		if err := node.Close(); err != nil {
+			t.Fatal(err)
+		}
+		addr := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t))
+		cfg.ListenAddrs = []string{addr}
+		cfg.CreateKeys = false
+		cfg.NoPreParamsGeneration = true // never make safe primes in tests
+		cfg.JoinTimeout = 5 * time.Second
+		cfg.SendTimeout = 5 * time.Second
+		cfg.RoundTimeout = 30 * time.Second
+		sites = append(sites, &site{cfg: cfg, id: id})
+		peers = append(peers, transport.Peer{ID: mustPeerID(t, id), Addrs: []ma.Multiaddr{ma.StringCast(addr)}})
+	}
+	for _, s := range sites {
+		s.cfg.Peers = peers
+	}
+	t.Cleanup(func() {
+		for _, s := range sites {
+			s.stop(t)
+		}
+	})
+	return sites
+}
+
+func mustPeerID(t *testing.T, id tss.PartyID) peer.ID {
+	t.Helper()
+	p, err := transport.PeerIDFromParty(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (s *site) start(t *testing.T) {
+	t.Helper()
+	node, err := keyquorum.Open(context.Background(), s.cfg)
+	if err != nil {
+		t.Fatalf("open site %s: %v", s.id, err)
+	}
+	s.node = node
+}
+
+func (s *site) stop(t *testing.T) {
+	if s.node == nil {
+		return
+	}
+	if err := s.node.Close(); err != nil {
+		t.Errorf("close site %s: %v", s.id, err)
+	}
+	s.node = nil
+}
+
+func ids(sites ...*site) []tss.PartyID {
+	var out []tss.PartyID
+	for _, s := range sites {
+		out = append(out, s.id)
+	}
+	return out
+}
+
+// verifyIndependently checks a signature with decred's secp256k1 package
+// directly, not through any keyquorum code.
+func verifyIndependently(t *testing.T, sig *keyquorum.Signature, digest [32]byte, pub *secp256k1.PublicKey) {
+	t.Helper()
+	parsed, err := secpecdsa.ParseDERSignature(sig.DER())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !parsed.Verify(digest[:], pub) {
+		t.Fatalf("%s signature does not verify under %x", sig.Protocol, pub.SerializeCompressed())
+	}
+}
+
+// TestNode_ThreeSites runs three sites in this process, each with its own
+// SoftHSM2 token, store and libp2p host on 127.0.0.1, through one 2-of-3
+// keygen and every kind of signing the Node offers.
+func TestNode_ThreeSites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("keygen between three sites takes tens of seconds")
+	}
+	sites := newSites(t, 3)
+	for _, s := range sites {
+		s.start(t)
+	}
+	a, b, c := sites[0], sites[1], sites[2]
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	key, err := a.node.Keygen(ctx, tss.KeygenRequest{Parties: ids(a, b, c), Threshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sites {
+		k, err := s.node.Key(ctx, key.ID)
+		if err != nil || string(k.PublicKey) != string(key.PublicKey) {
+			t.Fatalf("site %s: key %v, %v", s.id, k, err)
+		}
+	}
+	root, err := secp256k1.ParsePubKey(key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ab := ids(a, b)
+
+	t.Run("AutoUsesGG18WithoutPresignatures", func(t *testing.T) {
+		digest := sha256.Sum256([]byte("gg18"))
+		sig, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig.Protocol != keyquorum.ProtocolGG18 {
+			t.Fatalf("protocol %s, want gg18", sig.Protocol)
+		}
+		verifyIndependently(t, sig, digest, root)
+	})
+
+	t.Run("PresignThenAutoUsesGG20", func(t *testing.T) {
+		res, pool, err := a.node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: ab, Count: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Made != 2 || pool.Ready != 2 {
+			t.Fatalf("made %d, ready %d; want 2, 2", res.Made, pool.Ready)
+		}
+		// The other signer learned of the pool from the proposal it joined.
+		st, err := b.node.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Keys) != 1 || len(st.Keys[0].Pools) != 1 || st.Keys[0].Pools[0].Ready != 2 {
+			t.Fatalf("site b's status does not show the pool: %+v", st.Keys)
+		}
+		digest := sha256.Sum256([]byte("gg20"))
+		sig, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sig.Protocol != keyquorum.ProtocolGG20 {
+			t.Fatalf("protocol %s, want gg20", sig.Protocol)
+		}
+		verifyIndependently(t, sig, digest, root)
+		p, err := a.node.PoolStatus(ctx, tss.PoolSpec{KeyID: key.ID, Signers: ab})
+		if err != nil || p.Ready != 1 {
+			t.Fatalf("pool after one signature: %+v, %v; want 1 ready", p, err)
+		}
+		// "m" and "" name the same pool.
+		sig, err = b.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, Path: "m",
+			SignOptions: keyquorum.SignOptions{Signers: ab, Protocol: keyquorum.ProtocolGG20}})
+		if err != nil || sig.Protocol != keyquorum.ProtocolGG20 {
+			t.Fatalf("explicit gg20 under path m: %v", err)
+		}
+		verifyIndependently(t, sig, digest, root)
+	})
+
+	t.Run("DerivedPath", func(t *testing.T) {
+		digest := sha256.Sum256([]byte("child key"))
+		sig, err := c.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, Path: "m/0/1",
+			SignOptions: keyquorum.SignOptions{Signers: ids(b, c)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		child, err := c.node.PublicKey(ctx, key.ID, "m/0/1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, _, err := hd.DeriveKey(key.PublicKey, key.ChainCode, hd.Path{0, 1})
+		if err != nil || !child.IsEqual(want) {
+			t.Fatalf("child key %x, want %x (%v)", child.SerializeCompressed(), want.SerializeCompressed(), err)
+		}
+		verifyIndependently(t, sig, digest, child)
+	})
+
+	t.Run("PSBT", func(t *testing.T) {
+		net := &chaincfg.RegressionNetParams
+		packet, prevOut := testPSBT(t, root, net)
+		res, err := a.node.SignPSBT(ctx, keyquorum.PSBTRequest{KeyID: key.ID, Packet: packet,
+			Options: wallet.PSBTOptions{Net: net, Paths: []hd.Path{{}}}, SignOptions: keyquorum.SignOptions{Signers: ab}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Complete {
+			t.Fatal("PSBT not complete")
+		}
+		// btcd's script engine, run here on the extracted transaction.
+		fetcher := txscript.NewCannedPrevOutputFetcher(prevOut.PkScript, prevOut.Value)
+		vm, err := txscript.NewEngine(prevOut.PkScript, res.Tx, 0, txscript.StandardVerifyFlags, nil,
+			txscript.NewTxSigHashes(res.Tx, fetcher), prevOut.Value, fetcher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.Execute(); err != nil {
+			t.Fatalf("script engine rejects the signed input: %v", err)
+		}
+	})
+
+	t.Run("EthereumEIP1559", func(t *testing.T) {
+		chainID := big.NewInt(1337)
+		to := common.HexToAddress("0x000000000000000000000000000000000000dEaD")
+		tx := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: 7, To: &to, Value: big.NewInt(1e15),
+			Gas: 21000, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(30e9)})
+		res, err := b.node.SignEthereumTx(ctx, keyquorum.EthereumTxRequest{KeyID: key.ID, Tx: tx, ChainID: chainID,
+			SignOptions: keyquorum.SignOptions{Signers: ids(b, c)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var signed types.Transaction
+		if err := signed.UnmarshalBinary(res.Raw); err != nil {
+			t.Fatal(err)
+		}
+		from, err := types.Sender(types.LatestSignerForChainID(chainID), &signed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if from != wallet.EthereumAddress(root) {
+			t.Fatalf("sender %s, want %s", from, wallet.EthereumAddress(root))
+		}
+	})
+
+	t.Run("Errors", func(t *testing.T) {
+		digest := sha256.Sum256([]byte("refused"))
+		_, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: "00000000000000000000000000000000", Digest: digest})
+		if !errors.Is(err, tss.ErrUnknownKey) {
+			t.Errorf("unknown key: %v, want tss.ErrUnknownKey", err)
+		}
+		_, err = a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest,
+			SignOptions: keyquorum.SignOptions{Signers: ids(a, c), Protocol: keyquorum.ProtocolGG20}})
+		if !errors.Is(err, tss.ErrNoPresignature) {
+			t.Errorf("gg20 with an empty pool: %v, want tss.ErrNoPresignature", err)
+		}
+		_, err = a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest,
+			SignOptions: keyquorum.SignOptions{Protocol: "gg99"}})
+		if !errors.Is(err, tss.ErrBadRequest) {
+			t.Errorf("unknown protocol: %v, want tss.ErrBadRequest", err)
+		}
+		_, err = a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, Path: "m/0'/1"})
+		if !errors.Is(err, tss.ErrBadRequest) || !errors.Is(err, hd.ErrHardened) {
+			t.Errorf("hardened path: %v, want tss.ErrBadRequest and hd.ErrHardened", err)
+		}
+		_, err = a.node.SignPSBT(ctx, keyquorum.PSBTRequest{KeyID: key.ID})
+		if !errors.Is(err, wallet.ErrInvalidPSBT) {
+			t.Errorf("no PSBT: %v, want wallet.ErrInvalidPSBT", err)
+		}
+		_, err = a.node.Keygen(ctx, tss.KeygenRequest{Parties: ids(a, b), Threshold: 3})
+		if !errors.Is(err, tss.ErrBadRequest) {
+			t.Errorf("3-of-2 keygen: %v, want tss.ErrBadRequest", err)
+		}
+	})
+
+	t.Run("StatusShowsOperations", func(t *testing.T) {
+		st, err := a.node.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.PeerID != a.id || len(st.Peers) != 2 || st.PeersReachable != 2 || len(st.Keys) != 1 {
+			t.Fatalf("status: %+v", st)
+		}
+		kinds := map[string]int{}
+		for _, o := range st.Finished {
+			if o.Error == "" {
+				kinds[o.Kind]++
+			}
+		}
+		if kinds["keygen"] != 1 || kinds["presign"] != 1 || kinds["sign-psbt"] != 1 {
+			t.Fatalf("finished operations: %v", kinds)
+		}
+		st, err = c.node.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Joined) == 0 || st.Joined[0].Op != tss.OpKeygen || st.Joined[0].Initiator != a.id {
+			t.Fatalf("site c does not list the keygen it joined: %+v", st.Joined)
+		}
+	})
+
+	t.Run("StoppedSiteIsNamed", func(t *testing.T) {
+		c.stop(t)
+		digest := sha256.Sum256([]byte("c is down"))
+		sig, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab, Protocol: keyquorum.ProtocolGG18}})
+		if err != nil {
+			t.Fatalf("a and b sign while c is down: %v", err)
+		}
+		verifyIndependently(t, sig, digest, root)
+		_, err = a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ids(a, c)}})
+		if err == nil {
+			t.Fatal("signed with a stopped site")
+		}
+		if !strings.Contains(err.Error(), string(c.id)) {
+			t.Fatalf("error does not name the stopped site %s: %v", c.id, err)
+		}
+		var rt *tss.RoundTimeoutError
+		var un *tss.UnreachableError
+		switch {
+		case errors.As(err, &rt):
+			if !slices.Contains(rt.Parties, c.id) {
+				t.Fatalf("timeout names %v, not %s", rt.Parties, c.id)
+			}
+		case errors.As(err, &un):
+			if !slices.Contains(un.Parties, c.id) {
+				t.Fatalf("unreachable names %v, not %s", un.Parties, c.id)
+			}
+		default:
+			t.Fatalf("error is neither a round timeout nor unreachable: %v", err)
+		}
+		t.Logf("with c down: %v", err)
+	})
+
+	t.Run("RestartKeepsSharesAndRefillsPools", func(t *testing.T) {
+		a.stop(t)
+		b.stop(t)
+		a.cfg.PoolTarget, b.cfg.PoolTarget = 3, 3
+		a.start(t)
+		b.start(t)
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			p, err := a.node.PoolStatus(ctx, tss.PoolSpec{KeyID: key.ID, Signers: ab})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Ready >= 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pool not refilled to 3 after restart: %+v", p)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		digest := sha256.Sum256([]byte("after restart"))
+		sig, err := b.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
+		if err != nil || sig.Protocol != keyquorum.ProtocolGG20 {
+			t.Fatalf("sign after restart: %v, %v", sig, err)
+		}
+		verifyIndependently(t, sig, digest, root)
+	})
+
+	closed := a.node
+	for _, s := range sites {
+		s.stop(t)
+	}
+	if _, err := closed.Status(ctx); !errors.Is(err, keyquorum.ErrClosed) {
+		t.Fatalf("status after Close: %v, want ErrClosed", err)
+	}
+	goleak.VerifyNone(t, baseline)
+}
+
+// testPSBT builds a regtest PSBT spending a 0.01 BTC output paid to the
+// key's P2WPKH address.
+func testPSBT(t *testing.T, pub *secp256k1.PublicKey, net *chaincfg.Params) (*psbt.Packet, *wire.TxOut) {
+	t.Helper()
+	addr, err := wallet.BitcoinAddress(pub, wallet.P2WPKH, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, err := txscript.PayToAddrScript(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := wire.NewMsgTx(2)
+	prev.AddTxIn(wire.NewTxIn(&wire.OutPoint{}, []byte{txscript.OP_TRUE}, nil))
+	prev.AddTxOut(wire.NewTxOut(1_000_000, script))
+	dest, err := btcutil.DecodeAddress("bcrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqdku202", net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	destScript, err := txscript.PayToAddrScript(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: prev.TxHash(), Index: 0}, nil, nil))
+	tx.AddTxOut(wire.NewTxOut(990_000, destScript))
+	packet, err := psbt.NewFromUnsignedTx(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packet.Inputs[0].WitnessUtxo = prev.TxOut[0]
+	return packet, prev.TxOut[0]
+}
+
+// TestOpen_Errors checks that Open refuses bad configurations and setups
+// with the error callers branch on, and leaves nothing behind.
+func TestOpen_Errors(t *testing.T) {
+	ctx := context.Background()
+	tok := takeToken(t)
+
+	cfg := siteConfig(t, tok)
+	cfg.StoreDir = ""
+	if _, err := keyquorum.Open(ctx, cfg); !errors.Is(err, keyquorum.ErrInvalidConfig) {
+		t.Errorf("no StoreDir: %v, want ErrInvalidConfig", err)
+	}
+	cfg = siteConfig(t, tok)
+	if _, err := keyquorum.Open(ctx, cfg); !errors.Is(err, keyquorum.ErrInvalidConfig) {
+		t.Errorf("no peers: %v, want ErrInvalidConfig", err)
+	}
+
+	cfg = siteConfig(t, tok)
+	cfg.Offline = true
+	cfg.HSM.PIN = "wrong-" + tok.PIN
+	if _, err := keyquorum.Open(ctx, cfg); !errors.Is(err, hsmshare.ErrWrongPIN) {
+		t.Errorf("wrong PIN: %v, want hsmshare.ErrWrongPIN", err)
+	}
+	if _, err := os.Stat(cfg.StoreDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused Open created the store directory: %v", err)
+	}
+
+	cfg = siteConfig(t, tok)
+	cfg.Offline = true
+	cfg.CreateKeys = false
+	if _, err := keyquorum.Open(ctx, cfg); !errors.Is(err, hsmshare.ErrKeyNotFound) {
+		t.Errorf("no keys and CreateKeys off: %v, want hsmshare.ErrKeyNotFound", err)
+	}
+
+	// Set the site up, then check that a second Open loads the same keys
+	// and that an offline node refuses protocol operations.
+	cfg.CreateKeys = true
+	node, err := keyquorum.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := node.PartyID()
+	if _, err := node.Keygen(ctx, tss.KeygenRequest{Parties: []tss.PartyID{id, id}, Threshold: 1}); !errors.Is(err, keyquorum.ErrOffline) {
+		t.Errorf("keygen offline: %v, want ErrOffline", err)
+	}
+	st, err := node.Status(ctx)
+	if err != nil || !st.Offline || st.PeerID != id || st.IdentityPublicKey == "" {
+		t.Errorf("offline status: %+v, %v", st, err)
+	}
+	// The store is locked while the node is open.
+	if _, err := keyquorum.Open(ctx, cfg); !errors.Is(err, hsmshare.ErrStoreLocked) {
+		t.Errorf("second node on the same store: %v, want hsmshare.ErrStoreLocked", err)
+	}
+	if err := node.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := node.ImportPreParams(ctx, nil); !errors.Is(err, keyquorum.ErrClosed) {
+		t.Errorf("import after Close: %v, want ErrClosed", err)
+	}
+	cfg.CreateKeys = false
+	node, err = keyquorum.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.PartyID() != id {
+		t.Errorf("reopened site has party ID %s, want %s", node.PartyID(), id)
+	}
+	if err := node.ImportPreParams(ctx, nil); !errors.Is(err, tss.ErrBadRequest) {
+		t.Errorf("import of nothing: %v, want tss.ErrBadRequest", err)
+	}
+	if err := node.Close(); err != nil {
+		t.Fatal(err)
+	}
+	goleak.VerifyNone(t, baseline)
+}

@@ -1,0 +1,265 @@
+package keyquorum
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/wallet"
+	"github.com/keyquorum/keyquorum/wallet/hd"
+)
+
+// Protocol selects how a signature is made.
+type Protocol string
+
+// Signing protocols.
+const (
+	// ProtocolAuto uses GG20 when this site holds a ready presignature for
+	// the request's (key, signers, path), and GG18 otherwise. It is the
+	// default.
+	ProtocolAuto Protocol = "auto"
+	// ProtocolGG20 signs in one round trip with a ready presignature and
+	// fails with tss.ErrNoPresignature when the pool is empty.
+	ProtocolGG20 Protocol = "gg20"
+	// ProtocolGG18 runs classic nine-round threshold signing; it needs no
+	// presignature.
+	ProtocolGG18 Protocol = "gg18"
+)
+
+// ParseProtocol parses "auto" (or ""), "gg20" or "gg18".
+func ParseProtocol(s string) (Protocol, error) {
+	switch Protocol(s) {
+	case "", ProtocolAuto:
+		return ProtocolAuto, nil
+	case ProtocolGG20, ProtocolGG18:
+		return Protocol(s), nil
+	}
+	return "", fmt.Errorf("%w: unknown signing protocol %q (want auto, gg20 or gg18)", tss.ErrBadRequest, s)
+}
+
+// SignOptions are the choices every signing call shares.
+type SignOptions struct {
+	// Signers are the sites that sign; they must include this site and
+	// number at least the key's threshold. Empty means this site plus the
+	// first M-1 other committee members in sorted order. A site that is
+	// down makes the signature fail with an error naming it; pick signers
+	// that are up.
+	Signers []tss.PartyID
+	// Protocol selects GG20, GG18 or automatic choice. Default
+	// ProtocolAuto.
+	Protocol Protocol
+	// Evidence is passed to every signer's Policy (for example approvals
+	// of a withdrawal). It is not secret.
+	Evidence []byte
+}
+
+// SignRequest asks for a signature over a digest.
+type SignRequest struct {
+	// KeyID names the key.
+	KeyID string
+	// Digest is the 32-byte message digest, signed as is (never hashed
+	// again). It must not be zero modulo the group order.
+	Digest [32]byte
+	// Path is the BIP-32 non-hardened derivation path ("" or "m" for the
+	// key itself); the signature verifies under the derived key.
+	Path string
+	SignOptions
+}
+
+// Signature is a threshold signature and the protocol that made it. The
+// node returns it only after it verified under the (derived) public key,
+// with S in the lower half and the recovery ID set.
+type Signature struct {
+	tss.Signature
+	// Protocol is the protocol that made it: ProtocolGG20 or ProtocolGG18.
+	Protocol Protocol
+	// Signers are the sites that signed, sorted.
+	Signers []tss.PartyID
+}
+
+// Sign signs req.Digest with the key's signers. With ProtocolAuto it uses a
+// ready GG20 presignature of (key, signers, path) when this site holds one
+// and GG18 otherwise.
+//
+// Failures wrap tss.ErrUnknownKey, tss.ErrBadRequest,
+// tss.ErrNoPresignature (ProtocolGG20 only), or are a *tss.RoundTimeoutError
+// naming the signers that did not answer, a *tss.RefusedError from a signer
+// whose checks or Policy refused, a *tss.CulpritError naming a cheater.
+func (n *Node) Sign(ctx context.Context, req SignRequest) (*Signature, error) {
+	ctx, done, err := n.enter(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	h := n.ops.start("sign", req.KeyID, req.Signers)
+	sig, err := n.sign(ctx, req, h)
+	h.end(err)
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: sign with key %q: %w", req.KeyID, err)
+	}
+	return sig, nil
+}
+
+func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, error) {
+	proto, err := ParseProtocol(string(req.Protocol))
+	if err != nil {
+		return nil, err
+	}
+	path, err := canonicalPath(req.Path)
+	if err != nil {
+		return nil, err
+	}
+	signers, err := n.signers(ctx, req.KeyID, req.Signers)
+	if err != nil {
+		return nil, err
+	}
+	if proto == ProtocolAuto {
+		proto = ProtocolGG18
+		st, err := n.eng.PoolStatus(ctx, tss.PoolSpec{KeyID: req.KeyID, Signers: signers, Path: path})
+		if err != nil {
+			return nil, err
+		}
+		if st.Ready > 0 {
+			proto = ProtocolGG20
+		}
+	}
+	h.update("", signers, string(proto))
+	var sig *tss.Signature
+	if proto == ProtocolGG20 {
+		sig, err = n.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: req.KeyID, Signers: signers, Path: path,
+			Digests: [][]byte{req.Digest[:]}, Evidence: req.Evidence})
+		if errors.Is(err, tss.ErrNoPresignature) && req.Protocol != ProtocolGG20 {
+			// The last ready presignature went to a concurrent call.
+			proto = ProtocolGG18
+			h.update("", nil, string(proto))
+			sig, err = nil, nil
+		} else if errors.Is(err, tss.ErrNoPresignature) {
+			return nil, fmt.Errorf("%w (signers %v, path %q): make some with Presign, or sign with %s",
+				err, signers, orRoot(path), ProtocolGG18)
+		}
+	}
+	if proto == ProtocolGG18 {
+		sig, err = n.eng.Sign(ctx, tss.SignRequest{KeyID: req.KeyID, Digest: req.Digest[:], Signers: signers,
+			Path: path, Evidence: req.Evidence})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s with signers %v: %w", proto, signers, err)
+	}
+	// The engine verified it; verify again at the boundary, it is cheap.
+	if err := sig.Verify(); err != nil {
+		return nil, fmt.Errorf("%s with signers %v: %w", proto, signers, err)
+	}
+	return &Signature{Signature: *sig, Protocol: proto, Signers: signers}, nil
+}
+
+// WalletSigner returns a wallet.Signer that signs with keyID through this
+// node, for the wallet package's functions (SignPSBT, SignEthereumTx,
+// SignPersonalMessage, SignTypedData). Each digest is signed as Sign would.
+func (n *Node) WalletSigner(keyID string, opts SignOptions) wallet.Signer {
+	return &walletSigner{n: n, keyID: keyID, opts: opts}
+}
+
+type walletSigner struct {
+	n     *Node
+	keyID string
+	opts  SignOptions
+}
+
+// PublicKey implements wallet.KeySource.
+func (w *walletSigner) PublicKey(ctx context.Context, path hd.Path) (*secp256k1.PublicKey, error) {
+	return w.n.PublicKey(ctx, w.keyID, path.String())
+}
+
+// SignDigest implements wallet.Signer.
+func (w *walletSigner) SignDigest(ctx context.Context, digest [32]byte, path hd.Path) (*wallet.Signature, error) {
+	sig, err := w.n.Sign(ctx, SignRequest{KeyID: w.keyID, Digest: digest, Path: path.String(), SignOptions: w.opts})
+	if err != nil {
+		return nil, err
+	}
+	return &wallet.Signature{R: sig.R, S: sig.S, RecoveryID: sig.RecoveryID}, nil
+}
+
+// PSBTRequest asks to sign the inputs of a PSBT that belong to a key.
+type PSBTRequest struct {
+	// KeyID names the key.
+	KeyID string
+	// Packet is the PSBT (see wallet.ParsePSBT); it is not modified.
+	Packet *psbt.Packet
+	// Options say which network the PSBT spends on (required), which
+	// derivation paths identify this key's inputs when the PSBT has no
+	// BIP-32 fields for them, and which sighash types are allowed.
+	Options wallet.PSBTOptions
+	SignOptions
+}
+
+// SignPSBT signs every input of req.Packet that belongs to the key (see
+// wallet.SignPSBT), one threshold signature per input, checks each
+// finalized input with btcd's script engine and extracts the transaction
+// when every input is final. Failures wrap the wallet sentinels
+// (wallet.ErrNothingToSign, wallet.ErrInvalidPSBT, ...) or Sign's errors.
+func (n *Node) SignPSBT(ctx context.Context, req PSBTRequest) (*wallet.SignedPSBT, error) {
+	ctx, done, err := n.enter(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if req.Packet == nil {
+		return nil, fmt.Errorf("keyquorum: sign PSBT: %w: no PSBT", wallet.ErrInvalidPSBT)
+	}
+	h := n.ops.start("sign-psbt", req.KeyID, req.Signers)
+	h.update("", nil, fmt.Sprintf("%d inputs", len(req.Packet.Inputs)))
+	res, err := wallet.SignPSBT(ctx, n.WalletSigner(req.KeyID, req.SignOptions), req.Packet, req.Options)
+	h.end(err)
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: sign PSBT with key %q: %w", req.KeyID, err)
+	}
+	return res, nil
+}
+
+// EthereumTxRequest asks to sign an Ethereum transaction.
+type EthereumTxRequest struct {
+	// KeyID names the key.
+	KeyID string
+	// Tx is the unsigned transaction (see wallet.ParseEthereumTx): legacy,
+	// EIP-2930 or EIP-1559.
+	Tx *types.Transaction
+	// ChainID is the chain to sign for; typed transactions must carry the
+	// same one.
+	ChainID *big.Int
+	// Path is the derivation path of the sending key ("" for the key
+	// itself).
+	Path string
+	SignOptions
+}
+
+// SignEthereumTx signs req.Tx (see wallet.SignEthereumTx); go-ethereum
+// recovers the sender from the result before it is returned. Failures wrap
+// the wallet sentinels (wallet.ErrChainID, wallet.ErrInvalidTransaction,
+// ...) or Sign's errors.
+func (n *Node) SignEthereumTx(ctx context.Context, req EthereumTxRequest) (*wallet.SignedEthereumTx, error) {
+	ctx, done, err := n.enter(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if req.Tx == nil || req.ChainID == nil {
+		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction: %w: transaction and chain ID are required", wallet.ErrInvalidTransaction)
+	}
+	path, err := hd.ParsePath(orRoot(req.Path))
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction: %w: %w", tss.ErrBadRequest, err)
+	}
+	h := n.ops.start("sign-eth", req.KeyID, req.Signers)
+	res, err := wallet.SignEthereumTx(ctx, n.WalletSigner(req.KeyID, req.SignOptions), path, req.Tx, req.ChainID)
+	h.end(err)
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction with key %q: %w", req.KeyID, err)
+	}
+	return res, nil
+}

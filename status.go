@@ -1,0 +1,143 @@
+package keyquorum
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// Status is a snapshot of a site. Its JSON form is what `kqnode status`
+// prints. It holds nothing secret.
+type Status struct {
+	// PeerID is this site's party ID.
+	PeerID tss.PartyID `json:"peer_id"`
+	// IdentityPublicKey is the site's P-256 identity key, hex of the
+	// 65-byte uncompressed SEC 1 point.
+	IdentityPublicKey string `json:"identity_public_key"`
+	// Offline reports a node opened with Config.Offline.
+	Offline bool `json:"offline"`
+	// Started is when the node was opened.
+	Started time.Time `json:"started"`
+	// UptimeMS is how long it has been open, in milliseconds.
+	UptimeMS int64 `json:"uptime_ms"`
+	// ListenAddrs are the libp2p addresses the site listens on.
+	ListenAddrs []string `json:"listen_addrs"`
+	// Peers are the other committee members (see PeerStatus).
+	Peers []PeerStatus `json:"peers"`
+	// PeersReachable counts peers whose last send succeeded.
+	PeersReachable int `json:"peers_reachable"`
+	// Keys are the keys this site holds shares of, with their pools.
+	Keys []KeyStatus `json:"keys"`
+	// PreParams is the Paillier pre-parameter pool keygen draws from.
+	PreParams PreParamsStatus `json:"preparams"`
+	// Operations are the operations started here that are still running.
+	Operations []Operation `json:"operations"`
+	// Finished are the latest finished operations started here, oldest
+	// first.
+	Finished []Operation `json:"finished"`
+	// Joined are the latest sessions other sites proposed and this site
+	// joined, oldest first.
+	Joined []JoinedSession `json:"joined"`
+	// EngineError says why the protocol engine stopped, if it did.
+	EngineError string `json:"engine_error,omitempty"`
+}
+
+// KeyStatus describes one key and its presignature pools on this site.
+type KeyStatus struct {
+	// KeyID names the key on every site.
+	KeyID string `json:"key_id"`
+	// Threshold is M: how many sites must sign.
+	Threshold int `json:"threshold"`
+	// Parties is the committee, sorted.
+	Parties []tss.PartyID `json:"parties"`
+	// PublicKey is the 33-byte compressed group key, hex.
+	PublicKey string `json:"public_key"`
+	// ChainCode is the 32-byte BIP-32 chain code, hex.
+	ChainCode string `json:"chain_code"`
+	// Epoch counts the key's committees (1 after keygen).
+	Epoch uint64 `json:"epoch"`
+	// Pools are the presignature pools of this key this site knows.
+	Pools []PoolStatus `json:"pools"`
+}
+
+// PoolStatus describes one presignature pool on this site.
+type PoolStatus struct {
+	// Signers is the pool's signer set, sorted.
+	Signers []tss.PartyID `json:"signers"`
+	// Path is the derivation path ("m" for the key itself).
+	Path string `json:"path"`
+	tss.PoolStatus
+	// Error says why the pool could not be read, if it could not.
+	Error string `json:"error,omitempty"`
+}
+
+// PreParamsStatus describes the pre-parameter pool.
+type PreParamsStatus struct {
+	tss.PreParamsStatus
+	// Generation reports whether sets are generated in the background.
+	Generation bool `json:"generation"`
+}
+
+// Status reports the site's peers, keys, pools, pre-parameters and
+// operations. It does not contact other sites.
+func (n *Node) Status(ctx context.Context) (*Status, error) {
+	ctx, done, err := n.enter(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	st := &Status{
+		PeerID: n.party, Offline: n.eng == nil, Started: n.started, UptimeMS: time.Since(n.started).Milliseconds(),
+		ListenAddrs: n.Addrs(), Peers: []PeerStatus{}, Keys: []KeyStatus{},
+	}
+	if b, err := n.identity.PublicKey().Bytes(); err == nil {
+		st.IdentityPublicKey = hex.EncodeToString(b)
+	}
+	pp, err := n.prepool.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: status of the pre-parameter pool: %w", err)
+	}
+	st.PreParams = PreParamsStatus{PreParamsStatus: pp, Generation: n.eng != nil && !n.cfg.NoPreParamsGeneration}
+	st.Operations, st.Finished, st.Joined = n.ops.snapshot()
+	n.mu.Lock()
+	if n.engineErr != nil {
+		st.EngineError = n.engineErr.Error()
+	}
+	n.mu.Unlock()
+	if n.eng == nil {
+		return st, nil
+	}
+	st.Peers = n.net.status()
+	for _, p := range st.Peers {
+		if p.Reachable != nil && *p.Reachable {
+			st.PeersReachable++
+		}
+	}
+	keys, err := n.eng.Keys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: list keys: %w", err)
+	}
+	pools := n.pools.list()
+	for _, k := range keys {
+		ks := KeyStatus{KeyID: k.ID, Threshold: k.Threshold, Parties: k.Parties,
+			PublicKey: hex.EncodeToString(k.PublicKey), ChainCode: hex.EncodeToString(k.ChainCode),
+			Epoch: k.Epoch, Pools: []PoolStatus{}}
+		for _, spec := range pools {
+			if spec.KeyID != k.ID {
+				continue
+			}
+			ps := PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path)}
+			if s, err := n.eng.PoolStatus(ctx, spec); err != nil {
+				ps.Error = err.Error()
+			} else {
+				ps.PoolStatus = s
+			}
+			ks.Pools = append(ks.Pools, ps)
+		}
+		st.Keys = append(st.Keys, ks)
+	}
+	return st, nil
+}
