@@ -171,3 +171,66 @@ func newPresignersNoFatal(ks []*keygen.LocalPartySaveData, signers []int) []*Pre
 	}
 	return out
 }
+
+// BenchmarkPresignVsGG18Throughput2of3 alternates, in every iteration, a
+// batch of concurrentSessions GG20 presigning sessions and a batch of as
+// many tss-lib GG18 signing sessions on the same key, so that both see the
+// same machine load. It reports each protocol's sessions per second and
+// their ratio (gg20/gg18; the design target is at least 2).
+func BenchmarkPresignVsGG18Throughput2of3(b *testing.B) {
+	ks := keys(b, "2-of-3")
+	presign(b, ks, []int{0, 1}, nil) // builds the Precomputed tables
+	digest := digestOf("bench")
+	batch := func(one func() error) (time.Duration, error) {
+		start := time.Now()
+		errs := make([]error, concurrentSessions)
+		var wg sync.WaitGroup
+		for w := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[w] = one()
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return 0, err
+			}
+		}
+		return time.Since(start), nil
+	}
+	gg20 := func() error {
+		ps := newPresignersNoFatal(ks, []int{0, 1})
+		if ps == nil {
+			return fmt.Errorf("setup failed")
+		}
+		for i, err := range newNetwork(ps).run(b) {
+			if err != nil {
+				return fmt.Errorf("signer %d: %w", i, err)
+			}
+		}
+		return nil
+	}
+	gg18 := func() error {
+		_, err := gg18Sign(b, ks, []int{0, 1}, digest)
+		return err
+	}
+	var t20, t18 time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d, err := batch(gg20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t20 += d
+		if d, err = batch(gg18); err != nil {
+			b.Fatal(err)
+		}
+		t18 += d
+	}
+	n := float64(b.N * concurrentSessions)
+	b.ReportMetric(n/t20.Seconds(), "gg20-presigns/s")
+	b.ReportMetric(n/t18.Seconds(), "gg18-signs/s")
+	b.ReportMetric(t18.Seconds()/t20.Seconds(), "ratio")
+}

@@ -87,7 +87,7 @@ func (p *Presigner) round2Process() ([]Message, error) {
 // its decryption.
 func (p *Presigner) aliceEnd(session []byte, cB *big.Int, pf *mta.ProofBob, pfwc *mta.ProofBobWC, j int, withCheck bool) error {
 	st := p.st
-	own := &zkmta.Opening{C: p.pub.c[st.self], M: p.sec.k, R: p.sec.rho}
+	own := &zkmta.Opening{C: p.pub.c[st.self], M: p.sec.k}
 	var (
 		m   *big.Int
 		err error

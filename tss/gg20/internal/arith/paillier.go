@@ -204,18 +204,6 @@ func (sk *PaillierSecret) Nonce(c *big.Int) (*big.Int, error) {
 	return t.Add(t, rp), nil
 }
 
-// Open returns the plaintext m and nonce r of c = Γ^m·r^N mod N², the
-// preimage under the isomorphism Z_N × Z*_N → Z*_{N²}, (m, r) ↦ Γ^m·r^N.
-func (sk *PaillierSecret) Open(c *big.Int) (m, r *big.Int, err error) {
-	if m, err = sk.Decrypt(c); err != nil {
-		return nil, nil, err
-	}
-	if r, err = sk.Nonce(c); err != nil {
-		return nil, nil, err
-	}
-	return m, r, nil
-}
-
 // ExpN returns x^e mod N using the CRT.
 func (sk *PaillierSecret) ExpN(x, e *big.Int) *big.Int { return sk.modN.Exp(x, e) }
 

@@ -181,24 +181,25 @@ func checkBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Paillie
 	return e, nil
 }
 
-// Opening is a Paillier ciphertext with its plaintext and nonce, as its key
-// owner knows them.
+// Opening is a Paillier ciphertext with its plaintext, as its key owner
+// knows it.
 type Opening struct {
-	C, M, R *big.Int
+	C, M *big.Int
 }
 
 // VerifyBobOwnKey is VerifyBob (X == nil) or VerifyBobWC for Alice, who
-// owns the Paillier key: c1 is given with its opening, and the Paillier
+// owns the Paillier key: c1 comes with its plaintext m1, and the Paillier
 // equation c1^s1·s^N·Γ^t1 = c2^e·v (mod N²) is checked through the
-// isomorphism (m, r) ↦ Γ^m·r^N instead, component by component:
+// isomorphism Z_N × Z*_N → Z*_{N²}, (m, r) ↦ Γ^m·r^N, one component at a
+// time:
 //
-//	s1·m1 + t1 ≡ e·m2 + m_v      (mod N)
-//	r1^s1 · s  ≡ r2^e · r_v      (mod N)
+//	s1·m1 + t1 ≡ e·Dec(c2) + Dec(v)      (mod N)   plaintexts
+//	c1^s1 · s^N ≡ c2^e · v               (mod N)   nonces (Γ ≡ 1 mod N)
 //
-// which is exactly equivalent and cheaper for the key owner. It returns the
-// plaintext m2 of c2, which Alice needs anyway.
+// which together are exactly equivalent to the equation modulo N² and
+// cheaper for the key owner. It returns Dec(c2), which Alice needs anyway.
 func VerifyBobOwnKey(session []byte, pf *mta.ProofBob, U *crypto.ECPoint, sk *arith.PaillierSecret, v *arith.RingPedersen, c1 *Opening, c2 *big.Int, X *secp.Point) (*big.Int, error) {
-	if pf == nil || sk == nil || c1 == nil || c1.C == nil || c1.M == nil || c1.R == nil {
+	if pf == nil || sk == nil || c1 == nil || c1.C == nil || c1.M == nil {
 		return nil, fmt.Errorf("%w: nil proof or argument", ErrMalformed)
 	}
 	var Upt *secp.Point
@@ -215,11 +216,11 @@ func VerifyBobOwnKey(session []byte, pf *mta.ProofBob, U *crypto.ECPoint, sk *ar
 	if err != nil {
 		return nil, err
 	}
-	m2, r2, err := sk.Open(c2)
+	m2, err := sk.Decrypt(c2)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	mv, rv, err := sk.Open(pf.V)
+	mv, err := sk.Decrypt(pf.V)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
@@ -231,10 +232,10 @@ func VerifyBobOwnKey(session []byte, pf *mta.ProofBob, U *crypto.ECPoint, sk *ar
 	if left.Cmp(right) != 0 {
 		return nil, fmt.Errorf("%w: Paillier equation (plaintexts)", ErrInvalid)
 	}
-	left = sk.ExpN(c1.R, pf.S1)
-	left.Mul(left, pf.S).Mod(left, N)
-	right = sk.ExpN(r2, e)
-	right.Mul(right, rv).Mod(right, N)
+	left = sk.ExpN(c1.C, pf.S1)
+	left.Mul(left, sk.ExpN(pf.S, N)).Mod(left, N)
+	right = sk.ExpN(c2, e)
+	right.Mul(right, pf.V).Mod(right, N)
 	if left.Cmp(right) != 0 {
 		return nil, fmt.Errorf("%w: Paillier equation (nonces)", ErrInvalid)
 	}

@@ -228,8 +228,7 @@ func TestBob_RoundTripAndTssLibCompatibility(t *testing.T) {
 	}
 
 	// The key owner's verifier accepts both and returns the plaintext.
-	k1, r1, _ := alice.sk.Open(c1)
-	own := &Opening{C: c1, M: k1, R: r1}
+	own := &Opening{C: c1, M: k}
 	wantM := new(big.Int).Mul(k, x)
 	wantM.Add(wantM, y)
 	for _, p := range []*mta.ProofBob{pf, tpf} {
@@ -307,11 +306,11 @@ func TestVerifyBob_RejectsProofForOtherValues(t *testing.T) {
 			if err := VerifyBobWC(tc.session, tc.pf, alice.sk.Public(), tc.v, tc.c1, tc.c2, tc.X); !errors.Is(err, tc.want) {
 				t.Fatalf("got %v, want %v", err, tc.want)
 			}
-			m1, r1, err := alice.sk.Open(tc.c1)
+			m1, err := alice.sk.Decrypt(tc.c1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			own := &Opening{C: tc.c1, M: m1, R: r1}
+			own := &Opening{C: tc.c1, M: m1}
 			if _, err := VerifyBobOwnKey(tc.session, tc.pf.ProofBob, tc.pf.U, alice.sk, tc.v, own, tc.c2, tc.X); !errors.Is(err, tc.want) {
 				t.Fatalf("own-key verifier: got %v, want %v", err, tc.want)
 			}
