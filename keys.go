@@ -138,7 +138,7 @@ func (n *Node) signers(ctx context.Context, keyID string, signers []tss.PartyID)
 	}
 	info, err := n.eng.Key(ctx, keyID)
 	if err != nil {
-		return nil, fmt.Errorf("key %q on %s: %w", keyID, n.party, err)
+		return nil, err
 	}
 	out := []tss.PartyID{n.party}
 	for _, p := range info.Parties {

@@ -282,7 +282,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	tn, err := transport.New(transport.Config{
 		Identity: n.identity, Peers: cfg.Peers, ListenAddrs: cfg.ListenAddrs,
 		RequirePostQuantum: cfg.RequirePostQuantum, MDNS: cfg.MDNS, QUICSecret: n.quic,
-		SendTimeout: cfg.SendTimeout, Logger: n.log.With("component", "transport"),
+		SendTimeout: cfg.SendTimeout, Logger: n.log, // the transport names itself in its logs
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: start network: %w", err)

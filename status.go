@@ -101,6 +101,9 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		return nil, fmt.Errorf("keyquorum: status of the pre-parameter pool: %w", err)
 	}
 	st.PreParams = PreParamsStatus{PreParamsStatus: pp, Generation: n.eng != nil && !n.cfg.NoPreParamsGeneration}
+	if !st.PreParams.Generation {
+		st.PreParams.Target = 0 // nothing keeps the pool at a target
+	}
 	st.Operations, st.Finished, st.Joined = n.ops.snapshot()
 	n.mu.Lock()
 	if n.engineErr != nil {

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/wallet"
+	"github.com/keyquorum/keyquorum/wallet/hd"
+)
+
+// The control API: HTTP/JSON on a loopback address, every request carrying
+// "Authorization: Bearer <DIR/api-token>". Request bodies are the JSON
+// objects below; a success answers 200 with the command's result object
+// (what the client prints with --json), a failure answers with an
+// errorBody and a status code matching its code.
+const (
+	pathStatus   = "/v1/status"
+	pathKeygen   = "/v1/keygen"
+	pathPresign  = "/v1/presign"
+	pathSign     = "/v1/sign"
+	pathSignPSBT = "/v1/sign-psbt"
+	pathSignEth  = "/v1/sign-eth"
+
+	maxRequestBody = 8 << 20
+)
+
+type keygenRequest struct {
+	Parties   []string `json:"parties"`
+	Threshold int      `json:"threshold"`
+	// Network selects the Bitcoin network of btc_address (default regtest).
+	Network string `json:"network,omitempty"`
+}
+
+type keygenResult struct {
+	KeyID      string   `json:"key_id"`
+	PublicKey  string   `json:"public_key"`
+	ChainCode  string   `json:"chain_code"`
+	BTCAddress string   `json:"btc_address"`
+	ETHAddress string   `json:"eth_address"`
+	Threshold  int      `json:"threshold"`
+	Parties    []string `json:"parties"`
+	Network    string   `json:"network"`
+}
+
+type presignRequest struct {
+	KeyID   string   `json:"key_id"`
+	Signers []string `json:"signers,omitempty"`
+	Path    string   `json:"path,omitempty"`
+	Count   int      `json:"count"`
+}
+
+type presignResult struct {
+	KeyID    string   `json:"key_id"`
+	Signers  []string `json:"signers"`
+	Path     string   `json:"path"`
+	Made     int      `json:"made"`
+	Ready    int      `json:"ready"`
+	Reserved int      `json:"reserved"`
+}
+
+type signOptions struct {
+	Signers  []string `json:"signers,omitempty"`
+	Protocol string   `json:"protocol,omitempty"`
+}
+
+type signRequest struct {
+	KeyID  string `json:"key_id"`
+	Digest string `json:"digest"`
+	Path   string `json:"path,omitempty"`
+	signOptions
+}
+
+type signResult struct {
+	R         string   `json:"r"`
+	S         string   `json:"s"`
+	V         int      `json:"v"`
+	DER       string   `json:"der"`
+	PublicKey string   `json:"public_key"`
+	Digest    string   `json:"digest"`
+	Path      string   `json:"path"`
+	Protocol  string   `json:"protocol"`
+	Signers   []string `json:"signers"`
+}
+
+type signPSBTRequest struct {
+	KeyID string `json:"key_id"`
+	// PSBT is base64 (or hex of the binary form).
+	PSBT    string   `json:"psbt"`
+	Network string   `json:"network,omitempty"`
+	Paths   []string `json:"paths,omitempty"`
+	signOptions
+}
+
+type signPSBTResult struct {
+	PSBT         string `json:"psbt"`
+	TxHex        string `json:"tx_hex"`
+	TxID         string `json:"txid"`
+	Complete     bool   `json:"complete"`
+	SignedInputs []int  `json:"signed_inputs"`
+}
+
+type signEthRequest struct {
+	KeyID   string `json:"key_id"`
+	Tx      string `json:"tx"`
+	ChainID string `json:"chain_id"`
+	Path    string `json:"path,omitempty"`
+	signOptions
+}
+
+type signEthResult struct {
+	RawTx string `json:"raw_tx"`
+	Hash  string `json:"hash"`
+	From  string `json:"from"`
+}
+
+// statusResult is keyquorum.Status plus what only kqnode knows.
+type statusResult struct {
+	*keyquorum.Status
+	Home     string   `json:"home"`
+	API      string   `json:"api"`
+	Warnings []string `json:"warnings"`
+}
+
+// errorBody is every failure's answer, and what a client prints on stdout
+// with --json when a command fails.
+type errorBody struct {
+	// Error says what failed, for whom, and what to do.
+	Error string `json:"error"`
+	// Code is stable for scripts (see errorCodes).
+	Code string `json:"code"`
+	// Parties are the sites the error is about (timeouts, refusals,
+	// culprits), when there are any.
+	Parties []string `json:"parties,omitempty"`
+}
+
+// Error codes.
+const (
+	codeBadRequest     = "bad_request"      // malformed input: digest, PSBT, transaction, path, flags
+	codeUnauthorized   = "unauthorized"     // missing or wrong API token
+	codeUnknownKey     = "unknown_key"      // this site holds no share of the key
+	codeNotInCommittee = "not_in_committee" // a named party is not in the key's committee
+	codeNoPresignature = "no_presignature"  // gg20 asked, the pool is empty
+	codeNoPreParams    = "no_preparams"     // keygen needs a pre-parameter set the site does not have yet
+	codeTimeout        = "timeout"          // a round timed out; parties did not answer
+	codeUnreachable    = "unreachable"      // parties could not be reached
+	codeRefused        = "refused"          // a party refused (its checks or policy)
+	codeAborted        = "aborted"          // a party aborted the session
+	codeCulprit        = "culprit"          // a party provably misbehaved
+	codeBusy           = "busy"             // too many sessions at once
+	codeUnavailable    = "unavailable"      // the site is stopping or its engine stopped
+	codeNotRunning     = "not_running"      // client: no site answers for --home
+	codeInternal       = "internal"         // anything else; see the site's log
+)
+
+// classify maps an error to its code, HTTP status and parties.
+func classify(err error) (code string, status int, parties []string) {
+	var (
+		rt  *tss.RoundTimeoutError
+		un  *tss.UnreachableError
+		ref *tss.RefusedError
+		ab  *tss.AbortedError
+		cul *tss.CulpritError
+		eq  *tss.EquivocationError
+	)
+	switch {
+	case errors.As(err, &rt):
+		return codeTimeout, 504, partyStrings(rt.Parties)
+	case errors.As(err, &un):
+		return codeUnreachable, 504, partyStrings(un.Parties)
+	case errors.As(err, &ref):
+		return codeRefused, 502, []string{string(ref.Party)}
+	case errors.As(err, &ab):
+		return codeAborted, 502, []string{string(ab.Party)}
+	case errors.As(err, &cul):
+		return codeCulprit, 502, partyStrings(cul.Parties)
+	case errors.As(err, &eq):
+		return codeCulprit, 502, []string{string(eq.Sender), string(eq.Reporter)}
+	case errors.Is(err, tss.ErrUnknownKey):
+		return codeUnknownKey, 404, nil
+	case errors.Is(err, tss.ErrNotInCommittee):
+		return codeNotInCommittee, 400, nil
+	case errors.Is(err, tss.ErrNoPresignature):
+		return codeNoPresignature, 409, nil
+	case errors.Is(err, tss.ErrNoPreParams):
+		return codeNoPreParams, 409, nil
+	case errors.Is(err, tss.ErrBusy):
+		return codeBusy, 503, nil
+	case errors.Is(err, keyquorum.ErrClosed), errors.Is(err, tss.ErrEngineClosed),
+		errors.Is(err, context.Canceled), errors.Is(err, hsmshare.ErrClosed):
+		return codeUnavailable, 503, nil
+	case isBadInput(err):
+		return codeBadRequest, 400, nil
+	}
+	return codeInternal, 500, nil
+}
+
+// isBadInput reports errors caused by the request's content.
+func isBadInput(err error) bool {
+	for _, s := range []error{
+		tss.ErrBadRequest, hd.ErrHardened, hd.ErrMalformedPath, hd.ErrInvalidChild,
+		wallet.ErrInvalidPSBT, wallet.ErrInvalidTransaction, wallet.ErrChainID, wallet.ErrUnsupportedTxType,
+		wallet.ErrNothingToSign, wallet.ErrTaproot, wallet.ErrUnsupportedScript, wallet.ErrSighashType,
+		wallet.ErrMissingUTXO, wallet.ErrUTXOMismatch, wallet.ErrAlreadySigned, wallet.ErrAddressType,
+		wallet.ErrSignerKey, errBadRequest,
+	} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// errBadRequest marks request decoding failures in the API server.
+var errBadRequest = errors.New("bad request")
+
+func partyStrings(ps []tss.PartyID) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = string(p)
+	}
+	return out
+}
+
+func partyIDs(ss []string) []tss.PartyID {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]tss.PartyID, len(ss))
+	for i, s := range ss {
+		out[i] = tss.PartyID(s)
+	}
+	return out
+}

@@ -1,0 +1,418 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"reflect"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// errNotRunning means no site answered for --home.
+var errNotRunning = errors.New("site not running")
+
+// apiError is a failure the site reported.
+type apiError struct {
+	status int
+	body   errorBody
+}
+
+func (e *apiError) Error() string {
+	msg := e.body.Error
+	if len(e.body.Parties) > 0 && !containsAll(msg, e.body.Parties) {
+		msg += " (sites: " + strings.Join(e.body.Parties, ", ") + ")"
+	}
+	return msg
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// client talks to the site whose home is dir.
+type client struct {
+	home  home
+	base  string
+	token string
+	http  *http.Client
+}
+
+func newClient(dir string, timeout time.Duration) (*client, error) {
+	h := home{dir: dir}
+	if _, err := h.loadConfig(); err != nil {
+		return nil, err
+	}
+	api, err := h.loadAPI()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errNotRunning, err)
+	}
+	if err := loopbackAddr(api.Addr); err != nil {
+		return nil, fmt.Errorf("%s: %w", h.path(apiFile), err)
+	}
+	token, err := h.apiToken(false)
+	if err != nil {
+		return nil, err
+	}
+	return &client{home: h, base: "http://" + api.Addr, token: token, http: &http.Client{Timeout: timeout}}, nil
+}
+
+// call sends req (nil for GET) to path and decodes the answer into resp.
+func (c *client) call(ctx context.Context, path string, req, resp any) error {
+	method, body := http.MethodGet, io.Reader(nil)
+	if req != nil {
+		b, err := json.Marshal(req)
+		if err != nil {
+			return err
+		}
+		method, body = http.MethodPost, bytes.NewReader(b)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Authorization", "Bearer "+c.token)
+	hr.Header.Set("Content-Type", "application/json")
+	r, err := c.http.Do(hr)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return fmt.Errorf("%w: nothing listens at %s (from %s): start the site with `kqnode run --home %s ...`",
+				errNotRunning, c.base, c.home.path(apiFile), c.home.dir)
+		}
+		return fmt.Errorf("control API %s: %w", c.base, err)
+	}
+	defer r.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	if err != nil {
+		return fmt.Errorf("control API %s: %w", c.base, err)
+	}
+	if r.StatusCode != http.StatusOK {
+		var eb errorBody
+		if json.Unmarshal(data, &eb) != nil || eb.Code == "" {
+			eb = errorBody{Code: codeInternal, Error: fmt.Sprintf("control API answered %s", r.Status)}
+		}
+		return &apiError{status: r.StatusCode, body: eb}
+	}
+	if err := json.Unmarshal(data, resp); err != nil {
+		return fmt.Errorf("control API %s: bad answer: %w", c.base, err)
+	}
+	return nil
+}
+
+// clientFlags are the flags every client command takes.
+type clientFlags struct {
+	*flagSet
+	home    *string
+	json    *bool
+	timeout *time.Duration
+}
+
+func newClientFlags(name, synopsis string) *clientFlags {
+	fs := newFlagSet(name, synopsis)
+	return &clientFlags{
+		flagSet: fs,
+		home:    fs.String("home", "", "site home directory (required)"),
+		json:    fs.Bool("json", false, "print exactly one JSON object on stdout (also on failure)"),
+		timeout: fs.Duration("timeout", 30*time.Minute, "give up waiting for the site after this long"),
+	}
+}
+
+func (f *clientFlags) parse(e *env, args []string) (*client, error) {
+	if err := f.flagSet.parse(args, e.stdout); err != nil {
+		return nil, err
+	}
+	e.json = *f.json
+	if *f.home == "" {
+		return nil, usageErrorf("%s: --home is required\nusage: %s", f.Name(), f.synopsis)
+	}
+	return newClient(*f.home, *f.timeout)
+}
+
+// output prints a result as JSON or as "name: value" lines.
+func output(e *env, v any) error {
+	if e.json {
+		return printJSON(e.stdout, v)
+	}
+	rv := reflect.Indirect(reflect.ValueOf(v))
+	rt := rv.Type()
+	for i := range rt.NumField() {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		val := rv.Field(i).Interface()
+		if s, ok := val.([]string); ok {
+			val = strings.Join(s, ",")
+		}
+		fmt.Fprintf(e.stdout, "%-13s %v\n", name+":", val)
+	}
+	return nil
+}
+
+// withProgress runs f; when stderr is a terminal it shows, every two
+// seconds, how long the operation has run and what the site reports.
+func withProgress(ctx context.Context, e *env, c *client, what string, f func() error) error {
+	fi, ok := e.stderr.(*os.File)
+	if !ok {
+		return f()
+	}
+	if st, err := fi.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return f()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start := time.Now()
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				fmt.Fprint(fi, "\r\033[K")
+				return
+			case <-tick.C:
+			}
+			line := fmt.Sprintf("%s: %s elapsed", what, time.Since(start).Round(time.Second))
+			var st statusResult
+			if err := c.call(ctx, pathStatus, nil, &st); err == nil && st.Status != nil {
+				pp := st.PreParams
+				line += fmt.Sprintf("; operations running: %d; pre-parameters ready %d/%d, generating %d",
+					len(st.Operations), pp.Ready, pp.Target, pp.Generating)
+			}
+			fmt.Fprint(fi, "\r\033[K"+line)
+		}
+	}()
+	err := f()
+	cancel()
+	<-done
+	return err
+}
+
+func cmdKeygen(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("keygen", "kqnode keygen --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]")
+	threshold := f.Int("threshold", 0, "M: how many sites must sign (\"2-of-3\" is --threshold 2) (required)")
+	parties := f.String("parties", "", "the committee's peer IDs, comma-separated, this site included (required)")
+	network := f.String("network", "regtest", "Bitcoin network of btc_address: mainnet, testnet, regtest or signet")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *threshold <= 0 || *parties == "" {
+		return usageErrorf("keygen: --threshold and --parties are required\nusage: %s", f.synopsis)
+	}
+	var res keygenResult
+	err = withProgress(ctx, e, c, "keygen", func() error {
+		return c.call(ctx, pathKeygen, keygenRequest{Parties: splitList(*parties), Threshold: *threshold, Network: *network}, &res)
+	})
+	if err != nil {
+		return err
+	}
+	return output(e, &res)
+}
+
+func cmdPresign(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("presign", "kqnode presign --home DIR --key ID --count N [--signers ID,ID] [--path m/0/1] [--json]")
+	key := f.String("key", "", "key ID (required)")
+	count := f.Int("count", 0, "how many presignatures to make (required)")
+	signers := f.String("signers", "", "signer set, comma-separated (default: this site and the first M-1 others)")
+	path := f.String("path", "", "BIP-32 derivation path the presignatures are for (default m)")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || *count <= 0 {
+		return usageErrorf("presign: --key and a positive --count are required\nusage: %s", f.synopsis)
+	}
+	var res presignResult
+	err = withProgress(ctx, e, c, "presign", func() error {
+		return c.call(ctx, pathPresign, presignRequest{KeyID: *key, Signers: splitList(*signers), Path: *path, Count: *count}, &res)
+	})
+	if err != nil {
+		return err
+	}
+	return output(e, &res)
+}
+
+func cmdSign(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("sign", "kqnode sign --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18] [--json]")
+	key := f.String("key", "", "key ID (required)")
+	digest := f.String("digest", "", "32-byte digest to sign, 64 hex digits (required)")
+	signers := f.String("signers", "", "signer set, comma-separated (default: this site and the first M-1 others)")
+	path := f.String("path", "", "BIP-32 derivation path (default m)")
+	protocol := f.String("protocol", "auto", "gg20 (needs a presignature), gg18, or auto (gg20 when a presignature is ready)")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || *digest == "" {
+		return usageErrorf("sign: --key and --digest are required\nusage: %s", f.synopsis)
+	}
+	var res signResult
+	err = withProgress(ctx, e, c, "sign", func() error {
+		return c.call(ctx, pathSign, signRequest{KeyID: *key, Digest: *digest, Path: *path,
+			signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &res)
+	})
+	if err != nil {
+		return err
+	}
+	return output(e, &res)
+}
+
+// readArg returns s, or the contents of FILE for "@FILE".
+func readArg(name, s string) (string, error) {
+	file, ok := strings.CutPrefix(s, "@")
+	if !ok {
+		return s, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", usageErrorf("--%s %s: %v", name, s, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func cmdSignPSBT(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("sign-psbt", "kqnode sign-psbt --home DIR --key ID --psbt BASE64|@FILE [--network regtest] [--paths m/0/0,...] [--signers ID,ID] [--protocol gg20|gg18] [--json]")
+	key := f.String("key", "", "key ID (required)")
+	psbtArg := f.String("psbt", "", "the PSBT in base64, or @FILE holding base64 or binary (required)")
+	network := f.String("network", "regtest", "Bitcoin network: mainnet, testnet, regtest or signet")
+	paths := f.String("paths", "", "derivation paths whose scripts mark this key's inputs when the PSBT has no BIP-32 fields (m is always tried)")
+	signers := f.String("signers", "", "signer set, comma-separated (default: this site and the first M-1 others)")
+	protocol := f.String("protocol", "auto", "gg20, gg18 or auto")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || *psbtArg == "" {
+		return usageErrorf("sign-psbt: --key and --psbt are required\nusage: %s", f.synopsis)
+	}
+	p, err := readArg("psbt", *psbtArg)
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(p, "psbt\xff") {
+		p = fmt.Sprintf("%x", p) // binary file: send as hex
+	}
+	var res signPSBTResult
+	err = withProgress(ctx, e, c, "sign-psbt", func() error {
+		return c.call(ctx, pathSignPSBT, signPSBTRequest{KeyID: *key, PSBT: p, Network: *network, Paths: splitList(*paths),
+			signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &res)
+	})
+	if err != nil {
+		return err
+	}
+	return output(e, &res)
+}
+
+func cmdSignEth(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("sign-eth", "kqnode sign-eth --home DIR --key ID --tx HEX|@FILE --chain-id N [--path m/0/1] [--signers ID,ID] [--protocol gg20|gg18] [--json]")
+	key := f.String("key", "", "key ID (required)")
+	txArg := f.String("tx", "", "unsigned transaction: hex of the typed envelope or legacy RLP, or @FILE (required)")
+	chainID := f.String("chain-id", "", "chain ID, decimal (required)")
+	path := f.String("path", "", "BIP-32 derivation path of the sender (default m)")
+	signers := f.String("signers", "", "signer set, comma-separated (default: this site and the first M-1 others)")
+	protocol := f.String("protocol", "auto", "gg20, gg18 or auto")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || *txArg == "" || *chainID == "" {
+		return usageErrorf("sign-eth: --key, --tx and --chain-id are required\nusage: %s", f.synopsis)
+	}
+	tx, err := readArg("tx", *txArg)
+	if err != nil {
+		return err
+	}
+	var res signEthResult
+	err = withProgress(ctx, e, c, "sign-eth", func() error {
+		return c.call(ctx, pathSignEth, signEthRequest{KeyID: *key, Tx: tx, ChainID: *chainID, Path: *path,
+			signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &res)
+	})
+	if err != nil {
+		return err
+	}
+	return output(e, &res)
+}
+
+func cmdStatus(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("status", "kqnode status --home DIR [--json]")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	var st statusResult
+	if err := c.call(ctx, pathStatus, nil, &st); err != nil {
+		return err
+	}
+	if e.json {
+		return printJSON(e.stdout, st)
+	}
+	printStatus(e.stdout, &st)
+	return nil
+}
+
+// printStatus renders a status for a person.
+func printStatus(w io.Writer, st *statusResult) {
+	fmt.Fprintf(w, "site      %s (up %s)\n", st.PeerID, (time.Duration(st.UptimeMS) * time.Millisecond).Round(time.Second))
+	fmt.Fprintf(w, "api       %s\n", st.API)
+	fmt.Fprintf(w, "listen    %s\n", strings.Join(st.ListenAddrs, " "))
+	for _, warn := range st.Warnings {
+		fmt.Fprintf(w, "WARNING   %s\n", warn)
+	}
+	fmt.Fprintf(w, "peers     %d of %d reachable at the last exchange\n", st.PeersReachable, len(st.Peers))
+	for _, p := range st.Peers {
+		state := "not contacted yet"
+		if p.Reachable != nil {
+			state = map[bool]string{true: "reachable", false: "UNREACHABLE: " + p.LastError}[*p.Reachable]
+		}
+		if p.LastSeen != nil {
+			state += ", last message " + time.Since(*p.LastSeen).Round(time.Second).String() + " ago"
+		}
+		if p.Security != "" {
+			state += ", " + p.Security
+		}
+		fmt.Fprintf(w, "  %s  %s\n", p.PeerID, state)
+	}
+	pp := st.PreParams
+	gen := "background generation on"
+	if !pp.Generation {
+		gen = "background generation off"
+	}
+	fmt.Fprintf(w, "preparams %d ready of target %d, %d generating, %d generated (%s)\n", pp.Ready, pp.Target, pp.Generating, pp.Generated, gen)
+	if pp.LastError != "" {
+		fmt.Fprintf(w, "  last error: %s\n", pp.LastError)
+	}
+	fmt.Fprintf(w, "keys      %d\n", len(st.Keys))
+	for _, k := range st.Keys {
+		fmt.Fprintf(w, "  %s  %d-of-%d  %s\n", k.KeyID, k.Threshold, len(k.Parties), k.PublicKey)
+		for _, p := range k.Pools {
+			fmt.Fprintf(w, "    pool %s path %s: %d ready, %d reserved, %d being made (made %d, used %d, discarded %d)\n",
+				strings.Join(partyStrings(p.Signers), ","), p.Path, p.Ready, p.Reserved, p.Making, p.Made, p.Used, p.Discarded)
+		}
+	}
+	for _, o := range st.Operations {
+		fmt.Fprintf(w, "running   #%d %s %s for %s %s\n", o.ID, o.Kind, o.KeyID, time.Duration(o.ElapsedMS)*time.Millisecond, o.Detail)
+	}
+	for _, o := range st.Finished {
+		res := "ok"
+		if o.Error != "" {
+			res = "FAILED: " + o.Error
+		}
+		fmt.Fprintf(w, "finished  #%d %s %s in %s %s: %s\n", o.ID, o.Kind, o.KeyID, time.Duration(o.ElapsedMS)*time.Millisecond, o.Detail, res)
+	}
+	if st.EngineError != "" {
+		fmt.Fprintf(w, "ENGINE STOPPED: %s\n", st.EngineError)
+	}
+}

@@ -1,0 +1,148 @@
+// Command kqnode runs one site of a keyquorum committee and talks to it.
+//
+//	kqnode init     --home DIR --module PATH --token LABEL --pin-source file:PATH|env:VAR
+//	kqnode run      --home DIR --peers FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT]
+//	kqnode keygen   --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]
+//	kqnode presign  --home DIR --key ID --count N [--signers ID,ID] [--path m/0/1] [--json]
+//	kqnode sign     --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18] [--json]
+//	kqnode sign-psbt --home DIR --key ID --psbt BASE64|@FILE [--network regtest] [--json]
+//	kqnode sign-eth --home DIR --key ID --tx HEX --chain-id N [--path m/0/1] [--json]
+//	kqnode status   --home DIR [--json]
+//
+// init sets up a site's home directory and HSM keys; run is the site's
+// daemon (libp2p, pre-parameter and presignature pools, and a control API on
+// a loopback address, authenticated with a token kept in DIR); the other
+// commands are clients of that API. With --json a client prints exactly one
+// JSON object on stdout, also on failure ({"error", "code", "parties"}),
+// and the exit status is 0 on success, 1 when the operation failed and 2
+// for a usage error. The README's "kqnode reference" documents every
+// command and its JSON.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/keyquorum/keyquorum/hsmshare"
+)
+
+// env is what a command writes to, and whether its output is JSON.
+type env struct {
+	stdout, stderr io.Writer
+	json           bool
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, e *env, args []string) error
+}
+
+var commands = []command{
+	{"init", "set up a site: home directory, seal and identity keys in the HSM token", func(ctx context.Context, e *env, args []string) error {
+		e.json = true
+		return cmdInit(ctx, args, e.stdout, e.stderr)
+	}},
+	{"run", "run the site: libp2p, pools, control API (until SIGTERM/SIGINT)", func(ctx context.Context, e *env, args []string) error {
+		return cmdRun(ctx, args, e.stdout, e.stderr)
+	}},
+	{"keygen", "create an M-of-N key with the committee", cmdKeygen},
+	{"presign", "make GG20 presignatures for a key and signer set", cmdPresign},
+	{"sign", "sign a 32-byte digest", cmdSign},
+	{"sign-psbt", "sign a key's inputs of a Bitcoin PSBT", cmdSignPSBT},
+	{"sign-eth", "sign an Ethereum transaction", cmdSignEth},
+	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
+}
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run executes one command and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		w := stderr
+		if len(args) > 0 {
+			w = stdout
+		}
+		fmt.Fprintln(w, "usage: kqnode COMMAND [flags]   (kqnode COMMAND -h for a command's flags)")
+		fmt.Fprintln(w, "\ncommands:")
+		for _, c := range commands {
+			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		}
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands {
+		if c.name != args[0] {
+			continue
+		}
+		e := &env{stdout: stdout, stderr: stderr}
+		err := c.run(ctx, e, args[1:])
+		switch {
+		case err == nil, errors.Is(err, errHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintln(stderr, "kqnode "+err.Error())
+			if e.json {
+				printJSON(stdout, errorBody{Error: err.Error(), Code: codeBadRequest})
+			}
+			return 2
+		}
+		fmt.Fprintf(stderr, "kqnode %s: %v\n", c.name, err)
+		if e.json {
+			printJSON(stdout, errorJSON(err))
+		}
+		return 1
+	}
+	fmt.Fprintf(stderr, "kqnode: unknown command %q (kqnode help lists them)\n", args[0])
+	return 2
+}
+
+// Codes of failures that happen in the command itself (init, run, client).
+const (
+	codeWrongPIN       = "wrong_pin"
+	codeTokenNotFound  = "token_not_found"
+	codeModuleNotFound = "module_not_found"
+	codeKeyNotFound    = "key_not_found"
+	codeWeakKey        = "weak_key"
+	codeStoreLocked    = "store_locked"
+)
+
+// errorJSON describes err for a --json failure.
+func errorJSON(err error) errorBody {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.body
+	}
+	for _, m := range []struct {
+		err  error
+		code string
+	}{
+		{hsmshare.ErrWrongPIN, codeWrongPIN}, {hsmshare.ErrPINLocked, codeWrongPIN},
+		{hsmshare.ErrTokenNotFound, codeTokenNotFound}, {hsmshare.ErrModuleNotFound, codeModuleNotFound},
+		{hsmshare.ErrKeyNotFound, codeKeyNotFound}, {hsmshare.ErrWeakKey, codeWeakKey},
+		{hsmshare.ErrStoreLocked, codeStoreLocked}, {errNotRunning, codeNotRunning},
+	} {
+		if errors.Is(err, m.err) {
+			return errorBody{Error: err.Error(), Code: m.code}
+		}
+	}
+	code, _, parties := classify(err)
+	return errorBody{Error: err.Error(), Code: code, Parties: parties}
+}
+
+// printJSON prints v as one line of JSON.
+func printJSON(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}

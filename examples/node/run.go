@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/transport"
+)
+
+const fixtureWarning = "this site imported pre-parameter TEST FIXTURES (kqnode init --preparams-fixtures): " +
+	"their secrets are public, so keys generated with them are not secret; use them for demos and tests only, never for value"
+
+// loopbackAddr checks that addr is host:port with a loopback IP literal
+// host: the control API is never exposed beyond this machine.
+func loopbackAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--api %q: %w (want 127.0.0.1:PORT)", addr, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || !ip.IsLoopback() {
+		return fmt.Errorf("--api %q: the control API listens on loopback only; give 127.0.0.1:PORT or [::1]:PORT (host names such as localhost are not accepted)", addr)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("--api %q: bad port: %w", addr, err)
+	}
+	return nil
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", "kqnode run --home DIR --peers FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT] [flags]")
+	homeDir := fs.String("home", "", "site home directory made by `kqnode init` (required)")
+	peersFile := fs.String("peers", "", "peer file: JSON list of {\"peer_id\", \"addrs\"} for every site of the committee (required)")
+	listen := fs.String("listen", strings.Join(transport.DefaultListenAddrs, ","), "libp2p listen multiaddrs, comma-separated")
+	api := fs.String("api", "127.0.0.1:0", "control API address; loopback only (port 0 picks a free port, written to DIR/api.json)")
+	ppTarget := fs.Int("preparams-target", keyquorum.DefaultPreParamsTarget, "Paillier pre-parameter sets kept ready; generated in the background (0: no background generation)")
+	poolTarget := fs.Int("pool-target", 0, "ready GG20 presignatures kept in every pool this site presigned for (0: no background presigning)")
+	roundTimeout := fs.Duration("round-timeout", keyquorum.DefaultRoundTimeout, "how long a protocol round waits for the other sites")
+	joinTimeout := fs.Duration("join-timeout", keyquorum.DefaultJoinTimeout, "how long a proposal waits for the other sites to accept")
+	sendTimeout := fs.Duration("send-timeout", transport.DefaultSendTimeout, "how long a message waits for an unreachable site")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
+	if err := fs.parse(args, stdout); err != nil {
+		return err
+	}
+	if *homeDir == "" || *peersFile == "" {
+		return usageErrorf("run: --home and --peers are required")
+	}
+	if err := loopbackAddr(*api); err != nil {
+		return usageErrorf("run: %v", err)
+	}
+	if *ppTarget < 0 || *poolTarget < 0 {
+		return usageErrorf("run: --preparams-target and --pool-target must not be negative")
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usageErrorf("run: --log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	case "json":
+		handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
+	default:
+		return usageErrorf("run: --log-format %q: want text or json", *logFormat)
+	}
+	log := slog.New(handler)
+
+	h := home{dir: *homeDir}
+	cfg, err := h.loadConfig()
+	if err != nil {
+		return err
+	}
+	peers, err := transport.LoadPeerFile(*peersFile)
+	if err != nil {
+		return fmt.Errorf("peer file: %w", err)
+	}
+	token, err := h.apiToken(true)
+	if err != nil {
+		return err
+	}
+	var warnings []string
+	if cfg.TestFixtures {
+		warnings = append(warnings, fixtureWarning)
+		log.Warn(fixtureWarning)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+
+	node, err := keyquorum.Open(ctx, keyquorum.Config{
+		HSM:           hsmshare.Config{ModulePath: cfg.Module, TokenLabel: cfg.Token, TokenSerial: cfg.TokenSerial, PINSource: cfg.PINSource},
+		SealKeyLabel:  cfg.SealKeyLabel,
+		IdentityLabel: cfg.IdentityLabel,
+		StoreDir:      h.storeDir(),
+		Peers:         peers,
+		ListenAddrs:   splitList(*listen),
+		// A target of 0 on the command line means "no background work";
+		// the library's zero means "default".
+		PreParamsTarget:       max(*ppTarget, 1),
+		NoPreParamsGeneration: *ppTarget == 0,
+		PoolTarget:            *poolTarget,
+		RoundTimeout:          *roundTimeout,
+		JoinTimeout:           *joinTimeout,
+		SendTimeout:           *sendTimeout,
+		Logger:                log,
+	})
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	if string(node.PartyID()) != cfg.PeerID {
+		return fmt.Errorf("the token's identity key is peer %s, but %s was set up as %s: check the token in %s",
+			node.PartyID(), h.dir, cfg.PeerID, h.path(configFile))
+	}
+
+	ln, err := net.Listen("tcp", *api)
+	if err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	srv := &http.Server{
+		Handler: (&server{node: node, log: log.With("component", "api"), tokenSum: sha256.Sum256([]byte(token)),
+			home: h.dir, api: ln.Addr().String(), warnings: warnings}).handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
+	}
+	info := apiInfo{Addr: ln.Addr().String(), PID: os.Getpid(), PeerID: string(node.PartyID())}
+	b, _ := json.Marshal(info)
+	if err := writeFileAtomic(h.path(apiFile), append(b, '\n'), 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("write %s: %w", h.path(apiFile), err)
+	}
+	defer removeAPIFile(h, info.PID)
+
+	ready, _ := json.Marshal(map[string]any{"ready": true, "peer_id": node.PartyID(), "api": info.Addr, "listen": node.Addrs()})
+	fmt.Fprintln(stdout, string(ready))
+	log.Info("site ready", "peer_id", string(node.PartyID()), "api", info.Addr, "listen", strings.Join(node.Addrs(), ","))
+
+	err = serve(ctx, srv, ln)
+	log.Info("stopping", "reason", context.Cause(ctx))
+	if cerr := node.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// removeAPIFile removes DIR/api.json if this process wrote it.
+func removeAPIFile(h home, pid int) {
+	if a, err := h.loadAPI(); err == nil && a.PID == pid {
+		os.Remove(h.path(apiFile))
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+var errUsage = errors.New("usage")
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+func (e usageError) Unwrap() error { return errUsage }
+
+func usageErrorf(format string, args ...any) error {
+	return usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// flagSet is a command's flags and its one-line synopsis.
+type flagSet struct {
+	*flag.FlagSet
+	synopsis string
+}
+
+func newFlagSet(name, synopsis string) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &flagSet{FlagSet: fs, synopsis: synopsis}
+}
+
+// errHelp is returned after -h printed a command's help.
+var errHelp = errors.New("help shown")
+
+// parse parses args; -h prints the command's help on stdout.
+func (f *flagSet) parse(args []string, stdout io.Writer) error {
+	err := f.FlagSet.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(stdout, "usage: %s\n\nflags:\n", f.synopsis)
+		f.FlagSet.SetOutput(stdout)
+		f.FlagSet.PrintDefaults()
+		return errHelp
+	}
+	if err != nil {
+		return usageErrorf("%s: %v\nusage: %s", f.Name(), err, f.synopsis)
+	}
+	if f.NArg() != 0 {
+		return usageErrorf("%s: unexpected arguments %q\nusage: %s", f.Name(), f.Args(), f.synopsis)
+	}
+	return nil
+}

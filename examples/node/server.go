@@ -1,0 +1,369 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/wallet"
+	"github.com/keyquorum/keyquorum/wallet/hd"
+)
+
+// server answers the control API for one Node.
+type server struct {
+	node     *keyquorum.Node
+	log      *slog.Logger
+	tokenSum [32]byte // SHA-256 of the API token
+	home     string
+	api      string
+	warnings []string
+}
+
+func (s *server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+pathStatus, s.status)
+	mux.HandleFunc("POST "+pathKeygen, s.keygen)
+	mux.HandleFunc("POST "+pathPresign, s.presign)
+	mux.HandleFunc("POST "+pathSign, s.sign)
+	mux.HandleFunc("POST "+pathSignPSBT, s.signPSBT)
+	mux.HandleFunc("POST "+pathSignEth, s.signEth)
+	return s.authenticate(mux)
+}
+
+// authenticate lets a request through only with the right bearer token.
+// Both sides are hashed first so the comparison takes the same time
+// whatever the length of what was sent.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(given))
+		if !ok || subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) != 1 {
+			s.log.Warn("API request refused: missing or wrong token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			writeError(w, http.StatusUnauthorized, errorBody{Code: codeUnauthorized,
+				Error: "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token in the site's api-token file"})
+			return
+		}
+		rw := &statusWriter{ResponseWriter: w, code: 200}
+		next.ServeHTTP(rw, r)
+		s.log.Info("API request", "method", r.Method, "path", r.URL.Path, "status", rw.code,
+			"took", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// decode reads a JSON request body strictly: unknown fields, trailing data
+// and oversized bodies are refused.
+func decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: request body: %w", errBadRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: request body has data after the JSON object", errBadRequest)
+	}
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, body errorBody) {
+	writeJSON(w, code, body)
+}
+
+// fail answers err with its code, status and parties.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code, status, parties := classify(err)
+	s.log.Info("API request failed", "path", r.URL.Path, "code", code, "err", err.Error())
+	writeError(w, status, errorBody{Error: err.Error(), Code: code, Parties: parties})
+}
+
+func (s *server) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.node.Status(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, statusResult{Status: st, Home: s.home, API: s.api, Warnings: s.warnings})
+}
+
+func (s *server) keygen(w http.ResponseWriter, r *http.Request) {
+	var req keygenRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	net, err := bitcoinNetwork(req.Network)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	info, err := s.node.Keygen(r.Context(), tss.KeygenRequest{Parties: partyIDs(req.Parties), Threshold: req.Threshold})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := keygenOutput(info, net)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, res)
+}
+
+func keygenOutput(info *tss.KeyInfo, network string) (*keygenResult, error) {
+	xpub, err := keyquorum.ExtendedPublicKey(info)
+	if err != nil {
+		return nil, err
+	}
+	params, err := wallet.Network(network)
+	if err != nil {
+		return nil, err
+	}
+	addr, err := wallet.BitcoinAddress(xpub.Key, wallet.P2WPKH, params)
+	if err != nil {
+		return nil, err
+	}
+	return &keygenResult{
+		KeyID: info.ID, PublicKey: hex.EncodeToString(info.PublicKey), ChainCode: hex.EncodeToString(info.ChainCode),
+		BTCAddress: addr.EncodeAddress(), ETHAddress: wallet.EthereumAddress(xpub.Key).Hex(),
+		Threshold: info.Threshold, Parties: partyStrings(info.Parties), Network: network,
+	}, nil
+}
+
+func bitcoinNetwork(name string) (string, error) {
+	if name == "" {
+		name = "regtest"
+	}
+	if _, err := wallet.Network(name); err != nil {
+		return "", fmt.Errorf("%w: network %q: %w (want mainnet, testnet, regtest or signet)", errBadRequest, name, err)
+	}
+	return name, nil
+}
+
+func (s *server) presign(w http.ResponseWriter, r *http.Request) {
+	var req presignRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.Count < 1 || req.Count > 100000 {
+		s.fail(w, r, fmt.Errorf("%w: count must be 1 to 100000, not %d", errBadRequest, req.Count))
+		return
+	}
+	res, pool, err := s.node.Presign(r.Context(), keyquorum.PresignRequest{KeyID: req.KeyID,
+		Signers: partyIDs(req.Signers), Path: req.Path, Count: req.Count})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	path := res.Pool.Path
+	if path == "" {
+		path = "m"
+	}
+	writeJSON(w, 200, presignResult{KeyID: req.KeyID, Signers: partyStrings(res.Pool.Signers), Path: path,
+		Made: res.Made, Ready: pool.Ready, Reserved: pool.Reserved})
+}
+
+// parseHex decodes lowercase or uppercase hex with an optional 0x prefix.
+func parseHex(what, s string) ([]byte, error) {
+	s = strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(s), "0x"), "0X")
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s is not hex: %w", errBadRequest, what, err)
+	}
+	return b, nil
+}
+
+func (o signOptions) parse() (keyquorum.SignOptions, error) {
+	p, err := keyquorum.ParseProtocol(o.Protocol)
+	if err != nil {
+		return keyquorum.SignOptions{}, err
+	}
+	return keyquorum.SignOptions{Signers: partyIDs(o.Signers), Protocol: p}, nil
+}
+
+func (s *server) sign(w http.ResponseWriter, r *http.Request) {
+	var req signRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := parseHex("digest", req.Digest)
+	if err == nil && len(d) != 32 {
+		err = fmt.Errorf("%w: digest must be 32 bytes (64 hex digits), not %d bytes", errBadRequest, len(d))
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	opts, err := req.signOptions.parse()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	sreq := keyquorum.SignRequest{KeyID: req.KeyID, Path: req.Path, SignOptions: opts}
+	copy(sreq.Digest[:], d)
+	sig, err := s.node.Sign(r.Context(), sreq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	path := req.Path
+	if path == "" {
+		path = "m"
+	}
+	writeJSON(w, 200, signResult{
+		R: hex.EncodeToString(sig.R[:]), S: hex.EncodeToString(sig.S[:]), V: int(sig.RecoveryID),
+		DER: hex.EncodeToString(sig.DER()), PublicKey: hex.EncodeToString(sig.PublicKey),
+		Digest: hex.EncodeToString(sig.Digest[:]), Path: path, Protocol: string(sig.Protocol),
+		Signers: partyStrings(sig.Signers),
+	})
+}
+
+func (s *server) signPSBT(w http.ResponseWriter, r *http.Request) {
+	var req signPSBTRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	network, err := bitcoinNetwork(req.Network)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	params, _ := wallet.Network(network)
+	raw := []byte(strings.TrimSpace(req.PSBT))
+	if b, err := hex.DecodeString(string(raw)); err == nil && bytes.HasPrefix(b, []byte("psbt\xff")) {
+		raw = b
+	}
+	packet, err := wallet.ParsePSBT(raw)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	paths := []hd.Path{{}}
+	for _, p := range req.Paths {
+		hp, err := hd.ParsePath(p)
+		if err != nil {
+			s.fail(w, r, fmt.Errorf("%w: path %q: %w", errBadRequest, p, err))
+			return
+		}
+		paths = append(paths, hp)
+	}
+	opts, err := req.signOptions.parse()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.node.SignPSBT(r.Context(), keyquorum.PSBTRequest{KeyID: req.KeyID, Packet: packet,
+		Options: wallet.PSBTOptions{Net: params, Paths: paths}, SignOptions: opts})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var buf bytes.Buffer
+	if err := res.Packet.Serialize(&buf); err != nil {
+		s.fail(w, r, fmt.Errorf("serialize the signed PSBT: %w", err))
+		return
+	}
+	out := signPSBTResult{PSBT: base64.StdEncoding.EncodeToString(buf.Bytes()), Complete: res.Complete, SignedInputs: []int{}}
+	for _, in := range res.Plan.Inputs {
+		out.SignedInputs = append(out.SignedInputs, in.Index)
+	}
+	if res.Complete {
+		out.TxHex = hex.EncodeToString(res.RawTx)
+		out.TxID = res.Tx.TxHash().String()
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *server) signEth(w http.ResponseWriter, r *http.Request) {
+	var req signEthRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	raw, err := parseHex("tx", req.Tx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	tx, err := wallet.ParseEthereumTx(raw)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	chainID, ok := new(big.Int).SetString(req.ChainID, 10)
+	if !ok || chainID.Sign() <= 0 {
+		s.fail(w, r, fmt.Errorf("%w: chain ID %q is not a positive decimal number", errBadRequest, req.ChainID))
+		return
+	}
+	opts, err := req.signOptions.parse()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.node.SignEthereumTx(r.Context(), keyquorum.EthereumTxRequest{KeyID: req.KeyID, Tx: tx,
+		ChainID: chainID, Path: req.Path, SignOptions: opts})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, signEthResult{RawTx: hex.EncodeToString(res.Raw), Hash: hex.EncodeToString(res.Hash[:]), From: res.From.Hex()})
+}
+
+// shutdownGrace is how long in-flight API calls may finish after a stop
+// signal before the node cancels them.
+const shutdownGrace = 5 * time.Second
+
+// serve answers API requests on ln until ctx is done, then stops accepting
+// requests and gives in-flight ones shutdownGrace; the caller closes the
+// node afterwards, which ends whatever still runs.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("control API stopped: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
