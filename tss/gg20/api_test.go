@@ -143,6 +143,9 @@ func TestHandle_BuffersEarlyMessagesAndReportsWaiting(t *testing.T) {
 		if !p.Done() || p.Waiting() != nil {
 			t.Fatalf("signer %d not done", i)
 		}
+		if p.st.w.Sign() != 0 || p.sec.k.Sign() != 0 || p.sec.sigma.Sign() != 0 || p.st.rp[i].NT.HasCRT() {
+			t.Fatalf("signer %d: a completed run kept its secrets", i)
+		}
 	}
 	// Messages after the end are refused without harm.
 	if _, err := ps[0].Handle(first1); !errors.Is(err, ErrFinished) {

@@ -247,6 +247,7 @@ func (p *Presigner) process() ([]Message, error) {
 		p.state = stateDone
 		p.round = 0
 		p.wipeSecrets()
+		p.wipeKeyMaterial()
 		return out, p.rejectLeftovers(prev)
 	}
 	p.round = next
@@ -312,18 +313,25 @@ func (p *Presigner) Presignature() (*Presignature, error) {
 
 // Wipe overwrites every secret the Presigner holds (kᵢ, γᵢ, σᵢ, lᵢ, wᵢ,
 // the Paillier nonce of Enc(kᵢ), the MtA masks and plaintexts, the CRT
-// factors of its keys, and an untaken presignature) and ends the run.
+// factors of its keys, and an untaken presignature) and ends the run. A run
+// that completes or fails wipes all of these itself, except an untaken
+// presignature; call Wipe for a run that is abandoned midway.
 func (p *Presigner) Wipe() {
 	p.wipeSecrets()
+	p.wipeKeyMaterial()
 	if p.result != nil {
 		p.result.Wipe()
 		p.result = nil
 	}
+	p.state = stateWiped
+	p.inbox = map[int][]any{}
+}
+
+// wipeKeyMaterial overwrites wᵢ and the CRT factors of the own keys.
+func (p *Presigner) wipeKeyMaterial() {
 	arith.WipeInt(p.st.w)
 	p.st.sk.Wipe()
 	p.st.rp[p.st.self].Wipe()
-	p.state = stateWiped
-	p.inbox = map[int][]any{}
 }
 
 func (p *Presigner) wipeSecrets() {
@@ -344,6 +352,7 @@ func (p *Presigner) fail(err error) {
 		p.state = stateFailed
 		p.err = err
 		p.wipeSecrets()
+		p.wipeKeyMaterial()
 	}
 }
 
