@@ -51,3 +51,19 @@ test-short: deps
 
 clean:
 	$(GO) clean -testcache
+
+.PHONY: bench bench-quick
+
+# bench runs the benchmark suite (bench/suite, hsmshare, tss/gg20) and writes
+# docs/benchmarks.md, the raw `go test -bench` output and plot in docs/bench/,
+# and the README's benchmark table. About half an hour on two idle cores; run
+# it on an otherwise quiet machine. Not part of `make test`.
+bench: deps
+	$(GO) run ./bench
+
+# bench-quick is a smoke run of the same pipeline (a subset, one or few
+# iterations, under two minutes with a warm build cache). It writes into
+# BENCH_QUICK_OUT and leaves docs/ and the README alone.
+BENCH_QUICK_OUT ?= $(or $(TMPDIR),/tmp)/keyquorum-bench-quick
+bench-quick: deps
+	$(GO) run ./bench -quick -out $(BENCH_QUICK_OUT)

@@ -1,0 +1,350 @@
+// Command bench runs keyquorum's benchmark suite and writes the results
+// page: `go run ./bench` (what `make bench` does) runs the benchmarks of
+// bench/suite, hsmshare and tss/gg20 with `go test -bench`, keeps their raw
+// output (benchstat-compatible) in docs/bench/raw.txt, checks the design's
+// performance targets, profiles the benchmarks behind missed targets, draws
+// the separated-sites plot and writes docs/benchmarks.md and the README's
+// benchmark table.
+//
+//	go run ./bench                  # full suite, about half an hour on 2 cores
+//	go run ./bench -quick -out DIR  # smoke run into DIR, README untouched
+//	go run ./bench -render          # rebuild page and README from docs/bench
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/keyquorum/keyquorum/internal/netns"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command-line flags.
+type options struct {
+	quick   bool
+	out     string
+	readme  string
+	render  bool
+	profile bool
+	lab     string
+}
+
+func run() error {
+	var o options
+	flag.BoolVar(&o.quick, "quick", false, "smoke run: a subset of the suite with few iterations")
+	flag.StringVar(&o.out, "out", "docs", "directory for benchmarks.md; raw output, run.json and the plot go to OUT/bench")
+	flag.StringVar(&o.readme, "readme", "README.md", "README whose bench section to rewrite (empty: none; never with -quick)")
+	flag.BoolVar(&o.render, "render", false, "do not run anything: rebuild the page (and README) from OUT/bench/raw.txt and run.json")
+	flag.BoolVar(&o.profile, "profile", true, "take CPU profiles of the benchmarks behind missed targets (not with -quick)")
+	flag.StringVar(&o.lab, "lab", "", "lab directory kept between suite runs (default: a fresh temporary directory, removed at the end)")
+	flag.Parse()
+	if flag.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q", flag.Args())
+	}
+	if _, err := os.Stat("go.mod"); err != nil {
+		return errors.New("run from the repository root (go run ./bench)")
+	}
+	if o.quick {
+		o.readme = ""
+		o.profile = false
+	}
+	dataDir := filepath.Join(o.out, "bench")
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return err
+	}
+	ctx := context.Background()
+	var rec runRecord
+	if o.render {
+		data, err := os.ReadFile(filepath.Join(dataDir, "run.json"))
+		if err != nil {
+			return fmt.Errorf("-render needs a previous run: %w", err)
+		}
+		if err := json.Unmarshal(data, &rec); err != nil {
+			return fmt.Errorf("run.json: %w", err)
+		}
+	} else {
+		var err error
+		if rec, err = runSuite(ctx, o, dataDir); err != nil {
+			return err
+		}
+	}
+	return write(o, dataDir, rec)
+}
+
+// runRecord is what a run keeps next to its raw output (run.json) so that
+// the page can be rebuilt from them alone.
+type runRecord struct {
+	Machine  Machine   `json:"machine"`
+	Settings Settings  `json:"settings"`
+	Profiles []Profile `json:"profiles"`
+}
+
+// step is one `go test -bench` invocation.
+type step struct {
+	pkg, bench, benchtime string
+	count                 int
+}
+
+// plan returns the suite's steps. Order matters: presigning runs before
+// the online benchmarks so that their pool starts from its presignatures.
+func plan(quick bool) []step {
+	if quick {
+		return []step{
+			{"./hsmshare/", "^Benchmark(Seal4KiB|Open4KiB|IdentitySign)$", "100x", 1},
+			{"./bench/suite/", "^Benchmark(Sign|Presign|OnlineBatch|Separated)$", "1x", 1},
+			{"./bench/suite/", "^BenchmarkOnline$", "10x", 1},
+		}
+	}
+	return []step{
+		{"./hsmshare/", "^Benchmark(Seal4KiB|Open4KiB|IdentitySign|StorePutGet4KiB)$", "1s", 5},
+		{"./tss/gg20/", "^BenchmarkOnlineSign$", "1000x", 3},
+		{"./bench/suite/", "^BenchmarkKeygen$/^size=2of3$", "1x", 5},
+		{"./bench/suite/", "^BenchmarkKeygen$/^size=3of5$", "1x", 3},
+		{"./bench/suite/", "^BenchmarkSign$", "3x", 5},
+		{"./bench/suite/", "^BenchmarkPresign$", "1x", 3},
+		{"./bench/suite/", "^BenchmarkReshare$", "1x", 3},
+		{"./bench/suite/", "^BenchmarkOnline$", "200x", 5},
+		{"./bench/suite/", "^BenchmarkOnlineBatch$", "1x", 5},
+		{"./bench/suite/", "^BenchmarkSeparated$", "5x", 3},
+	}
+}
+
+// profiles are the benchmarks re-run with a CPU profile when a target
+// that depends on them is missed.
+var profiles = map[string]struct {
+	title     string
+	bench     string
+	benchtime string
+}{
+	"keygen":  {"Keygen 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkKeygen$/^size=2of3$/^impl=memnet$", "1x"},
+	"sign":    {"GG18 sign 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkSign$/^size=2of3$/^impl=memnet$", "5x"},
+	"reshare": {"Resharing 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkReshare$/^size=2of3$/^impl=memnet$", "1x"},
+	"presign": {"GG20 presigning, keyquorum in one process (all three parties)", "^BenchmarkPresign$/^size=2of3$/^impl=memnet$", "1x"},
+	"online":  {"GG20 online signing, one signature at a time: the initiating party's process (3 processes)", "^BenchmarkOnline$/^size=2of3$/^impl=libp2p$", "300x"},
+	"batch":   {"GG20 online signing in batches: the initiating party's process (3 processes)", "^BenchmarkOnlineBatch$/^size=2of3$/^impl=libp2p$", "1x"},
+}
+
+func runSuite(ctx context.Context, o options, dataDir string) (runRecord, error) {
+	start := time.Now()
+	rec := runRecord{Machine: describeMachine(ctx)}
+	if rec.Machine.LoadStart1 >= loadQuiet {
+		fmt.Fprintf(os.Stderr, "bench: warning: load average is %s; figures will be pessimistic\n", rec.Machine.LoadStart)
+	}
+	s := &rec.Settings
+	s.Quick, s.Batch, s.Presign = o.quick, 1000, 64
+	if o.quick {
+		s.Batch, s.Presign = 10, 4
+	}
+	s.Separated = "netem"
+	if err := netns.NetemAvailable(); err != nil {
+		s.Separated, s.SeparatedWhy = "emulated", err.Error()
+	}
+
+	lab := o.lab
+	if lab == "" {
+		tmp, err := os.MkdirTemp("", "keyquorum-bench-lab-")
+		if err != nil {
+			return rec, err
+		}
+		defer os.RemoveAll(tmp)
+		lab = tmp
+	}
+	lab, err := filepath.Abs(lab)
+	if err != nil {
+		return rec, err
+	}
+	env := []string{
+		"KQBENCH_DIR=" + lab,
+		fmt.Sprintf("KQBENCH_BATCH=%d", s.Batch),
+		fmt.Sprintf("KQBENCH_PRESIGN=%d", s.Presign),
+		"KQBENCH_SEPARATED=" + s.Separated,
+	}
+	if o.quick {
+		env = append(env, "KQBENCH_RTTS=0,50")
+	}
+
+	rawPath := filepath.Join(dataDir, "raw.txt")
+	raw, err := os.Create(rawPath)
+	if err != nil {
+		return rec, err
+	}
+	defer raw.Close()
+	for _, st := range plan(o.quick) {
+		cmd, line := goTest(ctx, st, env, "")
+		s.Steps = append(s.Steps, line)
+		fmt.Fprintf(os.Stderr, "bench: %s\n", line)
+		cmd.Stdout = io.MultiWriter(raw, os.Stderr)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			return rec, fmt.Errorf("%s: %w (partial output in %s)", line, err, rawPath)
+		}
+	}
+	if err := raw.Close(); err != nil {
+		return rec, err
+	}
+
+	if o.profile {
+		rs, err := readRaw(rawPath)
+		if err != nil {
+			return rec, err
+		}
+		done := map[string]bool{}
+		for _, v := range Verdicts(Index(rs)) {
+			if !v.Known || v.Met || v.Profile == "" || done[v.Profile] {
+				continue
+			}
+			done[v.Profile] = true
+			rec.Profiles = append(rec.Profiles, takeProfile(ctx, v.Profile, env, lab))
+		}
+	}
+	rec.Machine.LoadEnd, rec.Machine.LoadEnd1 = loadAverage()
+	rec.Machine.Elapsed = time.Since(start).Round(time.Second).String()
+	return rec, nil
+}
+
+// goTest returns the command of one step and its shell form for the page.
+func goTest(ctx context.Context, st step, env []string, profile string) (*exec.Cmd, string) {
+	args := []string{"test", "-run", "^$", "-bench", st.bench, "-benchtime", st.benchtime,
+		"-count", fmt.Sprint(st.count), "-timeout", "90m", st.pkg}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Env = os.Environ()
+	var shown []string
+	if strings.HasPrefix(st.pkg, "./bench/") {
+		cmd.Env = append(cmd.Env, env...)
+		for _, e := range env {
+			if strings.HasPrefix(e, "KQBENCH_DIR=") {
+				e = "KQBENCH_DIR=$LAB"
+			}
+			shown = append(shown, e)
+		}
+		if profile != "" {
+			cmd.Env = append(cmd.Env, "KQBENCH_PROFILE="+profile)
+			shown = append(shown, "KQBENCH_PROFILE=cpu.pprof")
+		}
+	}
+	line := strings.Join(append(shown, "go", "test", "-run", "'^$'", "-bench", "'"+st.bench+"'",
+		"-benchtime", st.benchtime, "-count", fmt.Sprint(st.count), st.pkg), " ")
+	return cmd, line
+}
+
+func readRaw(path string) ([]Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Parse(f)
+}
+
+// takeProfile re-runs the benchmark behind a missed target with a CPU
+// profile and returns the top of it.
+func takeProfile(ctx context.Context, key string, env []string, lab string) Profile {
+	spec := profiles[key]
+	p := Profile{Key: key, Title: spec.title}
+	dir := filepath.Join(lab, "profiles")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		p.Err = err.Error()
+		return p
+	}
+	file := filepath.Join(dir, key+".pprof")
+	cmd, line := goTest(ctx, step{"./bench/suite/", spec.bench, spec.benchtime, 1}, env, file)
+	p.Command = line
+	fmt.Fprintf(os.Stderr, "bench: profile: %s\n", line)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		p.Err = fmt.Sprintf("%v: %s", err, lastLines(string(out), 5))
+		return p
+	}
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=20", file).Output()
+	if err != nil {
+		p.Err = fmt.Sprintf("go tool pprof: %v", err)
+		return p
+	}
+	p.Top = pprofTop(string(out))
+	p.Command += " && go tool pprof -top cpu.pprof"
+	return p
+}
+
+// pprofTop drops the lines of `pprof -top` output that name local files.
+func pprofTop(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "File: ") || strings.HasPrefix(l, "Build ID: ") {
+			continue
+		}
+		keep = append(keep, l)
+	}
+	return strings.TrimSpace(strings.Join(keep, "\n"))
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// write renders the page, the plot, run.json and the README section.
+func write(o options, dataDir string, rec runRecord) error {
+	rawPath := filepath.Join(dataDir, "raw.txt")
+	rs, err := readRaw(rawPath)
+	if err != nil {
+		return err
+	}
+	rep := &Report{Machine: rec.Machine, Results: Index(rs), Raw: rs, Settings: rec.Settings, Profiles: rec.Profiles,
+		RawPath: "bench/raw.txt"}
+	plotPath := filepath.Join(dataDir, "separated.png")
+	method := "netem"
+	if rec.Settings.Separated != "netem" {
+		method = "emulated latency"
+	}
+	if err := Plot(rep.Results, method, plotPath); err == nil {
+		rep.Plot = "bench/separated.png"
+	} else {
+		fmt.Fprintln(os.Stderr, "bench: no plot:", err)
+		os.Remove(plotPath)
+	}
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, "run.json"), append(data, '\n'), 0o644); err != nil {
+		return err
+	}
+	page := filepath.Join(o.out, "benchmarks.md")
+	if err := os.WriteFile(page, []byte(Page(rep)), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "bench: wrote", page)
+	if o.readme == "" {
+		return nil
+	}
+	old, err := os.ReadFile(o.readme)
+	if err != nil {
+		return err
+	}
+	updated, err := ReplaceSection(string(old), ReadmeSection(rep))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.readme, []byte(updated), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "bench: updated", o.readme)
+	return nil
+}

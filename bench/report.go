@@ -1,0 +1,295 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+)
+
+// Benchmark names of the suite (bench/suite) and of the package
+// benchmarks the page quotes.
+const (
+	benchKeygen   = "BenchmarkKeygen"
+	benchSign     = "BenchmarkSign"
+	benchPresign  = "BenchmarkPresign"
+	benchOnline   = "BenchmarkOnline"
+	benchBatch    = "BenchmarkOnlineBatch"
+	benchReshare  = "BenchmarkReshare"
+	benchSep      = "BenchmarkSeparated"
+	benchCoreSign = "BenchmarkOnlineSign" // tss/gg20: the online round's arithmetic
+
+	implRaw     = "impl=tsslib"
+	implRawGG18 = "impl=tsslib-gg18"
+	implMemnet  = "impl=memnet"
+	implLibp2p  = "impl=libp2p"
+
+	unitTime    = "ns/op"
+	unitP50     = "p50-ms"
+	unitP90     = "p90-ms"
+	unitRSS     = "peak-RSS-MiB"
+	unitSigs    = "sig/s"
+	unitPresigs = "presig/s"
+)
+
+// Design targets (DESIGN.md, "Performance targets", and the benchmark
+// sections of the tss, transport and GG20 issues).
+const (
+	targetOverhead      = 1.2   // keyquorum time / raw tss-lib time
+	targetLibp2pAddedMs = 10.0  // ms libp2p may add to a signature at 0 RTT
+	targetOnlineP50Ms   = 5.0   // GG20 online p50, 3 processes
+	targetBatchPerSec   = 10000 // GG20 batched signatures per second
+	targetPresignRatio  = 2.0   // presignatures/s over tss-lib GG18 signatures/s
+	targetOnlineRTTs    = 1.5   // GG20 online latency at 50 ms RTT, in RTTs ("≈ 1")
+	targetGG18RTTs      = 9.0   // GG18 signing needs at least this many RTTs
+	separatedTargetRTT  = 50    // ms
+)
+
+// comparison is one row of the table of keyquorum against raw tss-lib.
+type comparison struct {
+	title   string
+	bench   string // benchmark name up to the impl= element
+	raw     string // the baseline's impl element
+	unit    string // unit compared: ns/op, or a throughput
+	rawUnit string
+	higher  bool // a higher value is better (throughput)
+	target  float64
+	note    string
+	profile string // profile to take when a target of the row is missed
+}
+
+var comparisons = []comparison{
+	{title: "Keygen 2-of-3 (warm pre-parameters)", bench: benchKeygen + "/size=2of3", raw: implRaw, unit: unitTime, rawUnit: unitTime, target: targetOverhead, profile: "keygen"},
+	{title: "Keygen 3-of-5 (warm pre-parameters)", bench: benchKeygen + "/size=3of5", raw: implRaw, unit: unitTime, rawUnit: unitTime, target: targetOverhead, profile: "keygen"},
+	{title: "Classic GG18 sign, 2-of-3", bench: benchSign + "/size=2of3", raw: implRaw, unit: unitTime, rawUnit: unitTime, target: targetOverhead, profile: "sign"},
+	{title: "Resharing 2-of-3 → 2-of-3", bench: benchReshare + "/size=2of3", raw: implRaw, unit: unitTime, rawUnit: unitTime, target: targetOverhead, profile: "reshare",
+		note: "keyquorum's reshare is two-phase: after tss-lib resharing the new committee signs a confirmation digest (a GG18 signature) and then commits; tss-lib's figure is its resharing protocol alone"},
+	{title: "GG20 presign throughput vs tss-lib GG18 signing throughput", bench: benchPresign + "/size=2of3", raw: implRawGG18, unit: unitPresigs, rawUnit: unitSigs, higher: true, target: targetPresignRatio, profile: "presign"},
+}
+
+// Verdict is one design target checked against the run.
+type Verdict struct {
+	// Target states the target.
+	Target string
+	// Measured is the figure, formatted.
+	Measured string
+	// Known is false when the run lacks the data (the row shows "not
+	// measured").
+	Known bool
+	// Met says whether the figure meets the target.
+	Met bool
+	// Headline marks the verdicts the README repeats.
+	Headline bool
+	// Profile names the profile to take when the target is missed.
+	Profile string
+	// Limit explains a miss that a profile does not (design choices).
+	Limit string
+}
+
+// Cell is one measured figure with its spread.
+type Cell struct {
+	Stat Stat
+	Unit string
+	OK   bool
+}
+
+func (r Results) cell(name, unit string) Cell {
+	s, ok := r.Stat(name, unit)
+	return Cell{Stat: s, Unit: unit, OK: ok}
+}
+
+// ratio returns num's median over den's median (den over num when lower is
+// better, so that a ratio above 1 always means "keyquorum is slower"
+// for times and "keyquorum does more per second" for throughputs).
+func ratio(num, den Cell) (float64, bool) {
+	if !num.OK || !den.OK || den.Stat.Median == 0 {
+		return 0, false
+	}
+	return num.Stat.Median / den.Stat.Median, true
+}
+
+// Verdicts evaluates every design target against r.
+func Verdicts(r Results) []Verdict {
+	var out []Verdict
+	modes := []struct{ impl, what string }{{implMemnet, "1 process (memnet)"}, {implLibp2p, "3 processes (libp2p)"}}
+	for _, c := range comparisons {
+		raw := r.cell(c.bench+"/"+c.raw, c.rawUnit)
+		for _, m := range modes {
+			kq := r.cell(c.bench+"/"+m.impl, c.unit)
+			q, ok := ratio(kq, raw)
+			v := Verdict{Known: ok, Profile: c.profile, Headline: m.impl == implLibp2p}
+			if c.higher {
+				v.Target = fmt.Sprintf("%s, keyquorum %s: ≥ %s×", c.title, m.what, trimFloat(c.target))
+				v.Met = q >= c.target
+			} else {
+				v.Target = fmt.Sprintf("%s, keyquorum %s over raw tss-lib: ≤ %s×", c.title, m.what, trimFloat(c.target))
+				v.Met = q <= c.target
+			}
+			if ok {
+				v.Measured = fmt.Sprintf("%.2f×", q)
+			}
+			if c.note != "" {
+				v.Limit = c.note
+			}
+			out = append(out, v)
+		}
+	}
+
+	// libp2p's share of a GG18 signature (transport issue).
+	mem, lp := r.cell(benchSign+"/size=2of3/"+implMemnet, unitTime), r.cell(benchSign+"/size=2of3/"+implLibp2p, unitTime)
+	v := Verdict{Target: fmt.Sprintf("libp2p between 3 processes adds ≤ %s ms to a GG18 signature (0 ms RTT)", trimFloat(targetLibp2pAddedMs)), Known: mem.OK && lp.OK, Profile: "sign"}
+	if v.Known {
+		added := (lp.Stat.Median - mem.Stat.Median) / 1e6
+		v.Measured = fmt.Sprintf("%+.0f ms (medians: %s vs %s)", added, fmtTime(lp.Stat.Median), fmtTime(mem.Stat.Median))
+		v.Met = added <= targetLibp2pAddedMs
+	}
+	out = append(out, v)
+
+	p50 := r.cell(benchOnline+"/size=2of3/"+implLibp2p, unitP50)
+	v = Verdict{Target: fmt.Sprintf("GG20 online, one signature, 3 processes: p50 ≤ %s ms", trimFloat(targetOnlineP50Ms)), Known: p50.OK, Headline: true, Profile: "online"}
+	if v.Known {
+		v.Measured = fmt.Sprintf("%s ms", sig3(p50.Stat.Median))
+		v.Met = p50.Stat.Median <= targetOnlineP50Ms
+	}
+	out = append(out, v)
+
+	batch := r.cell(benchBatch+"/size=2of3/"+implLibp2p, unitSigs)
+	v = Verdict{Target: fmt.Sprintf("GG20 online, batches, 3 processes: ≥ %s signatures/s", thousands(targetBatchPerSec)), Known: batch.OK, Headline: true, Profile: "batch"}
+	if v.Known {
+		v.Measured = fmt.Sprintf("%s /s", thousands(batch.Stat.Median))
+		v.Met = batch.Stat.Median >= targetBatchPerSec
+	}
+	out = append(out, v)
+
+	sep := separatedAt(r, separatedTargetRTT)
+	v = Verdict{Target: fmt.Sprintf("At %d ms RTT, GG20 online signing ≈ 1 RTT (≤ %s RTT)", separatedTargetRTT, trimFloat(targetOnlineRTTs)), Known: sep.gg20.OK, Headline: true}
+	if v.Known {
+		rtts := sep.gg20.Stat.Median / separatedTargetRTT
+		v.Measured = fmt.Sprintf("%s RTT (%s ms)", sig3(rtts), sig3(sep.gg20.Stat.Median))
+		v.Met = rtts <= targetOnlineRTTs
+	}
+	out = append(out, v)
+	v = Verdict{Target: fmt.Sprintf("At %d ms RTT, GG18 signing needs ≥ %s RTTs (what GG20 avoids)", separatedTargetRTT, trimFloat(targetGG18RTTs)), Known: sep.gg18.OK}
+	if v.Known {
+		rtts := sep.gg18.Stat.Median / separatedTargetRTT
+		v.Measured = fmt.Sprintf("%s RTT (%s ms)", sig3(rtts), sig3(sep.gg18.Stat.Median))
+		v.Met = rtts >= targetGG18RTTs
+	}
+	out = append(out, v)
+	return out
+}
+
+// separatedPoint is one RTT of the separated-sites benchmark: p50
+// latencies in ms.
+type separatedPoint struct {
+	rtt        int // ms
+	gg18, gg20 Cell
+}
+
+func separatedAt(r Results, rtt int) separatedPoint {
+	name := fmt.Sprintf("%s/rtt=%dms/proto=", benchSep, rtt)
+	return separatedPoint{rtt: rtt, gg18: r.cell(name+"gg18", unitP50), gg20: r.cell(name+"gg20", unitP50)}
+}
+
+// separatedPoints returns every RTT the run measured, ascending.
+func separatedPoints(r Results) []separatedPoint {
+	var out []separatedPoint
+	for rtt := 0; rtt <= 1000; rtt++ {
+		p := separatedAt(r, rtt)
+		if p.gg18.OK || p.gg20.OK {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// slope fits latency = a + b·RTT by least squares over the points and
+// returns b: the number of round trips one signature waits for.
+func slope(pts []separatedPoint, get func(separatedPoint) Cell) (float64, bool) {
+	var xs, ys []float64
+	for _, p := range pts {
+		if c := get(p); c.OK {
+			xs = append(xs, float64(p.rtt))
+			ys = append(ys, c.Stat.Median)
+		}
+	}
+	if len(xs) < 2 {
+		return 0, false
+	}
+	var mx, my float64
+	for i := range xs {
+		mx += xs[i]
+		my += ys[i]
+	}
+	mx /= float64(len(xs))
+	my /= float64(len(ys))
+	var sxy, sxx float64
+	for i := range xs {
+		sxy += (xs[i] - mx) * (ys[i] - my)
+		sxx += (xs[i] - mx) * (xs[i] - mx)
+	}
+	if sxx == 0 {
+		return 0, false
+	}
+	return sxy / sxx, true
+}
+
+// fmtTime formats nanoseconds with three significant digits in a fitting
+// unit.
+func fmtTime(ns float64) string {
+	v, unit := timeUnit(ns)
+	return sig3(ns/v) + " " + unit
+}
+
+// timeUnit picks the unit for a duration of ns nanoseconds.
+func timeUnit(ns float64) (float64, string) {
+	switch a := math.Abs(ns); {
+	case a >= float64(time.Second):
+		return float64(time.Second), "s"
+	case a >= float64(time.Millisecond):
+		return float64(time.Millisecond), "ms"
+	case a >= float64(time.Microsecond):
+		return float64(time.Microsecond), "µs"
+	}
+	return 1, "ns"
+}
+
+// sig3 formats v with three significant digits (more for large integers).
+func sig3(v float64) string {
+	a := math.Abs(v)
+	switch {
+	case a == 0:
+		return "0"
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	}
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.3g", v), "0"), ".")
+}
+
+// trimFloat formats a target without trailing zeros.
+func trimFloat(v float64) string {
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.2f", v), "0"), ".")
+}
+
+// thousands formats v rounded to an integer with thin-space-free comma
+// grouping (12,345).
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", math.Round(v))
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}

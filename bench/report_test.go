@@ -1,0 +1,325 @@
+package main
+
+import (
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sampleRaw is `go test -bench` output in the shape the suite produces:
+// headers, log lines, PASS/ok lines, custom metrics, and -count=3 runs.
+const sampleRaw = `goos: linux
+goarch: amd64
+pkg: github.com/keyquorum/keyquorum/hsmshare
+cpu: AMD EPYC
+BenchmarkSeal4KiB/aes-256-gcm-2         	   10000	    100000 ns/op
+BenchmarkSeal4KiB/aes-256-gcm-2         	   10000	    120000 ns/op
+BenchmarkIdentitySign-2                 	    5000	    150000 ns/op
+PASS
+ok  	github.com/keyquorum/keyquorum/hsmshare	12.3s
+goos: linux
+goarch: amd64
+pkg: github.com/keyquorum/keyquorum/bench/suite
+cpu: AMD EPYC
+BenchmarkSign/size=2of3/impl=tsslib-2   	       3	1000000000 ns/op
+BenchmarkSign/size=2of3/impl=memnet-2   	       3	1100000000 ns/op	        50.00 peak-RSS-MiB
+BenchmarkSign/size=2of3/impl=libp2p-2   	       3	1300000000 ns/op	        40.00 peak-RSS-MiB
+BenchmarkSign/size=2of3/impl=tsslib-2   	       3	1200000000 ns/op
+BenchmarkSign/size=2of3/impl=memnet-2   	       3	1150000000 ns/op	        52.00 peak-RSS-MiB
+BenchmarkSign/size=2of3/impl=libp2p-2   	       3	1400000000 ns/op	        42.00 peak-RSS-MiB
+BenchmarkSign/size=2of3/impl=tsslib-2   	       3	1100000000 ns/op
+BenchmarkSign/size=2of3/impl=memnet-2   	       3	1200000000 ns/op	        51.00 peak-RSS-MiB
+BenchmarkSign/size=2of3/impl=libp2p-2   	       3	1500000000 ns/op	        41.00 peak-RSS-MiB
+    main_test.go:170: making 990 presignatures for the online benchmarks
+BenchmarkPresign/size=2of3/impl=tsslib-gg18-2 	       1	9000000000 ns/op	         0.5000 sig/s
+BenchmarkPresign/size=2of3/impl=memnet-2      	       1	4000000000 ns/op	        57.84 peak-RSS-MiB	         1.100 presig/s
+BenchmarkPresign/size=2of3/impl=libp2p-2      	       1	5000000000 ns/op	        49.61 peak-RSS-MiB	         0.9000 presig/s
+BenchmarkOnline/size=2of3/impl=libp2p-2       	     200	  20000000 ns/op	        17.00 p50-ms	        30.00 p90-ms
+BenchmarkOnline/size=2of3/impl=libp2p-2       	     200	  20000000 ns/op	         4.00 p50-ms	        30.00 p90-ms
+BenchmarkOnline/size=2of3/impl=libp2p-2       	     200	  20000000 ns/op	         4.50 p50-ms	        30.00 p90-ms
+BenchmarkOnlineBatch/size=2of3/impl=libp2p-2  	       1	 100000000 ns/op	     10000 sig/s	        39.00 peak-RSS-MiB
+BenchmarkSeparated/rtt=0ms/proto=gg20-2       	       5	  20000000 ns/op	        20.00 p50-ms	        25.00 p90-ms
+BenchmarkSeparated/rtt=0ms/proto=gg18-2       	       5	1000000000 ns/op	      1000 p50-ms	      1100 p90-ms
+BenchmarkSeparated/rtt=50ms/proto=gg20-2      	       5	  70000000 ns/op	        70.00 p50-ms	        75.00 p90-ms
+BenchmarkSeparated/rtt=50ms/proto=gg18-2      	       5	1600000000 ns/op	      1600 p50-ms	      1700 p90-ms
+BenchmarkSeparated/rtt=100ms/proto=gg20-2     	       5	 120000000 ns/op	       120.0 p50-ms	       125.0 p90-ms
+BenchmarkSeparated/rtt=100ms/proto=gg18-2     	       5	2200000000 ns/op	      2200 p50-ms	      2300 p90-ms
+PASS
+ok  	github.com/keyquorum/keyquorum/bench/suite	118.675s
+`
+
+func sampleResults(t *testing.T) []Result {
+	t.Helper()
+	rs, err := Parse(strings.NewReader(sampleRaw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+func TestParse_ReadsBenchmarkLines(t *testing.T) {
+	rs := sampleResults(t)
+	if len(rs) != 25 {
+		t.Fatalf("parsed %d results, want 25", len(rs))
+	}
+	first := rs[0]
+	if first.Pkg != "github.com/keyquorum/keyquorum/hsmshare" || first.Name != "BenchmarkSeal4KiB/aes-256-gcm" ||
+		first.Procs != 2 || first.Iterations != 10000 || first.Metrics[unitTime] != 100000 {
+		t.Errorf("first result = %+v", first)
+	}
+	var presign Result
+	for _, r := range rs {
+		if strings.HasPrefix(r.Name, "BenchmarkPresign/size=2of3/impl=tsslib") {
+			presign = r
+		}
+	}
+	// A name that itself contains a dash keeps it; only the numeric
+	// GOMAXPROCS suffix goes.
+	if presign.Name != "BenchmarkPresign/size=2of3/impl=tsslib-gg18" || presign.Procs != 2 {
+		t.Errorf("presign baseline parsed as %q procs %d", presign.Name, presign.Procs)
+	}
+	if presign.Metrics[unitSigs] != 0.5 || presign.Pkg != "github.com/keyquorum/keyquorum/bench/suite" {
+		t.Errorf("presign baseline metrics %v in %s", presign.Metrics, presign.Pkg)
+	}
+	online := Index(rs)["BenchmarkOnline/size=2of3/impl=libp2p"]
+	if got := online[unitP50]; len(got) != 3 || got[0] != 17 || got[2] != 4.5 {
+		t.Errorf("online p50 values %v, want [17 4 4.5] in run order", got)
+	}
+}
+
+func TestParse_NameWithoutProcsSuffix(t *testing.T) {
+	rs, err := Parse(strings.NewReader("BenchmarkX/impl=a-b 5 10 ns/op\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 1 || rs[0].Name != "BenchmarkX/impl=a-b" || rs[0].Procs != 0 {
+		t.Errorf("got %+v", rs)
+	}
+}
+
+func TestParse_RejectsMalformedBenchmarkLines(t *testing.T) {
+	for name, line := range map[string]string{
+		"value not a number": "BenchmarkX-2 5 abc ns/op\n",
+		"value without unit": "BenchmarkX-2 5 10 ns/op 7\n",
+		"infinite value":     "BenchmarkX-2 5 +Inf ns/op\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse(strings.NewReader(line)); err == nil {
+				t.Errorf("Parse(%q) accepted it", line)
+			}
+		})
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	for _, tc := range []struct {
+		vals []float64
+		want Stat
+	}{
+		{nil, Stat{}},
+		{[]float64{7}, Stat{N: 1, Median: 7, Min: 7, Max: 7}},
+		{[]float64{3, 1, 2}, Stat{N: 3, Median: 2, Min: 1, Max: 3}},
+		{[]float64{4, 1, 3, 2}, Stat{N: 4, Median: 2.5, Min: 1, Max: 4}},
+		{[]float64{17, 4, 4.5, 5, 100}, Stat{N: 5, Median: 5, Min: 4, Max: 100}},
+	} {
+		if got := Summarize(tc.vals); got != tc.want {
+			t.Errorf("Summarize(%v) = %+v, want %+v", tc.vals, got, tc.want)
+		}
+	}
+	// Summarize must not reorder its input (run order matters elsewhere).
+	in := []float64{3, 1, 2}
+	Summarize(in)
+	if in[0] != 3 || in[1] != 1 {
+		t.Errorf("Summarize sorted its argument: %v", in)
+	}
+}
+
+func verdict(t *testing.T, vs []Verdict, prefix string) Verdict {
+	t.Helper()
+	for _, v := range vs {
+		if strings.HasPrefix(v.Target, prefix) {
+			return v
+		}
+	}
+	t.Fatalf("no verdict starting %q", prefix)
+	return Verdict{}
+}
+
+func TestVerdicts_ChecksEachTarget(t *testing.T) {
+	vs := Verdicts(Index(sampleResults(t)))
+	for _, tc := range []struct {
+		prefix   string
+		measured string
+		known    bool
+		met      bool
+	}{
+		// Sign medians: tss-lib 1.1 s, memnet 1.15 s, libp2p 1.4 s.
+		{"Classic GG18 sign, 2-of-3, keyquorum 1 process (memnet) over raw tss-lib", "1.05×", true, true},
+		{"Classic GG18 sign, 2-of-3, keyquorum 3 processes (libp2p) over raw tss-lib", "1.27×", true, false},
+		{"libp2p between 3 processes adds", "+250 ms (medians: 1.40 s vs 1.15 s)", true, false},
+		// Presign: 1.1 presig/s and 0.9 presig/s against 0.5 sig/s.
+		{"GG20 presign throughput vs tss-lib GG18 signing throughput, keyquorum 1 process", "2.20×", true, true},
+		{"GG20 presign throughput vs tss-lib GG18 signing throughput, keyquorum 3 processes", "1.80×", true, false},
+		// Online p50 runs 17, 4 and 4.5 ms: the median is 4.5.
+		{"GG20 online, one signature, 3 processes", "4.50 ms", true, true},
+		{"GG20 online, batches, 3 processes", "10,000 /s", true, true},
+		{"At 50 ms RTT, GG20 online", "1.40 RTT (70.0 ms)", true, true},
+		{"At 50 ms RTT, GG18", "32.0 RTT (1600 ms)", true, true},
+		{"Keygen 2-of-3 (warm pre-parameters), keyquorum 1 process", "", false, false},
+		{"Resharing 2-of-3 → 2-of-3, keyquorum 3 processes", "", false, false},
+	} {
+		v := verdict(t, vs, tc.prefix)
+		if v.Measured != tc.measured || v.Known != tc.known || (v.Known && v.Met != tc.met) {
+			t.Errorf("%s: measured %q known %v met %v; want %q %v %v", tc.prefix, v.Measured, v.Known, v.Met, tc.measured, tc.known, tc.met)
+		}
+	}
+	if v := verdict(t, vs, "Resharing"); !strings.Contains(v.Limit, "confirmation") {
+		t.Errorf("the resharing verdict does not explain the confirmation signature: %q", v.Limit)
+	}
+}
+
+func TestSlope_CountsRoundTrips(t *testing.T) {
+	pts := separatedPoints(Index(sampleResults(t)))
+	if len(pts) != 3 || pts[0].rtt != 0 || pts[2].rtt != 100 {
+		t.Fatalf("points %+v", pts)
+	}
+	// GG20 p50: 20, 70, 120 ms at 0, 50, 100 ms: exactly one RTT each.
+	s, ok := slope(pts, func(p separatedPoint) Cell { return p.gg20 })
+	if !ok || math.Abs(s-1) > 1e-9 {
+		t.Errorf("GG20 slope %v, %v; want 1", s, ok)
+	}
+	// GG18: 1000, 1600, 2200 ms: twelve.
+	s, ok = slope(pts, func(p separatedPoint) Cell { return p.gg18 })
+	if !ok || math.Abs(s-12) > 1e-9 {
+		t.Errorf("GG18 slope %v, %v; want 12", s, ok)
+	}
+	if _, ok := slope(pts[:1], func(p separatedPoint) Cell { return p.gg18 }); ok {
+		t.Error("slope of one point")
+	}
+}
+
+func TestFormatting(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{fmtTime(1.5e9), "1.50 s"},
+		{fmtTime(2.34e7), "23.4 ms"},
+		{fmtTime(95000), "95.0 µs"},
+		{fmtTime(512), "512 ns"},
+		{sig3(0.9), "0.9"},
+		{sig3(0.4339), "0.434"},
+		{sig3(1234.4), "1234"},
+		{thousands(10000), "10,000"},
+		{thousands(999), "999"},
+		{thousands(1234567.6), "1,234,568"},
+		{fmtCell(Cell{OK: true, Unit: unitTime, Stat: Stat{N: 3, Median: 1.1e9, Min: 1e9, Max: 1.25e9}}), "1.10 s [1.00–1.25]"},
+		{fmtCell(Cell{OK: true, Unit: unitP50, Stat: Stat{N: 1, Median: 4.5, Min: 4.5, Max: 4.5}}), "4.50 ms"},
+		{fmtCell(Cell{}), "—"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
+
+func sampleReport(t *testing.T) *Report {
+	rs := sampleResults(t)
+	return &Report{
+		Machine: Machine{Date: time.Date(2026, 11, 26, 6, 0, 0, 0, time.UTC), CPU: "AMD EPYC", Cores: 2, Memory: "23.5 GiB",
+			GoVersion: "go1.26.8", LoadStart: "0.50, 0.40, 0.30", LoadStart1: 0.5, LoadEnd: "0.90, 0.50, 0.30", LoadEnd1: 0.9, Elapsed: "25m0s"},
+		Results: Index(rs), Raw: rs, RawPath: "bench/raw.txt", Plot: "bench/separated.png",
+		Settings: Settings{Batch: 1000, Presign: 64, Separated: "emulated", SeparatedWhy: "no sch_netem",
+			Steps: []string{"go test -run '^$' -bench '^BenchmarkSign$' ./bench/suite/"}},
+		Profiles: []Profile{{Key: "online", Title: "GG20 online", Command: "go test ...", Top: "flat  flat%\n1s 50% main.f"}},
+	}
+}
+
+func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
+	page := Page(sampleReport(t))
+	for _, want := range []string{
+		"| Classic GG18 sign, 2-of-3 | 1.10 s [1.00–1.20] | 1.15 s [1.10–1.20] | 1.05× | 1.40 s [1.30–1.50] | 1.27× |",
+		"| GG20 presign throughput vs tss-lib GG18 signing throughput | 0.5 /s | 1.10 /s | 2.20× | 0.9 /s | 1.80× |",
+		"| Classic GG18 sign, 2-of-3, keyquorum 3 processes (libp2p) over raw tss-lib: ≤ 1.2× | 1.27× | **missed** |",
+		"| GG20 online, one signature, 3 processes: p50 ≤ 5 ms | 4.50 ms | met |",
+		"| Keygen 2-of-3 (warm pre-parameters), keyquorum 1 process (memnet) over raw tss-lib: ≤ 1.2× | — | not measured |",
+		"| 50 ms | 1600 ms | 70.0 ms | 23× |",
+		"**GG18 12.0 RTT**, **GG20 online 1.0 RTT**",
+		"**Emulated latency.** tc netem could not be used (no sch_netem)",
+		"![p50 signing latency against round trip time](bench/separated.png)",
+		"| Seal 4 KiB, AES-256-GCM in the token | `BenchmarkSeal4KiB/aes-256-gcm` | 110 µs [100–120] |",
+		"| GG18 sign 2-of-3 | 41.0 MiB [40.0–42.0] | 51.0 MiB [50.0–52.0] |",
+		"### GG20 online\n\n`go test ...`\n\n```\nflat  flat%\n1s 50% main.f\n```",
+		"go test -run '^$' -bench '^BenchmarkSign$' ./bench/suite/\n",
+		"2026-11-26 06:00 UTC",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	for _, unwanted := range []string{"Quick smoke run", "The machine was busy"} {
+		if strings.Contains(page, unwanted) {
+			t.Errorf("page of a quiet full run says %q", unwanted)
+		}
+	}
+	rep := sampleReport(t)
+	rep.Settings.Quick = true
+	rep.Machine.LoadEnd1 = 7
+	page = Page(rep)
+	for _, want := range []string{"Quick smoke run", "The machine was busy"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page of a quick run on a busy machine lacks %q", want)
+		}
+	}
+}
+
+func TestReadme_SectionReplacedBetweenMarkers(t *testing.T) {
+	section := ReadmeSection(sampleReport(t))
+	if !strings.Contains(section, "| GG20 online, batches, 3 processes: ≥ 10,000 signatures/s | 10,000 /s | met |") ||
+		!strings.Contains(section, "[docs/benchmarks.md](docs/benchmarks.md)") {
+		t.Errorf("README section:\n%s", section)
+	}
+	// Only headline verdicts: not the 1-process rows.
+	if strings.Contains(section, "1 process (memnet)") {
+		t.Errorf("README section repeats non-headline rows:\n%s", section)
+	}
+	readme := "# title\n\nintro\n\n" + readmeBegin + "\nold table\n" + readmeEnd + "\n\n## after\n"
+	got, err := ReplaceSection(readme, section)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(got, "# title\n\nintro\n\n"+readmeBegin+section+readmeEnd) || !strings.HasSuffix(got, readmeEnd+"\n\n## after\n") {
+		t.Errorf("replaced README:\n%s", got)
+	}
+	if strings.Contains(got, "old table") {
+		t.Error("old section kept")
+	}
+	for _, bad := range []string{"no markers", readmeEnd + readmeBegin, readmeBegin + readmeEnd + readmeBegin + readmeEnd} {
+		if _, err := ReplaceSection(bad, section); err == nil {
+			t.Errorf("ReplaceSection(%q) accepted it", bad)
+		}
+	}
+}
+
+func TestPlot_WritesPNG(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "separated.png")
+	if err := Plot(Index(sampleResults(t)), "emulated latency", path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() < 300 || b.Dy() < 200 {
+		t.Errorf("plot is %v", b)
+	}
+	if err := Plot(Results{}, "x", path); err == nil {
+		t.Error("Plot of nothing succeeded")
+	}
+}

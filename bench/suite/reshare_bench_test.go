@@ -1,0 +1,61 @@
+package suite
+
+import (
+	"testing"
+
+	"github.com/keyquorum/keyquorum/bench/internal/driver"
+	"github.com/keyquorum/keyquorum/bench/internal/party"
+)
+
+// reshareKey returns a 2-of-3 key of sites 0, 1, 2 kept for resharing (so
+// resharing never touches the main key's presignatures), generating it
+// when the lab has none.
+func reshareKey(b *testing.B) string {
+	b.Helper()
+	if k := lab.Value("reshare-key"); k != "" {
+		return k
+	}
+	d := deploy(b, driver.InProcess, trio)
+	feed(b, d, trio, 0)
+	resp := do(b, d, party.Request{Op: party.OpKeygen, Party: 0, Parties: trio, Threshold: 2})
+	if err := lab.SetValue("reshare-key", resp.KeyID); err != nil {
+		b.Fatal(err)
+	}
+	return resp.KeyID
+}
+
+// BenchmarkReshare measures moving a 2-of-3 key to a fresh 2-of-3
+// committee of the same three sites (new shares, same public key).
+// tss-lib's operation is its resharing protocol alone; keyquorum's is its
+// two-phase reshare: tss-lib resharing, then a GG18 signature by the new
+// committee that proves the new shares work, then the commit that makes
+// them active and erases the old ones.
+func BenchmarkReshare(b *testing.B) {
+	b.Run("size=2of3/impl=tsslib", func(b *testing.B) {
+		old := rawKey2of3(b)
+		newPre := rawPre(b, 3, 3)
+		for b.Loop() {
+			if _, err := rawReshare(ctx, old, 1, newPre, 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, mode := range modes {
+		b.Run("size=2of3/impl="+string(mode), func(b *testing.B) {
+			key := reshareKey(b)
+			d := deploy(b, mode, trio)
+			mem := memory(b, d)
+			stop := profile(b, d, 0)
+			i := 0
+			for b.Loop() {
+				b.StopTimer()
+				feed(b, d, trio, 3+3*(i%2))
+				b.StartTimer()
+				do(b, d, party.Request{Op: party.OpReshare, Party: 0, KeyID: key, Parties: trio, NewParties: trio, Threshold: 2})
+				i++
+			}
+			stop()
+			mem()
+		})
+	}
+}
