@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -129,6 +130,10 @@ func newClientFlags(name, synopsis string) *clientFlags {
 }
 
 func (f *clientFlags) parse(e *env, args []string) (*client, error) {
+	// Known before parsing, so that a flag error is reported as JSON too.
+	e.json = slices.ContainsFunc(args, func(a string) bool {
+		return a == "--json" || a == "-json" || a == "--json=true" || a == "-json=true"
+	})
 	if err := f.flagSet.parse(args, e.stdout); err != nil {
 		return nil, err
 	}

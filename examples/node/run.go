@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -31,14 +32,14 @@ const fixtureWarning = "this site imported pre-parameter TEST FIXTURES (kqnode i
 func loopbackAddr(addr string) error {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("--api %q: %w (want 127.0.0.1:PORT)", addr, err)
+		return fmt.Errorf("--api %q: %w (want a loopback address such as 127.0.0.1:PORT)", addr, err)
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || !ip.IsLoopback() {
 		return fmt.Errorf("--api %q: the control API listens on loopback only; give 127.0.0.1:PORT or [::1]:PORT (host names such as localhost are not accepted)", addr)
 	}
-	if _, err := net.LookupPort("tcp", port); err != nil {
-		return fmt.Errorf("--api %q: bad port: %w", addr, err)
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("--api %q: the port must be a number from 0 to 65535 (want a loopback address such as 127.0.0.1:PORT)", addr)
 	}
 	return nil
 }
@@ -152,7 +153,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer removeAPIFile(h, info.PID)
 
-	ready, _ := json.Marshal(map[string]any{"ready": true, "peer_id": node.PartyID(), "api": info.Addr, "listen": node.Addrs()})
+	// One JSON line on stdout tells scripts the site is up.
+	ready, _ := json.Marshal(readyLine{Ready: true, PeerID: string(node.PartyID()), API: info.Addr, Listen: node.Addrs()})
 	fmt.Fprintln(stdout, string(ready))
 	log.Info("site ready", "peer_id", string(node.PartyID()), "api", info.Addr, "listen", strings.Join(node.Addrs(), ","))
 
@@ -162,6 +164,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		err = cerr
 	}
 	return err
+}
+
+// readyLine is what run prints on stdout once the site serves requests.
+type readyLine struct {
+	Ready  bool     `json:"ready"`
+	PeerID string   `json:"peer_id"`
+	API    string   `json:"api"`
+	Listen []string `json:"listen"`
 }
 
 // removeAPIFile removes DIR/api.json if this process wrote it.

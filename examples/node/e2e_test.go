@@ -1,0 +1,640 @@
+package main
+
+// End-to-end tests of the kqnode binary: three sites as separate OS
+// processes, each with its own SoftHSM2 token directory, home and store,
+// driven only through the command line and the control API, the way
+// operators and scripts use them.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/keyquorum/keyquorum/internal/fixtures"
+	"github.com/keyquorum/keyquorum/internal/proctest"
+	"github.com/keyquorum/keyquorum/internal/softhsm"
+)
+
+// e2eSite is one site: its token, home and process.
+type e2eSite struct {
+	name    string
+	hsm     *softhsm.Dir
+	token   *softhsm.Token
+	pinFile string
+	home    string
+	port    int
+	peerID  string
+	proc    *proctest.Proc
+}
+
+func (s *e2eSite) env() []string { return []string{s.hsm.Env()} }
+
+// result is one kqnode invocation.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// json decodes the single JSON object a --json command prints.
+func (r result) json(t *testing.T, v any) {
+	t.Helper()
+	out := strings.TrimSpace(r.stdout)
+	if strings.Count(out, "\n") != 0 {
+		t.Fatalf("stdout holds more than one line: %q", out)
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("stdout %q: %v", out, err)
+	}
+}
+
+// cli runs the kqnode binary.
+type cli struct{ bin string }
+
+func (c cli) run(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, c.bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("kqnode %s: %v", args[0], err)
+	}
+	return r
+}
+
+// ok runs a command that must succeed and decodes its JSON.
+func (c cli) ok(t *testing.T, env []string, v any, args ...string) {
+	t.Helper()
+	r := c.run(t, env, append(args, "--json")...)
+	if r.code != 0 {
+		t.Fatalf("kqnode %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	r.json(t, v)
+}
+
+// fails runs a command that must fail with exit status 1, the given error
+// code on stdout and a message on stderr, and returns the error body.
+func (c cli) fails(t *testing.T, env []string, wantExit int, wantCode string, args ...string) errorBody {
+	t.Helper()
+	r := c.run(t, env, append(args, "--json")...)
+	if r.code != wantExit {
+		t.Fatalf("kqnode %s: exit %d, want %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, wantExit, r.stdout, r.stderr)
+	}
+	var eb errorBody
+	r.json(t, &eb)
+	if eb.Code != wantCode {
+		t.Fatalf("kqnode %s: code %q, want %q (%s)", args[0], eb.Code, wantCode, eb.Error)
+	}
+	if !strings.HasPrefix(r.stderr, "kqnode ") || len(strings.TrimSpace(r.stderr)) < 20 {
+		t.Fatalf("kqnode %s: stderr does not explain the failure: %q", args[0], r.stderr)
+	}
+	return eb
+}
+
+// snapshot records every file under dirs with its mode and content hash.
+func snapshot(t *testing.T, dirs ...string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, d := range dirs {
+		err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == d {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if e.Name() == "lock" && filepath.Base(filepath.Dir(p)) == "store" {
+				return nil // the store's flock file: its content is the holder's PID
+			}
+			fi, err := e.Info()
+			if err != nil {
+				return err
+			}
+			v := fi.Mode().String()
+			if !e.IsDir() {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				v += fmt.Sprintf(" %x", sha256.Sum256(b))
+			}
+			out[p] = v
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func sameSnapshot(t *testing.T, what string, before, after map[string]string) {
+	t.Helper()
+	for p, v := range before {
+		if after[p] != v {
+			t.Errorf("%s changed %s on disk", what, p)
+		}
+	}
+	for p := range after {
+		if _, ok := before[p]; !ok {
+			t.Errorf("%s created %s on disk", what, p)
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestCLI_EndToEnd runs three kqnode sites as OS processes through the
+// demo's flow, the failures operators meet (bad PIN, unknown key,
+// malformed input, a wrong API token, a non-loopback API address), a site
+// killed with SIGKILL and restarted, and a graceful stop.
+func TestCLI_EndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three kqnode processes through a keygen take about a minute")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/node", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cli{bin: bin}
+	root := t.TempDir()
+	var sites []*e2eSite
+	for i, name := range []string{"a", "b", "c"} {
+		hsmRoot := filepath.Join(root, "hsm-"+name)
+		if err := os.MkdirAll(hsmRoot, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		d, err := softhsm.CreateDir(hsmRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := d.CreateToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &e2eSite{name: name, hsm: d, token: tok, home: filepath.Join(root, "home-"+name),
+			pinFile: filepath.Join(root, "pin-"+name), port: freePort(t)}
+		if err := os.WriteFile(s.pinFile, []byte(tok.PIN+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fx := fmt.Sprintf("%s,%s", filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", 2*i)),
+			filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", 2*i+1)))
+		var res initResult
+		c.ok(t, s.env(), &res, "init", "--home", s.home, "--module", d.Module, "--token", tok.Label,
+			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", fx)
+		if res.PeerID == "" || len(res.IdentityPublicKey) != 130 || res.PreParamsReady != 2 || res.FixturesImported != 2 {
+			t.Fatalf("init %s: %+v", name, res)
+		}
+		s.peerID = res.PeerID
+		sites = append(sites, s)
+	}
+	a, b, sc := sites[0], sites[1], sites[2]
+	initArgs := func(s *e2eSite, pinFile string) []string {
+		return []string{"init", "--home", s.home, "--module", s.hsm.Module, "--token", s.token.Label, "--pin-source", "file:" + pinFile}
+	}
+
+	t.Run("InitTwiceIsSafe", func(t *testing.T) {
+		before := snapshot(t, a.home)
+		var res initResult
+		c.ok(t, a.env(), &res, initArgs(a, a.pinFile)...)
+		if res.PeerID != a.peerID || res.FixturesImported != 0 || res.PreParamsReady != 2 {
+			t.Fatalf("second init: %+v, want peer %s, nothing imported, 2 ready", res, a.peerID)
+		}
+		sameSnapshot(t, "a second init", before, snapshot(t, a.home))
+	})
+
+	t.Run("BadPIN", func(t *testing.T) {
+		wrong := filepath.Join(root, "wrong-pin")
+		if err := os.WriteFile(wrong, []byte("not-the-pin\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// On a site that is set up...
+		before := snapshot(t, a.home)
+		eb := c.fails(t, a.env(), 1, codeWrongPIN, initArgs(a, wrong)...)
+		if !strings.Contains(eb.Error, "PIN") {
+			t.Errorf("the message does not mention the PIN: %s", eb.Error)
+		}
+		sameSnapshot(t, "init with a wrong PIN", before, snapshot(t, a.home))
+		// ... and on a new home, which must not be created.
+		fresh := &e2eSite{home: filepath.Join(root, "never-created"), hsm: a.hsm, token: a.token}
+		c.fails(t, a.env(), 1, codeWrongPIN, initArgs(fresh, wrong)...)
+		if _, err := os.Stat(fresh.home); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("init with a wrong PIN created %s", fresh.home)
+		}
+		// run reads the PIN at every start: a wrong one stops it at once.
+		if err := os.WriteFile(a.pinFile, []byte("not-the-pin\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := c.run(t, a.env(), "run", "--home", a.home, "--peers", writePeers(t, root, sites), "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", a.port))
+		if err := os.WriteFile(a.pinFile, []byte(a.token.PIN+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r.code != 1 || !strings.Contains(r.stderr, "wrong PIN") {
+			t.Fatalf("run with a wrong PIN: exit %d, stderr %q", r.code, r.stderr)
+		}
+		sameSnapshot(t, "run with a wrong PIN", before, snapshot(t, a.home))
+	})
+
+	t.Run("APIOnLoopbackOnly", func(t *testing.T) {
+		before := snapshot(t, a.home)
+		for _, api := range []string{"0.0.0.0:7700", "[::]:7700", "192.0.2.1:7700", "localhost:7700", "7700"} {
+			r := c.run(t, a.env(), "run", "--home", a.home, "--peers", writePeers(t, root, sites), "--api", api)
+			if r.code != 2 || !strings.Contains(r.stderr, "loopback") {
+				t.Errorf("run --api %s: exit %d, stderr %q; want a usage error about loopback", api, r.code, r.stderr)
+			}
+		}
+		sameSnapshot(t, "run with a non-loopback API address", before, snapshot(t, a.home))
+	})
+
+	peerFile := writePeers(t, root, sites)
+	cluster := proctest.New(t)
+	start := func(s *e2eSite) {
+		t.Helper()
+		if s.proc == nil {
+			p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: bin, Env: s.env(), Args: []string{
+				"run", "--home", s.home, "--peers", peerFile, "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port),
+				"--api", "127.0.0.1:0", "--preparams-target", "0", "--join-timeout", "5s", "--send-timeout", "5s",
+				"--round-timeout", "1m", "--log-level", "debug"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.proc = p
+		} else if err := s.proc.Restart(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if _, err := s.proc.WaitForLine(wctx, `{"ready":true`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range sites {
+		start(s)
+	}
+	homes := []string{a.home, b.home, sc.home}
+
+	var key keygenResult
+	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	if len(key.KeyID) != 32 || len(key.PublicKey) != 66 || !strings.HasPrefix(key.BTCAddress, "bcrt1q") ||
+		!strings.HasPrefix(key.ETHAddress, "0x") || key.Threshold != 2 || len(key.Parties) != 3 {
+		t.Fatalf("keygen: %+v", key)
+	}
+	pubBytes, _ := hex.DecodeString(key.PublicKey)
+	pub, err := secp256k1.ParsePubKey(pubBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sign := func(t *testing.T, via *e2eSite, msg string, protocol string, signers ...*e2eSite) signResult {
+		t.Helper()
+		digest := sha256.Sum256([]byte(msg))
+		var ids []string
+		for _, s := range signers {
+			ids = append(ids, s.peerID)
+		}
+		var sig signResult
+		c.ok(t, nil, &sig, "sign", "--home", via.home, "--key", key.KeyID, "--digest", hex.EncodeToString(digest[:]),
+			"--signers", strings.Join(ids, ","), "--protocol", protocol)
+		der, _ := hex.DecodeString(sig.DER)
+		parsed, err := secpecdsa.ParseDERSignature(der)
+		if err != nil || !parsed.Verify(digest[:], pub) || (protocol != "auto" && sig.Protocol != protocol) || sig.PublicKey != key.PublicKey {
+			t.Fatalf("%s signature %+v does not verify under %s (%v)", protocol, sig, key.PublicKey, err)
+		}
+		return sig
+	}
+
+	t.Run("SignDigest", func(t *testing.T) {
+		sign(t, a, "pay 1 BTC", "gg18", a, b)
+		sign(t, sc, "pay 2 BTC", "gg18", b, sc)
+	})
+
+	t.Run("PresignAndGG20", func(t *testing.T) {
+		var res presignResult
+		c.ok(t, nil, &res, "presign", "--home", b.home, "--key", key.KeyID, "--count", "2", "--signers", a.peerID+","+b.peerID)
+		if res.Made != 2 || res.Ready != 2 || res.Path != "m" {
+			t.Fatalf("presign: %+v", res)
+		}
+		sign(t, a, "gg20 one", "gg20", a, b)
+		if sig := sign(t, b, "gg20 two", "auto", a, b); sig.Protocol != "gg20" {
+			t.Fatalf("auto signed with %s while the pool held a presignature", sig.Protocol)
+		}
+		var st statusResult
+		c.ok(t, nil, &st, "status", "--home", a.home)
+		if len(st.Keys) != 1 || len(st.Keys[0].Pools) != 1 || st.Keys[0].Pools[0].Ready != 0 || st.Keys[0].Pools[0].Used != 2 {
+			t.Fatalf("status after two GG20 signatures: %+v", st.Keys)
+		}
+		// An empty pool: gg20 refuses, auto falls back to gg18.
+		c.fails(t, nil, 1, codeNoPresignature, "sign", "--home", a.home, "--key", key.KeyID, "--digest", strings.Repeat("11", 32),
+			"--signers", a.peerID+","+b.peerID, "--protocol", "gg20")
+		sign(t, a, "gg18 again", "gg18", a, b)
+	})
+
+	t.Run("SignPSBT", func(t *testing.T) {
+		packet, prev := regtestPSBT(t, key.BTCAddress)
+		var buf bytes.Buffer
+		if err := packet.Serialize(&buf); err != nil {
+			t.Fatal(err)
+		}
+		// The PSBT goes through a file, as operators pass it.
+		file := filepath.Join(root, "spend.psbt")
+		if err := os.WriteFile(file, []byte(base64.StdEncoding.EncodeToString(buf.Bytes())), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var res signPSBTResult
+		c.ok(t, nil, &res, "sign-psbt", "--home", b.home, "--key", key.KeyID, "--psbt", "@"+file, "--signers", b.peerID+","+sc.peerID)
+		if !res.Complete || len(res.SignedInputs) != 1 {
+			t.Fatalf("sign-psbt: %+v", res)
+		}
+		raw, _ := hex.DecodeString(res.TxHex)
+		var tx wire.MsgTx
+		if err := tx.Deserialize(bytes.NewReader(raw)); err != nil || tx.TxHash().String() != res.TxID {
+			t.Fatalf("tx_hex/txid: %v", err)
+		}
+		fetcher := txscript.NewCannedPrevOutputFetcher(prev.PkScript, prev.Value)
+		vm, err := txscript.NewEngine(prev.PkScript, &tx, 0, txscript.StandardVerifyFlags, nil,
+			txscript.NewTxSigHashes(&tx, fetcher), prev.Value, fetcher)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.Execute(); err != nil {
+			t.Fatalf("btcd's script engine rejects the input: %v", err)
+		}
+	})
+
+	t.Run("SignEthereum", func(t *testing.T) {
+		chainID := big.NewInt(1337)
+		to := common.HexToAddress("0x000000000000000000000000000000000000dEaD")
+		tx := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: 3, To: &to, Value: big.NewInt(1e16),
+			Gas: 21000, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(30e9)})
+		unsigned, _ := tx.MarshalBinary()
+		var res signEthResult
+		c.ok(t, nil, &res, "sign-eth", "--home", sc.home, "--key", key.KeyID, "--tx", "0x"+hex.EncodeToString(unsigned),
+			"--chain-id", "1337", "--signers", a.peerID+","+sc.peerID)
+		raw, _ := hex.DecodeString(res.RawTx)
+		var signed types.Transaction
+		if err := signed.UnmarshalBinary(raw); err != nil {
+			t.Fatal(err)
+		}
+		from, err := types.Sender(types.NewLondonSigner(chainID), &signed)
+		if err != nil || from.Hex() != key.ETHAddress || res.From != key.ETHAddress || "0x"+res.Hash != signed.Hash().Hex() {
+			t.Fatalf("sender %s (%v), result %+v, want %s", from.Hex(), err, res, key.ETHAddress)
+		}
+	})
+
+	t.Run("BadInputChangesNothing", func(t *testing.T) {
+		before := snapshot(t, homes...)
+		digest := strings.Repeat("ab", 32)
+		k := key.KeyID
+		to := common.HexToAddress("0x000000000000000000000000000000000000dEaD")
+		chain1, _ := types.NewTx(&types.DynamicFeeTx{ChainID: big.NewInt(1), To: &to, Gas: 21000, GasFeeCap: big.NewInt(1), GasTipCap: big.NewInt(1)}).MarshalBinary()
+		validTx := hex.EncodeToString(chain1)
+		cases := []struct {
+			name string
+			exit int
+			code string
+			args []string
+		}{
+			{"unknown key", 1, codeUnknownKey, []string{"sign", "--home", a.home, "--key", strings.Repeat("0", 32), "--digest", digest}},
+			{"unknown key, presign", 1, codeUnknownKey, []string{"presign", "--home", a.home, "--key", strings.Repeat("0", 32), "--count", "1"}},
+			{"short digest", 1, codeBadRequest, []string{"sign", "--home", a.home, "--key", k, "--digest", "abcd"}},
+			{"long digest", 1, codeBadRequest, []string{"sign", "--home", a.home, "--key", k, "--digest", digest + "00"}},
+			{"non-hex digest", 1, codeBadRequest, []string{"sign", "--home", a.home, "--key", k, "--digest", strings.Repeat("zz", 32)}},
+			{"zero digest", 1, codeBadRequest, []string{"sign", "--home", a.home, "--key", k, "--digest", strings.Repeat("00", 32)}},
+			{"hardened path", 1, codeBadRequest, []string{"sign", "--home", a.home, "--key", k, "--digest", digest, "--path", "m/0'/1"}},
+			{"unknown protocol", 1, codeBadRequest, []string{"sign", "--home", a.home, "--key", k, "--digest", digest, "--protocol", "gg99"}},
+			{"signer outside the committee", 1, codeNotInCommittee, []string{"sign", "--home", a.home, "--key", k, "--digest", digest, "--signers", a.peerID + ",not-a-peer"}},
+			{"garbage PSBT", 1, codeBadRequest, []string{"sign-psbt", "--home", a.home, "--key", k, "--psbt", "garbage"}},
+			{"truncated PSBT", 1, codeBadRequest, []string{"sign-psbt", "--home", a.home, "--key", k, "--psbt", "cHNidP8BAHECAAAAAQ=="}},
+			{"PSBT file missing", 2, codeBadRequest, []string{"sign-psbt", "--home", a.home, "--key", k, "--psbt", "@" + filepath.Join(root, "missing.psbt")}},
+			{"non-hex tx", 1, codeBadRequest, []string{"sign-eth", "--home", a.home, "--key", k, "--tx", "0xzz", "--chain-id", "1"}},
+			{"truncated tx", 1, codeBadRequest, []string{"sign-eth", "--home", a.home, "--key", k, "--tx", "0x02c0", "--chain-id", "1"}},
+			{"bad chain ID", 1, codeBadRequest, []string{"sign-eth", "--home", a.home, "--key", k, "--tx", validTx, "--chain-id", "one"}},
+			{"wrong chain ID", 1, codeBadRequest, []string{"sign-eth", "--home", a.home, "--key", k, "--tx", validTx, "--chain-id", "5"}},
+			{"cut tx", 1, codeBadRequest, []string{"sign-eth", "--home", a.home, "--key", k, "--tx", validTx[:len(validTx)-4], "--chain-id", "1"}},
+			{"keygen 4-of-3", 1, codeBadRequest, []string{"keygen", "--home", a.home, "--threshold", "4", "--parties", a.peerID + "," + b.peerID + "," + sc.peerID}},
+			{"missing flag", 2, codeBadRequest, []string{"sign", "--home", a.home, "--key", k}},
+			{"unknown flag", 2, codeBadRequest, []string{"sign", "--home", a.home, "--key", k, "--digest", digest, "--fast"}},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				c.fails(t, nil, tc.exit, tc.code, tc.args...)
+			})
+		}
+		sameSnapshot(t, "refused requests", before, snapshot(t, homes...))
+	})
+
+	t.Run("Unauthorized", func(t *testing.T) {
+		before := snapshot(t, homes...)
+		var api apiInfo
+		b, err := os.ReadFile(filepath.Join(a.home, apiFile))
+		if err != nil || json.Unmarshal(b, &api) != nil {
+			t.Fatalf("api.json: %v", err)
+		}
+		for _, auth := range []string{"", "Bearer ", "Bearer " + strings.Repeat("0", 64), "Basic abc"} {
+			req, _ := http.NewRequest(http.MethodPost, "http://"+api.Addr+pathSign, strings.NewReader(`{"key_id":"`+key.KeyID+`","digest":"`+strings.Repeat("ab", 32)+`"}`))
+			if auth != "" {
+				req.Header.Set("Authorization", auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var eb errorBody
+			json.NewDecoder(resp.Body).Decode(&eb)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized || eb.Code != codeUnauthorized {
+				t.Errorf("Authorization %q: %d %+v, want 401 unauthorized", auth, resp.StatusCode, eb)
+			}
+		}
+		// A client whose token file holds another token.
+		other := filepath.Join(root, "other-home")
+		if err := os.MkdirAll(other, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{configFile, apiFile} {
+			data, err := os.ReadFile(filepath.Join(a.home, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.WriteFile(filepath.Join(other, f), data, 0o600)
+		}
+		os.WriteFile(filepath.Join(other, tokenFile), []byte(strings.Repeat("1", 64)+"\n"), 0o600)
+		c.fails(t, nil, 1, codeUnauthorized, "status", "--home", other)
+		// A token file others can read is refused before it is used.
+		os.Chmod(filepath.Join(other, tokenFile), 0o644)
+		r := c.run(t, nil, "status", "--home", other)
+		if r.code != 1 || !strings.Contains(r.stderr, "chmod 600") {
+			t.Errorf("world-readable token: exit %d, stderr %q", r.code, r.stderr)
+		}
+		sameSnapshot(t, "unauthorized requests", before, snapshot(t, homes...))
+	})
+
+	t.Run("APIListensOnLoopbackOnly", func(t *testing.T) {
+		var st statusResult
+		c.ok(t, nil, &st, "status", "--home", a.home)
+		host, port, err := net.SplitHostPort(st.API)
+		if err != nil || host != "127.0.0.1" {
+			t.Fatalf("API address %q", st.API)
+		}
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tried := 0
+		for _, ad := range addrs {
+			ipn, ok := ad.(*net.IPNet)
+			if !ok || ipn.IP.IsLoopback() || ipn.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			tried++
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort(ipn.IP.String(), port), 2*time.Second)
+			if err == nil {
+				conn.Close()
+				t.Errorf("the control API answers on %s", ipn.IP)
+			}
+		}
+		t.Logf("API %s refused on %d non-loopback addresses", st.API, tried)
+	})
+
+	t.Run("Status", func(t *testing.T) {
+		var st statusResult
+		c.ok(t, nil, &st, "status", "--home", b.home)
+		if st.PeerID != "" && string(st.PeerID) != b.peerID {
+			t.Fatalf("status of b names %s", st.PeerID)
+		}
+		if len(st.Peers) != 2 || len(st.Keys) != 1 || st.Keys[0].KeyID != key.KeyID || st.PreParams.Ready != 1 ||
+			st.PreParams.Generation || len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "TEST FIXTURES") {
+			t.Fatalf("status: %+v", st)
+		}
+		r := c.run(t, nil, "status", "--home", b.home)
+		if r.code != 0 || !strings.Contains(r.stdout, key.KeyID) || !strings.Contains(r.stdout, "2-of-3") {
+			t.Fatalf("text status: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("KilledSiteIsNamedThenRestarts", func(t *testing.T) {
+		if err := sc.proc.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		sign(t, a, "c is down", "gg18", a, b)
+		eb := c.fails(t, nil, 1, codeUnreachable, "sign", "--home", a.home, "--key", key.KeyID, "--digest", strings.Repeat("cd", 32),
+			"--signers", a.peerID+","+sc.peerID, "--protocol", "gg18")
+		if !slices.Contains(eb.Parties, sc.peerID) || !strings.Contains(eb.Error, sc.peerID) {
+			t.Fatalf("the error does not name the killed site %s: %+v", sc.peerID, eb)
+		}
+		// A stale api.json (kill -9 left it) makes clients say the site is not running.
+		c.fails(t, nil, 1, codeNotRunning, "status", "--home", sc.home)
+		start(sc)
+		sign(t, a, "c is back", "gg18", a, sc)
+		sign(t, sc, "c signs again", "gg18", sc, b)
+	})
+
+	t.Run("GracefulStop", func(t *testing.T) {
+		for _, s := range []*e2eSite{sc, b, a} {
+			if err := s.proc.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := s.proc.Wait(wctx)
+			cancel()
+			if err != nil {
+				t.Fatalf("site %s after SIGTERM: %v", s.name, err)
+			}
+			if _, err := os.Stat(filepath.Join(s.home, apiFile)); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("site %s left %s after a graceful stop", s.name, apiFile)
+			}
+		}
+		c.fails(t, nil, 1, codeNotRunning, "status", "--home", a.home)
+	})
+}
+
+// writePeers writes the committee's peer file.
+func writePeers(t *testing.T, dir string, sites []*e2eSite) string {
+	t.Helper()
+	type entry struct {
+		PeerID string   `json:"peer_id"`
+		Addrs  []string `json:"addrs"`
+	}
+	var es []entry
+	for _, s := range sites {
+		es = append(es, entry{PeerID: s.peerID, Addrs: []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port)}})
+	}
+	b, _ := json.Marshal(es)
+	p := filepath.Join(dir, "peers.json")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// regtestPSBT spends a made-up 0.01 BTC output paid to addr.
+func regtestPSBT(t *testing.T, addr string) (*psbt.Packet, *wire.TxOut) {
+	t.Helper()
+	net := &chaincfg.RegressionNetParams
+	a, err := btcutil.DecodeAddress(addr, net)
+	if err != nil {
+		t.Fatal(err)
+	}
+	script, _ := txscript.PayToAddrScript(a)
+	prev := wire.NewMsgTx(2)
+	prev.AddTxIn(wire.NewTxIn(&wire.OutPoint{}, []byte{txscript.OP_TRUE}, nil))
+	prev.AddTxOut(wire.NewTxOut(1_000_000, script))
+	dest, _ := btcutil.DecodeAddress("bcrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqdku202", net)
+	destScript, _ := txscript.PayToAddrScript(dest)
+	tx := wire.NewMsgTx(2)
+	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: prev.TxHash(), Index: 0}, nil, nil))
+	tx.AddTxOut(wire.NewTxOut(990_000, destScript))
+	packet, err := psbt.NewFromUnsignedTx(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	packet.Inputs[0].WitnessUtxo = prev.TxOut[0]
+	return packet, prev.TxOut[0]
+}
