@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,7 +276,8 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	return output(e, &res)
 }
 
-// readArg returns s, or the contents of FILE for "@FILE".
+// readArg returns s, or the contents of FILE for "@FILE": text is
+// trimmed, a binary PSBT is passed on as hex.
 func readArg(name, s string) (string, error) {
 	file, ok := strings.CutPrefix(s, "@")
 	if !ok {
@@ -284,6 +286,9 @@ func readArg(name, s string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
 		return "", usageErrorf("--%s %s: %v", name, s, err)
+	}
+	if bytes.HasPrefix(b, []byte("psbt\xff")) {
+		return hex.EncodeToString(b), nil
 	}
 	return strings.TrimSpace(string(b)), nil
 }
@@ -306,9 +311,6 @@ func cmdSignPSBT(ctx context.Context, e *env, args []string) error {
 	p, err := readArg("psbt", *psbtArg)
 	if err != nil {
 		return err
-	}
-	if strings.HasPrefix(p, "psbt\xff") {
-		p = fmt.Sprintf("%x", p) // binary file: send as hex
 	}
 	var res signPSBTResult
 	err = withProgress(ctx, e, c, "sign-psbt", func() error {

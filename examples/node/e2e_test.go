@@ -406,6 +406,17 @@ func TestCLI_EndToEnd(t *testing.T) {
 		if err := vm.Execute(); err != nil {
 			t.Fatalf("btcd's script engine rejects the input: %v", err)
 		}
+		// The binary form works too, and signing the same PSBT again
+		// gives the same transaction ID (the signature is not part of it).
+		bin := filepath.Join(root, "spend.bin.psbt")
+		if err := os.WriteFile(bin, buf.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var again signPSBTResult
+		c.ok(t, nil, &again, "sign-psbt", "--home", a.home, "--key", key.KeyID, "--psbt", "@"+bin, "--signers", a.peerID+","+b.peerID)
+		if !again.Complete || again.TxID != res.TxID {
+			t.Fatalf("binary PSBT: %+v, want txid %s", again, res.TxID)
+		}
 	})
 
 	t.Run("SignEthereum", func(t *testing.T) {

@@ -46,7 +46,7 @@ func loopbackAddr(addr string) error {
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", "kqnode run --home DIR --peers FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT] [flags]")
-	homeDir := fs.String("home", "", "site home directory made by `kqnode init` (required)")
+	homeDir := fs.String("home", "", "site home directory made by kqnode init (required)")
 	peersFile := fs.String("peers", "", "peer file: JSON list of {\"peer_id\", \"addrs\"} for every site of the committee (required)")
 	listen := fs.String("listen", strings.Join(transport.DefaultListenAddrs, ","), "libp2p listen multiaddrs, comma-separated")
 	api := fs.String("api", "127.0.0.1:0", "control API address; loopback only (port 0 picks a free port, written to DIR/api.json)")
