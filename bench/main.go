@@ -130,13 +130,17 @@ var profiles = map[string]struct {
 	title     string
 	bench     string
 	benchtime string
+	// waits adds a runtime trace, to show where the process blocked in
+	// system calls (fsync, the HSM, the network): for operations that wait
+	// more than they compute.
+	waits bool
 }{
-	"keygen":  {"Keygen 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkKeygen$/^size=2of3$/^impl=memnet$", "1x"},
-	"sign":    {"GG18 sign 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkSign$/^size=2of3$/^impl=memnet$", "5x"},
-	"reshare": {"Resharing 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkReshare$/^size=2of3$/^impl=memnet$", "1x"},
-	"presign": {"GG20 presigning, keyquorum in one process (all three parties)", "^BenchmarkPresign$/^size=2of3$/^impl=memnet$", "1x"},
-	"online":  {"GG20 online signing, one signature at a time: the initiating party's process (3 processes)", "^BenchmarkOnline$/^size=2of3$/^impl=libp2p$", "300x"},
-	"batch":   {"GG20 online signing in batches: the initiating party's process (3 processes)", "^BenchmarkOnlineBatch$/^size=2of3$/^impl=libp2p$", "1x"},
+	"keygen":  {"Keygen 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkKeygen$/^size=2of3$/^impl=memnet$", "1x", false},
+	"sign":    {"GG18 sign 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkSign$/^size=2of3$/^impl=memnet$", "5x", false},
+	"reshare": {"Resharing 2-of-3, keyquorum in one process (all three parties)", "^BenchmarkReshare$/^size=2of3$/^impl=memnet$", "1x", false},
+	"presign": {"GG20 presigning, keyquorum in one process (all three parties)", "^BenchmarkPresign$/^size=2of3$/^impl=memnet$", "1x", false},
+	"online":  {"GG20 online signing, one signature at a time: the initiating party's process (3 processes)", "^BenchmarkOnline$/^size=2of3$/^impl=libp2p$", "300x", true},
+	"batch":   {"GG20 online signing in batches: the initiating party's process (3 processes)", "^BenchmarkOnlineBatch$/^size=2of3$/^impl=libp2p$", "1x", true},
 }
 
 func runSuite(ctx context.Context, o options, dataDir string) (runRecord, error) {
@@ -185,7 +189,7 @@ func runSuite(ctx context.Context, o options, dataDir string) (runRecord, error)
 	}
 	defer raw.Close()
 	for _, st := range plan(o.quick) {
-		cmd, line := goTest(ctx, st, env, "")
+		cmd, line := goTest(ctx, st, env, "", "")
 		s.Steps = append(s.Steps, line)
 		fmt.Fprintf(os.Stderr, "bench: %s\n", line)
 		cmd.Stdout = io.MultiWriter(raw, os.Stderr)
@@ -218,7 +222,9 @@ func runSuite(ctx context.Context, o options, dataDir string) (runRecord, error)
 }
 
 // goTest returns the command of one step and its shell form for the page.
-func goTest(ctx context.Context, st step, env []string, profile string) (*exec.Cmd, string) {
+// profile and trace, when set, are files for a CPU profile and a runtime
+// trace of the benchmark's timed loop.
+func goTest(ctx context.Context, st step, env []string, profile, trace string) (*exec.Cmd, string) {
 	args := []string{"test", "-run", "^$", "-bench", st.bench, "-benchtime", st.benchtime,
 		"-count", fmt.Sprint(st.count), "-timeout", "90m", st.pkg}
 	cmd := exec.CommandContext(ctx, "go", args...)
@@ -235,6 +241,10 @@ func goTest(ctx context.Context, st step, env []string, profile string) (*exec.C
 		if profile != "" {
 			cmd.Env = append(cmd.Env, "KQBENCH_PROFILE="+profile)
 			shown = append(shown, "KQBENCH_PROFILE=cpu.pprof")
+		}
+		if trace != "" {
+			cmd.Env = append(cmd.Env, "KQBENCH_TRACE="+trace)
+			shown = append(shown, "KQBENCH_TRACE=trace.out")
 		}
 	}
 	line := strings.Join(append(shown, "go", "test", "-run", "'^$'", "-bench", "'"+st.bench+"'",
@@ -262,33 +272,59 @@ func takeProfile(ctx context.Context, key string, env []string, lab string) Prof
 		return p
 	}
 	file := filepath.Join(dir, key+".pprof")
-	cmd, line := goTest(ctx, step{"./bench/suite/", spec.bench, spec.benchtime, 1}, env, file)
-	p.Command = line
+	traceFile := ""
+	if spec.waits {
+		traceFile = filepath.Join(dir, key+".trace")
+	}
+	cmd, line := goTest(ctx, step{"./bench/suite/", spec.bench, spec.benchtime, 1}, env, file, traceFile)
+	p.Command = line + " && go tool pprof -top cpu.pprof"
 	fmt.Fprintf(os.Stderr, "bench: profile: %s\n", line)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		p.Err = fmt.Sprintf("%v: %s", err, lastLines(string(out), 5))
 		return p
 	}
-	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=20", file).Output()
+	top, err := pprofTop(ctx, file)
 	if err != nil {
-		p.Err = fmt.Sprintf("go tool pprof: %v", err)
+		p.Err = err.Error()
 		return p
 	}
-	p.Top = pprofTop(string(out))
-	p.Command += " && go tool pprof -top cpu.pprof"
+	p.Top = top
+	if traceFile == "" {
+		return p
+	}
+	// The trace's system-call blocking profile: where the process waited
+	// in the kernel or in the PKCS#11 module.
+	sys := filepath.Join(dir, key+".syscall.pprof")
+	out, err := exec.CommandContext(ctx, "go", "tool", "trace", "-pprof=syscall", traceFile).Output()
+	if err == nil {
+		err = os.WriteFile(sys, out, 0o600)
+	}
+	if err == nil {
+		p.Waits, err = pprofTop(ctx, sys)
+	}
+	if err != nil {
+		p.Err = fmt.Sprintf("system-call profile: %v", err)
+		return p
+	}
+	p.Command += " && go tool trace -pprof=syscall trace.out > syscall.pprof && go tool pprof -top syscall.pprof"
 	return p
 }
 
-// pprofTop drops the lines of `pprof -top` output that name local files.
-func pprofTop(out string) string {
+// pprofTop returns `go tool pprof -top` of a profile without the lines
+// that name local files.
+func pprofTop(ctx context.Context, file string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=20", file).Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof %s: %w", filepath.Base(file), err)
+	}
 	var keep []string
-	for _, l := range strings.Split(out, "\n") {
-		if strings.HasPrefix(l, "File: ") || strings.HasPrefix(l, "Build ID: ") {
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "File: ") || strings.HasPrefix(l, "Build ID: ") || strings.HasPrefix(l, "Main binary filename") {
 			continue
 		}
 		keep = append(keep, l)
 	}
-	return strings.TrimSpace(strings.Join(keep, "\n"))
+	return strings.TrimSpace(strings.Join(keep, "\n")), nil
 }
 
 func lastLines(s string, n int) string {
@@ -306,8 +342,12 @@ func write(o options, dataDir string, rec runRecord) error {
 	if err != nil {
 		return err
 	}
+	rawText, err := os.ReadFile(rawPath)
+	if err != nil {
+		return err
+	}
 	rep := &Report{Machine: rec.Machine, Results: Index(rs), Raw: rs, Settings: rec.Settings, Profiles: rec.Profiles,
-		RawPath: "bench/raw.txt"}
+		RawPath: "bench/raw.txt", Connections: connections(string(rawText))}
 	plotPath := filepath.Join(dataDir, "separated.png")
 	method := "netem"
 	if rec.Settings.Separated != "netem" {

@@ -21,6 +21,20 @@ type Report struct {
 	Plot string
 	// RawPath is the raw output, relative to the page.
 	RawPath string
+	// Connections says how the libp2p connections of the 3-process runs
+	// were secured, as the suite logged it ("" if it did not).
+	Connections string
+}
+
+// connections returns the last "connections: ..." line the suite logged.
+func connections(raw string) string {
+	out := ""
+	for _, l := range strings.Split(raw, "\n") {
+		if _, v, ok := strings.Cut(l, "connections: "); ok && strings.Contains(l, "_test.go:") {
+			out = strings.TrimSpace(v)
+		}
+	}
+	return out
 }
 
 // Settings are the knobs of one suite run that the page must state.
@@ -43,8 +57,11 @@ type Profile struct {
 	Key     string `json:"key"`
 	Title   string `json:"title"`
 	Command string `json:"command"`
-	Top     string `json:"top"`
-	Err     string `json:"error,omitempty"`
+	// Top is the CPU profile's top.
+	Top string `json:"top"`
+	// Waits is the top of the time blocked in system calls, when taken.
+	Waits string `json:"waits,omitempty"`
+	Err   string `json:"error,omitempty"`
 }
 
 // fmtCell formats a cell as "median unit [min–max]".
@@ -132,7 +149,11 @@ func Page(rep *Report) string {
 		"(`transport/memnet`): sessions, message validation, echo broadcast, and every share and presignature sealed " +
 		"by the party's own SoftHSM2 token into its own store.\n")
 	b.WriteString("- **keyquorum, 3 processes**: one OS process per party (five for 3-of-5), each with its own SoftHSM2 token " +
-		"and store, talking libp2p over 127.0.0.1 (TCP and QUIC listeners, identities in the tokens).\n")
+		"and store, talking libp2p over 127.0.0.1 (TCP and QUIC listeners, identities in the tokens).")
+	if rep.Connections != "" {
+		fmt.Fprintf(&b, " Site 0's connections: %s.", rep.Connections)
+	}
+	b.WriteString("\n")
 	b.WriteString("- keyquorum operations are timed by the benchmark driver around the request it sends to the initiating " +
 		"party's process over a pipe (`bench/internal/driver`, `cmd kqbenchparty`); the pipe adds tens of microseconds.\n\n")
 
@@ -364,7 +385,8 @@ func renderProfiles(b *strings.Builder, rep *Report) {
 	}
 	b.WriteString("For each missed target the same benchmark ran again with a CPU profile of the process that initiates the " +
 		"operation (for one process: all parties). `pprof -top`, largest own (flat) time first. A CPU profile does not " +
-		"show time spent waiting — for the network, for fsync, for the other party — which is the rest of the wall time.\n\n")
+		"show time spent waiting — for the network, for fsync, for the other party; for operations that mostly wait, " +
+		"the time the process spent blocked in system calls is shown as well.\n\n")
 	ps := slices.Clone(rep.Profiles)
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
 	for _, p := range ps {
@@ -373,7 +395,11 @@ func renderProfiles(b *strings.Builder, rep *Report) {
 			fmt.Fprintf(b, "The profile could not be taken: %s\n\n", p.Err)
 			continue
 		}
-		b.WriteString("```\n" + strings.TrimRight(p.Top, "\n") + "\n```\n\n")
+		b.WriteString("CPU:\n\n```\n" + strings.TrimRight(p.Top, "\n") + "\n```\n\n")
+		if p.Waits != "" {
+			b.WriteString("Time blocked in system calls (from a runtime trace of the same loop; cgo calls into the " +
+				"PKCS#11 module count here):\n\n```\n" + strings.TrimRight(p.Waits, "\n") + "\n```\n\n")
+		}
 	}
 }
 

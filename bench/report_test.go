@@ -250,7 +250,7 @@ func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
 		"![p50 signing latency against round trip time](bench/separated.png)",
 		"| Seal 4 KiB, AES-256-GCM in the token | `BenchmarkSeal4KiB/aes-256-gcm` | 110 µs [100–120] |",
 		"| GG18 sign 2-of-3 | 41.0 MiB [40.0–42.0] | 51.0 MiB [50.0–52.0] |",
-		"### GG20 online\n\n`go test ...`\n\n```\nflat  flat%\n1s 50% main.f\n```",
+		"### GG20 online\n\n`go test ...`\n\nCPU:\n\n```\nflat  flat%\n1s 50% main.f\n```",
 		"go test -run '^$' -bench '^BenchmarkSign$' ./bench/suite/\n",
 		"2026-11-26 06:00 UTC",
 	} {
@@ -299,6 +299,17 @@ func TestReadme_SectionReplacedBetweenMarkers(t *testing.T) {
 		if _, err := ReplaceSection(bad, section); err == nil {
 			t.Errorf("ReplaceSection(%q) accepted it", bad)
 		}
+	}
+}
+
+func TestConnections_TakesTheSuitesLogLine(t *testing.T) {
+	raw := sampleRaw + "    sign_bench_test.go:40: connections: site 1 over quic-v1 with tls (X25519MLKEM768)\n" +
+		"BenchmarkSign/size=2of3/impl=libp2p-2 3 1 ns/op\n"
+	if got := connections(raw); got != "site 1 over quic-v1 with tls (X25519MLKEM768)" {
+		t.Errorf("connections = %q", got)
+	}
+	if got := connections(sampleRaw); got != "" {
+		t.Errorf("connections of output without the line = %q", got)
 	}
 }
 

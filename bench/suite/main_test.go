@@ -38,6 +38,9 @@ const (
 	// does the work writes a CPU profile of each benchmark's timed loop
 	// (the last benchmark run wins).
 	envProfile = "KQBENCH_PROFILE"
+	// envTrace, with envProfile, is a file for a runtime execution trace
+	// of the same process and loop.
+	envTrace = "KQBENCH_TRACE"
 )
 
 // sites is the number of sites the lab holds: enough for 3-of-5.
@@ -180,7 +183,7 @@ func profile(b *testing.B, d *driver.Deployment, site int) func() {
 	if path == "" {
 		return func() {}
 	}
-	do(b, d, party.Request{Op: party.OpProfileStart, Party: site, Path: path})
+	do(b, d, party.Request{Op: party.OpProfileStart, Party: site, Path: path, Trace: os.Getenv(envTrace)})
 	return func() { do(b, d, party.Request{Op: party.OpProfileStop, Party: site}) }
 }
 

@@ -1,6 +1,8 @@
 package suite
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/keyquorum/keyquorum/bench/internal/driver"
@@ -25,6 +27,17 @@ func warmUp(b *testing.B, d *driver.Deployment, key string) {
 	warmed = d
 }
 
+// logConnections logs how site 0's libp2p connections are secured, for
+// the results page ("connections: ..." in the raw output).
+func logConnections(b *testing.B, d *driver.Deployment) {
+	b.Helper()
+	var parts []string
+	for _, c := range do(b, d, party.Request{Op: party.OpConnections, Party: 0}).Connections {
+		parts = append(parts, fmt.Sprintf("site %d over %s with %s (%s)", c.Peer, c.Transport, c.Security, c.KeyExchange))
+	}
+	b.Logf("connections: %s", strings.Join(parts, "; "))
+}
+
 // BenchmarkSign measures classic (GG18, tss-lib) signing of one digest by
 // 2 of 3 parties.
 func BenchmarkSign(b *testing.B) {
@@ -43,6 +56,9 @@ func BenchmarkSign(b *testing.B) {
 			key := mainKey(b)
 			d := deploy(b, mode, trio)
 			warmUp(b, d, key)
+			if mode == driver.Processes {
+				logConnections(b, d)
+			}
 			mem := memory(b, d)
 			stop := profile(b, d, 0)
 			i := 0

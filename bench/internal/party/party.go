@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -121,7 +122,8 @@ type server struct {
 	byIndex map[int]*site
 	ids     map[int]tss.PartyID // every known site's party ID
 	log     *slog.Logger
-	profile *os.File
+	profile *os.File // CPU profile being written
+	trace   *os.File // execution trace being written
 }
 
 // Serve opens cfg's sites, starts their networks and engines, writes a
@@ -274,6 +276,10 @@ func (srv *server) close() error {
 		pprof.StopCPUProfile()
 		errs = append(errs, srv.profile.Close())
 	}
+	if srv.trace != nil {
+		trace.Stop()
+		errs = append(errs, srv.trace.Close())
+	}
 	for _, s := range srv.sites {
 		if s.stop != nil {
 			s.stop()
@@ -364,6 +370,20 @@ func (srv *server) handle(ctx context.Context, req *Request, resp *Response) err
 			return err
 		}
 		srv.profile = f
+		if req.Trace != "" {
+			tf, err := os.Create(req.Trace)
+			if err == nil {
+				if err = trace.Start(tf); err != nil {
+					tf.Close()
+				}
+			}
+			if err != nil {
+				pprof.StopCPUProfile()
+				srv.profile, _ = nil, f.Close()
+				return err
+			}
+			srv.trace = tf
+		}
 		return nil
 	case OpProfileStop:
 		if srv.profile == nil {
@@ -372,6 +392,11 @@ func (srv *server) handle(ctx context.Context, req *Request, resp *Response) err
 		pprof.StopCPUProfile()
 		err := srv.profile.Close()
 		srv.profile = nil
+		if srv.trace != nil {
+			trace.Stop()
+			err = errors.Join(err, srv.trace.Close())
+			srv.trace = nil
+		}
 		return err
 	}
 	s, err := srv.local(req.Party)

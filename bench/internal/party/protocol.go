@@ -70,7 +70,7 @@ const (
 	OpDelay        = "delay"         // set the emulated round trip time to RTT
 	OpMemory       = "memory"        // report this process's peak and current resident memory
 	OpResetMemory  = "reset-memory"  // reset the peak resident memory mark
-	OpProfileStart = "profile-start" // write a CPU profile to Path until profile-stop
+	OpProfileStart = "profile-start" // write a CPU profile to Path (and a trace to Trace) until profile-stop
 	OpProfileStop  = "profile-stop"
 	OpConnections  = "connections" // how Party's libp2p connections are secured
 	OpPing         = "ping"
@@ -107,6 +107,9 @@ type Request struct {
 	RTT time.Duration `json:"rtt,omitempty"`
 	// Path is the CPU profile file.
 	Path string `json:"path,omitempty"`
+	// Trace, when set, is a file that receives a runtime execution trace
+	// alongside the CPU profile (it shows where the process waited).
+	Trace string `json:"trace,omitempty"`
 }
 
 // Feed gives one site fixture pre-parameter sets (indexes into
