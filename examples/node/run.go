@@ -123,6 +123,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		SendTimeout:           *sendTimeout,
 		Logger:                log,
 	})
+	if errors.Is(err, hsmshare.ErrStoreLocked) {
+		return fmt.Errorf("%w: another kqnode (run or init) is using %s", err, h.dir)
+	}
 	if err != nil {
 		return err
 	}
