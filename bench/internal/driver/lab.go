@@ -82,10 +82,19 @@ func OpenLab(ctx context.Context, root, binary string, n int) (*Lab, error) {
 	return l, nil
 }
 
-// create makes a fresh lab of n sites in Root, discarding any old one:
-// SoftHSM2 only sees tokens that existed when a process loaded it, so all
-// tokens are made before any party process starts.
+// create makes a fresh lab of n sites in Root, discarding an older lab
+// there: SoftHSM2 only sees tokens that existed when a process loaded it,
+// so all tokens are made before any party process starts. A directory
+// that holds anything but a lab is refused, never emptied.
 func (l *Lab) create(ctx context.Context, n int) error {
+	entries, err := os.ReadDir(l.Root)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	_, statErr := os.Stat(filepath.Join(l.Root, stateFile))
+	if len(entries) > 0 && statErr != nil {
+		return fmt.Errorf("driver: %s is not empty and holds no %s; give the lab a directory of its own", l.Root, stateFile)
+	}
 	if err := os.RemoveAll(l.Root); err != nil {
 		return err
 	}
