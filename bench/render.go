@@ -294,8 +294,9 @@ func renderSeparated(b *strings.Builder, rep *Report) {
 	s20, ok20 := slope(pts, func(p separatedPoint) Cell { return p.gg20 })
 	if ok18 && ok20 {
 		fmt.Fprintf(b, "A least-squares line through the medians gives the round trips each signature waits for: "+
-			"**GG18 %.1f RTT**, **GG20 online %.1f RTT** (the GG20 figure is the session's single round trip; GG18 runs "+
-			"tss-lib's nine rounds plus the echo of every broadcast and the session start).\n\n", s18, s20)
+			"**GG18 %.1f RTT**, **GG20 online %.1f RTT**. GG20's online session is one request and one answer; GG18 "+
+			"adds up tss-lib's rounds (one-way steps), the echo of every broadcast and the session's propose, accept "+
+			"and start.\n\n", s18, s20)
 	}
 	if rep.Plot != "" {
 		fmt.Fprintf(b, "![p50 signing latency against round trip time](%s)\n\n", rep.Plot)

@@ -167,8 +167,8 @@ func TestVerdicts_ChecksEachTarget(t *testing.T) {
 		// Online p50 runs 17, 4 and 4.5 ms: the median is 4.5.
 		{"GG20 online, one signature, 3 processes", "4.50 ms", true, true},
 		{"GG20 online, batches, 3 processes", "10,000 /s", true, true},
-		{"At 50 ms RTT, GG20 online", "1.40 RTT (70.0 ms)", true, true},
-		{"At 50 ms RTT, GG18", "32.0 RTT (1600 ms)", true, true},
+		{"Sites 50 ms RTT apart: GG20 online", "1.40 RTT (70.0 ms)", true, true},
+		{"GG18 signing waits for", "12.0 RTT", true, true},
 		{"Keygen 2-of-3 (warm pre-parameters), keyquorum 1 process", "", false, false},
 		{"Resharing 2-of-3 → 2-of-3, keyquorum 3 processes", "", false, false},
 	} {
