@@ -201,7 +201,7 @@ func Page(rep *Report) string {
 	fmt.Fprintf(&b, "- Keygen gets warm pre-parameters: each party's fixture Paillier set is fed to its pool before each "+
 		"operation, outside the timer, so neither side generates safe primes.\n")
 	fmt.Fprintf(&b, "- Presigning: one operation makes %d presignatures (sessions of up to 32, 2 sessions at a time) "+
-		"for signers 1 and 2 of a 2-of-3 key and stores them sealed; the baseline makes %d tss-lib GG18 signatures with "+
+		"for two of the three parties of a 2-of-3 key and stores them sealed; the baseline makes %d tss-lib GG18 signatures with "+
 		"the same committee, 4 at a time.\n", rep.Settings.Presign, rep.Settings.Presign)
 	for _, c := range comparisons {
 		if c.note != "" {
@@ -269,7 +269,7 @@ func renderSeparated(b *strings.Builder, rep *Report) {
 		if why == "" {
 			why = "netem is not available on this machine"
 		}
-		fmt.Fprintf(b, "**Emulated latency.** tc netem could not be used (%s). Instead each of the three party processes "+
+		fmt.Fprintf(b, "**Emulated latency.** tc netem could not be used on this machine (`%s`). Instead each of the three party processes "+
 			"(libp2p over loopback) holds every protocol message it receives for RTT/2 before its engine sees it "+
 			"(`bench/internal/party.Delay`), so every message between two parties takes at least RTT/2 on top of loopback. "+
 			"This delays keyquorum's messages, not the packets under them: libp2p's handshakes, acknowledgements and "+
