@@ -1,15 +1,26 @@
 package wallet_test
 
 import (
+	"fmt"
+	"os"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/keyquorum/keyquorum/internal/sitetest"
 )
 
-// TestMain fails the package's tests if any goroutine outlives them, in
-// particular a tss-lib party of the in-process 2-of-3 signer. The one
+// TestMain gives the threshold signer's three sites their SoftHSM2 tokens,
+// and fails the package's tests if any goroutine outlives them. The one
 // ignored goroutine is started by the init function of ipfs/go-log, which
 // tss-lib imports for its logger.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/ipfs/go-log/writer.(*MirrorWriter).logRoutine"))
+	code := sitetest.Main(m, 3)
+	if code == 0 {
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/ipfs/go-log/writer.(*MirrorWriter).logRoutine")); err != nil {
+			fmt.Fprintln(os.Stderr, "goroutines leaked:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,7 +59,64 @@ func Main(m *testing.M, n int) int {
 		}
 		pool <- tok
 	}
-	return m.Run()
+	code := m.Run()
+	binary.cleanup()
+	return code
+}
+
+// T is the part of testing.TB the helpers need. Any *testing.T or
+// *testing.B is one; Binary returns one that lives for the whole test binary.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
+// binaryT is a T whose cleanups run when Main returns: for fixtures shared
+// by every test of a binary (an expensive keygen, say). Fatal panics, which
+// fails the test that triggered it.
+type binaryT struct {
+	mu       sync.Mutex
+	cleanups []func()
+	dirs     []string
+}
+
+var binary = &binaryT{}
+
+// Binary returns a T that lives until Main returns.
+func Binary() T { return binary }
+
+func (b *binaryT) Helper()                           {}
+func (b *binaryT) Fatal(args ...any)                 { panic(fmt.Sprint(args...)) }
+func (b *binaryT) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+func (b *binaryT) Cleanup(f func()) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cleanups = append(b.cleanups, f)
+}
+func (b *binaryT) TempDir() string {
+	d, err := os.MkdirTemp("", "kq-sitetest-")
+	if err != nil {
+		panic(err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dirs = append(b.dirs, d)
+	return d
+}
+func (b *binaryT) cleanup() {
+	b.mu.Lock()
+	cs, ds := b.cleanups, b.dirs
+	b.cleanups, b.dirs = nil, nil
+	b.mu.Unlock()
+	for i := len(cs) - 1; i >= 0; i-- {
+		cs[i]()
+	}
+	for _, d := range ds {
+		os.RemoveAll(d)
+	}
 }
 
 // Dir returns the token directory Main created.
@@ -85,7 +143,7 @@ type Site struct {
 // NewSite borrows a token from the pool (waiting up to a minute for one),
 // creates fresh keys in it and opens a store in a new temporary directory.
 // Everything is closed and the token returned when t ends.
-func NewSite(t testing.TB) *Site {
+func NewSite(t T) *Site {
 	t.Helper()
 	if pool == nil {
 		t.Fatal("sitetest: call sitetest.Main from TestMain")

@@ -1,8 +1,8 @@
 // Command genkeygen writes tss-lib v2.0.2 keygen outputs for test committees.
 //
 // It runs the real tss-lib ECDSA key generation in-process for a 2-of-3 and a
-// 3-of-5 committee, one tss-lib party per goroutine, with messages routed
-// between them over buffered channels. The Paillier and ring-Pedersen
+// 3-of-5 committee, with internal/rawtss (one tss-lib party
+// per goroutine, messages routed over buffered channels). The Paillier and ring-Pedersen
 // pre-parameters come from the fixtures in testdata/preparams (party i of a
 // committee uses preparams-0i.json), so no safe primes are generated. The
 // keygen proofs (DLN, Paillier-Blum modulus, no-small-factor) are created and
@@ -38,6 +38,8 @@ import (
 	"github.com/bnb-chain/tss-lib/v2/crypto"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	"github.com/bnb-chain/tss-lib/v2/tss"
+
+	"github.com/keyquorum/keyquorum/internal/rawtss"
 )
 
 // committee is one fixture set: M signers required out of N parties.
@@ -82,7 +84,7 @@ func run(c committee, preDir, out string, force bool, timeout time.Duration) err
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	saves, err := keygenInProcess(ctx, c, pre)
+	saves, err := rawtss.Keygen(ctx, pre, c.m-1)
 	if err != nil {
 		return err
 	}
@@ -103,87 +105,6 @@ func run(c committee, preDir, out string, force bool, timeout time.Duration) err
 	}
 	fmt.Printf("%s written in %s\n", dir, time.Since(start).Round(time.Millisecond))
 	return nil
-}
-
-// keygenInProcess runs tss-lib keygen for c.n parties and returns their save
-// data in the order of the sorted party IDs.
-func keygenInProcess(ctx context.Context, c committee, pre []keygen.LocalPreParams) ([]*keygen.LocalPartySaveData, error) {
-	unsorted := make(tss.UnSortedPartyIDs, c.n)
-	for i := range unsorted {
-		id := fmt.Sprintf("%d", i+1)
-		unsorted[i] = tss.NewPartyID(id, "P"+id, big.NewInt(int64(i+1)))
-	}
-	ids := tss.SortPartyIDs(unsorted)
-	peers := tss.NewPeerContext(ids)
-
-	// Buffered so that a party's goroutine never blocks on a send while the
-	// router is busy delivering to it.
-	outCh := make(chan tss.Message, 16*c.n*c.n)
-	endCh := make(chan *keygen.LocalPartySaveData, c.n)
-	errCh := make(chan error, 16*c.n*c.n)
-
-	parties := make([]tss.Party, c.n)
-	for i, id := range ids {
-		params := tss.NewParameters(tss.S256(), peers, id, c.n, c.m-1)
-		parties[i] = keygen.NewLocalParty(params, outCh, endCh, pre[i])
-	}
-	for _, p := range parties {
-		go func(p tss.Party) {
-			if err := p.Start(); err != nil {
-				errCh <- err
-			}
-		}(p)
-	}
-
-	deliver := func(p tss.Party, msg tss.Message) {
-		bz, _, err := msg.WireBytes()
-		if err != nil {
-			errCh <- err
-			return
-		}
-		parsed, err := tss.ParseWireMessage(bz, msg.GetFrom(), msg.IsBroadcast())
-		if err != nil {
-			errCh <- err
-			return
-		}
-		if _, err := p.Update(parsed); err != nil {
-			errCh <- err
-		}
-	}
-
-	saves := make([]*keygen.LocalPartySaveData, c.n)
-	for done := 0; done < c.n; {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case err := <-errCh:
-			return nil, err
-		case msg := <-outCh:
-			to := msg.GetTo()
-			if to == nil {
-				for _, p := range parties {
-					if p.PartyID().Index != msg.GetFrom().Index {
-						go deliver(p, msg)
-					}
-				}
-				continue
-			}
-			for _, dst := range to {
-				if dst.Index == msg.GetFrom().Index {
-					return nil, errors.New("a party addressed a message to itself")
-				}
-				go deliver(parties[dst.Index], msg)
-			}
-		case save := <-endCh:
-			idx, err := save.OriginalIndex()
-			if err != nil {
-				return nil, err
-			}
-			saves[idx] = save
-			done++
-		}
-	}
-	return saves, nil
 }
 
 // check verifies that every party agrees on the public data and that any
