@@ -246,7 +246,7 @@ func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
 		"| Keygen 2-of-3 (warm pre-parameters), keyquorum 1 process (memnet) over raw tss-lib: ≤ 1.2× | — | not measured |",
 		"| 50 ms | 1600 ms | 70.0 ms | 23× |",
 		"**GG18 12.0 RTT**, **GG20 online 1.0 RTT**",
-		"**Emulated latency.** tc netem could not be used (no sch_netem)",
+		"**Emulated latency.** tc netem could not be used on this machine (`no sch_netem`)",
 		"![p50 signing latency against round trip time](bench/separated.png)",
 		"| Seal 4 KiB, AES-256-GCM in the token | `BenchmarkSeal4KiB/aes-256-gcm` | 110 µs [100–120] |",
 		"| GG18 sign 2-of-3 | 41.0 MiB [40.0–42.0] | 51.0 MiB [50.0–52.0] |",
