@@ -50,9 +50,9 @@ func BenchmarkKeygen2of3(b *testing.B) {
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			c.feedPreParamsFixed() // the same three sets as tss-lib above
+			c.FeedPreParamsFixed() // the same three sets as tss-lib above
 			b.StartTimer()
-			if _, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2}); err != nil {
+			if _, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -83,16 +83,16 @@ func BenchmarkSign2of3(b *testing.B) {
 	})
 	b.Run("keyquorum", func(b *testing.B) {
 		c := newCluster(b, 3, nil)
-		c.feedPreParamsFixed()
-		info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+		c.FeedPreParamsFixed()
+		info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 		if err != nil {
 			b.Fatal(err)
 		}
-		signers := c.ids()[:2]
+		signers := c.IDs()[:2]
 		i := 0
 		for b.Loop() {
 			i++
-			if _, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest(i), Signers: signers}); err != nil {
+			if _, err := c.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest(i), Signers: signers}); err != nil {
 				b.Fatal(err)
 			}
 		}

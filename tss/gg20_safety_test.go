@@ -16,10 +16,10 @@ import (
 func gg20Cluster(t *testing.T, cfg func(*tss.Config)) (*cluster, *tss.KeyInfo, context.Context) {
 	t.Helper()
 	c := newCluster(t, 3, cfg)
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	t.Cleanup(cancel)
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +28,7 @@ func gg20Cluster(t *testing.T, cfg func(*tss.Config)) (*cluster, *tss.KeyInfo, c
 
 func poolIDs(t *testing.T, p *testParty, ctx context.Context, spec tss.PoolSpec) tss.PoolStatus {
 	t.Helper()
-	st, err := p.eng.PoolStatus(ctx, spec)
+	st, err := p.Engine.PoolStatus(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,9 +37,9 @@ func poolIDs(t *testing.T, p *testParty, ctx context.Context, spec tss.PoolSpec)
 
 func TestGG20_PresignatureUsedOnceAcrossCrash(t *testing.T) {
 	c, info, ctx := gg20Cluster(t, func(cfg *tss.Config) { cfg.RoundTimeout = 10 * time.Second })
-	a, b := c.parties[0], c.parties[1]
-	signers := []tss.PartyID{a.id, b.id}
-	if _, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
+	a, b := c.Parties[0], c.Parties[1]
+	signers := []tss.PartyID{a.ID, b.ID}
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
 		t.Fatal(err)
 	}
 	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
@@ -48,20 +48,20 @@ func TestGG20_PresignatureUsedOnceAcrossCrash(t *testing.T) {
 	}
 	// b durably consumes its presignature, then "crashes" before its share
 	// leaves: the result is lost and its engine stops.
-	b.tamper(func(m *tss.Message) []*tss.Message {
+	b.Tamper(func(m *tss.Message) []*tss.Message {
 		if m.Type == tss.MsgResult {
 			return nil
 		}
 		return []*tss.Message{m}
 	})
 	d := sha256.Sum256([]byte("first use"))
-	_, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
 	var te *tss.RoundTimeoutError
-	if !errors.As(err, &te) || len(te.Parties) != 1 || te.Parties[0] != b.id {
-		t.Fatalf("got %v, want a timeout naming %s", err, b.id)
+	if !errors.As(err, &te) || len(te.Parties) != 1 || te.Parties[0] != b.ID {
+		t.Fatalf("got %v, want a timeout naming %s", err, b.ID)
 	}
-	b.tamper(nil)
-	b = c.restartWith(1, func(*tss.Config) {}) // a fresh engine over the same sealed store
+	b.Tamper(nil)
+	b = c.Restart(1, func(*tss.Config) {}) // a fresh engine over the same sealed store
 	// After the restart b holds one presignature: the consumed one is gone
 	// from its disk, and a holds one (its copy of the used one is gone too).
 	if st := poolIDs(t, b, ctx, spec); st.Ready != 1 {
@@ -72,7 +72,7 @@ func TestGG20_PresignatureUsedOnceAcrossCrash(t *testing.T) {
 	}
 	// The remaining presignature is the same one on both and signs.
 	d2 := sha256.Sum256([]byte("second use"))
-	sig, err := b.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d2[:]}})
+	sig, err := b.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d2[:]}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,22 +84,22 @@ func TestGG20_PresignatureUsedOnceAcrossCrash(t *testing.T) {
 
 func TestGG20_PresignaturesAreBoundToSignersAndPath(t *testing.T) {
 	c, info, ctx := gg20Cluster(t, nil)
-	a, b, cc := c.parties[0], c.parties[1], c.parties[2]
-	ab := []tss.PartyID{a.id, b.id}
-	if _, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: ab, Path: "m/0/1", Count: 1}); err != nil {
+	a, b, cc := c.Parties[0], c.Parties[1], c.Parties[2]
+	ab := []tss.PartyID{a.ID, b.ID}
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: ab, Path: "m/0/1", Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	d := sha256.Sum256([]byte("bound"))
 	for _, req := range []tss.OnlineRequest{
 		{KeyID: info.ID, Signers: ab, Path: "", Digests: [][]byte{d[:]}},
 		{KeyID: info.ID, Signers: ab, Path: "m/0/2", Digests: [][]byte{d[:]}},
-		{KeyID: info.ID, Signers: []tss.PartyID{a.id, cc.id}, Path: "m/0/1", Digests: [][]byte{d[:]}},
+		{KeyID: info.ID, Signers: []tss.PartyID{a.ID, cc.ID}, Path: "m/0/1", Digests: [][]byte{d[:]}},
 	} {
-		if _, err := a.eng.SignOnline(ctx, req); !errors.Is(err, tss.ErrNoPresignature) {
+		if _, err := a.Engine.SignOnline(ctx, req); !errors.Is(err, tss.ErrNoPresignature) {
 			t.Fatalf("signers %v path %q: got %v, want ErrNoPresignature", req.Signers, req.Path, err)
 		}
 	}
-	sig, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: ab, Path: "m/0/1", Digests: [][]byte{d[:]}})
+	sig, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: ab, Path: "m/0/1", Digests: [][]byte{d[:]}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,19 +118,19 @@ func TestGG20_AbortedRoundBurnsAndReconcileDiscards(t *testing.T) {
 			return nil
 		}
 	})
-	a, b := c.parties[0], c.parties[1]
-	signers := []tss.PartyID{a.id, b.id}
+	a, b := c.Parties[0], c.Parties[1]
+	signers := []tss.PartyID{a.ID, b.ID}
 	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
-	if _, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
 		t.Fatal(err)
 	}
 	// a's own policy passes (lenient engine), b refuses: a's copy is burnt.
-	a = c.restartWith(0, func(cfg *tss.Config) { cfg.Policy = nil })
+	a = c.Restart(0, func(cfg *tss.Config) { cfg.Policy = nil })
 	d := sha256.Sum256([]byte("refused"))
-	_, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
 	var re *tss.RefusedError
-	if !errors.As(err, &re) || re.Party != b.id {
-		t.Fatalf("got %v, want a refusal by %s", err, b.id)
+	if !errors.As(err, &re) || re.Party != b.ID {
+		t.Fatalf("got %v, want a refusal by %s", err, b.ID)
 	}
 	if st := poolIDs(t, a, ctx, spec); st.Ready != 1 || st.Used != 1 {
 		t.Fatalf("a's pool after the aborted round: %+v", st)
@@ -139,13 +139,13 @@ func TestGG20_AbortedRoundBurnsAndReconcileDiscards(t *testing.T) {
 		t.Fatalf("b's pool after refusing: %+v", st)
 	}
 	// Reconciliation discards b's copy of the burnt presignature.
-	if _, err := a.eng.Reconcile(ctx, spec); err != nil {
+	if _, err := a.Engine.Reconcile(ctx, spec); err != nil {
 		t.Fatal(err)
 	}
 	if st := poolIDs(t, b, ctx, spec); st.Ready != 1 || st.Discarded != 1 {
 		t.Fatalf("b's pool after reconciliation: %+v", st)
 	}
-	sig, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}, Evidence: []byte("ok")})
+	sig, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}, Evidence: []byte("ok")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,22 +154,22 @@ func TestGG20_AbortedRoundBurnsAndReconcileDiscards(t *testing.T) {
 
 func TestGG20_BadOnlineShareIsBlamed(t *testing.T) {
 	c, info, ctx := gg20Cluster(t, nil)
-	a, b := c.parties[0], c.parties[1]
-	signers := []tss.PartyID{a.id, b.id}
-	if _, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+	a, b := c.Parties[0], c.Parties[1]
+	signers := []tss.PartyID{a.ID, b.ID}
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
-	b.tamper(func(m *tss.Message) []*tss.Message {
+	b.Tamper(func(m *tss.Message) []*tss.Message {
 		if m.Type == tss.MsgResult {
 			m.Payload[31] ^= 1
 		}
 		return []*tss.Message{m}
 	})
 	d := sha256.Sum256([]byte("cheat"))
-	_, err := a.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
 	var ce *tss.CulpritError
-	if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != b.id || !errors.Is(err, gg20.ErrBadShare) {
-		t.Fatalf("got %v, want ErrBadShare blaming %s", err, b.id)
+	if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != b.ID || !errors.Is(err, gg20.ErrBadShare) {
+		t.Fatalf("got %v, want ErrBadShare blaming %s", err, b.ID)
 	}
 }
 
@@ -178,18 +178,18 @@ func TestGG20_CheatingPresignerIsBlamed(t *testing.T) {
 	// honest initiator.
 	for _, round := range []uint32{5, 6} {
 		c, info, ctx := gg20Cluster(t, nil)
-		a, b := c.parties[0], c.parties[1]
-		signers := []tss.PartyID{a.id, b.id}
-		b.tamper(func(m *tss.Message) []*tss.Message {
+		a, b := c.Parties[0], c.Parties[1]
+		signers := []tss.PartyID{a.ID, b.ID}
+		b.Tamper(func(m *tss.Message) []*tss.Message {
 			if m.Type == tss.MsgProtocol && m.Round == round {
 				m.Payload[len(m.Payload)-40] ^= 0x55
 			}
 			return []*tss.Message{m}
 		})
-		_, err := a.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1})
+		_, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1})
 		var ce *tss.CulpritError
-		if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != b.id {
-			t.Fatalf("round %d: got %v, want blame on %s", round, err, b.id)
+		if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != b.ID {
+			t.Fatalf("round %d: got %v, want blame on %s", round, err, b.ID)
 		}
 		t.Logf("round %d: %v", round, err)
 	}

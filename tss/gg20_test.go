@@ -13,17 +13,17 @@ import (
 
 func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, signers := range subsets(c.ids(), 2) {
-		initiator := c.party(signers[0])
+	for _, signers := range subsets(c.IDs(), 2) {
+		initiator := c.Party(signers[0])
 		start := time.Now()
-		res, err := initiator.eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 3})
+		res, err := initiator.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 3})
 		if err != nil {
 			t.Fatalf("presign with %v: %v", signers, err)
 		}
@@ -33,7 +33,7 @@ func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 		}
 		// One signature, then a batch of two, initiated by the other signer.
 		d0 := sha256.Sum256([]byte("online 0"))
-		sig, err := c.party(signers[1]).eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}})
+		sig, err := c.Party(signers[1]).Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}})
 		if err != nil {
 			t.Fatalf("online sign with %v: %v", signers, err)
 		}
@@ -43,7 +43,7 @@ func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 			d := sha256.Sum256([]byte(fmt.Sprintf("online %d", i)))
 			batch = append(batch, d[:])
 		}
-		sigs, err := initiator.eng.SignBatch(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: batch})
+		sigs, err := initiator.Engine.SignBatch(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: batch})
 		if err != nil {
 			t.Fatalf("batch with %v: %v", signers, err)
 		}
@@ -51,14 +51,14 @@ func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 			verifyBoth(t, info.PublicKey, batch[i], s)
 		}
 		// The pool is empty now.
-		_, err = initiator.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}})
+		_, err = initiator.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}})
 		if !errors.Is(err, tss.ErrNoPresignature) {
 			t.Fatalf("signing from an empty pool: got %v, want ErrNoPresignature", err)
 		}
 	}
 	// GG18 and GG20 signatures verify under the same key.
 	d := sha256.Sum256([]byte("gg18"))
-	sig, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: d[:]})
+	sig, err := c.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: d[:]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,26 +70,26 @@ func TestGG20_3of5_AllSubsets(t *testing.T) {
 		t.Skip("3-of-5 over every subset is slow")
 	}
 	c := newCluster(t, 5, nil)
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 3})
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, signers := range subsets(c.ids(), 3) {
-		if _, err := c.party(signers[0]).eng.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+	for i, signers := range subsets(c.IDs(), 3) {
+		if _, err := c.Party(signers[0]).Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
 			t.Fatalf("presign with %v: %v", signers, err)
 		}
 		d := sha256.Sum256([]byte(fmt.Sprintf("3-of-5 subset %d", i)))
-		sig, err := c.party(signers[2]).eng.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+		sig, err := c.Party(signers[2]).Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
 		if err != nil {
 			t.Fatalf("online sign with %v: %v", signers, err)
 		}
 		verifyBoth(t, info.PublicKey, d[:], sig)
 		// The same subset signs with GG18 under the same key.
 		d18 := sha256.Sum256([]byte(fmt.Sprintf("3-of-5 gg18 %d", i)))
-		sig18, err := c.party(signers[1]).eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: d18[:], Signers: signers})
+		sig18, err := c.Party(signers[1]).Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: d18[:], Signers: signers})
 		if err != nil {
 			t.Fatalf("gg18 sign with %v: %v", signers, err)
 		}

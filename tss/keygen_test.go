@@ -16,35 +16,35 @@ import (
 
 func TestKeygenAndSign_2of3(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("keygen took %s, key %s", time.Since(start), info.ID)
-	for _, p := range c.parties {
-		got, err := p.eng.Key(ctx, info.ID)
+	for _, p := range c.Parties {
+		got, err := p.Engine.Key(ctx, info.ID)
 		if err != nil {
-			t.Fatalf("%s: %v", p.id, err)
+			t.Fatalf("%s: %v", p.ID, err)
 		}
 		if string(got.PublicKey) != string(info.PublicKey) {
-			t.Fatalf("%s has another public key", p.id)
+			t.Fatalf("%s has another public key", p.ID)
 		}
 	}
 	digest := sha256.Sum256([]byte("withdraw 1 BTC"))
-	a, b, cc := c.parties[0].id, c.parties[1].id, c.parties[2].id
+	a, b, cc := c.Parties[0].ID, c.Parties[1].ID, c.Parties[2].ID
 	for _, signers := range [][]tss.PartyID{{a, b}, {a, cc}, {b, cc}} {
 		start = time.Now()
 		var initiator *testParty
-		for _, p := range c.parties {
-			if p.id == signers[1] {
+		for _, p := range c.Parties {
+			if p.ID == signers[1] {
 				initiator = p
 			}
 		}
-		sig, err := initiator.eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: signers})
+		sig, err := initiator.Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: signers})
 		if err != nil {
 			t.Fatalf("sign with %v: %v", signers, err)
 		}
@@ -75,16 +75,16 @@ func verifyBoth(t *testing.T, pubBytes, digest []byte, sig *tss.Signature) {
 
 func TestReshare_2of3To3of5(t *testing.T) {
 	c := newCluster(t, 5, nil)
-	c.feedPreParams(2)
+	c.FeedPreParams(2)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	old := c.ids()[:3]
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: old, Threshold: 2})
+	old := c.IDs()[:3]
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: old, Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	newInfo, err := c.parties[0].eng.Reshare(ctx, tss.ReshareRequest{KeyID: info.ID, NewParties: c.ids(), NewThreshold: 3})
+	newInfo, err := c.Parties[0].Engine.Reshare(ctx, tss.ReshareRequest{KeyID: info.ID, NewParties: c.IDs(), NewThreshold: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,22 +93,22 @@ func TestReshare_2of3To3of5(t *testing.T) {
 		t.Fatalf("unexpected key after reshare: %+v", newInfo)
 	}
 	digest := sha256.Sum256([]byte("after reshare"))
-	sig, err := c.parties[4].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: c.ids()[2:]})
+	sig, err := c.Parties[4].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: c.IDs()[2:]})
 	if err != nil {
 		t.Fatal(err)
 	}
 	verifyBoth(t, info.PublicKey, digest[:], sig)
 	// The old 2-of-3 shares are gone: two old signers no longer suffice.
-	if _, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: c.ids()[:2]}); !errors.Is(err, tss.ErrBadRequest) {
+	if _, err := c.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: c.IDs()[:2]}); !errors.Is(err, tss.ErrBadRequest) {
 		t.Fatalf("two signers after a 3-of-5 reshare: got %v, want ErrBadRequest", err)
 	}
-	for _, p := range c.parties {
-		vs, err := p.store.Versions(ctx, "share", info.ID)
+	for _, p := range c.Parties {
+		vs, err := p.Store.Versions(ctx, "share", info.ID)
 		if err != nil || len(vs) != 1 || vs[0] != 2 {
-			t.Fatalf("%s share versions %v, %v; want only epoch 2", p.id, vs, err)
+			t.Fatalf("%s share versions %v, %v; want only epoch 2", p.ID, vs, err)
 		}
-		if ids, _ := p.store.List(ctx, "share.pending"); len(ids) != 0 {
-			t.Fatalf("%s still has pending shares %v", p.id, ids)
+		if ids, _ := p.Store.List(ctx, "share.pending"); len(ids) != 0 {
+			t.Fatalf("%s still has pending shares %v", p.ID, ids)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,30 +14,6 @@ import (
 
 	"github.com/keyquorum/keyquorum/tss"
 )
-
-// tamperNet is the network of a malicious party: an honest engine whose
-// outgoing messages pass through a tamper function that may rewrite, drop
-// or add messages in the real wire format.
-type tamperNet struct {
-	tss.Network
-	mu     sync.Mutex
-	tamper func(m *tss.Message) []*tss.Message
-}
-
-func (n *tamperNet) Send(ctx context.Context, m *tss.Message) error {
-	n.mu.Lock()
-	f := n.tamper
-	n.mu.Unlock()
-	if f == nil {
-		return n.Network.Send(ctx, m)
-	}
-	for _, mm := range f(m) {
-		if err := n.Network.Send(ctx, mm); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // keygenRound numbers of tss-lib keygen messages on our wire.
 const (
@@ -198,12 +173,12 @@ func TestKeygen_MaliciousParty(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			c := newCluster(t, 3, short)
-			cheater := c.parties[2]
-			c.feedPreParams(1)
-			cheater.tamper(func(m *tss.Message) []*tss.Message { return tc.tamper(t, m) })
+			cheater := c.Parties[2]
+			c.FeedPreParams(1)
+			cheater.Tamper(func(m *tss.Message) []*tss.Message { return tc.tamper(t, m) })
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			_, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+			_, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 			if err == nil {
 				t.Fatal("keygen with a cheater succeeded")
 			}
@@ -215,35 +190,35 @@ func TestKeygen_MaliciousParty(t *testing.T) {
 				var ae *tss.AbortedError
 				switch {
 				case errors.As(err, &te):
-					if len(te.Parties) != 1 || te.Parties[0] != cheater.id {
-						t.Fatalf("timeout names %v, want %s", te.Parties, cheater.id)
+					if len(te.Parties) != 1 || te.Parties[0] != cheater.ID {
+						t.Fatalf("timeout names %v, want %s", te.Parties, cheater.ID)
 					}
 				case errors.As(err, &ae):
-					if len(ae.Waiting) != 1 || ae.Waiting[0] != cheater.id {
-						t.Fatalf("abort while waiting for %v, want %s", ae.Waiting, cheater.id)
+					if len(ae.Waiting) != 1 || ae.Waiting[0] != cheater.ID {
+						t.Fatalf("abort while waiting for %v, want %s", ae.Waiting, cheater.ID)
 					}
 				default:
-					t.Fatalf("got %v, want a round timeout naming %s", err, cheater.id)
+					t.Fatalf("got %v, want a round timeout naming %s", err, cheater.ID)
 				}
 			} else {
 				var ce *tss.CulpritError
 				if !errors.As(err, &ce) && !errors.As(err, new(*tss.AbortedError)) {
 					t.Fatalf("got %T %v, want a culprit error", err, err)
 				}
-				if ce != nil && (len(ce.Parties) != 1 || ce.Parties[0] != cheater.id) {
-					t.Fatalf("blamed %v, want %s", ce.Parties, cheater.id)
+				if ce != nil && (len(ce.Parties) != 1 || ce.Parties[0] != cheater.ID) {
+					t.Fatalf("blamed %v, want %s", ce.Parties, cheater.ID)
 				}
 				if ce != nil && !errors.Is(err, tc.wantIs) {
 					t.Fatalf("got %v, want %v", err, tc.wantIs)
 				}
-				if ce == nil && !strings.Contains(err.Error(), string(cheater.id)) {
-					t.Fatalf("error %v does not name %s", err, cheater.id)
+				if ce == nil && !strings.Contains(err.Error(), string(cheater.ID)) {
+					t.Fatalf("error %v does not name %s", err, cheater.ID)
 				}
 			}
 			t.Logf("initiator's error: %v", err)
-			for _, p := range c.parties[:2] {
-				if ids, _ := p.store.List(ctx, "share"); len(ids) != 0 {
-					t.Fatalf("%s stored a share after a failed keygen", p.id)
+			for _, p := range c.Parties[:2] {
+				if ids, _ := p.Store.List(ctx, "share"); len(ids) != 0 {
+					t.Fatalf("%s stored a share after a failed keygen", p.ID)
 				}
 			}
 		})

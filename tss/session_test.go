@@ -42,20 +42,20 @@ func TestKeygenAndSign_AllSubsets(t *testing.T) {
 				t.Skip("3-of-5 is slow")
 			}
 			c := newCluster(t, tc.n, nil)
-			c.feedPreParams(1)
+			c.FeedPreParams(1)
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 			defer cancel()
-			info, err := c.parties[tc.n-1].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: tc.m})
+			info, err := c.Parties[tc.n-1].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: tc.m})
 			if err != nil {
 				t.Fatal(err)
 			}
 			if info.Threshold != tc.m || len(info.Parties) != tc.n || len(info.PublicKey) != 33 || len(info.ChainCode) != 32 {
 				t.Fatalf("bad key info %+v", info)
 			}
-			for i, signers := range subsets(c.ids(), tc.m) {
+			for i, signers := range subsets(c.IDs(), tc.m) {
 				digest := sha256.Sum256([]byte(fmt.Sprintf("subset %d", i)))
-				initiator := c.party(signers[len(signers)-1])
-				sig, err := initiator.eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: signers})
+				initiator := c.Party(signers[len(signers)-1])
+				sig, err := initiator.Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: signers})
 				if err != nil {
 					t.Fatalf("sign with %v: %v", signers, err)
 				}
@@ -67,27 +67,27 @@ func TestKeygenAndSign_AllSubsets(t *testing.T) {
 
 func TestKeygen_RefusesOneOfN(t *testing.T) {
 	c := newCluster(t, 2, nil)
-	c.feedPreParams(1)
-	_, err := c.parties[0].eng.Keygen(context.Background(), tss.KeygenRequest{Parties: c.ids(), Threshold: 1})
+	c.FeedPreParams(1)
+	_, err := c.Parties[0].Engine.Keygen(context.Background(), tss.KeygenRequest{Parties: c.IDs(), Threshold: 1})
 	if !errors.Is(err, tss.ErrBadRequest) || !strings.Contains(err.Error(), "M must be 2 to 2") {
 		t.Fatalf("1-of-2 keygen: got %v, want ErrBadRequest", err)
 	}
-	if n, _ := c.parties[0].pool.Ready(context.Background()); n != 1 {
+	if n, _ := c.Parties[0].Pool.Ready(context.Background()); n != 1 {
 		t.Fatal("a refused keygen consumed pre-parameters")
 	}
 }
 
 func TestSign_DerivedPath(t *testing.T) {
 	c := newCluster(t, 2, nil)
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("derived"))
-	sig, err := c.parties[1].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Path: "m/0/7"})
+	sig, err := c.Parties[1].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Path: "m/0/7"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestSign_DerivedPath(t *testing.T) {
 	verifyBoth(t, child.SerializeCompressed(), digest[:], sig)
 
 	// A hardened step is refused before any protocol message is sent.
-	_, err = c.parties[1].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Path: "m/0'/7"})
+	_, err = c.Parties[1].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Path: "m/0'/7"})
 	if !errors.Is(err, hd.ErrHardened) || !errors.Is(err, tss.ErrBadRequest) {
 		t.Fatalf("hardened path: got %v", err)
 	}
@@ -114,15 +114,15 @@ func TestSign_DerivedPath(t *testing.T) {
 
 func TestSign_RefusalsNameTheRefusingParty(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids()[:2], Threshold: 2})
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs()[:2], Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("x"))
-	outsider := c.parties[2]
+	outsider := c.Parties[2]
 
 	t.Run("initiator checks its own request", func(t *testing.T) {
 		for _, tc := range []struct {
@@ -132,10 +132,10 @@ func TestSign_RefusalsNameTheRefusingParty(t *testing.T) {
 			{tss.SignRequest{KeyID: info.ID, Digest: digest[:31]}, tss.ErrBadRequest},
 			{tss.SignRequest{KeyID: info.ID, Digest: make([]byte, 32)}, tss.ErrBadRequest},
 			{tss.SignRequest{KeyID: "00000000000000000000000000000000", Digest: digest[:]}, tss.ErrUnknownKey},
-			{tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{c.parties[0].id}}, tss.ErrBadRequest},
-			{tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{c.parties[0].id, outsider.id}}, tss.ErrNotInCommittee},
+			{tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{c.Parties[0].ID}}, tss.ErrBadRequest},
+			{tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{c.Parties[0].ID, outsider.ID}}, tss.ErrNotInCommittee},
 		} {
-			if _, err := c.parties[0].eng.Sign(ctx, tc.req); !errors.Is(err, tc.want) {
+			if _, err := c.Parties[0].Engine.Sign(ctx, tc.req); !errors.Is(err, tc.want) {
 				t.Errorf("%+v: got %v, want %v", tc.req, err, tc.want)
 			}
 		}
@@ -144,7 +144,7 @@ func TestSign_RefusalsNameTheRefusingParty(t *testing.T) {
 		// party 2 was not in the keygen; party 0 proposes a session with it by
 		// running keygen-like signing on a key only it... instead, party 2
 		// proposes signing with a key it does not hold: its own check refuses.
-		_, err := outsider.eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{outsider.id, c.parties[0].id}})
+		_, err := outsider.Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{outsider.ID, c.Parties[0].ID}})
 		if !errors.Is(err, tss.ErrUnknownKey) {
 			t.Fatalf("got %v, want ErrUnknownKey", err)
 		}
@@ -158,27 +158,27 @@ func TestSign_RefusalsNameTheRefusingParty(t *testing.T) {
 				return nil
 			}
 		})
-		c2.feedPreParams(1)
-		info2, err := c2.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c2.ids(), Threshold: 2})
+		c2.FeedPreParams(1)
+		info2, err := c2.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c2.IDs(), Threshold: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = c2.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info2.ID, Digest: digest[:], Evidence: []byte("approved")})
+		_, err = c2.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info2.ID, Digest: digest[:], Evidence: []byte("approved")})
 		if err != nil {
 			t.Fatalf("approved request: %v", err)
 		}
 		// The initiator's own policy refuses an unapproved request before
 		// anything is sent.
-		_, err = c2.parties[1].eng.Sign(ctx, tss.SignRequest{KeyID: info2.ID, Digest: digest[:], Evidence: []byte("no")})
+		_, err = c2.Parties[1].Engine.Sign(ctx, tss.SignRequest{KeyID: info2.ID, Digest: digest[:], Evidence: []byte("no")})
 		if err == nil || !strings.Contains(err.Error(), "second approval") {
 			t.Fatalf("unapproved request: got %v", err)
 		}
 		// With a lenient initiator, the peer's policy refusal travels back
 		// and names the peer.
-		lenient := c2.restartWith(1, func(cfg *tss.Config) { cfg.Policy = nil })
-		_, err = lenient.eng.Sign(ctx, tss.SignRequest{KeyID: info2.ID, Digest: digest[:], Evidence: []byte("no")})
+		lenient := c2.Restart(1, func(cfg *tss.Config) { cfg.Policy = nil })
+		_, err = lenient.Engine.Sign(ctx, tss.SignRequest{KeyID: info2.ID, Digest: digest[:], Evidence: []byte("no")})
 		var re *tss.RefusedError
-		if !errors.As(err, &re) || re.Party != c2.parties[0].id || !strings.Contains(re.Reason, "second approval") {
+		if !errors.As(err, &re) || re.Party != c2.Parties[0].ID || !strings.Contains(re.Reason, "second approval") {
 			t.Fatalf("unapproved request from a lenient initiator: got %v", err)
 		}
 	})
@@ -186,52 +186,52 @@ func TestSign_RefusalsNameTheRefusingParty(t *testing.T) {
 
 func TestSign_PeerRefusalIsReported(t *testing.T) {
 	c := newCluster(t, 2, func(cfg *tss.Config) {})
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Party 1 loses its share (for example a restore from an old backup).
-	if err := c.parties[1].store.Delete(ctx, "share", info.ID); err != nil {
+	if err := c.Parties[1].Store.Delete(ctx, "share", info.ID); err != nil {
 		t.Fatal(err)
 	}
 	digest := sha256.Sum256([]byte("x"))
-	_, err = c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:]})
+	_, err = c.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:]})
 	var re *tss.RefusedError
-	if !errors.As(err, &re) || re.Party != c.parties[1].id || !strings.Contains(re.Reason, "unknown key") {
-		t.Fatalf("got %v, want a refusal by %s for an unknown key", err, c.parties[1].id)
+	if !errors.As(err, &re) || re.Party != c.Parties[1].ID || !strings.Contains(re.Reason, "unknown key") {
+		t.Fatalf("got %v, want a refusal by %s for an unknown key", err, c.Parties[1].ID)
 	}
 }
 
 func TestSign_SilentPartyTimesOut(t *testing.T) {
 	const timeout = 5 * time.Second
 	c := newCluster(t, 3, func(cfg *tss.Config) { cfg.RoundTimeout = 60 * time.Second })
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A fresh engine with a short timeout on party 0; party 1 goes silent
 	// after joining: it accepts, then sends nothing.
-	silent := c.parties[1]
-	silent.tamper(func(m *tss.Message) []*tss.Message {
+	silent := c.Parties[1]
+	silent.Tamper(func(m *tss.Message) []*tss.Message {
 		if m.Type == tss.MsgProtocol || m.Type == tss.MsgEcho {
 			return nil
 		}
 		return []*tss.Message{m}
 	})
-	fast := c.restartWith(0, func(cfg *tss.Config) { cfg.RoundTimeout = timeout })
+	fast := c.Restart(0, func(cfg *tss.Config) { cfg.RoundTimeout = timeout })
 	digest := sha256.Sum256([]byte("x"))
 	start := time.Now()
-	_, err = fast.eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{fast.id, silent.id}})
+	_, err = fast.Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{fast.ID, silent.ID}})
 	took := time.Since(start)
 	var te *tss.RoundTimeoutError
-	if !errors.As(err, &te) || len(te.Parties) != 1 || te.Parties[0] != silent.id {
-		t.Fatalf("got %v, want a timeout naming %s", err, silent.id)
+	if !errors.As(err, &te) || len(te.Parties) != 1 || te.Parties[0] != silent.ID {
+		t.Fatalf("got %v, want a timeout naming %s", err, silent.ID)
 	}
 	t.Logf("failed after %s: %v", took, err)
 	if took > 4*timeout {
@@ -241,47 +241,47 @@ func TestSign_SilentPartyTimesOut(t *testing.T) {
 
 func TestSession_DuplicatesAndReplaysAreDropped(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	c.feedPreParams(1)
+	c.FeedPreParams(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	// Party 2 records everything it sends in the first signing session and
 	// sends each message twice.
 	var recorded []*tss.Message
-	replayer := c.parties[2]
-	info, err := c.parties[0].eng.Keygen(ctx, tss.KeygenRequest{Parties: c.ids(), Threshold: 2})
+	replayer := c.Parties[2]
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	replayer.tamper(func(m *tss.Message) []*tss.Message {
+	replayer.Tamper(func(m *tss.Message) []*tss.Message {
 		cp := *m
 		recorded = append(recorded, &cp)
 		return []*tss.Message{m, m}
 	})
 	digest := sha256.Sum256([]byte("first"))
-	signers := []tss.PartyID{c.parties[0].id, replayer.id}
-	if _, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: signers}); err != nil {
+	signers := []tss.PartyID{c.Parties[0].ID, replayer.ID}
+	if _, err := c.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: signers}); err != nil {
 		t.Fatal(err)
 	}
-	if got := c.parties[0].eng.Stats().Duplicate; got == 0 {
+	if got := c.Parties[0].Engine.Stats().Duplicate; got == 0 {
 		t.Fatal("duplicates were not counted")
 	}
 	// Now it replays the whole first session during a second one.
 	old := recorded
-	replayer.tamper(func(m *tss.Message) []*tss.Message {
+	replayer.Tamper(func(m *tss.Message) []*tss.Message {
 		out := []*tss.Message{m}
 		if m.Type == tss.MsgAccept {
 			out = append(out, old...)
 		}
 		return out
 	})
-	before := c.parties[0].eng.Stats()
+	before := c.Parties[0].Engine.Stats()
 	digest2 := sha256.Sum256([]byte("second"))
-	sig, err := c.parties[0].eng.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest2[:], Signers: signers})
+	sig, err := c.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest2[:], Signers: signers})
 	if err != nil {
 		t.Fatalf("replays disturbed the second session: %v", err)
 	}
 	verifyBoth(t, info.PublicKey, digest2[:], sig)
-	after := c.parties[0].eng.Stats()
+	after := c.Parties[0].Engine.Stats()
 	if after.FinishedSession <= before.FinishedSession {
 		t.Fatalf("replayed messages of a finished session were not counted: %+v -> %+v", before, after)
 	}
