@@ -410,13 +410,13 @@ const (
 	readmeEnd   = "<!-- /section:bench -->"
 )
 
-// ReadmeSection renders what goes between the README markers: the headline
-// verdicts and how to reproduce them.
+// ReadmeSection renders what goes between the README markers (under the
+// README's own "Benchmarks" heading): the headline verdicts and how to
+// reproduce them.
 func ReadmeSection(rep *Report) string {
 	var b strings.Builder
-	b.WriteString("\n## Benchmarks\n\n")
 	m := rep.Machine
-	fmt.Fprintf(&b, "Headline figures from [docs/benchmarks.md](docs/benchmarks.md), measured %s on %d cores (%s) — "+
+	fmt.Fprintf(&b, "\nHeadline figures from [docs/benchmarks.md](docs/benchmarks.md), measured %s on %d cores (%s) — "+
 		"the page has every figure with its spread, the machine, the separated-sites plot and the profiles of "+
 		"missed targets. This table is written by `make bench`, not by hand.\n\n",
 		m.Date.UTC().Format("2006-01-02"), m.Cores, m.CPU)
