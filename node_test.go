@@ -86,7 +86,7 @@ func runTests(m *testing.M) int {
 
 // takeToken hands a test a token of its own (tokens are not reused: the
 // test creates keys in them).
-func takeToken(t *testing.T) *softhsm.Token {
+func takeToken(t testing.TB) *softhsm.Token {
 	t.Helper()
 	select {
 	case tok := <-tokens:
@@ -98,18 +98,18 @@ func takeToken(t *testing.T) *softhsm.Token {
 }
 
 // testLogger sends warnings and errors to the test log.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(b), "\n"))
 	return len(b), nil
 }
 
-func siteConfig(t *testing.T, tok *softhsm.Token) keyquorum.Config {
+func siteConfig(t testing.TB, tok *softhsm.Token) keyquorum.Config {
 	return keyquorum.Config{
 		HSM:        hsmshare.Config{ModulePath: tokenDir.Module, TokenLabel: tok.Label, PIN: tok.PIN},
 		CreateKeys: true,
@@ -119,7 +119,7 @@ func siteConfig(t *testing.T, tok *softhsm.Token) keyquorum.Config {
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -138,7 +138,7 @@ type site struct {
 // newSites sets up n sites (keys created offline, the way `kqnode init`
 // does), gives each its own pre-parameter fixture, and returns their
 // configurations for a committee on 127.0.0.1. The sites are not started.
-func newSites(t *testing.T, n int) []*site {
+func newSites(t testing.TB, n int) []*site {
 	t.Helper()
 	ctx := context.Background()
 	var sites []*site
@@ -183,7 +183,7 @@ func newSites(t *testing.T, n int) []*site {
 	return sites
 }
 
-func mustPeerID(t *testing.T, id tss.PartyID) peer.ID {
+func mustPeerID(t testing.TB, id tss.PartyID) peer.ID {
 	t.Helper()
 	p, err := transport.PeerIDFromParty(id)
 	if err != nil {
@@ -192,7 +192,7 @@ func mustPeerID(t *testing.T, id tss.PartyID) peer.ID {
 	return p
 }
 
-func (s *site) start(t *testing.T) {
+func (s *site) start(t testing.TB) {
 	t.Helper()
 	node, err := keyquorum.Open(context.Background(), s.cfg)
 	if err != nil {
@@ -201,7 +201,7 @@ func (s *site) start(t *testing.T) {
 	s.node = node
 }
 
-func (s *site) stop(t *testing.T) {
+func (s *site) stop(t testing.TB) {
 	if s.node == nil {
 		return
 	}
@@ -221,7 +221,7 @@ func ids(sites ...*site) []tss.PartyID {
 
 // verifyIndependently checks a signature with decred's secp256k1 package
 // directly, not through any keyquorum code.
-func verifyIndependently(t *testing.T, sig *keyquorum.Signature, digest [32]byte, pub *secp256k1.PublicKey) {
+func verifyIndependently(t testing.TB, sig *keyquorum.Signature, digest [32]byte, pub *secp256k1.PublicKey) {
 	t.Helper()
 	parsed, err := secpecdsa.ParseDERSignature(sig.DER())
 	if err != nil {
@@ -505,7 +505,7 @@ func TestNode_ThreeSites(t *testing.T) {
 
 // testPSBT builds a regtest PSBT spending a 0.01 BTC output paid to the
 // key's P2WPKH address.
-func testPSBT(t *testing.T, pub *secp256k1.PublicKey, net *chaincfg.Params) (*psbt.Packet, *wire.TxOut) {
+func testPSBT(t testing.TB, pub *secp256k1.PublicKey, net *chaincfg.Params) (*psbt.Packet, *wire.TxOut) {
 	t.Helper()
 	addr, err := wallet.BitcoinAddress(pub, wallet.P2WPKH, net)
 	if err != nil {
