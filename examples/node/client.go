@@ -206,6 +206,22 @@ func withProgress(ctx context.Context, e *env, c *client, what string, f func() 
 	return err
 }
 
+// signFlags adds the flags every signing command shares.
+func (f *clientFlags) signFlags() (signers, protocol *string) {
+	signers = f.String("signers", "", "signer set, comma-separated (default: this site and the first M-1 others)")
+	protocol = f.String("protocol", "auto", "gg20 (needs a presignature), gg18, or auto (gg20 when a presignature is ready)")
+	return signers, protocol
+}
+
+// request sends req to path, showing progress on a terminal, and prints
+// the result into res.
+func (c *client) request(ctx context.Context, e *env, what, path string, req, res any) error {
+	if err := withProgress(ctx, e, c, what, func() error { return c.call(ctx, path, req, res) }); err != nil {
+		return err
+	}
+	return output(e, res)
+}
+
 func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	f := newClientFlags("keygen", "kqnode keygen --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]")
 	threshold := f.Int("threshold", 0, "M: how many sites must sign (\"2-of-3\" is --threshold 2) (required)")
@@ -218,14 +234,7 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if *threshold <= 0 || *parties == "" {
 		return usageErrorf("keygen: --threshold and --parties are required\nusage: %s", f.synopsis)
 	}
-	var res keygenResult
-	err = withProgress(ctx, e, c, "keygen", func() error {
-		return c.call(ctx, pathKeygen, keygenRequest{Parties: splitList(*parties), Threshold: *threshold, Network: *network}, &res)
-	})
-	if err != nil {
-		return err
-	}
-	return output(e, &res)
+	return c.request(ctx, e, "keygen", pathKeygen, keygenRequest{Parties: splitList(*parties), Threshold: *threshold, Network: *network}, &keygenResult{})
 }
 
 func cmdPresign(ctx context.Context, e *env, args []string) error {
@@ -241,23 +250,15 @@ func cmdPresign(ctx context.Context, e *env, args []string) error {
 	if *key == "" || *count <= 0 {
 		return usageErrorf("presign: --key and a positive --count are required\nusage: %s", f.synopsis)
 	}
-	var res presignResult
-	err = withProgress(ctx, e, c, "presign", func() error {
-		return c.call(ctx, pathPresign, presignRequest{KeyID: *key, Signers: splitList(*signers), Path: *path, Count: *count}, &res)
-	})
-	if err != nil {
-		return err
-	}
-	return output(e, &res)
+	return c.request(ctx, e, "presign", pathPresign, presignRequest{KeyID: *key, Signers: splitList(*signers), Path: *path, Count: *count}, &presignResult{})
 }
 
 func cmdSign(ctx context.Context, e *env, args []string) error {
 	f := newClientFlags("sign", "kqnode sign --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18] [--json]")
 	key := f.String("key", "", "key ID (required)")
 	digest := f.String("digest", "", "32-byte digest to sign, 64 hex digits (required)")
-	signers := f.String("signers", "", "signer set, comma-separated (default: this site and the first M-1 others)")
 	path := f.String("path", "", "BIP-32 derivation path (default m)")
-	protocol := f.String("protocol", "auto", "gg20 (needs a presignature), gg18, or auto (gg20 when a presignature is ready)")
+	signers, protocol := f.signFlags()
 	c, err := f.parse(e, args)
 	if err != nil {
 		return err
@@ -265,15 +266,8 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	if *key == "" || *digest == "" {
 		return usageErrorf("sign: --key and --digest are required\nusage: %s", f.synopsis)
 	}
-	var res signResult
-	err = withProgress(ctx, e, c, "sign", func() error {
-		return c.call(ctx, pathSign, signRequest{KeyID: *key, Digest: *digest, Path: *path,
-			signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &res)
-	})
-	if err != nil {
-		return err
-	}
-	return output(e, &res)
+	return c.request(ctx, e, "sign", pathSign, signRequest{KeyID: *key, Digest: *digest, Path: *path,
+		signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &signResult{})
 }
 
 // readArg returns s, or the contents of FILE for "@FILE": text is
@@ -299,8 +293,7 @@ func cmdSignPSBT(ctx context.Context, e *env, args []string) error {
 	psbtArg := f.String("psbt", "", "the PSBT in base64, or @FILE holding base64 or binary (required)")
 	network := f.String("network", "regtest", "Bitcoin network: mainnet, testnet, regtest or signet")
 	paths := f.String("paths", "", "derivation paths whose scripts mark this key's inputs when the PSBT has no BIP-32 fields (m is always tried)")
-	signers := f.String("signers", "", "signer set, comma-separated (default: this site and the first M-1 others)")
-	protocol := f.String("protocol", "auto", "gg20, gg18 or auto")
+	signers, protocol := f.signFlags()
 	c, err := f.parse(e, args)
 	if err != nil {
 		return err
@@ -312,15 +305,8 @@ func cmdSignPSBT(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var res signPSBTResult
-	err = withProgress(ctx, e, c, "sign-psbt", func() error {
-		return c.call(ctx, pathSignPSBT, signPSBTRequest{KeyID: *key, PSBT: p, Network: *network, Paths: splitList(*paths),
-			signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &res)
-	})
-	if err != nil {
-		return err
-	}
-	return output(e, &res)
+	return c.request(ctx, e, "sign-psbt", pathSignPSBT, signPSBTRequest{KeyID: *key, PSBT: p, Network: *network, Paths: splitList(*paths),
+		signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &signPSBTResult{})
 }
 
 func cmdSignEth(ctx context.Context, e *env, args []string) error {
@@ -329,8 +315,7 @@ func cmdSignEth(ctx context.Context, e *env, args []string) error {
 	txArg := f.String("tx", "", "unsigned transaction: hex of the typed envelope or legacy RLP, or @FILE (required)")
 	chainID := f.String("chain-id", "", "chain ID, decimal (required)")
 	path := f.String("path", "", "BIP-32 derivation path of the sender (default m)")
-	signers := f.String("signers", "", "signer set, comma-separated (default: this site and the first M-1 others)")
-	protocol := f.String("protocol", "auto", "gg20, gg18 or auto")
+	signers, protocol := f.signFlags()
 	c, err := f.parse(e, args)
 	if err != nil {
 		return err
@@ -342,15 +327,8 @@ func cmdSignEth(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var res signEthResult
-	err = withProgress(ctx, e, c, "sign-eth", func() error {
-		return c.call(ctx, pathSignEth, signEthRequest{KeyID: *key, Tx: tx, ChainID: *chainID, Path: *path,
-			signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &res)
-	})
-	if err != nil {
-		return err
-	}
-	return output(e, &res)
+	return c.request(ctx, e, "sign-eth", pathSignEth, signEthRequest{KeyID: *key, Tx: tx, ChainID: *chainID, Path: *path,
+		signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &signEthResult{})
 }
 
 func cmdStatus(ctx context.Context, e *env, args []string) error {
