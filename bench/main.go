@@ -111,7 +111,7 @@ func plan(quick bool) []step {
 		}
 	}
 	return []step{
-		{"./hsmshare/", "^Benchmark(Seal4KiB|Open4KiB|IdentitySign|StorePutGet4KiB)$", "1s", 5},
+		{"./hsmshare/", "^Benchmark(Seal4KiB|Open4KiB|IdentitySign|StorePutGet4KiB)$", "500ms", 5},
 		{"./tss/gg20/", "^BenchmarkOnlineSign$", "1000x", 3},
 		{"./bench/suite/", "^BenchmarkKeygen$/^size=2of3$", "1x", 5},
 		{"./bench/suite/", "^BenchmarkKeygen$/^size=3of5$", "1x", 3},
