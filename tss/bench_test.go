@@ -98,3 +98,30 @@ func BenchmarkSign2of3(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkSignOnline2of3 measures GG20 online signing from a warm pool, one
+// digest per round trip, in one process (memnet, SoftHSM2 stores). Presigning
+// is done before the timer starts.
+//
+//	go test -run '^$' -bench SignOnline2of3 -benchtime 64x ./tss/
+func BenchmarkSignOnline2of3(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	c := newCluster(b, 3, nil)
+	c.FeedPreParamsFixed()
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signers := c.IDs()[:2]
+	if _, err := c.Parties[0].Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: b.N}); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		if _, err := c.Parties[0].Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -23,7 +23,7 @@ import (
 //
 // Record layout (big-endian):
 //
-//	"KQPB" | version uint8 (1) | count uint32 | count × { length uint32 | gg20 presignature }
+//	"KQPB" | version uint8 (1) | count uint32 | count × { id [32] | length uint32 | gg20 presignature }
 const (
 	kindPresig       = "presig"
 	presigBatchMagic = "KQPB"
@@ -113,38 +113,45 @@ func (e *Engine) loadPool(ctx context.Context, pool string) error {
 		if !strings.HasPrefix(rec, pool+".") {
 			continue
 		}
-		pss, err := e.readBatch(ctx, rec)
+		data, entries, err := e.readBatch(ctx, rec)
 		if err != nil {
 			return err
 		}
-		for _, ps := range pss {
-			id := ps.ID()
-			hid := hex.EncodeToString(id[:])
-			x.pools[pool] = append(x.pools[pool], hid)
-			x.where[hid] = rec
-			ps.Wipe()
+		for _, en := range entries {
+			x.pools[pool] = append(x.pools[pool], en.id)
+			x.where[en.id] = rec
 		}
+		clear(data)
 	}
 	x.loaded[pool] = true
 	return nil
 }
 
-// readBatch unseals and decodes one batch record. The caller wipes the
-// returned presignatures.
-func (e *Engine) readBatch(ctx context.Context, rec string) ([]*gg20.Presignature, error) {
-	data, _, err := e.cfg.Store.Get(ctx, kindPresig, rec)
+// readBatch unseals one batch record. The entries point into data; the
+// caller clears data when done.
+func (e *Engine) readBatch(ctx context.Context, rec string) (data []byte, entries []batchEntry, err error) {
+	data, _, err = e.cfg.Store.Get(ctx, kindPresig, rec)
 	if err != nil {
-		return nil, fmt.Errorf("tss: read presignature batch %s: %w", rec, err)
+		return nil, nil, fmt.Errorf("tss: read presignature batch %s: %w", rec, err)
 	}
-	defer clear(data)
-	pss, err := decodeBatch(data)
+	entries, err = parseBatch(data)
 	if err != nil {
-		return nil, fmt.Errorf("tss: presignature batch %s: %w", rec, err)
+		clear(data)
+		return nil, nil, fmt.Errorf("tss: presignature batch %s: %w", rec, err)
 	}
-	return pss, nil
+	return data, entries, nil
 }
 
-func decodeBatch(b []byte) ([]*gg20.Presignature, error) {
+// batchEntry is one presignature in a batch record: its public ID and its
+// encoding, which is only decoded (and checked) when the presignature is
+// used. Keeping entries raw lets using one presignature cost one decode, not
+// one per presignature in the batch.
+type batchEntry struct {
+	id  string // hex
+	enc []byte
+}
+
+func parseBatch(b []byte) ([]batchEntry, error) {
 	if len(b) < 9 || string(b[:4]) != presigBatchMagic || b[4] != presigBatchVer {
 		return nil, errors.New("not a presignature batch")
 	}
@@ -153,48 +160,59 @@ func decodeBatch(b []byte) ([]*gg20.Presignature, error) {
 	if n > 1<<16 {
 		return nil, errors.New("batch too large")
 	}
-	out := make([]*gg20.Presignature, 0, n)
-	fail := func(err error) ([]*gg20.Presignature, error) {
-		for _, ps := range out {
-			ps.Wipe()
-		}
-		return nil, err
-	}
+	out := make([]batchEntry, 0, n)
 	for i := uint32(0); i < n; i++ {
-		if len(b) < 4 {
-			return fail(errors.New("truncated batch"))
+		if len(b) < 36 {
+			return nil, errors.New("truncated batch")
 		}
-		l := binary.BigEndian.Uint32(b)
-		if uint64(l) > uint64(len(b)-4) {
-			return fail(errors.New("truncated batch"))
+		id := hex.EncodeToString(b[:32])
+		l := binary.BigEndian.Uint32(b[32:])
+		if uint64(l) > uint64(len(b)-36) {
+			return nil, errors.New("truncated batch")
 		}
-		ps := new(gg20.Presignature)
-		if err := ps.UnmarshalBinary(b[4 : 4+l]); err != nil {
-			return fail(err)
-		}
-		out = append(out, ps)
-		b = b[4+l:]
+		out = append(out, batchEntry{id: id, enc: b[36 : 36+l]})
+		b = b[36+l:]
 	}
 	if len(b) != 0 {
-		return fail(errors.New("trailing bytes in batch"))
+		return nil, errors.New("trailing bytes in batch")
 	}
 	return out, nil
 }
 
+func encodeEntries(entries []batchEntry) []byte {
+	size := 9
+	for _, e := range entries {
+		size += 36 + len(e.enc)
+	}
+	out := make([]byte, 0, size)
+	out = append(out, presigBatchMagic...)
+	out = append(out, presigBatchVer)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(entries)))
+	for _, e := range entries {
+		id, _ := hex.DecodeString(e.id)
+		out = append(out, id...)
+		out = binary.BigEndian.AppendUint32(out, uint32(len(e.enc)))
+		out = append(out, e.enc...)
+	}
+	return out
+}
+
 func encodeBatch(pss []*gg20.Presignature) ([]byte, error) {
-	out := append([]byte(presigBatchMagic), presigBatchVer)
-	out = binary.BigEndian.AppendUint32(out, uint32(len(pss)))
+	entries := make([]batchEntry, 0, len(pss))
+	defer func() {
+		for _, e := range entries {
+			clear(e.enc)
+		}
+	}()
 	for _, ps := range pss {
 		b, err := ps.MarshalBinary()
 		if err != nil {
-			clear(out)
 			return nil, err
 		}
-		out = binary.BigEndian.AppendUint32(out, uint32(len(b)))
-		out = append(out, b...)
-		clear(b)
+		id := ps.ID()
+		entries = append(entries, batchEntry{id: hex.EncodeToString(id[:]), enc: b})
 	}
-	return out, nil
+	return encodeEntries(entries), nil
 }
 
 // storeBatch seals a new batch for pool and indexes it.
@@ -295,35 +313,40 @@ func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserve
 		}
 	}
 	for rec, want := range byRec {
-		pss, err := e.readBatch(ctx, rec)
+		data, entries, err := e.readBatch(ctx, rec)
 		if err != nil {
 			wipeAll()
 			return nil, err
 		}
-		var keep []*gg20.Presignature
-		for _, ps := range pss {
-			id := ps.ID()
-			hid := hex.EncodeToString(id[:])
-			if slices.Contains(want, hid) {
-				taken[hid] = ps
-			} else {
-				keep = append(keep, ps)
+		var keep []batchEntry
+		for _, en := range entries {
+			if !slices.Contains(want, en.id) {
+				keep = append(keep, en)
+				continue
 			}
+			ps := new(gg20.Presignature)
+			if err := ps.UnmarshalBinary(en.enc); err != nil {
+				clear(data)
+				wipeAll()
+				return nil, fmt.Errorf("tss: presignature %s in batch %s: %w", shortHex(en.id), rec, err)
+			}
+			if id := ps.ID(); hex.EncodeToString(id[:]) != en.id {
+				ps.Wipe()
+				clear(data)
+				wipeAll()
+				return nil, fmt.Errorf("tss: presignature %s in batch %s has another ID", shortHex(en.id), rec)
+			}
+			taken[en.id] = ps
 		}
 		if len(keep) == 0 {
+			clear(data)
 			emptied = append(emptied, rec)
 			continue
 		}
-		data, err := encodeBatch(keep)
-		for _, ps := range keep {
-			ps.Wipe()
-		}
-		if err != nil {
-			wipeAll()
-			return nil, err
-		}
-		err = e.cfg.Store.Put(ctx, kindPresig, rec, 1, data)
+		rest := encodeEntries(keep)
 		clear(data)
+		err = e.cfg.Store.Put(ctx, kindPresig, rec, 1, rest)
+		clear(rest)
 		if err != nil {
 			wipeAll()
 			return nil, fmt.Errorf("tss: consume presignatures: %w", err)
