@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math/big"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -124,4 +126,40 @@ func BenchmarkSignOnline2of3(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkSignBatch2of3 measures GG20 batch signing throughput (one round
+// trip for KQ_BATCH digests, default 256) in one process; presigning is
+// done before the timer starts.
+//
+//	go test -run '^$' -bench SignBatch2of3 -benchtime 1x ./tss/
+func BenchmarkSignBatch2of3(b *testing.B) {
+	batch := 256
+	if v, err := strconv.Atoi(os.Getenv("KQ_BATCH")); err == nil && v > 0 {
+		batch = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
+	defer cancel()
+	c := newCluster(b, 3, nil)
+	c.FeedPreParamsFixed()
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signers := c.IDs()[:2]
+	if _, err := c.Parties[0].Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: batch * b.N}); err != nil {
+		b.Fatal(err)
+	}
+	digests := make([][]byte, batch)
+	for i := range digests {
+		d := sha256.Sum256([]byte(strconv.Itoa(i)))
+		digests[i] = d[:]
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Parties[0].Engine.SignBatch(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: digests}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "sig/s")
 }

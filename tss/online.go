@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -103,7 +104,7 @@ type onlineState struct {
 	reserved bool
 	mu       sync.Mutex
 	req      *onlineRequest
-	pss      []*gg20.Presignature
+	sts      []gg20.Stored
 	own      []*big.Int
 	shares   map[PartyID][]*big.Int
 	sigs     []*Signature
@@ -211,34 +212,34 @@ func (e *Engine) checkOnline(ctx context.Context, prop *Proposal) (*onlineReques
 }
 
 // signShares consumes the presignatures durably, checks they are bound to
-// this request, and computes this party's shares sᵢ.
-func (e *Engine) signShares(ctx context.Context, r *onlineRequest, reserved bool) ([]*gg20.Presignature, []*big.Int, error) {
-	pss, err := e.consume(ctx, r.pool, r.ids, reserved)
+// this request's key and path, and computes this party's shares sᵢ. The
+// caller clears the returned encodings.
+func (e *Engine) signShares(ctx context.Context, r *onlineRequest, reserved bool) ([]gg20.Stored, []*big.Int, error) {
+	sts, err := e.consume(ctx, r.pool, r.ids, reserved)
 	if err != nil {
 		return nil, nil, err
 	}
-	shares := make([]*big.Int, len(pss))
+	shares := make([]*big.Int, len(sts))
 	want := r.pub.SerializeCompressed()
-	for i, ps := range pss {
-		if string(ps.PublicKey()) != string(want) {
-			wipePresigs(pss)
-			return nil, nil, fmt.Errorf("%w: presignature %s is for another key or path", ErrProtocol, shortHex(r.ids[i]))
+	for i, st := range sts {
+		pub, err := st.PublicKey()
+		if err == nil && string(pub) != string(want) {
+			err = fmt.Errorf("presignature %s is for another key or path", shortHex(r.ids[i]))
 		}
-		s, err := ps.SignShare(r.digests[i][:])
+		if err == nil {
+			shares[i], err = st.SignShare(r.digests[i][:])
+		}
 		if err != nil {
-			wipePresigs(pss)
+			clearStored(sts)
 			return nil, nil, fmt.Errorf("%w: %w", ErrProtocol, err)
 		}
-		shares[i] = s
 	}
-	return pss, shares, nil
+	return sts, shares, nil
 }
 
-func wipePresigs(pss []*gg20.Presignature) {
-	for _, ps := range pss {
-		if ps != nil {
-			ps.Wipe()
-		}
+func clearStored(sts []gg20.Stored) {
+	for _, st := range sts {
+		clear(st)
 	}
 }
 
@@ -272,11 +273,11 @@ func (e *Engine) onlineHooks(ctx context.Context, prop *Proposal, initiator bool
 	}
 	if !initiator {
 		return sessionHooks{respond: func(ctx context.Context) ([]byte, error) {
-			pss, shares, err := e.signShares(ctx, r, false)
+			sts, shares, err := e.signShares(ctx, r, false)
 			if err != nil {
 				return nil, err
 			}
-			wipePresigs(pss)
+			clearStored(sts)
 			return encodeShares(shares), nil
 		}}, nil
 	}
@@ -284,12 +285,12 @@ func (e *Engine) onlineHooks(ctx context.Context, prop *Proposal, initiator bool
 	st.shares = make(map[PartyID][]*big.Int)
 	hooks := sessionHooks{immediate: true, wantResults: true, state: st}
 	hooks.finish = func(ctx context.Context) ([]byte, error) {
-		pss, own, err := e.signShares(ctx, r, st.reserved)
+		sts, own, err := e.signShares(ctx, r, st.reserved)
 		if err != nil {
 			return nil, err
 		}
 		st.mu.Lock()
-		st.pss, st.own = pss, own
+		st.sts, st.own = sts, own
 		st.mu.Unlock()
 		return nil, nil
 	}
@@ -306,44 +307,91 @@ func (e *Engine) onlineHooks(ctx context.Context, prop *Proposal, initiator bool
 	hooks.verify = func() error {
 		st.mu.Lock()
 		defer st.mu.Unlock()
-		defer wipePresigs(st.pss)
-		self := e.net.Self()
-		st.sigs = make([]*Signature, len(r.ids))
-		var blamed []PartyID
-		for i, ps := range st.pss {
-			shares := make([]*big.Int, len(r.order))
-			for j, p := range r.order {
-				if p == self {
-					shares[j] = st.own[i]
-				} else {
-					shares[j] = st.shares[p][i]
-				}
-			}
-			rr, ss, _, err := ps.Combine(r.digests[i][:], shares)
-			if err != nil {
-				var ce *gg20.CulpritError
-				if errors.As(err, &ce) {
-					for _, j := range ce.Culprits {
-						if j >= 0 && j < len(r.order) && !slices.Contains(blamed, r.order[j]) {
-							blamed = append(blamed, r.order[j])
-						}
-					}
-					continue
-				}
-				return fmt.Errorf("%w: %w", ErrProtocol, err)
-			}
-			sig, err := newSignature(rr, ss, r.pub.SerializeCompressed(), r.digests[i])
-			if err != nil {
-				return err
-			}
-			st.sigs[i] = sig
+		defer clearStored(st.sts)
+		sigs, blamed, err := e.combineAll(r, st.sts, st.own, st.shares)
+		if err != nil {
+			return err
 		}
 		if len(blamed) > 0 {
-			slices.Sort(blamed)
-			st.sigs = nil
 			return &CulpritError{Op: OpOnline, Parties: blamed, Round: gg20.RoundOnline, Reason: fmt.Errorf("%w: %w", ErrProtocol, gg20.ErrBadShare)}
 		}
+		st.sigs = sigs
 		return nil
 	}
 	return hooks, nil
+}
+
+// combineAll adds the signature shares of every digest and checks each
+// signature, on all cores: gg20's Combine verifies it with dcrd's ECDSA
+// verifier, derives the recovery ID from R, and names the signers of bad
+// shares.
+func (e *Engine) combineAll(r *onlineRequest, pss []gg20.Stored, own []*big.Int, shares map[PartyID][]*big.Int) ([]*Signature, []PartyID, error) {
+	self := e.net.Self()
+	pub := r.pub.SerializeCompressed()
+	sigs := make([]*Signature, len(pss))
+	errs := make([]error, len(pss))
+	blames := make([][]PartyID, len(pss))
+	work := func(i int) {
+		defer func() {
+			if p := recover(); p != nil {
+				errs[i] = fmt.Errorf("%w: combining signature %d failed (%s)", ErrProtocol, i, trimPanic(p))
+			}
+		}()
+		in := make([]*big.Int, len(r.order))
+		for j, p := range r.order {
+			if p == self {
+				in[j] = own[i]
+			} else {
+				in[j] = shares[p][i]
+			}
+		}
+		rr, ss, recID, err := pss[i].Combine(r.digests[i][:], in)
+		if err != nil {
+			var ce *gg20.CulpritError
+			if errors.As(err, &ce) {
+				for _, j := range ce.Culprits {
+					if j >= 0 && j < len(r.order) {
+						blames[i] = append(blames[i], r.order[j])
+					}
+				}
+				return
+			}
+			errs[i] = fmt.Errorf("%w: %w", ErrProtocol, err)
+			return
+		}
+		sig := &Signature{PublicKey: pub, Digest: r.digests[i], RecoveryID: recID}
+		rr.FillBytes(sig.R[:])
+		ss.FillBytes(sig.S[:])
+		sigs[i] = sig
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(pss))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				work(i)
+			}
+		}()
+	}
+	for i := range pss {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var blamed []PartyID
+	for i := range pss {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
+		}
+		for _, p := range blames[i] {
+			if !slices.Contains(blamed, p) {
+				blamed = append(blamed, p)
+			}
+		}
+	}
+	slices.Sort(blamed)
+	return sigs, blamed, nil
 }

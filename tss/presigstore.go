@@ -284,11 +284,11 @@ func (e *Engine) release(ids []string) {
 }
 
 // consume removes the presignatures ids of pool from the store, durably,
-// and returns them. After consume returns, no copy of them exists on disk:
-// whatever happens next, they can never be used again. ids must all be
-// present, or nothing is consumed and the error wraps ErrPresignatureUsed.
-// The caller wipes the returned presignatures.
-func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserved bool) ([]*gg20.Presignature, error) {
+// and returns their encodings, in the order of ids. After consume returns,
+// no copy of them exists on disk: whatever happens next, they can never be
+// used again. ids must all be present, or nothing is consumed and the error
+// wraps ErrPresignatureUsed. The caller clears the returned encodings.
+func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserved bool) ([]gg20.Stored, error) {
 	x := e.presigs
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -305,11 +305,11 @@ func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserve
 		seen[id] = true
 		byRec[rec] = append(byRec[rec], id)
 	}
-	taken := make(map[string]*gg20.Presignature, len(ids))
+	taken := make(map[string]gg20.Stored, len(ids))
 	var emptied []string
 	wipeAll := func() {
-		for _, ps := range taken {
-			ps.Wipe()
+		for _, st := range taken {
+			clear(st)
 		}
 	}
 	for rec, want := range byRec {
@@ -324,19 +324,10 @@ func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserve
 				keep = append(keep, en)
 				continue
 			}
-			ps := new(gg20.Presignature)
-			if err := ps.UnmarshalBinary(en.enc); err != nil {
-				clear(data)
-				wipeAll()
-				return nil, fmt.Errorf("tss: presignature %s in batch %s: %w", shortHex(en.id), rec, err)
-			}
-			if id := ps.ID(); hex.EncodeToString(id[:]) != en.id {
-				ps.Wipe()
-				clear(data)
-				wipeAll()
-				return nil, fmt.Errorf("tss: presignature %s in batch %s has another ID", shortHex(en.id), rec)
-			}
-			taken[en.id] = ps
+			// Keep a copy of the encoding; it is decoded only as far as
+			// signing needs (gg20.Stored), because the record was sealed by
+			// this party's HSM and cannot have changed.
+			taken[en.id] = gg20.Stored(slices.Clone(en.enc))
 		}
 		if len(keep) == 0 {
 			clear(data)
@@ -359,7 +350,7 @@ func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserve
 		}
 	}
 	// From here the presignatures are gone from disk.
-	out := make([]*gg20.Presignature, len(ids))
+	out := make([]gg20.Stored, len(ids))
 	for i, id := range ids {
 		out[i] = taken[id]
 		delete(x.where, id)
@@ -367,8 +358,8 @@ func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserve
 	}
 	x.pools[pool] = slices.DeleteFunc(x.pools[pool], func(id string) bool { return seen[id] })
 	x.stats(pool).Used += uint64(len(ids))
-	for i, ps := range out {
-		if ps == nil {
+	for i, st := range out {
+		if st == nil {
 			wipeAll()
 			return nil, fmt.Errorf("%w: presignature %s was indexed but not stored", ErrPresignatureUsed, shortHex(ids[i]))
 		}
@@ -379,12 +370,12 @@ func (e *Engine) consume(ctx context.Context, pool string, ids []string, reserve
 // discard removes presignatures that are not held by every signer (after a
 // crash or a restore from backup), so they are never used.
 func (e *Engine) discard(ctx context.Context, pool string, ids []string) error {
-	pss, err := e.consume(ctx, pool, ids, false)
+	sts, err := e.consume(ctx, pool, ids, false)
 	if err != nil {
 		return err
 	}
-	for _, ps := range pss {
-		ps.Wipe()
+	for _, st := range sts {
+		clear(st)
 	}
 	x := e.presigs
 	x.mu.Lock()

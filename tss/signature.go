@@ -12,9 +12,10 @@ import (
 )
 
 // Signature is a threshold ECDSA signature over secp256k1. The engine only
-// returns a Signature after checking that it verifies under PublicKey, that
-// S is low (S ≤ n/2, as Bitcoin's standardness rules and Ethereum require),
-// and that RecoveryID recovers PublicKey.
+// returns a Signature after checking that it verifies under PublicKey and
+// that S is low (S ≤ n/2, as Bitcoin's standardness rules and Ethereum
+// require); RecoveryID is found by recovering PublicKey (GG18) or derived
+// from the nonce point R (GG20), and Verify checks all three.
 type Signature struct {
 	// R and S are the signature scalars, 32 bytes big-endian.
 	R, S [32]byte

@@ -462,3 +462,96 @@ func zkdleqSeed() *zkdleq.Proof {
 	g := secp.Generator()
 	return &zkdleq.Proof{A1: g, A2: g, Z: big.NewInt(1)}
 }
+
+func TestPresignature_UnmarshalStored(t *testing.T) {
+	pss := cachedPresignatures(t)
+	blob, err := pss[0].MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Presignature
+	if err := back.UnmarshalStored(blob); err != nil {
+		t.Fatal(err)
+	}
+	if back.ID() != pss[0].ID() {
+		t.Fatal("stored round trip changed the ID")
+	}
+	// Format and the public products are still checked ...
+	n := 2
+	for name, f := range map[string]func(b []byte) []byte{
+		"truncated": func(b []byte) []byte { return b[:len(b)-1] },
+		"Rbar changed": func(b []byte) []byte {
+			off := 39 + 32*n + 32 + 33 + 33 // after the tweak, public key and R
+			copy(b[off:off+33], secp.Generator().Bytes())
+			return b
+		},
+	} {
+		var ps Presignature
+		if err := ps.UnmarshalStored(f(bytes.Clone(blob))); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+	// ... but a flipped k is only caught where it matters: its share fails.
+	kOff := presigLen(n) - 64
+	bad := bytes.Clone(blob)
+	bad[kOff+31] ^= 1
+	var ps Presignature
+	if err := ps.UnmarshalStored(bad); err != nil {
+		t.Fatalf("UnmarshalStored made the skipped check: %v", err)
+	}
+	digest := digestOf("stored")
+	s0, err := ps.SignShare(digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pss[1].VerifyShare(0, digest, s0); !errors.Is(err, ErrBadShare) {
+		t.Fatalf("share from a corrupted k: got %v, want ErrBadShare", err)
+	}
+}
+
+func TestStored_SignsAndCombinesLikePresignature(t *testing.T) {
+	pss := cachedPresignatures(t)
+	digest := digestOf("stored fast path")
+	var stored []Stored
+	for _, ps := range pss {
+		b, err := ps.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, Stored(b))
+	}
+	pub, err := stored[0].PublicKey()
+	if err != nil || !bytes.Equal(pub, pss[0].PublicKey()) {
+		t.Fatalf("public key %x, %v", pub, err)
+	}
+	shares := make([]*big.Int, len(stored))
+	for i, st := range stored {
+		if shares[i], err = st.SignShare(digest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, s, recID, err := stored[0].Combine(digest, shares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSignature(t, pss[0].PublicKey(), digest, r, s, recID)
+	// The same shares through the decoded presignature give the same result.
+	r2, s2, rec2, err := pss[0].Combine(digest, shares)
+	if err != nil || r2.Cmp(r) != 0 || s2.Cmp(s) != 0 || rec2 != recID {
+		t.Fatalf("decoded Combine differs: %v", err)
+	}
+	// A bad share is blamed on its signer through the slow path.
+	bad := append([]*big.Int(nil), shares...)
+	bad[1] = new(big.Int).Add(bad[1], big.NewInt(1))
+	_, _, _, err = stored[0].Combine(digest, bad)
+	assertCulprit(t, 0, err, ErrBadShare, 1)
+	// Malformed encodings are refused.
+	for name, b := range map[string][]byte{
+		"empty":     nil,
+		"truncated": stored[0][:len(stored[0])-1],
+	} {
+		if _, err := Stored(b).SignShare(digest); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
