@@ -50,6 +50,8 @@ type Settings struct {
 	SeparatedWhy string `json:"separated_why,omitempty"`
 	// Steps are the go test commands the run made.
 	Steps []string `json:"steps"`
+	// Failed are the steps that failed; their figures are missing.
+	Failed []string `json:"failed,omitempty"`
 }
 
 // Profile is the top of one CPU profile.
@@ -135,6 +137,13 @@ func Page(rep *Report) string {
 	if rep.Settings.Quick {
 		b.WriteString("> **Quick smoke run** (`make bench-quick`): one or few iterations and a subset of the suite, " +
 			"to check the pipeline. Do not compare these figures; run `make bench` for the real page.\n\n")
+	}
+	if len(rep.Settings.Failed) > 0 {
+		b.WriteString("> **Some benchmark steps failed**, so their figures are missing (the raw output has the errors):\n")
+		for _, f := range rep.Settings.Failed {
+			fmt.Fprintf(&b, "> - `%s`\n", f)
+		}
+		b.WriteString("\n")
 	}
 	if m.LoadStart1 >= loadQuiet || m.LoadEnd1 >= loadQuiet {
 		fmt.Fprintf(&b, "> **The machine was busy**: load average %s at the start and %s at the end. "+

@@ -258,7 +258,7 @@ func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
 			t.Errorf("page lacks %q", want)
 		}
 	}
-	for _, unwanted := range []string{"Quick smoke run", "The machine was busy"} {
+	for _, unwanted := range []string{"Quick smoke run", "The machine was busy", "steps failed"} {
 		if strings.Contains(page, unwanted) {
 			t.Errorf("page of a quiet full run says %q", unwanted)
 		}
@@ -266,8 +266,9 @@ func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
 	rep := sampleReport(t)
 	rep.Settings.Quick = true
 	rep.Machine.LoadEnd1 = 7
+	rep.Settings.Failed = []string{"go test -bench '^BenchmarkReshare$' ./bench/suite/"}
 	page = Page(rep)
-	for _, want := range []string{"Quick smoke run", "The machine was busy"} {
+	for _, want := range []string{"Quick smoke run", "The machine was busy", "**Some benchmark steps failed**", "> - `go test -bench '^BenchmarkReshare$' ./bench/suite/`"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page of a quick run on a busy machine lacks %q", want)
 		}

@@ -162,12 +162,35 @@ func Serve(ctx context.Context, cfg Config, in io.Reader, out io.Writer, log *sl
 	if err := enc.Encode(hello); err != nil {
 		return fmt.Errorf("party: write hello: %w", err)
 	}
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
+	// Requests are read on their own goroutine so that a cancelled ctx
+	// (SIGTERM) ends Serve even while the driver is silent. The goroutine
+	// ends when in does (the driver closes it, or dies).
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			select {
+			case lines <- append([]byte(nil), sc.Bytes()...):
+			case <-ctx.Done():
+				return
+			}
+		}
+		readErr <- sc.Err()
+	}()
+	for {
+		var line []byte
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-readErr:
+			return err
+		case line = <-lines:
+		}
 		var req Request
 		resp := &Response{}
-		if err := json.Unmarshal(sc.Bytes(), &req); err != nil {
+		if err := json.Unmarshal(line, &req); err != nil {
 			resp.Error = fmt.Sprintf("bad request: %v", err)
 		} else {
 			start := time.Now()
@@ -185,7 +208,6 @@ func Serve(ctx context.Context, cfg Config, in io.Reader, out io.Writer, log *sl
 			return fmt.Errorf("party: write response: %w", err)
 		}
 	}
-	return sc.Err()
 }
 
 func (srv *server) open(ctx context.Context) error {
