@@ -10,14 +10,16 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// PeerStatus is what this site knows about one other committee member.
-// The transport does not report live connection state, so reachability is
-// what the last exchange showed: LastSeen is when a message from the peer
-// last arrived, Reachable is whether the last message to it was delivered
-// to its stream.
+// PeerStatus is what this site knows about one other committee member:
+// whether a libp2p connection to it is up now (Connected), and what the last
+// exchange showed (LastSeen is when a message from the peer last arrived,
+// Reachable is whether the last message to it was delivered to its stream).
+// An idle peer may be up without a connection; the next message dials it.
 type PeerStatus struct {
 	// PeerID is the peer's party ID.
 	PeerID tss.PartyID `json:"peer_id"`
+	// Connected reports whether a connection to the peer is up right now.
+	Connected bool `json:"connected"`
 	// Addrs are the addresses the peer file gives for it.
 	Addrs []string `json:"addrs"`
 	// Reachable is the outcome of the last send to the peer: true when it
@@ -103,7 +105,7 @@ func (o *observedNetwork) status() []PeerStatus {
 		if id == o.Self() {
 			continue
 		}
-		ps := PeerStatus{PeerID: id, Addrs: []string{}}
+		ps := PeerStatus{PeerID: id, Addrs: []string{}, Connected: o.Connected(id)}
 		for _, a := range p.Addrs {
 			ps.Addrs = append(ps.Addrs, a.String())
 		}

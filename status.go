@@ -29,6 +29,8 @@ type Status struct {
 	Peers []PeerStatus `json:"peers"`
 	// PeersReachable counts peers whose last send succeeded.
 	PeersReachable int `json:"peers_reachable"`
+	// PeersConnected counts peers with a live connection now.
+	PeersConnected int `json:"peers_connected"`
 	// Keys are the keys this site holds shares of, with their pools.
 	Keys []KeyStatus `json:"keys"`
 	// PreParams is the Paillier pre-parameter pool keygen draws from.
@@ -117,6 +119,9 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	for _, p := range st.Peers {
 		if p.Reachable != nil && *p.Reachable {
 			st.PeersReachable++
+		}
+		if p.Connected {
+			st.PeersConnected++
 		}
 	}
 	keys, err := n.eng.Keys(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -167,6 +168,17 @@ func (n *Network) PeerID() peer.ID { return n.self }
 // given (useful with port 0). Share them with the other sites in a peer
 // file.
 func (n *Network) Addrs() []ma.Multiaddr { return n.host.Addrs() }
+
+// Connected reports whether this host has a live connection to party p
+// right now. A peer that is up but idle may have no connection; the next
+// Send dials it.
+func (n *Network) Connected(p tss.PartyID) bool {
+	id, err := PeerIDFromParty(p)
+	if err != nil {
+		return false
+	}
+	return n.host.Network().Connectedness(id) == network.Connected
+}
 
 // Stats returns a snapshot of the network's counters.
 func (n *Network) Stats() Stats { return n.stats.snapshot() }

@@ -363,3 +363,27 @@ func TestReconnect_AfterPeerRestart(t *testing.T) {
 		})
 	}
 }
+
+func TestConnected_ReportsLiveConnections(t *testing.T) {
+	nets := startNetworks(t, signers(t, 2), listenTCP, nil)
+	a, b := nets[0], nets[1]
+	if a.Connected(b.Self()) {
+		t.Fatal("connected before any message")
+	}
+	mustSend(t, a, message(a, 1, "hi", b))
+	mustReceive(t, b)
+	if !a.Connected(b.Self()) || !b.Connected(a.Self()) {
+		t.Fatal("not connected after a message went through")
+	}
+	if a.Connected("not-a-peer-id") {
+		t.Fatal("connected to an invalid party ID")
+	}
+	b.Close()
+	deadline := time.Now().Add(waitTest)
+	for a.Connected(b.Self()) {
+		if time.Now().After(deadline) {
+			t.Fatal("still connected to a closed peer")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -356,12 +356,13 @@ func printStatus(w io.Writer, st *statusResult) {
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(w, "WARNING   %s\n", warn)
 	}
-	fmt.Fprintf(w, "peers     %d of %d reachable at the last exchange\n", st.PeersReachable, len(st.Peers))
+	fmt.Fprintf(w, "peers     %d of %d connected now, %d reachable at the last exchange\n", st.PeersConnected, len(st.Peers), st.PeersReachable)
 	for _, p := range st.Peers {
 		state := "not contacted yet"
 		if p.Reachable != nil {
 			state = map[bool]string{true: "reachable", false: "UNREACHABLE: " + p.LastError}[*p.Reachable]
 		}
+		state = map[bool]string{true: "connected, ", false: "no connection, "}[p.Connected] + state
 		if p.LastSeen != nil {
 			state += ", last message " + time.Since(*p.LastSeen).Round(time.Second).String() + " ago"
 		}
