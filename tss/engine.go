@@ -290,7 +290,7 @@ func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool, extr
 	}
 	if e.cfg.Policy != nil {
 		if err := e.cfg.Policy(ctx, prop); err != nil {
-			return sessionHooks{}, fmt.Errorf("policy refused: %w", err)
+			return sessionHooks{}, fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
 	}
 	return hooks, nil
@@ -303,7 +303,8 @@ func (e *Engine) refuse(ctx context.Context, m *Message, reason error) {
 	if len(msg) > 512 {
 		msg = msg[:512]
 	}
-	_ = e.net.Send(sctx, &Message{Session: m.Session, Type: MsgRefuse, From: e.net.Self(), To: []PartyID{m.From}, Payload: []byte(msg)})
+	payload := append([]byte(refusalCode(reason)+"\n"), msg...)
+	_ = e.net.Send(sctx, &Message{Session: m.Session, Type: MsgRefuse, From: e.net.Self(), To: []PartyID{m.From}, Payload: payload})
 }
 
 // startSession registers and starts a session. callerCtx, when set, also

@@ -38,7 +38,34 @@ var (
 	ErrPresignatureUsed = errors.New("tss: presignature already used")
 	// ErrNoPresignature means no ready presignature matches the request.
 	ErrNoPresignature = errors.New("tss: no presignature available")
+	// ErrPolicy means a party's Policy refused the session.
+	ErrPolicy = errors.New("tss: refused by policy")
 )
+
+// refusalCodes name, on the wire, the sentinel a refusal stems from, so the
+// initiator's *RefusedError unwraps to it.
+var refusalCodes = []struct {
+	code string
+	err  error
+}{
+	{"unknown_key", ErrUnknownKey},
+	{"not_in_committee", ErrNotInCommittee},
+	{"policy", ErrPolicy},
+	{"no_preparams", ErrNoPreParams},
+	{"no_presignature", ErrNoPresignature},
+	{"presignature_used", ErrPresignatureUsed},
+	{"busy", ErrBusy},
+	{"bad_request", ErrBadRequest},
+}
+
+func refusalCode(err error) string {
+	for _, c := range refusalCodes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return ""
+}
 
 // RoundTimeoutError reports a round that did not complete in time.
 type RoundTimeoutError struct {
@@ -84,15 +111,31 @@ func (e *CulpritError) Error() string {
 func (e *CulpritError) Unwrap() error { return e.Reason }
 
 // RefusedError reports a party that declined to join a proposed session.
+// When the party named the kind of refusal, errors.Is matches the
+// corresponding sentinel (ErrUnknownKey, ErrPolicy, ErrNoPresignature, ...):
+// that is the refusing party's own account.
 type RefusedError struct {
 	// Party is the party that refused.
 	Party PartyID
 	// Reason is the reason it gave.
 	Reason string
+	// Code names the kind of refusal ("unknown_key", "policy", ...), or is
+	// empty.
+	Code string
 }
 
 func (e *RefusedError) Error() string {
 	return fmt.Sprintf("tss: party %s refused to join: %s", e.Party, e.Reason)
+}
+
+// Unwrap returns the sentinel error named by Code, if any.
+func (e *RefusedError) Unwrap() error {
+	for _, c := range refusalCodes {
+		if c.code == e.Code {
+			return c.err
+		}
+	}
+	return nil
 }
 
 // AbortedError reports a session that another party aborted.

@@ -1,6 +1,7 @@
 package tss
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/binary"
@@ -285,7 +286,7 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 			s.e.count(dropUnexpected)
 			return false, nil
 		}
-		return false, &RefusedError{Party: m.From, Reason: printable(m.Payload)}
+		return false, parseRefusal(m.From, m.Payload)
 	case MsgAccept:
 		if !s.initiator || s.phase != phaseJoining || s.accepted[m.From] {
 			s.e.count(dropUnexpected)
@@ -606,4 +607,20 @@ func printable(b []byte) string {
 		out = append(out, r)
 	}
 	return string(out)
+}
+
+// parseRefusal reads a refusal payload: a code, a newline, the reason.
+func parseRefusal(from PartyID, b []byte) *RefusedError {
+	e := &RefusedError{Party: from}
+	if i := bytes.IndexByte(b, '\n'); i >= 0 && i <= 32 {
+		code := string(b[:i])
+		for _, c := range refusalCodes {
+			if c.code == code {
+				e.Code = code
+			}
+		}
+		b = b[i+1:]
+	}
+	e.Reason = printable(b)
+	return e
 }

@@ -178,7 +178,7 @@ func TestSign_RefusalsNameTheRefusingParty(t *testing.T) {
 		lenient := c2.Restart(1, func(cfg *tss.Config) { cfg.Policy = nil })
 		_, err = lenient.Engine.Sign(ctx, tss.SignRequest{KeyID: info2.ID, Digest: digest[:], Evidence: []byte("no")})
 		var re *tss.RefusedError
-		if !errors.As(err, &re) || re.Party != c2.Parties[0].ID || !strings.Contains(re.Reason, "second approval") {
+		if !errors.As(err, &re) || re.Party != c2.Parties[0].ID || !strings.Contains(re.Reason, "second approval") || !errors.Is(err, tss.ErrPolicy) {
 			t.Fatalf("unapproved request from a lenient initiator: got %v", err)
 		}
 	})
@@ -200,7 +200,7 @@ func TestSign_PeerRefusalIsReported(t *testing.T) {
 	digest := sha256.Sum256([]byte("x"))
 	_, err = c.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:]})
 	var re *tss.RefusedError
-	if !errors.As(err, &re) || re.Party != c.Parties[1].ID || !strings.Contains(re.Reason, "unknown key") {
+	if !errors.As(err, &re) || re.Party != c.Parties[1].ID || !strings.Contains(re.Reason, "unknown key") || !errors.Is(err, tss.ErrUnknownKey) {
 		t.Fatalf("got %v, want a refusal by %s for an unknown key", err, c.Parties[1].ID)
 	}
 }
