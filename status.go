@@ -43,6 +43,9 @@ type Status struct {
 	// Joined are the latest sessions other sites proposed and this site
 	// joined, oldest first.
 	Joined []JoinedSession `json:"joined"`
+	// Sessions are the protocol sessions running on this site now, whoever
+	// proposed them: phase, round and the parties each is waiting for.
+	Sessions []tss.SessionInfo `json:"sessions"`
 	// EngineError says why the protocol engine stopped, if it did.
 	EngineError string `json:"engine_error,omitempty"`
 }
@@ -115,6 +118,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	if n.eng == nil {
 		return st, nil
 	}
+	st.Sessions = n.eng.Sessions()
 	st.Peers = n.net.status()
 	for _, p := range st.Peers {
 		if p.Reachable != nil && *p.Reachable {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -389,6 +390,47 @@ func (e *Engine) propose(ctx context.Context, prop *Proposal, extra ...any) (*se
 		<-s.done
 		return s, fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
 	}
+}
+
+// SessionInfo describes a session this party takes part in.
+type SessionInfo struct {
+	// ID is the session ID.
+	ID SessionID `json:"id"`
+	// Op is the operation.
+	Op Operation `json:"op"`
+	// KeyID names the key (empty for keygen until it ends).
+	KeyID string `json:"key_id,omitempty"`
+	// Initiator proposed the session.
+	Initiator PartyID `json:"initiator"`
+	// Parties are the participants.
+	Parties []PartyID `json:"parties"`
+	// Phase is "joining", "running", "finishing" or "ended".
+	Phase string `json:"phase"`
+	// Round is the protocol round this party is in while running.
+	Round uint32 `json:"round,omitempty"`
+	// Waiting lists the parties whose messages this party waits for.
+	Waiting []PartyID `json:"waiting,omitempty"`
+	// Started is when this party started the session.
+	Started time.Time `json:"started"`
+}
+
+// Sessions returns a snapshot of the sessions running now, oldest first:
+// what each waits for and in which round, for progress displays.
+func (e *Engine) Sessions() []SessionInfo {
+	e.mu.Lock()
+	ss := make([]*session, 0, len(e.sessions))
+	for _, s := range e.sessions {
+		ss = append(ss, s)
+	}
+	e.mu.Unlock()
+	out := make([]SessionInfo, 0, len(ss))
+	for _, s := range ss {
+		if info := s.snap.Load(); info != nil {
+			out = append(out, *info)
+		}
+	}
+	slices.SortFunc(out, func(a, b SessionInfo) int { return a.Started.Compare(b.Started) })
+	return out
 }
 
 // Stats are counters of what the engine dropped and why.

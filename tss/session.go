@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -83,6 +84,9 @@ type session struct {
 	done  chan struct{}
 	err   error // valid after done is closed
 
+	started time.Time
+	snap    atomic.Pointer[SessionInfo]
+
 	// state below is owned by the run goroutine
 	phase        phase
 	proto        protocol
@@ -116,6 +120,7 @@ func newSession(e *Engine, prop *Proposal, initiator bool, hooks sessionHooks) *
 		log:       e.log.With("session", id.Short(), "op", string(prop.Op)),
 		inbox:     make(chan *Message, sessionInboxSize),
 		done:      make(chan struct{}),
+		started:   time.Now(),
 		accepted:  make(map[PartyID]bool),
 		results:   make(map[PartyID]bool),
 		bcast:     make(map[slot]*bcastState),
@@ -160,6 +165,7 @@ func (s *session) run(ctx context.Context) {
 
 func (s *session) loop(ctx context.Context) error {
 	s.lastProgress = time.Now()
+	defer s.publish()
 	if s.initiator {
 		payload, err := encodeProposal(s.prop)
 		if err != nil {
@@ -189,6 +195,7 @@ func (s *session) loop(ctx context.Context) error {
 			return err
 		}
 	}
+	s.publish()
 	timer := time.NewTimer(s.timeout())
 	defer timer.Stop()
 	for s.phase != phaseEnded {
@@ -199,6 +206,7 @@ func (s *session) loop(ctx context.Context) error {
 				return err
 			}
 			if progressed {
+				s.publish()
 				s.lastProgress = time.Now()
 				if !timer.Stop() {
 					select {
@@ -215,6 +223,26 @@ func (s *session) loop(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// publish records a snapshot of the session for Engine.Sessions.
+func (s *session) publish() {
+	info := &SessionInfo{
+		ID: s.id, Op: s.prop.Op, KeyID: s.prop.KeyID, Initiator: s.prop.Initiator,
+		Parties: s.parties, Started: s.started, Waiting: s.waiting(),
+	}
+	switch s.phase {
+	case phaseJoining:
+		info.Phase = "joining"
+	case phaseRunning:
+		info.Phase = "running"
+		info.Round = s.proto.round()
+	case phaseFinishing:
+		info.Phase = "finishing"
+	default:
+		info.Phase = "ended"
+	}
+	s.snap.Store(info)
 }
 
 func (s *session) timeout() time.Duration {

@@ -227,7 +227,26 @@ func TestSign_SilentPartyTimesOut(t *testing.T) {
 	fast := c.Restart(0, func(cfg *tss.Config) { cfg.RoundTimeout = timeout })
 	digest := sha256.Sum256([]byte("x"))
 	start := time.Now()
-	_, err = fast.Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{fast.ID, silent.ID}})
+	done := make(chan error, 1)
+	go func() {
+		_, err := fast.Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: digest[:], Signers: []tss.PartyID{fast.ID, silent.ID}})
+		done <- err
+	}()
+	// While it waits, the engine's session snapshot says for whom.
+	sawWaiting := false
+	for !sawWaiting {
+		select {
+		case err = <-done:
+			t.Fatalf("signing ended before the snapshot showed the wait: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+		for _, s := range fast.Engine.Sessions() {
+			if s.Op == tss.OpSign && s.Phase == "running" && len(s.Waiting) == 1 && s.Waiting[0] == silent.ID {
+				sawWaiting = true
+			}
+		}
+	}
+	err = <-done
 	took := time.Since(start)
 	var te *tss.RoundTimeoutError
 	if !errors.As(err, &te) || len(te.Parties) != 1 || te.Parties[0] != silent.ID {
