@@ -391,6 +391,17 @@ func printStatus(w io.Writer, st *statusResult) {
 	for _, o := range st.Operations {
 		fmt.Fprintf(w, "running   #%d %s %s for %s %s\n", o.ID, o.Kind, o.KeyID, time.Duration(o.ElapsedMS)*time.Millisecond, o.Detail)
 	}
+	for _, s := range st.Sessions {
+		where := s.Phase
+		if s.Round > 0 {
+			where = fmt.Sprintf("%s, round %d", s.Phase, s.Round)
+		}
+		waiting := ""
+		if len(s.Waiting) > 0 {
+			waiting = ", waiting for " + strings.Join(partyStrings(s.Waiting), ",")
+		}
+		fmt.Fprintf(w, "session   %s %s %s (%s%s) for %s\n", s.ID.Short(), s.Op, s.KeyID, where, waiting, time.Since(s.Started).Round(time.Second))
+	}
 	for _, o := range st.Finished {
 		res := "ok"
 		if o.Error != "" {
