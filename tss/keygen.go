@@ -217,10 +217,16 @@ func (e *Engine) keygenHooks(ctx context.Context, prop *Proposal, initiator bool
 // committeeMembers builds the tss-lib party IDs of a committee for one key
 // and epoch, and returns this site's member.
 func committeeMembers(keyID string, epoch uint64, parties []PartyID, self PartyID, r role) ([]*member, *member, error) {
+	return buildMembers(parties, self, r, func(p PartyID) (*big.Int, error) { return deriveShareID(keyID, epoch, p) })
+}
+
+// buildMembers makes one tss-lib party ID per party, keyed by shareID, and
+// returns this site's member among them.
+func buildMembers(parties []PartyID, self PartyID, r role, shareID func(PartyID) (*big.Int, error)) ([]*member, *member, error) {
 	var members []*member
 	var mine *member
 	for _, p := range parties {
-		key, err := deriveShareID(keyID, epoch, p)
+		key, err := shareID(p)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -231,7 +237,7 @@ func committeeMembers(keyID string, epoch uint64, parties []PartyID, self PartyI
 		}
 	}
 	if mine == nil {
-		return nil, nil, fmt.Errorf("%w: %s", ErrNotInCommittee, self)
+		return nil, nil, fmt.Errorf("%w: %s is not a party of this session", ErrNotInCommittee, self)
 	}
 	return members, mine, nil
 }

@@ -346,7 +346,7 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 			}
 		}
 		return true, nil
-	case MsgProtocol:
+	case MsgProtocol, MsgEcho:
 		if s.phase == phaseJoining {
 			if len(s.early) >= sessionInboxSize {
 				s.e.count(dropOverflow)
@@ -358,22 +358,11 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 		if s.phase != phaseRunning {
 			s.e.count(dropFinished)
 			return false, nil
+		}
+		if m.Type == MsgEcho {
+			return s.onEcho(ctx, m)
 		}
 		return s.onProtocol(ctx, m)
-	case MsgEcho:
-		if s.phase == phaseJoining {
-			if len(s.early) >= sessionInboxSize {
-				s.e.count(dropOverflow)
-				return false, nil
-			}
-			s.early = append(s.early, m)
-			return false, nil
-		}
-		if s.phase != phaseRunning {
-			s.e.count(dropFinished)
-			return false, nil
-		}
-		return s.onEcho(ctx, m)
 	case MsgResult:
 		if !s.initiator || s.results[m.From] || (s.phase != phaseFinishing && s.phase != phaseRunning) {
 			s.e.count(dropUnexpected)

@@ -86,18 +86,8 @@ func (k *keyShare) wipe() {
 	if k == nil || k.Data == nil {
 		return
 	}
-	d := k.Data
-	wipeInt(d.Xi)
-	wipeInt(d.P)
-	wipeInt(d.Q)
-	wipeInt(d.Alpha)
-	wipeInt(d.Beta)
-	if d.PaillierSK != nil {
-		wipeInt(d.PaillierSK.LambdaN)
-		wipeInt(d.PaillierSK.PhiN)
-		wipeInt(d.PaillierSK.P)
-		wipeInt(d.PaillierSK.Q)
-	}
+	wipeInt(k.Data.Xi)
+	wipePreParams(&k.Data.LocalPreParams)
 }
 
 // validate checks a loaded share's internal consistency.

@@ -231,23 +231,13 @@ func applyTweak(share *keyShare, t *signingTarget) error {
 // signerMembers builds the tss-lib party IDs of the signers from the
 // share's committee.
 func signerMembers(share *keyShare, signers []PartyID, self PartyID) ([]*member, *member, error) {
-	var members []*member
-	var mine *member
-	for _, p := range signers {
+	return buildMembers(signers, self, roleMain, func(p PartyID) (*big.Int, error) {
 		key, ok := share.shareID(p)
 		if !ok {
-			return nil, nil, fmt.Errorf("%w: %s", ErrNotInCommittee, p)
+			return nil, fmt.Errorf("%w: %s", ErrNotInCommittee, p)
 		}
-		m := &member{site: p, role: roleMain, id: tsslib.NewPartyID(string(p), string(p), key)}
-		members = append(members, m)
-		if p == self {
-			mine = m
-		}
-	}
-	if mine == nil {
-		return nil, nil, fmt.Errorf("%w: %s is not a signer", ErrNotInCommittee, self)
-	}
-	return members, mine, nil
+		return key, nil
+	})
 }
 
 func (e *Engine) signHooks(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {

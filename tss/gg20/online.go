@@ -85,25 +85,11 @@ func (ps *Presignature) Combine(digest []byte, shares []*big.Int) (r, s *big.Int
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	n := len(ps.signers)
-	if len(shares) != n {
-		return nil, nil, 0, fmt.Errorf("%w: %d shares for %d signers", ErrMalformed, len(shares), n)
-	}
-	f := newFaults(RoundOnline)
-	sum := new(big.Int)
-	for j, sj := range shares {
-		if sj == nil || sj.Sign() < 0 || sj.Cmp(secp.Q) >= 0 {
-			f.add(j, fmt.Errorf("%w: share missing or outside [0, q)", ErrMalformed))
-			continue
-		}
-		sum.Add(sum, sj)
-	}
-	if !f.empty() {
-		return nil, nil, 0, f.err()
+	sum, err := sumShares(shares, len(ps.signers))
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	q := secp.Q
-	sum.Mod(sum, q)
-
 	Rx, _ := ps.bigR.XY()
 	if ps.bigR.YIsOdd() {
 		recoveryID |= 1
@@ -119,6 +105,7 @@ func (ps *Presignature) Combine(digest []byte, shares []*big.Int) (r, s *big.Int
 	if sum.Sign() != 0 && verifySignature(ps.pub, digest, ps.r, sum) {
 		return new(big.Int).Set(ps.r), sum, recoveryID, nil
 	}
+	f := newFaults(RoundOnline)
 	for j, sj := range shares {
 		if err := ps.verifyShare(j, m, sj); err != nil {
 			f.add(j, ErrBadShare)
@@ -128,6 +115,27 @@ func (ps *Presignature) Combine(digest []byte, shares []*big.Int) (r, s *big.Int
 		return nil, nil, 0, f.err()
 	}
 	return nil, nil, 0, ErrInvalidSignature
+}
+
+// sumShares adds the signers' shares mod q after checking there is one per
+// signer and each lies in [0, q); a bad share is blamed on its signer.
+func sumShares(shares []*big.Int, n int) (*big.Int, error) {
+	if len(shares) != n {
+		return nil, fmt.Errorf("%w: %d shares for %d signers", ErrMalformed, len(shares), n)
+	}
+	f := newFaults(RoundOnline)
+	sum := new(big.Int)
+	for j, sj := range shares {
+		if sj == nil || sj.Sign() < 0 || sj.Cmp(secp.Q) >= 0 {
+			f.add(j, fmt.Errorf("%w: share missing or outside [0, q)", ErrMalformed))
+			continue
+		}
+		sum.Add(sum, sj)
+	}
+	if !f.empty() {
+		return nil, f.err()
+	}
+	return sum.Mod(sum, secp.Q), nil
 }
 
 // verifySignature checks an ECDSA signature with dcrd's secp256k1 verifier.

@@ -115,22 +115,10 @@ func (st Stored) Combine(digest []byte, shares []*big.Int) (r, s *big.Int, recov
 	if _, err := messageScalar(digest); err != nil {
 		return nil, nil, 0, err
 	}
-	if len(shares) != n {
-		return nil, nil, 0, fmt.Errorf("%w: %d shares for %d signers", ErrMalformed, len(shares), n)
+	sum, err := sumShares(shares, n)
+	if err != nil {
+		return nil, nil, 0, err
 	}
-	f := newFaults(RoundOnline)
-	sum := new(big.Int)
-	for j, sj := range shares {
-		if sj == nil || sj.Sign() < 0 || sj.Cmp(secp.Q) >= 0 {
-			f.add(j, fmt.Errorf("%w: share missing or outside [0, q)", ErrMalformed))
-			continue
-		}
-		sum.Add(sum, sj)
-	}
-	if !f.empty() {
-		return nil, nil, 0, f.err()
-	}
-	sum.Mod(sum, secp.Q)
 	r, recoveryID, err = st.smallR(rOff)
 	if err != nil {
 		return nil, nil, 0, err
