@@ -154,23 +154,45 @@ func writePeers(t *testing.T, path string, sites ...*site) string {
 }
 
 // start starts the site's `kqnode run` (or restarts it with the same
-// home, token and store) and waits until it serves requests. extra flags
-// are added to the first start only; a restart keeps the same arguments.
+// home, token, store and arguments) and waits until it serves requests.
+// extra flags are added to the first start only.
 func (s *site) start(ctx context.Context, t *testing.T, c *proctest.Cluster, peers string, extra ...string) {
 	t.Helper()
 	if s.proc == nil {
-		args := append([]string{"run", "--home", s.home, "--peers", peers, "--listen", s.listen,
-			"--api", "127.0.0.1:0", "--preparams-target", "0",
-			"--join-timeout", joinTimeout.String(), "--send-timeout", sendTimeout.String(),
-			"--round-timeout", roundTimeout.String(), "--log-level", "debug"}, extra...)
-		p, err := c.Start(ctx, proctest.Spec{Name: s.name, Path: s.bin, Args: args, Env: s.env(), Netns: s.netns})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.proc = p
-	} else if err := s.proc.Restart(ctx); err != nil {
+		s.launch(ctx, t, c, s.name, peers, extra...)
+		return
+	}
+	if err := s.proc.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
+	s.waitReady(ctx, t)
+}
+
+// restartWith kills the site and starts it again on the same home, token
+// and store with other extra flags; run is the new process's name in the
+// cluster.
+func (s *site) restartWith(ctx context.Context, t *testing.T, c *proctest.Cluster, run, peers string, extra ...string) {
+	t.Helper()
+	s.kill(t)
+	s.launch(ctx, t, c, run, peers, extra...)
+}
+
+func (s *site) launch(ctx context.Context, t *testing.T, c *proctest.Cluster, run, peers string, extra ...string) {
+	t.Helper()
+	args := append([]string{"run", "--home", s.home, "--peers", peers, "--listen", s.listen,
+		"--api", "127.0.0.1:0", "--preparams-target", "0",
+		"--join-timeout", joinTimeout.String(), "--send-timeout", sendTimeout.String(),
+		"--round-timeout", roundTimeout.String(), "--log-level", "debug"}, extra...)
+	p, err := c.Start(ctx, proctest.Spec{Name: run, Path: s.bin, Args: args, Env: s.env(), Netns: s.netns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.proc = p
+	s.waitReady(ctx, t)
+}
+
+func (s *site) waitReady(ctx context.Context, t *testing.T) {
+	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	if _, err := s.proc.WaitForLine(wctx, `{"ready":true`); err != nil {

@@ -185,7 +185,6 @@ func killedSitesAndRestart(t *testing.T, c *committee) {
 	}{
 		{"gg18", ab, []*site{b}},
 		{"gg20", ab, []*site{b}},
-		{"gg18", ac, []*site{sc}},
 		{"gg20", ac, []*site{sc}},
 		{"gg18", []*site{a, b, sc}, []*site{b, sc}},
 	} {
@@ -248,32 +247,127 @@ func killedSitesAndRestart(t *testing.T, c *committee) {
 // request to y, durably consumes its own presignature P, and waits for y's
 // share. y is stopped with SIGSTOP first, so x consumes P and then waits;
 // when x's status shows P used, x is killed with SIGKILL, and y (which
-// never read the request and still holds P) is killed too. After both
-// restart, x no longer holds P: when y proposes to sign with P, x refuses,
-// and y burns its copy. The pools then agree again and every presignature
-// made signs exactly once.
+// never read the request and still holds P) is killed too. So after the
+// restart x holds Q and y holds P and Q.
+//
+// The crash is played twice, for the two ways the pools heal:
+//   - Refusal: y proposes to sign with P, x refuses it (it holds no unused
+//     P) and y burns its copy; Q signs.
+//   - Reconciliation: one site restarts with pool maintenance on
+//     (--pool-target), reconciles the pool with the other at start, and y
+//     discards P without any signing attempt; Q signs.
+//
+// Either way every presignature signs at most once (the ledger checks
+// that no r appears twice) and the pools end equal on both sites.
 func presignatureOnceAcrossCrash(t *testing.T, c *committee) {
 	k := c.key
 	x, y := c.sites[0], c.sites[1]
 	xy := []*site{x, y}
-	k.presign(t, 2, x, y)
-	used := x.pool(t, k.KeyID, xy).Used
 
+	t.Run("Refusal", func(t *testing.T) {
+		k.presign(t, 2, x, y)
+		crashAfterConsume(t, c, x, y)
+		c.startAll(t, x, y)
+		holdAfterCrash(t, k, x, y)
+		// y uses its presignatures in turn (its pool's order): the one x
+		// consumed is refused by x and burnt, the other one signs.
+		refused, ok := 0, 0
+		for i := 0; y.pool(t, k.KeyID, xy).Ready > 0; i++ {
+			if i == 3 {
+				t.Fatal("y's pool does not drain")
+			}
+			d := sha256.Sum256(fmt.Appendf(nil, "after the crash %d", i))
+			r := y.run(t, k.signArgs(d, "gg20", []*site{y, x})...)
+			if r.code == 0 {
+				var sig signature
+				r.decode(t, &sig)
+				k.check(t, c.ledger, d, "gg20", xy, sig)
+				ok++
+				continue
+			}
+			var eb errorBody
+			r.decode(t, &eb)
+			if eb.Code != "refused" || !slices.Equal(eb.Parties, []string{x.peerID}) || !strings.Contains(eb.Error, "presignature already used") {
+				t.Fatalf("y's gg20 attempt %d: %+v, want x to refuse a presignature already used", i, eb)
+			}
+			refused++
+			t.Logf("attempt %d: x refused the presignature it consumed before the crash: %s", i, eb.Error)
+		}
+		if refused != 1 || ok != 1 {
+			t.Fatalf("y's two presignatures: %d refused, %d signed; want one of each", refused, ok)
+		}
+		k.samePools(t, 0, xy...)
+		d := sha256.Sum256([]byte("empty"))
+		for _, s := range xy {
+			if eb, _ := s.fails(t, k.signArgs(d, "gg20", xy)...); eb.Code != "no_presignature" {
+				t.Fatalf("%s with an empty pool: %+v, want no_presignature", s.name, eb)
+			}
+		}
+	})
+
+	t.Run("Reconciliation", func(t *testing.T) {
+		k.presign(t, 2, x, y)
+		crashAfterConsume(t, c, x, y)
+		// Pool maintenance runs on the site that is not the pool's leader
+		// (the first signer in sorted order), so nothing refills the pool
+		// and the counts below stay exact. It reconciles at start, and
+		// again every 5 s until the other site answers.
+		leader, follower := x, y
+		if y.peerID < x.peerID {
+			leader, follower = y, x
+		}
+		c.startAll(t, leader)
+		want := map[*site]int{x: 1, y: 2}[leader] // as holdAfterCrash: x lost the one it consumed
+		if p := leader.pool(t, k.KeyID, xy); p.Ready != want {
+			t.Fatalf("%s after restart, before reconciliation: %+v, want %d ready", leader.name, p.PoolStatus, want)
+		}
+		follower.restartWith(c.ctx, t, c.cluster, follower.name+"-maintaining", c.peers, "--pool-target", "1")
+		deadline := time.Now().Add(time.Minute)
+		for {
+			px, py := x.pool(t, k.KeyID, xy), y.pool(t, k.KeyID, xy)
+			if px.Ready == 1 && py.Ready == 1 {
+				if py.Discarded != 1 || px.Discarded != 0 {
+					t.Fatalf("after reconciliation: x %+v, y %+v; want y to have discarded the presignature x consumed", px.PoolStatus, py.PoolStatus)
+				}
+				t.Logf("reconciled: y discarded 1 presignature, both hold 1")
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("pools not reconciled within a minute: x %+v, y %+v", px.PoolStatus, py.PoolStatus)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		k.sign(t, c.ledger, "gg20", y, x)
+		k.samePools(t, 0, xy...)
+	})
+}
+
+// crashAfterConsume stops y, lets x start a GG20 signature with y and
+// consume its presignature, then kills both with SIGKILL. x holds one
+// presignature fewer than y afterwards.
+func crashAfterConsume(t *testing.T, c *committee, x, y *site) {
+	t.Helper()
+	k := c.key
+	xy := []*site{x, y}
+	k.samePools(t, 2, xy...)
+	used := x.pool(t, k.KeyID, xy).Used
 	if err := y.proc.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	stopped := true
 	defer func() {
-		if stopped {
+		if stopped { // a failure before the kill: let y go on
 			y.proc.Signal(syscall.SIGCONT)
 		}
 	}()
-	d := sha256.Sum256([]byte("interrupted"))
+	d := sha256.Sum256(fmt.Appendf(nil, "interrupted %d", time.Now().UnixNano()))
 	signCtx, cancelSign := context.WithCancel(c.ctx)
 	defer cancelSign()
 	signed := make(chan result, 1)
 	go func() { signed <- x.runContext(signCtx, t, k.signArgs(d, "gg20", xy)...) }()
 
+	// x consumes its copy right after sending the request, then waits up to
+	// the round timeout for y's share, which cannot come.
 	deadline := time.Now().Add(roundTimeout / 2)
 	for {
 		p := x.pool(t, k.KeyID, xy)
@@ -294,47 +388,17 @@ func presignatureOnceAcrossCrash(t *testing.T, c *committee) {
 	if r := <-signed; r.code == 0 {
 		t.Fatalf("sign through the killed site x succeeded: %s", r.stdout)
 	}
-	c.startAll(t, x, y)
+}
 
-	// x holds only the second presignature; y holds both.
+// holdAfterCrash checks what crashAfterConsume left on disk, after the
+// restart: x holds only the presignature it did not consume, y both.
+func holdAfterCrash(t *testing.T, k *key, x, y *site) {
+	t.Helper()
+	xy := []*site{x, y}
 	if p := x.pool(t, k.KeyID, xy); p.Ready != 1 {
 		t.Fatalf("x after restart: %+v, want 1 ready (the consumed one is gone from its disk)", p.PoolStatus)
 	}
 	if p := y.pool(t, k.KeyID, xy); p.Ready != 2 {
-		t.Fatalf("y after restart: %+v, want 2 ready (it never saw the request)", p.PoolStatus)
-	}
-	// y uses its presignatures in turn: the one x consumed is refused by x
-	// and burnt, the other one signs.
-	refused, ok := 0, 0
-	for i := 0; y.pool(t, k.KeyID, xy).Ready > 0; i++ {
-		if i == 3 {
-			t.Fatal("y's pool does not drain")
-		}
-		d := sha256.Sum256(fmt.Appendf(nil, "after the crash %d", i))
-		r := y.run(t, k.signArgs(d, "gg20", []*site{y, x})...)
-		if r.code == 0 {
-			var sig signature
-			r.decode(t, &sig)
-			k.check(t, c.ledger, d, "gg20", xy, sig)
-			ok++
-			continue
-		}
-		var eb errorBody
-		r.decode(t, &eb)
-		if eb.Code != "refused" || !slices.Equal(eb.Parties, []string{x.peerID}) || !strings.Contains(eb.Error, "presignature already used") {
-			t.Fatalf("y's gg20 attempt %d: %+v, want x to refuse a presignature already used", i, eb)
-		}
-		refused++
-		t.Logf("x refused the presignature it consumed before the crash: %s", eb.Error)
-	}
-	if refused != 1 || ok != 1 {
-		t.Fatalf("y's two presignatures: %d refused, %d signed; want one of each", refused, ok)
-	}
-	k.samePools(t, 0, xy...)
-	d = sha256.Sum256([]byte("empty"))
-	for _, s := range []*site{x, y} {
-		if eb, _ := s.fails(t, k.signArgs(d, "gg20", xy)...); eb.Code != "no_presignature" {
-			t.Fatalf("%s with an empty pool: %+v, want no_presignature", s.name, eb)
-		}
+		t.Fatalf("y after restart: %+v, want 2 ready (it never read the request)", p.PoolStatus)
 	}
 }
