@@ -130,8 +130,10 @@ func outsiderIsRefused(t *testing.T, c *committee) {
 	// ID; nothing was joined, started or stored because of it.
 	refused := 0
 	for i, s := range c.sites {
-		if strings.Contains(s.proc.Output(), "refused connection from a peer outside the committee") &&
-			strings.Contains(s.proc.Output(), "peer="+o.peerID) {
+		if slices.ContainsFunc(strings.Split(s.proc.Output(), "\n"), func(line string) bool {
+			return strings.Contains(line, "refused connection from a peer outside the committee") &&
+				strings.Contains(line, "peer="+o.peerID+" ")
+		}) {
 			refused++
 		}
 		st := s.status(t)
