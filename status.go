@@ -46,6 +46,11 @@ type Status struct {
 	// Sessions are the protocol sessions running on this site now, whoever
 	// proposed them: phase, round and the parties each is waiting for.
 	Sessions []tss.SessionInfo `json:"sessions"`
+	// Network counts what the transport sent, received, dropped (by
+	// reason) and refused since the node opened.
+	Network *NetworkStats `json:"network,omitempty"`
+	// Engine counts protocol messages the engine dropped, by reason.
+	Engine *tss.Stats `json:"engine,omitempty"`
 	// EngineError says why the protocol engine stopped, if it did.
 	EngineError string `json:"engine_error,omitempty"`
 }
@@ -119,6 +124,18 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		return st, nil
 	}
 	st.Sessions = n.eng.Sessions()
+	ts := n.net.Stats()
+	st.Network = &NetworkStats{
+		MessagesSent: ts.MessagesSent, MessagesReceived: ts.MessagesReceived,
+		Dropped: make(map[string]uint64), StreamsRefused: ts.StreamsRefused,
+		ConnectionsRefused: ts.ConnectionsRefused, DialFailures: ts.DialFailures,
+		Reconnects: ts.Reconnects, Panics: ts.Panics,
+	}
+	for reason, c := range ts.Dropped {
+		st.Network.Dropped[string(reason)] = c
+	}
+	es := n.eng.Stats()
+	st.Engine = &es
 	st.Peers = n.net.status()
 	for _, p := range st.Peers {
 		if p.Reachable != nil && *p.Reachable {
@@ -152,4 +169,26 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		st.Keys = append(st.Keys, ks)
 	}
 	return st, nil
+}
+
+// NetworkStats are the transport's counters (see transport.Stats).
+type NetworkStats struct {
+	// MessagesSent counts envelopes written to peers, one per recipient.
+	MessagesSent uint64 `json:"messages_sent"`
+	// MessagesReceived counts messages received from peers.
+	MessagesReceived uint64 `json:"messages_received"`
+	// Dropped counts received envelopes dropped, by reason.
+	Dropped map[string]uint64 `json:"dropped"`
+	// StreamsRefused counts inbound streams refused over the per-peer limit.
+	StreamsRefused uint64 `json:"streams_refused"`
+	// ConnectionsRefused counts connections refused by the committee
+	// gater (a peer outside the committee, or a classical key exchange
+	// when post-quantum is required).
+	ConnectionsRefused uint64 `json:"connections_refused"`
+	// DialFailures counts failed attempts to reach a peer.
+	DialFailures uint64 `json:"dial_failures"`
+	// Reconnects counts streams reopened after a failure.
+	Reconnects uint64 `json:"reconnects"`
+	// Panics counts recovered panics in the transport; report any.
+	Panics uint64 `json:"panics"`
 }

@@ -436,22 +436,22 @@ func (e *Engine) Sessions() []SessionInfo {
 // Stats are counters of what the engine dropped and why.
 type Stats struct {
 	// UnknownSession counts messages for sessions this party never joined.
-	UnknownSession uint64
+	UnknownSession uint64 `json:"unknown_session"`
 	// FinishedSession counts messages for sessions that already ended.
-	FinishedSession uint64
+	FinishedSession uint64 `json:"finished_session"`
 	// NotParty counts messages from parties outside the session.
-	NotParty uint64
+	NotParty uint64 `json:"not_party"`
 	// Duplicate counts repeated copies of a message already received.
-	Duplicate uint64
+	Duplicate uint64 `json:"duplicate"`
 	// Replay counts proposals for a session this party already saw.
-	Replay uint64
+	Replay uint64 `json:"replay"`
 	// Malformed counts messages that failed validation.
-	Malformed uint64
+	Malformed uint64 `json:"malformed"`
 	// Unexpected counts messages of a type the session did not expect at
 	// that point.
-	Unexpected uint64
+	Unexpected uint64 `json:"unexpected"`
 	// Overflow counts messages dropped because a session's buffer was full.
-	Overflow uint64
+	Overflow uint64 `json:"overflow"`
 }
 
 type dropReason int

@@ -26,6 +26,18 @@ func (s SessionID) String() string { return hex.EncodeToString(s[:]) }
 // Short returns the first 8 bytes of the session ID as hex, for log lines.
 func (s SessionID) Short() string { return hex.EncodeToString(s[:8]) }
 
+// MarshalText encodes the session ID as lowercase hex (also in JSON).
+func (s SessionID) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a session ID from hex.
+func (s *SessionID) UnmarshalText(b []byte) error {
+	if len(b) != 64 {
+		return errors.New("tss: session ID must be 64 hex characters")
+	}
+	_, err := hex.Decode(s[:], b)
+	return err
+}
+
 // MessageType says what a Message carries.
 type MessageType uint8
 

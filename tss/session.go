@@ -155,7 +155,13 @@ func (s *session) run(ctx context.Context) {
 	if err != nil {
 		var aborted *AbortedError
 		if !errors.As(err, &aborted) {
-			s.abortOthers(err)
+			// Tell the others on the side, so the caller gets its error
+			// without waiting for a notice to a party that may be gone.
+			s.e.wg.Add(1)
+			go func() {
+				defer s.e.wg.Done()
+				s.abortOthers(err)
+			}()
 		}
 	}
 	s.err = err
