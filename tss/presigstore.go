@@ -18,8 +18,9 @@ import (
 // session, holding the presignatures that session made. The record's id is
 // "<pool>.<batch>", where pool is a hash of what the presignatures are bound
 // to (key, epoch, signers, derivation path) and batch is random. Using a
-// presignature rewrites (or deletes) its batch record without it — one
-// durable write per batch touched, whatever the number of signatures.
+// presignature rewrites its batch record without it, atomically, or deletes
+// the record when it becomes empty; the deletions of one call share one
+// directory sync. The cost is per record touched, not per signature.
 //
 // Record layout (big-endian):
 //
