@@ -25,8 +25,17 @@ func Plot(r Results, method, path string) error {
 	p.Y.Label.Text = "p50 latency per signature (ms, log scale)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	p.Legend.Top = true
-	p.Legend.Left = true
+	// The lower right corner stays empty: GG18 runs along the top, GG20
+	// rises from the bottom left.
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Legend.XOffs = -vg.Points(6)
+	p.Legend.YOffs = vg.Points(6)
+	var ticks []plot.Tick
+	for _, pt := range pts {
+		ticks = append(ticks, plot.Tick{Value: float64(pt.rtt), Label: fmt.Sprint(pt.rtt)})
+	}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Add(plotter.NewGrid())
 
 	series := []struct {

@@ -150,8 +150,8 @@ func Page(rep *Report) string {
 			"Other work shared the cores, so the absolute figures are pessimistic and their ranges wide; "+
 			"ratios measured in the same run are less affected.\n\n", m.LoadStart, m.LoadEnd)
 	}
-	b.WriteString("Each figure is the median over the runs of `go test -count` with the range [min–max] over those runs. " +
-		"What runs where:\n\n")
+	b.WriteString("Each figure is the median over several runs with the range [min–max] over those runs; the suite's " +
+		"runs alternate between raw tss-lib and keyquorum (see [Reproduce](#reproduce)). What runs where:\n\n")
 	b.WriteString("- **raw tss-lib**: bnb-chain/tss-lib v2.0.2 parties in one process, messages passed over Go channels, " +
 		"nothing else (`internal/rawtss`; resharing: `bench/suite/rawreshare_test.go`).\n")
 	b.WriteString("- **keyquorum, 1 process**: every party's `tss.Engine` in one process over the in-memory network " +
@@ -237,9 +237,11 @@ func Page(rep *Report) string {
 	table(&b, []string{"Operation", "signatures per second", "time per batch"}, rows)
 	if c := r.cell(benchCoreSign, unitTime); c.OK {
 		fmt.Fprintf(&b, "The online round's arithmetic alone — both signers' shares sᵢ = m·kᵢ + r·σᵢ, combining and "+
-			"verifying (`tss/gg20` BenchmarkOnlineSign, no network, no storage) — takes %s per signature; the rest of the "+
-			"online latency is the session round trip, the HSM unsealing and resealing of the presignature batch and the "+
-			"durable (fsync) deletion of the presignature before a share is released.\n\n", fmtCell(c))
+			"verifying (`tss/gg20` BenchmarkOnlineSign, no network, no storage, one core) — takes %s per signature. "+
+			"On this machine's %d cores that alone caps batched signing near %s signatures per second; the rest of a "+
+			"single signature's latency is the session round trip, the HSM unsealing and resealing of the presignature "+
+			"batch and the durable (fsync) deletion of the presignature before a share is released.\n\n",
+			fmtCell(c), rep.Machine.Cores, thousands(float64(rep.Machine.Cores)*1e9/c.Stat.Median))
 	}
 	b.WriteString("Online benchmarks start from a snapshot of the signers' stores holding ready presignatures and restore it " +
 		"when they run out (outside the timer); the k-th presignature used after a restore always signs the same k-th " +
@@ -255,7 +257,9 @@ func Page(rep *Report) string {
 		"make bench-quick  # a two-minute smoke run into a temporary directory\n```\n\n")
 	b.WriteString("`make bench` needs SoftHSM2 (`make deps`), takes about half an hour on two cores and should run on an " +
 		"otherwise idle machine. It runs these commands, all with `KQBENCH_DIR` pointing at one fresh lab directory " +
-		"(SoftHSM2 tokens, stores, keys and presignatures shared by the runs):\n\n```sh\n")
+		"(SoftHSM2 tokens, stores, keys and presignatures shared by the runs). The suite's steps loop over `-count 1` " +
+		"rather than use `-count N`, which would run each sub-benchmark N times in a row: this way tss-lib and keyquorum " +
+		"take turns and a changing machine load affects both alike.\n\n```sh\n")
 	for _, s := range rep.Settings.Steps {
 		b.WriteString(s + "\n")
 	}
@@ -304,8 +308,8 @@ func renderSeparated(b *strings.Builder, rep *Report) {
 	if ok18 && ok20 {
 		fmt.Fprintf(b, "A least-squares line through the medians gives the round trips each signature waits for: "+
 			"**GG18 %.1f RTT**, **GG20 online %.1f RTT**. GG20's online session is one request and one answer; GG18 "+
-			"adds up tss-lib's rounds (one-way steps), the echo of every broadcast and the session's propose, accept "+
-			"and start.\n\n", s18, s20)
+			"adds up tss-lib's nine rounds (one-way steps, about half a round trip each) and the session's propose, "+
+			"accept and start.\n\n", s18, s20)
 	}
 	if rep.Plot != "" {
 		fmt.Fprintf(b, "![p50 signing latency against round trip time](%s)\n\n", rep.Plot)

@@ -2,6 +2,7 @@ package suite
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -290,11 +291,25 @@ var (
 	rawKeysErr  error
 )
 
-// rawKey2of3 returns a raw tss-lib 2-of-3 committee, made once per run.
+// rawKey2of3 returns a raw tss-lib 2-of-3 committee made from fixture
+// pre-parameters. It is kept in the lab (its secrets are as public as the
+// fixtures) so that each run does not pay for a keygen.
 func rawKey2of3(b *testing.B) []*keygen.LocalPartySaveData {
 	b.Helper()
 	rawKeysOnce.Do(func() {
-		rawKeys, rawKeysErr = rawtss.Keygen(ctx, rawPre(b, 0, 3), 1)
+		path := filepath.Join(lab.Root, "rawtss-2of3.json")
+		if data, err := os.ReadFile(path); err == nil {
+			rawKeysErr = json.Unmarshal(data, &rawKeys)
+			return
+		}
+		if rawKeys, rawKeysErr = rawtss.Keygen(ctx, rawPre(b, 0, 3), 1); rawKeysErr != nil {
+			return
+		}
+		data, err := json.Marshal(rawKeys)
+		if err == nil {
+			err = os.WriteFile(path, data, 0o600)
+		}
+		rawKeysErr = err
 	})
 	if rawKeysErr != nil {
 		b.Fatal(rawKeysErr)
