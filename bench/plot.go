@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -22,9 +23,22 @@ func Plot(r Results, method, path string) error {
 	p := plot.New()
 	p.Title.Text = "2-of-3 signing latency between separated sites (" + method + ")"
 	p.X.Label.Text = "round trip time between sites (ms)"
-	p.Y.Label.Text = "p50 latency per signature (ms, log scale)"
+	p.Y.Label.Text = "p50 latency (ms, log scale)"
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	// Whole decades, so that every decade has its labelled tick.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, pt := range pts {
+		for _, c := range []Cell{pt.gg18, pt.gg20} {
+			if c.OK && c.Stat.Min > 0 {
+				lo, hi = math.Min(lo, c.Stat.Min), math.Max(hi, c.Stat.Max)
+			}
+		}
+	}
+	if lo > hi {
+		return fmt.Errorf("no positive latencies to plot")
+	}
+	p.Y.Min, p.Y.Max = math.Pow(10, math.Floor(math.Log10(lo))), math.Pow(10, math.Ceil(math.Log10(hi)))
 	// The lower right corner stays empty: GG18 runs along the top, GG20
 	// rises from the bottom left.
 	p.Legend.Top = false

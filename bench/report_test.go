@@ -268,7 +268,7 @@ func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
 	}
 	rep := sampleReport(t)
 	rep.Settings.Quick = true
-	rep.Machine.LoadEnd1 = 7
+	rep.Machine.LoadStart1 = 7
 	rep.Settings.Failed = []string{"go test -bench '^BenchmarkReshare$' ./bench/suite/"}
 	page = Page(rep)
 	for _, want := range []string{"Quick smoke run", "The machine was busy", "**Some benchmark steps failed**", "> - `go test -bench '^BenchmarkReshare$' ./bench/suite/`"} {
