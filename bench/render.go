@@ -257,8 +257,9 @@ func Page(rep *Report) string {
 	b.WriteString("## Reproduce\n\n")
 	b.WriteString("```sh\nmake bench        # this page, docs/bench/raw.txt, docs/bench/separated.png and the README table\n" +
 		"make bench-quick  # a two-minute smoke run into a temporary directory\n```\n\n")
-	b.WriteString("`make bench` needs SoftHSM2 (`make deps`), takes about half an hour on two cores and should run on an " +
-		"otherwise idle machine. It runs these commands, all with `KQBENCH_DIR` pointing at one fresh lab directory " +
+	fmt.Fprintf(&b, "`make bench` needs SoftHSM2 (`make deps`), took %s here (allow half an hour on two cores) and should "+
+		"run on an otherwise idle machine. It runs", rep.Machine.Elapsed)
+	b.WriteString(" these commands, all with `KQBENCH_DIR` pointing at one fresh lab directory " +
 		"(SoftHSM2 tokens, stores, keys and presignatures shared by the runs). The suite's steps loop over `-count 1` " +
 		"rather than use `-count N`, which would run each sub-benchmark N times in a row: this way tss-lib and keyquorum " +
 		"take turns and a changing machine load affects both alike.\n\n```sh\n")
@@ -447,8 +448,9 @@ func ReadmeSection(rep *Report) string {
 		rows = append(rows, []string{v.Target, meas, verdictWord(v)})
 	}
 	table(&b, []string{"Target", "Measured", "Result"}, rows)
-	b.WriteString("Reproduce with `make bench` (about half an hour on two idle cores; it rewrites the page, the raw " +
-		"`go test -bench` output in `docs/bench/raw.txt` and this table) or `make bench-quick` for a two-minute smoke run.\n\n")
+	fmt.Fprintf(&b, "Reproduce with `make bench` (this run took %s; allow half an hour on two cores; it rewrites the page, "+
+		"the raw `go test -bench` output in `docs/bench/raw.txt` and this table) or `make bench-quick` for a two-minute "+
+		"smoke run.\n\n", m.Elapsed)
 	return b.String()
 }
 
