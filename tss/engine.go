@@ -70,6 +70,7 @@ type Engine struct {
 	presigs    *presigIndex
 	precomp    precompCache
 	metas      metaCache
+	verifiers  verifierCache
 }
 
 // New validates cfg, applies defaults and returns an Engine.

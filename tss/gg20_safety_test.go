@@ -153,6 +153,7 @@ func TestGG20_AbortedRoundBurnsAndReconcileDiscards(t *testing.T) {
 }
 
 func TestGG20_BadOnlineShareIsBlamed(t *testing.T) {
+	defer tss.SetVerifierBatch(1)() // the precomputed-verifier path must blame too
 	c, info, ctx := gg20Cluster(t, nil)
 	a, b := c.Parties[0], c.Parties[1]
 	signers := []tss.PartyID{a.ID, b.ID}

@@ -43,7 +43,11 @@ func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 			d := sha256.Sum256([]byte(fmt.Sprintf("online %d", i)))
 			batch = append(batch, d[:])
 		}
+		// Batches this small normally skip the precomputed verifier; check
+		// that path here too.
+		restore := tss.SetVerifierBatch(2)
 		sigs, err := initiator.Engine.SignBatch(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: batch})
+		restore()
 		if err != nil {
 			t.Fatalf("batch with %v: %v", signers, err)
 		}

@@ -555,3 +555,48 @@ func TestStored_SignsAndCombinesLikePresignature(t *testing.T) {
 		}
 	}
 }
+
+func TestVerifier_CombineWithMatchesCombine(t *testing.T) {
+	pss := cachedPresignatures(t)
+	v, err := NewVerifier(pss[0].PublicKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := digestOf("verifier")
+	var stored []Stored
+	for _, ps := range pss {
+		b, err := ps.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = append(stored, Stored(b))
+	}
+	shares := make([]*big.Int, len(stored))
+	for i, st := range stored {
+		if shares[i], err = st.SignShare(digest); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, s, rec, err := stored[0].CombineWith(v, digest, shares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, s2, rec2, err := stored[0].Combine(digest, shares)
+	if err != nil || r.Cmp(r2) != 0 || s.Cmp(s2) != 0 || rec != rec2 {
+		t.Fatalf("CombineWith and Combine disagree: %v", err)
+	}
+	if !v.Verify(digest, r, s) || v.Verify(digestOf("other"), r, s) {
+		t.Fatal("Verifier judges wrongly")
+	}
+	bad := append([]*big.Int(nil), shares...)
+	bad[0] = new(big.Int).Add(bad[0], big.NewInt(1))
+	_, _, _, err = stored[0].CombineWith(v, digest, bad)
+	assertCulprit(t, 0, err, ErrBadShare, 0)
+	other, err := NewVerifier(secp.Generator().Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := stored[0].CombineWith(other, digest, shares); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("verifier for another key: got %v", err)
+	}
+}

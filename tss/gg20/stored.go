@@ -108,7 +108,22 @@ func (st Stored) SignShare(digest []byte) (*big.Int, error) {
 // decodes the whole presignature and names every signer whose share fails
 // R^{sⱼ} = R̄ⱼ^m · Sⱼ^r, as Presignature.Combine does.
 func (st Stored) Combine(digest []byte, shares []*big.Int) (r, s *big.Int, recoveryID byte, err error) {
-	n, _, pubOff, rOff, _, err := st.layout()
+	_, _, pubOff, _, _, err := st.layout()
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	pub, err := secp256k1.ParsePubKey(st[pubOff : pubOff+33])
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("%w: public key: %v", ErrMalformed, err)
+	}
+	return st.combine(digest, shares, func(d []byte, r, s *big.Int) bool { return verifyWith(pub, d, r, s) })
+}
+
+// combine sums the shares, normalises to low S, derives the recovery ID
+// from R and checks the signature with verify; on failure it finds the
+// culprits from the decoded presignature.
+func (st Stored) combine(digest []byte, shares []*big.Int, verify func(digest []byte, r, s *big.Int) bool) (r, s *big.Int, recoveryID byte, err error) {
+	n, _, _, rOff, _, err := st.layout()
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -127,11 +142,7 @@ func (st Stored) Combine(digest []byte, shares []*big.Int) (r, s *big.Int, recov
 		sum.Sub(secp.Q, sum)
 		recoveryID ^= 1
 	}
-	pub, err := secp256k1.ParsePubKey(st[pubOff : pubOff+33])
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("%w: public key: %v", ErrMalformed, err)
-	}
-	if sum.Sign() != 0 && verifyWith(pub, digest, r, sum) {
+	if sum.Sign() != 0 && verify(digest, r, sum) {
 		return r, sum, recoveryID, nil
 	}
 	// Slow path: find who cheated.
