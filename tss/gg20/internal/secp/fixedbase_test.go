@@ -98,3 +98,13 @@ func BenchmarkFixedBaseVerify(b *testing.B) {
 		}
 	})
 }
+
+func randomScalar(t testing.TB) secp256k1.ModNScalar {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	var k secp256k1.ModNScalar
+	k.SetBytes(&b)
+	return k
+}
