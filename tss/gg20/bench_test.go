@@ -1,6 +1,7 @@
 package gg20
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
 	"math/big"
@@ -80,6 +81,60 @@ func BenchmarkOnlineSign(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkOnlineSignBatched is the online round's arithmetic as a batch
+// of online signatures does it at the initiator, for 2 signers: both
+// SignShare calls on stored presignatures and CombineWith a Verifier for
+// the key (its table built before the timer starts).
+func BenchmarkOnlineSignBatched(b *testing.B) {
+	ks := keys(b, "2-of-3")
+	var blobs [][][]byte
+	for i := 0; i < 8; i++ {
+		var set [][]byte
+		for _, ps := range presign(b, ks, []int{0, 1}, nil) {
+			blob, err := ps.MarshalBinary()
+			if err != nil {
+				b.Fatal(err)
+			}
+			set = append(set, blob)
+		}
+		blobs = append(blobs, set)
+	}
+	v, err := NewVerifier(Stored(blobs[0][0]).mustPublicKey(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := digestOf("online")
+	sts := make([][]Stored, b.N)
+	for i := range sts {
+		for _, blob := range blobs[i%len(blobs)] {
+			sts[i] = append(sts[i], Stored(bytes.Clone(blob)))
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s0, err := sts[i][0].SignShare(digest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s1, err := sts[i][1].SignShare(digest)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, _, err := sts[i][0].CombineWith(v, digest, []*big.Int{s0, s1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (st Stored) mustPublicKey(tb testing.TB) []byte {
+	tb.Helper()
+	pub, err := st.PublicKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pub
 }
 
 // concurrentSessions is how many sessions the throughput benchmarks keep in

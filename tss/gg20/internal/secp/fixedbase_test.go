@@ -2,6 +2,7 @@ package secp
 
 import (
 	"crypto/rand"
+	"math/big"
 	"testing"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
@@ -17,7 +18,7 @@ func TestFixedBase_MulMatchesScalarMult(t *testing.T) {
 	var zero, one, minusOne secp256k1.ModNScalar
 	one.SetInt(1)
 	minusOne.SetInt(1).Negate()
-	scalars := []secp256k1.ModNScalar{zero, one, minusOne}
+	scalars := append([]secp256k1.ModNScalar{zero, one, minusOne}, edgeScalars(t)...)
 	for i := 0; i < 20; i++ {
 		scalars = append(scalars, randomScalar(t))
 	}
@@ -27,6 +28,57 @@ func TestFixedBase_MulMatchesScalarMult(t *testing.T) {
 		got := fb.Mul(&s)
 		if !got.EquivalentNonConst(&want) {
 			t.Fatalf("scalar %d: fixed-base product differs", i)
+		}
+	}
+}
+
+// edgeScalars are scalars whose 12-bit windows sit on the recoding's
+// boundaries: every window 0x800 (the most negative digit, a carry into
+// each next window), every window 0x7ff (the largest positive digit), every
+// window 0xfff (a carry chain), and single windows set.
+func edgeScalars(t *testing.T) []secp256k1.ModNScalar {
+	t.Helper()
+	var out []secp256k1.ModNScalar
+	for _, w := range []int64{0x800, 0x7ff, 0xfff, 0x801} {
+		v := new(big.Int)
+		for j := 0; j < fbWindows; j++ {
+			v.Lsh(v, fbWidth).Or(v, big.NewInt(w))
+		}
+		out = append(out, scalarOfBig(v))
+	}
+	for j := 0; j < fbWindows; j++ {
+		out = append(out, scalarOfBig(new(big.Int).Lsh(big.NewInt(0x800), uint(fbWidth*j))))
+	}
+	return out
+}
+
+func scalarOfBig(v *big.Int) secp256k1.ModNScalar {
+	var s secp256k1.ModNScalar
+	b := new(big.Int).Mod(v, Q).FillBytes(make([]byte, 32))
+	s.SetByteSlice(b)
+	return s
+}
+
+func TestRecode(t *testing.T) {
+	scalars := edgeScalars(t)
+	for i := 0; i < 200; i++ {
+		scalars = append(scalars, randomScalar(t))
+	}
+	var minusOne secp256k1.ModNScalar
+	minusOne.SetInt(1).Negate()
+	scalars = append(scalars, minusOne)
+	for i, k := range scalars {
+		digits := recode(&k)
+		sum := new(big.Int)
+		for j := fbWindows - 1; j >= 0; j-- {
+			if digits[j] < -fbHalf || digits[j] >= fbHalf {
+				t.Fatalf("scalar %d: digit %d = %d out of range", i, j, digits[j])
+			}
+			sum.Lsh(sum, fbWidth).Add(sum, big.NewInt(int64(digits[j])))
+		}
+		kb := k.Bytes()
+		if want := new(big.Int).SetBytes(kb[:]); sum.Cmp(want) != 0 {
+			t.Fatalf("scalar %d: digits sum to %x, want %x", i, sum, want)
 		}
 	}
 }
@@ -107,4 +159,71 @@ func randomScalar(t testing.TB) secp256k1.ModNScalar {
 	var k secp256k1.ModNScalar
 	k.SetBytes(&b)
 	return k
+}
+
+// TestXModQEquals checks the inversion-free comparison of a Jacobian
+// point's x with r, including the branch for an x in [q, p) that random
+// signatures never reach: such a point is built directly and put in
+// Jacobian form with a random Z.
+func TestXModQEquals(t *testing.T) {
+	jacobian := func(x, y *secp256k1.FieldVal) secp256k1.JacobianPoint {
+		var z secp256k1.FieldVal
+		zs := randomScalar(t)
+		zb := zs.Bytes()
+		z.SetBytes(&zb)
+		if z.IsZero() {
+			z.SetInt(1)
+		}
+		var z2, z3 secp256k1.FieldVal
+		z2.SquareVal(&z)
+		z3.Mul2(&z2, &z)
+		var p secp256k1.JacobianPoint
+		p.X.Mul2(x, &z2).Normalize()
+		p.Y.Mul2(y, &z3).Normalize()
+		p.Z.Set(&z)
+		return p
+	}
+	scalarOf := func(f *secp256k1.FieldVal) secp256k1.ModNScalar {
+		var s secp256k1.ModNScalar
+		b := f.Bytes()
+		s.SetBytes(b) // reduces mod q
+		return s
+	}
+	// An ordinary point: x < q.
+	k := randomScalar(t)
+	var pj secp256k1.JacobianPoint
+	secp256k1.ScalarBaseMultNonConst(&k, &pj)
+	pj.ToAffine()
+	p := jacobian(&pj.X, &pj.Y)
+	r := scalarOf(&pj.X)
+	if !xModQEquals(&p, &r) {
+		t.Fatal("x of an ordinary point not matched")
+	}
+	var r1 secp256k1.ModNScalar
+	r1.Set(&r).Add(&one)
+	if xModQEquals(&p, &r1) {
+		t.Fatal("x + 1 matched")
+	}
+	// A point with q < x < p: try x = q+1, q+2, … until x³ + 7 is a
+	// square.
+	var x, y secp256k1.FieldVal
+	x.Set(&orderField).Add(new(secp256k1.FieldVal).SetInt(1)).Normalize()
+	for !secp256k1.DecompressY(&x, false, &y) {
+		x.Add(new(secp256k1.FieldVal).SetInt(1)).Normalize()
+	}
+	high := jacobian(&x, &y)
+	rBig := scalarOf(&x) // x − q
+	if !xModQEquals(&high, &rBig) {
+		t.Fatal("x ≥ q: x − q not matched")
+	}
+	var rBig1 secp256k1.ModNScalar
+	rBig1.Set(&rBig).Add(&one)
+	if xModQEquals(&high, &rBig1) {
+		t.Fatal("x ≥ q: x − q + 1 matched")
+	}
+	// r = 0 is not x mod q here (x > q); it must not match either.
+	var zero secp256k1.ModNScalar
+	if xModQEquals(&high, &zero) {
+		t.Fatal("x ≥ q: r = 0 matched")
+	}
 }
