@@ -1,10 +1,5 @@
 package tss
 
-// SetVerifierBatch changes the batch size from which online signing checks
-// signatures with a precomputed gg20.Verifier, and returns a function that
-// restores it; tests use it to exercise both paths with small batches.
-func SetVerifierBatch(n int) (restore func()) {
-	old := verifierBatch
-	verifierBatch = n
-	return func() { verifierBatch = old }
-}
+// HasVerifier reports whether e holds a built gg20.Verifier for the
+// compressed public key pub, so tests can tell which path combining takes.
+func HasVerifier(e *Engine, pub []byte) bool { return e.verifiers.ready(pub) != nil }

@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/tss/gg20"
+	"github.com/keyquorum/keyquorum/wallet/hd"
 )
 
 // gg20Cluster makes a 2-of-3 key and returns the cluster, the key and a
@@ -153,11 +156,10 @@ func TestGG20_AbortedRoundBurnsAndReconcileDiscards(t *testing.T) {
 }
 
 func TestGG20_BadOnlineShareIsBlamed(t *testing.T) {
-	defer tss.SetVerifierBatch(1)() // the precomputed-verifier path must blame too
 	c, info, ctx := gg20Cluster(t, nil)
 	a, b := c.Parties[0], c.Parties[1]
 	signers := []tss.PartyID{a.ID, b.ID}
-	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
 		t.Fatal(err)
 	}
 	b.Tamper(func(m *tss.Message) []*tss.Message {
@@ -166,11 +168,47 @@ func TestGG20_BadOnlineShareIsBlamed(t *testing.T) {
 		}
 		return []*tss.Message{m}
 	})
-	d := sha256.Sum256([]byte("cheat"))
-	_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
-	var ce *tss.CulpritError
-	if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != b.ID || !errors.Is(err, gg20.ErrBadShare) {
-		t.Fatalf("got %v, want ErrBadShare blaming %s", err, b.ID)
+	// Once checked the plain way, once with the verifier table: both name b.
+	for _, table := range []bool{false, true} {
+		if table {
+			if err := a.Engine.PrepareOnline(ctx, info.ID, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if tss.HasVerifier(a.Engine, info.PublicKey) != table {
+			t.Fatalf("verifier table present: %v, want %v", !table, table)
+		}
+		d := sha256.Sum256([]byte("cheat"))
+		_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+		var ce *tss.CulpritError
+		if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != b.ID || !errors.Is(err, gg20.ErrBadShare) {
+			t.Fatalf("table %v: got %v, want ErrBadShare blaming %s", table, err, b.ID)
+		}
+	}
+}
+
+func TestGG20_PrepareOnline(t *testing.T) {
+	c, info, ctx := gg20Cluster(t, nil)
+	e := c.Parties[0].Engine
+	if err := e.PrepareOnline(ctx, "no-such-key", ""); !errors.Is(err, tss.ErrUnknownKey) {
+		t.Fatalf("unknown key: got %v, want ErrUnknownKey", err)
+	}
+	if err := e.PrepareOnline(ctx, info.ID, "m/0'/1"); !errors.Is(err, tss.ErrBadRequest) {
+		t.Fatalf("hardened path: got %v, want ErrBadRequest", err)
+	}
+	if err := e.PrepareOnline(ctx, info.ID, "m/0/7"); err != nil {
+		t.Fatal(err)
+	}
+	pub, err := secp256k1.ParsePubKey(info.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, _, _, err := hd.Derive(pub, info.ChainCode, hd.Path{0, 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !tss.HasVerifier(e, child.SerializeCompressed()) || tss.HasVerifier(e, info.PublicKey) {
+		t.Fatal("PrepareOnline for m/0/7 must build the table of the derived key only")
 	}
 }
 

@@ -20,6 +20,7 @@ func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	firstDone := false
 	for _, signers := range subsets(c.IDs(), 2) {
 		initiator := c.Party(signers[0])
 		start := time.Now()
@@ -32,22 +33,40 @@ func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 			t.Fatalf("made %d presignatures, want 3", res.Made)
 		}
 		// One signature, then a batch of two, initiated by the other signer.
+		// The first online signature of an engine is checked the plain way
+		// (no verifier table yet); the batch after PrepareOnline with the
+		// table.
+		first := c.Party(signers[1]).Engine
+		if !firstDone && tss.HasVerifier(first, info.PublicKey) {
+			t.Fatal("a verifier table exists before any online signing")
+		}
+		firstDone = true
 		d0 := sha256.Sum256([]byte("online 0"))
-		sig, err := c.Party(signers[1]).Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}})
+		sig, err := first.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}})
 		if err != nil {
 			t.Fatalf("online sign with %v: %v", signers, err)
 		}
 		verifyBoth(t, info.PublicKey, d0[:], sig)
+		// That signature had the table built in the background.
+		for !tss.HasVerifier(first, info.PublicKey) {
+			select {
+			case <-ctx.Done():
+				t.Fatal("no verifier table built after an online signature")
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
 		var batch [][]byte
 		for i := 1; i <= 2; i++ {
 			d := sha256.Sum256([]byte(fmt.Sprintf("online %d", i)))
 			batch = append(batch, d[:])
 		}
-		// Batches this small normally skip the precomputed verifier; check
-		// that path here too.
-		restore := tss.SetVerifierBatch(2)
+		if err := initiator.Engine.PrepareOnline(ctx, info.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if !tss.HasVerifier(initiator.Engine, info.PublicKey) {
+			t.Fatal("PrepareOnline left no verifier table")
+		}
 		sigs, err := initiator.Engine.SignBatch(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: batch})
-		restore()
 		if err != nil {
 			t.Fatalf("batch with %v: %v", signers, err)
 		}
