@@ -119,7 +119,7 @@ func plan(quick bool) []step {
 	}
 	return []step{
 		{"./hsmshare/", "^Benchmark(Seal4KiB|Open4KiB|IdentitySign|StorePutGet4KiB)$", "500ms", 5},
-		{"./tss/gg20/", "^BenchmarkOnlineSign$", "1000x", 3},
+		{"./tss/gg20/", "^BenchmarkOnlineSign(Batched)?$", "1000x", 3},
 		{"./bench/suite/", "^BenchmarkKeygen$/^size=2of3$", "1x", 3},
 		{"./bench/suite/", "^BenchmarkKeygen$/^size=3of5$", "1x", 2},
 		{"./bench/suite/", "^BenchmarkSign$", "3x", 5},

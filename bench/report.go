@@ -17,7 +17,8 @@ const (
 	benchBatch    = "BenchmarkOnlineBatch"
 	benchReshare  = "BenchmarkReshare"
 	benchSep      = "BenchmarkSeparated"
-	benchCoreSign = "BenchmarkOnlineSign" // tss/gg20: the online round's arithmetic
+	benchCoreSign = "BenchmarkOnlineSign"        // tss/gg20: the online round's arithmetic, plain verification
+	benchCoreFast = "BenchmarkOnlineSignBatched" // tss/gg20: the same with the key's verification tables
 
 	implRaw     = "impl=tsslib"
 	implRawGG18 = "impl=tsslib-gg18"

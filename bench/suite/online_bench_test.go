@@ -42,8 +42,10 @@ func poolReady(b *testing.B) int {
 	return n
 }
 
-// restart restores the pool snapshot, deploys and signs once (presignature
-// 0) so that every connection is up before anything is timed.
+// restart restores the pool snapshot, deploys, has the initiating party
+// build its verification tables for the key (tss.Engine.PrepareOnline, as
+// a running signing service has them) and signs once (presignature 0) so
+// that every connection is up before anything is timed.
 func (o *online) restart() {
 	o.b.Helper()
 	restorePool(o.b)
@@ -51,6 +53,7 @@ func (o *online) restart() {
 	if o.mode == driver.Emulated {
 		each(o.b, o.d, party.Request{Op: party.OpDelay, RTT: o.rtt})
 	}
+	do(o.b, o.d, party.Request{Op: party.OpPrepare, Party: 0, KeyID: o.key})
 	o.next = 0
 	o.sign(1, false)
 }

@@ -480,6 +480,8 @@ func (srv *server) handle(ctx context.Context, req *Request, resp *Response) err
 		}
 		resp.Epoch = info.Epoch
 		return nil
+	case OpPrepare:
+		return s.eng.PrepareOnline(ctx, req.KeyID, "")
 	case OpPool:
 		st, err := s.eng.PoolStatus(ctx, tss.PoolSpec{KeyID: req.KeyID, Signers: parties})
 		resp.Done = st.Ready

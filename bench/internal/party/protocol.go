@@ -66,6 +66,7 @@ const (
 	OpPresign      = "presign"       // Party makes Count presignatures with Parties as signers
 	OpOnline       = "online"        // Party signs Count digests from presignatures (Batch: in one round)
 	OpReshare      = "reshare"       // Party moves KeyID from Parties to NewParties with Threshold
+	OpPrepare      = "prepare"       // Party builds its tables for checking online signatures under KeyID
 	OpPool         = "pool"          // ready presignatures of (KeyID, Parties) at Party
 	OpDelay        = "delay"         // set the emulated round trip time to RTT
 	OpMemory       = "memory"        // report this process's peak and current resident memory
