@@ -392,9 +392,13 @@ func renderMemory(b *strings.Builder, r Results) {
 func renderProfiles(b *strings.Builder, rep *Report) {
 	b.WriteString("## Where the time goes\n\n")
 	var limits []string
+	cpuMissed := false // a missed target that a CPU profile explains
 	for _, v := range Verdicts(rep.Results) {
 		if v.Known && !v.Met && v.Limit != "" && !slices.Contains(limits, v.Limit) {
 			limits = append(limits, v.Limit)
+		}
+		if v.Known && !v.Met && v.Profile != "" {
+			cpuMissed = true
 		}
 	}
 	for _, l := range limits {
@@ -404,7 +408,13 @@ func renderProfiles(b *strings.Builder, rep *Report) {
 		b.WriteString("\n")
 	}
 	if len(rep.Profiles) == 0 {
-		b.WriteString("No CPU profile was taken in this run (every target was met, or profiling was switched off).\n\n")
+		if len(limits) > 0 && !cpuMissed {
+			b.WriteString("No CPU profile was taken in this run: the targets missed above are decided by waiting on the " +
+				"network, not by CPU time (or profiling was switched off).\n\n")
+		} else {
+			b.WriteString("No CPU profile was taken in this run (every target that CPU time decides was met, or " +
+				"profiling was switched off).\n\n")
+		}
 		return
 	}
 	b.WriteString("For each missed target the same benchmark ran again with a CPU profile of the process that initiates the " +

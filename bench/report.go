@@ -174,7 +174,7 @@ func Verdicts(r Results) []Verdict {
 	out = append(out, v)
 	s18, ok := slope(pts, func(p separatedPoint) Cell { return p.gg18 })
 	v = Verdict{Target: fmt.Sprintf("GG18 signing waits for ≥ %s round trips (the design's premise; slope of latency over RTT)", trimFloat(targetGG18RTTs)), Known: ok, Headline: true,
-		Limit: "GG18 round trips: each of tss-lib's nine rounds is a one-way step (every party sends, then waits for the others' messages), so they cost about 4.5 RTT, and the session's propose, accept and start about 1.5 RTT more; with two signers a broadcast has one recipient, so its echo adds no wait. \"≥ 9 RTTs\" counts rounds, not round trips"}
+		Limit: "GG18 round trips: each of tss-lib's nine rounds is a one-way step (every party sends, then waits for the others' messages), so the nine cost about 4.5 RTT, and the session's propose, accept and start add to that; with two signers a broadcast has one recipient, so its echo adds no wait. \"≥ 9 RTTs\" counts rounds, not round trips"}
 	if ok {
 		v.Measured = fmt.Sprintf("%s RTT", sig3(s18))
 		v.Met = s18 >= targetGG18RTTs
