@@ -40,12 +40,13 @@ func BenchmarkGG18Sign2of3(b *testing.B) {
 	}
 }
 
-// BenchmarkOnlineSign is the online round for 2 signers: both SignShare
-// calls and one Combine (which verifies the signature).
-func BenchmarkOnlineSign(b *testing.B) {
+// presignedBlobs makes n presignatures for signers 0 and 1 of the 2-of-3
+// fixture key and returns each one's encodings, one per signer.
+func presignedBlobs(b *testing.B, n int) [][][]byte {
+	b.Helper()
 	ks := keys(b, "2-of-3")
-	blobs := make([][][]byte, 0, 8)
-	for i := 0; i < 8; i++ {
+	blobs := make([][][]byte, 0, n)
+	for i := 0; i < n; i++ {
 		var set [][]byte
 		for _, ps := range presign(b, ks, []int{0, 1}, nil) {
 			blob, err := ps.MarshalBinary()
@@ -56,6 +57,13 @@ func BenchmarkOnlineSign(b *testing.B) {
 		}
 		blobs = append(blobs, set)
 	}
+	return blobs
+}
+
+// BenchmarkOnlineSign is the online round for 2 signers: both SignShare
+// calls and one Combine (which verifies the signature).
+func BenchmarkOnlineSign(b *testing.B) {
+	blobs := presignedBlobs(b, 8)
 	digest := digestOf("online")
 	pss := make([][]*Presignature, b.N)
 	for i := range pss {
@@ -88,19 +96,7 @@ func BenchmarkOnlineSign(b *testing.B) {
 // SignShare calls on stored presignatures and CombineWith a Verifier for
 // the key (its table built before the timer starts).
 func BenchmarkOnlineSignBatched(b *testing.B) {
-	ks := keys(b, "2-of-3")
-	var blobs [][][]byte
-	for i := 0; i < 8; i++ {
-		var set [][]byte
-		for _, ps := range presign(b, ks, []int{0, 1}, nil) {
-			blob, err := ps.MarshalBinary()
-			if err != nil {
-				b.Fatal(err)
-			}
-			set = append(set, blob)
-		}
-		blobs = append(blobs, set)
-	}
+	blobs := presignedBlobs(b, 8)
 	v, err := NewVerifier(Stored(blobs[0][0]).mustPublicKey(b))
 	if err != nil {
 		b.Fatal(err)
