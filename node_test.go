@@ -377,6 +377,18 @@ func TestNode_ThreeSites(t *testing.T) {
 		}
 	})
 
+	t.Run("PrepareOnline", func(t *testing.T) {
+		if err := a.node.PrepareOnline(ctx, key.ID, "m/0/1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.node.PrepareOnline(ctx, "00000000000000000000000000000000", ""); !errors.Is(err, tss.ErrUnknownKey) {
+			t.Errorf("unknown key: %v, want tss.ErrUnknownKey", err)
+		}
+		if err := a.node.PrepareOnline(ctx, key.ID, "m/0'/1"); !errors.Is(err, tss.ErrBadRequest) || !errors.Is(err, hd.ErrHardened) {
+			t.Errorf("hardened path: %v, want tss.ErrBadRequest and hd.ErrHardened", err)
+		}
+	})
+
 	t.Run("Errors", func(t *testing.T) {
 		digest := sha256.Sum256([]byte("refused"))
 		_, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: "00000000000000000000000000000000", Digest: digest})
