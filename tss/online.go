@@ -438,9 +438,8 @@ func (c *verifierCache) entry(pub []byte) (*verifierEntry, bool) {
 	k := string(pub)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if i := slices.Index(c.order, k); i >= 0 {
-		c.order = append(slices.Delete(c.order, i, i+1), k)
-		return c.m[k], false
+	if en := c.touchLocked(k); en != nil {
+		return en, false
 	}
 	if c.m == nil {
 		c.m = make(map[string]*verifierEntry)
@@ -462,10 +461,21 @@ func (en *verifierEntry) build(pub []byte) {
 	}
 }
 
-// ready returns pub's verifier if it has been built, without waiting.
+// touchLocked returns k's entry, if any, and marks it used last.
+func (c *verifierCache) touchLocked(k string) *verifierEntry {
+	i := slices.Index(c.order, k)
+	if i < 0 {
+		return nil
+	}
+	c.order = append(slices.Delete(c.order, i, i+1), k)
+	return c.m[k]
+}
+
+// ready returns pub's verifier if it has been built, without waiting, and
+// marks it used last.
 func (c *verifierCache) ready(pub []byte) *gg20.Verifier {
 	c.mu.Lock()
-	en := c.m[string(pub)]
+	en := c.touchLocked(string(pub))
 	c.mu.Unlock()
 	if en == nil {
 		return nil
