@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +17,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 // site is one `kqnode run` process and its files.
@@ -46,7 +46,7 @@ type demo struct {
 	o       options
 	out     io.Writer
 	dir     string
-	conf    string // SOFTHSM2_CONF
+	hsm     *softhsm.Dir // the three sites' tokens
 	module  string
 	kqnode  string
 	sites   []*site
@@ -68,7 +68,7 @@ func newDemo(o options, out io.Writer) (*demo, error) {
 	if _, err := exec.LookPath("softhsm2-util"); err != nil {
 		return nil, errors.New("softhsm2-util not found: install SoftHSM2 (`make deps` does it with apt)")
 	}
-	module, err := softhsmModule()
+	module, err := softhsm.ModulePath()
 	if err != nil {
 		return nil, err
 	}
@@ -77,26 +77,6 @@ func newDemo(o options, out io.Writer) (*demo, error) {
 		return nil, err
 	}
 	return &demo{o: o, out: out, dir: dir, module: module, kqnode: kq, started: time.Now()}, nil
-}
-
-// softhsmModule finds SoftHSM2's PKCS#11 module.
-func softhsmModule() (string, error) {
-	if m := os.Getenv("SOFTHSM2_MODULE"); m != "" {
-		return m, nil
-	}
-	for _, m := range []string{
-		"/usr/lib/softhsm/libsofthsm2.so",
-		"/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
-		"/usr/local/lib/softhsm/libsofthsm2.so",
-		"/usr/lib64/pkcs11/libsofthsm2.so",
-		"/opt/homebrew/lib/softhsm/libsofthsm2.so",
-	} {
-		if _, err := os.Stat(m); err == nil {
-			return m, nil
-		}
-	}
-	return "", errors.New("SoftHSM2's PKCS#11 module (libsofthsm2.so) not found; set SOFTHSM2_MODULE")
 }
 
 func (d *demo) printf(format string, args ...any) {
@@ -205,40 +185,26 @@ func (d *demo) run(ctx context.Context) error {
 }
 
 func (d *demo) createTokens() (string, error) {
-	tokens := filepath.Join(d.dir, "tokens")
-	if err := os.MkdirAll(tokens, 0o700); err != nil {
+	hsm, err := softhsm.CreateDir(d.dir)
+	if err != nil {
 		return "", err
 	}
-	d.conf = filepath.Join(d.dir, "softhsm2.conf")
-	conf := fmt.Sprintf("directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n", tokens)
-	if err := os.WriteFile(d.conf, []byte(conf), 0o600); err != nil {
-		return "", err
-	}
+	d.hsm = hsm
 	var labels []string
 	for _, name := range []string{"a", "b", "c"} {
 		s := &site{name: name, home: filepath.Join(d.dir, "site-"+name), label: "demo-site-" + name,
 			pinFile: filepath.Join(d.dir, "pin-"+name), logPath: filepath.Join(d.dir, "site-"+name+".log")}
-		pin, so := randomPIN(), randomPIN()
-		if err := os.WriteFile(s.pinFile, []byte(pin+"\n"), 0o600); err != nil {
+		tok, err := hsm.CreateTokenLabelled(s.label)
+		if err != nil {
 			return "", err
 		}
-		cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", s.label, "--so-pin", so, "--pin", pin)
-		cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+d.conf)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("softhsm2-util --init-token %s: %w: %s", s.label, err, out)
+		if err := os.WriteFile(s.pinFile, []byte(tok.PIN+"\n"), 0o600); err != nil {
+			return "", err
 		}
 		d.sites = append(d.sites, s)
 		labels = append(labels, s.label)
 	}
 	return "tokens " + strings.Join(labels, ", ") + " (random PINs in files readable only by you)", nil
-}
-
-func randomPIN() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	return hex.EncodeToString(b[:])
 }
 
 func (d *demo) initSites() (string, error) {
@@ -314,7 +280,7 @@ func (d *demo) start(ctx context.Context, s *site, peerFile string) error {
 		"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--api", "127.0.0.1:0",
 		"--preparams-target", "0", // the fixtures suffice; no safe primes during the demo
 		"--join-timeout", "10s", "--send-timeout", "10s", "--round-timeout", "1m")
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+d.conf)
+	cmd.Env = append(os.Environ(), d.hsm.Env())
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -411,7 +377,7 @@ func (e *kqError) Error() string {
 // kq runs one kqnode command with --json and decodes its JSON output.
 func (d *demo) kq(ctx context.Context, out any, args ...string) error {
 	cmd := exec.CommandContext(ctx, d.kqnode, append(args, "--json")...)
-	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+d.conf)
+	cmd.Env = append(os.Environ(), d.hsm.Env())
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
