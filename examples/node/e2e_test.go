@@ -221,10 +221,7 @@ func TestCLI_EndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := &e2eSite{name: name, hsm: d, token: tok, home: filepath.Join(root, "home-"+name),
-			pinFile: filepath.Join(root, "pin-"+name), port: freePort(t)}
-		if err := os.WriteFile(s.pinFile, []byte(tok.PIN+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+			pinFile: tok.PINFile(t), port: freePort(t)}
 		fx := fmt.Sprintf("%s,%s", filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", 2*i)),
 			filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", 2*i+1)))
 		var res initResult

@@ -110,11 +110,8 @@ func newSite(t *testing.T, bin, root, name, listen, netns string, fixtureSets ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &site{name: name, bin: bin, hsm: d, token: tok, pinFile: filepath.Join(dir, "pin"),
+	s := &site{name: name, bin: bin, hsm: d, token: tok, pinFile: tok.PINFile(t),
 		home: filepath.Join(dir, "home"), listen: listen, netns: netns}
-	if err := os.WriteFile(s.pinFile, []byte(tok.PIN+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	var files []string
 	for _, i := range fixtureSets {
 		files = append(files, filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", i)))
