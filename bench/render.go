@@ -155,7 +155,7 @@ func Page(rep *Report) string {
 	b.WriteString("Each figure is the median over several runs with the range [min–max] over those runs; the suite's " +
 		"runs alternate between raw tss-lib and keyquorum (see [Reproduce](#reproduce)). What runs where:\n\n")
 	b.WriteString("- **raw tss-lib**: bnb-chain/tss-lib v2.0.2 parties in one process, messages passed over Go channels, " +
-		"nothing else (`internal/rawtss`; resharing: `bench/suite/rawreshare_test.go`).\n")
+		"nothing else (`internal/rawtss`).\n")
 	b.WriteString("- **keyquorum, 1 process**: every party's `tss.Engine` in one process over the in-memory network " +
 		"(`transport/memnet`): sessions, message validation, echo broadcast, and every share and presignature sealed " +
 		"by the party's own SoftHSM2 token into its own store.\n")

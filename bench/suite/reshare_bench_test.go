@@ -8,6 +8,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/bench/internal/driver"
 	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/rawtss"
 )
 
 // reshareKey returns a 2-of-3 key of sites 0, 1, 2 kept for resharing (so
@@ -57,7 +58,7 @@ func BenchmarkReshare(b *testing.B) {
 			b.StopTimer()
 			old := cloneKeys(b, keys)
 			b.StartTimer()
-			if _, err := rawReshare(ctx, old, 1, newPre, 1); err != nil {
+			if _, err := rawtss.Reshare(ctx, old, 1, newPre, 1); err != nil {
 				b.Fatal(err)
 			}
 		}

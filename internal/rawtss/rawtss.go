@@ -1,5 +1,5 @@
-// Package rawtss runs tss-lib v2.0.2 keygen and GG18 signing for a whole
-// committee inside one process, with messages passed over Go channels and
+// Package rawtss runs tss-lib v2.0.2 keygen, GG18 signing and resharing for
+// a whole committee inside one process, with messages passed over Go channels and
 // nothing else around them: no sessions, no validation, no storage. It is
 // the baseline that benchmarks compare keyquorum against, and the signer
 // behind fixture generation and tests that need a real threshold key
@@ -19,6 +19,7 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/common"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/resharing"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
 	"github.com/bnb-chain/tss-lib/v2/tss"
 )
@@ -84,6 +85,46 @@ func Sign(ctx context.Context, keys []*keygen.LocalPartySaveData, threshold int,
 	return r.run(ctx, parties)
 }
 
+// Reshare moves a committee made by Keygen (tss-lib threshold t) to a new
+// committee of len(newPre) parties with threshold newT, and returns the new
+// committee's save data in party order. The new parties get their own
+// tss-lib party keys, numbered after the old ones, as tss-lib requires
+// distinct IDs in a reshare. The old parties' save data is zeroed in place
+// by tss-lib at the end; pass copies to keep it.
+func Reshare(ctx context.Context, old []*keygen.LocalPartySaveData, t int, newPre []keygen.LocalPreParams, newT int) ([]*keygen.LocalPartySaveData, error) {
+	oldIDs := PartyIDs(len(old))
+	var unsorted tss.UnSortedPartyIDs
+	for i := range newPre {
+		k := len(old) + i + 1
+		unsorted = append(unsorted, tss.NewPartyID(fmt.Sprint("new", k), fmt.Sprint("N", k), big.NewInt(int64(k))))
+	}
+	newIDs := tss.SortPartyIDs(unsorted)
+	oldCtx, newCtx := tss.NewPeerContext(oldIDs), tss.NewPeerContext(newIDs)
+	r := newRouter[*keygen.LocalPartySaveData](len(old) + len(newIDs))
+	var parties []tss.Party
+	for i, id := range oldIDs {
+		params := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, id, len(old), t, len(newIDs), newT)
+		parties = append(parties, resharing.NewLocalParty(params, *old[i], r.out, r.end))
+	}
+	for i, id := range newIDs {
+		params := tss.NewReSharingParameters(tss.S256(), oldCtx, newCtx, id, len(old), t, len(newIDs), newT)
+		save := keygen.NewLocalPartySaveData(len(newIDs))
+		save.LocalPreParams = newPre[i]
+		parties = append(parties, resharing.NewLocalParty(params, save, r.out, r.end))
+	}
+	saves, err := r.run(ctx, parties)
+	if err != nil {
+		return nil, err
+	}
+	// Every party ends with save data; the old committee's has no share.
+	fresh := slices.DeleteFunc(saves, func(s *keygen.LocalPartySaveData) bool { return s.Xi == nil })
+	if len(fresh) != len(newIDs) {
+		return nil, fmt.Errorf("rawtss: resharing gave %d new shares for %d parties", len(fresh), len(newIDs))
+	}
+	slices.SortFunc(fresh, func(a, b *keygen.LocalPartySaveData) int { return a.ShareID.Cmp(b.ShareID) })
+	return fresh, nil
+}
+
 // router delivers tss-lib messages between the parties of one run.
 type router[T any] struct {
 	out  chan tss.Message
@@ -132,8 +173,10 @@ func (r *router[T]) run(ctx context.Context, parties []tss.Party) ([]T, error) {
 			if err != nil {
 				return nil, err
 			}
+			// A message goes to the parties it names (resharing names a
+			// committee even for its broadcasts), or else to everyone else.
 			var dests []tss.Party
-			if routing.IsBroadcast || len(routing.To) == 0 {
+			if len(routing.To) == 0 {
 				for _, p := range parties {
 					if string(p.PartyID().Key) != string(routing.From.Key) {
 						dests = append(dests, p)
@@ -141,9 +184,11 @@ func (r *router[T]) run(ctx context.Context, parties []tss.Party) ([]T, error) {
 				}
 			} else {
 				for _, to := range routing.To {
-					if p := byKey[string(to.Key)]; p != nil {
-						dests = append(dests, p)
+					p := byKey[string(to.Key)]
+					if p == nil {
+						return nil, fmt.Errorf("rawtss: message to unknown party %s", to)
 					}
+					dests = append(dests, p)
 				}
 			}
 			for _, p := range dests {
