@@ -6,7 +6,6 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
-	"github.com/keyquorum/keyquorum/bench/internal/driver"
 	"github.com/keyquorum/keyquorum/bench/internal/party"
 	"github.com/keyquorum/keyquorum/internal/rawtss"
 )
@@ -16,16 +15,8 @@ import (
 // when the lab has none.
 func reshareKey(b *testing.B) string {
 	b.Helper()
-	if k := lab.Value("reshare-key"); k != "" {
-		return k
-	}
-	d := deploy(b, driver.InProcess, trio)
-	feed(b, d, trio, 0)
-	resp := do(b, d, party.Request{Op: party.OpKeygen, Party: 0, Parties: trio, Threshold: 2})
-	if err := lab.SetValue("reshare-key", resp.KeyID); err != nil {
-		b.Fatal(err)
-	}
-	return resp.KeyID
+	id, _ := labKey(b, "reshare-key")
+	return id
 }
 
 // cloneKeys returns a deep copy of tss-lib save data.
