@@ -101,6 +101,24 @@ func BenchmarkSign2of3(b *testing.B) {
 	})
 }
 
+// presigned2of3 makes a 2-of-3 key in a new cluster (fixture
+// pre-parameters) and count presignatures for its first two parties, the
+// signers it returns.
+func presigned2of3(ctx context.Context, b *testing.B, count int) (*cluster, *tss.KeyInfo, []tss.PartyID) {
+	b.Helper()
+	c := newCluster(b, 3, nil)
+	c.FeedPreParamsFixed()
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signers := c.IDs()[:2]
+	if _, err := c.Parties[0].Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: count}); err != nil {
+		b.Fatal(err)
+	}
+	return c, info, signers
+}
+
 // BenchmarkSignOnline2of3 measures GG20 online signing from a warm pool, one
 // digest per round trip, in one process (memnet, SoftHSM2 stores). Presigning
 // is done before the timer starts.
@@ -109,16 +127,7 @@ func BenchmarkSign2of3(b *testing.B) {
 func BenchmarkSignOnline2of3(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	c := newCluster(b, 3, nil)
-	c.FeedPreParamsFixed()
-	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	signers := c.IDs()[:2]
-	if _, err := c.Parties[0].Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: b.N}); err != nil {
-		b.Fatal(err)
-	}
+	c, info, signers := presigned2of3(ctx, b, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
@@ -140,16 +149,7 @@ func BenchmarkSignBatch2of3(b *testing.B) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	c := newCluster(b, 3, nil)
-	c.FeedPreParamsFixed()
-	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
-	if err != nil {
-		b.Fatal(err)
-	}
-	signers := c.IDs()[:2]
-	if _, err := c.Parties[0].Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: batch * b.N}); err != nil {
-		b.Fatal(err)
-	}
+	c, info, signers := presigned2of3(ctx, b, batch*b.N)
 	digests := make([][]byte, batch)
 	for i := range digests {
 		d := sha256.Sum256([]byte(strconv.Itoa(i)))
