@@ -15,7 +15,6 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/keyquorum/keyquorum/tss/gg20"
-	"github.com/keyquorum/keyquorum/wallet/hd"
 )
 
 // MaxOnlineBatch bounds the digests one online signing round signs.
@@ -195,18 +194,8 @@ func (e *Engine) checkOnline(ctx context.Context, prop *Proposal) (*onlineReques
 			return nil, fmt.Errorf("%w: a digest is zero modulo the group order", ErrBadRequest)
 		}
 	}
-	if prop.Path != "" {
-		path, err := hd.ParsePath(prop.Path)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
-		if len(path) > 0 {
-			child, _, tweak, err := hd.Derive(pub, km.info.ChainCode, path)
-			if err != nil {
-				return nil, fmt.Errorf("%w: derive %s: %w", ErrBadRequest, prop.Path, err)
-			}
-			r.pub, r.tweak = child, new(big.Int).SetBytes(tweak[:])
-		}
+	if r.pub, r.tweak, err = derive(pub, km.info.ChainCode, prop.Path); err != nil {
+		return nil, err
 	}
 	r.order = slices.Clone(prop.Parties)
 	slices.SortFunc(r.order, func(a, b PartyID) int { return km.shareIDs[a].Cmp(km.shareIDs[b]) })
@@ -520,16 +509,8 @@ func (e *Engine) PrepareOnline(ctx context.Context, keyID, path string) error {
 	if err != nil {
 		return fmt.Errorf("tss: key %s: stored public key: %w", keyID, err)
 	}
-	if path != "" {
-		p, err := hd.ParsePath(path)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
-		if len(p) > 0 {
-			if pub, _, _, err = hd.Derive(pub, km.info.ChainCode, p); err != nil {
-				return fmt.Errorf("%w: derive %s: %w", ErrBadRequest, path, err)
-			}
-		}
+	if pub, _, err = derive(pub, km.info.ChainCode, path); err != nil {
+		return err
 	}
 	v, err := e.verifiers.get(ctx, pub.SerializeCompressed())
 	if err != nil {

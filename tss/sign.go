@@ -184,24 +184,31 @@ func newSigningTarget(share *keyShare, digest []byte, path string) (*signingTarg
 	if err != nil {
 		return nil, fmt.Errorf("tss: key %s has a bad public key: %w", share.KeyID, err)
 	}
-	t.pub = pub
+	if t.pub, t.tweak, err = derive(pub, share.ChainCode, path); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// derive returns the public key at the non-hardened BIP-32 path under pub
+// (chain code chainCode) and its additive tweak; for "" or "m" it returns
+// pub itself and a nil tweak. A bad or hardened path is ErrBadRequest.
+func derive(pub *secp256k1.PublicKey, chainCode []byte, path string) (*secp256k1.PublicKey, *big.Int, error) {
 	if path == "" {
-		return t, nil
+		return pub, nil, nil
 	}
 	p, err := hd.ParsePath(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return nil, nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if len(p) == 0 {
-		return t, nil
+		return pub, nil, nil
 	}
-	child, _, tweak, err := hd.Derive(pub, share.ChainCode, p)
+	child, _, tweak, err := hd.Derive(pub, chainCode, p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: derive %s: %w", ErrBadRequest, path, err)
+		return nil, nil, fmt.Errorf("%w: derive %s: %w", ErrBadRequest, path, err)
 	}
-	t.pub = child
-	t.tweak = new(big.Int).SetBytes(tweak[:])
-	return t, nil
+	return child, new(big.Int).SetBytes(tweak[:]), nil
 }
 
 // applyTweak moves a share's public data to the derived key: y' = y + εG
