@@ -59,6 +59,10 @@ type Store struct {
 	// stripes serialize writers of the same record (Put, Prune, Delete).
 	stripes [64]sync.Mutex
 
+	// ledgers caches the handles of this store's ledgers by full name.
+	ledgerMu sync.Mutex
+	ledgers  map[string]*Ledger
+
 	hooks storeHooks
 }
 
@@ -233,7 +237,7 @@ func (s *Store) cleanTemps() error {
 			left := len(files)
 			for _, f := range files {
 				if strings.HasPrefix(f.Name(), tempPrefix) {
-					if err := os.Remove(filepath.Join(rdir, f.Name())); err != nil {
+					if err := removeSealed(filepath.Join(rdir, f.Name())); err != nil {
 						return fmt.Errorf("hsmshare: remove stale temp file: %w", err)
 					}
 					left--
@@ -250,7 +254,7 @@ func (s *Store) cleanTemps() error {
 	}
 	for _, f := range files {
 		if strings.HasPrefix(f.Name(), tempPrefix) {
-			if err := os.Remove(filepath.Join(s.dir, f.Name())); err != nil {
+			if err := removeSealed(filepath.Join(s.dir, f.Name())); err != nil {
 				return fmt.Errorf("hsmshare: remove stale temp file: %w", err)
 			}
 		}
@@ -400,7 +404,7 @@ func (s *Store) writeFileAtomic(dir, name string, data []byte) error {
 	ok := false
 	defer func() {
 		if !ok {
-			_ = os.Remove(tmp)
+			_ = removeSealed(tmp)
 		}
 	}()
 	if _, err := f.Write(data); err != nil {
@@ -640,7 +644,7 @@ func (s *Store) Prune(ctx context.Context, kind, id string, keep uint64) error {
 		if v >= keep {
 			break
 		}
-		if err := os.Remove(filepath.Join(rdir, versionFile(v))); err != nil {
+		if err := removeSealed(filepath.Join(rdir, versionFile(v))); err != nil {
 			return fmt.Errorf("hsmshare: store %s: prune %s/%s version %d: %w", s.dir, kind, id, v, err)
 		}
 		removed = true
@@ -732,7 +736,7 @@ func (s *Store) removeRecord(kind, id string) (bool, error) {
 			continue // not ours; Remove of the directory will report it
 		}
 		found = found || isVersion
-		if err := os.Remove(filepath.Join(rdir, e.Name())); err != nil {
+		if err := removeSealed(filepath.Join(rdir, e.Name())); err != nil {
 			return found, fmt.Errorf("hsmshare: store %s: delete %s/%s: %w", s.dir, kind, id, err)
 		}
 	}
