@@ -26,6 +26,12 @@ type Config struct {
 	Network Network
 	// Store keeps this party's key shares and presignatures, sealed.
 	Store Store
+	// Ledger records, in the party's HSM, which presignatures were used, so
+	// that a restored copy of the store cannot make one usable again.
+	// Default: Store, when it implements Ledger (hsmshare.Store does).
+	// Without one, this party can still run keygen, GG18 signing and
+	// resharing, but cannot make or use GG20 presignatures.
+	Ledger Ledger
 	// PreParams supplies Paillier pre-parameters to keygen and resharing.
 	// Without it, this party cannot take part in keygen or join a new
 	// committee.
@@ -95,6 +101,11 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
+	}
+	if cfg.Ledger == nil {
+		if l, ok := cfg.Store.(Ledger); ok {
+			cfg.Ledger = l
+		}
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -38,6 +38,9 @@ var (
 	ErrPresignatureUsed = errors.New("tss: presignature already used")
 	// ErrNoPresignature means no ready presignature matches the request.
 	ErrNoPresignature = errors.New("tss: no presignature available")
+	// ErrNoLedger means the engine has no Ledger, which GG20 presignatures
+	// need (see Config.Ledger).
+	ErrNoLedger = errors.New("tss: no presignature ledger")
 	// ErrPolicy means a party's Policy refused the session.
 	ErrPolicy = errors.New("tss: refused by policy")
 )

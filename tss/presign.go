@@ -165,7 +165,14 @@ func (e *Engine) presignHooks(ctx context.Context, prop *Proposal, initiator boo
 		share.wipe()
 		return sessionHooks{}, fmt.Errorf("%w: GG20 needs at least two signers", ErrBadRequest)
 	}
-	pool := PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(share.Epoch)
+	if _, err := e.ledger(); err != nil {
+		share.wipe()
+		return sessionHooks{}, err
+	}
+	// The proposal was checked against this epoch's share; the session
+	// runs with exactly that share and stores into that epoch's pool.
+	epoch := share.Epoch
+	pool := PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(epoch)
 	share.wipe()
 
 	var proto *gg20Protocol
@@ -176,6 +183,9 @@ func (e *Engine) presignHooks(ctx context.Context, prop *Proposal, initiator boo
 			return nil, err
 		}
 		defer share.wipe()
+		if share.Epoch != epoch {
+			return nil, fmt.Errorf("%w: key %s moved from epoch %d to %d (a reshare committed) while this presigning session was set up; propose it again", ErrBadRequest, prop.KeyID, epoch, share.Epoch)
+		}
 		var ids []*big.Int
 		for _, p := range prop.Parties {
 			id, ok := share.shareID(p)
@@ -233,7 +243,7 @@ func (e *Engine) presignHooks(ctx context.Context, prop *Proposal, initiator boo
 			}
 			pss = append(pss, ps)
 		}
-		if err := e.storeBatch(ctx, pool, pss); err != nil {
+		if err := e.storeBatch(ctx, pool, prop.KeyID, epoch, pss); err != nil {
 			return nil, err
 		}
 		return nil, nil

@@ -429,6 +429,9 @@ func (e *Engine) applyCommit(ctx context.Context, keyID string, epoch uint64) er
 		if err := e.cfg.Store.Prune(ctx, kindShare, keyID, epoch); err != nil {
 			return fmt.Errorf("tss: erase old share of key %s: %w", keyID, err)
 		}
+		if err := e.retireOldPresignatures(ctx, keyID, epoch); err != nil {
+			return err
+		}
 		e.log.Info("reshare committed", "key", keyID, "epoch", epoch)
 		return nil
 	case errors.Is(err, ErrUnknownKey):
@@ -441,16 +444,35 @@ func (e *Engine) applyCommit(ctx context.Context, keyID string, epoch uint64) er
 		}
 		defer active.wipe()
 		if active.Epoch >= epoch {
-			return e.cfg.Store.Prune(ctx, kindShare, keyID, active.Epoch) // already committed
+			if err := e.cfg.Store.Prune(ctx, kindShare, keyID, active.Epoch); err != nil { // already committed
+				return err
+			}
+			return e.retireOldPresignatures(ctx, keyID, active.Epoch)
 		}
 		if err := e.cfg.Store.Delete(ctx, kindShare, keyID); err != nil {
 			return fmt.Errorf("tss: erase old share of key %s: %w", keyID, err)
+		}
+		if err := e.retireOldPresignatures(ctx, keyID, 0); err != nil {
+			return err
 		}
 		e.log.Info("old share erased after reshare", "key", keyID, "epoch", epoch)
 		return nil
 	default:
 		return err
 	}
+}
+
+// retireOldPresignatures deletes the presignatures of keyID made under any
+// epoch but keep (0: all), once the reshare to keep has committed.
+func (e *Engine) retireOldPresignatures(ctx context.Context, keyID string, keep uint64) error {
+	n, err := e.retireKeyPresignatures(ctx, keyID, keep)
+	if err != nil {
+		return fmt.Errorf("tss: delete presignatures of key %s from before the reshare: %w", keyID, err)
+	}
+	if n > 0 {
+		e.log.Info("deleted presignatures of the key's old committee", "key", keyID, "count", n)
+	}
+	return nil
 }
 
 func (e *Engine) loadShareVersion(ctx context.Context, kind, keyID string, version uint64) (*keyShare, error) {

@@ -34,3 +34,32 @@ type Store interface {
 	// List returns the ids of kind that have at least one version, sorted.
 	List(ctx context.Context, kind string) ([]string, error)
 }
+
+// Ledger keeps, outside the store's files, which presignatures this party
+// has used. package hsmshare's *Store satisfies it with private data
+// objects in the party's HSM, where restoring the store from a backup
+// cannot undo a mark (see hsmshare.Ledger).
+//
+// Every stored batch of presignatures has a ledger of the same name with
+// one slot per presignature. A party marks a presignature's slot before it
+// releases a signature share made with it; a batch whose ledger is missing
+// counts as used up. Names follow the Store's naming rules.
+//
+// A Ledger need not be safe for concurrent use on one name; the Engine
+// serializes its calls per batch. Errors for a missing ledger must satisfy
+// errors.Is(err, fs.ErrNotExist).
+type Ledger interface {
+	// CreateLedger creates the ledger name with slots unused slots; it
+	// fails if the name exists.
+	CreateLedger(ctx context.Context, name string, slots int) error
+	// UseLedger marks slots used, durably and all or none: if one of them
+	// is already used, nothing changes and it returns an error. It returns
+	// how many slots stay unused.
+	UseLedger(ctx context.Context, name string, slots []int) (int, error)
+	// LedgerUsed reports for each slot whether it is used.
+	LedgerUsed(ctx context.Context, name string) ([]bool, error)
+	// DeleteLedger removes the ledger; a missing one is not an error.
+	DeleteLedger(ctx context.Context, name string) error
+	// Ledgers lists the names of the ledgers that exist.
+	Ledgers(ctx context.Context) ([]string, error)
+}

@@ -89,6 +89,26 @@ func (c *Committee) Restart(i int, cfg func(*tss.Config)) *Party {
 	return p
 }
 
+// RestoreStore stops party i's engine, restores its store from backup (a
+// directory made by Site.CopyStore) and starts a new engine over it, as an
+// operator restoring a backup and restarting the site would. The party's
+// HSM token, with its ledgers, is untouched. cfg adjusts the new engine's
+// configuration.
+func (c *Committee) RestoreStore(i int, backup string, cfg func(*tss.Config)) *Party {
+	c.t.Helper()
+	p := c.Parties[i]
+	p.stop()
+	<-p.done
+	p.ReplaceStore(c.t, backup)
+	pool, err := tss.NewPreParamsPool(tss.PreParamsConfig{Store: p.Store})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	p.Pool = pool
+	p.start(c.t, cfg)
+	return p
+}
+
 // FeedPreParams gives each party n fixture pre-parameter sets, distinct
 // across parties and calls (wrapping around the fixture files).
 func (c *Committee) FeedPreParams(n int) {
@@ -142,6 +162,14 @@ func (c *Committee) Party(id tss.PartyID) *Party {
 	}
 	c.t.Fatalf("sitetest: no party %s", id)
 	return nil
+}
+
+// Stop stops the party's engine. Its network endpoint stays open, so a test
+// can go on speaking for the party on the wire (a malicious party that
+// keeps copies of its state, say).
+func (p *Party) Stop() {
+	p.stop()
+	<-p.done
 }
 
 // Tamper installs f on the party's outgoing messages (nil removes it).

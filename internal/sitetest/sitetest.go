@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -186,4 +187,69 @@ func NewSite(t T) *Site {
 	}
 	t.Cleanup(func() { st.Close() })
 	return &Site{ID: pid, Token: ht, SealKey: sk, Identity: id, Store: st, Dir: dir, HSM: tok}
+}
+
+// CopyStore copies the site's store directory, as an operator's backup
+// would, into a new temporary directory and returns its path. Take it while
+// no session writes to the store.
+func (s *Site) CopyStore(t T) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "store-copy")
+	if err := copyTree(s.Dir, dst); err != nil {
+		t.Fatalf("sitetest: copy store: %v", err)
+	}
+	return dst
+}
+
+// ReplaceStore closes the site's store, replaces its directory with a copy
+// of backup (a directory made by CopyStore) and opens it again: a restore
+// from backup. The HSM token, its keys and its ledgers are untouched, as
+// with a hardware HSM. Stop every user of the store first.
+func (s *Site) ReplaceStore(t T, backup string) {
+	t.Helper()
+	if err := s.Store.Close(); err != nil {
+		t.Fatalf("sitetest: close store: %v", err)
+	}
+	if err := os.RemoveAll(s.Dir); err != nil {
+		t.Fatalf("sitetest: remove store: %v", err)
+	}
+	if err := copyTree(backup, s.Dir); err != nil {
+		t.Fatalf("sitetest: restore store: %v", err)
+	}
+	st, err := hsmshare.OpenStore(s.Dir, s.SealKey, string(s.ID))
+	if err != nil {
+		t.Fatalf("sitetest: reopen restored store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	s.Store = st
+}
+
+// copyTree copies the directory src to dst (which must not exist), keeping
+// file modes.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.Mkdir(target, info.Mode().Perm())
+		}
+		if !info.Mode().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, info.Mode().Perm())
+	})
 }
