@@ -159,3 +159,48 @@ func TestGG20_RestoredStoresReconcileBringsNothingBack(t *testing.T) {
 		t.Fatalf("third signature: got %v, want ErrNoPresignature", err)
 	}
 }
+
+// TestGG20_ReshareCommitDeletesOldPresignatures: presignatures are made
+// with one epoch's shares; once a reshare commits, the old shares are gone
+// and so must be every presignature made with them, records and ledgers,
+// on every party.
+func TestGG20_ReshareCommitDeletesOldPresignatures(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	c.FeedPreParams(2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	a, b := c.Parties[0], c.Parties[1]
+	info, err := a.Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := []tss.PartyID{a.ID, b.ID}
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Engine.Reshare(ctx, tss.ReshareRequest{KeyID: info.ID, NewParties: c.IDs(), NewThreshold: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*testParty{a, b} {
+		if recs, err := p.Store.List(ctx, "presig"); err != nil || len(recs) != 0 {
+			t.Fatalf("%s still stores presignature batches %v (%v) after the reshare", p.ID, recs, err)
+		}
+		if names, err := p.Store.Ledgers(ctx); err != nil || len(names) != 0 {
+			t.Fatalf("%s still has ledgers %v (%v) after the reshare", p.ID, names, err)
+		}
+	}
+	d := sha256.Sum256([]byte("after the reshare"))
+	_, err = a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	if !errors.Is(err, tss.ErrNoPresignature) {
+		t.Fatalf("signing with the old epoch's pool: got %v, want ErrNoPresignature", err)
+	}
+	// The new epoch presigns and signs.
+	if _, err := b.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	sig, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifyBoth(t, info.PublicKey, d[:], sig)
+}

@@ -104,6 +104,17 @@ func (k *keyShare) validate() error {
 	case !slices.Contains(k.Parties, k.Self):
 		return errors.New("share does not include its own party")
 	}
+	// tss-lib's resharing leaves the new share as an unreduced sum of the
+	// sub-shares it received (ecdsa/resharing round_4_new_step_2.go), which
+	// GG18 tolerates and GG20 rejects as out of range. x mod q is the same
+	// share; reduce it.
+	q := tsslib.S256().Params().N
+	if k.Data.Xi.Sign() < 0 || k.Data.Xi.Cmp(q) >= 0 {
+		k.Data.Xi.Mod(k.Data.Xi, q)
+	}
+	if k.Data.Xi.Sign() == 0 {
+		return errors.New("share is zero")
+	}
 	for i, p := range k.Parties {
 		id, ok := new(big.Int).SetString(k.ShareIDs[i], 16)
 		if !ok || !slices.ContainsFunc(k.Data.Ks, func(x *big.Int) bool { return x != nil && x.Cmp(id) == 0 }) {
