@@ -48,11 +48,14 @@
 // the resulting presignatures sealed, in batches. A presignature is bound to
 // one key, one signer set and one derivation path when it is made. SignBatch
 // signs up to MaxOnlineBatch digests in one round trip: each party checks the
-// request, durably deletes the presignatures it will use, and only then
-// releases its signature shares, so a presignature is used at most once even
-// across crashes; an aborted round burns the presignatures it named.
-// Reconcile discards presignatures that not every signer holds. MaintainPool
-// keeps a pool at a target size.
+// request, marks the presignatures it will use in their batches' ledgers
+// (see Ledger: kept in the party's HSM, out of reach of a restored store),
+// and only then releases its signature shares, so a presignature is used at
+// most once even across crashes, restores and co-signers that kept copies;
+// an aborted round burns the presignatures it named. Reconcile discards
+// presignatures that not every signer holds; it never brings one back.
+// MaintainPool keeps a pool at a target size. A committed reshare deletes
+// the presignatures made with the old shares.
 //
 // See DESIGN.md for the trust model and the protocols.
 package tss

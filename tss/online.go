@@ -54,12 +54,12 @@ func (e *Engine) SignOnline(ctx context.Context, req OnlineRequest) (*Signature,
 // SignBatch signs each digest with its own ready GG20 presignature in one
 // round trip: the initiator sends the request, every other signer checks it
 // (key, signer set, path, digests, that it holds each presignature unused,
-// and its Policy), durably deletes the presignatures, and only then sends
-// its signature shares. Whatever the number of digests, each party makes at
-// most one durable record rewrite per stored batch it uses only in part
-// (presignatures are taken oldest first, so usually one) and one directory
-// sync for the batches it empties. A presignature is consumed by
-// the attempt even when the round then fails, so it is never used twice.
+// and its Policy), marks the presignatures used in its HSM ledger, and only
+// then sends its signature shares. Whatever the number of digests, each
+// party makes one ledger update per stored batch it draws from (a batch
+// holds up to 32 presignatures, taken oldest first); used-up batches are
+// deleted in the background. A presignature is consumed by the attempt even
+// when the round then fails, so it is never used twice.
 // Every returned signature has been verified; a bad share is blamed on the
 // party that sent it (GG20 §4.2: R^{sᵢ} = R̄ᵢ^m · Sᵢ^r).
 func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature, error) {

@@ -39,7 +39,8 @@ func (c *committee) startAll(t *testing.T, sites ...*site) {
 // 127.0.0.1, each with its own SoftHSM2 token directory, home and sealed
 // store, and one 2-of-3 keygen that every scenario reuses: signing with
 // every pair (GG18 and GG20), a site outside the committee, sites killed
-// with SIGKILL and restarted, and GG20's once-only rule across a crash.
+// with SIGKILL and restarted, GG20's once-only rule across a crash, and
+// across a restore of the sites' stores from a backup.
 func TestProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("multi-process test: three kqnode processes and a keygen")
@@ -66,6 +67,7 @@ func TestProcesses(t *testing.T) {
 	t.Run("OutsiderIsRefused", func(t *testing.T) { outsiderIsRefused(t, c) })
 	t.Run("KilledSitesAndRestart", func(t *testing.T) { killedSitesAndRestart(t, c) })
 	t.Run("PresignatureOnceAcrossCrash", func(t *testing.T) { presignatureOnceAcrossCrash(t, c) })
+	t.Run("StoreRestore", func(t *testing.T) { storeRestore(t, c) })
 	t.Logf("%d GG18 and %d GG20 signatures verified, no r twice", c.ledger.gg18, c.ledger.gg20)
 }
 
