@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +94,20 @@ func TestGG20_RestoredStoreCannotReleaseASecondShare(t *testing.T) {
 	b = c.RestoreStore(1, backup, nil)
 	if st := poolIDs(t, b, ctx, spec); st.Ready != 0 {
 		t.Fatalf("after the restore b counts %d ready presignatures; the used one must stay used", st.Ready)
+	}
+	// A batch in the format from before ledgers cannot show whether it was
+	// used: it is discarded when found.
+	old := tss.PoolKey(spec, info.Epoch) + ".00112233445566778899aabbccddeeff"
+	v1 := append([]byte("KQPB\x01"), 0, 0, 0, 0)
+	if err := b.Store.Put(ctx, "presig", old, 1, v1); err != nil {
+		t.Fatal(err)
+	}
+	b = c.Restart(1, nil)
+	if st := poolIDs(t, b, ctx, spec); st.Ready != 0 {
+		t.Fatalf("b counts %d ready presignatures with an old-format batch in its store", st.Ready)
+	}
+	if recs, _ := b.Store.List(ctx, "presig"); slices.Contains(recs, old) {
+		t.Fatalf("the old-format batch %s was not discarded: %v", old, recs)
 	}
 
 	a.Stop()
