@@ -14,8 +14,8 @@ import (
 // The control API: HTTP/JSON on a loopback address, every request carrying
 // "Authorization: Bearer <DIR/api-token>". Request bodies are the JSON
 // objects below; a success answers 200 with the command's result object
-// (what the client prints with --json), a failure answers with an
-// errorBody and a status code matching its code.
+// (what the client prints with --json), a failure, unknown paths included,
+// answers with an errorBody and a status code matching its code.
 const (
 	pathStatus   = "/v1/status"
 	pathKeygen   = "/v1/keygen"
@@ -152,6 +152,7 @@ const (
 	codeBusy           = "busy"             // too many sessions at once
 	codeUnavailable    = "unavailable"      // the site is stopping or its engine stopped
 	codeNotRunning     = "not_running"      // client: no site answers for --home
+	codeNotFound       = "not_found"        // no such API endpoint
 	codeInternal       = "internal"         // anything else; see the site's log
 )
 
@@ -205,6 +206,8 @@ func isBadInput(err error) bool {
 		wallet.ErrNothingToSign, wallet.ErrTaproot, wallet.ErrUnsupportedScript, wallet.ErrSighashType,
 		wallet.ErrMissingUTXO, wallet.ErrUTXOMismatch, wallet.ErrAlreadySigned, wallet.ErrAddressType,
 		wallet.ErrSignerKey, errBadRequest,
+		// A key ID the store refuses as a file name.
+		hsmshare.ErrInvalidName,
 	} {
 		if errors.Is(err, s) {
 			return true

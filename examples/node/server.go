@@ -36,12 +36,30 @@ type server struct {
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+pathStatus, s.status)
-	mux.HandleFunc("POST "+pathKeygen, s.keygen)
-	mux.HandleFunc("POST "+pathPresign, s.presign)
-	mux.HandleFunc("POST "+pathSign, s.sign)
-	mux.HandleFunc("POST "+pathSignPSBT, s.signPSBT)
-	mux.HandleFunc("POST "+pathSignEth, s.signEth)
+	for _, r := range []struct {
+		method, path string
+		h            http.HandlerFunc
+	}{
+		{http.MethodGet, pathStatus, s.status},
+		{http.MethodPost, pathKeygen, s.keygen},
+		{http.MethodPost, pathPresign, s.presign},
+		{http.MethodPost, pathSign, s.sign},
+		{http.MethodPost, pathSignPSBT, s.signPSBT},
+		{http.MethodPost, pathSignEth, s.signEth},
+	} {
+		mux.HandleFunc(r.method+" "+r.path, r.h)
+		// Any other method on a known path: 405 with the JSON error body.
+		mux.HandleFunc(r.path, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Allow", r.method)
+			writeError(w, http.StatusMethodNotAllowed, errorBody{Code: codeBadRequest,
+				Error: fmt.Sprintf("%s %s: method not allowed, use %s", req.Method, r.path, r.method)})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, http.StatusNotFound, errorBody{Code: codeNotFound,
+			Error: fmt.Sprintf("no such endpoint %s: the API has %s, %s, %s, %s, %s and %s",
+				truncate(req.URL.Path, 100), pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT, pathSignEth)})
+	})
 	return s.authenticate(mux)
 }
 
@@ -88,6 +106,42 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return fmt.Errorf("%w: request body has data after the JSON object", errBadRequest)
 	}
 	return nil
+}
+
+// decodeWithKey is decode for a request that names a key: the key ID must
+// be one keygen can have printed, 16 to 64 lowercase hex digits.
+func decodeWithKey(w http.ResponseWriter, r *http.Request, v any, keyID *string) error {
+	if err := decode(w, r, v); err != nil {
+		return err
+	}
+	return checkKeyID(*keyID)
+}
+
+// Key IDs are lowercase hex, 16 to 64 digits (tss checks the same).
+const (
+	minKeyIDLen = 16
+	maxKeyIDLen = 64
+)
+
+// checkKeyID refuses a key ID that cannot name a key, before it reaches
+// the store (where it would be a file name).
+func checkKeyID(id string) error {
+	ok := len(id) >= minKeyIDLen && len(id) <= maxKeyIDLen
+	for i := 0; ok && i < len(id); i++ {
+		ok = ('0' <= id[i] && id[i] <= '9') || ('a' <= id[i] && id[i] <= 'f')
+	}
+	if !ok {
+		return fmt.Errorf("%w: key_id %q is not a key ID: one is %d to %d lowercase hex digits, as keygen printed it", errBadRequest, truncate(id, 80), minKeyIDLen, maxKeyIDLen)
+	}
+	return nil
+}
+
+// truncate shortens s for a message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -172,7 +226,7 @@ func bitcoinNetwork(name string) (string, error) {
 
 func (s *server) presign(w http.ResponseWriter, r *http.Request) {
 	var req presignRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -214,7 +268,7 @@ func (o signOptions) parse() (keyquorum.SignOptions, error) {
 
 func (s *server) sign(w http.ResponseWriter, r *http.Request) {
 	var req signRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -252,7 +306,7 @@ func (s *server) sign(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) signPSBT(w http.ResponseWriter, r *http.Request) {
 	var req signPSBTRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -309,7 +363,7 @@ func (s *server) signPSBT(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) signEth(w http.ResponseWriter, r *http.Request) {
 	var req signEthRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
