@@ -153,6 +153,7 @@ const (
 	codeUnavailable    = "unavailable"      // the site is stopping or its engine stopped
 	codeNotRunning     = "not_running"      // client: no site answers for --home
 	codeNotFound       = "not_found"        // no such API endpoint
+	codeUnsafeFile     = "unsafe_file"      // a file the site trusts is open to other users (see trust.go)
 	codeInternal       = "internal"         // anything else; see the site's log
 )
 

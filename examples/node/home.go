@@ -60,9 +60,25 @@ func (h home) path(name string) string { return filepath.Join(h.dir, name) }
 
 func (h home) storeDir() string { return h.path(storeDirName) }
 
+// check checks the home directory, the directories on the way to it and
+// store/ (see trust.go).
+func (h home) check() error {
+	if err := checkTrusted(h.dir, homePolicy); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s is not a site home (it does not exist): run `kqnode init --home %s ...` first", h.dir, h.dir)
+		}
+		return err
+	}
+	if err := checkTrusted(h.storeDir(), storePolicy); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // loadConfig reads DIR/config.json; a missing file means init has not run.
+// The caller checks the home first.
 func (h home) loadConfig() (*siteConfig, error) {
-	b, err := os.ReadFile(h.path(configFile))
+	b, err := readTrusted(h.path(configFile), configPolicy, maxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s is not a site home (no %s): run `kqnode init --home %s ...` first", h.dir, configFile, h.dir)
 	}

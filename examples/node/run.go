@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,14 +85,30 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := slog.New(handler)
 
-	h := home{dir: *homeDir}
+	// Everything the site trusts is checked before it is used: the home
+	// and config.json, the module config.json names, the PIN file and the
+	// peer file.
+	absHome, err := filepath.Abs(*homeDir)
+	if err != nil {
+		return usageErrorf("run: --home %q: %v", *homeDir, err)
+	}
+	h := home{dir: absHome}
+	if err := h.check(); err != nil {
+		return err
+	}
 	cfg, err := h.loadConfig()
 	if err != nil {
 		return err
 	}
-	peers, err := transport.LoadPeerFile(*peersFile)
+	if err := checkModule(cfg.Module); err != nil {
+		return err
+	}
+	if err := checkPINSource(cfg.PINSource); err != nil {
+		return err
+	}
+	peers, err := loadPeers(*peersFile)
 	if err != nil {
-		return fmt.Errorf("peer file: %w", err)
+		return err
 	}
 	token, err := h.apiToken(true)
 	if err != nil {
@@ -167,6 +184,33 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		err = cerr
 	}
 	return err
+}
+
+// checkPINSource checks the PIN file of a "file:" PIN source (see
+// trust.go); hsmshare reads it afterwards.
+func checkPINSource(src string) error {
+	path, ok := strings.CutPrefix(src, "file:")
+	if !ok {
+		return nil // env:VAR, or a source hsmshare reports as invalid
+	}
+	// file:///path is file:/path (RFC 8089), as hsmshare reads it.
+	if rest, ok := strings.CutPrefix(path, "//"); ok && strings.HasPrefix(rest, "/") {
+		path = rest
+	}
+	return checkTrusted(path, pinPolicy)
+}
+
+// loadPeers reads the peer file (checked, see trust.go).
+func loadPeers(path string) ([]transport.Peer, error) {
+	b, err := readTrusted(path, peersPolicy, transport.MaxPeerFileSize)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := transport.ParsePeers(b)
+	if err != nil {
+		return nil, fmt.Errorf("peer file %s: %w", path, err)
+	}
+	return peers, nil
 }
 
 // readyLine is what run prints on stdout once the site serves requests.
