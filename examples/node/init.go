@@ -151,9 +151,6 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := h.saveConfig(cfg); err != nil {
 		return err
 	}
-	if _, err := h.apiToken(true); err != nil {
-		return err
-	}
 	st, err := node.Status(ctx)
 	if err != nil {
 		return err

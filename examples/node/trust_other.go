@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"net"
 	"os"
 )
 
@@ -18,3 +19,5 @@ func readTrusted(path string, p trustPolicy, limit int64) ([]byte, error) {
 func checkTrusted(path string, p trustPolicy) error { return errNoTrustChecks }
 func checkExistingParents(abs, of string) error     { return errNoTrustChecks }
 func checkModule(path string) error                 { return errNoTrustChecks }
+
+func listenUnix(path string) (net.Listener, error) { return nil, errNoTrustChecks }
