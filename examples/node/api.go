@@ -11,10 +11,12 @@ import (
 	"github.com/keyquorum/keyquorum/wallet/hd"
 )
 
-// The control API: HTTP/JSON on a loopback address, every request carrying
-// "Authorization: Bearer <DIR/api-token>". Request bodies are the JSON
-// objects below; a success answers 200 with the command's result object
-// (what the client prints with --json), a failure answers with an
+// The control API: HTTP/JSON on the Unix socket DIR/api.sock (or, with
+// --api, TLS on a loopback TCP address; see endpoint.go), every request
+// carrying "Authorization: Bearer <token>" with the token of this run from
+// DIR/api.json. Request bodies are the JSON objects below; a success
+// answers 200 with the command's result object (what the client prints
+// with --json), a failure, unknown paths included, answers with an
 // errorBody and a status code matching its code.
 const (
 	pathStatus   = "/v1/status"
@@ -138,21 +140,24 @@ type errorBody struct {
 
 // Error codes.
 const (
-	codeBadRequest     = "bad_request"      // malformed input: digest, PSBT, transaction, path, flags
-	codeUnauthorized   = "unauthorized"     // missing or wrong API token
-	codeUnknownKey     = "unknown_key"      // this site holds no share of the key
-	codeNotInCommittee = "not_in_committee" // a named party is not in the key's committee
-	codeNoPresignature = "no_presignature"  // gg20 asked, the pool is empty
-	codeNoPreParams    = "no_preparams"     // keygen needs a pre-parameter set the site does not have yet
-	codeTimeout        = "timeout"          // a round timed out; parties did not answer
-	codeUnreachable    = "unreachable"      // parties could not be reached
-	codeRefused        = "refused"          // a party refused (its checks or policy)
-	codeAborted        = "aborted"          // a party aborted the session
-	codeCulprit        = "culprit"          // a party provably misbehaved
-	codeBusy           = "busy"             // too many sessions at once
-	codeUnavailable    = "unavailable"      // the site is stopping or its engine stopped
-	codeNotRunning     = "not_running"      // client: no site answers for --home
-	codeInternal       = "internal"         // anything else; see the site's log
+	codeBadRequest       = "bad_request"              // malformed input: digest, PSBT, transaction, path, flags
+	codeUnauthorized     = "unauthorized"             // missing or wrong API token
+	codeUnknownKey       = "unknown_key"              // this site holds no share of the key
+	codeNotInCommittee   = "not_in_committee"         // a named party is not in the key's committee
+	codeNoPresignature   = "no_presignature"          // gg20 asked, the pool is empty
+	codeNoPreParams      = "no_preparams"             // keygen needs a pre-parameter set the site does not have yet
+	codeTimeout          = "timeout"                  // a round timed out; parties did not answer
+	codeUnreachable      = "unreachable"              // parties could not be reached
+	codeRefused          = "refused"                  // a party refused (its checks or policy)
+	codeAborted          = "aborted"                  // a party aborted the session
+	codeCulprit          = "culprit"                  // a party provably misbehaved
+	codeBusy             = "busy"                     // too many sessions at once
+	codeUnavailable      = "unavailable"              // the site is stopping or its engine stopped
+	codeNotRunning       = "not_running"              // client: no site answers for --home
+	codeNotFound         = "not_found"                // no such API endpoint
+	codeUnsafeFile       = "unsafe_file"              // a file the site trusts is open to other users (see trust.go)
+	codeNotAuthenticated = "server_not_authenticated" // client: what listens at the endpoint is not the site
+	codeInternal         = "internal"                 // anything else; see the site's log
 )
 
 // classify maps an error to its code, HTTP status and parties.
@@ -205,6 +210,8 @@ func isBadInput(err error) bool {
 		wallet.ErrNothingToSign, wallet.ErrTaproot, wallet.ErrUnsupportedScript, wallet.ErrSighashType,
 		wallet.ErrMissingUTXO, wallet.ErrUTXOMismatch, wallet.ErrAlreadySigned, wallet.ErrAddressType,
 		wallet.ErrSignerKey, errBadRequest,
+		// A key ID the store refuses as a file name.
+		hsmshare.ErrInvalidName,
 	} {
 		if errors.Is(err, s) {
 			return true

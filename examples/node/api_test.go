@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/hsmshare"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/wallet"
 )
@@ -45,6 +47,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", tss.ErrNoPreParams), codeNoPreParams, 409, nil},
 		{fmt.Errorf("x: %w", wallet.ErrInvalidPSBT), codeBadRequest, 400, nil},
 		{fmt.Errorf("x: %w", tss.ErrBadRequest), codeBadRequest, 400, nil},
+		{fmt.Errorf("x: %w", hsmshare.ErrInvalidName), codeBadRequest, 400, nil},
 		{fmt.Errorf("x: %w", keyquorum.ErrClosed), codeUnavailable, 503, nil},
 		{errors.New("disk on fire"), codeInternal, 500, nil},
 	}
@@ -75,12 +78,67 @@ func TestAPI_RefusesWithoutToken(t *testing.T) {
 			}
 		}
 	}
-	// With the token, unknown paths and methods are plain 404/405.
-	req := httptest.NewRequest(http.MethodGet, pathSign, nil)
+}
+
+// TestAPI_UnknownRoutesAnswerJSON: with the token, an unknown path is 404
+// and a wrong method 405, each with the JSON error body every client
+// decodes; neither reaches the node (nil here).
+func TestAPI_UnknownRoutesAnswerJSON(t *testing.T) {
+	s := &server{log: slog.New(slog.DiscardHandler), tokenSum: sha256.Sum256([]byte("right-token"))}
+	h := s.handler()
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{http.MethodGet, "/v1/unknown", http.StatusNotFound, codeNotFound, ""},
+		{http.MethodGet, "/", http.StatusNotFound, codeNotFound, ""},
+		{http.MethodPost, "/v2/sign", http.StatusNotFound, codeNotFound, ""},
+		{http.MethodGet, pathSign, http.StatusMethodNotAllowed, codeBadRequest, http.MethodPost},
+		{http.MethodDelete, pathKeygen, http.StatusMethodNotAllowed, codeBadRequest, http.MethodPost},
+		{http.MethodPost, pathStatus, http.StatusMethodNotAllowed, codeBadRequest, http.MethodGet},
+	} {
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		req.Header.Set("Authorization", "Bearer right-token")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var eb errorBody
+		if err := json.Unmarshal(rec.Body.Bytes(), &eb); err != nil || rec.Code != tc.status || eb.Code != tc.code ||
+			eb.Error == "" || rec.Header().Get("Content-Type") != "application/json" || rec.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d %q (Allow %q, %v); want %d with code %s", tc.method, tc.path, rec.Code, rec.Body.String(),
+				rec.Header().Get("Allow"), err, tc.status, tc.code)
+		}
+	}
+}
+
+// TestAPI_RefusesOversizedBody: a body over maxRequestBody is refused with
+// 400 while it is read, before the node sees it.
+func TestAPI_RefusesOversizedBody(t *testing.T) {
+	s := &server{log: slog.New(slog.DiscardHandler), tokenSum: sha256.Sum256([]byte("right-token"))}
+	h := s.handler()
+	body := `{"key_id":"` + strings.Repeat("a", maxRequestBody) + `"}`
+	req := httptest.NewRequest(http.MethodPost, pathSign, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer right-token")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("GET %s: %d", pathSign, rec.Code)
+	var eb errorBody
+	json.Unmarshal(rec.Body.Bytes(), &eb)
+	if rec.Code != http.StatusBadRequest || eb.Code != codeBadRequest || !strings.Contains(eb.Error, "too large") {
+		t.Errorf("a %d-byte body: %d %+v", len(body), rec.Code, eb)
+	}
+}
+
+// TestCheckKeyID: what the API accepts as a key ID.
+func TestCheckKeyID(t *testing.T) {
+	for _, ok := range []string{strings.Repeat("0", 16), strings.Repeat("f", 64), "0123456789abcdef0123456789abcdef"} {
+		if err := checkKeyID(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", strings.Repeat("0", 15), strings.Repeat("0", 65), strings.Repeat("A", 32), "../" + strings.Repeat("0", 16),
+		strings.Repeat("0", 15) + "g", strings.Repeat("0", 15) + "\x00", strings.Repeat("0", 15) + "é"} {
+		if err := checkKeyID(bad); !errors.Is(err, errBadRequest) {
+			t.Errorf("%q: %v; want errBadRequest", bad, err)
+		}
 	}
 }

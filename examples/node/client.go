@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"reflect"
@@ -45,29 +46,67 @@ func containsAll(s string, parts []string) bool {
 
 // client talks to the site whose home is dir.
 type client struct {
-	home  home
-	base  string
-	token string
-	http  *http.Client
+	home     home
+	base     string // URL prefix of the API
+	endpoint string // the endpoint, for messages
+	token    string
+	http     *http.Client
 }
 
+// newClient checks the home and its endpoint file (see trust.go) and
+// prepares to talk to the site: over its Unix socket, to a server of the
+// client's own uid, or over TLS, to a server holding the key pinned in
+// api.json. Nothing is sent before that check.
 func newClient(dir string, timeout time.Duration) (*client, error) {
 	h := home{dir: dir}
+	if err := h.check(); err != nil {
+		return nil, err
+	}
 	if _, err := h.loadConfig(); err != nil {
 		return nil, err
 	}
 	api, err := h.loadAPI()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errNotRunning, err)
-	}
-	if err := loopbackAddr(api.Addr); err != nil {
-		return nil, fmt.Errorf("%s: %w", h.path(apiFile), err)
-	}
-	token, err := h.apiToken(false)
-	if err != nil {
 		return nil, err
 	}
-	return &client{home: h, base: "http://" + api.Addr, token: token, http: &http.Client{Timeout: timeout}}, nil
+	tr := &http.Transport{
+		Proxy:               nil, // never through a proxy
+		MaxIdleConns:        2,
+		IdleConnTimeout:     defaultAPILimits.Idle / 2,
+		TLSHandshakeTimeout: defaultAPILimits.ReadHeader,
+	}
+	c := &client{home: h, endpoint: endpointString(*api), token: api.Token, http: &http.Client{Timeout: timeout, Transport: tr}}
+	switch api.Network {
+	case "unix":
+		socket := h.path(apiSocket)
+		c.base = "http://kqnode"
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, "unix", socket)
+			if err != nil {
+				return nil, err
+			}
+			if uid, _, err := peerCred(conn); err != nil || uid != os.Geteuid() {
+				conn.Close()
+				reason := fmt.Sprintf("the socket's server runs as %s, not as %s", userName(uid), userName(os.Geteuid()))
+				if err != nil {
+					reason = err.Error()
+				}
+				return nil, &notAuthenticatedError{reason: reason}
+			}
+			return conn, nil
+		}
+	case "tcp":
+		if err := loopbackAddr(api.Addr); err != nil {
+			return nil, fmt.Errorf("%s: %w", h.path(apiFile), err)
+		}
+		if !strings.HasPrefix(api.TLSPin, "sha256//") {
+			return nil, fmt.Errorf("%s: a TCP endpoint without a TLS key pin: restart the site with this version's `kqnode run`", h.path(apiFile))
+		}
+		c.base = "https://" + api.Addr
+		tr.TLSClientConfig = pinnedTLS(api.TLSPin)
+	}
+	return c, nil
 }
 
 // call sends req (nil for GET) to path and decodes the answer into resp.
@@ -88,16 +127,22 @@ func (c *client) call(ctx context.Context, path string, req, resp any) error {
 	hr.Header.Set("Content-Type", "application/json")
 	r, err := c.http.Do(hr)
 	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
+		var na *notAuthenticatedError
+		switch {
+		case errors.As(err, &na):
+			return fmt.Errorf("%w: what answers at %s (from %s) did not prove it is the site of %s (%s), so the client sent it nothing: "+
+				"the site is not running (a crash left %s behind) and another program took its address; start the site again with `kqnode run --home %s ...`",
+				errServerNotAuthenticated, c.endpoint, c.home.path(apiFile), c.home.dir, na.reason, apiFile, c.home.dir)
+		case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
 			return fmt.Errorf("%w: nothing listens at %s (from %s): start the site with `kqnode run --home %s ...`",
-				errNotRunning, c.base, c.home.path(apiFile), c.home.dir)
+				errNotRunning, c.endpoint, c.home.path(apiFile), c.home.dir)
 		}
-		return fmt.Errorf("control API %s: %w", c.base, err)
+		return fmt.Errorf("control API %s: %w", c.endpoint, err)
 	}
 	defer r.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
 	if err != nil {
-		return fmt.Errorf("control API %s: %w", c.base, err)
+		return fmt.Errorf("control API %s: %w", c.endpoint, err)
 	}
 	if r.StatusCode != http.StatusOK {
 		var eb errorBody
@@ -107,7 +152,7 @@ func (c *client) call(ctx context.Context, path string, req, resp any) error {
 		return &apiError{status: r.StatusCode, body: eb}
 	}
 	if err := json.Unmarshal(data, resp); err != nil {
-		return fmt.Errorf("control API %s: bad answer: %w", c.base, err)
+		return fmt.Errorf("control API %s: bad answer: %w", c.endpoint, err)
 	}
 	return nil
 }

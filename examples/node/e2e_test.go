@@ -149,7 +149,7 @@ func snapshot(t *testing.T, dirs ...string) map[string]string {
 				return err
 			}
 			v := fi.Mode().String()
-			if !e.IsDir() {
+			if fi.Mode().IsRegular() { // not the API socket
 				b, err := os.ReadFile(p)
 				if err != nil {
 					return err
@@ -193,7 +193,8 @@ func freePort(t *testing.T) int {
 // TestCLI_EndToEnd runs three kqnode sites as OS processes through the
 // demo's flow, the failures operators meet (bad PIN, unknown key,
 // malformed input, a wrong API token, a non-loopback API address), a site
-// killed with SIGKILL and restarted, and a graceful stop.
+// killed with SIGKILL and restarted, a crashed site's TCP port taken by
+// another user's program, and a graceful stop.
 func TestCLI_EndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three kqnode processes through a keygen take about a minute")
@@ -293,13 +294,18 @@ func TestCLI_EndToEnd(t *testing.T) {
 
 	peerFile := writePeers(t, root, sites)
 	cluster := proctest.New(t)
+	// a and c serve their API on their home's Unix socket (the default),
+	// b on loopback TCP with TLS.
 	start := func(s *e2eSite) {
 		t.Helper()
 		if s.proc == nil {
-			p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: bin, Env: s.env(), Args: []string{
-				"run", "--home", s.home, "--peers", peerFile, "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port),
-				"--api", "127.0.0.1:0", "--preparams-target", "0", "--join-timeout", "5s", "--send-timeout", "5s",
-				"--round-timeout", "1m", "--log-level", "debug"}})
+			args := []string{"run", "--home", s.home, "--peers", peerFile, "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port),
+				"--preparams-target", "0", "--join-timeout", "5s", "--send-timeout", "5s",
+				"--round-timeout", "1m", "--log-level", "debug"}
+			if s == b {
+				args = append(args, "--api", "127.0.0.1:0")
+			}
+			p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: bin, Env: s.env(), Args: args})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -480,17 +486,25 @@ func TestCLI_EndToEnd(t *testing.T) {
 
 	t.Run("Unauthorized", func(t *testing.T) {
 		before := snapshot(t, homes...)
-		var api apiInfo
-		b, err := os.ReadFile(filepath.Join(a.home, apiFile))
-		if err != nil || json.Unmarshal(b, &api) != nil {
-			t.Fatalf("api.json: %v", err)
+		apiPath := filepath.Join(a.home, apiFile)
+		saved, err := os.ReadFile(apiPath)
+		if err != nil {
+			t.Fatal(err)
 		}
+		var api apiInfo
+		if err := json.Unmarshal(saved, &api); err != nil || api.Network != "unix" || api.Addr != filepath.Join(a.home, apiSocket) {
+			t.Fatalf("api.json of a: %v %v", api, err)
+		}
+		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", api.Addr)
+		}}}
 		for _, auth := range []string{"", "Bearer ", "Bearer " + strings.Repeat("0", 64), "Basic abc"} {
-			req, _ := http.NewRequest(http.MethodPost, "http://"+api.Addr+pathSign, strings.NewReader(`{"key_id":"`+key.KeyID+`","digest":"`+strings.Repeat("ab", 32)+`"}`))
+			req, _ := http.NewRequest(http.MethodPost, "http://kqnode"+pathSign, strings.NewReader(`{"key_id":"`+key.KeyID+`","digest":"`+strings.Repeat("ab", 32)+`"}`))
 			if auth != "" {
 				req.Header.Set("Authorization", auth)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := hc.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -501,35 +515,42 @@ func TestCLI_EndToEnd(t *testing.T) {
 				t.Errorf("Authorization %q: %d %+v, want 401 unauthorized", auth, resp.StatusCode, eb)
 			}
 		}
-		// A client whose token file holds another token.
-		other := filepath.Join(root, "other-home")
-		if err := os.MkdirAll(other, 0o700); err != nil {
+		// A client whose api.json holds another token (a previous run's).
+		stale := api
+		stale.Token = strings.Repeat("1", 64)
+		staleJSON, _ := json.Marshal(stale)
+		if err := os.WriteFile(apiPath, staleJSON, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		for _, f := range []string{configFile, apiFile} {
-			data, err := os.ReadFile(filepath.Join(a.home, f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(filepath.Join(other, f), data, 0o600)
+		c.fails(t, nil, 1, codeUnauthorized, "status", "--home", a.home)
+		if err := os.WriteFile(apiPath, saved, 0o600); err != nil {
+			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(other, tokenFile), []byte(strings.Repeat("1", 64)+"\n"), 0o600)
-		c.fails(t, nil, 1, codeUnauthorized, "status", "--home", other)
-		// A token file others can read is refused before it is used.
-		os.Chmod(filepath.Join(other, tokenFile), 0o644)
-		r := c.run(t, nil, "status", "--home", other)
-		if r.code != 1 || !strings.Contains(r.stderr, "chmod 600") {
-			t.Errorf("world-readable token: exit %d, stderr %q", r.code, r.stderr)
+		// An endpoint file others can read is refused before it is used.
+		os.Chmod(apiPath, 0o644)
+		eb := c.fails(t, nil, 1, codeUnsafeFile, "status", "--home", a.home)
+		os.Chmod(apiPath, 0o600)
+		if !strings.Contains(eb.Error, "chmod 600 "+apiPath) {
+			t.Errorf("world-readable api.json: %s", eb.Error)
 		}
 		sameSnapshot(t, "unauthorized requests", before, snapshot(t, homes...))
 	})
 
-	t.Run("APIListensOnLoopbackOnly", func(t *testing.T) {
+	t.Run("APIOnSocketOrLoopbackOnly", func(t *testing.T) {
 		var st statusResult
 		c.ok(t, nil, &st, "status", "--home", a.home)
-		host, port, err := net.SplitHostPort(st.API)
-		if err != nil || host != "127.0.0.1" {
-			t.Fatalf("API address %q", st.API)
+		if st.API != "unix:"+filepath.Join(a.home, apiSocket) {
+			t.Errorf("API of a: %q, want its home's socket", st.API)
+		}
+		fi, err := os.Lstat(filepath.Join(a.home, apiSocket))
+		if err != nil || fi.Mode()&fs.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
+			t.Errorf("socket of a: %v %v, want a socket with mode 0600", fi.Mode(), err)
+		}
+		c.ok(t, nil, &st, "status", "--home", b.home)
+		hostPort, ok := strings.CutPrefix(st.API, "https://")
+		host, port, err := net.SplitHostPort(hostPort)
+		if !ok || err != nil || host != "127.0.0.1" {
+			t.Fatalf("API address of b %q", st.API)
 		}
 		addrs, err := net.InterfaceAddrs()
 		if err != nil {
@@ -549,6 +570,14 @@ func TestCLI_EndToEnd(t *testing.T) {
 			}
 		}
 		t.Logf("API %s refused on %d non-loopback addresses", st.API, tried)
+		// Plain HTTP on the TLS port gets nothing useful, let alone a token.
+		resp, err := http.Get("http://" + hostPort + pathStatus)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				t.Errorf("plain HTTP on %s answered 200", hostPort)
+			}
+		}
 	})
 
 	t.Run("Status", func(t *testing.T) {
@@ -582,6 +611,44 @@ func TestCLI_EndToEnd(t *testing.T) {
 		start(sc)
 		sign(t, a, "c is back", "gg18", a, sc)
 		sign(t, sc, "c signs again", "gg18", sc, b)
+	})
+
+	t.Run("CrashedTCPSiteIsNotImpersonated", func(t *testing.T) {
+		var api apiInfo
+		data, err := os.ReadFile(filepath.Join(b.home, apiFile))
+		if err != nil || json.Unmarshal(data, &api) != nil || api.Network != "tcp" {
+			t.Fatalf("api.json of b: %v", err)
+		}
+		if err := b.proc.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		attacker := anyOtherProcess(t)
+		ictx, icancel := context.WithCancel(ctx)
+		defer icancel()
+		imp := attacker.command(ictx, "impostor", api.Addr)
+		var out syncBuffer
+		imp.Stdout = &out
+		if err := imp.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer imp.Wait()
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "listening"); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the impostor did not listen on %s", api.Addr)
+			}
+		}
+		eb := c.fails(t, nil, 1, codeNotAuthenticated, "status", "--home", b.home)
+		c.fails(t, nil, 1, codeNotAuthenticated, "sign", "--home", b.home, "--key", key.KeyID, "--digest", strings.Repeat("ef", 32))
+		icancel()
+		imp.Wait()
+		if strings.Contains(out.String(), "auth: Bearer") {
+			t.Errorf("the program on b's port (uid %d) got a token: %s", attacker.uid, out.String())
+		}
+		if !strings.Contains(eb.Error, api.Addr) || !strings.Contains(eb.Error, "kqnode run --home "+b.home) {
+			t.Errorf("the error does not name the address and the fix: %s", eb.Error)
+		}
+		start(b)
+		sign(t, b, "b is back", "gg18", a, b)
 	})
 
 	t.Run("GracefulStop", func(t *testing.T) {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,14 +15,24 @@ import (
 //	  config.json    how to reach the HSM token (module, label, PIN source;
 //	                 never the PIN), the site's peer ID; written by init
 //	  store/         the sealed store (hsmshare.Store), mode 0700
-//	  api-token      the control API's bearer token, mode 0600
-//	  api.json       where the running site's API listens; written by run
-//	                 once it listens, removed when it stops
+//	  api.sock       the control API's Unix socket (run, unless --api
+//	                 asks for TCP), mode 0600
+//	  api.json       the API endpoint file: where the running site's API
+//	                 listens and the token of this run, mode 0600; written
+//	                 by run once it listens, removed when it stops
+//
+// Every one of them must be the user's own and closed to others (see
+// trust.go); kqnode refuses to start, or a client to connect, otherwise.
 const (
 	configFile   = "config.json"
 	storeDirName = "store"
-	tokenFile    = "api-token"
+	apiSocket    = "api.sock"
 	apiFile      = "api.json"
+	// legacyTokenFile held the API token of earlier versions, which kept
+	// one token for every run; run removes it.
+	legacyTokenFile = "api-token"
+	// maxAPIFileSize bounds api.json.
+	maxAPIFileSize = 64 << 10
 )
 
 // siteConfig is DIR/config.json.
@@ -47,12 +55,30 @@ type siteConfig struct {
 	ImportedFixtures []string `json:"imported_fixtures,omitempty"`
 }
 
-// apiInfo is DIR/api.json.
+// apiInfo is DIR/api.json, the API endpoint file.
 type apiInfo struct {
-	Addr   string `json:"addr"`
+	// Network is "unix" (Addr is the path of DIR/api.sock) or "tcp" (Addr
+	// is a loopback host:port served over TLS).
+	Network string `json:"network"`
+	Addr    string `json:"addr"`
+	// TLSPin, for "tcp", is the server's public key: "sha256//" and the
+	// base64 SHA-256 of its certificate's SubjectPublicKeyInfo (curl's
+	// --pinnedpubkey form). A client sends nothing before the server
+	// proved it holds that key.
+	TLSPin string `json:"tls_pin,omitempty"`
+	// Token is this run's bearer token; every start makes a new one.
+	Token  string `json:"token"`
 	PID    int    `json:"pid"`
 	PeerID string `json:"peer_id"`
 }
+
+// String describes the endpoint without its token.
+func (a apiInfo) String() string {
+	return fmt.Sprintf("API %s %s (pid %d, peer %s)", a.Network, a.Addr, a.PID, a.PeerID)
+}
+
+// GoString is String, so that %#v does not print the token either.
+func (a apiInfo) GoString() string { return a.String() }
 
 type home struct{ dir string }
 
@@ -60,9 +86,25 @@ func (h home) path(name string) string { return filepath.Join(h.dir, name) }
 
 func (h home) storeDir() string { return h.path(storeDirName) }
 
+// check checks the home directory, the directories on the way to it and
+// store/ (see trust.go).
+func (h home) check() error {
+	if err := checkTrusted(h.dir, homePolicy); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s is not a site home (it does not exist): run `kqnode init --home %s ...` first", h.dir, h.dir)
+		}
+		return err
+	}
+	if err := checkTrusted(h.storeDir(), storePolicy); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
 // loadConfig reads DIR/config.json; a missing file means init has not run.
+// The caller checks the home first.
 func (h home) loadConfig() (*siteConfig, error) {
-	b, err := os.ReadFile(h.path(configFile))
+	b, err := readTrusted(h.path(configFile), configPolicy, maxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s is not a site home (no %s): run `kqnode init --home %s ...` first", h.dir, configFile, h.dir)
 	}
@@ -87,50 +129,22 @@ func (h home) saveConfig(c *siteConfig) error {
 	return writeFileAtomic(h.path(configFile), append(b, '\n'), 0o600)
 }
 
-// apiToken returns the API token, creating it if create is set and it does
-// not exist. A token file that others can read is refused.
-func (h home) apiToken(create bool) (string, error) {
-	p := h.path(tokenFile)
-	fi, err := os.Stat(p)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		var b [32]byte
-		if _, err := rand.Read(b[:]); err != nil {
-			return "", err
-		}
-		tok := hex.EncodeToString(b[:])
-		if err := writeFileAtomic(p, []byte(tok+"\n"), 0o600); err != nil {
-			return "", err
-		}
-		return tok, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("read API token: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("API token %s is accessible to other users (mode %v): run chmod 600 %s", p, fi.Mode().Perm(), p)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", fmt.Errorf("read API token: %w", err)
-	}
-	tok := string(trimNewline(b))
-	if len(tok) == 0 {
-		return "", fmt.Errorf("API token %s is empty", p)
-	}
-	return tok, nil
-}
-
+// loadAPI reads DIR/api.json. The caller checks the home first.
 func (h home) loadAPI() (*apiInfo, error) {
-	b, err := os.ReadFile(h.path(apiFile))
+	p := h.path(apiFile)
+	b, err := readTrusted(p, apiPolicy, maxAPIFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("no site is running for %s (no %s): start it with `kqnode run --home %s ...`", h.dir, apiFile, h.dir)
+		return nil, fmt.Errorf("%w: no site is running for %s (no %s): start it with `kqnode run --home %s ...`", errNotRunning, h.dir, apiFile, h.dir)
 	}
 	if err != nil {
 		return nil, err
 	}
 	var a apiInfo
 	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("%s: %w", h.path(apiFile), err)
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if a.Token == "" || (a.Network != "unix" && a.Network != "tcp") {
+		return nil, fmt.Errorf("%s was written by an older kqnode (no network or token): restart the site with this version's `kqnode run --home %s ...`", p, h.dir)
 	}
 	return &a, nil
 }

@@ -60,7 +60,25 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageErrorf("init: --preparams-fixtures: %v", err)
 	}
 
+	// What init is about to trust, or write into, must be closed to other
+	// users (see trust.go): the home (or, for a new one, the directories
+	// it will be made in), the module it loads and the PIN file.
 	h := home{dir: *homeDir}
+	if _, err := os.Lstat(h.dir); err == nil {
+		if err := h.check(); err != nil {
+			return err
+		}
+	} else if abs, aerr := filepath.Abs(h.dir); aerr != nil {
+		return usageErrorf("init: --home %q: %v", h.dir, aerr)
+	} else if err := checkExistingParents(abs, homePolicy.what+" "+abs); err != nil {
+		return err
+	}
+	if err := checkModule(*module); err != nil {
+		return err
+	}
+	if err := checkPINSource(pin); err != nil {
+		return err
+	}
 	want := siteConfig{
 		Version: 1, Module: *module, Token: *token, TokenSerial: *serial, PINSource: pin,
 		SealKeyLabel: keyquorum.DefaultSealKeyLabel, IdentityLabel: keyquorum.DefaultIdentityLabel,
@@ -96,6 +114,10 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	defer node.Close()
+	// Open made the home if it was new: check it before writing into it.
+	if err := h.check(); err != nil {
+		return err
+	}
 	pub, err := node.IdentityPublicKey().Bytes()
 	if err != nil {
 		return fmt.Errorf("identity public key: %w", err)
@@ -129,9 +151,6 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := h.saveConfig(cfg); err != nil {
 		return err
 	}
-	if _, err := h.apiToken(true); err != nil {
-		return err
-	}
 	st, err := node.Status(ctx)
 	if err != nil {
 		return err
@@ -143,9 +162,10 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		PreParamsReady: st.PreParams.Ready, FixturesImported: imported})
 }
 
-// isNotSetUp reports a home directory without config.json.
+// isNotSetUp reports a home directory without config.json (a symbolic
+// link there counts as set up, and loadConfig refuses it).
 func isNotSetUp(h home) bool {
-	_, err := os.Stat(h.path(configFile))
+	_, err := os.Lstat(h.path(configFile))
 	return errors.Is(err, fs.ErrNotExist)
 }
 

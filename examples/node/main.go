@@ -11,8 +11,10 @@
 //
 // init sets up a site's home directory and HSM keys; run is the site's
 // daemon (libp2p, pre-parameter and presignature pools, and a control API on
-// a loopback address, authenticated with a token kept in DIR); the other
-// commands are clients of that API. With --json a client prints exactly one
+// the Unix socket DIR/api.sock, or on loopback TCP with TLS, authenticated
+// with a token made at every start and kept in DIR/api.json); the other
+// commands are clients of that API. Every file a site trusts must be its
+// user's own and closed to other users (see trust.go). With --json a client prints exactly one
 // JSON object on stdout, also on failure ({"error", "code", "parties"}),
 // and the exit status is 0 on success, 1 when the operation failed and 2
 // for a usage error. The README's "kqnode reference" documents every
@@ -128,6 +130,7 @@ func errorJSON(err error) errorBody {
 		{hsmshare.ErrTokenNotFound, codeTokenNotFound}, {hsmshare.ErrModuleNotFound, codeModuleNotFound},
 		{hsmshare.ErrKeyNotFound, codeKeyNotFound}, {hsmshare.ErrWeakKey, codeWeakKey},
 		{hsmshare.ErrStoreLocked, codeStoreLocked}, {errNotRunning, codeNotRunning},
+		{errUnsafeFile, codeUnsafeFile}, {errServerNotAuthenticated, codeNotAuthenticated},
 	} {
 		if errors.Is(err, m.err) {
 			return errorBody{Error: err.Error(), Code: m.code}

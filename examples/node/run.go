@@ -8,16 +8,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/hsmshare"
@@ -49,7 +49,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	homeDir := fs.String("home", "", "site home directory made by kqnode init (required)")
 	peersFile := fs.String("peers", "", "peer file: JSON list of {\"peer_id\", \"addrs\"} for every site of the committee (required)")
 	listen := fs.String("listen", strings.Join(transport.DefaultListenAddrs, ","), "libp2p listen multiaddrs, comma-separated")
-	api := fs.String("api", "127.0.0.1:0", "control API address; loopback only (port 0 picks a free port, written to DIR/api.json)")
+	api := fs.String("api", "", "control API: empty (the default) for the Unix socket DIR/api.sock; 127.0.0.1:PORT or [::1]:PORT for TCP on loopback with TLS (port 0 picks a free port); the endpoint is written to DIR/api.json")
 	ppTarget := fs.Int("preparams-target", keyquorum.DefaultPreParamsTarget, "Paillier pre-parameter sets kept ready; generated in the background (0: no background generation)")
 	poolTarget := fs.Int("pool-target", 0, "ready GG20 presignatures kept in every pool this site presigned for (0: no background presigning)")
 	roundTimeout := fs.Duration("round-timeout", keyquorum.DefaultRoundTimeout, "how long a protocol round waits for the other sites")
@@ -63,8 +63,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *homeDir == "" || *peersFile == "" {
 		return usageErrorf("run: --home and --peers are required")
 	}
-	if err := loopbackAddr(*api); err != nil {
-		return usageErrorf("run: %v", err)
+	if *api != "" {
+		if err := loopbackAddr(*api); err != nil {
+			return usageErrorf("run: %v", err)
+		}
 	}
 	if *ppTarget < 0 || *poolTarget < 0 {
 		return usageErrorf("run: --preparams-target and --pool-target must not be negative")
@@ -84,18 +86,38 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log := slog.New(handler)
 
-	h := home{dir: *homeDir}
+	// Everything the site trusts is checked before it is used: the home
+	// and config.json, the module config.json names, the PIN file and the
+	// peer file.
+	absHome, err := filepath.Abs(*homeDir)
+	if err != nil {
+		return usageErrorf("run: --home %q: %v", *homeDir, err)
+	}
+	h := home{dir: absHome}
+	if err := h.check(); err != nil {
+		return err
+	}
 	cfg, err := h.loadConfig()
 	if err != nil {
 		return err
 	}
-	peers, err := transport.LoadPeerFile(*peersFile)
-	if err != nil {
-		return fmt.Errorf("peer file: %w", err)
+	if err := checkModule(cfg.Module); err != nil {
+		return err
 	}
-	token, err := h.apiToken(true)
+	if err := checkPINSource(cfg.PINSource); err != nil {
+		return err
+	}
+	peers, err := loadPeers(*peersFile)
 	if err != nil {
 		return err
+	}
+	// Earlier versions kept one API token for every run in this file.
+	if err := os.Remove(h.path(legacyTokenFile)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+		return fmt.Errorf("remove the old API token file: %w", err)
+	}
+	token, err := newToken()
+	if err != nil {
+		return fmt.Errorf("make the API token: %w", err)
 	}
 	var warnings []string
 	if cfg.TestFixtures {
@@ -135,20 +157,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			node.PartyID(), h.dir, cfg.PeerID, h.path(configFile))
 	}
 
-	ln, err := net.Listen("tcp", *api)
+	apiLog := log.With("component", "api")
+	ln, info, err := listenAPI(h, *api, defaultAPILimits, apiLog)
 	if err != nil {
-		return fmt.Errorf("control API: %w", err)
+		return err
 	}
-	srv := &http.Server{
-		Handler: (&server{node: node, log: log.With("component", "api"), tokenSum: sha256.Sum256([]byte(token)),
-			home: h.dir, api: ln.Addr().String(), warnings: warnings}).handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(handler, slog.LevelWarn),
-	}
-	info := apiInfo{Addr: ln.Addr().String(), PID: os.Getpid(), PeerID: string(node.PartyID())}
+	info.Token, info.PID, info.PeerID = token, os.Getpid(), string(node.PartyID())
+	endpoint := endpointString(info)
+	srv := newAPIServer((&server{node: node, log: apiLog, tokenSum: sha256.Sum256([]byte(token)),
+		home: h.dir, api: endpoint, warnings: warnings, writeTimeout: defaultAPILimits.Write}).handler(), ln, defaultAPILimits, apiLog)
 	b, _ := json.Marshal(info)
 	if err := writeFileAtomic(h.path(apiFile), append(b, '\n'), 0o600); err != nil {
 		ln.Close()
@@ -157,11 +174,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer removeAPIFile(h, info.PID)
 
 	// One JSON line on stdout tells scripts the site is up.
-	ready, _ := json.Marshal(readyLine{Ready: true, PeerID: string(node.PartyID()), API: info.Addr, Listen: node.Addrs()})
+	ready, _ := json.Marshal(readyLine{Ready: true, PeerID: string(node.PartyID()), API: endpoint, Listen: node.Addrs()})
 	fmt.Fprintln(stdout, string(ready))
-	log.Info("site ready", "peer_id", string(node.PartyID()), "api", info.Addr, "listen", strings.Join(node.Addrs(), ","))
+	log.Info("site ready", "peer_id", string(node.PartyID()), "api", endpoint, "listen", strings.Join(node.Addrs(), ","))
 
-	err = serve(ctx, srv, ln)
+	err = srv.serve(ctx)
 	log.Info("stopping", "reason", context.Cause(ctx))
 	if cerr := node.Close(); cerr != nil && err == nil {
 		err = cerr
@@ -169,10 +186,38 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	return err
 }
 
+// checkPINSource checks the PIN file of a "file:" PIN source (see
+// trust.go); hsmshare reads it afterwards.
+func checkPINSource(src string) error {
+	path, ok := strings.CutPrefix(src, "file:")
+	if !ok {
+		return nil // env:VAR, or a source hsmshare reports as invalid
+	}
+	// file:///path is file:/path (RFC 8089), as hsmshare reads it.
+	if rest, ok := strings.CutPrefix(path, "//"); ok && strings.HasPrefix(rest, "/") {
+		path = rest
+	}
+	return checkTrusted(path, pinPolicy)
+}
+
+// loadPeers reads the peer file (checked, see trust.go).
+func loadPeers(path string) ([]transport.Peer, error) {
+	b, err := readTrusted(path, peersPolicy, transport.MaxPeerFileSize)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := transport.ParsePeers(b)
+	if err != nil {
+		return nil, fmt.Errorf("peer file %s: %w", path, err)
+	}
+	return peers, nil
+}
+
 // readyLine is what run prints on stdout once the site serves requests.
 type readyLine struct {
-	Ready  bool     `json:"ready"`
-	PeerID string   `json:"peer_id"`
+	Ready  bool   `json:"ready"`
+	PeerID string `json:"peer_id"`
+	// API is the endpoint: "unix:PATH" or "https://HOST:PORT".
 	API    string   `json:"api"`
 	Listen []string `json:"listen"`
 }

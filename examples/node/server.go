@@ -2,18 +2,15 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
-	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -32,16 +29,36 @@ type server struct {
 	home     string
 	api      string
 	warnings []string
+	// writeTimeout bounds writing an answer once it is ready (0: none).
+	writeTimeout time.Duration
 }
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+pathStatus, s.status)
-	mux.HandleFunc("POST "+pathKeygen, s.keygen)
-	mux.HandleFunc("POST "+pathPresign, s.presign)
-	mux.HandleFunc("POST "+pathSign, s.sign)
-	mux.HandleFunc("POST "+pathSignPSBT, s.signPSBT)
-	mux.HandleFunc("POST "+pathSignEth, s.signEth)
+	for _, r := range []struct {
+		method, path string
+		h            http.HandlerFunc
+	}{
+		{http.MethodGet, pathStatus, s.status},
+		{http.MethodPost, pathKeygen, s.keygen},
+		{http.MethodPost, pathPresign, s.presign},
+		{http.MethodPost, pathSign, s.sign},
+		{http.MethodPost, pathSignPSBT, s.signPSBT},
+		{http.MethodPost, pathSignEth, s.signEth},
+	} {
+		mux.HandleFunc(r.method+" "+r.path, r.h)
+		// Any other method on a known path: 405 with the JSON error body.
+		mux.HandleFunc(r.path, func(w http.ResponseWriter, req *http.Request) {
+			w.Header().Set("Allow", r.method)
+			writeError(w, http.StatusMethodNotAllowed, errorBody{Code: codeBadRequest,
+				Error: fmt.Sprintf("%s %s: method not allowed, use %s", req.Method, r.path, r.method)})
+		})
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, http.StatusNotFound, errorBody{Code: codeNotFound,
+			Error: fmt.Sprintf("no such endpoint %s: the API has %s, %s, %s, %s, %s and %s",
+				truncate(req.URL.Path, 100), pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT, pathSignEth)})
+	})
 	return s.authenticate(mux)
 }
 
@@ -51,30 +68,50 @@ func (s *server) handler() http.Handler {
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		rw := &statusWriter{ResponseWriter: w, code: 200, writeTimeout: s.writeTimeout}
 		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(given))
 		if !ok || subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) != 1 {
 			s.log.Warn("API request refused: missing or wrong token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-			writeError(w, http.StatusUnauthorized, errorBody{Code: codeUnauthorized,
-				Error: "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token in the site's api-token file"})
+			writeError(rw, http.StatusUnauthorized, errorBody{Code: codeUnauthorized,
+				Error: "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token of the site's api.json (a new one at every start)"})
 			return
 		}
-		rw := &statusWriter{ResponseWriter: w, code: 200}
 		next.ServeHTTP(rw, r)
 		s.log.Info("API request", "method", r.Method, "path", r.URL.Path, "status", rw.code,
 			"took", time.Since(start).Round(time.Millisecond))
 	})
 }
 
+// statusWriter records an answer's status, and gives the connection
+// writeTimeout to write it from the moment it starts: a client that does
+// not read its answer loses it and its connection.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code         int
+	wrote        bool
+	writeTimeout time.Duration
 }
 
 func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote && w.writeTimeout > 0 {
+		// Without a connection (tests' recorders) there is no deadline.
+		_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.writeTimeout))
+	}
+	w.wrote = true
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // decode reads a JSON request body strictly: unknown fields, trailing data
 // and oversized bodies are refused.
@@ -88,6 +125,44 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return fmt.Errorf("%w: request body has data after the JSON object", errBadRequest)
 	}
 	return nil
+}
+
+// writeJSON answers v. The answer must be written within
+// responseWriteTimeout: a client that does not read it loses it.
+// decodeWithKey is decode for a request that names a key: the key ID must
+// be one keygen can have printed, 16 to 64 lowercase hex digits.
+func decodeWithKey(w http.ResponseWriter, r *http.Request, v any, keyID *string) error {
+	if err := decode(w, r, v); err != nil {
+		return err
+	}
+	return checkKeyID(*keyID)
+}
+
+// Key IDs are lowercase hex, 16 to 64 digits (tss checks the same).
+const (
+	minKeyIDLen = 16
+	maxKeyIDLen = 64
+)
+
+// checkKeyID refuses a key ID that cannot name a key, before it reaches
+// the store (where it would be a file name).
+func checkKeyID(id string) error {
+	ok := len(id) >= minKeyIDLen && len(id) <= maxKeyIDLen
+	for i := 0; ok && i < len(id); i++ {
+		ok = ('0' <= id[i] && id[i] <= '9') || ('a' <= id[i] && id[i] <= 'f')
+	}
+	if !ok {
+		return fmt.Errorf("%w: key_id %q is not a key ID: one is %d to %d lowercase hex digits, as keygen printed it", errBadRequest, truncate(id, 80), minKeyIDLen, maxKeyIDLen)
+	}
+	return nil
+}
+
+// truncate shortens s for a message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -172,7 +247,7 @@ func bitcoinNetwork(name string) (string, error) {
 
 func (s *server) presign(w http.ResponseWriter, r *http.Request) {
 	var req presignRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -214,7 +289,7 @@ func (o signOptions) parse() (keyquorum.SignOptions, error) {
 
 func (s *server) sign(w http.ResponseWriter, r *http.Request) {
 	var req signRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -252,7 +327,7 @@ func (s *server) sign(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) signPSBT(w http.ResponseWriter, r *http.Request) {
 	var req signPSBTRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -309,7 +384,7 @@ func (s *server) signPSBT(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) signEth(w http.ResponseWriter, r *http.Request) {
 	var req signEthRequest
-	if err := decode(w, r, &req); err != nil {
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -340,30 +415,4 @@ func (s *server) signEth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, signEthResult{RawTx: hex.EncodeToString(res.Raw), Hash: hex.EncodeToString(res.Hash[:]), From: res.From.Hex()})
-}
-
-// shutdownGrace is how long in-flight API calls may finish after a stop
-// signal before the node cancels them.
-const shutdownGrace = 5 * time.Second
-
-// serve answers API requests on ln until ctx is done, then stops accepting
-// requests and gives in-flight ones shutdownGrace; the caller closes the
-// node afterwards, which ends whatever still runs.
-func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("control API stopped: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }

@@ -176,8 +176,10 @@ func (s *site) restartWith(ctx context.Context, t *testing.T, c *proctest.Cluste
 
 func (s *site) launch(ctx context.Context, t *testing.T, c *proctest.Cluster, run, peers string, extra ...string) {
 	t.Helper()
+	// The control API is the home's Unix socket (the default): clients
+	// reach it through the filesystem, also from inside a namespace.
 	args := append([]string{"run", "--home", s.home, "--peers", peers, "--listen", s.listen,
-		"--api", "127.0.0.1:0", "--preparams-target", "0",
+		"--preparams-target", "0",
 		"--join-timeout", joinTimeout.String(), "--send-timeout", sendTimeout.String(),
 		"--round-timeout", roundTimeout.String(), "--log-level", "debug"}, extra...)
 	p, err := c.Start(ctx, proctest.Spec{Name: run, Path: s.bin, Args: args, Env: s.env(), Netns: s.netns})
