@@ -190,7 +190,7 @@ func newSetup(cfg Config) (*setup, error) {
 		}
 		st.tweak.Set(cfg.Tweak)
 	}
-	epsG := secp.BaseMult(st.tweak)
+	epsG := secp.BaseMultVarTime(st.tweak)
 
 	// Public key and public shares.
 	yx, yy := key.ECDSAPub.X(), key.ECDSAPub.Y()
@@ -216,7 +216,7 @@ func newSetup(cfg Config) (*setup, error) {
 	sum := secp.Identity()
 	for i := range X {
 		lambda := lagrange(st.ids, i)
-		st.W[i] = X[i].Add(epsG).Mul(lambda)
+		st.W[i] = X[i].Add(epsG).MulVarTime(lambda)
 		if st.W[i].IsIdentity() {
 			return nil, configErr("signer %d: weighted public share is the identity", i)
 		}

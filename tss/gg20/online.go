@@ -66,8 +66,8 @@ func (ps *Presignature) verifyShare(j int, m, sj *big.Int) error {
 	if sj == nil || sj.Sign() < 0 || sj.Cmp(secp.Q) >= 0 {
 		return &CulpritError{Culprits: []int{j}, Round: RoundOnline, Err: ErrMalformed}
 	}
-	left := ps.bigR.Mul(sj)
-	right := ps.rbar[j].Mul(m).Add(ps.s[j].Mul(ps.r))
+	left := ps.bigR.MulVarTime(sj)
+	right := ps.rbar[j].MulVarTime(m).Add(ps.s[j].MulVarTime(ps.r))
 	if !left.Equal(right) {
 		return &CulpritError{Culprits: []int{j}, Round: RoundOnline, Err: ErrBadShare}
 	}

@@ -39,7 +39,7 @@ func (p *Presigner) round3Start() ([]Message, error) {
 			return nil, err
 		}
 		p.sec.l = l
-		T = secp.BaseMult(sigma).Add(st.h.Mul(l))
+		T = secp.Commit(sigma, st.h, l)
 	}
 	p.pub.T[st.self] = T
 	pf, err := zkpedersen.Prove(st.session("T", st.self, Broadcast), st.h, T, sigma, p.sec.l, st.rand)

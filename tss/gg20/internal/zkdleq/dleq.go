@@ -75,10 +75,10 @@ func Verify(session []byte, pf *Proof, R, X, Y *secp.Point) error {
 		return fmt.Errorf("%w: identity point or response out of range", ErrMalformed)
 	}
 	e := challenge(session, R, X, Y, pf.A1, pf.A2)
-	if !secp.BaseMult(pf.Z).Equal(pf.A1.Add(X.Mul(e))) {
+	if !secp.BaseMultVarTime(pf.Z).Equal(pf.A1.Add(X.MulVarTime(e))) {
 		return fmt.Errorf("%w: g equation", ErrInvalid)
 	}
-	if !R.Mul(pf.Z).Equal(pf.A2.Add(Y.Mul(e))) {
+	if !R.MulVarTime(pf.Z).Equal(pf.A2.Add(Y.MulVarTime(e))) {
 		return fmt.Errorf("%w: R equation", ErrInvalid)
 	}
 	return nil

@@ -65,7 +65,7 @@ func Verify(session []byte, pf *Proof, X *secp.Point) error {
 		return fmt.Errorf("%w: identity point or response out of range", ErrMalformed)
 	}
 	e := challenge(session, X, pf.A)
-	if !secp.BaseMult(pf.Z).Equal(pf.A.Add(X.Mul(e))) {
+	if !secp.BaseMultVarTime(pf.Z).Equal(pf.A.Add(X.MulVarTime(e))) {
 		return ErrInvalid
 	}
 	return nil

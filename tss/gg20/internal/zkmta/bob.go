@@ -166,7 +166,7 @@ func checkBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Paillie
 		ux, uy := U.XY()
 		e = challenge(session, pk.N, gamma(pk), xx, xy, c1, c2, ux, uy, pf.Z, pf.ZPrm, pf.T, pf.V, pf.W)
 		// g^s1 ≟ X^e · u
-		if !secp.BaseMult(pf.S1).Equal(X.Mul(e).Add(U)) {
+		if !secp.BaseMultVarTime(pf.S1).Equal(X.MulVarTime(e).Add(U)) {
 			return nil, fmt.Errorf("%w: curve equation", ErrInvalid)
 		}
 	}

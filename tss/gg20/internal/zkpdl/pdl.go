@@ -159,7 +159,7 @@ func Verify(session []byte, pf *Proof, st *Statement) error {
 	}
 	e := st.challenge(session, pf.Z, pf.U1, pf.U2, pf.U3)
 	// s₁·R ≟ u₁ + e·R̄
-	if !st.R.Mul(pf.S1).Equal(pf.U1.Add(st.Rbar.Mul(e))) {
+	if !st.R.MulVarTime(pf.S1).Equal(pf.U1.Add(st.Rbar.MulVarTime(e))) {
 		return fmt.Errorf("%w: curve equation", ErrInvalid)
 	}
 	// Γ^{s₁}·s₂^N ≟ u₂·c^e (mod N²)

@@ -58,7 +58,7 @@ func Prove(session []byte, h, T *secp.Point, sigma, l *big.Int, rnd io.Reader) (
 	if err != nil {
 		return nil, err
 	}
-	A := secp.BaseMult(a).Add(h.Mul(b))
+	A := secp.Commit(a, h, b)
 	if A.IsIdentity() {
 		return nil, errors.New("zkpedersen: degenerate nonce, retry")
 	}
@@ -78,8 +78,8 @@ func Verify(session []byte, pf *Proof, h, T *secp.Point) error {
 		return fmt.Errorf("%w: identity point or response out of range", ErrMalformed)
 	}
 	e := challenge(session, h, T, pf.A)
-	left := secp.BaseMult(pf.Z1).Add(h.Mul(pf.Z2))
-	if !left.Equal(pf.A.Add(T.Mul(e))) {
+	left := secp.BaseMultVarTime(pf.Z1).Add(h.MulVarTime(pf.Z2))
+	if !left.Equal(pf.A.Add(T.MulVarTime(e))) {
 		return ErrInvalid
 	}
 	return nil
