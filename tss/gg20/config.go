@@ -230,8 +230,11 @@ func newSetup(cfg Config) (*setup, error) {
 		return nil, configErr("the signers' weighted public shares do not add up to the public key: too few signers for the threshold, or inconsistent keygen output")
 	}
 	lambda := lagrange(st.ids, st.self)
-	st.w = new(big.Int).Add(key.Xi, st.tweak)
-	st.w.Mul(st.w, lambda).Mod(st.w, q)
+	// wᵢ = λᵢ·(xᵢ + ε) mod q, in constant time (xᵢ is the key share).
+	w := secp.NewModQ(key.Xi)
+	w.Add(secp.NewModQ(st.tweak)).Mul(secp.NewModQ(lambda))
+	st.w = w.Int()
+	w.Wipe()
 
 	if cfg.Rand == nil {
 		st.rand = rand.Reader
