@@ -41,8 +41,8 @@ type Config struct {
 	Tweak *big.Int
 	// Rand is the source of randomness; nil means crypto/rand.
 	Rand io.Reader
-	// Precomputed, if set, holds tables for the committee's ring-Pedersen
-	// parameters (see Precompute); without it each run builds its own.
+	// Precomputed, if set, holds the committee's prepared ring-Pedersen
+	// parameters (see Precompute); without it each run prepares its own.
 	Precomputed *Precomputed
 }
 
@@ -149,7 +149,7 @@ func newSetup(cfg Config) (*setup, error) {
 		rp := cfg.Precomputed.lookup(key.NTildej[j], key.H1j[j], key.H2j[j])
 		if rp == nil {
 			var err error
-			if rp, err = arith.NewRingPedersenPrecomputed(key.NTildej[j], key.H1j[j], key.H2j[j]); err != nil {
+			if rp, err = arith.NewRingPedersen(key.NTildej[j], key.H1j[j], key.H2j[j]); err != nil {
 				return nil, configErr("signer %d: %v", i, err)
 			}
 		}
