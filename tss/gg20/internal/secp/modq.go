@@ -73,3 +73,16 @@ func ModQFromBytes(b []byte) (z *ModQ, ok bool) {
 
 // IsZero reports whether z is 0.
 func (z *ModQ) IsZero() bool { return z.s.IsZero() }
+
+// MulAdd returns e·x + a mod q with constant-time arithmetic: the response
+// z = a + e·x of a Schnorr-type proof for a secret witness x, a secret
+// nonce a and a public challenge e.
+func MulAdd(e, x, a *big.Int) *big.Int {
+	xq, aq := NewModQ(x), NewModQ(a)
+	z := NewModQ(e)
+	out := z.Mul(xq).Add(aq).Int()
+	z.Wipe()
+	xq.Wipe()
+	aq.Wipe()
+	return out
+}

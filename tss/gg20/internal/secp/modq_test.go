@@ -54,3 +54,15 @@ func TestModQFromBytes_RejectsOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+func TestMulAdd_MatchesBigInt(t *testing.T) {
+	scalars := ctScalars(t)
+	for i, e := range scalars {
+		x, a := scalars[(i+5)%len(scalars)], scalars[(i+11)%len(scalars)]
+		want := new(big.Int).Mul(e, x)
+		want.Add(want, a).Mod(want, Q)
+		if got := MulAdd(e, x, a); got.Cmp(want) != 0 {
+			t.Fatalf("MulAdd(%x, %x, %x) = %x, want %x", e, x, a, got, want)
+		}
+	}
+}

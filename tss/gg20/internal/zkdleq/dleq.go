@@ -62,8 +62,7 @@ func Prove(session []byte, R, X, Y *secp.Point, x *big.Int, rnd io.Reader) (*Pro
 	}
 	A1, A2 := secp.BaseMult(a), R.Mul(a)
 	e := challenge(session, R, X, Y, A1, A2)
-	z := new(big.Int).Mul(e, x)
-	z.Add(z, a).Mod(z, secp.Q)
+	z := secp.MulAdd(e, x, a)
 	arith.WipeInt(a)
 	return &Proof{A1: A1, A2: A2, Z: z}, nil
 }

@@ -53,8 +53,7 @@ func Prove(session []byte, X *secp.Point, x *big.Int, rnd io.Reader) (*Proof, er
 	}
 	A := secp.BaseMult(a)
 	e := challenge(session, X, A)
-	z := new(big.Int).Mul(e, x)
-	z.Add(z, a).Mod(z, secp.Q)
+	z := secp.MulAdd(e, x, a)
 	arith.WipeInt(a)
 	return &Proof{A: A, Z: z}, nil
 }

@@ -78,10 +78,8 @@ func Prove(session []byte, st *Statement, sigma, l *big.Int, rnd io.Reader) (*Pr
 		return nil, errors.New("zkst: degenerate nonce, retry")
 	}
 	e := challenge(session, st, A1, A2)
-	z1 := new(big.Int).Mul(e, sigma)
-	z1.Add(z1, a).Mod(z1, secp.Q)
-	z2 := new(big.Int).Mul(e, l)
-	z2.Add(z2, b).Mod(z2, secp.Q)
+	z1 := secp.MulAdd(e, sigma, a)
+	z2 := secp.MulAdd(e, l, b)
 	arith.WipeInt(a)
 	arith.WipeInt(b)
 	return &Proof{A1: A1, A2: A2, Z1: z1, Z2: z2}, nil
