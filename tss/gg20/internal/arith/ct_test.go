@@ -359,3 +359,21 @@ func equalInts(a, b []int) bool {
 	}
 	return true
 }
+
+// TestPaillier_BadModulusFailsClosed: a Paillier key with an even or tiny
+// modulus (which presigning never accepts) gives 0 or an error, never a
+// panic.
+func TestPaillier_BadModulusFailsClosed(t *testing.T) {
+	for _, n := range []int64{10, 1, 0} {
+		pk := NewPaillier(big.NewInt(n))
+		if pk.GammaExp(one).Sign() != 0 || pk.EncryptWithNonce(one, one).Sign() != 0 {
+			t.Errorf("N = %d: GammaExp or EncryptWithNonce did not give 0", n)
+		}
+		if _, _, err := pk.RandomNonce(rand.Reader); err == nil {
+			t.Errorf("N = %d: RandomNonce succeeded", n)
+		}
+		if got := pk.NN.Exp(one, one, 1); got.Sign() != 0 {
+			t.Errorf("N = %d: Exp did not give 0", n)
+		}
+	}
+}

@@ -40,6 +40,9 @@ func (pk *Paillier) init() {
 // 0 ≤ m < 2^(8·size of N²); a longer or negative m (only public values
 // are) is reduced with math/big first.
 func (pk *Paillier) GammaExp(m *big.Int) *big.Int {
+	if pk.NN.ct == nil {
+		return new(big.Int)
+	}
 	g := pk.gammaExp(m)
 	out := pk.NN.ct.int(g)
 	wipeNat(g)
@@ -62,6 +65,9 @@ func (pk *Paillier) gammaExp(m *big.Int) *bigmod.Nat {
 
 // nthPower returns r^N mod N² for 0 ≤ r < N² in constant time.
 func (pk *Paillier) nthPower(r *big.Int) (*bigmod.Nat, bool) {
+	if pk.NN.ct == nil {
+		return nil, false
+	}
 	if pk.sec != nil {
 		return pk.sec.nthPower(r)
 	}
@@ -75,9 +81,10 @@ func (pk *Paillier) nthPower(r *big.Int) (*bigmod.Nat, bool) {
 }
 
 // EncryptWithNonce returns Γ^m · r^N mod N² in constant time, for a
-// plaintext 0 ≤ m < N and a nonce 0 ≤ r < N (0 if either is out of range).
+// plaintext m and a nonce r in [0, 2^⌈log₂ N⌉) (0 if either is out of that
+// range; values from N up are reduced modulo N).
 func (pk *Paillier) EncryptWithNonce(m, r *big.Int) *big.Int {
-	if m.Sign() < 0 || m.BitLen() > pk.N.BitLen() {
+	if m.Sign() < 0 || m.BitLen() > pk.N.BitLen() || r.Sign() < 0 || r.BitLen() > pk.N.BitLen() {
 		return new(big.Int)
 	}
 	rN, ok := pk.nthPower(r)
@@ -119,6 +126,9 @@ func (pk *Paillier) Encrypt(rnd io.Reader, m *big.Int) (c, r *big.Int, err error
 // below 2^−1000 for a valid key — testing it with a GCD would make the
 // time depend on r.
 func (pk *Paillier) RandomNonce(rnd io.Reader) (r, rN *big.Int, err error) {
+	if pk.NN.ct == nil {
+		return nil, nil, errors.New("arith: Paillier modulus must be odd and greater than 1")
+	}
 	if pk.sec != nil {
 		return pk.sec.randomNonce(rnd)
 	}
@@ -521,6 +531,9 @@ func (sk *PaillierSecret) Wipe() {
 // rejects candidates ≥ n, which depends only on discarded values; the
 // retry on 0 happens with probability 1/n.
 func randomNonZero(rnd io.Reader, n *big.Int) (*big.Int, error) {
+	if n.Cmp(one) <= 0 {
+		return nil, errors.New("arith: no non-zero value below a bound of 1 or less")
+	}
 	if rnd == nil {
 		rnd = rand.Reader
 	}
@@ -536,8 +549,11 @@ func randomNonZero(rnd io.Reader, n *big.Int) (*big.Int, error) {
 	return nil, errors.New("arith: no non-zero value found in 128 draws")
 }
 
-// RandomInt returns a uniform integer in [0, n).
+// RandomInt returns a uniform integer in [0, n) for n > 0.
 func RandomInt(rnd io.Reader, n *big.Int) (*big.Int, error) {
+	if n == nil || n.Sign() <= 0 {
+		return nil, errors.New("arith: random integer bound must be positive")
+	}
 	if rnd == nil {
 		rnd = rand.Reader
 	}
