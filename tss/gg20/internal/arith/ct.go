@@ -114,10 +114,15 @@ func (c *ctMod) exp(x *bigmod.Nat, e []byte) *bigmod.Nat {
 	return bigmod.NewNat().Exp(x, e, c.m)
 }
 
+// fits reports whether 0 ≤ e < 2^bits.
+func fits(e *big.Int, bits int) bool {
+	return e != nil && bits >= 0 && e.Sign() >= 0 && e.BitLen() <= bits
+}
+
 // expBytes returns e as exactly ⌈bits/8⌉ big-endian bytes; ok is false if
 // e is negative or longer than bits.
 func expBytes(e *big.Int, bits int) ([]byte, bool) {
-	if e == nil || bits < 0 || e.Sign() < 0 || e.BitLen() > bits {
+	if !fits(e, bits) {
 		return nil, false
 	}
 	return e.FillBytes(make([]byte, (bits+7)/8)), true

@@ -142,11 +142,14 @@ func (M *Modulus) Exp(x, e *big.Int, eBits int) *big.Int {
 	if M.ct == nil {
 		return new(big.Int)
 	}
-	eb, okE := expBytes(e, eBits)
-	xn, okX := M.ct.reduce(x, M.ct.size)
-	if !okE || !okX {
+	if !fits(e, eBits) {
 		return new(big.Int)
 	}
+	xn, ok := M.ct.reduce(x, M.ct.size)
+	if !ok {
+		return new(big.Int)
+	}
+	eb, _ := expBytes(e, eBits)
 	r := M.ct.exp(xn, eb)
 	out := M.ct.int(r)
 	clear(eb)

@@ -201,7 +201,10 @@ func NewPaillierSecret(sk *paillier.PrivateKey) (*PaillierSecret, error) {
 	if err != nil {
 		return nil, err
 	}
-	nn, err := NewCRT(pp, new(big.Int).Mul(p, pm1), qq, new(big.Int).Mul(q, qm1))
+	op, oq := new(big.Int).Mul(p, pm1), new(big.Int).Mul(q, qm1) // φ(p²), φ(q²)
+	nn, err := NewCRT(pp, op, qq, oq)
+	WipeInt(op)
+	WipeInt(oq)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +225,9 @@ func NewPaillierSecret(sk *paillier.PrivateKey) (*PaillierSecret, error) {
 	// (−q)⁻¹ mod p = −(q⁻¹ mod p), and q⁻¹ mod p is the CRT's m2⁻¹.
 	out.hp = bigmod.NewNat().ExpandFor(out.p.m).Sub(modN.crt.m2inv, out.p.m)
 	// p⁻¹ mod q = p^(q−2) mod q (Fermat).
-	qm2, _ := expBytes(new(big.Int).Sub(q, two), out.q.bits)
+	qMinus2 := new(big.Int).Sub(q, two)
+	qm2, _ := expBytes(qMinus2, out.q.bits)
+	WipeInt(qMinus2)
 	pr, _ := out.q.reduce(p, out.p.size)
 	pInvQ := out.q.exp(pr, qm2)
 	out.hq = bigmod.NewNat().ExpandFor(out.q.m).Sub(pInvQ, out.q.m)
@@ -267,7 +272,9 @@ func nInverse(N, p *big.Int, pm *ctMod, pm1 *ctMod) (d []byte, safe bool) {
 	defer WipeInt(pPrime)
 	if pp, err := newCTMod(pPrime); err == nil && pPrime.Bit(0) == 1 {
 		nr, _ := pp.reduce(N, (N.BitLen()+7)/8)
-		e, _ := expBytes(new(big.Int).Sub(pPrime, two), pp.bits)
+		pm2 := new(big.Int).Sub(pPrime, two)
+		e, _ := expBytes(pm2, pp.bits)
+		WipeInt(pm2)
 		v := pp.exp(nr, e) // N⁻¹ mod p' if p' is prime
 		clear(e)
 		wipeNat(nr)

@@ -104,10 +104,7 @@ func (rp *RingPedersen) N() *big.Int { return rp.NT.m }
 // factor's group order 2P (or 2Q) is first reduced modulo it in constant
 // time; h₁ and h₂ are units, so that changes nothing.
 func (rp *RingPedersen) Commit(x *big.Int, xBits int, r *big.Int, rBits int) *big.Int {
-	if _, ok := expBytes(x, xBits); !ok {
-		return new(big.Int)
-	}
-	if _, ok := expBytes(r, rBits); !ok {
+	if !fits(x, xBits) || !fits(r, rBits) {
 		return new(big.Int)
 	}
 	if c := rp.NT.crt; c != nil && rp.crt[0][0] != nil {
@@ -118,9 +115,9 @@ func (rp *RingPedersen) Commit(x *big.Int, xBits int, r *big.Int, rBits int) *bi
 			parts[i] = a.Mul(b, f.m.m)
 			wipeNat(b)
 		}
-		r := c.combine(parts[0], parts[1], rp.NT.ct)
-		out := rp.NT.ct.int(r)
-		wipeNat(r)
+		res := c.combine(parts[0], parts[1], rp.NT.ct)
+		out := rp.NT.ct.int(res)
+		wipeNat(res)
 		wipeNat(parts[1])
 		return out
 	}
