@@ -230,12 +230,13 @@ func VerifyBobOwnKey(session []byte, pf *mta.ProofBob, U *crypto.ECPoint, sk *ar
 	}
 	// The plaintexts are secret (m1 is Alice's kᵢ): constant-time mod N.
 	N, modN := sk.N, sk.ModN
-	left := modN.Add(modN.Mul(pf.S1, c1.M), pf.T1)
-	right := modN.Add(modN.Mul(e, m2), mv)
+	s1k, em2 := modN.Mul(pf.S1, c1.M), modN.Mul(e, m2)
+	left := modN.Add(s1k, pf.T1)
+	right := modN.Add(em2, mv)
 	equal := modN.Equal(left, right)
-	arith.WipeInt(left)
-	arith.WipeInt(right)
-	arith.WipeInt(mv)
+	for _, v := range []*big.Int{s1k, em2, left, right, mv} {
+		arith.WipeInt(v)
+	}
 	if !equal {
 		arith.WipeInt(m2)
 		return nil, fmt.Errorf("%w: Paillier equation (plaintexts)", ErrInvalid)
@@ -244,6 +245,7 @@ func VerifyBobOwnKey(session []byte, pf *mta.ProofBob, U *crypto.ECPoint, sk *ar
 	left = modN.MulVarTime(modN.ExpVarTime(c1.C, pf.S1), modN.ExpVarTime(pf.S, N))
 	right = modN.MulVarTime(modN.ExpVarTime(c2, e), pf.V)
 	if left.Cmp(right) != 0 {
+		arith.WipeInt(m2)
 		return nil, fmt.Errorf("%w: Paillier equation (nonces)", ErrInvalid)
 	}
 	return m2, nil
