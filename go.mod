@@ -2,13 +2,15 @@ module github.com/keyquorum/keyquorum
 
 go 1.26.8
 
-require github.com/bnb-chain/tss-lib/v2 v2.0.2
+require (
+	filippo.io/bigmod v0.1.1-0.20260103110540-f8a47775ebe5
+	github.com/bnb-chain/tss-lib/v2 v2.0.2
+)
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect
 	codeberg.org/go-latex/latex v0.2.0 // indirect
 	codeberg.org/go-pdf/fpdf v0.11.1 // indirect
-	filippo.io/bigmod v0.1.1-0.20260103110540-f8a47775ebe5 // indirect
 	filippo.io/keygen v1.0.0 // indirect
 	git.sr.ht/~sbinet/gg v0.7.0 // indirect
 	github.com/ProjectZKM/Ziren/crates/go-runtime/zkvm_runtime v0.0.0-20251001021608-1fe7b43fc4d6 // indirect

@@ -124,6 +124,19 @@ func BenchmarkOnlineSignBatched(b *testing.B) {
 	}
 }
 
+// BenchmarkSignShare is one signer's part of the online round alone:
+// sᵢ = m·kᵢ + r·σᵢ mod q from a stored presignature.
+func BenchmarkSignShare(b *testing.B) {
+	st := Stored(presignedBlobs(b, 1)[0][0])
+	digest := digestOf("online")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := st.SignShare(digest); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func (st Stored) mustPublicKey(tb testing.TB) []byte {
 	tb.Helper()
 	pub, err := st.PublicKey()

@@ -56,7 +56,7 @@ func openMatches(pk *arith.Paillier, m, r, c *big.Int) bool {
 	if m.Cmp(pk.N) >= 0 || !arith.IsUnit(r, pk.N) {
 		return false
 	}
-	return pk.EncryptWithNonce(m, r).Cmp(c) == 0
+	return pk.EncryptWithNonceVarTime(m, r).Cmp(c) == 0
 }
 
 // revealRbarProcess recomputes every peer's round 1, 2, 3 and 5 values from
@@ -94,7 +94,7 @@ func (p *Presigner) revealRbarProcess() error {
 				if e.betaPrm.Cmp(st.pk[a].N) >= 0 || !arith.IsUnit(e.betaNonce, st.pk[a].N) {
 					return fmt.Errorf("%w: %w: MtA mask towards signer %d out of range", ErrRbarProduct, errReveal, a)
 				}
-				want := st.pk[a].NN.Mul(st.pk[a].NN.Exp(p.pub.c[a], m.gamma), st.pk[a].EncryptWithNonce(e.betaPrm, e.betaNonce))
+				want := st.pk[a].NN.MulVarTime(st.pk[a].NN.ExpVarTime(p.pub.c[a], m.gamma), st.pk[a].EncryptWithNonceVarTime(e.betaPrm, e.betaNonce))
 				if want.Cmp(p.pub.cGamma[j][a]) != 0 {
 					return fmt.Errorf("%w: %w: MtA response to signer %d was not made with gamma_j", ErrRbarProduct, errReveal, a)
 				}

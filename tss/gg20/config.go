@@ -41,8 +41,8 @@ type Config struct {
 	Tweak *big.Int
 	// Rand is the source of randomness; nil means crypto/rand.
 	Rand io.Reader
-	// Precomputed, if set, holds tables for the committee's ring-Pedersen
-	// parameters (see Precompute); without it each run builds its own.
+	// Precomputed, if set, holds the committee's prepared ring-Pedersen
+	// parameters (see Precompute); without it each run prepares its own.
 	Precomputed *Precomputed
 }
 
@@ -149,7 +149,7 @@ func newSetup(cfg Config) (*setup, error) {
 		rp := cfg.Precomputed.lookup(key.NTildej[j], key.H1j[j], key.H2j[j])
 		if rp == nil {
 			var err error
-			if rp, err = arith.NewRingPedersenPrecomputed(key.NTildej[j], key.H1j[j], key.H2j[j]); err != nil {
+			if rp, err = arith.NewRingPedersen(key.NTildej[j], key.H1j[j], key.H2j[j]); err != nil {
 				return nil, configErr("signer %d: %v", i, err)
 			}
 		}
@@ -190,7 +190,7 @@ func newSetup(cfg Config) (*setup, error) {
 		}
 		st.tweak.Set(cfg.Tweak)
 	}
-	epsG := secp.BaseMult(st.tweak)
+	epsG := secp.BaseMultVarTime(st.tweak)
 
 	// Public key and public shares.
 	yx, yy := key.ECDSAPub.X(), key.ECDSAPub.Y()
@@ -216,7 +216,7 @@ func newSetup(cfg Config) (*setup, error) {
 	sum := secp.Identity()
 	for i := range X {
 		lambda := lagrange(st.ids, i)
-		st.W[i] = X[i].Add(epsG).Mul(lambda)
+		st.W[i] = X[i].Add(epsG).MulVarTime(lambda)
 		if st.W[i].IsIdentity() {
 			return nil, configErr("signer %d: weighted public share is the identity", i)
 		}
@@ -230,8 +230,11 @@ func newSetup(cfg Config) (*setup, error) {
 		return nil, configErr("the signers' weighted public shares do not add up to the public key: too few signers for the threshold, or inconsistent keygen output")
 	}
 	lambda := lagrange(st.ids, st.self)
-	st.w = new(big.Int).Add(key.Xi, st.tweak)
-	st.w.Mul(st.w, lambda).Mod(st.w, q)
+	// wᵢ = λᵢ·(xᵢ + ε) mod q, in constant time (xᵢ is the key share).
+	w := secp.NewModQ(key.Xi)
+	w.Add(secp.NewModQ(st.tweak)).Mul(secp.NewModQ(lambda))
+	st.w = w.Int()
+	w.Wipe()
 
 	if cfg.Rand == nil {
 		st.rand = rand.Reader

@@ -35,7 +35,8 @@ func mtaBob(session []byte, pkA *arith.Paillier, vA *arith.RingPedersen, cA, b *
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	cB := pkA.NN.Mul(pkA.NN.Exp(cA, b), cBeta)
+	// c_A^b with the secret b < q: constant time, exponent width that of q.
+	cB := pkA.NN.Mul(pkA.NN.Exp(cA, b, secp.Q.BitLen()), cBeta)
 	resp := &bobResponse{c: cB, betaPrm: betaPrm, nonce: nonce}
 	if B == nil {
 		pf, err := zkmta.ProveBob(session, pkA, vA, cA, cB, b, betaPrm, nonce, rnd)

@@ -40,12 +40,21 @@ func (ps *Presignature) SignShare(digest []byte) (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := new(big.Int).Mul(m, ps.k)
-	t := new(big.Int).Mul(ps.r, ps.sigma)
-	s.Add(s, t).Mod(s, secp.Q)
-	t.SetInt64(0)
+	s := signShare(m, ps.r, secp.NewModQ(ps.k), secp.NewModQ(ps.sigma))
 	ps.Wipe()
 	return s, nil
+}
+
+// signShare returns m·k + r·σ mod q with constant-time arithmetic and wipes
+// k and σ.
+func signShare(m, r *big.Int, k, sigma *secp.ModQ) *big.Int {
+	s := secp.NewModQ(m).Mul(k)
+	t := secp.NewModQ(r).Mul(sigma)
+	out := s.Add(t).Int()
+	for _, v := range []*secp.ModQ{k, sigma, s, t} {
+		v.Wipe()
+	}
+	return out
 }
 
 // VerifyShare checks signer j's share sⱼ of the signature of digest:
@@ -66,8 +75,8 @@ func (ps *Presignature) verifyShare(j int, m, sj *big.Int) error {
 	if sj == nil || sj.Sign() < 0 || sj.Cmp(secp.Q) >= 0 {
 		return &CulpritError{Culprits: []int{j}, Round: RoundOnline, Err: ErrMalformed}
 	}
-	left := ps.bigR.Mul(sj)
-	right := ps.rbar[j].Mul(m).Add(ps.s[j].Mul(ps.r))
+	left := ps.bigR.MulVarTime(sj)
+	right := ps.rbar[j].MulVarTime(m).Add(ps.s[j].MulVarTime(ps.r))
 	if !left.Equal(right) {
 		return &CulpritError{Culprits: []int{j}, Round: RoundOnline, Err: ErrBadShare}
 	}

@@ -8,12 +8,14 @@ import (
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/arith"
 )
 
-// Precomputed holds fixed-base tables for the ring-Pedersen parameters
-// (Ñⱼ, h₁ⱼ, h₂ⱼ) of the members of a committee. Every proof a party makes
-// for another party commits against that party's parameters, and the tables
-// make those commitments about twice as fast; building them costs about as
-// much as two such commitments per member. A run without Precomputed builds
-// the tables it needs itself, so passing one only saves that cost.
+// Precomputed holds the checked and prepared ring-Pedersen parameters
+// (Ñⱼ, h₁ⱼ, h₂ⱼ) of the members of a committee: every proof a party makes
+// for another party commits against that party's parameters. Preparing them
+// (validation, Montgomery constants) costs far less than one commitment per
+// member; a run without Precomputed prepares what it needs itself, so
+// passing one only saves that cost. (Earlier versions kept fixed-base tables
+// here; the prover's commitments are now constant-time exponentiations,
+// which have no use for them.)
 //
 // Precomputed holds public values only. It is safe for concurrent use by any
 // number of runs; build it once per key with Precompute.
@@ -21,7 +23,7 @@ type Precomputed struct {
 	rp map[string]*arith.RingPedersen // by Ñ in hex
 }
 
-// Precompute builds the tables for every other member of key's committee.
+// Precompute prepares the parameters of every other member of key's committee.
 // Members with invalid parameters are skipped (NewPresigner reports them).
 func Precompute(key *keygen.LocalPartySaveData) *Precomputed {
 	pc := &Precomputed{rp: map[string]*arith.RingPedersen{}}
@@ -32,7 +34,7 @@ func Precompute(key *keygen.LocalPartySaveData) *Precomputed {
 		if nt == nil || j >= len(key.H1j) || j >= len(key.H2j) || (key.NTildei != nil && nt.Cmp(key.NTildei) == 0) {
 			continue
 		}
-		rp, err := arith.NewRingPedersenPrecomputed(nt, key.H1j[j], key.H2j[j])
+		rp, err := arith.NewRingPedersen(nt, key.H1j[j], key.H2j[j])
 		if err != nil {
 			continue
 		}
@@ -41,7 +43,7 @@ func Precompute(key *keygen.LocalPartySaveData) *Precomputed {
 	return pc
 }
 
-// lookup returns the tables for (nt, h1, h2), or nil.
+// lookup returns the prepared parameters (nt, h1, h2), or nil.
 func (pc *Precomputed) lookup(nt, h1, h2 *big.Int) *arith.RingPedersen {
 	if pc == nil || nt == nil || h1 == nil || h2 == nil {
 		return nil

@@ -18,17 +18,24 @@ import (
 // γ = Σγᵢ and x' the (tweaked) secret key.
 func (p *Presigner) round3Start() ([]Message, error) {
 	st := p.st
-	q := secp.Q
-	delta := new(big.Int).Mul(p.sec.k, p.sec.gamma)
-	sigma := new(big.Int).Mul(p.sec.k, st.w)
-	for _, j := range peers(st.n, st.self) {
-		delta.Add(delta, p.sec.alphaPlain[j])
-		delta.Sub(delta, p.sec.betaPrm[j])
-		sigma.Add(sigma, p.sec.muPlain[j])
-		sigma.Sub(sigma, p.sec.nuPrm[j])
+	// Constant-time arithmetic mod q: every term is secret.
+	var tmp []*secp.ModQ
+	val := func(x *big.Int) *secp.ModQ {
+		v := secp.NewModQ(x)
+		tmp = append(tmp, v)
+		return v
 	}
-	delta.Mod(delta, q)
-	sigma.Mod(sigma, q)
+	k := val(p.sec.k)
+	deltaQ := val(p.sec.gamma).Mul(k)
+	sigmaQ := val(st.w).Mul(k)
+	for _, j := range peers(st.n, st.self) {
+		deltaQ.Add(val(p.sec.alphaPlain[j])).Sub(val(p.sec.betaPrm[j]))
+		sigmaQ.Add(val(p.sec.muPlain[j])).Sub(val(p.sec.nuPrm[j]))
+	}
+	delta, sigma := deltaQ.Int(), sigmaQ.Int()
+	for _, v := range tmp {
+		v.Wipe()
+	}
 	p.sec.sigma = sigma
 	p.pub.delta[st.self] = delta
 
@@ -39,7 +46,7 @@ func (p *Presigner) round3Start() ([]Message, error) {
 			return nil, err
 		}
 		p.sec.l = l
-		T = secp.BaseMult(sigma).Add(st.h.Mul(l))
+		T = secp.Commit(sigma, st.h, l)
 	}
 	p.pub.T[st.self] = T
 	pf, err := zkpedersen.Prove(st.session("T", st.self, Broadcast), st.h, T, sigma, p.sec.l, st.rand)

@@ -8,7 +8,6 @@ import (
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
-	"github.com/keyquorum/keyquorum/tss/gg20/internal/arith"
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/secp"
 )
 
@@ -89,17 +88,14 @@ func (st Stored) SignShare(digest []byte) (*big.Int, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := new(big.Int).SetBytes(st[kOff : kOff+32])
-	sigma := new(big.Int).SetBytes(st[kOff+32 : kOff+64])
-	defer func() { arith.WipeInt(k); arith.WipeInt(sigma) }()
-	if k.Sign() == 0 || k.Cmp(secp.Q) >= 0 || sigma.Cmp(secp.Q) >= 0 {
+	k, okK := secp.ModQFromBytes(st[kOff : kOff+32])
+	sigma, okS := secp.ModQFromBytes(st[kOff+32 : kOff+64])
+	if !okK || !okS || k.IsZero() {
+		k.Wipe()
+		sigma.Wipe()
 		return nil, fmt.Errorf("%w: secret share out of range", ErrMalformed)
 	}
-	s := new(big.Int).Mul(m, k)
-	t := new(big.Int).Mul(r, sigma)
-	s.Add(s, t).Mod(s, secp.Q)
-	arith.WipeInt(t)
-	return s, nil
+	return signShare(m, r, k, sigma), nil
 }
 
 // Combine adds the signers' shares (in signer order) into a low-S

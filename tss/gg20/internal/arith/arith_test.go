@@ -29,12 +29,12 @@ func TestModulus_CRTMatchesPlainExponentiation(t *testing.T) {
 	}{
 		{"ring-Pedersen Ñ", rp.NT},
 		{"Paillier N²", sk.NN},
-		{"Paillier N", sk.modN},
+		{"Paillier N", sk.ModN},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			plain := New(c.crt.M())
-			bases := []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(2), new(big.Int).Sub(c.crt.M(), one), pPrime, sk.p}
+			bases := []*big.Int{big.NewInt(0), big.NewInt(1), big.NewInt(2), new(big.Int).Sub(c.crt.M(), one), pPrime, pp.PaillierSK.P, new(big.Int).Mul(pp.PaillierSK.P, pp.PaillierSK.P)}
 			for i := 0; i < 4; i++ {
 				b, _ := rand.Int(rand.Reader, c.crt.M())
 				bases = append(bases, b)
@@ -46,7 +46,7 @@ func TestModulus_CRTMatchesPlainExponentiation(t *testing.T) {
 			}
 			for _, b := range bases {
 				for _, e := range exps {
-					if got, want := c.crt.Exp(b, e), plain.Exp(b, e); got.Cmp(want) != 0 {
+					if got, want := c.crt.ExpVarTime(b, e), plain.ExpVarTime(b, e); got.Cmp(want) != 0 {
 						t.Fatalf("CRT %v^(%d bits) differs from plain exponentiation", b.BitLen(), e.BitLen())
 					}
 				}
@@ -57,8 +57,20 @@ func TestModulus_CRTMatchesPlainExponentiation(t *testing.T) {
 
 func TestModulus_NegativeExponentFailsClosed(t *testing.T) {
 	m := New(big.NewInt(35))
-	if got := m.Exp(big.NewInt(2), big.NewInt(-1)); got.Sign() != 0 {
-		t.Fatalf("Exp with negative exponent = %v, want 0", got)
+	if got := m.ExpVarTime(big.NewInt(2), big.NewInt(-1)); got.Sign() != 0 {
+		t.Fatalf("ExpVarTime with negative exponent = %v, want 0", got)
+	}
+	for _, c := range []struct {
+		name string
+		e    *big.Int
+		bits int
+	}{{"negative", big.NewInt(-1), 8}, {"longer than declared", big.NewInt(256), 8}, {"negative width", big.NewInt(1), -1}} {
+		if got := m.Exp(big.NewInt(2), c.e, c.bits); got.Sign() != 0 {
+			t.Errorf("Exp with %s exponent = %v, want 0", c.name, got)
+		}
+	}
+	if got := New(big.NewInt(36)).Exp(big.NewInt(2), big.NewInt(3), 8); got.Sign() != 0 {
+		t.Errorf("Exp modulo an even number = %v, want 0", got)
 	}
 }
 
@@ -174,23 +186,22 @@ func BenchmarkExpNTilde(b *testing.B) {
 	e, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, 2816))
 	b.Run("crt", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			rp.NT.Exp(pp.H1i, e)
+			rp.NT.ExpVarTime(pp.H1i, e)
 		}
 	})
 	b.Run("plain", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			plain.Exp(pp.H1i, e)
+			plain.ExpVarTime(pp.H1i, e)
 		}
 	})
 }
 
-func TestRingPedersen_TablesMatchPlainCommitments(t *testing.T) {
+func TestRingPedersen_CommitMatchesMathBig(t *testing.T) {
 	pp, err := fixtures.PreParams(4)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, _ := NewRingPedersen(pp.NTildei, pp.H1i, pp.H2i)
-	pre, err := NewRingPedersenPrecomputed(pp.NTildei, pp.H1i, pp.H2i)
+	plain, err := NewRingPedersen(pp.NTildei, pp.H1i, pp.H2i)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,23 +209,40 @@ func TestRingPedersen_TablesMatchPlainCommitments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, bits := range []int{0, 1, 8, 256, 768, 2304, 2816, pre.pub.maxBits(), pre.pub.maxBits() + 1, 4000} {
-		for i := 0; i < 3; i++ {
-			x, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, uint(bits)+1))
-			r, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, uint(bits)/2+1))
-			want := New(pp.NTildei).Exp2(pp.H1i, x, pp.H2i, r)
-			for name, rp := range map[string]*RingPedersen{"plain": plain, "precomputed": pre, "crt": crt} {
-				if got := rp.Commit(x, r); got.Cmp(want) != 0 {
-					t.Fatalf("%s: commitment with %d-bit exponents differs", name, bits)
+	want := func(x, r *big.Int) *big.Int {
+		a := new(big.Int).Exp(pp.H1i, x, pp.NTildei)
+		b := new(big.Int).Exp(pp.H2i, r, pp.NTildei)
+		return a.Mul(a, b).Mod(a, pp.NTildei)
+	}
+	// Widths of the provers' bounds (q, q³, q⁵, q⁷, q·Ñ, q³·Ñ) and around
+	// the CRT's reduction threshold (the group order has about 1023 bits).
+	for _, bits := range []int{1, 8, 256, 768, 1023, 1024, 1025, 1280, 1792, 2304, 2816, 4000} {
+		vals := []*big.Int{new(big.Int), big.NewInt(1), new(big.Int).Sub(new(big.Int).Lsh(one, uint(bits)), one)}
+		for i := 0; i < 2; i++ {
+			v, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, uint(bits)))
+			vals = append(vals, v)
+		}
+		for i, x := range vals {
+			r := vals[(i+1)%len(vals)]
+			w := want(x, r)
+			for name, rp := range map[string]*RingPedersen{"plain": plain, "crt": crt} {
+				if got := rp.Commit(x, bits, r, bits); got.Cmp(w) != 0 {
+					t.Fatalf("%s: Commit with %d-bit exponents differs", name, bits)
+				}
+				if got := rp.CommitVarTime(x, r); got.Cmp(w) != 0 {
+					t.Fatalf("%s: CommitVarTime with %d-bit exponents differs", name, bits)
 				}
 			}
 		}
 	}
-	if crt.Commit(big.NewInt(-1), one).Sign() != 0 || pre.Commit(one, big.NewInt(-1)).Sign() != 0 {
-		t.Fatal("negative exponent did not give 0")
+	for name, rp := range map[string]*RingPedersen{"plain": plain, "crt": crt} {
+		if rp.Commit(big.NewInt(-1), 8, one, 8).Sign() != 0 || rp.Commit(one, 8, big.NewInt(256), 8).Sign() != 0 ||
+			rp.CommitVarTime(one, big.NewInt(-1)).Sign() != 0 {
+			t.Fatalf("%s: negative or over-long exponent did not give 0", name)
+		}
 	}
 	crt.Wipe()
-	if crt.Commit(one, one).Cmp(New(pp.NTildei).Exp2(pp.H1i, one, pp.H2i, one)) != 0 {
+	if crt.NT.HasCRT() || crt.Commit(one, 1, one, 1).Cmp(want(one, one)) != 0 {
 		t.Fatal("a wiped CRT ring-Pedersen no longer computes plainly")
 	}
 }
@@ -222,20 +250,19 @@ func TestRingPedersen_TablesMatchPlainCommitments(t *testing.T) {
 func BenchmarkCommit(b *testing.B) {
 	pp, _ := fixtures.PreParams(0)
 	plain, _ := NewRingPedersen(pp.NTildei, pp.H1i, pp.H2i)
-	pre, _ := NewRingPedersenPrecomputed(pp.NTildei, pp.H1i, pp.H2i)
 	crt, _ := NewRingPedersenSecret(pp.NTildei, pp.H1i, pp.H2i, pp.P, pp.Q)
 	x, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, 768))
 	r, _ := rand.Int(rand.Reader, new(big.Int).Lsh(one, 2816))
-	for name, rp := range map[string]*RingPedersen{"plain": plain, "precomputed": pre, "crt": crt} {
+	for name, rp := range map[string]*RingPedersen{"plain": plain, "crt": crt} {
 		b.Run(name, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				rp.Commit(x, r)
+				rp.Commit(x, 768, r, 2816)
 			}
 		})
 	}
-	b.Run("build-tables", func(b *testing.B) {
+	b.Run("build", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			NewRingPedersenPrecomputed(pp.NTildei, pp.H1i, pp.H2i)
+			NewRingPedersen(pp.NTildei, pp.H1i, pp.H2i)
 		}
 	})
 }
@@ -260,7 +287,7 @@ func TestPaillierSecret_RandomNonceIsAnNthPower(t *testing.T) {
 			t.Fatal("nonce is not a fresh unit")
 		}
 		seen[r.String()] = true
-		if rN.Cmp(plain.NN.Exp(r, sk.N)) != 0 {
+		if rN.Cmp(plain.NN.ExpVarTime(r, sk.N)) != 0 {
 			t.Fatal("fast r^N mod N² differs from the plain exponentiation")
 		}
 	}

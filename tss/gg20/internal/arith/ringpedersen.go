@@ -3,6 +3,8 @@ package arith
 import (
 	"errors"
 	"math/big"
+
+	"filippo.io/bigmod"
 )
 
 // RingPedersen holds ring-Pedersen parameters (Ñ, h₁, h₂) of one party, the
@@ -12,8 +14,8 @@ type RingPedersen struct {
 	NT     *Modulus
 	H1, H2 *big.Int
 
-	pub        *comb // tables of h₁, h₂ modulo Ñ (NewRingPedersenPrecomputed)
-	crt1, crt2 *comb // tables of h₁, h₂ modulo each CRT factor (secret)
+	h   [2]*bigmod.Nat    // h₁, h₂ modulo Ñ
+	crt [2][2]*bigmod.Nat // [factor][base]: h₁, h₂ modulo P' and Q' (secret)
 }
 
 // MinModulusBits and MaxModulusBits bound the Paillier N and the Ñ this
@@ -30,7 +32,15 @@ func NewRingPedersen(nTilde, h1, h2 *big.Int) (*RingPedersen, error) {
 	if err := checkRingPedersen(nTilde, h1, h2); err != nil {
 		return nil, err
 	}
-	return &RingPedersen{NT: New(nTilde), H1: new(big.Int).Set(h1), H2: new(big.Int).Set(h2)}, nil
+	return newRingPedersen(New(nTilde), h1, h2), nil
+}
+
+func newRingPedersen(nt *Modulus, h1, h2 *big.Int) *RingPedersen {
+	rp := &RingPedersen{NT: nt, H1: new(big.Int).Set(h1), H2: new(big.Int).Set(h2)}
+	for i, h := range []*big.Int{h1, h2} {
+		rp.h[i] = nt.ct.reducePublic(h, nt.m)
+	}
+	return rp
 }
 
 // NewRingPedersenSecret returns ring-Pedersen parameters with CRT arithmetic
@@ -48,32 +58,24 @@ func NewRingPedersenSecret(nTilde, h1, h2, P, Q *big.Int) (*RingPedersen, error)
 	p1.Add(p1, one)
 	q1 := new(big.Int).Lsh(Q, 1)
 	q1.Add(q1, one)
+	defer WipeInt(p1)
+	defer WipeInt(q1)
 	if new(big.Int).Mul(p1, q1).Cmp(nTilde) != 0 {
 		return nil, errors.New("arith: Ñ != (2P+1)(2Q+1) for the given P, Q")
 	}
-	m, err := NewCRT(p1, new(big.Int).Lsh(P, 1), q1, new(big.Int).Lsh(Q, 1))
+	o1, o2 := new(big.Int).Lsh(P, 1), new(big.Int).Lsh(Q, 1)
+	defer WipeInt(o1)
+	defer WipeInt(o2)
+	m, err := NewCRT(p1, o1, q1, o2)
 	if err != nil {
 		return nil, err
 	}
-	rp := &RingPedersen{NT: m, H1: new(big.Int).Set(h1), H2: new(big.Int).Set(h2)}
-	c := m.crt
-	rp.crt1 = newComb(c.m1, []*big.Int{h1, h2}, c.o1.BitLen(), combRowsRun)
-	rp.crt2 = newComb(c.m2, []*big.Int{h1, h2}, c.o2.BitLen(), combRowsRun)
-	return rp, nil
-}
-
-// NewRingPedersenPrecomputed is NewRingPedersen with fixed-base tables for
-// h₁ and h₂, for a party that makes many commitments against another
-// party's parameters (its range, Bob and PDL proofs). Building the tables
-// costs about four commitments; each commitment then costs less than half
-// of one without them. The result is safe for concurrent use.
-func NewRingPedersenPrecomputed(nTilde, h1, h2 *big.Int) (*RingPedersen, error) {
-	rp, err := NewRingPedersen(nTilde, h1, h2)
-	if err != nil {
-		return nil, err
+	rp := newRingPedersen(m, h1, h2)
+	for i, f := range []*ctMod{m.crt.m1, m.crt.m2} {
+		for k, h := range rp.h {
+			rp.crt[i][k] = bigmod.NewNat().Mod(h, f.m)
+		}
 	}
-	// Prover exponents go up to q³·Ñ·2 (about |Ñ| + 769 bits).
-	rp.pub = newComb(rp.NT.m, []*big.Int{rp.H1, rp.H2}, nTilde.BitLen()+3*256+16, combRowsShared)
 	return rp, nil
 }
 
@@ -93,32 +95,80 @@ func checkRingPedersen(nTilde, h1, h2 *big.Int) error {
 // N returns Ñ. The caller must not modify it.
 func (rp *RingPedersen) N() *big.Int { return rp.NT.m }
 
-// Commit returns h₁^x · h₂^r mod Ñ for x, r ≥ 0 (0 if either is negative,
-// like Modulus.Exp).
-func (rp *RingPedersen) Commit(x, r *big.Int) *big.Int {
+// Commit returns h₁^x · h₂^r mod Ñ for secret 0 ≤ x < 2^xBits and
+// 0 ≤ r < 2^rBits, in time that depends on xBits, rBits and the size of Ñ
+// only; xBits and rBits must come from the public bounds x and r were
+// sampled below. It returns 0 if x or r is out of range.
+//
+// With the CRT (the owner's parameters), an exponent longer than the
+// factor's group order 2P (or 2Q) is first reduced modulo it in constant
+// time; h₁ and h₂ are units, so that changes nothing.
+func (rp *RingPedersen) Commit(x *big.Int, xBits int, r *big.Int, rBits int) *big.Int {
+	if !fits(x, xBits) || !fits(r, rBits) {
+		return new(big.Int)
+	}
+	if c := rp.NT.crt; c != nil && rp.crt[0][0] != nil {
+		var parts [2]*bigmod.Nat
+		for i, f := range []struct{ m, o *ctMod }{{c.m1, c.o1}, {c.m2, c.o2}} {
+			a := rp.expFactor(f.m, f.o, rp.crt[i][0], x, xBits)
+			b := rp.expFactor(f.m, f.o, rp.crt[i][1], r, rBits)
+			parts[i] = a.Mul(b, f.m.m)
+			wipeNat(b)
+		}
+		res := c.combine(parts[0], parts[1], rp.NT.ct)
+		out := rp.NT.ct.int(res)
+		wipeNat(res)
+		wipeNat(parts[1])
+		return out
+	}
+	ct := rp.NT.ct
+	xb, _ := expBytes(x, xBits)
+	rb, _ := expBytes(r, rBits)
+	a := ct.exp(rp.h[0], xb)
+	b := ct.exp(rp.h[1], rb)
+	clear(xb)
+	clear(rb)
+	a.Mul(b, ct.m)
+	out := ct.int(a)
+	wipeNat(a)
+	wipeNat(b)
+	return out
+}
+
+// expFactor returns h^e modulo the factor m with group order o, for
+// 0 ≤ e < 2^eBits.
+func (rp *RingPedersen) expFactor(m, o *ctMod, h *bigmod.Nat, e *big.Int, eBits int) *bigmod.Nat {
+	var eb []byte
+	if eBits > o.bits {
+		r, _ := o.reduce(e, (eBits+7)/8)
+		eb = r.Bytes(o.m)
+		wipeNat(r)
+	} else {
+		eb, _ = expBytes(e, eBits)
+	}
+	out := m.exp(h, eb)
+	clear(eb)
+	return out
+}
+
+// CommitVarTime returns h₁^x · h₂^r mod Ñ for public x, r ≥ 0 (0 if either
+// is negative), in time that depends on their lengths — and, with the CRT,
+// never on the factors.
+func (rp *RingPedersen) CommitVarTime(x, r *big.Int) *big.Int {
 	if x.Sign() < 0 || r.Sign() < 0 {
 		return new(big.Int)
 	}
-	if c := rp.NT.crt; c != nil && rp.crt1 != nil {
-		// h₁, h₂ are units, so exponents reduce modulo each factor's group
-		// order.
-		r1 := rp.crt1.exp(new(big.Int).Mod(x, c.o1), new(big.Int).Mod(r, c.o1))
-		r2 := rp.crt2.exp(new(big.Int).Mod(x, c.o2), new(big.Int).Mod(r, c.o2))
-		return c.combine(r1, r2)
-	}
-	if rp.pub != nil && x.BitLen() <= rp.pub.maxBits() && r.BitLen() <= rp.pub.maxBits() {
-		return rp.pub.exp(x, r)
-	}
-	return rp.NT.Exp2(rp.H1, x, rp.H2, r)
+	return rp.Commit(x, x.BitLen(), r, r.BitLen())
 }
 
-// Wipe overwrites the CRT factors, if any; rp then computes without them.
+// Wipe overwrites the values derived from the factors, if any, and drops
+// the factorisation; rp then computes without it.
 func (rp *RingPedersen) Wipe() {
-	for _, c := range []*comb{rp.crt1, rp.crt2} {
-		if c != nil {
-			c.wipe()
+	for i := range rp.crt {
+		for k := range rp.crt[i] {
+			wipeNat(rp.crt[i][k])
+			rp.crt[i][k] = nil
 		}
 	}
-	rp.crt1, rp.crt2 = nil, nil
 	rp.NT.wipe()
 }

@@ -4,6 +4,15 @@
 //
 // Points are immutable values; every operation returns a new point. Scalars
 // are *big.Int values, reduced modulo the group order q before use.
+//
+// Scalar multiplication comes in two kinds. BaseMult, Mul and Commit take
+// time independent of the scalar's value (a fixed-window ladder over
+// complete addition formulas, see ct.go): use them whenever a scalar is
+// secret — a share, a nonce, a proof's randomness. BaseMultVarTime and
+// MulVarTime are dcrd's faster variable-time multiplications and must only
+// see public scalars, such as proof responses and challenges during
+// verification. Add and Sum use the complete formulas too; Equal, Bytes
+// and the other accessors work on points, which are public.
 package secp
 
 import (
@@ -51,7 +60,8 @@ func Generator() *Point {
 	return fromJacobian(&r)
 }
 
-// Scalar converts k mod q to the curve library's scalar type.
+// Scalar converts k mod q to the curve library's scalar type. Its time
+// depends on k: use it for public values.
 func Scalar(k *big.Int) *secp256k1.ModNScalar {
 	var s secp256k1.ModNScalar
 	t := k
@@ -64,15 +74,50 @@ func Scalar(k *big.Int) *secp256k1.ModNScalar {
 	return &s
 }
 
-// BaseMult returns k·g.
+// BaseMult returns k·g in time independent of the value of k (only its
+// sign and its length in 256-bit chunks matter), for a secret k.
 func BaseMult(k *big.Int) *Point {
+	s := secretScalar(k)
+	r := linearCombination([]*table{generatorTable()}, []*[32]byte{&s}, nil)
+	clear(s[:])
+	return r.toPoint()
+}
+
+// Mul returns k·P in time independent of the value of k (only its sign and
+// its length in 256-bit chunks matter), for a secret k and a public P.
+func (p *Point) Mul(k *big.Int) *Point {
+	if p.IsIdentity() {
+		return Identity()
+	}
+	s := secretScalar(k)
+	pp := toProj(p)
+	r := linearCombination([]*table{newTable(&pp)}, []*[32]byte{&s}, nil)
+	clear(s[:])
+	return r.toPoint()
+}
+
+// Commit returns the Pedersen commitment a·g + b·h in time independent of
+// the values of a and b, for secrets a and b and a public h.
+func Commit(a *big.Int, h *Point, b *big.Int) *Point {
+	sa, sb := secretScalar(a), secretScalar(b)
+	hp := toProj(h)
+	r := linearCombination([]*table{generatorTable(), newTable(&hp)}, []*[32]byte{&sa, &sb}, nil)
+	clear(sa[:])
+	clear(sb[:])
+	return r.toPoint()
+}
+
+// BaseMultVarTime returns k·g with dcrd's variable-time multiplication. Its
+// time depends on k: use it only for public k.
+func BaseMultVarTime(k *big.Int) *Point {
 	var r secp256k1.JacobianPoint
 	secp256k1.ScalarBaseMultNonConst(Scalar(k), &r)
 	return fromJacobian(&r)
 }
 
-// Mul returns k·P.
-func (p *Point) Mul(k *big.Int) *Point {
+// MulVarTime returns k·P with dcrd's variable-time multiplication. Its time
+// depends on k: use it only for public k.
+func (p *Point) MulVarTime(k *big.Int) *Point {
 	if p.IsIdentity() {
 		return Identity()
 	}
@@ -81,11 +126,12 @@ func (p *Point) Mul(k *big.Int) *Point {
 	return fromJacobian(&r)
 }
 
-// Add returns P + R.
+// Add returns P + R with the complete addition formulas (no branch on the
+// points).
 func (p *Point) Add(r *Point) *Point {
-	var out secp256k1.JacobianPoint
-	secp256k1.AddNonConst(&p.j, &r.j, &out)
-	return fromJacobian(&out)
+	a, b := toProj(p), toProj(r)
+	a.add(&a, &b)
+	return a.toPoint()
 }
 
 // Neg returns −P.
@@ -98,13 +144,16 @@ func (p *Point) Neg() *Point {
 	return out
 }
 
-// Sum returns the sum of the points.
+// Sum returns the sum of the points, with the complete addition formulas
+// and one field inversion.
 func Sum(points ...*Point) *Point {
-	acc := Identity()
+	var acc proj
+	acc.setIdentity()
 	for _, p := range points {
-		acc = acc.Add(p)
+		t := toProj(p)
+		acc.add(&acc, &t)
 	}
-	return acc
+	return acc.toPoint()
 }
 
 // IsIdentity reports whether P is the identity.

@@ -62,8 +62,7 @@ func Prove(session []byte, R, X, Y *secp.Point, x *big.Int, rnd io.Reader) (*Pro
 	}
 	A1, A2 := secp.BaseMult(a), R.Mul(a)
 	e := challenge(session, R, X, Y, A1, A2)
-	z := new(big.Int).Mul(e, x)
-	z.Add(z, a).Mod(z, secp.Q)
+	z := secp.MulAdd(e, x, a)
 	arith.WipeInt(a)
 	return &Proof{A1: A1, A2: A2, Z: z}, nil
 }
@@ -75,10 +74,10 @@ func Verify(session []byte, pf *Proof, R, X, Y *secp.Point) error {
 		return fmt.Errorf("%w: identity point or response out of range", ErrMalformed)
 	}
 	e := challenge(session, R, X, Y, pf.A1, pf.A2)
-	if !secp.BaseMult(pf.Z).Equal(pf.A1.Add(X.Mul(e))) {
+	if !secp.BaseMultVarTime(pf.Z).Equal(pf.A1.Add(X.MulVarTime(e))) {
 		return fmt.Errorf("%w: g equation", ErrInvalid)
 	}
-	if !R.Mul(pf.Z).Equal(pf.A2.Add(Y.Mul(e))) {
+	if !R.MulVarTime(pf.Z).Equal(pf.A2.Add(Y.MulVarTime(e))) {
 		return fmt.Errorf("%w: R equation", ErrInvalid)
 	}
 	return nil

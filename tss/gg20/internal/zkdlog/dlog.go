@@ -53,8 +53,7 @@ func Prove(session []byte, X *secp.Point, x *big.Int, rnd io.Reader) (*Proof, er
 	}
 	A := secp.BaseMult(a)
 	e := challenge(session, X, A)
-	z := new(big.Int).Mul(e, x)
-	z.Add(z, a).Mod(z, secp.Q)
+	z := secp.MulAdd(e, x, a)
 	arith.WipeInt(a)
 	return &Proof{A: A, Z: z}, nil
 }
@@ -65,7 +64,7 @@ func Verify(session []byte, pf *Proof, X *secp.Point) error {
 		return fmt.Errorf("%w: identity point or response out of range", ErrMalformed)
 	}
 	e := challenge(session, X, pf.A)
-	if !secp.BaseMult(pf.Z).Equal(pf.A.Add(X.Mul(e))) {
+	if !secp.BaseMultVarTime(pf.Z).Equal(pf.A.Add(X.MulVarTime(e))) {
 		return ErrInvalid
 	}
 	return nil

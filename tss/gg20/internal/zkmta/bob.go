@@ -37,6 +37,9 @@ func proveBob(session []byte, pk *arith.Paillier, v *arith.RingPedersen, c1, c2,
 	if pk == nil || v == nil || c1 == nil || c2 == nil || x == nil || y == nil || r == nil || session == nil {
 		return nil, fmt.Errorf("%w: nil argument to ProveBob", ErrMalformed)
 	}
+	if x.Sign() < 0 || x.BitLen() > q3Bits || y.Sign() < 0 || y.BitLen() > q7Bits || r.Sign() < 0 || r.BitLen() > pk.N.BitLen() {
+		return nil, fmt.Errorf("%w: witness of ProveBob out of range", ErrMalformed)
+	}
 	nt := v.N()
 	qNt := new(big.Int).Mul(q, nt)
 	q3Nt := new(big.Int).Mul(q3, nt)
@@ -54,11 +57,11 @@ func proveBob(session []byte, pk *arith.Paillier, v *arith.RingPedersen, c1, c2,
 	if err != nil {
 		return nil, err
 	}
-	z := v.Commit(x, rho)
-	zPrm := v.Commit(alpha, rhoPrm)
-	t := v.Commit(y, sigma)
-	vv := pk.NN.Mul(pk.NN.Exp(c1, alpha), pk.NN.Mul(pk.GammaExp(gam), betaN))
-	w := v.Commit(gam, tau)
+	z := v.Commit(x, q3Bits, rho, qNt.BitLen())
+	zPrm := v.Commit(alpha, q3Bits, rhoPrm, q3Nt.BitLen())
+	t := v.Commit(y, q7Bits, sigma, qNt.BitLen())
+	vv := pk.NN.Mul(pk.NN.Exp(c1, alpha, q3Bits), pk.NN.Mul(pk.GammaExp(gam), betaN))
+	w := v.Commit(gam, q7Bits, tau, q3Nt.BitLen())
 
 	var e *big.Int
 	var U *crypto.ECPoint
@@ -75,8 +78,8 @@ func proveBob(session []byte, pk *arith.Paillier, v *arith.RingPedersen, c1, c2,
 			return nil, err
 		}
 	}
-	s := new(big.Int).Exp(r, e, pk.N)
-	s.Mul(s, beta).Mod(s, pk.N)
+	// s = r^e·β mod N: r and β are secret, e is not.
+	s := pk.ModN.Mul(pk.ModN.Exp(r, e, qBits), beta)
 	s1 := new(big.Int).Mul(e, x)
 	s1.Add(s1, alpha)
 	s2 := new(big.Int).Mul(e, rho)
@@ -126,8 +129,9 @@ func verifyBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Pailli
 		return err
 	}
 	// c1^s1 · s^N · Γ^t1 ≟ c2^e · v  (mod N²)
-	left := pk.NN.Mul(pk.NN.Exp(c1, pf.S1), pk.NN.Mul(pk.NN.Exp(pf.S, pk.N), pk.GammaExp(pf.T1)))
-	right := pk.NN.Mul(pk.NN.Exp(c2, e), pf.V)
+	nn := pk.NN
+	left := nn.MulVarTime(nn.ExpVarTime(c1, pf.S1), nn.MulVarTime(nn.ExpVarTime(pf.S, pk.N), pk.GammaExp(pf.T1)))
+	right := nn.MulVarTime(nn.ExpVarTime(c2, e), pf.V)
 	if left.Cmp(right) != 0 {
 		return fmt.Errorf("%w: Paillier equation", ErrInvalid)
 	}
@@ -166,16 +170,16 @@ func checkBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Paillie
 		ux, uy := U.XY()
 		e = challenge(session, pk.N, gamma(pk), xx, xy, c1, c2, ux, uy, pf.Z, pf.ZPrm, pf.T, pf.V, pf.W)
 		// g^s1 ≟ X^e · u
-		if !secp.BaseMult(pf.S1).Equal(X.Mul(e).Add(U)) {
+		if !secp.BaseMultVarTime(pf.S1).Equal(X.MulVarTime(e).Add(U)) {
 			return nil, fmt.Errorf("%w: curve equation", ErrInvalid)
 		}
 	}
 	// h1^s1 · h2^s2 ≟ z^e · z'  (mod Ñ)
-	if v.Commit(pf.S1, pf.S2).Cmp(v.NT.Mul(v.NT.Exp(pf.Z, e), pf.ZPrm)) != 0 {
+	if v.CommitVarTime(pf.S1, pf.S2).Cmp(v.NT.MulVarTime(v.NT.ExpVarTime(pf.Z, e), pf.ZPrm)) != 0 {
 		return nil, fmt.Errorf("%w: first ring-Pedersen equation", ErrInvalid)
 	}
 	// h1^t1 · h2^t2 ≟ t^e · w  (mod Ñ)
-	if v.Commit(pf.T1, pf.T2).Cmp(v.NT.Mul(v.NT.Exp(pf.T, e), pf.W)) != 0 {
+	if v.CommitVarTime(pf.T1, pf.T2).Cmp(v.NT.MulVarTime(v.NT.ExpVarTime(pf.T, e), pf.W)) != 0 {
 		return nil, fmt.Errorf("%w: second ring-Pedersen equation", ErrInvalid)
 	}
 	return e, nil
@@ -224,19 +228,24 @@ func VerifyBobOwnKey(session []byte, pf *mta.ProofBob, U *crypto.ECPoint, sk *ar
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	N := sk.N
-	left := new(big.Int).Mul(pf.S1, c1.M)
-	left.Add(left, pf.T1).Mod(left, N)
-	right := new(big.Int).Mul(e, m2)
-	right.Add(right, mv).Mod(right, N)
-	if left.Cmp(right) != 0 {
+	// The plaintexts are secret (m1 is Alice's kᵢ): constant-time mod N.
+	N, modN := sk.N, sk.ModN
+	s1k, em2 := modN.Mul(pf.S1, c1.M), modN.Mul(e, m2)
+	left := modN.Add(s1k, pf.T1)
+	right := modN.Add(em2, mv)
+	equal := modN.Equal(left, right)
+	for _, v := range []*big.Int{s1k, em2, left, right, mv} {
+		arith.WipeInt(v)
+	}
+	if !equal {
+		arith.WipeInt(m2)
 		return nil, fmt.Errorf("%w: Paillier equation (plaintexts)", ErrInvalid)
 	}
-	left = sk.ExpN(c1.C, pf.S1)
-	left.Mul(left, sk.ExpN(pf.S, N)).Mod(left, N)
-	right = sk.ExpN(c2, e)
-	right.Mul(right, pf.V).Mod(right, N)
+	// The nonces are public values; modN keeps the factors constant time.
+	left = modN.MulVarTime(modN.ExpVarTime(c1.C, pf.S1), modN.ExpVarTime(pf.S, N))
+	right = modN.MulVarTime(modN.ExpVarTime(c2, e), pf.V)
 	if left.Cmp(right) != 0 {
+		arith.WipeInt(m2)
 		return nil, fmt.Errorf("%w: Paillier equation (nonces)", ErrInvalid)
 	}
 	return m2, nil

@@ -48,6 +48,15 @@ var (
 	q7  = new(big.Int).Exp(q, big.NewInt(7), nil)
 )
 
+// Bit lengths of the public bounds that the provers' secrets lie below.
+// Constant-time exponentiations take them as exponent widths, so their time
+// shows the bound, never the value.
+var (
+	qBits  = q.BitLen()
+	q3Bits = q3.BitLen()
+	q7Bits = q7.BitLen()
+)
+
 // challenge hashes like tss-lib: SHA512_256i over the values when session is
 // nil, SHA512_256i_TAGGED with the session as tag otherwise; then mod q
 // (tss-lib's RejectionSample is a plain reduction).
@@ -70,7 +79,12 @@ func ProveRange(session []byte, pk *arith.Paillier, c, m, r *big.Int, v *arith.R
 	if pk == nil || v == nil || c == nil || m == nil || r == nil {
 		return nil, fmt.Errorf("%w: nil argument to ProveRange", ErrMalformed)
 	}
+	if m.Sign() < 0 || m.BitLen() > q3Bits || r.Sign() < 0 || r.BitLen() > pk.N.BitLen() {
+		return nil, fmt.Errorf("%w: witness of ProveRange out of range", ErrMalformed)
+	}
 	nt := v.N()
+	qNt := new(big.Int).Mul(q, nt)
+	q3Nt := new(big.Int).Mul(q3, nt)
 	alpha, err := arith.RandomInt(rnd, q3)
 	if err != nil {
 		return nil, err
@@ -79,21 +93,21 @@ func ProveRange(session []byte, pk *arith.Paillier, c, m, r *big.Int, v *arith.R
 	if err != nil {
 		return nil, err
 	}
-	gam, err := arith.RandomInt(rnd, new(big.Int).Mul(q3, nt))
+	gam, err := arith.RandomInt(rnd, q3Nt)
 	if err != nil {
 		return nil, err
 	}
-	rho, err := arith.RandomInt(rnd, new(big.Int).Mul(q, nt))
+	rho, err := arith.RandomInt(rnd, qNt)
 	if err != nil {
 		return nil, err
 	}
-	z := v.Commit(m, rho)
+	z := v.Commit(m, q3Bits, rho, qNt.BitLen())
 	u := pk.NN.Mul(pk.GammaExp(alpha), betaN)
-	w := v.Commit(alpha, gam)
+	w := v.Commit(alpha, q3Bits, gam, q3Nt.BitLen())
 	e := challenge(session, pk.N, gamma(pk), c, z, u, w)
 
-	s := new(big.Int).Exp(r, e, pk.N)
-	s.Mul(s, beta).Mod(s, pk.N)
+	// s = r^e·β mod N: r and β are secret, e is not.
+	s := pk.ModN.Mul(pk.ModN.Exp(r, e, qBits), beta)
 	s1 := new(big.Int).Mul(e, m)
 	s1.Add(s1, alpha)
 	s2 := new(big.Int).Mul(e, rho)
@@ -132,14 +146,14 @@ func VerifyRange(session []byte, pf *mta.RangeProofAlice, pk *arith.Paillier, c 
 	e := challenge(session, pk.N, gamma(pk), c, pf.Z, pf.U, pf.W)
 
 	// Γ^s1 · s^N ≟ u · c^e  (mod N²)
-	left := pk.NN.Mul(pk.GammaExp(pf.S1), pk.NN.Exp(pf.S, pk.N))
-	right := pk.NN.Mul(pf.U, pk.NN.Exp(c, e))
+	left := pk.NN.MulVarTime(pk.GammaExp(pf.S1), pk.NN.ExpVarTime(pf.S, pk.N))
+	right := pk.NN.MulVarTime(pf.U, pk.NN.ExpVarTime(c, e))
 	if left.Cmp(right) != 0 {
 		return fmt.Errorf("%w: Paillier equation", ErrInvalid)
 	}
 	// h1^s1 · h2^s2 ≟ w · z^e  (mod Ñ)
-	left = v.Commit(pf.S1, pf.S2)
-	right = v.NT.Mul(pf.W, v.NT.Exp(pf.Z, e))
+	left = v.CommitVarTime(pf.S1, pf.S2)
+	right = v.NT.MulVarTime(pf.W, v.NT.ExpVarTime(pf.Z, e))
 	if left.Cmp(right) != 0 {
 		return fmt.Errorf("%w: ring-Pedersen equation", ErrInvalid)
 	}

@@ -175,7 +175,7 @@ func bobStep(t testing.TB, alice *party, c1, x *big.Int) (c2, y, r *big.Int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2 = alice.pub.NN.Mul(alice.pub.NN.Exp(c1, x), cy)
+	c2 = alice.pub.NN.MulVarTime(alice.pub.NN.ExpVarTime(c1, x), cy)
 	return c2, y, r
 }
 

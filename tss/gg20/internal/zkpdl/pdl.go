@@ -90,7 +90,12 @@ func Prove(session []byte, st *Statement, k, rho *big.Int, rnd io.Reader) (*Proo
 	if st == nil || st.PK == nil || st.V == nil || st.C == nil || st.R.IsIdentity() || st.Rbar.IsIdentity() || k == nil || rho == nil {
 		return nil, fmt.Errorf("%w: incomplete statement or witness", ErrMalformed)
 	}
+	if k.Sign() < 0 || k.BitLen() > q3.BitLen() || rho.Sign() < 0 || rho.BitLen() > st.PK.N.BitLen() {
+		return nil, fmt.Errorf("%w: witness out of range", ErrMalformed)
+	}
 	nt := st.V.N()
+	qNt := new(big.Int).Mul(q, nt)
+	q3Nt := new(big.Int).Mul(q3, nt)
 	alpha, err := arith.RandomInt(rnd, q3)
 	if err != nil {
 		return nil, err
@@ -99,27 +104,28 @@ func Prove(session []byte, st *Statement, k, rho *big.Int, rnd io.Reader) (*Proo
 	if err != nil {
 		return nil, err
 	}
-	rhoPrm, err := arith.RandomInt(rnd, new(big.Int).Mul(q, nt))
+	rhoPrm, err := arith.RandomInt(rnd, qNt)
 	if err != nil {
 		return nil, err
 	}
-	gam, err := arith.RandomInt(rnd, new(big.Int).Mul(q3, nt))
+	gam, err := arith.RandomInt(rnd, q3Nt)
 	if err != nil {
 		return nil, err
 	}
-	z := st.V.Commit(k, rhoPrm)
+	// Constant time in the secrets k, α, β, ρ, ρ', γ; the exponent widths
+	// are those of the public bounds.
+	z := st.V.Commit(k, q3.BitLen(), rhoPrm, qNt.BitLen())
 	u1 := st.R.Mul(alpha)
 	if u1.IsIdentity() {
 		return nil, errors.New("zkpdl: degenerate nonce, retry")
 	}
 	u2 := st.PK.NN.Mul(st.PK.GammaExp(alpha), betaN)
-	u3 := st.V.Commit(alpha, gam)
+	u3 := st.V.Commit(alpha, q3.BitLen(), gam, q3Nt.BitLen())
 	e := st.challenge(session, z, u1, u2, u3)
 
 	s1 := new(big.Int).Mul(e, k)
 	s1.Add(s1, alpha)
-	s2 := new(big.Int).Exp(rho, e, st.PK.N)
-	s2.Mul(s2, beta).Mod(s2, st.PK.N)
+	s2 := st.PK.ModN.Mul(st.PK.ModN.Exp(rho, e, q.BitLen()), beta)
 	s3 := new(big.Int).Mul(e, rhoPrm)
 	s3.Add(s3, gam)
 	for _, v := range []*big.Int{alpha, beta, rhoPrm, gam} {
@@ -159,16 +165,16 @@ func Verify(session []byte, pf *Proof, st *Statement) error {
 	}
 	e := st.challenge(session, pf.Z, pf.U1, pf.U2, pf.U3)
 	// s₁·R ≟ u₁ + e·R̄
-	if !st.R.Mul(pf.S1).Equal(pf.U1.Add(st.Rbar.Mul(e))) {
+	if !st.R.MulVarTime(pf.S1).Equal(pf.U1.Add(st.Rbar.MulVarTime(e))) {
 		return fmt.Errorf("%w: curve equation", ErrInvalid)
 	}
 	// Γ^{s₁}·s₂^N ≟ u₂·c^e (mod N²)
 	nn := st.PK.NN
-	if nn.Mul(st.PK.GammaExp(pf.S1), nn.Exp(pf.S2, st.PK.N)).Cmp(nn.Mul(pf.U2, nn.Exp(st.C, e))) != 0 {
+	if nn.MulVarTime(st.PK.GammaExp(pf.S1), nn.ExpVarTime(pf.S2, st.PK.N)).Cmp(nn.MulVarTime(pf.U2, nn.ExpVarTime(st.C, e))) != 0 {
 		return fmt.Errorf("%w: Paillier equation", ErrInvalid)
 	}
 	// h₁^{s₁}·h₂^{s₃} ≟ u₃·z^e (mod Ñ)
-	if st.V.Commit(pf.S1, pf.S3).Cmp(st.V.NT.Mul(pf.U3, st.V.NT.Exp(pf.Z, e))) != 0 {
+	if st.V.CommitVarTime(pf.S1, pf.S3).Cmp(st.V.NT.MulVarTime(pf.U3, st.V.NT.ExpVarTime(pf.Z, e))) != 0 {
 		return fmt.Errorf("%w: ring-Pedersen equation", ErrInvalid)
 	}
 	return nil

@@ -58,15 +58,13 @@ func Prove(session []byte, h, T *secp.Point, sigma, l *big.Int, rnd io.Reader) (
 	if err != nil {
 		return nil, err
 	}
-	A := secp.BaseMult(a).Add(h.Mul(b))
+	A := secp.Commit(a, h, b)
 	if A.IsIdentity() {
 		return nil, errors.New("zkpedersen: degenerate nonce, retry")
 	}
 	e := challenge(session, h, T, A)
-	z1 := new(big.Int).Mul(e, sigma)
-	z1.Add(z1, a).Mod(z1, secp.Q)
-	z2 := new(big.Int).Mul(e, l)
-	z2.Add(z2, b).Mod(z2, secp.Q)
+	z1 := secp.MulAdd(e, sigma, a)
+	z2 := secp.MulAdd(e, l, b)
 	arith.WipeInt(a)
 	arith.WipeInt(b)
 	return &Proof{A: A, Z1: z1, Z2: z2}, nil
@@ -78,8 +76,8 @@ func Verify(session []byte, pf *Proof, h, T *secp.Point) error {
 		return fmt.Errorf("%w: identity point or response out of range", ErrMalformed)
 	}
 	e := challenge(session, h, T, pf.A)
-	left := secp.BaseMult(pf.Z1).Add(h.Mul(pf.Z2))
-	if !left.Equal(pf.A.Add(T.Mul(e))) {
+	left := secp.BaseMultVarTime(pf.Z1).Add(h.MulVarTime(pf.Z2))
+	if !left.Equal(pf.A.Add(T.MulVarTime(e))) {
 		return ErrInvalid
 	}
 	return nil

@@ -73,15 +73,13 @@ func Prove(session []byte, st *Statement, sigma, l *big.Int, rnd io.Reader) (*Pr
 		return nil, err
 	}
 	A1 := st.R.Mul(a)
-	A2 := secp.BaseMult(a).Add(st.H.Mul(b))
+	A2 := secp.Commit(a, st.H, b)
 	if A1.IsIdentity() || A2.IsIdentity() {
 		return nil, errors.New("zkst: degenerate nonce, retry")
 	}
 	e := challenge(session, st, A1, A2)
-	z1 := new(big.Int).Mul(e, sigma)
-	z1.Add(z1, a).Mod(z1, secp.Q)
-	z2 := new(big.Int).Mul(e, l)
-	z2.Add(z2, b).Mod(z2, secp.Q)
+	z1 := secp.MulAdd(e, sigma, a)
+	z2 := secp.MulAdd(e, l, b)
 	arith.WipeInt(a)
 	arith.WipeInt(b)
 	return &Proof{A1: A1, A2: A2, Z1: z1, Z2: z2}, nil
@@ -93,10 +91,10 @@ func Verify(session []byte, pf *Proof, st *Statement) error {
 		return fmt.Errorf("%w: identity point or response out of range", ErrMalformed)
 	}
 	e := challenge(session, st, pf.A1, pf.A2)
-	if !st.R.Mul(pf.Z1).Equal(pf.A1.Add(st.S.Mul(e))) {
+	if !st.R.MulVarTime(pf.Z1).Equal(pf.A1.Add(st.S.MulVarTime(e))) {
 		return fmt.Errorf("%w: S equation", ErrInvalid)
 	}
-	if !secp.BaseMult(pf.Z1).Add(st.H.Mul(pf.Z2)).Equal(pf.A2.Add(st.T.Mul(e))) {
+	if !secp.BaseMultVarTime(pf.Z1).Add(st.H.MulVarTime(pf.Z2)).Equal(pf.A2.Add(st.T.MulVarTime(e))) {
 		return fmt.Errorf("%w: T equation", ErrInvalid)
 	}
 	return nil
