@@ -112,7 +112,7 @@ func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*PresignResul
 	return res, firstErr
 }
 
-// precompCache keeps the public fixed-base tables of each key's committee.
+// precompCache keeps the prepared ring-Pedersen parameters of each key's committee.
 type precompCache struct {
 	mu sync.Mutex
 	m  map[string]*gg20.Precomputed
