@@ -204,6 +204,10 @@ func parseWire(wire []byte, from *tsslib.PartyID, broadcast bool) (msg tsslib.Pa
 func (p *tssLibProtocol) accept(from *member, spec msgSpec, to role, parsed tsslib.ParsedMessage) error {
 	if p.validator != nil {
 		if err := p.validator.validate(from, parsed); err != nil {
+			var ue *unattributedError
+			if errors.As(err, &ue) {
+				return fmt.Errorf("tss: %s round %d: %w", p.op, p.roundOf(spec.name), err)
+			}
 			return &CulpritError{Op: p.op, Parties: []PartyID{from.site}, Round: p.roundOf(spec.name), Reason: err}
 		}
 	}
