@@ -369,7 +369,10 @@ func (p *tssLibProtocol) mapError(terr *tsslib.Error) error {
 		if c == nil {
 			continue
 		}
-		if m := p.members[hex.EncodeToString(c.Key)]; m != nil && !slices.Contains(culprits, m.site) {
+		// tss-lib names the local party when a check fails that cannot
+		// tell who cheated (GG18 phase 5: "U doesn't equal T"); a party
+		// never blames itself.
+		if m := p.members[hex.EncodeToString(c.Key)]; m != nil && m.site != p.self && !slices.Contains(culprits, m.site) {
 			culprits = append(culprits, m.site)
 		}
 	}
