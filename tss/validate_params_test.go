@@ -429,3 +429,52 @@ func facBytes(pf *facproof.ProofFac) [][]byte {
 	b := pf.Bytes()
 	return b[:]
 }
+
+// TestReshareValidator_OldCommitteeMessages reaches the checks of the old
+// committee's messages: the public key each old member announces (tss-lib
+// v2.0.2 compares every one with member 0's instead of with each other,
+// upstream SRC-2026-1155), its encoding, the session ID's length and the
+// opening of the VSS commitment.
+func TestReshareValidator_OldCommitteeMessages(t *testing.T) {
+	ec := tsslib.S256()
+	key := crypto.ScalarBaseMult(ec, big.NewInt(3))
+	other := crypto.ScalarBaseMult(ec, big.NewInt(4))
+	b := testMember("B", 2)
+	g1 := crypto.ScalarBaseMult(ec, big.NewInt(7))
+	g2 := crypto.ScalarBaseMult(ec, big.NewInt(11))
+	open := []*big.Int{big.NewInt(99), g1.X(), g1.Y(), g2.X(), g2.Y()}
+	commitment := common.SHA512_256i(open...)
+	round1 := func(pub *crypto.ECPoint, ssid []byte) tsslib.ParsedMessage {
+		return resharing.NewDGRound1Message(nil, b.id, pub, commitment, ssid)
+	}
+	ssid := make([]byte, 32)
+	cases := []struct {
+		name   string
+		msgs   []tsslib.ParsedMessage
+		wantIs error
+	}{
+		{"honest", []tsslib.ParsedMessage{round1(key, ssid), resharing.NewDGRound3Message2(nil, b.id, open)}, nil},
+		{"another public key", []tsslib.ParsedMessage{round1(other, ssid)}, ErrWrongPublicKey},
+		{"public key x + p", []tsslib.ParsedMessage{round1(crypto.NewECPointNoCurveCheck(ec, new(big.Int).Add(key.X(), curveP), key.Y()), ssid)}, ErrPointNotOnCurve},
+		{"session ID longer than a hash", []tsslib.ParsedMessage{round1(key, make([]byte, 33))}, ErrMalformedMessage},
+		{"opening of another polynomial", []tsslib.ParsedMessage{round1(key, ssid),
+			resharing.NewDGRound3Message2(nil, b.id, []*big.Int{big.NewInt(98), g1.X(), g1.Y(), g2.X(), g2.Y()})}, ErrDecommitment},
+		{"VSS vector one point long", []tsslib.ParsedMessage{round1(key, ssid),
+			resharing.NewDGRound3Message2(nil, b.id, append(open, g1.X(), g1.Y()))}, ErrVSSLength},
+		{"share not below q", []tsslib.ParsedMessage{resharing.NewDGRound3Message1(testMember("A", 1).id, b.id, &vss.Share{Share: curveQ})}, ErrScalarRange},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newReshareValidator(ec, 1, key, "A")
+			var err error
+			for _, m := range tc.msgs {
+				if err = v.validate(b, m); err != nil {
+					break
+				}
+			}
+			if !errors.Is(err, tc.wantIs) || (tc.wantIs == nil && err != nil) {
+				t.Fatalf("got %v, want %v", err, tc.wantIs)
+			}
+		})
+	}
+}

@@ -2,12 +2,14 @@ package tss
 
 import (
 	"bytes"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"math/big"
 	"strings"
 	"testing"
 
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/signing"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -247,5 +249,59 @@ func checkCulprit(t *testing.T, name string, err error, culprit PartyID) {
 	var ce *CulpritError
 	if !errors.As(err, &ce) || len(ce.Parties) != 1 || ce.Parties[0] != culprit {
 		t.Errorf("%s: got %v, want a culprit error naming %s", name, err, culprit)
+	}
+}
+
+// TestSign_MtAPlaintextOutOfRange sends party A, in round 2 of a live
+// signing, an MtA ciphertext that decrypts to N − 1 — what a Bob who
+// chose a "negative" mask sends (Alpha-Rays, eprint 2021/1621) — with
+// every proof value in range. tss-lib v2.0.2 reduces the plaintext mod q
+// without looking at it; the validator refuses it and names B.
+func TestSign_MtAPlaintextOutOfRange(t *testing.T) {
+	shares := fixtureShares(t, "2-of-3", 2)
+	sp := newSignPair(t, shares, 0, 1)
+	defer sp.wipe()
+	msg := sp.next(0, 3)
+	pk := &shares[0].Data.PaillierSK.PublicKey
+	for _, field := range []string{"c1", "c2"} {
+		ct, err := pk.Encrypt(rand.Reader, new(big.Int).Sub(pk.N, big.NewInt(1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := msg
+		bad.payload = rewritePayload(t, msg.payload, func(m proto.Message) {
+			r2 := m.(*signing.SignRound2Message)
+			if field == "c1" {
+				r2.C1 = ct.Bytes()
+			} else {
+				r2.C2 = ct.Bytes()
+			}
+		})
+		_, err = safeHandle(sp.p[0], bad)
+		if !errors.Is(err, ErrMtAPlaintext) {
+			t.Fatalf("%s = Enc(N − 1): got %v, want ErrMtAPlaintext", field, err)
+		}
+		checkCulprit(t, field, err, sp.ids[1])
+	}
+	// The honest message still goes through and the signature completes.
+	if err := sp.deliver(routed{to: 0, in: msg}); err != nil {
+		t.Fatalf("honest round-2 message after the refused ones: %v", err)
+	}
+	if err, signed := sp.finish(); err != nil || !signed {
+		t.Fatalf("signing after the refused messages: %v (signed %v)", err, signed)
+	}
+}
+
+// TestSigningTarget_RejectsZeroMessage: a digest that is 0 modulo q is
+// refused before any session starts (tss-lib v2.0.2 accepts m = 0; later
+// versions refuse it).
+func TestSigningTarget_RejectsZeroMessage(t *testing.T) {
+	share := fixtureShares(t, "2-of-3", 2)[0]
+	for _, d := range []*big.Int{new(big.Int), new(big.Int).Set(curveQ)} {
+		var digest [32]byte
+		d.FillBytes(digest[:])
+		if _, err := newSigningTarget(share, digest[:], ""); !errors.Is(err, ErrBadRequest) {
+			t.Fatalf("digest %x: got %v, want ErrBadRequest", digest, err)
+		}
 	}
 }
