@@ -79,14 +79,16 @@ type routed struct {
 // and B (index 1), without engine, network or HSM, so that a test can
 // stop at any message and hand a party a tampered copy.
 type signPair struct {
-	t     *testing.T
+	t     testing.TB
 	ids   [2]PartyID
 	p     [2]*tssLibProtocol
 	ends  [2]chan *common.SignatureData
 	queue []routed
+	// toA records every message delivered to A.
+	toA []inMsg
 }
 
-func newSignPair(t *testing.T, shares []*keyShare, a, b int) *signPair {
+func newSignPair(t testing.TB, shares []*keyShare, a, b int) *signPair {
 	t.Helper()
 	sp := &signPair{t: t, ids: [2]PartyID{shares[a].Self, shares[b].Self}}
 	digest := sha256.Sum256([]byte("validation test"))
@@ -150,6 +152,9 @@ func (sp *signPair) next(to int, round uint32) inMsg {
 }
 
 func (sp *signPair) deliver(r routed) error {
+	if r.to == 0 {
+		sp.toA = append(sp.toA, r.in)
+	}
 	outs, err := safeHandle(sp.p[r.to], r.in)
 	if err != nil {
 		return err
