@@ -2,6 +2,7 @@ package tss
 
 import (
 	"errors"
+	"math/big"
 	"testing"
 	"time"
 
@@ -39,5 +40,60 @@ func TestTSSLibProtocol_PanicDoesNotHangTheSession(t *testing.T) {
 	}
 	if _, err := safeHandle(sp.p[0], msg); !errors.Is(err, ErrProtocol) {
 		t.Fatalf("a message after the panic: got %v, want ErrProtocol", err)
+	}
+}
+
+// TestSign_DeltaSumZeroEndsTheSession is the rushing attack that reaches
+// the panic above with validation on: B waits for A's δ_A and sends
+// δ_B = q − δ_A, a well-formed scalar. The sum is 0, tss-lib's inverse of
+// it is nil and round 5 panics inside Update. The session fails (GG18
+// cannot tell who made the sum zero, so no one is named) and does not hang.
+func TestSign_DeltaSumZeroEndsTheSession(t *testing.T) {
+	sp := newSignPair(t, fixtureShares(t, "2-of-3", 2), 0, 1)
+	defer sp.wipe()
+	var stash *routed
+	var deltaA *big.Int
+	for deltaA == nil || stash == nil {
+		if len(sp.queue) == 0 {
+			t.Fatal("no round-3 messages")
+		}
+		r := sp.queue[0]
+		sp.queue = sp.queue[1:]
+		if r.in.round == 4 {
+			rewritePayload(t, r.in.payload, func(m proto.Message) {
+				if r.to == 1 {
+					deltaA = new(big.Int).SetBytes(m.(*signing.SignRound3Message).Theta)
+				}
+			})
+			if r.to == 0 {
+				stash = &r
+				continue
+			}
+		}
+		if err := sp.deliver(r); err != nil {
+			t.Fatalf("honest session failed: %v", err)
+		}
+	}
+	stash.in.payload = rewritePayload(t, stash.in.payload, func(m proto.Message) {
+		m.(*signing.SignRound3Message).Theta = new(big.Int).Sub(curveQ, deltaA).Bytes()
+	})
+	if err := sp.deliver(*stash); err != nil {
+		t.Fatalf("δ_B = q − δ_A was refused (%v); it is a valid scalar", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err, _ := sp.finish()
+		sp.p[0].waitingFor()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var ce *CulpritError
+		if !errors.Is(err, ErrProtocol) || errors.As(err, &ce) {
+			t.Fatalf("got %v, want ErrProtocol naming no one", err)
+		}
+		t.Logf("session ended with: %v", err)
+	case <-time.After(time.Minute):
+		t.Fatal("the session hangs after tss-lib's panic")
 	}
 }
