@@ -65,11 +65,13 @@ func TestReshare_MaliciousMember(t *testing.T) {
 		},
 		{
 			// tss-lib v2.0.2 verifies the modulus proof in a goroutine and
-			// panics computing a Jacobi symbol modulo an even N.
+			// panics computing a Jacobi symbol modulo an even N. An odd W
+			// keeps gcd(W, N) = 1, so only the parity check stops it.
 			name: "new member announces an even Paillier N",
 			tamper: edit(dgRound2a, func(m proto.Message) {
 				r := m.(*resharing.DGRound2Message1)
 				r.PaillierN = new(big.Int).SetBit(new(big.Int).SetBytes(r.PaillierN), 0, 0).Bytes()
+				r.ModProof[0] = new(big.Int).SetBit(new(big.Int).SetBytes(r.ModProof[0]), 0, 1).Bytes()
 			}),
 			wantIs: tss.ErrBadModulus,
 		},

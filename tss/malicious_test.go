@@ -118,12 +118,18 @@ func TestKeygen_MaliciousParty(t *testing.T) {
 		{
 			// tss-lib v2.0.2 computes Jacobi symbols modulo N in a goroutine
 			// when it verifies the modulus proof, and panics for an even N.
+			// An odd W keeps gcd(W, N) = 1, so only the parity check stops it.
 			name: "even Paillier N",
 			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
 				if m.Type == tss.MsgProtocol && m.Round == kgRound1 {
 					m.Payload = rewriteContent(t, m.Payload, func(pm proto.Message) {
 						k := pm.(*keygen.KGRound1Message)
 						k.PaillierN = new(big.Int).SetBit(new(big.Int).SetBytes(k.PaillierN), 0, 0).Bytes()
+					})
+				}
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2b {
+					m.Payload = rewriteKGRound2Message2(t, m.Payload, func(k *keygen.KGRound2Message2) {
+						k.ModProof[0] = new(big.Int).SetBit(new(big.Int).SetBytes(k.ModProof[0]), 0, 1).Bytes()
 					})
 				}
 				return []*tss.Message{m}
