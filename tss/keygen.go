@@ -29,11 +29,14 @@ type KeygenRequest struct {
 	Threshold int
 }
 
+// keygenSpecs are the messages of tss-lib keygen. Every message after
+// round 1 is checked against the sender's round-1 moduli, so it waits for
+// that message.
 var keygenSpecs = []msgSpec{
 	{name: "binance.tsslib.ecdsa.keygen.KGRound1Message", broadcast: true},
-	{name: "binance.tsslib.ecdsa.keygen.KGRound2Message1"},
+	{name: "binance.tsslib.ecdsa.keygen.KGRound2Message1", after: "binance.tsslib.ecdsa.keygen.KGRound1Message"},
 	{name: "binance.tsslib.ecdsa.keygen.KGRound2Message2", broadcast: true, after: "binance.tsslib.ecdsa.keygen.KGRound1Message"},
-	{name: "binance.tsslib.ecdsa.keygen.KGRound3Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.keygen.KGRound3Message", broadcast: true, after: "binance.tsslib.ecdsa.keygen.KGRound1Message"},
 }
 
 // Keygen runs distributed key generation with the committee and returns the
@@ -116,9 +119,8 @@ func (e *Engine) keygenHooks(ctx context.Context, prop *Proposal, initiator bool
 		}
 		ids := tsslib.SortPartyIDs(memberIDs(members))
 		params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), self.id, len(ids), prop.Threshold-1)
-		proto = newTSSLibProtocol(OpKeygen, e.net.Self(), members, keygenSpecs, &keygenValidator{
-			ec: tsslib.S256(), threshold: prop.Threshold - 1, paillierN: make(map[PartyID]*big.Int),
-		})
+		proto = newTSSLibProtocol(OpKeygen, e.net.Self(), members, keygenSpecs,
+			newKeygenValidator(tsslib.S256(), prop.Threshold-1, e.net.Self(), pp.PaillierSK.N, pp.NTildei))
 		var party tsslib.Party
 		if err := proto.call(func() *tsslib.Error {
 			party = keygen.NewLocalParty(params, proto.out, end, *pp)

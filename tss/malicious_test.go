@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
+	"github.com/keyquorum/keyquorum/internal/fixtures"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -95,16 +97,85 @@ func TestKeygen_MaliciousParty(t *testing.T) {
 			wantIs: tss.ErrVSSLength,
 		},
 		{
-			name: "modproof W sharing a factor with N",
+			name: "modproof W = 0",
 			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
 				if m.Type == tss.MsgProtocol && m.Round == kgRound2b {
 					m.Payload = rewriteKGRound2Message2(t, m.Payload, func(k *keygen.KGRound2Message2) {
-						k.ModProof[0] = []byte{0} // W = 0 shares every factor with N
+						k.ModProof[0] = []byte{0}
 					})
 				}
 				return []*tss.Message{m}
 			},
+			wantIs: tss.ErrProofRange,
+		},
+		{
+			// W = 2p for a factor p of the cheater's own N: 0 < W < N and
+			// Jacobi(W, N) = 0, so only gcd(W, N) = 1 refuses it.
+			name:   "modproof W a multiple of a factor of N",
+			tamper: modProofWithFactor(),
 			wantIs: tss.ErrModProofGCD,
+		},
+		{
+			// tss-lib v2.0.2 computes Jacobi symbols modulo N in a goroutine
+			// when it verifies the modulus proof, and panics for an even N.
+			// An odd W keeps gcd(W, N) = 1, so only the parity check stops it.
+			name: "even Paillier N",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound1 {
+					m.Payload = rewriteContent(t, m.Payload, func(pm proto.Message) {
+						k := pm.(*keygen.KGRound1Message)
+						k.PaillierN = new(big.Int).SetBit(new(big.Int).SetBytes(k.PaillierN), 0, 0).Bytes()
+					})
+				}
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2b {
+					m.Payload = rewriteKGRound2Message2(t, m.Payload, func(k *keygen.KGRound2Message2) {
+						k.ModProof[0] = new(big.Int).SetBit(new(big.Int).SetBytes(k.ModProof[0]), 0, 1).Bytes()
+					})
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrBadModulus,
+		},
+		{
+			// tss-lib v2.0.2 reads a DLN proof's length prefix with Int64 and
+			// slices with it in a goroutine: 2⁶³ turns negative and panics.
+			name: "DLN proof length prefix 2^63",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound1 {
+					m.Payload = rewriteContent(t, m.Payload, func(pm proto.Message) {
+						pm.(*keygen.KGRound1Message).Dlnproof_1[0] = []byte{0x80, 0, 0, 0, 0, 0, 0, 0}
+					})
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrMissingProof,
+		},
+		{
+			name: "no-small-factor proof missing",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2a {
+					m.Payload = rewriteContent(t, m.Payload, func(pm proto.Message) {
+						pm.(*keygen.KGRound2Message1).FacProof = nil
+					})
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrMissingProof,
+		},
+		{
+			// Every value in range, one changed by 1: only tss-lib's
+			// verification of the proof refuses it.
+			name: "no-small-factor proof forged",
+			tamper: func(t *testing.T, m *tss.Message) []*tss.Message {
+				if m.Type == tss.MsgProtocol && m.Round == kgRound2a {
+					m.Payload = rewriteContent(t, m.Payload, func(pm proto.Message) {
+						fp := pm.(*keygen.KGRound2Message1).FacProof
+						fp[10] = new(big.Int).Add(new(big.Int).SetBytes(fp[10]), big.NewInt(1)).Bytes()
+					})
+				}
+				return []*tss.Message{m}
+			},
+			wantIs: tss.ErrProtocol,
 		},
 		{
 			name: "oversized field",
@@ -222,5 +293,44 @@ func TestKeygen_MaliciousParty(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// modProofWithFactor returns a tamper function that remembers the
+// cheater's Paillier N from its round-1 message, finds the fixture
+// pre-parameters it came from, and sets its modulus proof's W to 2p.
+func modProofWithFactor() func(t *testing.T, m *tss.Message) []*tss.Message {
+	var n *big.Int
+	return func(t *testing.T, m *tss.Message) []*tss.Message {
+		if m.Type != tss.MsgProtocol {
+			return []*tss.Message{m}
+		}
+		switch m.Round {
+		case kgRound1:
+			rewriteContent(t, m.Payload, func(pm proto.Message) {
+				n = new(big.Int).SetBytes(pm.(*keygen.KGRound1Message).PaillierN)
+			})
+		case kgRound2b:
+			var p *big.Int
+			for i := 0; i < fixtures.PreParamsCount(); i++ {
+				pp, err := fixtures.PreParams(i)
+				if err != nil {
+					t.Error(err)
+					break
+				}
+				if pp.PaillierSK.N.Cmp(n) == 0 {
+					p = pp.PaillierSK.P
+					break
+				}
+			}
+			if p == nil {
+				t.Error("the cheater's Paillier key is not a fixture")
+				break
+			}
+			m.Payload = rewriteKGRound2Message2(t, m.Payload, func(k *keygen.KGRound2Message2) {
+				k.ModProof[0] = new(big.Int).Lsh(p, 1).Bytes()
+			})
+		}
+		return []*tss.Message{m}
 	}
 }

@@ -43,13 +43,17 @@ type reshareParams struct {
 	OldThreshold int    `json:"old_threshold"`
 }
 
+// reshareSpecs are the messages of tss-lib resharing. The opening of an
+// old member's VSS commitment is checked against its round-1 commitment,
+// and a new member's no-small-factor proof against its round-2 modulus, so
+// each waits for that message.
 var reshareSpecs = []msgSpec{
 	{name: "binance.tsslib.ecdsa.resharing.DGRound1Message", broadcast: true},
 	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message1", broadcast: true},
 	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message2", broadcast: true},
 	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message1"},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message2", broadcast: true},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message1"},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message2", broadcast: true, after: "binance.tsslib.ecdsa.resharing.DGRound1Message"},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message1", after: "binance.tsslib.ecdsa.resharing.DGRound2Message1"},
 	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message2", broadcast: true},
 }
 
@@ -247,8 +251,8 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 		if err != nil {
 			return nil, err
 		}
-		proto := newTSSLibProtocol(OpReshare, self, slices.Concat(oldMembers, newMembers), reshareSpecs,
-			&reshareValidator{ec: tsslib.S256(), newThreshold: prop.Threshold - 1, publicKey: expected})
+		validator := newReshareValidator(tsslib.S256(), prop.Threshold-1, expected, self)
+		proto := newTSSLibProtocol(OpReshare, self, slices.Concat(oldMembers, newMembers), reshareSpecs, validator)
 		if isOld {
 			oldShare, err = e.loadShare(ctx, prop.KeyID)
 			if err != nil {
@@ -275,6 +279,7 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 			if err != nil {
 				return nil, fmt.Errorf("tss: reshare on %s: %w", self, err)
 			}
+			validator.setOwnModuli(pp.PaillierSK.N, pp.NTildei)
 			rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, newMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
 			save := keygen.NewLocalPartySaveData(len(newIDs))
 			save.LocalPreParams = *pp

@@ -34,16 +34,19 @@ type SignRequest struct {
 	Evidence []byte
 }
 
+// signSpecs are the messages of tss-lib's GG18 signing. Each opening of a
+// commitment is checked against the sender's commitment, so it waits for
+// that message.
 var signSpecs = []msgSpec{
 	{name: "binance.tsslib.ecdsa.signing.SignRound1Message1"},
 	{name: "binance.tsslib.ecdsa.signing.SignRound1Message2", broadcast: true},
 	{name: "binance.tsslib.ecdsa.signing.SignRound2Message"},
 	{name: "binance.tsslib.ecdsa.signing.SignRound3Message", broadcast: true},
-	{name: "binance.tsslib.ecdsa.signing.SignRound4Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound4Message", broadcast: true, after: "binance.tsslib.ecdsa.signing.SignRound1Message2"},
 	{name: "binance.tsslib.ecdsa.signing.SignRound5Message", broadcast: true},
-	{name: "binance.tsslib.ecdsa.signing.SignRound6Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound6Message", broadcast: true, after: "binance.tsslib.ecdsa.signing.SignRound5Message"},
 	{name: "binance.tsslib.ecdsa.signing.SignRound7Message", broadcast: true},
-	{name: "binance.tsslib.ecdsa.signing.SignRound8Message", broadcast: true},
+	{name: "binance.tsslib.ecdsa.signing.SignRound8Message", broadcast: true, after: "binance.tsslib.ecdsa.signing.SignRound7Message"},
 	{name: "binance.tsslib.ecdsa.signing.SignRound9Message", broadcast: true},
 }
 
@@ -280,7 +283,6 @@ func (e *Engine) signHooks(ctx context.Context, prop *Proposal, initiator bool) 
 				return false
 			}
 		}
-		proto.onWipe = share.wipe
 		return proto, nil
 	}
 	hooks.finish = func(ctx context.Context) ([]byte, error) {
@@ -307,14 +309,23 @@ func newSignProtocol(share *keyShare, prop *Proposal, target *signingTarget, sel
 	}
 	ids := tsslib.SortPartyIDs(memberIDs(members))
 	params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), mine.id, len(ids), share.Threshold-1)
-	proto := newTSSLibProtocol(OpSign, self, members, signSpecs, nil)
+	validator, err := newSignValidator(share, members, self)
+	if err != nil {
+		return nil, err
+	}
+	proto := newTSSLibProtocol(OpSign, self, members, signSpecs, validator)
 	var party tsslib.Party
 	if err := proto.call(func() *tsslib.Error {
 		party = signing.NewLocalPartyWithKDD(target.m, params, *share.Data, target.tweak, proto.out, end, 32)
 		return nil
 	}); err != nil {
+		validator.wipe()
 		return nil, err
 	}
 	proto.local[roleMain] = party
+	proto.onWipe = func() {
+		share.wipe()
+		validator.wipe()
+	}
 	return proto, nil
 }

@@ -66,6 +66,10 @@ type tssLibProtocol struct {
 	delivered map[string]map[PartyID]bool // spec name -> senders delivered
 	held      []heldMsg
 	rnd       uint32
+	// broken is the recovered panic of a tss-lib call. A panic inside
+	// Update leaves the party's mutex locked, so the parties are never
+	// called again: the next call would block for ever.
+	broken error
 }
 
 type heldMsg struct {
@@ -104,6 +108,9 @@ func newTSSLibProtocol(op Operation, self PartyID, members []*member, specs []ms
 }
 
 func (p *tssLibProtocol) start() ([]outMsg, error) {
+	if p.broken != nil {
+		return nil, p.broken
+	}
 	// Start every local party; new-committee parties first (they only
 	// wait), as tss-lib's own resharing tests do.
 	for _, r := range []role{roleNew, roleMain, roleOld} {
@@ -119,6 +126,9 @@ func (p *tssLibProtocol) start() ([]outMsg, error) {
 }
 
 func (p *tssLibProtocol) handle(in inMsg) ([]outMsg, error) {
+	if p.broken != nil {
+		return nil, p.broken
+	}
 	from, to, spec, parsed, err := p.parse(in)
 	if err != nil {
 		return nil, &CulpritError{Op: p.op, Parties: []PartyID{in.from}, Round: in.round, Reason: err}
@@ -204,6 +214,10 @@ func parseWire(wire []byte, from *tsslib.PartyID, broadcast bool) (msg tsslib.Pa
 func (p *tssLibProtocol) accept(from *member, spec msgSpec, to role, parsed tsslib.ParsedMessage) error {
 	if p.validator != nil {
 		if err := p.validator.validate(from, parsed); err != nil {
+			var ue *unattributedError
+			if errors.As(err, &ue) {
+				return fmt.Errorf("tss: %s round %d: %w", p.op, p.roundOf(spec.name), err)
+			}
 			return &CulpritError{Op: p.op, Parties: []PartyID{from.site}, Round: p.roundOf(spec.name), Reason: err}
 		}
 	}
@@ -345,11 +359,15 @@ func (p *tssLibProtocol) roundOf(typeName string) uint32 {
 }
 
 // call runs a tss-lib entry point, turning its errors into ours and its
-// panics into errors.
+// panics into errors. After a panic the parties are not called again.
 func (p *tssLibProtocol) call(f func() *tsslib.Error) (err error) {
+	if p.broken != nil {
+		return p.broken
+	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: tss-lib failed (%s)", ErrProtocol, trimPanic(r))
+			err = fmt.Errorf("%w: tss %s: tss-lib failed (%s)", ErrProtocol, p.op, trimPanic(r))
+			p.broken = err
 		}
 	}()
 	terr := f()
@@ -365,7 +383,10 @@ func (p *tssLibProtocol) mapError(terr *tsslib.Error) error {
 		if c == nil {
 			continue
 		}
-		if m := p.members[hex.EncodeToString(c.Key)]; m != nil && !slices.Contains(culprits, m.site) {
+		// tss-lib names the local party when a check fails that cannot
+		// tell who cheated (GG18 phase 5: "U doesn't equal T"); a party
+		// never blames itself.
+		if m := p.members[hex.EncodeToString(c.Key)]; m != nil && m.site != p.self && !slices.Contains(culprits, m.site) {
 			culprits = append(culprits, m.site)
 		}
 	}
@@ -392,6 +413,9 @@ func (p *tssLibProtocol) done() bool {
 func (p *tssLibProtocol) waitingFor() []PartyID {
 	var out []PartyID
 	for _, party := range p.local {
+		if p.broken != nil {
+			break
+		}
 		for _, id := range party.WaitingFor() {
 			if m := p.members[hex.EncodeToString(id.Key)]; m != nil && m.site != p.self {
 				out = append(out, m.site)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/arith"
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/secp"
+	"github.com/keyquorum/keyquorum/tss/internal/mtacheck"
 )
 
 // ProveBob proves that c2 = c1^x · Γ^y · r^N mod N² with x < q³ and y < q⁷
@@ -144,23 +145,11 @@ func checkBob(session []byte, pf *mta.ProofBob, U *secp.Point, pk *arith.Paillie
 	if !pf.ValidateBasic() || pk == nil || v == nil || c1 == nil || c2 == nil || session == nil {
 		return nil, fmt.Errorf("%w: missing Bob proof field or argument", ErrMalformed)
 	}
-	nt := v.N()
-	b2 := bound2(nt)
-	switch {
-	case !pk.IsCiphertext(c1), !pk.IsCiphertext(c2):
+	if !pk.IsCiphertext(c1) || !pk.IsCiphertext(c2) {
 		return nil, fmt.Errorf("%w: ciphertext is not a unit modulo N²", ErrMalformed)
-	case !arith.IsUnit(pf.Z, nt), !arith.IsUnit(pf.ZPrm, nt), !arith.IsUnit(pf.T, nt), !arith.IsUnit(pf.W, nt):
-		return nil, fmt.Errorf("%w: z, z', t or w is not a unit modulo Ñ", ErrMalformed)
-	case !pk.IsCiphertext(pf.V):
-		return nil, fmt.Errorf("%w: v is not a unit modulo N²", ErrMalformed)
-	case !arith.IsUnit(pf.S, pk.N):
-		return nil, fmt.Errorf("%w: s is not a unit modulo N", ErrMalformed)
-	case pf.S1.Cmp(q) < 0 || pf.S1.Cmp(q3) > 0:
-		return nil, fmt.Errorf("%w: s1 outside [q, q³]", ErrMalformed)
-	case pf.T1.Cmp(q) < 0 || pf.T1.Cmp(q7) > 0:
-		return nil, fmt.Errorf("%w: t1 outside [q, q⁷]", ErrMalformed)
-	case pf.S2.Cmp(q) < 0 || pf.S2.Cmp(b2) >= 0, pf.T2.Cmp(q) < 0 || pf.T2.Cmp(b2) >= 0:
-		return nil, fmt.Errorf("%w: s2 or t2 outside [q, 2q³Ñ)", ErrMalformed)
+	}
+	if err := mtacheck.BobProof(pf, mtacheck.Moduli{N: pk.N, NN: pk.NN.M(), NTilde: v.N()}); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	var e *big.Int
 	if X == nil {

@@ -11,7 +11,9 @@
 //   - Arithmetic goes through package arith, so a party verifying a proof made
 //     against its own Ñ, or under its own Paillier key, uses the CRT.
 //   - Verification rewrites c^{-e} checks as u·c^e = … so no modular inverse
-//     is needed, and it checks every input first: ciphertexts and commitments
+//     is needed, and it checks every input first (with package
+//     tss/internal/mtacheck, which also checks tss-lib's own GG18 proofs
+//     before tss-lib sees them): ciphertexts and commitments
 //     are units, responses lie in their ranges (including the checks tss-lib
 //     added after v2.0.2 in PR #289: s ≠ 1, z ≠ 1, s1 ≠ s2), points are on the
 //     curve and not the identity.
@@ -31,6 +33,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/arith"
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/secp"
+	"github.com/keyquorum/keyquorum/tss/internal/mtacheck"
 )
 
 var (
@@ -125,23 +128,13 @@ func VerifyRange(session []byte, pf *mta.RangeProofAlice, pk *arith.Paillier, c 
 	if pf == nil || pk == nil || v == nil || c == nil || !pf.ValidateBasic() {
 		return fmt.Errorf("%w: missing range proof field or argument", ErrMalformed)
 	}
-	nt := v.N()
-	switch {
-	case !pk.IsCiphertext(c):
+	if !pk.IsCiphertext(c) {
 		return fmt.Errorf("%w: ciphertext is not a unit modulo N²", ErrMalformed)
-	case !arith.IsUnit(pf.Z, nt), !arith.IsUnit(pf.W, nt):
-		return fmt.Errorf("%w: z or w is not a unit modulo Ñ", ErrMalformed)
-	case !pk.IsCiphertext(pf.U):
-		return fmt.Errorf("%w: u is not a unit modulo N²", ErrMalformed)
-	case !arith.IsUnit(pf.S, pk.N):
-		return fmt.Errorf("%w: s is not a unit modulo N", ErrMalformed)
-	case pf.S1.Cmp(q) < 0 || pf.S1.Cmp(q3) > 0:
-		return fmt.Errorf("%w: s1 outside [q, q³]", ErrMalformed)
-	case pf.S2.Cmp(q) < 0 || pf.S2.Cmp(bound2(nt)) >= 0:
-		return fmt.Errorf("%w: s2 outside [q, 2q³Ñ)", ErrMalformed)
-	// tss-lib PR #289 (after v2.0.2).
-	case pf.S.Cmp(one) == 0, pf.Z.Cmp(one) == 0, pf.S1.Cmp(pf.S2) == 0:
-		return fmt.Errorf("%w: degenerate s, z or s1 = s2", ErrMalformed)
+	}
+	// Units, response ranges and tss-lib PR #289 (after v2.0.2): the checks
+	// package tss also applies to tss-lib's GG18 messages.
+	if err := mtacheck.RangeProof(pf, mtacheck.Moduli{N: pk.N, NN: pk.NN.M(), NTilde: v.N()}); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	e := challenge(session, pk.N, gamma(pk), c, pf.Z, pf.U, pf.W)
 
@@ -158,13 +151,4 @@ func VerifyRange(session []byte, pf *mta.RangeProofAlice, pk *arith.Paillier, c 
 		return fmt.Errorf("%w: ring-Pedersen equation", ErrInvalid)
 	}
 	return nil
-}
-
-// bound2 returns 2·q³·Ñ, an upper bound for responses of the form e·ρ + γ
-// with ρ < q·Ñ (or q³·Ñ for Bob's) and γ < q³·Ñ, generous enough for
-// tss-lib-made proofs and small enough to keep a malicious proof from
-// inflating exponent sizes.
-func bound2(nt *big.Int) *big.Int {
-	b := new(big.Int).Mul(q3, nt)
-	return b.Lsh(b, 1)
 }
