@@ -42,6 +42,9 @@ var (
 	// ErrUnexpectedMessage: a party sent a message of a round the protocol
 	// did not enter (for example a blame reveal when every check passed).
 	ErrUnexpectedMessage = errors.New("gg20: message for a round the run did not enter")
+	// ErrFalseComplaint: a party complained about a proof addressed to it
+	// (round 1, 2 or 5) that every other signer found valid.
+	ErrFalseComplaint = errors.New("gg20: complaint against a valid proof")
 
 	// ErrDuplicate is returned by Handle for a second message from the same
 	// party in the same round. The message is ignored.
@@ -84,7 +87,8 @@ type CulpritError struct {
 	Culprits []int
 	// Round is the round of the faulty message: 1–6 for presigning,
 	// RoundOnline for a signature share, RoundRevealRbar and RoundRevealS
-	// for the blame reveals.
+	// for the blame reveals. A verdict on complaints reports the round of
+	// the disputed proofs (1, 2 or 5), for false accusers as well.
 	Round int
 	// Err is the sentinel (or joined sentinels) of the failed check.
 	Err error
@@ -169,6 +173,7 @@ func (f *faults) err() error {
 var allSentinels = []error{
 	ErrMalformed, ErrRangeProof, ErrMtAProof, ErrTProof, ErrDecommit, ErrGammaProof,
 	ErrPDLProof, ErrRbarProduct, ErrSTProof, ErrSProduct, ErrBadShare, ErrUnexpectedMessage,
+	ErrFalseComplaint,
 }
 
 // sentinelOf returns the first of our sentinels in err's chain, or err.

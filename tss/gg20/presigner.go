@@ -28,6 +28,13 @@ type Presigner struct {
 
 	sec secrets
 	pub transcriptData
+
+	// Complaints (complaint.go): own messages of rounds 1, 2 and 5 until
+	// they are kept, the messages complaints in the current round may
+	// dispute, and the findings on them.
+	sent     map[int]any
+	kept     *disputable
+	findings []finding
 }
 
 type runState int
@@ -79,7 +86,7 @@ func NewPresigner(cfg Config) (*Presigner, error) {
 		return nil, err
 	}
 	n := st.n
-	p := &Presigner{st: st, inbox: map[int][]any{}}
+	p := &Presigner{st: st, inbox: map[int][]any{}, sent: map[int]any{}}
 	p.sec.betaPrm, p.sec.betaNonce = make([]*big.Int, n), make([]*big.Int, n)
 	p.sec.nuPrm, p.sec.nuNonce = make([]*big.Int, n), make([]*big.Int, n)
 	p.sec.alphaPlain, p.sec.muPlain = make([]*big.Int, n), make([]*big.Int, n)
@@ -130,7 +137,10 @@ func (p *Presigner) Start() ([]Message, error) {
 // when the current round is complete it verifies the round, computes this
 // party's next message(s) and returns them (several rounds' worth if later
 // messages were already buffered). A message of the next round that arrives
-// early is buffered.
+// early is buffered. A complaint is checked as soon as the run holds the
+// proofs it disputes; a round with complaints ends the run with the
+// verdict once every signer not already proven to have cheated has sent
+// its message for the round.
 func (p *Presigner) Handle(m Message) ([]Message, error) {
 	switch p.state {
 	case stateNew:
@@ -157,7 +167,7 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 	if box[m.From] != nil {
 		return nil, fmt.Errorf("%w: round %d from signer %d", ErrDuplicate, m.Round, m.From)
 	}
-	parsed, err := decodePayload(m.Round, n, m.Payload)
+	parsed, err := decodePayload(m.Round, n, m.From, m.Payload)
 	if err != nil {
 		f := newFaults(m.Round)
 		f.add(m.From, err)
@@ -168,7 +178,14 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 	box[m.From] = parsed
 
 	var out []Message
-	for p.state == stateRunning && p.complete(p.round) {
+	for p.state == stateRunning {
+		if err := p.judgeComplaints(); err != nil {
+			p.fail(err)
+			return nil, err
+		}
+		if !p.ready() {
+			break
+		}
 		msgs, err := p.safely(p.process)
 		if err != nil {
 			p.fail(err)
@@ -194,18 +211,11 @@ func (p *Presigner) acceptsEarly(r int) bool {
 	return false
 }
 
-// complete reports whether every other signer's message of round r is in.
-func (p *Presigner) complete(r int) bool {
-	box := p.inbox[r]
-	if box == nil {
-		return false
-	}
-	for j, m := range box {
-		if j != p.st.self && m == nil {
-			return false
-		}
-	}
-	return true
+// ready reports whether the current round can be decided: every other
+// signer's message is in, except from signers a complaint has proven to
+// have cheated (the round then ends with the verdict anyway).
+func (p *Presigner) ready() bool {
+	return len(p.Waiting()) == 0
 }
 
 // process runs the current (complete) round and moves to the next one.
@@ -215,6 +225,9 @@ func (p *Presigner) process() ([]Message, error) {
 		next int
 		err  error
 	)
+	if p.disputed() {
+		return nil, p.verdict()
+	}
 	switch p.round {
 	case 1:
 		out, err = p.round1Process()
@@ -242,6 +255,7 @@ func (p *Presigner) process() ([]Message, error) {
 		return nil, err
 	}
 	prev := p.round
+	p.keepDisputable(prev, p.inbox[prev])
 	delete(p.inbox, prev)
 	if next == 0 { // finished
 		p.state = stateDone
@@ -278,14 +292,16 @@ func (p *Presigner) Done() bool { return p.state == stateDone }
 
 // Waiting returns the signer indices whose message for the current round
 // has not arrived, ascending; nil when the run is not collecting messages.
+// A signer that a complaint has proven to have cheated is not waited for.
 func (p *Presigner) Waiting() []int {
 	if p.state != stateRunning {
 		return nil
 	}
 	box := p.inbox[p.round]
+	proven := p.proven()
 	var out []int
 	for j := 0; j < p.st.n; j++ {
-		if j != p.st.self && (box == nil || box[j] == nil) {
+		if j != p.st.self && (box == nil || box[j] == nil) && !proven[j] {
 			out = append(out, j)
 		}
 	}
@@ -325,6 +341,7 @@ func (p *Presigner) Wipe() {
 	}
 	p.state = stateWiped
 	p.inbox = map[int][]any{}
+	p.sent, p.kept, p.findings = map[int]any{}, nil, nil
 }
 
 // wipeKeyMaterial overwrites wᵢ and the CRT factors of the own keys.
