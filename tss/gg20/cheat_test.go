@@ -271,3 +271,29 @@ func TestCombine_NamesSignerWithBadShare(t *testing.T) {
 	_, _, _, err := pss[0].Combine(digest, shares)
 	assertCulprit(t, 0, err, ErrMalformed, 1)
 }
+
+// A message for a round the run skips (here a type-5 reveal while the run
+// goes from round 5 to 6) names its sender whether a signer receives it
+// before the run skips that round or after: every honest signer gives the
+// same verdict, whatever the order of delivery.
+func TestCheater_MessageForASkippedRoundIsNamedHoweverItArrives(t *testing.T) {
+	one := big.NewInt(1)
+	e := revealGammaEntry{one, one, one, one}
+	stray := Message{From: cheater, To: Broadcast, Round: RoundRevealRbar,
+		Payload: (&msgRevealRbar{k: one, rho: one, gamma: one, entries: []revealGammaEntry{e, e}}).encode()}
+	errs := runCheat(t, func(nw *network) {
+		// Signer 0 receives it while in round 5, signer 2 once in round 6.
+		when := map[int]int{0: 5, 2: 6}
+		nw.after = func(i int, p *Presigner) {
+			if r, ok := when[i]; ok && p.round == r {
+				delete(when, i)
+				if _, err := p.Handle(stray); err != nil {
+					nw.errs[i] = err
+				}
+			}
+		}
+	})
+	for i, err := range errs {
+		assertCulprit(t, i, err, ErrUnexpectedMessage, cheater)
+	}
+}

@@ -40,7 +40,7 @@ var (
 	// ErrBadShare: online round, sⱼ fails R^{sⱼ} = R̄ⱼ^m · Sⱼ^r.
 	ErrBadShare = errors.New("gg20: signature share fails its check")
 	// ErrUnexpectedMessage: a party sent a message of a round the protocol
-	// did not enter (for example a blame reveal when every check passed).
+	// skipped (for example a blame reveal when every check passed).
 	ErrUnexpectedMessage = errors.New("gg20: message for a round the run did not enter")
 	// ErrFalseComplaint: a party complained about a proof addressed to it
 	// (round 1, 2 or 5) that every other signer found valid.
@@ -50,7 +50,9 @@ var (
 	// party in the same round. The message is ignored.
 	ErrDuplicate = errors.New("gg20: duplicate message")
 	// ErrWrongRound is returned by Handle for a message of a round that is
-	// over or too far ahead. The message is ignored.
+	// over or does not exist in presigning. The message is ignored. (A
+	// message of a later round is buffered; one of a round the run skipped
+	// ends the run with a *CulpritError wrapping ErrUnexpectedMessage.)
 	ErrWrongRound = errors.New("gg20: message for the wrong round")
 	// ErrUnknownSender is returned by Handle for a sender index that is not
 	// another signer, or a message not addressed to every signer. The message

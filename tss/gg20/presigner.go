@@ -18,10 +18,17 @@ import (
 // wrapping ErrInternal or ErrDeltaZero, ends the run: later calls return
 // ErrFinished. ErrDuplicate, ErrWrongRound and ErrUnknownSender reject only
 // the one message and leave the run as it was.
+//
+// Every decision of the run depends only on which messages it holds, never
+// on the order they came in, so that all signers, given the same broadcast
+// messages, decide alike: a message of any round the run may still enter is
+// buffered, and one of a round the run has skipped names its sender
+// (ErrUnexpectedMessage) whether it arrives before or after the skip.
 type Presigner struct {
 	st     *setup
 	state  runState
 	round  int           // the round whose messages are being collected
+	passed uint16        // bit r set: the run has collected round r
 	inbox  map[int][]any // round → parsed message per signer index
 	err    error
 	result *Presignature
@@ -156,8 +163,16 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 	if m.From < 0 || m.From >= n || m.From == p.st.self || m.To != Broadcast {
 		return nil, fmt.Errorf("%w: from %d to %d in a run of %d signers", ErrUnknownSender, m.From, m.To, n)
 	}
-	if m.Round != p.round && !p.acceptsEarly(m.Round) {
+	switch {
+	case m.Round == p.round || p.mayEnter(m.Round):
+	case !isRound(m.Round) || p.passed&(1<<m.Round) != 0:
 		return nil, fmt.Errorf("%w: round %d message from signer %d while in round %d", ErrWrongRound, m.Round, m.From, p.round)
+	default:
+		f := newFaults(m.Round)
+		f.add(m.From, fmt.Errorf("%w: sent a round %d message, but the run skipped round %d", ErrUnexpectedMessage, m.Round, m.Round))
+		ce := f.err()
+		p.fail(ce)
+		return nil, ce
 	}
 	box := p.inbox[m.Round]
 	if box == nil {
@@ -196,17 +211,26 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 	return out, nil
 }
 
-// acceptsEarly reports whether a message of round r may be buffered while
-// the run collects round p.round: a peer is at most one round ahead, and
-// after rounds 4, 5 and 6 the next round may be a blame reveal.
-func (p *Presigner) acceptsEarly(r int) bool {
-	switch p.round {
-	case 1, 2, 3:
-		return r == p.round+1
-	case 4, 5:
-		return r == p.round+1 || r == RoundRevealRbar
-	case 6:
-		return r == RoundRevealS
+// isRound reports whether r is a presigning round: 1 to 6 or a blame
+// reveal.
+func isRound(r int) bool {
+	return (r >= 1 && r <= 6) || r == RoundRevealRbar || r == RoundRevealS
+}
+
+// mayEnter reports whether the run, now collecting round p.round, may
+// still enter round r later: any later one of rounds 1–6; the type-5
+// reveal until round 5 (it follows round 4 or 5); the type-7 reveal until
+// round 6. A message of such a round is buffered. That is at most one
+// message per signer and round, since a second one is refused as a
+// duplicate.
+func (p *Presigner) mayEnter(r int) bool {
+	switch {
+	case r >= 1 && r <= 6:
+		return r > p.round && p.round <= 6
+	case r == RoundRevealRbar:
+		return p.round <= 5
+	case r == RoundRevealS:
+		return p.round <= 6
 	}
 	return false
 }
@@ -255,6 +279,7 @@ func (p *Presigner) process() ([]Message, error) {
 		return nil, err
 	}
 	prev := p.round
+	p.passed |= 1 << prev
 	p.keepDisputable(prev, p.inbox[prev])
 	delete(p.inbox, prev)
 	if next == 0 { // finished
