@@ -60,7 +60,7 @@ func (p *gg20Protocol) handle(m inMsg) ([]outMsg, error) {
 	}
 	entries, err := decodeBundle(m.payload, len(p.instances))
 	if err != nil {
-		return nil, &CulpritError{Op: OpPresign, Parties: []PartyID{m.from}, Round: m.round, Reason: fmt.Errorf("%w: %v", ErrMalformedMessage, err)}
+		return nil, &CulpritError{Op: OpPresign, Parties: []PartyID{m.from}, Round: m.round, Reason: transcriptVerdict{fmt.Errorf("%w: %v", ErrMalformedMessage, err)}}
 	}
 	for _, e := range entries {
 		msgs, err := p.instances[e.instance].Handle(gg20.Message{From: from, To: gg20.Broadcast, Round: int(m.round), Payload: e.payload})
@@ -122,6 +122,12 @@ func (p *gg20Protocol) flush() ([]outMsg, error) {
 	return outs, nil
 }
 
+// mapErr turns a gg20 error into the session's. A *gg20.CulpritError is a
+// verdict on broadcast messages only, which every honest signer receives
+// alike and judges alike (including complaints about the proofs of rounds
+// 1, 2 and 5): it is marked so that the session sends no abort notice,
+// which could make another honest signer blame this one before it reaches
+// the same verdict itself.
 func (p *gg20Protocol) mapErr(err error) error {
 	var ce *gg20.CulpritError
 	if errors.As(err, &ce) {
@@ -132,10 +138,27 @@ func (p *gg20Protocol) mapErr(err error) error {
 			}
 		}
 		slices.Sort(parties)
-		return &CulpritError{Op: OpPresign, Parties: parties, Round: uint32(ce.Round), Reason: err}
+		return &CulpritError{Op: OpPresign, Parties: parties, Round: uint32(ce.Round), Reason: transcriptVerdict{err}}
 	}
 	return fmt.Errorf("%w: %w", ErrProtocol, err)
 }
+
+// errTranscriptVerdict marks a protocol error that every honest party
+// reaches by itself from the same echo-broadcast messages (a culprit named
+// by a check all parties make). A session that ends with it sends no abort
+// notice (session.run): the notice could reach another honest party before
+// the last message it needs for the same verdict, which would then blame
+// the notifier instead of the culprit.
+var errTranscriptVerdict = errors.New("tss: verdict reached from broadcast messages")
+
+// transcriptVerdict wraps the reason of a verdict that every honest party
+// reaches from the broadcast transcript; errors.Is matches
+// errTranscriptVerdict, and the text and chain are the wrapped error's.
+type transcriptVerdict struct{ error }
+
+func (v transcriptVerdict) Unwrap() error { return v.error }
+
+func (v transcriptVerdict) Is(target error) bool { return target == errTranscriptVerdict }
 
 func (p *gg20Protocol) done() bool {
 	for _, in := range p.instances {

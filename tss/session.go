@@ -154,7 +154,7 @@ func (s *session) run(ctx context.Context) {
 	}
 	if err != nil {
 		var aborted *AbortedError
-		if !errors.As(err, &aborted) {
+		if !errors.As(err, &aborted) && !errors.Is(err, errTranscriptVerdict) {
 			// Tell the others on the side, so the caller gets its error
 			// without waiting for a notice to a party that may be gone.
 			s.e.wg.Add(1)

@@ -2,6 +2,7 @@ package gg20
 
 import (
 	"errors"
+	"fmt"
 	"math/big"
 	"testing"
 
@@ -45,7 +46,7 @@ func tamperRound(t testing.TB, n, round int, f func(m any)) func(*Message) {
 		if msg.From != cheater || msg.Round != round {
 			return
 		}
-		m, err := decodePayload(round, n, msg.Payload)
+		m, err := decodePayload(round, n, cheater, msg.Payload)
 		if err != nil {
 			t.Fatalf("decode own round %d message: %v", round, err)
 		}
@@ -184,23 +185,59 @@ func TestCheater_IsNamedByEveryHonestSigner(t *testing.T) {
 	}
 }
 
-// A bad Bob proof is checked only by the Alice it was made for.
-func TestCheater_BadMtAProofIsNamedByItsVerifier(t *testing.T) {
+// corruptSlot returns cases in which the cheater corrupts only the proof
+// it addresses to one verifier: every other slot of its broadcast is valid,
+// so only that verifier's own check fails.
+func corruptSlot(t *testing.T, victim int) []struct {
+	name     string
+	round    int
+	sentinel error
+	tamper   func(*Message)
+} {
 	one := big.NewInt(1)
-	for _, withCheck := range []bool{false, true} {
-		errs := runCheat(t, func(nw *network) {
-			nw.tamper = tamperRound(t, 3, 2, func(m any) {
-				e := &m.(*msg2).entries[slot(cheater, 2)] // towards Alice 2
-				if withCheck {
-					e.pW.S1.Add(e.pW.S1, one)
-				} else {
-					e.pGamma.T1.Add(e.pGamma.T1, one)
+	s := slot(cheater, victim)
+	return []struct {
+		name     string
+		round    int
+		sentinel error
+		tamper   func(*Message)
+	}{
+		{"round 1 range proof", 1, ErrRangeProof, tamperRound(t, 3, 1, func(m any) {
+			pf := m.(*msg1).rng[s]
+			pf.S1.Add(pf.S1, one)
+		})},
+		{"round 2 Bob proof for MtA(k, gamma)", 2, ErrMtAProof, tamperRound(t, 3, 2, func(m any) {
+			pf := m.(*msg2).entries[s].pGamma
+			pf.T1.Add(pf.T1, one)
+		})},
+		{"round 2 Bob proof for MtAwc(k, w)", 2, ErrMtAProof, tamperRound(t, 3, 2, func(m any) {
+			pf := m.(*msg2).entries[s].pW
+			pf.T2.Add(pf.T2, one)
+		})},
+		{"round 5 PDL proof", 5, ErrPDLProof, tamperRound(t, 3, 5, func(m any) {
+			pf := m.(*msg5).pdl[s]
+			pf.S3.Add(pf.S3, one)
+		})},
+	}
+}
+
+// A cheater that corrupts only the proof meant for one honest verifier is
+// named, with the sentinel of that proof, by every honest signer: the
+// verifier complains and everyone else checks the disputed proof itself.
+func TestCheater_CorruptingOneVerifiersProofIsNamedByEveryHonestSigner(t *testing.T) {
+	for _, victim := range []int{0, 2} {
+		for _, tc := range corruptSlot(t, victim) {
+			t.Run(fmt.Sprintf("%s for signer %d", tc.name, victim), func(t *testing.T) {
+				errs := runCheat(t, func(nw *network) { nw.tamper = tc.tamper })
+				for i, err := range errs {
+					assertCulprit(t, i, err, tc.sentinel, cheater)
+					var ce *CulpritError
+					errors.As(err, &ce)
+					if ce.Round != tc.round {
+						t.Fatalf("signer %d: culprit error for round %d, want %d", i, ce.Round, tc.round)
+					}
 				}
 			})
-		})
-		assertCulprit(t, 2, errs[2], ErrMtAProof, cheater)
-		if errs[0] != nil {
-			t.Fatalf("signer 0 failed although its own MtA proofs were valid: %v", errs[0])
 		}
 	}
 }
@@ -233,4 +270,30 @@ func TestCombine_NamesSignerWithBadShare(t *testing.T) {
 	shares[1] = nil
 	_, _, _, err := pss[0].Combine(digest, shares)
 	assertCulprit(t, 0, err, ErrMalformed, 1)
+}
+
+// A message for a round the run skips (here a type-5 reveal while the run
+// goes from round 5 to 6) names its sender whether a signer receives it
+// before the run skips that round or after: every honest signer gives the
+// same verdict, whatever the order of delivery.
+func TestCheater_MessageForASkippedRoundIsNamedHoweverItArrives(t *testing.T) {
+	one := big.NewInt(1)
+	e := revealGammaEntry{one, one, one, one}
+	stray := Message{From: cheater, To: Broadcast, Round: RoundRevealRbar,
+		Payload: (&msgRevealRbar{k: one, rho: one, gamma: one, entries: []revealGammaEntry{e, e}}).encode()}
+	errs := runCheat(t, func(nw *network) {
+		// Signer 0 receives it while in round 5, signer 2 once in round 6.
+		when := map[int]int{0: 5, 2: 6}
+		nw.after = func(i int, p *Presigner) {
+			if r, ok := when[i]; ok && p.round == r {
+				delete(when, i)
+				if _, err := p.Handle(stray); err != nil {
+					nw.errs[i] = err
+				}
+			}
+		}
+	})
+	for i, err := range errs {
+		assertCulprit(t, i, err, ErrUnexpectedMessage, cheater)
+	}
 }

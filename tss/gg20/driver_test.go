@@ -84,7 +84,9 @@ type network struct {
 	// after, if set, runs after each Start or Handle of party i, to let a
 	// test change a cheater's state between rounds.
 	after func(i int, p *Presigner)
-	errs  []error
+	// drop, if set, may withhold a message from everyone (a silent sender).
+	drop func(m Message) bool
+	errs []error
 }
 
 func newNetwork(parties []*Presigner) *network {
@@ -96,6 +98,9 @@ func (nw *network) send(queue *[]Message, msgs []Message) {
 		m.Payload = bytes.Clone(m.Payload)
 		if nw.tamper != nil {
 			nw.tamper(&m)
+		}
+		if nw.drop != nil && nw.drop(m) {
+			continue
 		}
 		*queue = append(*queue, m)
 	}

@@ -40,14 +40,19 @@ var (
 	// ErrBadShare: online round, sⱼ fails R^{sⱼ} = R̄ⱼ^m · Sⱼ^r.
 	ErrBadShare = errors.New("gg20: signature share fails its check")
 	// ErrUnexpectedMessage: a party sent a message of a round the protocol
-	// did not enter (for example a blame reveal when every check passed).
+	// skipped (for example a blame reveal when every check passed).
 	ErrUnexpectedMessage = errors.New("gg20: message for a round the run did not enter")
+	// ErrFalseComplaint: a party complained about a proof addressed to it
+	// (round 1, 2 or 5) that every other signer found valid.
+	ErrFalseComplaint = errors.New("gg20: complaint against a valid proof")
 
 	// ErrDuplicate is returned by Handle for a second message from the same
 	// party in the same round. The message is ignored.
 	ErrDuplicate = errors.New("gg20: duplicate message")
 	// ErrWrongRound is returned by Handle for a message of a round that is
-	// over or too far ahead. The message is ignored.
+	// over or does not exist in presigning. The message is ignored. (A
+	// message of a later round is buffered; one of a round the run skipped
+	// ends the run with a *CulpritError wrapping ErrUnexpectedMessage.)
 	ErrWrongRound = errors.New("gg20: message for the wrong round")
 	// ErrUnknownSender is returned by Handle for a sender index that is not
 	// another signer, or a message not addressed to every signer. The message
@@ -84,7 +89,8 @@ type CulpritError struct {
 	Culprits []int
 	// Round is the round of the faulty message: 1–6 for presigning,
 	// RoundOnline for a signature share, RoundRevealRbar and RoundRevealS
-	// for the blame reveals.
+	// for the blame reveals. A verdict on complaints reports the round of
+	// the disputed proofs (1, 2 or 5), for false accusers as well.
 	Round int
 	// Err is the sentinel (or joined sentinels) of the failed check.
 	Err error
@@ -169,6 +175,7 @@ func (f *faults) err() error {
 var allSentinels = []error{
 	ErrMalformed, ErrRangeProof, ErrMtAProof, ErrTProof, ErrDecommit, ErrGammaProof,
 	ErrPDLProof, ErrRbarProduct, ErrSTProof, ErrSProduct, ErrBadShare, ErrUnexpectedMessage,
+	ErrFalseComplaint,
 }
 
 // sentinelOf returns the first of our sentinels in err's chain, or err.

@@ -34,8 +34,15 @@ const (
 	RoundRevealS = 9
 )
 
-// payloadVersion is the first byte of every message payload.
-const payloadVersion = 1
+// The first byte of every message payload says what it holds.
+const (
+	// payloadVersion starts a round message (format version 1).
+	payloadVersion = 1
+	// payloadComplaint starts a complaint (format version 1), which a signer
+	// sends in place of its message of the round after one whose proofs
+	// were addressed to it.
+	payloadComplaint = 2
+)
 
 // Message is one protocol message between signers.
 type Message struct {
@@ -113,6 +120,35 @@ type msg5 struct {
 type msg6 struct {
 	S   *secp.Point
 	pST *zkst.Proof
+}
+
+// A complaint: the sender accuses the provers whose round-`about` proofs
+// addressed to it (range proofs in round 1, Bob's proofs in round 2, PDL
+// proofs in round 5) failed its check. It takes the place of the sender's
+// message of the next round: round 2, 3, or after round 5 round 6 or the
+// type-5 reveal, whichever the run enters. Encoding:
+//
+//	payloadComplaint | about (1) | count (1) | count × prover index (1)
+//
+// with 1 ≤ count < n and the provers ascending; a signer never accuses
+// itself.
+type msgComplaint struct {
+	about   int
+	provers []int
+}
+
+// complaintAbout returns the round whose proofs a complaint sent in round
+// slot may dispute, or 0 if no complaint may be sent in that round.
+func complaintAbout(slot int) int {
+	switch slot {
+	case 2:
+		return 1
+	case 3:
+		return 2
+	case 6, RoundRevealRbar:
+		return 5
+	}
+	return 0
 }
 
 // Blame reveal after ∏R̄ⱼ ≠ g.
@@ -222,12 +258,55 @@ func (m *msgRevealS) encode() []byte {
 	return w.Bytes()
 }
 
-// decodePayload parses the payload of a round-r message from a run with n
-// signers. It checks the structure only (lengths, encodings, points on the
-// curve, scalars below q); the rounds check the rest and name the sentinel.
-func decodePayload(round, n int, payload []byte) (any, error) {
+func (m *msgComplaint) encode() []byte {
+	w := &wire.Writer{}
+	w.Uint8(payloadComplaint)
+	w.Uint8(uint8(m.about))
+	w.Uint8(uint8(len(m.provers)))
+	for _, j := range m.provers {
+		w.Uint8(uint8(j))
+	}
+	return w.Bytes()
+}
+
+// decodeComplaint parses a complaint sent by signer from in round slot of a
+// run with n signers (the payload after its first byte).
+func decodeComplaint(r *wire.Reader, slot, n, from int) (*msgComplaint, error) {
+	m := &msgComplaint{about: int(r.Uint8("complaint round"))}
+	count := int(r.Uint8("complaint count"))
+	for i := 0; i < count && r.Err() == nil; i++ {
+		m.provers = append(m.provers, int(r.Uint8("accused signer")))
+	}
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("%w: round %d complaint: %v", ErrMalformed, slot, err)
+	}
+	if want := complaintAbout(slot); want == 0 || m.about != want {
+		return nil, fmt.Errorf("%w: a complaint about round %d cannot be sent in round %d", ErrMalformed, m.about, slot)
+	}
+	if count == 0 || count >= n {
+		return nil, fmt.Errorf("%w: complaint accuses %d of %d signers", ErrMalformed, count, n)
+	}
+	for i, j := range m.provers {
+		if j >= n || j == from || (i > 0 && j <= m.provers[i-1]) {
+			return nil, fmt.Errorf("%w: complaint must accuse other signers, in ascending order", ErrMalformed)
+		}
+	}
+	return m, nil
+}
+
+// decodePayload parses the payload of a round-r message that signer from
+// sent in a run with n signers: a round message or a complaint. It checks
+// the structure only (lengths, encodings, points on the curve, scalars
+// below q, a complaint's round and accused signers); the rounds check the
+// rest and name the sentinel.
+func decodePayload(round, n, from int, payload []byte) (any, error) {
 	r := wire.NewReader(payload)
-	if v := r.Uint8("version"); r.Err() == nil && v != payloadVersion {
+	switch v := r.Uint8("version"); {
+	case r.Err() != nil:
+		return nil, fmt.Errorf("%w: round %d: %v", ErrMalformed, round, r.Err())
+	case v == payloadComplaint:
+		return decodeComplaint(r, round, n, from)
+	case v != payloadVersion:
 		return nil, fmt.Errorf("%w: payload version %d, want %d", ErrMalformed, v, payloadVersion)
 	}
 	var out any

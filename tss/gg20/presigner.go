@@ -18,16 +18,30 @@ import (
 // wrapping ErrInternal or ErrDeltaZero, ends the run: later calls return
 // ErrFinished. ErrDuplicate, ErrWrongRound and ErrUnknownSender reject only
 // the one message and leave the run as it was.
+//
+// Every decision of the run depends only on which messages it holds, never
+// on the order they came in, so that all signers, given the same broadcast
+// messages, decide alike: a message of any round the run may still enter is
+// buffered, and one of a round the run has skipped names its sender
+// (ErrUnexpectedMessage) whether it arrives before or after the skip.
 type Presigner struct {
 	st     *setup
 	state  runState
 	round  int           // the round whose messages are being collected
+	passed uint16        // bit r set: the run has collected round r
 	inbox  map[int][]any // round → parsed message per signer index
 	err    error
 	result *Presignature
 
 	sec secrets
 	pub transcriptData
+
+	// Complaints (complaint.go): own messages of rounds 1, 2 and 5 until
+	// they are kept, the messages complaints in the current round may
+	// dispute, and the findings on them.
+	sent     map[int]any
+	kept     *disputable
+	findings []finding
 }
 
 type runState int
@@ -79,7 +93,7 @@ func NewPresigner(cfg Config) (*Presigner, error) {
 		return nil, err
 	}
 	n := st.n
-	p := &Presigner{st: st, inbox: map[int][]any{}}
+	p := &Presigner{st: st, inbox: map[int][]any{}, sent: map[int]any{}}
 	p.sec.betaPrm, p.sec.betaNonce = make([]*big.Int, n), make([]*big.Int, n)
 	p.sec.nuPrm, p.sec.nuNonce = make([]*big.Int, n), make([]*big.Int, n)
 	p.sec.alphaPlain, p.sec.muPlain = make([]*big.Int, n), make([]*big.Int, n)
@@ -130,7 +144,10 @@ func (p *Presigner) Start() ([]Message, error) {
 // when the current round is complete it verifies the round, computes this
 // party's next message(s) and returns them (several rounds' worth if later
 // messages were already buffered). A message of the next round that arrives
-// early is buffered.
+// early is buffered. A complaint is checked as soon as the run holds the
+// proofs it disputes; a round with complaints ends the run with the
+// verdict once every signer not already proven to have cheated has sent
+// its message for the round.
 func (p *Presigner) Handle(m Message) ([]Message, error) {
 	switch p.state {
 	case stateNew:
@@ -146,8 +163,16 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 	if m.From < 0 || m.From >= n || m.From == p.st.self || m.To != Broadcast {
 		return nil, fmt.Errorf("%w: from %d to %d in a run of %d signers", ErrUnknownSender, m.From, m.To, n)
 	}
-	if m.Round != p.round && !p.acceptsEarly(m.Round) {
+	switch {
+	case m.Round == p.round || p.mayEnter(m.Round):
+	case !isRound(m.Round) || p.passed&(1<<m.Round) != 0:
 		return nil, fmt.Errorf("%w: round %d message from signer %d while in round %d", ErrWrongRound, m.Round, m.From, p.round)
+	default:
+		f := newFaults(m.Round)
+		f.add(m.From, fmt.Errorf("%w: sent a round %d message, but the run skipped round %d", ErrUnexpectedMessage, m.Round, m.Round))
+		ce := f.err()
+		p.fail(ce)
+		return nil, ce
 	}
 	box := p.inbox[m.Round]
 	if box == nil {
@@ -157,7 +182,7 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 	if box[m.From] != nil {
 		return nil, fmt.Errorf("%w: round %d from signer %d", ErrDuplicate, m.Round, m.From)
 	}
-	parsed, err := decodePayload(m.Round, n, m.Payload)
+	parsed, err := decodePayload(m.Round, n, m.From, m.Payload)
 	if err != nil {
 		f := newFaults(m.Round)
 		f.add(m.From, err)
@@ -168,7 +193,14 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 	box[m.From] = parsed
 
 	var out []Message
-	for p.state == stateRunning && p.complete(p.round) {
+	for p.state == stateRunning {
+		if err := p.judgeComplaints(); err != nil {
+			p.fail(err)
+			return nil, err
+		}
+		if !p.ready() {
+			break
+		}
 		msgs, err := p.safely(p.process)
 		if err != nil {
 			p.fail(err)
@@ -179,33 +211,35 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 	return out, nil
 }
 
-// acceptsEarly reports whether a message of round r may be buffered while
-// the run collects round p.round: a peer is at most one round ahead, and
-// after rounds 4, 5 and 6 the next round may be a blame reveal.
-func (p *Presigner) acceptsEarly(r int) bool {
-	switch p.round {
-	case 1, 2, 3:
-		return r == p.round+1
-	case 4, 5:
-		return r == p.round+1 || r == RoundRevealRbar
-	case 6:
-		return r == RoundRevealS
+// isRound reports whether r is a presigning round: 1 to 6 or a blame
+// reveal.
+func isRound(r int) bool {
+	return (r >= 1 && r <= 6) || r == RoundRevealRbar || r == RoundRevealS
+}
+
+// mayEnter reports whether the run, now collecting round p.round, may
+// still enter round r later: any later one of rounds 1–6; the type-5
+// reveal until round 5 (it follows round 4 or 5); the type-7 reveal until
+// round 6. A message of such a round is buffered. That is at most one
+// message per signer and round, since a second one is refused as a
+// duplicate.
+func (p *Presigner) mayEnter(r int) bool {
+	switch {
+	case r >= 1 && r <= 6:
+		return r > p.round && p.round <= 6
+	case r == RoundRevealRbar:
+		return p.round <= 5
+	case r == RoundRevealS:
+		return p.round <= 6
 	}
 	return false
 }
 
-// complete reports whether every other signer's message of round r is in.
-func (p *Presigner) complete(r int) bool {
-	box := p.inbox[r]
-	if box == nil {
-		return false
-	}
-	for j, m := range box {
-		if j != p.st.self && m == nil {
-			return false
-		}
-	}
-	return true
+// ready reports whether the current round can be decided: every other
+// signer's message is in, except from signers a complaint has proven to
+// have cheated (the round then ends with the verdict anyway).
+func (p *Presigner) ready() bool {
+	return len(p.Waiting()) == 0
 }
 
 // process runs the current (complete) round and moves to the next one.
@@ -215,6 +249,9 @@ func (p *Presigner) process() ([]Message, error) {
 		next int
 		err  error
 	)
+	if p.disputed() {
+		return nil, p.verdict()
+	}
 	switch p.round {
 	case 1:
 		out, err = p.round1Process()
@@ -242,6 +279,8 @@ func (p *Presigner) process() ([]Message, error) {
 		return nil, err
 	}
 	prev := p.round
+	p.passed |= 1 << prev
+	p.keepDisputable(prev, p.inbox[prev])
 	delete(p.inbox, prev)
 	if next == 0 { // finished
 		p.state = stateDone
@@ -278,14 +317,16 @@ func (p *Presigner) Done() bool { return p.state == stateDone }
 
 // Waiting returns the signer indices whose message for the current round
 // has not arrived, ascending; nil when the run is not collecting messages.
+// A signer that a complaint has proven to have cheated is not waited for.
 func (p *Presigner) Waiting() []int {
 	if p.state != stateRunning {
 		return nil
 	}
 	box := p.inbox[p.round]
+	proven := p.proven()
 	var out []int
 	for j := 0; j < p.st.n; j++ {
-		if j != p.st.self && (box == nil || box[j] == nil) {
+		if j != p.st.self && (box == nil || box[j] == nil) && !proven[j] {
 			out = append(out, j)
 		}
 	}
@@ -325,6 +366,7 @@ func (p *Presigner) Wipe() {
 	}
 	p.state = stateWiped
 	p.inbox = map[int][]any{}
+	p.sent, p.kept, p.findings = map[int]any{}, nil, nil
 }
 
 // wipeKeyMaterial overwrites wᵢ and the CRT factors of the own keys.

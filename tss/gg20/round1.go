@@ -72,11 +72,13 @@ func (p *Presigner) round1Start() ([]Message, error) {
 		return nil, fmt.Errorf("%w: range proof: %v", ErrInternal, err)
 	}
 	m := &msg1{commit: p.pub.commit[st.self], c: c, rng: proofs}
+	p.sent[1] = m
 	return p.broadcast(1, m.encode()), nil
 }
 
 // round1Process verifies every peer's round-1 message — π^range_{j→i}
-// against this party's own Ñᵢ (CRT) — and then runs round 2.
+// against this party's own Ñᵢ (CRT) — and then runs round 2, or, if a proof
+// for this party failed, sends a complaint in its place (complaint.go).
 func (p *Presigner) round1Process() ([]Message, error) {
 	st := p.st
 	box := p.inbox[1]
@@ -92,8 +94,12 @@ func (p *Presigner) round1Process() ([]Message, error) {
 			return nil
 		}
 	}
-	if err := blame(1, others, runAll(tasks)); err != nil {
+	failed, err := failures(others, runAll(tasks))
+	if err != nil {
 		return nil, err
+	}
+	if len(failed) > 0 {
+		return p.complain(1, 2, failed), nil
 	}
 	return p.round2Start()
 }

@@ -48,6 +48,7 @@ func (p *Presigner) round2Start() ([]Message, error) {
 		p.pub.cGamma[st.self][j], p.pub.cW[st.self][j] = entries[i].cGamma, entries[i].cW
 	}
 	m := &msg2{entries: entries}
+	p.sent[2] = m
 	return p.broadcast(2, m.encode()), nil
 }
 
@@ -55,7 +56,8 @@ func (p *Presigner) round2Start() ([]Message, error) {
 // verifies Bob's proofs for c^γ_{ij} and c^w_{ij} under its own Paillier key
 // and Ñᵢ (both with the CRT; the MtAwc proof against Wⱼ = g^{wⱼ}) and
 // decrypts α'_{ij} = Dec_i(c^γ_{ij}), μ'_{ij} = Dec_i(c^w_{ij}). Then it runs
-// round 3.
+// round 3, or, if a proof for this party failed, sends a complaint in its
+// place (complaint.go).
 func (p *Presigner) round2Process() ([]Message, error) {
 	st := p.st
 	box := p.inbox[2]
@@ -76,8 +78,12 @@ func (p *Presigner) round2Process() ([]Message, error) {
 		})
 		who = append(who, j, j)
 	}
-	if err := blame(2, who, runAll(tasks)); err != nil {
+	failed, err := failures(who, runAll(tasks))
+	if err != nil {
 		return nil, err
+	}
+	if len(failed) > 0 {
+		return p.complain(2, 3, failed), nil
 	}
 	return p.round3Start()
 }

@@ -49,13 +49,17 @@ func (p *Presigner) round5Start() ([]Message, error) {
 		return nil, fmt.Errorf("%w: PDL proof: %v", ErrInternal, err)
 	}
 	m := &msg5{Rbar: Rbar, pdl: proofs}
+	p.sent[5] = m
 	return p.broadcast(5, m.encode()), nil
 }
 
 // round5Process verifies every peer's π^PDL_{j→i} against this party's own
 // Ñᵢ (CRT), then checks Πⱼ R̄ⱼ = g (Σkⱼ·R = k·g^{1/k}). If the product is
 // right it runs round 6; otherwise it starts the type-5 blame reveal
-// (GG20 §4.3).
+// (GG20 §4.3). If a proof for this party failed, it sends a complaint in
+// place of its message of whichever of the two rounds the run enters
+// (complaint.go); the product is of broadcast values, so every signer
+// enters the same one.
 func (p *Presigner) round5Process() ([]Message, int, error) {
 	st := p.st
 	box := p.inbox[5]
@@ -71,16 +75,24 @@ func (p *Presigner) round5Process() ([]Message, int, error) {
 			return nil
 		}
 	}
-	if err := blame(5, others, runAll(tasks)); err != nil {
+	failed, err := failures(others, runAll(tasks))
+	if err != nil {
 		return nil, 0, err
 	}
 	for _, j := range others {
 		p.pub.Rbar[j] = box[j].(*msg5).Rbar
 	}
+	next := 6
 	if !secp.Sum(p.pub.Rbar...).Equal(secp.Generator()) {
+		next = RoundRevealRbar
+	}
+	switch {
+	case len(failed) > 0:
+		return p.complain(5, next, failed), next, nil
+	case next == RoundRevealRbar:
 		out, err := p.revealRbarStart()
-		return out, RoundRevealRbar, err
+		return out, next, err
 	}
 	out, err := p.round6Start()
-	return out, 6, err
+	return out, next, err
 }
