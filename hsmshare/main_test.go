@@ -54,6 +54,21 @@ func openToken(t testing.TB, tok *softhsm.Token, mutate ...func(*Config)) *Token
 	return tk
 }
 
+// openConfig opens cfg and closes the token when the test ends.
+func openConfig(t testing.TB, cfg Config) *Token {
+	t.Helper()
+	tk, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Open %s: %v", cfg, err)
+	}
+	t.Cleanup(func() {
+		if err := tk.Close(); err != nil {
+			t.Errorf("Close %s: %v", cfg, err)
+		}
+	})
+	return tk
+}
+
 func withScheme(s Scheme) func(*Config) { return func(c *Config) { c.Scheme = s } }
 
 // newSealKey opens a fresh token and creates a seal key on it.

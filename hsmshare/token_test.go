@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/pkcs11"
 
+	"github.com/keyquorum/keyquorum/internal/nsstoken"
 	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
@@ -390,5 +391,56 @@ func TestOpen_RejectsUnknownScheme(t *testing.T) {
 	cfg.Scheme = Scheme(9)
 	if _, err := Open(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("Open with Scheme 9: %v, want ErrInvalidConfig", err)
+	}
+}
+
+// NSS softoken refuses C_Initialize without arguments; Config.ModuleInitArgs
+// passes them, the module keeps the ones it was initialized with while it is
+// in use, and takes new ones once every Token of it has closed.
+func TestOpen_ModuleInitArgs(t *testing.T) {
+	ctx := context.Background()
+	a, b := nsstoken.New(t), nsstoken.New(t) // two separate one-database sets
+	cfg := func(tok *nsstoken.Token, args string) Config {
+		return Config{ModulePath: tok.Module(), ModuleInitArgs: args, TokenLabel: tok.Label, PIN: tok.PIN}
+	}
+	_, err := Open(ctx, cfg(a, ""))
+	if err == nil || !strings.Contains(err.Error(), "ModuleInitArgs") || !ckrIs(err, pkcs11.CKR_ARGUMENTS_BAD) {
+		t.Fatalf("Open NSS softoken without arguments: %v, want CKR_ARGUMENTS_BAD and a hint at ModuleInitArgs", err)
+	}
+	assertModuleUnused(t, a.Module())
+
+	ta, err := Open(ctx, cfg(a, a.InitArgs()))
+	if err != nil {
+		t.Fatalf("Open with arguments: %v", err)
+	}
+	// While a's database is open, the module cannot be re-initialized for b.
+	if _, err := Open(ctx, cfg(b, b.InitArgs())); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "already initialized") {
+		t.Fatalf("Open with other arguments while in use: %v, want ErrInvalidConfig", err)
+	}
+	// The same arguments share the module.
+	ta2, err := Open(ctx, cfg(a, a.InitArgs()))
+	if err != nil {
+		t.Fatalf("second Open with the same arguments: %v", err)
+	}
+	if moduleUsers(t, a.Module()) != 2 {
+		t.Fatalf("module users = %d, want 2", moduleUsers(t, a.Module()))
+	}
+	for _, tk := range []*Token{ta2, ta} {
+		if err := tk.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Closed: the next Open initializes the module with b's arguments.
+	tb := openConfig(t, cfg(b, b.InitArgs()))
+	if tb.Label() != b.Label {
+		t.Fatalf("opened %s, want %s", tb, b)
+	}
+	for _, c := range []Config{cfg(a, strings.Repeat("x", 4097)), cfg(a, "configdir='sql:/x'\x00")} {
+		if _, err := Open(ctx, c); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Open with ModuleInitArgs of %d bytes: %v, want ErrInvalidConfig", len(c.ModuleInitArgs), err)
+		}
+	}
+	if s := fmt.Sprint(cfg(a, a.InitArgs())); !strings.Contains(s, a.Dir) || strings.Contains(s, a.PIN) {
+		t.Errorf("Config.String: %s: want the arguments shown and the PIN hidden", s)
 	}
 }
