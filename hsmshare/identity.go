@@ -150,8 +150,9 @@ func (t *Token) CreateIdentity(ctx context.Context, label string) (*Identity, er
 // Identity loads the existing identity key pair labelled label. It fails
 // with ErrKeyNotFound if there is none, ErrKeyAmbiguous if several carry the
 // label, and ErrWeakKey if the private key is not sensitive, is extractable,
-// was not generated on the token, may decrypt, unwrap, sign-recover or
-// derive, or is not on P-256. It also checks, with one signature, that the
+// was ever readable in clear or extractable (CKA_ALWAYS_SENSITIVE,
+// CKA_NEVER_EXTRACTABLE), may decrypt, unwrap, sign-recover or derive, or is
+// not on P-256. It also checks, with one signature, that the
 // public key object belongs to the private key.
 func (t *Token) Identity(ctx context.Context, label string) (*Identity, error) {
 	if err := t.usable(); err != nil {

@@ -13,16 +13,18 @@ import (
 	"testing"
 
 	"github.com/miekg/pkcs11"
-
-	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 func TestLedgerMarksSurviveStoreRestore(t *testing.T) {
+	forEachImpl(t, testLedgerMarksSurviveStoreRestore)
+}
+
+func testLedgerMarksSurviveStoreRestore(t *testing.T, im impl) {
 	// The attack the ledger exists for: an operator copies the store,
 	// the site uses a slot, the copy is put back. The token still says
 	// the slot is used.
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	if err := f.st.CreateLedger(ctx, "batch-1", 4); err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +62,12 @@ func TestLedgerMarksSurviveStoreRestore(t *testing.T) {
 }
 
 func TestLedgerUseAllOrNothing(t *testing.T) {
+	forEachImpl(t, testLedgerUseAllOrNothing)
+}
+
+func testLedgerUseAllOrNothing(t *testing.T, im impl) {
 	ctx := context.Background()
-	tk := openToken(t, softhsm.New(t))
+	tk := openToken(t, im.newToken(t))
 	l, err := tk.CreateLedger(ctx, "party/b", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +112,12 @@ func TestLedgerUseAllOrNothing(t *testing.T) {
 }
 
 func TestLedgerLifecycle(t *testing.T) {
+	forEachImpl(t, testLedgerLifecycle)
+}
+
+func testLedgerLifecycle(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	if err := f.st.CreateLedger(ctx, "x", 0); err == nil {
 		t.Fatal("0 slots accepted")
 	}
@@ -166,8 +176,14 @@ func TestLedgerLifecycle(t *testing.T) {
 	if _, err := f.st.UseLedger(ctx, "c", []int{0}); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("UseLedger after the object was destroyed: %v", err)
 	}
-	// Objects stay private: not visible without login.
-	out, err := exec.Command("pkcs11-tool", "--module", f.tok.Dir.Module, "--token-label", f.tok.Label, "--list-objects", "--type", "data").CombinedOutput()
+	// Objects stay private: not visible without login. (pkcs11-tool has
+	// no way to pass NSS softoken its initialization arguments.)
+	if f.tok.soft == nil {
+		return
+	}
+	cmd := exec.Command("pkcs11-tool", "--module", f.tok.cfg.ModulePath, "--token-label", f.tok.Label, "--list-objects")
+	cmd.Env = append(os.Environ(), f.tok.env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("pkcs11-tool: %v: %s", err, out)
 	}
@@ -177,8 +193,12 @@ func TestLedgerLifecycle(t *testing.T) {
 }
 
 func TestLedgerConcurrentUseMarksEachSlotOnce(t *testing.T) {
+	forEachImpl(t, testLedgerConcurrentUseMarksEachSlotOnce)
+}
+
+func testLedgerConcurrentUseMarksEachSlotOnce(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	if err := f.st.CreateLedger(ctx, "race", 16); err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +229,12 @@ func TestLedgerConcurrentUseMarksEachSlotOnce(t *testing.T) {
 }
 
 func TestLedgerLabelTamperingDetected(t *testing.T) {
+	forEachImpl(t, testLedgerLabelTamperingDetected)
+}
+
+func testLedgerLabelTamperingDetected(t *testing.T, im impl) {
 	ctx := context.Background()
-	tk := openToken(t, softhsm.New(t))
+	tk := openToken(t, im.newToken(t))
 	l, err := tk.CreateLedger(ctx, "p/t", 12)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +259,7 @@ func TestRemovedRecordsAreOverwritten(t *testing.T) {
 	// A second hard link to a version file shares its blocks: after the
 	// record is deleted, what the link shows is what the deletion left.
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, softHSM2, SchemeGCM)
 	secret := []byte(strings.Repeat("presignature k and sigma ", 40))
 	mustPut(t, f.st, "presig", "p1", 1, secret)
 	mustPut(t, f.st, "keyshare", "k1", 1, secret)

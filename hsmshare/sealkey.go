@@ -122,8 +122,8 @@ func (t *Token) sealScheme() (Scheme, error) {
 // SealKey loads the existing seal key labelled label. It fails with
 // ErrKeyNotFound if there is none, ErrKeyAmbiguous if several keys carry the
 // label, and ErrWeakKey if the key's attributes are weaker than required
-// (not sensitive, extractable, not generated on the token, usable for
-// wrapping or signing, ...). With SchemeCBCHMAC the HMAC companion key must
+// (not sensitive, extractable, ever readable in clear or extractable,
+// usable for wrapping or signing, ...). With SchemeCBCHMAC the HMAC companion key must
 // exist and pass the same checks.
 func (t *Token) SealKey(ctx context.Context, label string) (*SealKey, error) {
 	if err := t.usable(); err != nil {
