@@ -120,11 +120,19 @@ func (f *functionList) encrypt(sh pkcs11.SessionHandle, in, out []byte) ([]byte,
 	return finish(rv, n, out)
 }
 
-// decrypt is encrypt for C_Decrypt.
+// decrypt is encrypt for C_Decrypt. out receives plaintext: on failure
+// (a token may write before it checks the tag) all of it is wiped, on
+// success the part past the plaintext.
 func (f *functionList) decrypt(sh pkcs11.SessionHandle, in, out []byte) ([]byte, error) {
 	n := C.kq_ulong(len(out))
 	rv := C.kq_decrypt(f.p, C.kq_ulong(sh), bytePtr(in), C.kq_ulong(len(in)), bytePtr(out), &n)
-	return finish(rv, n, out)
+	pt, err := finish(rv, n, out)
+	if err != nil {
+		wipe(out)
+		return nil, err
+	}
+	wipe(out[len(pt):])
+	return pt, nil
 }
 
 func finish(rv C.kq_ulong, n C.kq_ulong, out []byte) ([]byte, error) {

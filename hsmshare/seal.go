@@ -57,7 +57,10 @@ func (k *SealKey) sealGCM(sh pkcs11.SessionHandle, header, plaintext []byte) ([]
 	if err := p.EncryptInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_GCM, gp)}, k.aes); err != nil {
 		return nil, err
 	}
-	ct, err := p.Encrypt(sh, plaintext)
+	// The output is exactly plaintext || tag, so the buffer is sized here
+	// rather than by asking the token: NSS softoken answers that question
+	// without room for the tag (see call_unix.go).
+	ct, err := k.tok.mod.calls.encrypt(sh, plaintext, make([]byte, len(plaintext)+gcmTagLen))
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +89,13 @@ func (k *SealKey) sealCBCHMAC(sh pkcs11.SessionHandle, header, plaintext []byte)
 	if err := p.EncryptInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_CBC_PAD, iv)}, k.aes); err != nil {
 		return nil, err
 	}
-	ct, err := p.Encrypt(sh, plaintext)
+	// PKCS#7 padding always adds 1 to 16 bytes.
+	want := (len(plaintext)/16 + 1) * 16
+	ct, err := k.tok.mod.calls.encrypt(sh, plaintext, make([]byte, want))
 	if err != nil {
 		return nil, err
 	}
-	if want := (len(plaintext)/16 + 1) * 16; len(ct) != want {
+	if len(ct) != want {
 		return nil, fmt.Errorf("token returned %d bytes of CBC-PAD output for %d bytes of plaintext; want %d", len(ct), len(plaintext), want)
 	}
 	body := appendBody(header, iv, ct)
@@ -180,7 +185,7 @@ func (k *SealKey) openGCM(sh pkcs11.SessionHandle, aad []byte, b *parsedBlob) ([
 	if err := p.DecryptInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_GCM, gp)}, k.aes); err != nil {
 		return nil, err
 	}
-	pt, err := p.Decrypt(sh, b.ct)
+	pt, err := k.tok.mod.calls.decrypt(sh, b.ct, make([]byte, len(b.ct)))
 	if err != nil {
 		return nil, authFailure(err)
 	}
@@ -210,7 +215,7 @@ func (k *SealKey) openCBCHMAC(sh pkcs11.SessionHandle, b *parsedBlob) ([]byte, e
 	if err := p.DecryptInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_CBC_PAD, b.iv)}, k.aes); err != nil {
 		return nil, err
 	}
-	pt, err := p.Decrypt(sh, b.ct)
+	pt, err := k.tok.mod.calls.decrypt(sh, b.ct, make([]byte, len(b.ct)))
 	if err != nil {
 		// The MAC was valid, so only a holder of the HMAC key could have
 		// made this blob; still, no plaintext leaves.

@@ -54,6 +54,40 @@ func TestSeal_RoundTripsEveryKindAndSize(t *testing.T) {
 	})
 }
 
+// The output buffer of C_Encrypt is sized from the mechanism, not from the
+// token's answer to a size query: NSS softoken answers that query for
+// single-part AES-GCM with the plaintext length, no room for the tag, and
+// sealing failed there with CKR_BUFFER_TOO_SMALL. Lengths around the block
+// size exercise the CBC padding as well.
+func TestSeal_OutputSizedByMechanism(t *testing.T) {
+	ctx := context.Background()
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 4096, 4097} {
+			pt := randBytes(n)
+			blob, err := k.Seal(ctx, testHeader, pt)
+			if err != nil {
+				t.Fatalf("Seal %d bytes: %v", n, err)
+			}
+			p, err := parseBlob(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := n + 16 // GCM: ciphertext || tag
+			if scheme == SchemeCBCHMAC {
+				want = (n/16 + 1) * 16 // PKCS#7 padding
+			}
+			if len(p.ct) != want {
+				t.Fatalf("%d bytes sealed to %d bytes of ciphertext, want %d", n, len(p.ct), want)
+			}
+			got, err := k.Open(ctx, blob, testHeader)
+			if err != nil || !bytes.Equal(got, pt) {
+				t.Fatalf("Open %d bytes: %v", n, err)
+			}
+		}
+	})
+}
+
 func TestSeal_UsesFreshRandomIV(t *testing.T) {
 	ctx := context.Background()
 	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
