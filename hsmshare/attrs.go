@@ -236,7 +236,7 @@ func check(a KeyAttributes, what string, reqs ...[]requirement) error {
 
 var (
 	classNames   = map[uint]string{pkcs11.CKO_SECRET_KEY: "CKO_SECRET_KEY", pkcs11.CKO_PRIVATE_KEY: "CKO_PRIVATE_KEY", pkcs11.CKO_PUBLIC_KEY: "CKO_PUBLIC_KEY"}
-	keyTypeNames = map[uint]string{pkcs11.CKK_AES: "CKK_AES", pkcs11.CKK_GENERIC_SECRET: "CKK_GENERIC_SECRET", pkcs11.CKK_EC: "CKK_EC"}
+	keyTypeNames = map[uint]string{pkcs11.CKK_AES: "CKK_AES", pkcs11.CKK_GENERIC_SECRET: "CKK_GENERIC_SECRET", pkcs11.CKK_SHA256_HMAC: "CKK_SHA256_HMAC", pkcs11.CKK_EC: "CKK_EC"}
 )
 
 func classIs(c uint) requirement {
@@ -245,6 +245,24 @@ func classIs(c uint) requirement {
 
 func keyTypeIs(k uint) requirement {
 	return ulongIs("CKA_KEY_TYPE", keyTypeNames[k], func(a KeyAttributes) uint { return a.KeyType }, keyTypeNames)
+}
+
+// keyTypeIn requires CKA_KEY_TYPE to be one of ks.
+func keyTypeIn(ks ...uint) requirement {
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = keyTypeNames[k]
+	}
+	want := strings.Join(names, " or ")
+	return requirement{name: "CKA_KEY_TYPE", want: want, got: func(a KeyAttributes) string {
+		if slices.Contains(ks, a.KeyType) {
+			return want
+		}
+		if n, ok := keyTypeNames[a.KeyType]; ok {
+			return n
+		}
+		return fmt.Sprint(a.KeyType)
+	}}
 }
 
 func valueLenIs(n uint) requirement {

@@ -1,10 +1,12 @@
 package hsmshare
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -66,6 +68,15 @@ func generate(t *testing.T, tk *Token, mech uint, tmpl []*pkcs11.Attribute) pkcs
 	return h
 }
 
+// aesTemplate is the package's seal-key template with CKA_CLASS and
+// CKA_KEY_TYPE, which C_CreateObject needs.
+func aesTemplate(label string, id []byte) []*pkcs11.Attribute {
+	return append([]*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
+	}, secretTemplate(label, id, true, false)...)
+}
+
 // withAttr returns tmpl with attribute typ set to v (replacing or adding).
 func withAttr(tmpl []*pkcs11.Attribute, typ uint, v any) []*pkcs11.Attribute {
 	out := make([]*pkcs11.Attribute, 0, len(tmpl)+1)
@@ -85,7 +96,7 @@ func testSealKeyRefusesWeakKeys(t *testing.T, im impl) {
 	ctx := context.Background()
 	tk := openToken(t, im.newToken(t))
 	good := func(label string) []*pkcs11.Attribute {
-		return secretTemplate(pkcs11.CKK_AES, label, []byte(label), true, false)
+		return aesTemplate(label, []byte(label))
 	}
 	// weak is the attribute a case plants and its weak value; a token
 	// that makes the key without it (NSS softoken keeps every key in its
@@ -193,8 +204,8 @@ func testSealKeyRefusesWeakKeys(t *testing.T, im impl) {
 	t.Run("duplicate label", func(t *testing.T) {
 		// Two keys, one label, two IDs (NSS softoken treats the ID as the
 		// key's identity: a second key with the first one's ID replaces it).
-		generate(t, tk, pkcs11.CKM_AES_KEY_GEN, secretTemplate(pkcs11.CKK_AES, "twice", []byte("twice-1"), true, false))
-		generate(t, tk, pkcs11.CKM_AES_KEY_GEN, secretTemplate(pkcs11.CKK_AES, "twice", []byte("twice-2"), true, false))
+		generate(t, tk, pkcs11.CKM_AES_KEY_GEN, aesTemplate("twice", []byte("twice-1")))
+		generate(t, tk, pkcs11.CKM_AES_KEY_GEN, aesTemplate("twice", []byte("twice-2")))
 		if _, err := tk.SealKey(ctx, "twice"); !errors.Is(err, ErrKeyAmbiguous) {
 			t.Fatalf("SealKey with two keys of one label: %v, want ErrKeyAmbiguous", err)
 		}
@@ -313,19 +324,22 @@ func testKeysAttributesReadBackFromToken(t *testing.T, im impl) {
 			pkcs11.CKA_DECRYPT: false, pkcs11.CKA_WRAP: false, pkcs11.CKA_UNWRAP: false, pkcs11.CKA_DERIVE: false})},
 		{"identity private key", idn.priv, with(map[uint]bool{pkcs11.CKA_SIGN: true, pkcs11.CKA_DECRYPT: false,
 			pkcs11.CKA_UNWRAP: false, pkcs11.CKA_SIGN_RECOVER: false, pkcs11.CKA_DERIVE: false})},
-		{"identity public key", idn.pubH, map[uint]bool{pkcs11.CKA_TOKEN: true, pkcs11.CKA_PRIVATE: false, pkcs11.CKA_VERIFY: true,
-			pkcs11.CKA_ENCRYPT: false, pkcs11.CKA_WRAP: false, pkcs11.CKA_VERIFY_RECOVER: false, pkcs11.CKA_DERIVE: false}},
+		// The public half's usage is the token's default: it is only read.
+		{"identity public key", idn.pubH, map[uint]bool{pkcs11.CKA_TOKEN: true}},
 	}
 	for _, c := range checks {
 		wantBools(t, c.what, rawAttrs(t, tk, c.h, keys(c.want)...), c.want, attrNames)
 	}
-	for what, h := range map[string]pkcs11.ObjectHandle{"AES seal key": k.aes, "HMAC key": k.mac} {
-		got := rawAttrs(t, tk, h, pkcs11.CKA_VALUE_LEN, pkcs11.CKA_ID, pkcs11.CKA_LABEL)
+	for what, c := range map[string]struct {
+		h  pkcs11.ObjectHandle
+		id []byte
+	}{"AES seal key": {k.aes, k.id}, "HMAC key": {k.mac, append(bytes.Clone(k.id), "hmac"...)}} {
+		got := rawAttrs(t, tk, c.h, pkcs11.CKA_VALUE_LEN, pkcs11.CKA_ID, pkcs11.CKA_LABEL)
 		if n, _ := ulongFromBytes(got[pkcs11.CKA_VALUE_LEN]); n != 32 {
 			t.Errorf("%s: CKA_VALUE_LEN = %d, want 32", what, n)
 		}
-		if string(got[pkcs11.CKA_LABEL]) != "seal" || string(got[pkcs11.CKA_ID]) != string(k.id) {
-			t.Errorf("%s: label %q id %x", what, got[pkcs11.CKA_LABEL], got[pkcs11.CKA_ID])
+		if string(got[pkcs11.CKA_LABEL]) != "seal" || !bytes.Equal(got[pkcs11.CKA_ID], c.id) {
+			t.Errorf("%s: label %q id %x, want \"seal\" and %x", what, got[pkcs11.CKA_LABEL], got[pkcs11.CKA_ID], c.id)
 		}
 	}
 	ec := rawAttrs(t, tk, idn.priv, pkcs11.CKA_EC_PARAMS, pkcs11.CKA_ID)
@@ -399,10 +413,11 @@ func TestKeys_PKCS11ToolSeesHardenedKeys(t *testing.T) {
 		access string
 	}
 	wants := map[string]want{
-		"Secret Key Object; AES length 32/seal":             {usage: []string{"encrypt", "decrypt"}, access: hardened},
-		"Secret Key Object; Generic secret length 32/seal":  {usage: []string{"verify"}, extra: []string{"sign"}, access: hardened},
-		"Private Key Object; EC/identity":                   {usage: []string{"sign"}, access: hardened},
-		"Public Key Object; EC  EC_POINT 256 bits/identity": {usage: []string{"verify"}, access: "local"},
+		"Secret Key Object; AES length 32/seal":            {usage: []string{"encrypt", "decrypt"}, access: hardened},
+		"Secret Key Object; Generic secret length 32/seal": {usage: []string{"verify"}, extra: []string{"sign"}, access: hardened},
+		"Private Key Object; EC/identity":                  {usage: []string{"sign"}, access: hardened},
+		// The public half's usage is SoftHSM2's default (it is only read).
+		"Public Key Object; EC  EC_POINT 256 bits/identity": {usage: []string{"verify"}, extra: []string{"encrypt", "wrap", "derive"}, access: "local"},
 	}
 	for name, w := range wants {
 		o, ok := objs[name]
@@ -530,5 +545,106 @@ func testKeysLocalIsReportedNotRequired(t *testing.T, im impl) {
 		if !a.AlwaysSensitive || !a.NeverExtractable {
 			t.Errorf("%s on %s: ALWAYS_SENSITIVE %v, NEVER_EXTRACTABLE %v; both are required", what, im.name, a.AlwaysSensitive, a.NeverExtractable)
 		}
+	}
+}
+
+// The CBC+HMAC fallback's two keys get two CKA_IDs. They shared one, and
+// NSS softoken treats CKA_ID as a key's identity: generating the HMAC key
+// replaced the AES key (one object left, same handle), so nothing sealed
+// under the fallback could be opened again.
+func TestCreateSealKey_FallbackKeysAreTwoObjects(t *testing.T) {
+	forEachImpl(t, testCreateSealKeyFallbackKeysAreTwoObjects)
+}
+
+func testCreateSealKeyFallbackKeysAreTwoObjects(t *testing.T, im impl) {
+	ctx := context.Background()
+	tk := openToken(t, im.newToken(t), withScheme(SchemeCBCHMAC))
+	k, err := tk.CreateSealKey(ctx, "seal")
+	if err != nil {
+		t.Fatalf("CreateSealKey: %v", err)
+	}
+	blob, err := k.Seal(ctx, testHeader, []byte("fallback secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type object struct {
+		keyType uint
+		id      string
+	}
+	var got []object
+	err = tk.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+		hs, err := tk.findObjects(sh, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, "seal"),
+		})
+		for _, h := range hs {
+			a := rawAttrs(t, tk, h, pkcs11.CKA_KEY_TYPE, pkcs11.CKA_ID)
+			kt, _ := ulongFromBytes(a[pkcs11.CKA_KEY_TYPE])
+			got = append(got, object{kt, string(a[pkcs11.CKA_ID])})
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(got, func(a, b object) int { return int(a.keyType) - int(b.keyType) })
+	want := []object{{pkcs11.CKK_GENERIC_SECRET, string(k.id) + "hmac"}, {pkcs11.CKK_AES, string(k.id)}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("secret keys labelled seal on %s: %x, want an AES key with the seal key ID and a generic secret with that ID + \"hmac\"", im.name, got)
+	}
+	// A fresh load finds both, and opens what was sealed.
+	again, err := tk.SealKey(ctx, "seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.aes != k.aes || again.mac != k.mac {
+		t.Fatalf("SealKey found handles %d/%d, created %d/%d", again.aes, again.mac, k.aes, k.mac)
+	}
+	if pt, err := again.Open(ctx, blob, testHeader); err != nil || string(pt) != "fallback secret" {
+		t.Fatalf("Open: %v", err)
+	}
+}
+
+// Fallback seal keys made by versions that gave both keys one CKA_ID (with
+// the same label) stay usable, so their stores stay readable: blobs name the
+// AES key's ID, which is unchanged, and the HMAC key is found by label, ID
+// and class and type. That layout can only exist on a token that keeps two
+// keys with one ID, such as SoftHSM2.
+func TestSealKey_FindsHMACKeyOfEarlierLayout(t *testing.T) {
+	ctx := context.Background()
+	tk := openToken(t, softHSM2.newToken(t), withScheme(SchemeCBCHMAC))
+	id := []byte("0123456789abcdef")
+	aes := generate(t, tk, pkcs11.CKM_AES_KEY_GEN, secretTemplate("old-seal", id, true, false))
+	mac := generate(t, tk, pkcs11.CKM_GENERIC_SECRET_KEY_GEN, secretTemplate("old-seal", id, false, true))
+	k, err := tk.SealKey(ctx, "old-seal")
+	if err != nil {
+		t.Fatalf("SealKey on the earlier layout: %v", err)
+	}
+	if k.aes != aes || k.mac != mac || k.ID() != "30313233343536373839616263646566" {
+		t.Fatalf("loaded %d/%d id %s, want %d/%d", k.aes, k.mac, k.ID(), aes, mac)
+	}
+	// A store sealed under it opens again through a fresh load, as after
+	// an upgrade.
+	dir := filepath.Join(t.TempDir(), "store")
+	st := openStore(t, dir, k, testParty)
+	mustPut(t, st, "keyshare", "k", 1, []byte("sealed before the upgrade"))
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	k2, err := tk.SealKey(ctx, "old-seal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st2 := openStore(t, dir, k2, testParty)
+	if got, _, err := st2.Get(ctx, "keyshare", "k"); err != nil || string(got) != "sealed before the upgrade" {
+		t.Fatalf("Get: %q, %v", got, err)
+	}
+	// The AES key itself is never mistaken for its HMAC key: with the
+	// HMAC key gone, the fallback has none.
+	if err := tk.pool.with(ctx, func(sh pkcs11.SessionHandle) error { return tk.destroyObjects(sh, mac) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.SealKey(ctx, "old-seal"); !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("SealKey without its HMAC key: %v, want ErrKeyNotFound", err)
 	}
 }
