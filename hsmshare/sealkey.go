@@ -122,7 +122,7 @@ func (t *Token) sealScheme() (Scheme, error) {
 		if err := t.requireMechanism(pkcs11.CKM_AES_CBC_PAD, pkcs11.CKF_ENCRYPT|pkcs11.CKF_DECRYPT, "seal blobs with the CBC+HMAC fallback"); err != nil {
 			return err
 		}
-		return t.requireMechanism(pkcs11.CKM_SHA256_HMAC, pkcs11.CKF_SIGN|pkcs11.CKF_VERIFY, "authenticate blobs with the CBC+HMAC fallback")
+		return t.requireMechanism(pkcs11.CKM_SHA256_HMAC, pkcs11.CKF_SIGN, "authenticate blobs with the CBC+HMAC fallback")
 	}
 	switch t.scheme {
 	case SchemeGCM:
