@@ -61,6 +61,14 @@ func TestSet_TokensAreDistinctAndOpenTogether(t *testing.T) {
 			t.Fatalf("opened %s, want %s", tk, tok)
 		}
 	}
+	// Each database holds its own keys.
+	ctx := context.Background()
+	if _, err := open3[0].CreateIdentity(ctx, "only-on-the-first"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open3[1].Identity(ctx, "only-on-the-first"); !errors.Is(err, hsmshare.ErrKeyNotFound) {
+		t.Fatalf("the second token sees the first one's key: %v", err)
+	}
 	for _, tk := range open3 {
 		if err := tk.Close(); err != nil {
 			t.Fatal(err)
