@@ -648,3 +648,24 @@ func TestSealKey_FindsHMACKeyOfEarlierLayout(t *testing.T) {
 		t.Fatalf("SealKey without its HMAC key: %v, want ErrKeyNotFound", err)
 	}
 }
+
+// tpm2-pkcs11 makes CKK_SHA256_HMAC keys where SoftHSM2 and NSS softoken
+// make CKK_GENERIC_SECRET ones; both serve CKM_SHA256_HMAC and both are
+// accepted as the HMAC key. No token here makes the first kind with
+// CKM_GENERIC_SECRET_KEY_GEN (SoftHSM2 refuses the template, NSS makes a
+// generic secret), so the rule is checked on the attributes.
+func TestMACKeyRequirements_AcceptBothHMACKeyTypes(t *testing.T) {
+	good := KeyAttributes{Class: pkcs11.CKO_SECRET_KEY, ValueLen: 32, Token: true, Private: true, Sensitive: true,
+		AlwaysSensitive: true, NeverExtractable: true, Sign: true, Verify: true}
+	for kt, ok := range map[uint]bool{pkcs11.CKK_GENERIC_SECRET: true, pkcs11.CKK_SHA256_HMAC: true, pkcs11.CKK_AES: false, pkcs11.CKK_SHA_1_HMAC: false} {
+		a := good
+		a.KeyType = kt
+		err := check(a, "HMAC key", protected, macKeyReqs)
+		if ok != (err == nil) {
+			t.Errorf("key type %#x: %v", kt, err)
+		}
+		if err != nil && (!errors.Is(err, ErrWeakKey) || !strings.Contains(err.Error(), "CKA_KEY_TYPE=") || !strings.Contains(err.Error(), "CKK_GENERIC_SECRET or CKK_SHA256_HMAC")) {
+			t.Errorf("key type %#x: %v, want ErrWeakKey naming the accepted types", kt, err)
+		}
+	}
+}
