@@ -144,8 +144,8 @@ func (t *Token) sealScheme() (Scheme, error) {
 // ErrKeyNotFound if there is none, ErrKeyAmbiguous if several keys carry the
 // label, and ErrWeakKey if the key's attributes are weaker than required
 // (not sensitive, extractable, ever readable in clear or extractable,
-// usable for wrapping or signing, ...). With SchemeCBCHMAC the HMAC companion key must
-// exist and pass the same checks.
+// usable for wrapping or signing, ...). With SchemeCBCHMAC the HMAC companion
+// key must exist and pass the same checks.
 func (t *Token) SealKey(ctx context.Context, label string) (*SealKey, error) {
 	if err := t.usable(); err != nil {
 		return nil, err
@@ -239,8 +239,9 @@ func (t *Token) CreateSealKey(ctx context.Context, label string) (*SealKey, erro
 			return fmt.Errorf("%w: %s already has a secret key labelled %q; load it with SealKey or pick another label", ErrKeyExists, t.describe(), label)
 		}
 		// A token that treats CKA_ID as identity would replace a key that
-		// has one of the new IDs; random IDs make that all but impossible,
-		// and this makes it impossible.
+		// has one of the new IDs. Random IDs make a clash all but
+		// impossible; this check also rules out a leftover key made with
+		// one of them.
 		for _, kid := range [][]byte{id, macKeyID(id)} {
 			if err := t.idUnused(sh, pkcs11.CKO_SECRET_KEY, kid); err != nil {
 				return err
@@ -270,7 +271,8 @@ func (t *Token) CreateSealKey(ctx context.Context, label string) (*SealKey, erro
 		// Both keys must exist now, as two objects: the AES key is read
 		// again after the second generation.
 		if mac == aes {
-			return fmt.Errorf("hsmshare: %s: the token gave the HMAC key the AES key's object handle (it replaced the AES key); this token cannot hold the CBC+HMAC fallback", what)
+			return errors.Join(fmt.Errorf("hsmshare: %s: the token gave the HMAC key the AES key's object handle (it replaced the AES key); this token cannot hold the CBC+HMAC fallback", what),
+				t.destroyObjects(sh, mac))
 		}
 		if err := t.checkKey(sh, aes, what+" after its HMAC key was generated", protected, sealKeyReqs); err != nil {
 			return errors.Join(err, t.destroyObjects(sh, aes, mac))
