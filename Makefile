@@ -1,7 +1,7 @@
 # keyquorum build and test entry points. `make test` is what CI runs.
 
 GO       ?= go
-APT_PKGS := softhsm2 opensc iproute2
+APT_PKGS := softhsm2 opensc libnss3-tools iproute2
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_TIMEOUT ?= 45m
 
@@ -9,10 +9,14 @@ TEST_TIMEOUT ?= 45m
 
 all: build
 
-# deps installs the system packages the tests need (SoftHSM2, pkcs11-tool,
-# ip/tc) when any of them is missing. Only apt-based systems are handled here.
+# deps installs the system packages the tests need when any of them is
+# missing: SoftHSM2, pkcs11-tool, NSS's softoken with certutil (the second
+# PKCS#11 implementation every hsmshare test runs on; libnss3-tools pulls in
+# libnss3) and ip/tc. Only apt-based systems are handled here. Nothing is
+# configured system-wide: tests create their own token directories.
 deps:
 	@if ! command -v softhsm2-util >/dev/null 2>&1 || ! command -v pkcs11-tool >/dev/null 2>&1 \
+	    || ! command -v certutil >/dev/null 2>&1 \
 	    || ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then \
 		echo "installing $(APT_PKGS)"; \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PKGS); \

@@ -31,7 +31,9 @@ type KeyAttributes struct {
 	AlwaysSensitive bool
 	// NeverExtractable is CKA_NEVER_EXTRACTABLE: it was never extractable.
 	NeverExtractable bool
-	// Local is CKA_LOCAL: the key was generated on the token.
+	// Local is CKA_LOCAL: the token says it generated the key. It is
+	// informative only (see the note on required attributes in FORMAT.md):
+	// NSS softoken reports false for keys it generated.
 	Local bool
 	// Modifiable is CKA_MODIFIABLE: attributes can still be changed.
 	Modifiable bool
@@ -186,8 +188,21 @@ func isMissing(a KeyAttributes, name string) bool {
 
 // protected are the requirements every private or secret key of this
 // package meets: kept on the token, behind login, never readable in clear,
-// never wrappable out, never otherwise in the past, and generated on the
-// token.
+// never wrappable out, and never otherwise in the past.
+//
+// CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE are what say that the key
+// value has never existed outside the token: the token sets them, a key
+// created from a value (C_CreateObject) or unwrapped (C_UnwrapKey) has them
+// false (PKCS#11 v2.40 base specification, "Secret key objects" and
+// C_UnwrapKey), and neither can be set by the caller.
+//
+// CKA_LOCAL ("generated on the token") is not required. It adds nothing to
+// the two above for a key the package accepts, and tokens disagree on it:
+// NSS softoken 3.87 reports CKA_LOCAL false for keys it generated with
+// C_GenerateKey and C_GenerateKeyPair, yet takes CKA_LOCAL true from the
+// template of an imported key (which still reads ALWAYS_SENSITIVE and
+// NEVER_EXTRACTABLE false). It is read and reported (KeyAttributes.Local)
+// for operators, never trusted.
 var protected = []requirement{
 	boolIs("CKA_TOKEN", true),
 	boolIs("CKA_PRIVATE", true),
@@ -195,7 +210,6 @@ var protected = []requirement{
 	boolIs("CKA_EXTRACTABLE", false),
 	boolIs("CKA_ALWAYS_SENSITIVE", true),
 	boolIs("CKA_NEVER_EXTRACTABLE", true),
-	boolIs("CKA_LOCAL", true),
 }
 
 // check returns ErrWeakKey naming every unmet requirement. An attribute the
@@ -222,7 +236,7 @@ func check(a KeyAttributes, what string, reqs ...[]requirement) error {
 
 var (
 	classNames   = map[uint]string{pkcs11.CKO_SECRET_KEY: "CKO_SECRET_KEY", pkcs11.CKO_PRIVATE_KEY: "CKO_PRIVATE_KEY", pkcs11.CKO_PUBLIC_KEY: "CKO_PUBLIC_KEY"}
-	keyTypeNames = map[uint]string{pkcs11.CKK_AES: "CKK_AES", pkcs11.CKK_GENERIC_SECRET: "CKK_GENERIC_SECRET", pkcs11.CKK_EC: "CKK_EC"}
+	keyTypeNames = map[uint]string{pkcs11.CKK_AES: "CKK_AES", pkcs11.CKK_GENERIC_SECRET: "CKK_GENERIC_SECRET", pkcs11.CKK_SHA256_HMAC: "CKK_SHA256_HMAC", pkcs11.CKK_EC: "CKK_EC"}
 )
 
 func classIs(c uint) requirement {
@@ -231,6 +245,24 @@ func classIs(c uint) requirement {
 
 func keyTypeIs(k uint) requirement {
 	return ulongIs("CKA_KEY_TYPE", keyTypeNames[k], func(a KeyAttributes) uint { return a.KeyType }, keyTypeNames)
+}
+
+// keyTypeIn requires CKA_KEY_TYPE to be one of ks.
+func keyTypeIn(ks ...uint) requirement {
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = keyTypeNames[k]
+	}
+	want := strings.Join(names, " or ")
+	return requirement{name: "CKA_KEY_TYPE", want: want, got: func(a KeyAttributes) string {
+		if slices.Contains(ks, a.KeyType) {
+			return want
+		}
+		if n, ok := keyTypeNames[a.KeyType]; ok {
+			return n
+		}
+		return fmt.Sprint(a.KeyType)
+	}}
 }
 
 func valueLenIs(n uint) requirement {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
-
-	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 // Benchmarks run against SoftHSM2; a hardware or network HSM has very
@@ -15,7 +13,7 @@ import (
 
 func benchSealKey(b *testing.B, scheme Scheme) *SealKey {
 	b.Helper()
-	tk := openToken(b, softhsm.New(b), withScheme(scheme))
+	tk := openToken(b, softHSM2.newToken(b), withScheme(scheme))
 	k, err := tk.CreateSealKey(context.Background(), "seal")
 	if err != nil {
 		b.Fatal(err)
@@ -84,7 +82,7 @@ func BenchmarkSealOpen4KiBParallel(b *testing.B) {
 }
 
 func BenchmarkIdentitySign(b *testing.B) {
-	tk := openToken(b, softhsm.New(b))
+	tk := openToken(b, softHSM2.newToken(b))
 	idn, err := tk.CreateIdentity(context.Background(), "identity")
 	if err != nil {
 		b.Fatal(err)

@@ -11,6 +11,9 @@ import (
 // DefaultSessions is the session pool size used when Config.Sessions is 0.
 const DefaultSessions = 8
 
+// maxInitArgsLen bounds Config.ModuleInitArgs.
+const maxInitArgsLen = 4096
+
 // maxPINLen bounds a PIN read from a file or the environment (PKCS#11
 // tokens commonly allow at most 255 bytes).
 const maxPINLen = 255
@@ -22,6 +25,18 @@ type Config struct {
 	// ModulePath is the file path of the PKCS#11 module (shared library),
 	// for example /usr/lib/softhsm/libsofthsm2.so.
 	ModulePath string
+	// ModuleInitArgs, when not empty, is passed to the module's
+	// C_Initialize as CK_C_INITIALIZE_ARGS.pReserved, a NUL-terminated
+	// string whose meaning the module defines. Most modules need none.
+	// NSS's softoken (libsoftokn3.so) refuses to start without one naming
+	// its database directory and token label:
+	//
+	//	configdir='sql:/var/lib/keyquorum/nssdb' certPrefix='' keyPrefix='' secmod='secmod.db' dbTokenDescription='site-a' flags=
+	//
+	// A module is initialized once per process: every Token open at the
+	// same time on one module must use the same value. It holds paths, not
+	// secrets, and appears in String. At most 4096 bytes, no NUL byte.
+	ModuleInitArgs string
 	// TokenLabel selects the token by its label. Labels are not unique;
 	// if several tokens carry it, Open fails with ErrTokenAmbiguous.
 	TokenLabel string
@@ -58,8 +73,8 @@ func (c Config) String() string {
 	if strings.Contains(strings.ToLower(uri), "pin-value") {
 		uri = "[redacted: contains pin-value]"
 	}
-	return fmt.Sprintf("hsmshare.Config{ModulePath:%q TokenLabel:%q TokenSerial:%q URI:%q PINSource:%q PIN:%q Sessions:%d Scheme:%v}",
-		c.ModulePath, c.TokenLabel, c.TokenSerial, uri, c.PINSource, pin, c.Sessions, c.Scheme)
+	return fmt.Sprintf("hsmshare.Config{ModulePath:%q ModuleInitArgs:%q TokenLabel:%q TokenSerial:%q URI:%q PINSource:%q PIN:%q Sessions:%d Scheme:%v}",
+		c.ModulePath, c.ModuleInitArgs, c.TokenLabel, c.TokenSerial, uri, c.PINSource, pin, c.Sessions, c.Scheme)
 }
 
 // GoString is like String, so that %#v does not print the PIN either.
@@ -68,6 +83,7 @@ func (c Config) GoString() string { return c.String() }
 // resolved is a Config merged with its URI and checked.
 type resolved struct {
 	module       string
+	initArgs     string
 	label        string
 	serial       string
 	manufacturer string
@@ -85,6 +101,7 @@ func (r *resolved) String() string { return "hsmshare.resolved{[redacted]}" }
 func (c Config) resolve() (*resolved, error) {
 	r := &resolved{
 		module:     c.ModulePath,
+		initArgs:   c.ModuleInitArgs,
 		label:      c.TokenLabel,
 		serial:     c.TokenSerial,
 		pinSource:  c.PINSource,
@@ -132,6 +149,10 @@ func (c Config) resolve() (*resolved, error) {
 		return nil, fmt.Errorf("%w: no PIN source (set Config.PINSource to file:PATH or env:VAR, or pin-source= in the URI)", ErrInvalidConfig)
 	case r.pinSource != "" && r.pinLiteral != "":
 		return nil, fmt.Errorf("%w: both a PIN source and a literal PIN are set; use one", ErrInvalidConfig)
+	case len(r.initArgs) > maxInitArgsLen:
+		return nil, fmt.Errorf("%w: ModuleInitArgs is %d bytes, more than %d", ErrInvalidConfig, len(r.initArgs), maxInitArgsLen)
+	case strings.IndexByte(r.initArgs, 0) >= 0:
+		return nil, fmt.Errorf("%w: ModuleInitArgs contains a NUL byte", ErrInvalidConfig)
 	case r.sessions < 0 || r.sessions > 1024:
 		return nil, fmt.Errorf("%w: Sessions = %d, want 0..1024", ErrInvalidConfig, r.sessions)
 	case r.scheme > SchemeCBCHMAC:

@@ -8,7 +8,9 @@
 // from a file or an environment variable. A PKCS#11 library is global to the
 // process, so every Token opened from one module shares a single loaded
 // library; the library is finalized when the last Token closes. Several
-// tokens (one per party in tests) can be open at once.
+// tokens (one per party in tests) can be open at once. Modules that need
+// initialization arguments, such as NSS's softoken, get them from
+// Config.ModuleInitArgs.
 //
 // # Sealing
 //
@@ -40,7 +42,8 @@
 // # What is and is not protected
 //
 // At rest, secrets exist only as ciphertext under a key that cannot leave
-// the HSM. When a secret is unsealed it is in process memory; this package
-// wipes the buffers it owns, but the PKCS#11 library's own buffers (and the
-// PIN copy miekg/pkcs11 passes to C_Login) are freed without being wiped.
+// the HSM. When a secret is unsealed it is in process memory: the token
+// writes it into a buffer this package owns and wipes, but the PKCS#11
+// library's own buffers (and the PIN copy miekg/pkcs11 passes to C_Login)
+// are freed without being wiped.
 package hsmshare

@@ -65,8 +65,9 @@ var identityPrivReqs = []requirement{
 
 // CreateIdentity generates a P-256 key pair labelled label inside the token.
 // The private key is CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not extractable,
-// not modifiable and may only sign; the public key may only verify. Both
-// halves share a random CKA_ID. It refuses (ErrKeyExists) when a key pair
+// not modifiable and may only sign; the public key is a token object whose
+// usage is left to the token (it is only read). Both halves share a random
+// CKA_ID, as the two halves of one pair do by convention. It refuses (ErrKeyExists) when a key pair
 // with that label exists, and checks the new key like Identity does.
 func (t *Token) CreateIdentity(ctx context.Context, label string) (*Identity, error) {
 	if err := t.usable(); err != nil {
@@ -99,17 +100,15 @@ func (t *Token) CreateIdentity(ctx context.Context, label string) (*Identity, er
 				return fmt.Errorf("%w: %s already has a key pair labelled %q; load it with Identity or pick another label", ErrKeyExists, t.describe(), label)
 			}
 		}
+		// The public half gets only what it needs. keyquorum never uses it
+		// in a token operation (it reads CKA_EC_POINT and verifies in Go),
+		// so its usage attributes are left to the token: tpm2-pkcs11
+		// refuses a public-key template with CKA_VERIFY true and
+		// CKA_ENCRYPT false.
 		pubTmpl := []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PUBLIC_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-			pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, false),
-			pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, false),
-			pkcs11.NewAttribute(pkcs11.CKA_VERIFY, true),
-			pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
-			pkcs11.NewAttribute(pkcs11.CKA_WRAP, false),
-			pkcs11.NewAttribute(pkcs11.CKA_VERIFY_RECOVER, false),
-			pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
 			pkcs11.NewAttribute(pkcs11.CKA_EC_PARAMS, p256Params),
 			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
 			pkcs11.NewAttribute(pkcs11.CKA_ID, id),
@@ -150,8 +149,9 @@ func (t *Token) CreateIdentity(ctx context.Context, label string) (*Identity, er
 // Identity loads the existing identity key pair labelled label. It fails
 // with ErrKeyNotFound if there is none, ErrKeyAmbiguous if several carry the
 // label, and ErrWeakKey if the private key is not sensitive, is extractable,
-// was not generated on the token, may decrypt, unwrap, sign-recover or
-// derive, or is not on P-256. It also checks, with one signature, that the
+// was ever readable in clear or extractable (CKA_ALWAYS_SENSITIVE,
+// CKA_NEVER_EXTRACTABLE), may decrypt, unwrap, sign-recover or derive, or is
+// not on P-256. It also checks, with one signature, that the
 // public key object belongs to the private key.
 func (t *Token) Identity(ctx context.Context, label string) (*Identity, error) {
 	if err := t.usable(); err != nil {

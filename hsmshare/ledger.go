@@ -19,21 +19,32 @@ import (
 // stored batch of GG20 presignatures its own ledger and marks a
 // presignature's slot before it releases a signature share made with it.
 //
-// A ledger is a private data object (CKO_DATA, CKA_TOKEN, CKA_PRIVATE) whose
-// CKA_APPLICATION is "keyquorum ledger v1", whose CKA_VALUE is its name and
-// whose CKA_LABEL carries the marks: "kql <slots> <hex bitmap>", for example
-// "kql 32 0000000f" when slots 0 to 3 of 32 are used (slot i is bit i%8 of
-// byte i/8). The label is the one attribute that PKCS#11 lets every token
-// modify on a data object; its form keeps it under 32 bytes, a limit some
+// A ledger is a token object whose CKA_LABEL carries the marks:
+// "kql <slots> <hex bitmap>", for example "kql 32 0f000000" when slots 0 to
+// 3 of 32 are used (slot i is bit i%8 of byte i/8). The label is the one
+// attribute PKCS#11 lets an application change on any storage object whose
+// CKA_MODIFIABLE is true; its form keeps it under 32 bytes, a limit some
 // tokens put on labels. Marking is one C_SetAttributeValue: the token stores
 // it like any change to a token object, so a crash of this process cannot
 // undo it. Reading the marks needs the user to be logged in, and so does
 // changing them: only a holder of the PIN could ever unmark a slot.
 //
+// The object is a private secret key that can do nothing: a 128-bit AES key
+// generated in the token, sensitive, not extractable, with every usage
+// attribute false, whose CKA_ID is "kq-ledger:" followed by the ledger's
+// name. Ledgers were private data objects (CKO_DATA) before; NSS softoken
+// keeps data objects only as session objects, public ones at that, and
+// refuses token or private ones (CKR_ATTRIBUTE_VALUE_INVALID), while a
+// private token secret key is what every token keyquorum can use must hold
+// anyway (the seal key is one). Ledgers of the earlier form are still found,
+// marked and destroyed; new ones always take the key form. FORMAT.md,
+// "Ledgers", has both layouts.
+//
 // What this cannot protect against: a token whose own storage is restored
-// from a backup. SoftHSM2 keeps its tokens as files (its tokendir); restoring
-// that directory restores the ledgers with it. Hardware HSMs keep objects in
-// their own storage, out of reach of a file restore.
+// from a backup. SoftHSM2 keeps its tokens as files (its tokendir) and NSS
+// softoken in its database directory; restoring those restores the ledgers
+// with them. Hardware HSMs keep objects in their own storage, out of reach
+// of a file restore.
 //
 // A Ledger is safe for concurrent use within one process. Two processes must
 // not mark the same ledger at once; a Store's lock keeps ledgers of one
@@ -50,8 +61,15 @@ type Ledger struct {
 // MaxLedgerSlots is the largest number of slots a ledger has.
 const MaxLedgerSlots = 64
 
-// ledgerApplication is the CKA_APPLICATION of every ledger object.
-const ledgerApplication = "keyquorum ledger v1"
+// ledgerIDPrefix starts the CKA_ID of a ledger object; the name follows.
+const ledgerIDPrefix = "kq-ledger:"
+
+// ledgerKeyLen is the CKA_VALUE_LEN of a ledger object (an AES-128 key).
+const ledgerKeyLen = 16
+
+// legacyLedgerApplication is the CKA_APPLICATION of ledgers of the earlier
+// form, private data objects whose CKA_VALUE is the name.
+const legacyLedgerApplication = "keyquorum ledger v1"
 
 // ledgerLabelPrefix starts the label that holds a ledger's marks.
 const ledgerLabelPrefix = "kql "
@@ -87,14 +105,67 @@ func validLedgerName(name string) error {
 	return nil
 }
 
-func ledgerTemplate(name string) []*pkcs11.Attribute {
+// ledgerKeyTemplate finds the ledger object of name.
+func ledgerKeyTemplate(name string) []*pkcs11.Attribute {
+	return []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(ledgerIDPrefix+name)),
+	}
+}
+
+// legacyLedgerTemplate finds the ledger of name in its earlier form.
+func legacyLedgerTemplate(name string) []*pkcs11.Attribute {
 	return []*pkcs11.Attribute{
 		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
-		pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, ledgerApplication),
+		pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, legacyLedgerApplication),
 		pkcs11.NewAttribute(pkcs11.CKA_VALUE, []byte(name)),
 	}
+}
+
+// newLedgerTemplate generates a ledger object. As with seal keys, every
+// usage attribute is spelled out (false) and CKA_CLASS and CKA_KEY_TYPE are
+// left to the mechanism.
+func newLedgerTemplate(name, label string) []*pkcs11.Attribute {
+	return []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, ledgerKeyLen),
+		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
+		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, true),
+		pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, false),
+		pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, false),
+		pkcs11.NewAttribute(pkcs11.CKA_SIGN, false),
+		pkcs11.NewAttribute(pkcs11.CKA_VERIFY, false),
+		pkcs11.NewAttribute(pkcs11.CKA_WRAP, false),
+		pkcs11.NewAttribute(pkcs11.CKA_UNWRAP, false),
+		pkcs11.NewAttribute(pkcs11.CKA_DERIVE, false),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, []byte(ledgerIDPrefix+name)),
+	}
+}
+
+// ledgerReqs are what a new ledger object must be: behind login and kept
+// on the token, so that only a holder of the PIN can change its marks.
+var ledgerReqs = []requirement{
+	boolIs("CKA_TOKEN", true),
+	boolIs("CKA_PRIVATE", true),
+	boolIs("CKA_MODIFIABLE", true),
+}
+
+// findLedger returns the objects of the ledger name, in either form.
+func (t *Token) findLedger(sh pkcs11.SessionHandle, name string) ([]pkcs11.ObjectHandle, error) {
+	hs, err := t.findObjects(sh, ledgerKeyTemplate(name))
+	if err != nil {
+		return nil, fmt.Errorf("hsmshare: search %s for ledger %q: %w", t.describe(), name, err)
+	}
+	old, err := t.findObjects(sh, legacyLedgerTemplate(name))
+	if err != nil {
+		return nil, fmt.Errorf("hsmshare: search %s for ledger %q: %w", t.describe(), name, err)
+	}
+	return append(hs, old...), nil
 }
 
 // encodeMarks renders marks as a ledger label.
@@ -144,29 +215,33 @@ func (t *Token) CreateLedger(ctx context.Context, name string, slots int) (*Ledg
 	if slots < 1 || slots > MaxLedgerSlots {
 		return nil, fmt.Errorf("hsmshare: ledger %q: %d slots; a ledger has 1 to %d", name, slots, MaxLedgerSlots)
 	}
+	if err := t.requireMechanism(pkcs11.CKM_AES_KEY_GEN, pkcs11.CKF_GENERATE, "create presignature ledgers"); err != nil {
+		return nil, err
+	}
 	t.createMu.Lock()
 	defer t.createMu.Unlock()
 	l := &Ledger{tok: t, name: name, slots: slots}
 	label := encodeMarks(slots, make([]byte, (slots+7)/8))
 	err := t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
-		hs, err := t.findObjects(sh, ledgerTemplate(name))
+		hs, err := t.findLedger(sh, name)
 		if err != nil {
-			return fmt.Errorf("hsmshare: search %s for ledger %q: %w", t.describe(), name, err)
+			return err
 		}
 		if len(hs) > 0 {
 			return fmt.Errorf("%w: ledger %q exists on %s", ErrKeyExists, name, t.describe())
 		}
-		tmpl := append(ledgerTemplate(name),
-			pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, true),
-			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label))
-		obj, err := t.mod.ctx.CreateObject(sh, tmpl)
+		obj, err := t.mod.ctx.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)}, newLedgerTemplate(name, label))
 		if err != nil {
-			return fmt.Errorf("%w: %s refused to create a private data object for ledger %q: %v", ErrLedgerUnsupported, t.describe(), name, err)
+			return fmt.Errorf("%w: %s refused to generate the key object of ledger %q: %v", ErrLedgerUnsupported, t.describe(), name, err)
+		}
+		if err := t.checkKey(sh, obj, fmt.Sprintf("ledger %q on %s", name, t.describe()), ledgerReqs); err != nil {
+			_ = t.mod.ctx.DestroyObject(sh, obj)
+			return fmt.Errorf("%w: %v", ErrLedgerUnsupported, err)
 		}
 		// Prove now that the token lets the marks change.
 		if err := t.mod.ctx.SetAttributeValue(sh, obj, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_LABEL, label)}); err != nil {
 			_ = t.mod.ctx.DestroyObject(sh, obj)
-			return fmt.Errorf("%w: %s refused to change the label of a data object (%v); keyquorum keeps presignature ledgers there", ErrLedgerUnsupported, t.describe(), err)
+			return fmt.Errorf("%w: %s refused to change the label of a key object (%v); keyquorum keeps presignature ledgers there", ErrLedgerUnsupported, t.describe(), err)
 		}
 		l.obj = obj
 		return nil
@@ -188,9 +263,9 @@ func (t *Token) Ledger(ctx context.Context, name string) (*Ledger, error) {
 	}
 	l := &Ledger{tok: t, name: name}
 	err := t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
-		hs, err := t.findObjects(sh, ledgerTemplate(name))
+		hs, err := t.findLedger(sh, name)
 		if err != nil {
-			return fmt.Errorf("hsmshare: search %s for ledger %q: %w", t.describe(), name, err)
+			return err
 		}
 		switch len(hs) {
 		case 0:
@@ -223,12 +298,39 @@ func (t *Token) Ledgers(ctx context.Context, prefix string) ([]string, error) {
 	if err := t.usable(); err != nil {
 		return nil, err
 	}
+	seen := map[string]bool{}
 	var out []string
+	add := func(name string) {
+		if strings.HasPrefix(name, prefix) && !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
 	err := t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+		// The key form: a secret key whose CKA_ID starts with the prefix.
+		keys, err := t.findObjects(sh, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
+		})
+		if err != nil {
+			return fmt.Errorf("hsmshare: list ledgers on %s: %w", t.describe(), err)
+		}
+		for _, h := range keys {
+			attrs, err := t.mod.ctx.GetAttributeValue(sh, h, []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_ID, nil)})
+			if err != nil {
+				return fmt.Errorf("hsmshare: read a key's CKA_ID on %s: %w", t.describe(), err)
+			}
+			if len(attrs) == 1 {
+				if name, ok := strings.CutPrefix(string(attrs[0].Value), ledgerIDPrefix); ok {
+					add(name)
+				}
+			}
+		}
+		// The earlier form: data objects whose CKA_VALUE is the name.
 		hs, err := t.findObjects(sh, []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_DATA),
 			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
-			pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, ledgerApplication),
+			pkcs11.NewAttribute(pkcs11.CKA_APPLICATION, legacyLedgerApplication),
 		})
 		if err != nil {
 			return fmt.Errorf("hsmshare: list ledgers on %s: %w", t.describe(), err)
@@ -238,8 +340,8 @@ func (t *Token) Ledgers(ctx context.Context, prefix string) ([]string, error) {
 			if err != nil {
 				return fmt.Errorf("hsmshare: read a ledger's name on %s: %w", t.describe(), err)
 			}
-			if len(attrs) == 1 && strings.HasPrefix(string(attrs[0].Value), prefix) {
-				out = append(out, string(attrs[0].Value))
+			if len(attrs) == 1 {
+				add(string(attrs[0].Value))
 			}
 		}
 		return nil

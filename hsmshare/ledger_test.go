@@ -13,16 +13,18 @@ import (
 	"testing"
 
 	"github.com/miekg/pkcs11"
-
-	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 func TestLedgerMarksSurviveStoreRestore(t *testing.T) {
+	forEachImpl(t, testLedgerMarksSurviveStoreRestore)
+}
+
+func testLedgerMarksSurviveStoreRestore(t *testing.T, im impl) {
 	// The attack the ledger exists for: an operator copies the store,
 	// the site uses a slot, the copy is put back. The token still says
 	// the slot is used.
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	if err := f.st.CreateLedger(ctx, "batch-1", 4); err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +62,12 @@ func TestLedgerMarksSurviveStoreRestore(t *testing.T) {
 }
 
 func TestLedgerUseAllOrNothing(t *testing.T) {
+	forEachImpl(t, testLedgerUseAllOrNothing)
+}
+
+func testLedgerUseAllOrNothing(t *testing.T, im impl) {
 	ctx := context.Background()
-	tk := openToken(t, softhsm.New(t))
+	tk := openToken(t, im.newToken(t))
 	l, err := tk.CreateLedger(ctx, "party/b", 10)
 	if err != nil {
 		t.Fatal(err)
@@ -106,8 +112,12 @@ func TestLedgerUseAllOrNothing(t *testing.T) {
 }
 
 func TestLedgerLifecycle(t *testing.T) {
+	forEachImpl(t, testLedgerLifecycle)
+}
+
+func testLedgerLifecycle(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	if err := f.st.CreateLedger(ctx, "x", 0); err == nil {
 		t.Fatal("0 slots accepted")
 	}
@@ -166,8 +176,14 @@ func TestLedgerLifecycle(t *testing.T) {
 	if _, err := f.st.UseLedger(ctx, "c", []int{0}); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("UseLedger after the object was destroyed: %v", err)
 	}
-	// Objects stay private: not visible without login.
-	out, err := exec.Command("pkcs11-tool", "--module", f.tok.Dir.Module, "--token-label", f.tok.Label, "--list-objects", "--type", "data").CombinedOutput()
+	// Objects stay private: not visible without login. (pkcs11-tool has
+	// no way to pass NSS softoken its initialization arguments.)
+	if f.tok.soft == nil {
+		return
+	}
+	cmd := exec.Command("pkcs11-tool", "--module", f.tok.cfg.ModulePath, "--token-label", f.tok.Label, "--list-objects")
+	cmd.Env = append(os.Environ(), f.tok.env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("pkcs11-tool: %v: %s", err, out)
 	}
@@ -177,8 +193,12 @@ func TestLedgerLifecycle(t *testing.T) {
 }
 
 func TestLedgerConcurrentUseMarksEachSlotOnce(t *testing.T) {
+	forEachImpl(t, testLedgerConcurrentUseMarksEachSlotOnce)
+}
+
+func testLedgerConcurrentUseMarksEachSlotOnce(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	if err := f.st.CreateLedger(ctx, "race", 16); err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +229,12 @@ func TestLedgerConcurrentUseMarksEachSlotOnce(t *testing.T) {
 }
 
 func TestLedgerLabelTamperingDetected(t *testing.T) {
+	forEachImpl(t, testLedgerLabelTamperingDetected)
+}
+
+func testLedgerLabelTamperingDetected(t *testing.T, im impl) {
 	ctx := context.Background()
-	tk := openToken(t, softhsm.New(t))
+	tk := openToken(t, im.newToken(t))
 	l, err := tk.CreateLedger(ctx, "p/t", 12)
 	if err != nil {
 		t.Fatal(err)
@@ -235,7 +259,7 @@ func TestRemovedRecordsAreOverwritten(t *testing.T) {
 	// A second hard link to a version file shares its blocks: after the
 	// record is deleted, what the link shows is what the deletion left.
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, softHSM2, SchemeGCM)
 	secret := []byte(strings.Repeat("presignature k and sigma ", 40))
 	mustPut(t, f.st, "presig", "p1", 1, secret)
 	mustPut(t, f.st, "keyshare", "k1", 1, secret)
@@ -264,5 +288,117 @@ func TestRemovedRecordsAreOverwritten(t *testing.T) {
 		if len(b) == 0 || strings.Trim(string(b), "\x00") != "" {
 			t.Fatalf("deleted blob %s still holds data (%d bytes)", p, len(b))
 		}
+	}
+}
+
+// A ledger is a private AES key that can do nothing, named by its CKA_ID,
+// and its marks are kept by the token: they outlive the module (closed and
+// initialized again, as at a restart). NSS softoken refused the earlier
+// form, a private token data object (CKR_ATTRIBUTE_VALUE_INVALID).
+func TestLedger_KeyObjectKeepsMarksAcrossRestart(t *testing.T) {
+	forEachImpl(t, testLedgerKeyObjectKeepsMarksAcrossRestart)
+}
+
+func testLedgerKeyObjectKeepsMarksAcrossRestart(t *testing.T, im impl) {
+	ctx := context.Background()
+	tok := im.newToken(t)
+	tk, err := Open(ctx, tok.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tk.Close() })
+	l, err := tk.CreateLedger(ctx, "party/batch", 20)
+	if err != nil {
+		t.Fatalf("CreateLedger on %s: %v", im.name, err)
+	}
+	a := rawAttrs(t, tk, l.obj, pkcs11.CKA_CLASS, pkcs11.CKA_KEY_TYPE, pkcs11.CKA_ID, pkcs11.CKA_LABEL)
+	class, _ := ulongFromBytes(a[pkcs11.CKA_CLASS])
+	kt, _ := ulongFromBytes(a[pkcs11.CKA_KEY_TYPE])
+	if class != pkcs11.CKO_SECRET_KEY || kt != pkcs11.CKK_AES || string(a[pkcs11.CKA_ID]) != "kq-ledger:party/batch" || string(a[pkcs11.CKA_LABEL]) != "kql 20 000000" {
+		t.Fatalf("ledger object: class %#x type %#x id %q label %q", class, kt, a[pkcs11.CKA_ID], a[pkcs11.CKA_LABEL])
+	}
+	want := map[uint]bool{
+		pkcs11.CKA_TOKEN: true, pkcs11.CKA_PRIVATE: true, pkcs11.CKA_SENSITIVE: true, pkcs11.CKA_EXTRACTABLE: false,
+		pkcs11.CKA_MODIFIABLE: true, pkcs11.CKA_ENCRYPT: false, pkcs11.CKA_DECRYPT: false, pkcs11.CKA_SIGN: false,
+		pkcs11.CKA_VERIFY: false, pkcs11.CKA_WRAP: false, pkcs11.CKA_UNWRAP: false, pkcs11.CKA_DERIVE: false,
+	}
+	wantBools(t, "ledger object", rawAttrs(t, tk, l.obj, keys(want)...), want, attrNames)
+	if _, err := l.Use(ctx, []int{0, 9, 19}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Close(); err != nil {
+		t.Fatal(err)
+	}
+	assertModuleUnused(t, tok.cfg.ModulePath) // the library was finalized
+
+	tk2 := openToken(t, tok)
+	l2, err := tk2.Ledger(ctx, "party/batch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used, err := l2.Used(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range used {
+		if u != (i == 0 || i == 9 || i == 19) {
+			t.Fatalf("after a restart used = %v; want slots 0, 9 and 19", used)
+		}
+	}
+	if _, err := l2.Use(ctx, []int{9}); !errors.Is(err, ErrSlotUsed) {
+		t.Fatalf("slot 9 after a restart: %v, want ErrSlotUsed", err)
+	}
+	// The ledger is no seal key.
+	if _, err := tk2.SealKey(ctx, "kql 20 010208"); !errors.Is(err, ErrWeakKey) {
+		t.Fatalf("loading the ledger object as a seal key: %v, want ErrWeakKey", err)
+	}
+}
+
+// Ledgers made as private data objects by earlier versions (the form
+// SoftHSM2 accepts) are still found, listed, marked and destroyed, and a
+// new ledger cannot take their name.
+func TestLedger_EarlierDataObjectFormStillWorks(t *testing.T) {
+	ctx := context.Background()
+	tk := openToken(t, softHSM2.newToken(t))
+	var obj pkcs11.ObjectHandle
+	err := tk.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+		var err error
+		obj, err = tk.mod.ctx.CreateObject(sh, append(legacyLedgerTemplate("party/old"),
+			pkcs11.NewAttribute(pkcs11.CKA_MODIFIABLE, true),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, "kql 8 01")))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.CreateLedger(ctx, "party/new", 4); err != nil {
+		t.Fatal(err)
+	}
+	names, err := tk.Ledgers(ctx, "party/")
+	slices.Sort(names)
+	if err != nil || !slices.Equal(names, []string{"party/new", "party/old"}) {
+		t.Fatalf("Ledgers = %v, %v", names, err)
+	}
+	if _, err := tk.CreateLedger(ctx, "party/old", 4); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("CreateLedger over an earlier-form ledger: %v, want ErrKeyExists", err)
+	}
+	l, err := tk.Ledger(ctx, "party/old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.obj != obj || l.Slots() != 8 {
+		t.Fatalf("found object %d with %d slots, want %d with 8", l.obj, l.Slots(), obj)
+	}
+	if _, err := l.Use(ctx, []int{0}); !errors.Is(err, ErrSlotUsed) {
+		t.Fatalf("slot 0, marked by the earlier version: %v, want ErrSlotUsed", err)
+	}
+	if left, err := l.Use(ctx, []int{1, 7}); err != nil || left != 5 {
+		t.Fatalf("Use = %d, %v", left, err)
+	}
+	if err := l.Destroy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Ledger(ctx, "party/old"); !errors.Is(err, ErrLedgerNotFound) {
+		t.Fatalf("after Destroy: %v, want ErrLedgerNotFound", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/miekg/pkcs11"
 )
@@ -31,6 +32,13 @@ var registry = struct {
 type module struct {
 	path string // canonical path, registry key
 	ctx  *pkcs11.Ctx
+	// calls makes the C_Encrypt/C_Decrypt calls miekg/pkcs11 cannot size.
+	calls *functionList
+	// initArgs is the Config.ModuleInitArgs the library was initialized
+	// with while users > 0, and cInitArgs its C copy (nil when empty),
+	// kept until C_Finalize.
+	initArgs  string
+	cInitArgs unsafe.Pointer
 	// users counts open Tokens; the library is initialized iff users > 0.
 	users int
 	// ownsInit is false when someone else in the process had already
@@ -77,8 +85,10 @@ func canonicalModulePath(p string) (string, error) {
 }
 
 // acquireModule loads and initializes the module at path (once per
-// process) and registers one more user.
-func acquireModule(path string) (*module, error) {
+// process) with the initialization arguments initArgs and registers one
+// more user. While the module is in use, every user must give the same
+// initArgs: the library reads them only at C_Initialize.
+func acquireModule(path, initArgs string) (*module, error) {
 	key, err := canonicalModulePath(path)
 	if err != nil {
 		return nil, err
@@ -91,27 +101,66 @@ func acquireModule(path string) (*module, error) {
 		if ctx == nil {
 			return nil, fmt.Errorf("%w: cannot load %s as a PKCS#11 library (dlopen or C_GetFunctionList failed; check the path and the architecture)", ErrModuleNotFound, path)
 		}
+		calls, err := loadFunctionList(key)
+		if err != nil {
+			return nil, err
+		}
 		// The library stays loaded for the life of the process (it is
 		// never dlclose'd): unloading libraries that register process-exit
 		// handlers, as OpenSSL-based modules do, can crash at exit.
-		m = &module{path: key, ctx: ctx}
+		m = &module{path: key, ctx: ctx, calls: calls}
 		registry.modules[key] = m
 	}
+	if m.users > 0 && m.initArgs != initArgs {
+		return nil, fmt.Errorf("%w: PKCS#11 module %s is already initialized in this process with other initialization arguments; a library is initialized once per process, so close every Token of it before opening it with new ones", ErrInvalidConfig, path)
+	}
 	if m.users == 0 {
-		switch err := m.ctx.Initialize(); {
+		var opts []pkcs11.InitializeOption
+		var cArgs unsafe.Pointer
+		if initArgs != "" {
+			// CK_C_INITIALIZE_ARGS.pReserved: a NUL-terminated string the
+			// module interprets (NSS softoken reads its database
+			// directory from it). C memory, so the module may keep
+			// pointing at it until C_Finalize.
+			cArgs = cString(initArgs)
+			opts = append(opts, pkcs11.InitializeWithReserved(cArgs))
+		}
+		switch err := m.ctx.Initialize(opts...); {
 		case err == nil:
 			m.ownsInit = true
 		case ckrIs(err, pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED):
+			// Initialized by someone else in the process, with arguments
+			// we cannot know; it did not read ours.
 			m.ownsInit = false
+			if cArgs != nil {
+				freeCString(cArgs)
+				cArgs = nil
+			}
 		default:
-			return nil, fmt.Errorf("hsmshare: initialize PKCS#11 module %s: %w (for SoftHSM2 check SOFTHSM2_CONF and that its token directory exists)", path, err)
+			if cArgs != nil {
+				freeCString(cArgs)
+			}
+			return nil, fmt.Errorf("hsmshare: initialize PKCS#11 module %s: %w (%s)", path, err, initHint(initArgs, err))
 		}
+		m.initArgs, m.cInitArgs = initArgs, cArgs
 		m.slots = map[uint]*slotLogin{}
 		m.keyUsers = map[string]int{}
 		rand.Read(m.pinKey[:]) // never fails since Go 1.24
 	}
 	m.users++
 	return m, nil
+}
+
+// initHint says what to check when C_Initialize fails.
+func initHint(initArgs string, err error) string {
+	switch {
+	case initArgs == "" && ckrIs(err, pkcs11.CKR_ARGUMENTS_BAD):
+		return "the module may need initialization arguments: set Config.ModuleInitArgs (kqnode init --module-init-args); NSS softoken needs configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db' dbTokenDescription='LABEL' flags="
+	case initArgs != "":
+		return "check Config.ModuleInitArgs: for NSS softoken, that the database directory exists and was created with certutil -N"
+	default:
+		return "for SoftHSM2 check SOFTHSM2_CONF and that its token directory exists"
+	}
 }
 
 // releaseModule drops one user; the last one finalizes the library.
@@ -125,11 +174,18 @@ func (m *module) release() error {
 	clear(m.pinKey[:])
 	m.slots = nil
 	m.keyUsers = nil
+	m.initArgs = ""
 	if !m.ownsInit {
 		return nil
 	}
 	if err := m.ctx.Finalize(); err != nil {
+		// The library may still be initialized and hold on to the
+		// arguments: they are not freed.
 		return fmt.Errorf("hsmshare: finalize PKCS#11 module %s: %w", m.path, err)
+	}
+	if m.cInitArgs != nil {
+		freeCString(m.cInitArgs)
+		m.cInitArgs = nil
 	}
 	return nil
 }

@@ -59,41 +59,39 @@ func sealedUnder(t *testing.T, st *Store) map[string]int {
 
 func TestRotate_ReSealsEverythingThenFreesOldKey(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			f := newStoreFixture(t, scheme)
-			want := fillStore(t, f.st)
-			newKey, err := f.tk.CreateSealKey(ctx, "seal-2")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := f.key.Destroy(ctx); !errors.Is(err, ErrKeyInUse) {
-				t.Fatalf("Destroy of a key an open store uses: %v, want ErrKeyInUse", err)
-			}
-			if err := f.st.Rotate(ctx, newKey); err != nil {
-				t.Fatalf("Rotate: %v", err)
-			}
-			if n := sealedUnder(t, f.st); n[newKey.ID()] != len(want) || len(n) != 1 {
-				t.Fatalf("after Rotate blobs are sealed under %v, want all %d under %s", n, len(want), newKey.ID())
-			}
-			if f.st.SealKey() != newKey || f.st.RotationPending() {
-				t.Fatal("store did not switch to the new key")
-			}
-			if err := f.key.Destroy(ctx); err != nil {
-				t.Fatalf("Destroy of the old key after Rotate: %v", err)
-			}
-			readAll(t, f.st, want)
-			// Rotating again to the same key is a no-op.
-			if err := f.st.Rotate(ctx, newKey); err != nil {
-				t.Fatal(err)
-			}
-			// Reopened with only the new key, everything reads.
-			if err := f.st.Close(); err != nil {
-				t.Fatal(err)
-			}
-			readAll(t, openStore(t, f.dir, newKey, testParty), want)
-		})
-	}
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		f := newStoreFixture(t, im, scheme)
+		want := fillStore(t, f.st)
+		newKey, err := f.tk.CreateSealKey(ctx, "seal-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.key.Destroy(ctx); !errors.Is(err, ErrKeyInUse) {
+			t.Fatalf("Destroy of a key an open store uses: %v, want ErrKeyInUse", err)
+		}
+		if err := f.st.Rotate(ctx, newKey); err != nil {
+			t.Fatalf("Rotate: %v", err)
+		}
+		if n := sealedUnder(t, f.st); n[newKey.ID()] != len(want) || len(n) != 1 {
+			t.Fatalf("after Rotate blobs are sealed under %v, want all %d under %s", n, len(want), newKey.ID())
+		}
+		if f.st.SealKey() != newKey || f.st.RotationPending() {
+			t.Fatal("store did not switch to the new key")
+		}
+		if err := f.key.Destroy(ctx); err != nil {
+			t.Fatalf("Destroy of the old key after Rotate: %v", err)
+		}
+		readAll(t, f.st, want)
+		// Rotating again to the same key is a no-op.
+		if err := f.st.Rotate(ctx, newKey); err != nil {
+			t.Fatal(err)
+		}
+		// Reopened with only the new key, everything reads.
+		if err := f.st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, openStore(t, f.dir, newKey, testParty), want)
+	})
 }
 
 var errInterrupted = errors.New("interrupted by test")
@@ -101,8 +99,16 @@ var errInterrupted = errors.New("interrupted by test")
 // TestRotate_InterruptedAtEveryStep stops Rotate at every step (after the
 // journal, after each re-sealed blob, before and after the read-back, after
 // the journal is gone), then reopens the store as a restarted process
-// would, with either key, reads everything, writes, and resumes.
+// would, with either key, reads everything, writes, and resumes. Its
+// subject is the journal on disk; it runs on SoftHSM2 only, to keep the
+// suite short: the token calls of a rotation are those of
+// TestRotate_ReSealsEverythingThenFreesOldKey and TestRotate_CrashedProcess,
+// which run on every implementation.
 func TestRotate_InterruptedAtEveryStep(t *testing.T) {
+	testRotateInterruptedAtEveryStep(t, softHSM2)
+}
+
+func testRotateInterruptedAtEveryStep(t *testing.T, im impl) {
 	ctx := context.Background()
 	type stop struct {
 		step string
@@ -117,7 +123,7 @@ func TestRotate_InterruptedAtEveryStep(t *testing.T) {
 		for _, s := range stops {
 			name := fmt.Sprintf("%s-%d/reopen-with-%s", s.step, s.n, map[bool]string{false: "old", true: "new"}[reopenWithNew])
 			t.Run(name, func(t *testing.T) {
-				f := newStoreFixture(t, SchemeGCM)
+				f := newStoreFixture(t, im, SchemeGCM)
 				want := fillStore(t, f.st)
 				newKey, err := f.tk.CreateSealKey(ctx, "seal-2")
 				if err != nil {
@@ -187,8 +193,12 @@ func TestRotate_InterruptedAtEveryStep(t *testing.T) {
 // TestRotate_CrashedProcess kills a second process in the middle of
 // re-sealing, then reads and finishes from this one.
 func TestRotate_CrashedProcess(t *testing.T) {
+	forEachImpl(t, testRotateCrashedProcess)
+}
+
+func testRotateCrashedProcess(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	want := fillStore(t, f.st)
 	newKey, err := f.tk.CreateSealKey(ctx, "seal-2")
 	if err != nil {
@@ -219,8 +229,12 @@ func TestRotate_CrashedProcess(t *testing.T) {
 }
 
 func TestRotate_RefusesAnotherRotationWhilePending(t *testing.T) {
+	forEachImpl(t, testRotateRefusesAnotherRotationWhilePending)
+}
+
+func testRotateRefusesAnotherRotationWhilePending(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	fillStore(t, f.st)
 	k2, err := f.tk.CreateSealKey(ctx, "seal-2")
 	if err != nil {
@@ -255,8 +269,12 @@ func TestRotate_RefusesAnotherRotationWhilePending(t *testing.T) {
 // destroyed it too early from another process), the store still opens and
 // the rotation finishes.
 func TestRotate_OldKeyGoneAfterReseal(t *testing.T) {
+	forEachImpl(t, testRotateOldKeyGoneAfterReseal)
+}
+
+func testRotateOldKeyGoneAfterReseal(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	want := fillStore(t, f.st)
 	newKey, err := f.tk.CreateSealKey(ctx, "seal-2")
 	if err != nil {
@@ -290,8 +308,12 @@ func TestRotate_OldKeyGoneAfterReseal(t *testing.T) {
 // If the old key disappears while blobs are still sealed under it, those
 // blobs report ErrKeyNotFound and the others still read.
 func TestRotate_OldKeyGoneBeforeReseal(t *testing.T) {
+	forEachImpl(t, testRotateOldKeyGoneBeforeReseal)
+}
+
+func testRotateOldKeyGoneBeforeReseal(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	fillStore(t, f.st)
 	newKey, err := f.tk.CreateSealKey(ctx, "seal-2")
 	if err != nil {

@@ -3,6 +3,7 @@ package hsmshare
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -57,7 +58,10 @@ func (k *SealKey) sealGCM(sh pkcs11.SessionHandle, header, plaintext []byte) ([]
 	if err := p.EncryptInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_GCM, gp)}, k.aes); err != nil {
 		return nil, err
 	}
-	ct, err := p.Encrypt(sh, plaintext)
+	// The output is exactly plaintext || tag, so the buffer is sized here
+	// rather than by asking the token: NSS softoken answers that question
+	// without room for the tag (see call_unix.go).
+	ct, err := k.tok.mod.calls.encrypt(sh, plaintext, make([]byte, len(plaintext)+gcmTagLen))
 	if err != nil {
 		return nil, err
 	}
@@ -86,11 +90,13 @@ func (k *SealKey) sealCBCHMAC(sh pkcs11.SessionHandle, header, plaintext []byte)
 	if err := p.EncryptInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_CBC_PAD, iv)}, k.aes); err != nil {
 		return nil, err
 	}
-	ct, err := p.Encrypt(sh, plaintext)
+	// PKCS#7 padding always adds 1 to 16 bytes.
+	want := (len(plaintext)/16 + 1) * 16
+	ct, err := k.tok.mod.calls.encrypt(sh, plaintext, make([]byte, want))
 	if err != nil {
 		return nil, err
 	}
-	if want := (len(plaintext)/16 + 1) * 16; len(ct) != want {
+	if len(ct) != want {
 		return nil, fmt.Errorf("token returned %d bytes of CBC-PAD output for %d bytes of plaintext; want %d", len(ct), len(plaintext), want)
 	}
 	body := appendBody(header, iv, ct)
@@ -180,7 +186,7 @@ func (k *SealKey) openGCM(sh pkcs11.SessionHandle, aad []byte, b *parsedBlob) ([
 	if err := p.DecryptInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_GCM, gp)}, k.aes); err != nil {
 		return nil, err
 	}
-	pt, err := p.Decrypt(sh, b.ct)
+	pt, err := k.tok.mod.calls.decrypt(sh, b.ct, make([]byte, len(b.ct)))
 	if err != nil {
 		return nil, authFailure(err)
 	}
@@ -195,22 +201,33 @@ func (k *SealKey) openCBCHMAC(sh pkcs11.SessionHandle, b *parsedBlob) ([]byte, e
 	if k.mac == 0 {
 		return nil, fmt.Errorf("%w: the blob was sealed with CBC+HMAC but seal key %q has no HMAC key on %s", ErrKeyNotFound, k.label, k.tok.describe())
 	}
-	if err := k.tok.requireMechanism(pkcs11.CKM_SHA256_HMAC, pkcs11.CKF_VERIFY, "authenticate blobs sealed with CBC+HMAC"); err != nil {
+	if err := k.tok.requireMechanism(pkcs11.CKM_SHA256_HMAC, pkcs11.CKF_SIGN, "authenticate blobs sealed with CBC+HMAC"); err != nil {
 		return nil, err
 	}
 	p := k.tok.mod.ctx
-	// Verify the MAC before decrypting anything (encrypt-then-MAC); the
-	// token compares the MAC itself.
-	if err := p.VerifyInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_SHA256_HMAC, nil)}, k.mac); err != nil {
+	// Check the MAC before decrypting anything (encrypt-then-MAC). The
+	// token computes it (C_Sign) and it is compared here in constant time,
+	// not with C_Verify: tokens disagree on how C_Verify reports a wrong
+	// MAC (NSS softoken 3.87 says CKR_DEVICE_ERROR, which must not be
+	// mistaken for tampering, SoftHSM2 CKR_SIGNATURE_INVALID). The MAC of a
+	// blob is no secret: it is stored in the blob.
+	if err := p.SignInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_SHA256_HMAC, nil)}, k.mac); err != nil {
 		return nil, err
 	}
-	if err := p.Verify(sh, b.macInput, b.mac); err != nil {
-		return nil, authFailure(err)
+	mac, err := p.Sign(sh, b.macInput)
+	if err != nil {
+		return nil, err
+	}
+	if len(mac) != macLen {
+		return nil, fmt.Errorf("token returned a %d-byte HMAC-SHA256, want %d", len(mac), macLen)
+	}
+	if !hmac.Equal(mac, b.mac) {
+		return nil, fmt.Errorf("%w: the HMAC does not match", ErrTampered)
 	}
 	if err := p.DecryptInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_CBC_PAD, b.iv)}, k.aes); err != nil {
 		return nil, err
 	}
-	pt, err := p.Decrypt(sh, b.ct)
+	pt, err := k.tok.mod.calls.decrypt(sh, b.ct, make([]byte, len(b.ct)))
 	if err != nil {
 		// The MAC was valid, so only a holder of the HMAC key could have
 		// made this blob; still, no plaintext leaves.
@@ -219,7 +236,7 @@ func (k *SealKey) openCBCHMAC(sh pkcs11.SessionHandle, b *parsedBlob) ([]byte, e
 	return pt, nil
 }
 
-// authFailure maps a failed C_Decrypt/C_Verify to ErrTampered unless it is
+// authFailure maps a failed C_Decrypt to ErrTampered unless it is
 // plainly a token or session problem. Tokens disagree on the code for a bad
 // tag (SoftHSM2 returns CKR_GENERAL_ERROR), so no specific code is expected.
 func authFailure(err error) error {

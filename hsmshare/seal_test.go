@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/miekg/pkcs11"
-
-	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 var testHeader = Header{Kind: "keyshare", KeyID: "key-1", PartyID: "12D3KooWParty", Version: 7}
@@ -24,67 +22,97 @@ func randBytes(n int) []byte {
 
 func TestSeal_RoundTripsEveryKindAndSize(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			k := newSealKey(t, scheme)
-			for _, kind := range []string{"keyshare", "presignature", "preparams", "identity.meta", "x"} {
-				for _, size := range []int{0, 1, 64 << 10} {
-					hdr := Header{Kind: kind, KeyID: "k-" + fmt.Sprint(size), PartyID: "party", Version: uint64(size)}
-					pt := randBytes(size)
-					blob, err := k.Seal(ctx, hdr, pt)
-					if err != nil {
-						t.Fatalf("Seal %s/%d: %v", kind, size, err)
-					}
-					if size > 16 && bytes.Contains(blob, pt[:16]) {
-						t.Fatalf("blob contains plaintext")
-					}
-					info, err := InspectBlob(blob)
-					if err != nil {
-						t.Fatalf("InspectBlob: %v", err)
-					}
-					if info.Header != hdr || info.Scheme != scheme || info.SealKeyID != k.ID() || info.Format != FormatVersion {
-						t.Fatalf("InspectBlob = %+v", info)
-					}
-					got, err := k.Open(ctx, blob, hdr)
-					if err != nil {
-						t.Fatalf("Open %s/%d: %v", kind, size, err)
-					}
-					if !bytes.Equal(got, pt) {
-						t.Fatalf("Open %s/%d returned different plaintext", kind, size)
-					}
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		for _, kind := range []string{"keyshare", "presignature", "preparams", "identity.meta", "x"} {
+			for _, size := range []int{0, 1, 64 << 10} {
+				hdr := Header{Kind: kind, KeyID: "k-" + fmt.Sprint(size), PartyID: "party", Version: uint64(size)}
+				pt := randBytes(size)
+				blob, err := k.Seal(ctx, hdr, pt)
+				if err != nil {
+					t.Fatalf("Seal %s/%d: %v", kind, size, err)
+				}
+				if size > 16 && bytes.Contains(blob, pt[:16]) {
+					t.Fatalf("blob contains plaintext")
+				}
+				info, err := InspectBlob(blob)
+				if err != nil {
+					t.Fatalf("InspectBlob: %v", err)
+				}
+				if info.Header != hdr || info.Scheme != scheme || info.SealKeyID != k.ID() || info.Format != FormatVersion {
+					t.Fatalf("InspectBlob = %+v", info)
+				}
+				got, err := k.Open(ctx, blob, hdr)
+				if err != nil {
+					t.Fatalf("Open %s/%d: %v", kind, size, err)
+				}
+				if !bytes.Equal(got, pt) {
+					t.Fatalf("Open %s/%d returned different plaintext", kind, size)
 				}
 			}
-		})
-	}
+		}
+	})
+}
+
+// The output buffer of C_Encrypt is sized from the mechanism, not from the
+// token's answer to a size query: NSS softoken answers that query for
+// single-part AES-GCM with the plaintext length, no room for the tag, and
+// sealing failed there with CKR_BUFFER_TOO_SMALL. Lengths around the block
+// size exercise the CBC padding as well.
+func TestSeal_OutputSizedByMechanism(t *testing.T) {
+	ctx := context.Background()
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 4096, 4097} {
+			pt := randBytes(n)
+			blob, err := k.Seal(ctx, testHeader, pt)
+			if err != nil {
+				t.Fatalf("Seal %d bytes: %v", n, err)
+			}
+			p, err := parseBlob(blob)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := n + 16 // GCM: ciphertext || tag
+			if scheme == SchemeCBCHMAC {
+				want = (n/16 + 1) * 16 // PKCS#7 padding
+			}
+			if len(p.ct) != want {
+				t.Fatalf("%d bytes sealed to %d bytes of ciphertext, want %d", n, len(p.ct), want)
+			}
+			got, err := k.Open(ctx, blob, testHeader)
+			if err != nil || !bytes.Equal(got, pt) {
+				t.Fatalf("Open %d bytes: %v", n, err)
+			}
+		}
+	})
 }
 
 func TestSeal_UsesFreshRandomIV(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			k := newSealKey(t, scheme)
-			a, err := k.Seal(ctx, testHeader, []byte("same plaintext"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := k.Seal(ctx, testHeader, []byte("same plaintext"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			pa, _ := parseBlob(a)
-			pb, _ := parseBlob(b)
-			want := map[Scheme]int{SchemeGCM: 12, SchemeCBCHMAC: 16}[scheme]
-			if len(pa.iv) != want {
-				t.Fatalf("IV is %d bytes, want %d", len(pa.iv), want)
-			}
-			if bytes.Equal(pa.iv, pb.iv) || bytes.Equal(pa.ct, pb.ct) {
-				t.Fatal("two seals of one plaintext share IV or ciphertext")
-			}
-			if scheme == SchemeGCM && len(pa.ct) != len("same plaintext")+16 {
-				t.Fatalf("GCM ciphertext is %d bytes, want plaintext+16", len(pa.ct))
-			}
-		})
-	}
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		a, err := k.Seal(ctx, testHeader, []byte("same plaintext"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := k.Seal(ctx, testHeader, []byte("same plaintext"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pa, _ := parseBlob(a)
+		pb, _ := parseBlob(b)
+		want := map[Scheme]int{SchemeGCM: 12, SchemeCBCHMAC: 16}[scheme]
+		if len(pa.iv) != want {
+			t.Fatalf("IV is %d bytes, want %d", len(pa.iv), want)
+		}
+		if bytes.Equal(pa.iv, pb.iv) || bytes.Equal(pa.ct, pb.ct) {
+			t.Fatal("two seals of one plaintext share IV or ciphertext")
+		}
+		if scheme == SchemeGCM && len(pa.ct) != len("same plaintext")+16 {
+			t.Fatalf("GCM ciphertext is %d bytes, want plaintext+16", len(pa.ct))
+		}
+	})
 }
 
 // regions of a blob, for the tamper test.
@@ -136,56 +164,52 @@ func blobRegions(t *testing.T, blob []byte) []region {
 
 func TestOpen_RejectsEveryTamperedByte(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			k := newSealKey(t, scheme)
-			blob, err := k.Seal(ctx, testHeader, []byte("a 40-byte secret that must not come out"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range blobRegions(t, blob) {
-				for i := r.start; i < r.end; i++ {
-					for _, flip := range []byte{0x01, 0x80} {
-						bad := bytes.Clone(blob)
-						bad[i] ^= flip
-						pt, err := k.Open(ctx, bad, testHeader)
-						if pt != nil {
-							t.Fatalf("%s byte %d ^%#x: Open returned plaintext", r.name, i, flip)
-						}
-						if !isOneOf(err, r.want) {
-							t.Fatalf("%s byte %d ^%#x: Open error %v, want one of %v", r.name, i, flip, err, r.want)
-						}
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		blob, err := k.Seal(ctx, testHeader, []byte("a 40-byte secret that must not come out"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range blobRegions(t, blob) {
+			for i := r.start; i < r.end; i++ {
+				for _, flip := range []byte{0x01, 0x80} {
+					bad := bytes.Clone(blob)
+					bad[i] ^= flip
+					pt, err := k.Open(ctx, bad, testHeader)
+					if pt != nil {
+						t.Fatalf("%s byte %d ^%#x: Open returned plaintext", r.name, i, flip)
+					}
+					if !isOneOf(err, r.want) {
+						t.Fatalf("%s byte %d ^%#x: Open error %v, want one of %v", r.name, i, flip, err, r.want)
 					}
 				}
 			}
-			// The untouched blob still opens: the checks above failed for
-			// the right reason.
-			if _, err := k.Open(ctx, blob, testHeader); err != nil {
-				t.Fatal(err)
-			}
-		})
-	}
+		}
+		// The untouched blob still opens: the checks above failed for
+		// the right reason.
+		if _, err := k.Open(ctx, blob, testHeader); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestOpen_RejectsTruncatedOrExtendedBlob(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			k := newSealKey(t, scheme)
-			blob, err := k.Seal(ctx, testHeader, []byte("secret"))
-			if err != nil {
-				t.Fatal(err)
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		blob, err := k.Seal(ctx, testHeader, []byte("secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range len(blob) {
+			if _, err := k.Open(ctx, blob[:n], testHeader); !errors.Is(err, ErrCorrupted) {
+				t.Fatalf("blob cut to %d of %d bytes: %v, want ErrCorrupted", n, len(blob), err)
 			}
-			for n := range len(blob) {
-				if _, err := k.Open(ctx, blob[:n], testHeader); !errors.Is(err, ErrCorrupted) {
-					t.Fatalf("blob cut to %d of %d bytes: %v, want ErrCorrupted", n, len(blob), err)
-				}
-			}
-			if _, err := k.Open(ctx, append(bytes.Clone(blob), 0), testHeader); !errors.Is(err, ErrCorrupted) {
-				t.Fatalf("blob with a trailing byte: %v, want ErrCorrupted", err)
-			}
-		})
-	}
+		}
+		if _, err := k.Open(ctx, append(bytes.Clone(blob), 0), testHeader); !errors.Is(err, ErrCorrupted) {
+			t.Fatalf("blob with a trailing byte: %v, want ErrCorrupted", err)
+		}
+	})
 }
 
 // otherHeaders returns hdr with each bound field changed in turn.
@@ -211,20 +235,18 @@ func otherHeaders(hdr Header) map[string]Header {
 
 func TestOpen_RejectsBlobForAnotherHeader(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			k := newSealKey(t, scheme)
-			blob, err := k.Seal(ctx, testHeader, []byte("secret"))
-			if err != nil {
-				t.Fatal(err)
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		blob, err := k.Seal(ctx, testHeader, []byte("secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for field, want := range otherHeaders(testHeader) {
+			if pt, err := k.Open(ctx, blob, want); !errors.Is(err, ErrTampered) || pt != nil {
+				t.Errorf("open with another %s: %v, want ErrTampered", field, err)
 			}
-			for field, want := range otherHeaders(testHeader) {
-				if pt, err := k.Open(ctx, blob, want); !errors.Is(err, ErrTampered) || pt != nil {
-					t.Errorf("open with another %s: %v, want ErrTampered", field, err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 // reheader rebuilds blob with a different header but the same IV,
@@ -245,62 +267,57 @@ func reheader(t *testing.T, blob []byte, sealKeyID []byte, hdr Header) []byte {
 // header was rewritten to match fails too.
 func TestOpen_HeaderIsCryptographicallyBound(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			k := newSealKey(t, scheme)
-			blob, err := k.Seal(ctx, testHeader, []byte("secret"))
-			if err != nil {
-				t.Fatal(err)
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		blob, err := k.Seal(ctx, testHeader, []byte("secret"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := k.Open(ctx, reheader(t, blob, k.id, testHeader), testHeader); err != nil {
+			t.Fatalf("re-encoding the same header broke the blob: %v", err)
+		}
+		for field, h := range otherHeaders(testHeader) {
+			forged := reheader(t, blob, k.id, h)
+			pt, err := k.Open(ctx, forged, h)
+			if pt != nil || !errors.Is(err, ErrTampered) {
+				t.Errorf("blob moved to another %s: %v, want ErrTampered", field, err)
 			}
-			if _, err := k.Open(ctx, reheader(t, blob, k.id, testHeader), testHeader); err != nil {
-				t.Fatalf("re-encoding the same header broke the blob: %v", err)
-			}
-			for field, h := range otherHeaders(testHeader) {
-				forged := reheader(t, blob, k.id, h)
-				pt, err := k.Open(ctx, forged, h)
-				if pt != nil || !errors.Is(err, ErrTampered) {
-					t.Errorf("blob moved to another %s: %v, want ErrTampered", field, err)
-				}
-			}
-		})
-	}
+		}
+	})
 }
 
 func TestOpen_RejectsBlobFromAnotherToken(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			d := softhsm.NewDir(t)
-			toks := d.NewTokens(t, 2)
-			a := openToken(t, toks[0], withScheme(scheme))
-			b := openToken(t, toks[1], withScheme(scheme))
-			ka, err := a.CreateSealKey(ctx, "seal")
-			if err != nil {
-				t.Fatal(err)
-			}
-			kb, err := b.CreateSealKey(ctx, "seal") // same label, other token
-			if err != nil {
-				t.Fatal(err)
-			}
-			blob, err := ka.Seal(ctx, testHeader, []byte("secret of party a"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if pt, err := kb.Open(ctx, blob, testHeader); pt != nil || !errors.Is(err, ErrTampered) {
-				t.Fatalf("open token A's blob with token B: %v, want ErrTampered", err)
-			}
-			// Rewriting the blob to name B's key does not help either.
-			forged := reheader(t, blob, kb.id, testHeader)
-			if pt, err := kb.Open(ctx, forged, testHeader); pt != nil || !errors.Is(err, ErrTampered) {
-				t.Fatalf("open token A's blob relabelled for B: %v, want ErrTampered", err)
-			}
-		})
-	}
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		toks := im.newTokens(t, 2)
+		a := openToken(t, toks[0], withScheme(scheme))
+		b := openToken(t, toks[1], withScheme(scheme))
+		ka, err := a.CreateSealKey(ctx, "seal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, err := b.CreateSealKey(ctx, "seal") // same label, other token
+		if err != nil {
+			t.Fatal(err)
+		}
+		blob, err := ka.Seal(ctx, testHeader, []byte("secret of party a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pt, err := kb.Open(ctx, blob, testHeader); pt != nil || !errors.Is(err, ErrTampered) {
+			t.Fatalf("open token A's blob with token B: %v, want ErrTampered", err)
+		}
+		// Rewriting the blob to name B's key does not help either.
+		forged := reheader(t, blob, kb.id, testHeader)
+		if pt, err := kb.Open(ctx, forged, testHeader); pt != nil || !errors.Is(err, ErrTampered) {
+			t.Fatalf("open token A's blob relabelled for B: %v, want ErrTampered", err)
+		}
+	})
 }
 
 func TestSeal_RejectsBadHeader(t *testing.T) {
 	ctx := context.Background()
-	k := newSealKey(t, SchemeGCM)
+	k := newSealKey(t, softHSM2, SchemeGCM)
 	for _, h := range []Header{
 		{Kind: "", KeyID: "k", PartyID: "p"},
 		{Kind: "KeyShare", KeyID: "k", PartyID: "p"},
@@ -321,35 +338,33 @@ func TestSeal_RejectsBadHeader(t *testing.T) {
 
 func TestSeal_32GoroutinesAtOnce(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			k := newSealKey(t, scheme)
-			var wg sync.WaitGroup
-			for g := range 32 {
-				wg.Go(func() {
-					for i := range 10 {
-						hdr := Header{Kind: "keyshare", KeyID: fmt.Sprintf("g%d", g), PartyID: "p", Version: uint64(i)}
-						pt := randBytes(100 + g)
-						blob, err := k.Seal(ctx, hdr, pt)
-						if err != nil {
-							t.Errorf("Seal: %v", err)
-							return
-						}
-						got, err := k.Open(ctx, blob, hdr)
-						if err != nil || !bytes.Equal(got, pt) {
-							t.Errorf("Open: %v", err)
-							return
-						}
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		k := newSealKey(t, im, scheme)
+		var wg sync.WaitGroup
+		for g := range 32 {
+			wg.Go(func() {
+				for i := range 10 {
+					hdr := Header{Kind: "keyshare", KeyID: fmt.Sprintf("g%d", g), PartyID: "p", Version: uint64(i)}
+					pt := randBytes(100 + g)
+					blob, err := k.Seal(ctx, hdr, pt)
+					if err != nil {
+						t.Errorf("Seal: %v", err)
+						return
 					}
-				})
-			}
-			wg.Wait()
-		})
-	}
+					got, err := k.Open(ctx, blob, hdr)
+					if err != nil || !bytes.Equal(got, pt) {
+						t.Errorf("Open: %v", err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
 }
 
 func TestSeal_HonoursContext(t *testing.T) {
-	k := newSealKey(t, SchemeGCM)
+	k := newSealKey(t, softHSM2, SchemeGCM)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := k.Seal(ctx, testHeader, []byte("x")); !errors.Is(err, context.Canceled) {
@@ -358,9 +373,12 @@ func TestSeal_HonoursContext(t *testing.T) {
 }
 
 func TestSealScheme_FallsBackWithoutGCM(t *testing.T) {
-	tok := softhsm.New(t)
+	forEachImpl(t, testSealSchemeFallsBackWithoutGCM)
+}
+
+func testSealSchemeFallsBackWithoutGCM(t *testing.T, im impl) {
 	ctx := context.Background()
-	tk := openToken(t, tok)
+	tk := openToken(t, im.newToken(t))
 	gcmKey, err := tk.CreateSealKey(ctx, "gcm")
 	if err != nil {
 		t.Fatal(err)
@@ -403,9 +421,12 @@ func TestSealScheme_FallsBackWithoutGCM(t *testing.T) {
 }
 
 func TestSealKey_CBCHMACNeedsCompanionKey(t *testing.T) {
-	tok := softhsm.New(t)
+	forEachImpl(t, testSealKeyCBCHMACNeedsCompanionKey)
+}
+
+func testSealKeyCBCHMACNeedsCompanionKey(t *testing.T, im impl) {
 	ctx := context.Background()
-	tk := openToken(t, tok)
+	tk := openToken(t, im.newToken(t))
 	if _, err := tk.CreateSealKey(ctx, "gcm-only"); err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +449,7 @@ func TestSealKey_CBCHMACNeedsCompanionKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	if k2.Scheme() != SchemeGCM {
-		t.Fatalf("auto scheme on SoftHSM2 = %v, want GCM", k2.Scheme())
+		t.Fatalf("auto scheme on %s = %v, want GCM", im.name, k2.Scheme())
 	}
 	if pt, err := k2.Open(ctx, cbcBlob, testHeader); err != nil || string(pt) != "cbc" {
 		t.Fatalf("open CBC+HMAC blob with the key loaded under auto: %v", err)
@@ -473,7 +494,7 @@ func FuzzParseBlob(f *testing.F) {
 // documented errors.
 func FuzzOpenBlob(f *testing.F) {
 	ctx := context.Background()
-	tk := openToken(f, softhsm.New(f))
+	tk := openToken(f, softHSM2.newToken(f))
 	gcmKey, err := tk.CreateSealKey(ctx, "seal")
 	if err != nil {
 		f.Fatal(err)

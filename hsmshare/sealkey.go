@@ -15,13 +15,28 @@ import (
 // The ID names the key inside every blob it seals.
 const sealKeyIDLen = 16
 
+// macKeyIDSuffix ends the CKA_ID of a seal key's HMAC key: the AES key's
+// ID followed by "hmac". Every key needs an ID of its own, because some
+// tokens treat CKA_ID as a key's identity: NSS softoken 3.87, given a
+// second secret key with an ID already in use, silently replaces the first
+// one (same object handle, one object left).
+const macKeyIDSuffix = "hmac"
+
+// macKeyID returns the CKA_ID of the HMAC key of the seal key with ID id.
+func macKeyID(id []byte) []byte {
+	out := make([]byte, 0, len(id)+len(macKeyIDSuffix))
+	return append(append(out, id...), macKeyIDSuffix...)
+}
+
 // maxLabelLen bounds key labels.
 const maxLabelLen = 255
 
 // SealKey is an AES-256 key inside the token that seals and opens blobs.
 // Under SchemeCBCHMAC it is paired with an HMAC-SHA256 key that has the same
-// label and CKA_ID. Neither key ever leaves the token. A SealKey is safe for
-// concurrent use and valid until its Token is closed or it is destroyed.
+// label and the CKA_ID of the AES key followed by "hmac" (keys made by
+// versions before that share the AES key's CKA_ID; they are still found).
+// Neither key ever leaves the token. A SealKey is safe for concurrent use and
+// valid until its Token is closed or it is destroyed.
 type SealKey struct {
 	tok    *Token
 	label  string
@@ -48,10 +63,12 @@ var sealKeyReqs = []requirement{
 	boolIs("CKA_DERIVE", false),
 }
 
-// Required attributes of the HMAC companion key.
+// Required attributes of the HMAC companion key. CKM_GENERIC_SECRET_KEY_GEN
+// makes CKK_GENERIC_SECRET keys on SoftHSM2 and NSS softoken;
+// tpm2-pkcs11 makes CKK_SHA256_HMAC keys. Both serve CKM_SHA256_HMAC.
 var macKeyReqs = []requirement{
 	classIs(pkcs11.CKO_SECRET_KEY),
-	keyTypeIs(pkcs11.CKK_GENERIC_SECRET),
+	keyTypeIn(pkcs11.CKK_GENERIC_SECRET, pkcs11.CKK_SHA256_HMAC),
 	valueLenIs(32),
 	boolIs("CKA_SIGN", true),
 	boolIs("CKA_VERIFY", true),
@@ -62,13 +79,17 @@ var macKeyReqs = []requirement{
 	boolIs("CKA_DERIVE", false),
 }
 
-// secretTemplate is the common part of both key templates. Every usage
-// attribute is spelled out: SoftHSM2, for one, defaults CKA_WRAP, CKA_UNWRAP,
-// CKA_SIGN and CKA_VERIFY to true when they are omitted.
-func secretTemplate(keyType uint, label string, id []byte, encrypt, sign bool) []*pkcs11.Attribute {
+// secretTemplate is the template of a generated secret key. It holds what
+// the key needs and nothing the mechanism decides: CKA_CLASS and
+// CKA_KEY_TYPE follow from CKM_AES_KEY_GEN or CKM_GENERIC_SECRET_KEY_GEN,
+// and naming a key type can make a token refuse (SoftHSM2 answers
+// CKR_TEMPLATE_INCONSISTENT to CKK_SHA256_HMAC, tpm2-pkcs11 makes that type
+// itself). Every usage attribute is spelled out: SoftHSM2, for one, defaults
+// CKA_WRAP, CKA_UNWRAP, CKA_SIGN and CKA_VERIFY to true when they are
+// omitted. The key type made is checked afterwards with the other
+// attributes.
+func secretTemplate(label string, id []byte, encrypt, sign bool) []*pkcs11.Attribute {
 	return []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, keyType),
 		pkcs11.NewAttribute(pkcs11.CKA_VALUE_LEN, 32),
 		pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true),
 		pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
@@ -101,7 +122,7 @@ func (t *Token) sealScheme() (Scheme, error) {
 		if err := t.requireMechanism(pkcs11.CKM_AES_CBC_PAD, pkcs11.CKF_ENCRYPT|pkcs11.CKF_DECRYPT, "seal blobs with the CBC+HMAC fallback"); err != nil {
 			return err
 		}
-		return t.requireMechanism(pkcs11.CKM_SHA256_HMAC, pkcs11.CKF_SIGN|pkcs11.CKF_VERIFY, "authenticate blobs with the CBC+HMAC fallback")
+		return t.requireMechanism(pkcs11.CKM_SHA256_HMAC, pkcs11.CKF_SIGN, "authenticate blobs with the CBC+HMAC fallback")
 	}
 	switch t.scheme {
 	case SchemeGCM:
@@ -122,9 +143,9 @@ func (t *Token) sealScheme() (Scheme, error) {
 // SealKey loads the existing seal key labelled label. It fails with
 // ErrKeyNotFound if there is none, ErrKeyAmbiguous if several keys carry the
 // label, and ErrWeakKey if the key's attributes are weaker than required
-// (not sensitive, extractable, not generated on the token, usable for
-// wrapping or signing, ...). With SchemeCBCHMAC the HMAC companion key must
-// exist and pass the same checks.
+// (not sensitive, extractable, ever readable in clear or extractable,
+// usable for wrapping or signing, ...). With SchemeCBCHMAC the HMAC companion
+// key must exist and pass the same checks.
 func (t *Token) SealKey(ctx context.Context, label string) (*SealKey, error) {
 	if err := t.usable(); err != nil {
 		return nil, err
@@ -154,12 +175,7 @@ func (t *Token) SealKey(ctx context.Context, label string) (*SealKey, error) {
 			return err
 		}
 		k.aes, k.id = aes, id
-		mac, err := t.findOne(sh, label, "HMAC key of seal key", []*pkcs11.Attribute{
-			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
-			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_GENERIC_SECRET),
-			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
-			pkcs11.NewAttribute(pkcs11.CKA_ID, id),
-		})
+		mac, err := t.findMACKey(sh, label, id)
 		switch {
 		case errors.Is(err, ErrKeyNotFound) && scheme != SchemeCBCHMAC:
 			return nil // GCM needs no HMAC key
@@ -222,12 +238,22 @@ func (t *Token) CreateSealKey(ctx context.Context, label string) (*SealKey, erro
 		if len(existing) > 0 {
 			return fmt.Errorf("%w: %s already has a secret key labelled %q; load it with SealKey or pick another label", ErrKeyExists, t.describe(), label)
 		}
+		// A token that treats CKA_ID as identity would replace a key that
+		// has one of the new IDs. Random IDs make a clash all but
+		// impossible; this check also rules out a leftover key made with
+		// one of them.
+		for _, kid := range [][]byte{id, macKeyID(id)} {
+			if err := t.idUnused(sh, pkcs11.CKO_SECRET_KEY, kid); err != nil {
+				return err
+			}
+		}
 		aes, err := t.mod.ctx.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_AES_KEY_GEN, nil)},
-			secretTemplate(pkcs11.CKK_AES, label, id, true, false))
+			secretTemplate(label, id, true, false))
 		if err != nil {
 			return fmt.Errorf("hsmshare: generate seal key %q on %s: %w", label, t.describe(), err)
 		}
-		if err := t.checkKey(sh, aes, fmt.Sprintf("new seal key %q on %s", label, t.describe()), protected, sealKeyReqs); err != nil {
+		what := fmt.Sprintf("new seal key %q on %s", label, t.describe())
+		if err := t.checkKey(sh, aes, what, protected, sealKeyReqs); err != nil {
 			return errors.Join(err, t.destroyObjects(sh, aes))
 		}
 		k.aes = aes
@@ -235,11 +261,20 @@ func (t *Token) CreateSealKey(ctx context.Context, label string) (*SealKey, erro
 			return nil
 		}
 		mac, err := t.mod.ctx.GenerateKey(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_GENERIC_SECRET_KEY_GEN, nil)},
-			secretTemplate(pkcs11.CKK_GENERIC_SECRET, label, id, false, true))
+			secretTemplate(label, macKeyID(id), false, true))
 		if err != nil {
 			return errors.Join(fmt.Errorf("hsmshare: generate HMAC key for seal key %q on %s: %w", label, t.describe(), err), t.destroyObjects(sh, aes))
 		}
 		if err := t.checkKey(sh, mac, fmt.Sprintf("new HMAC key of seal key %q on %s", label, t.describe()), protected, macKeyReqs); err != nil {
+			return errors.Join(err, t.destroyObjects(sh, aes, mac))
+		}
+		// Both keys must exist now, as two objects: the AES key is read
+		// again after the second generation.
+		if mac == aes {
+			return errors.Join(fmt.Errorf("hsmshare: %s: the token gave the HMAC key the AES key's object handle (it replaced the AES key); this token cannot hold the CBC+HMAC fallback", what),
+				t.destroyObjects(sh, mac))
+		}
+		if err := t.checkKey(sh, aes, what+" after its HMAC key was generated", protected, sealKeyReqs); err != nil {
 			return errors.Join(err, t.destroyObjects(sh, aes, mac))
 		}
 		k.mac = mac
@@ -249,6 +284,57 @@ func (t *Token) CreateSealKey(ctx context.Context, label string) (*SealKey, erro
 		return nil, err
 	}
 	return k, nil
+}
+
+// findMACKey returns the HMAC key of the seal key labelled label with
+// CKA_ID id: a secret key with the ID macKeyID(id), or else one laid out as
+// versions before it made them, with the AES key's label and ID and type
+// CKK_GENERIC_SECRET or CKK_SHA256_HMAC (the class and type tell it from
+// the AES key). Its attributes are checked by the caller.
+func (t *Token) findMACKey(sh pkcs11.SessionHandle, label string, id []byte) (pkcs11.ObjectHandle, error) {
+	h, err := t.findOne(sh, label, "HMAC key of seal key", []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, macKeyID(id)),
+	})
+	if !errors.Is(err, ErrKeyNotFound) {
+		return h, err
+	}
+	var legacy []pkcs11.ObjectHandle
+	for _, kt := range []uint{pkcs11.CKK_GENERIC_SECRET, pkcs11.CKK_SHA256_HMAC} {
+		hs, err := t.findObjects(sh, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
+			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, kt),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
+			pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+		})
+		if err != nil {
+			return 0, fmt.Errorf("hsmshare: search %s for the HMAC key of seal key %q: %w", t.describe(), label, err)
+		}
+		legacy = append(legacy, hs...)
+	}
+	switch len(legacy) {
+	case 0:
+		return 0, fmt.Errorf("%w: no HMAC key of seal key %q on %s", ErrKeyNotFound, label, t.describe())
+	case 1:
+		return legacy[0], nil
+	default:
+		return 0, fmt.Errorf("%w: %d HMAC keys for seal key %q on %s; remove the extra ones", ErrKeyAmbiguous, len(legacy), label, t.describe())
+	}
+}
+
+// idUnused fails with ErrKeyExists if an object of class has CKA_ID id.
+func (t *Token) idUnused(sh pkcs11.SessionHandle, class uint, id []byte) error {
+	hs, err := t.findObjects(sh, []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, id),
+	})
+	if err != nil {
+		return fmt.Errorf("hsmshare: search %s for CKA_ID %x: %w", t.describe(), id, err)
+	}
+	if len(hs) > 0 {
+		return fmt.Errorf("%w: %s already has an object with CKA_ID %x", ErrKeyExists, t.describe(), id)
+	}
+	return nil
 }
 
 // findOne returns the single object matching tmpl.

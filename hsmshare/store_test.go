@@ -12,24 +12,22 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 const testParty = "party-a"
 
 // storeFixture is a token, a seal key and a store in a temp dir.
 type storeFixture struct {
-	tok *softhsm.Token
+	tok *testToken
 	tk  *Token
 	key *SealKey
 	dir string
 	st  *Store
 }
 
-func newStoreFixture(t *testing.T, scheme Scheme) *storeFixture {
+func newStoreFixture(t *testing.T, im impl, scheme Scheme) *storeFixture {
 	t.Helper()
-	f := &storeFixture{tok: softhsm.New(t)}
+	f := &storeFixture{tok: im.newToken(t)}
 	f.tk = openToken(t, f.tok, withScheme(scheme))
 	var err error
 	if f.key, err = f.tk.CreateSealKey(context.Background(), "seal"); err != nil {
@@ -60,58 +58,56 @@ func mustPut(t *testing.T, st *Store, kind, id string, v uint64, data []byte) {
 
 func TestStore_RecordLifecycle(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			st := newStoreFixture(t, scheme).st
-			mustPut(t, st, "keyshare", "key-1", 1, []byte("v1"))
-			mustPut(t, st, "keyshare", "key-1", 3, []byte("v3"))
-			mustPut(t, st, "keyshare", "key-1", 2, []byte("v2"))
-			mustPut(t, st, "keyshare", "key-2", 0, nil)
-			mustPut(t, st, "presignature", "p-1", 1, []byte("p"))
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		st := newStoreFixture(t, im, scheme).st
+		mustPut(t, st, "keyshare", "key-1", 1, []byte("v1"))
+		mustPut(t, st, "keyshare", "key-1", 3, []byte("v3"))
+		mustPut(t, st, "keyshare", "key-1", 2, []byte("v2"))
+		mustPut(t, st, "keyshare", "key-2", 0, nil)
+		mustPut(t, st, "presignature", "p-1", 1, []byte("p"))
 
-			data, v, err := st.Get(ctx, "keyshare", "key-1")
-			if err != nil || v != 3 || string(data) != "v3" {
-				t.Fatalf("Get = %q, %d, %v; want v3, 3", data, v, err)
-			}
-			if data, err := st.GetVersion(ctx, "keyshare", "key-1", 2); err != nil || string(data) != "v2" {
-				t.Fatalf("GetVersion 2 = %q, %v", data, err)
-			}
-			if vs, err := st.Versions(ctx, "keyshare", "key-1"); err != nil || !slices.Equal(vs, []uint64{1, 2, 3}) {
-				t.Fatalf("Versions = %v, %v", vs, err)
-			}
-			if data, v, err := st.Get(ctx, "keyshare", "key-2"); err != nil || v != 0 || len(data) != 0 {
-				t.Fatalf("Get empty record = %q, %d, %v", data, v, err)
-			}
-			if ids, err := st.List(ctx, "keyshare"); err != nil || !slices.Equal(ids, []string{"key-1", "key-2"}) {
-				t.Fatalf("List = %v, %v", ids, err)
-			}
-			// Replacing a version.
-			mustPut(t, st, "keyshare", "key-1", 3, []byte("v3b"))
-			if data, _ := st.GetVersion(ctx, "keyshare", "key-1", 3); string(data) != "v3b" {
-				t.Fatalf("replaced version reads %q", data)
-			}
-			if err := st.Prune(ctx, "keyshare", "key-1", 3); err != nil {
-				t.Fatal(err)
-			}
-			if vs, _ := st.Versions(ctx, "keyshare", "key-1"); !slices.Equal(vs, []uint64{3}) {
-				t.Fatalf("Versions after Prune = %v", vs)
-			}
-			if err := st.Delete(ctx, "keyshare", "key-1"); err != nil {
-				t.Fatal(err)
-			}
-			if ids, _ := st.List(ctx, "keyshare"); !slices.Equal(ids, []string{"key-2"}) {
-				t.Fatalf("List after Delete = %v", ids)
-			}
-			if _, err := os.Stat(st.recordDir("keyshare", "key-1")); !errors.Is(err, fs.ErrNotExist) {
-				t.Fatalf("record directory survives Delete: %v", err)
-			}
-		})
-	}
+		data, v, err := st.Get(ctx, "keyshare", "key-1")
+		if err != nil || v != 3 || string(data) != "v3" {
+			t.Fatalf("Get = %q, %d, %v; want v3, 3", data, v, err)
+		}
+		if data, err := st.GetVersion(ctx, "keyshare", "key-1", 2); err != nil || string(data) != "v2" {
+			t.Fatalf("GetVersion 2 = %q, %v", data, err)
+		}
+		if vs, err := st.Versions(ctx, "keyshare", "key-1"); err != nil || !slices.Equal(vs, []uint64{1, 2, 3}) {
+			t.Fatalf("Versions = %v, %v", vs, err)
+		}
+		if data, v, err := st.Get(ctx, "keyshare", "key-2"); err != nil || v != 0 || len(data) != 0 {
+			t.Fatalf("Get empty record = %q, %d, %v", data, v, err)
+		}
+		if ids, err := st.List(ctx, "keyshare"); err != nil || !slices.Equal(ids, []string{"key-1", "key-2"}) {
+			t.Fatalf("List = %v, %v", ids, err)
+		}
+		// Replacing a version.
+		mustPut(t, st, "keyshare", "key-1", 3, []byte("v3b"))
+		if data, _ := st.GetVersion(ctx, "keyshare", "key-1", 3); string(data) != "v3b" {
+			t.Fatalf("replaced version reads %q", data)
+		}
+		if err := st.Prune(ctx, "keyshare", "key-1", 3); err != nil {
+			t.Fatal(err)
+		}
+		if vs, _ := st.Versions(ctx, "keyshare", "key-1"); !slices.Equal(vs, []uint64{3}) {
+			t.Fatalf("Versions after Prune = %v", vs)
+		}
+		if err := st.Delete(ctx, "keyshare", "key-1"); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := st.List(ctx, "keyshare"); !slices.Equal(ids, []string{"key-2"}) {
+			t.Fatalf("List after Delete = %v", ids)
+		}
+		if _, err := os.Stat(st.recordDir("keyshare", "key-1")); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("record directory survives Delete: %v", err)
+		}
+	})
 }
 
 func TestStore_MissingRecordsAreNotExist(t *testing.T) {
 	ctx := context.Background()
-	st := newStoreFixture(t, SchemeGCM).st
+	st := newStoreFixture(t, softHSM2, SchemeGCM).st
 	mustPut(t, st, "keyshare", "present", 5, []byte("x"))
 	checks := map[string]error{}
 	_, _, checks["Get"] = st.Get(ctx, "keyshare", "absent")
@@ -139,7 +135,7 @@ func TestStore_MissingRecordsAreNotExist(t *testing.T) {
 
 func TestStore_ValidatesNames(t *testing.T) {
 	ctx := context.Background()
-	st := newStoreFixture(t, SchemeGCM).st
+	st := newStoreFixture(t, softHSM2, SchemeGCM).st
 	bad := []string{"", ".", "..", "Upper", "a/b", "../x", "a b", "é", strings.Repeat("a", 129), "a\x00"}
 	for _, name := range bad {
 		errs := []error{
@@ -167,7 +163,7 @@ func TestStore_ValidatesNames(t *testing.T) {
 }
 
 func TestStore_FilesArePrivateAndLaidOutAsDocumented(t *testing.T) {
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, softHSM2, SchemeGCM)
 	mustPut(t, f.st, "keyshare", "key-1", 42, []byte("x"))
 	want := filepath.Join(f.dir, "records", "keyshare", "key-1", "00000000000000000042.blob")
 	if _, err := os.Stat(want); err != nil {
@@ -196,7 +192,7 @@ func TestStore_FilesArePrivateAndLaidOutAsDocumented(t *testing.T) {
 }
 
 func TestOpenStore_RefusesSharedDirectory(t *testing.T) {
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, softHSM2, SchemeGCM)
 	dir := filepath.Join(t.TempDir(), "open")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -216,56 +212,54 @@ func TestOpenStore_RefusesSharedDirectory(t *testing.T) {
 // fails to open: the file name is not trusted, the sealed header is.
 func TestStore_MovedFileFailsToOpen(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			f := newStoreFixture(t, scheme)
-			st := f.st
-			mustPut(t, st, "keyshare", "key-1", 1, []byte("secret of key-1"))
-			mustPut(t, st, "keyshare", "key-2", 1, []byte("secret of key-2"))
-			mustPut(t, st, "presignature", "key-1", 1, []byte("presig"))
-			src := filepath.Join(st.recordDir("keyshare", "key-1"), versionFile(1))
-			blob, err := os.ReadFile(src)
-			if err != nil {
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		f := newStoreFixture(t, im, scheme)
+		st := f.st
+		mustPut(t, st, "keyshare", "key-1", 1, []byte("secret of key-1"))
+		mustPut(t, st, "keyshare", "key-2", 1, []byte("secret of key-2"))
+		mustPut(t, st, "presignature", "key-1", 1, []byte("presig"))
+		src := filepath.Join(st.recordDir("keyshare", "key-1"), versionFile(1))
+		blob, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		place := func(kind, id string, v uint64) {
+			t.Helper()
+			if err := os.WriteFile(filepath.Join(st.recordDir(kind, id), versionFile(v)), blob, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			place := func(kind, id string, v uint64) {
-				t.Helper()
-				if err := os.WriteFile(filepath.Join(st.recordDir(kind, id), versionFile(v)), blob, 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			place("keyshare", "key-2", 2) // another id, newer version
-			if _, _, err := st.Get(ctx, "keyshare", "key-2"); !errors.Is(err, ErrTampered) {
-				t.Errorf("blob copied to another id: %v, want ErrTampered", err)
-			}
-			place("keyshare", "key-1", 2) // same id, another version
-			if _, err := st.GetVersion(ctx, "keyshare", "key-1", 2); !errors.Is(err, ErrTampered) {
-				t.Errorf("blob copied to another version: %v, want ErrTampered", err)
-			}
-			place("presignature", "key-1", 1) // another kind
-			if _, err := st.GetVersion(ctx, "presignature", "key-1", 1); !errors.Is(err, ErrTampered) {
-				t.Errorf("blob copied to another kind: %v, want ErrTampered", err)
-			}
-			// Another party's store under the same seal key.
-			other := openStore(t, filepath.Join(t.TempDir(), "b"), f.key, "party-b")
-			mustPut(t, other, "keyshare", "key-1", 1, []byte("party b"))
-			if err := os.WriteFile(filepath.Join(other.recordDir("keyshare", "key-1"), versionFile(1)), blob, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := other.Get(ctx, "keyshare", "key-1"); !errors.Is(err, ErrTampered) {
-				t.Errorf("blob copied to another party's store: %v, want ErrTampered", err)
-			}
-			// The original is untouched.
-			if data, err := st.GetVersion(ctx, "keyshare", "key-1", 1); err != nil || string(data) != "secret of key-1" {
-				t.Errorf("original: %q, %v", data, err)
-			}
-		})
-	}
+		}
+		place("keyshare", "key-2", 2) // another id, newer version
+		if _, _, err := st.Get(ctx, "keyshare", "key-2"); !errors.Is(err, ErrTampered) {
+			t.Errorf("blob copied to another id: %v, want ErrTampered", err)
+		}
+		place("keyshare", "key-1", 2) // same id, another version
+		if _, err := st.GetVersion(ctx, "keyshare", "key-1", 2); !errors.Is(err, ErrTampered) {
+			t.Errorf("blob copied to another version: %v, want ErrTampered", err)
+		}
+		place("presignature", "key-1", 1) // another kind
+		if _, err := st.GetVersion(ctx, "presignature", "key-1", 1); !errors.Is(err, ErrTampered) {
+			t.Errorf("blob copied to another kind: %v, want ErrTampered", err)
+		}
+		// Another party's store under the same seal key.
+		other := openStore(t, filepath.Join(t.TempDir(), "b"), f.key, "party-b")
+		mustPut(t, other, "keyshare", "key-1", 1, []byte("party b"))
+		if err := os.WriteFile(filepath.Join(other.recordDir("keyshare", "key-1"), versionFile(1)), blob, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := other.Get(ctx, "keyshare", "key-1"); !errors.Is(err, ErrTampered) {
+			t.Errorf("blob copied to another party's store: %v, want ErrTampered", err)
+		}
+		// The original is untouched.
+		if data, err := st.GetVersion(ctx, "keyshare", "key-1", 1); err != nil || string(data) != "secret of key-1" {
+			t.Errorf("original: %q, %v", data, err)
+		}
+	})
 }
 
 func TestStore_CorruptedFileIsReportedAndIsolated(t *testing.T) {
 	ctx := context.Background()
-	st := newStoreFixture(t, SchemeGCM).st
+	st := newStoreFixture(t, softHSM2, SchemeGCM).st
 	for i := range 4 {
 		mustPut(t, st, "keyshare", fmt.Sprintf("key-%d", i), 1, []byte(fmt.Sprintf("secret %d", i)))
 	}
@@ -297,7 +291,7 @@ func TestStore_CorruptedFileIsReportedAndIsolated(t *testing.T) {
 
 func TestStore_PruneKeepsOldVersionsWhenNewOneIsBad(t *testing.T) {
 	ctx := context.Background()
-	st := newStoreFixture(t, SchemeGCM).st
+	st := newStoreFixture(t, softHSM2, SchemeGCM).st
 	mustPut(t, st, "keyshare", "k", 1, []byte("good old"))
 	mustPut(t, st, "keyshare", "k", 2, []byte("new"))
 	if err := os.WriteFile(filepath.Join(st.recordDir("keyshare", "k"), versionFile(2)), []byte("garbage"), 0o600); err != nil {
@@ -313,7 +307,7 @@ func TestStore_PruneKeepsOldVersionsWhenNewOneIsBad(t *testing.T) {
 
 func TestStore_StaleTempFilesAreIgnoredAndCleaned(t *testing.T) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, softHSM2, SchemeGCM)
 	mustPut(t, f.st, "keyshare", "k", 1, []byte("v1"))
 	rdir := f.st.recordDir("keyshare", "k")
 	stale := filepath.Join(rdir, ".tmp-123456")
@@ -351,8 +345,12 @@ func TestStore_StaleTempFilesAreIgnoredAndCleaned(t *testing.T) {
 // TestStore_CrashBetweenTempWriteAndRename kills a second process right
 // after it wrote and synced the temp file of version 2, before the rename.
 func TestStore_CrashBetweenTempWriteAndRename(t *testing.T) {
+	forEachImpl(t, testStoreCrashBetweenTempWriteAndRename)
+}
+
+func testStoreCrashBetweenTempWriteAndRename(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	mustPut(t, f.st, "keyshare", "k1", 1, []byte("version one"))
 	if err := f.st.Close(); err != nil {
 		t.Fatal(err)
@@ -378,8 +376,12 @@ func TestStore_CrashBetweenTempWriteAndRename(t *testing.T) {
 }
 
 func TestStore_SecondProcessIsLockedOut(t *testing.T) {
+	forEachImpl(t, testStoreSecondProcessIsLockedOut)
+}
+
+func testStoreSecondProcessIsLockedOut(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	c := child{role: "lock", tok: f.tok, env: map[string]string{"HSMSHARE_CHILD_KEY": "seal", "HSMSHARE_CHILD_STORE": f.dir}}
 	if code, out := c.run(t); code != childLocked {
 		t.Fatalf("child opened a store this process holds: exit %d: %s", code, out)
@@ -402,56 +404,58 @@ func TestStore_SecondProcessIsLockedOut(t *testing.T) {
 
 func TestStore_NoPlaintextOnDisk(t *testing.T) {
 	ctx := context.Background()
-	for _, scheme := range schemes {
-		t.Run(scheme.String(), func(t *testing.T) {
-			f := newStoreFixture(t, scheme)
-			var secrets [][]byte
-			for i := range 8 {
-				s := append([]byte(fmt.Sprintf("PLAINTEXT-MARKER-%d-", i)), randBytes(200)...)
-				secrets = append(secrets, s)
-				mustPut(t, f.st, "keyshare", fmt.Sprintf("k%d", i), uint64(i), s)
+	forEachProfile(t, func(t *testing.T, im impl, scheme Scheme) {
+		f := newStoreFixture(t, im, scheme)
+		var secrets [][]byte
+		for i := range 8 {
+			s := append([]byte(fmt.Sprintf("PLAINTEXT-MARKER-%d-", i)), randBytes(200)...)
+			secrets = append(secrets, s)
+			mustPut(t, f.st, "keyshare", fmt.Sprintf("k%d", i), uint64(i), s)
+		}
+		rotated, err := f.tk.CreateSealKey(ctx, "seal-2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.Rotate(ctx, rotated); err != nil {
+			t.Fatal(err)
+		}
+		files := 0
+		err = filepath.WalkDir(f.dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
 			}
-			rotated, err := f.tk.CreateSealKey(ctx, "seal-2")
+			files++
+			b, err := os.ReadFile(path)
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
-			if err := f.st.Rotate(ctx, rotated); err != nil {
-				t.Fatal(err)
-			}
-			files := 0
-			err = filepath.WalkDir(f.dir, func(path string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
-					return err
-				}
-				files++
-				b, err := os.ReadFile(path)
-				if err != nil {
-					return err
-				}
-				for _, s := range secrets {
-					// Any 8-byte window of a secret would be a leak.
-					for i := 0; i+8 <= len(s); i += 4 {
-						if bytes.Contains(b, s[i:i+8]) {
-							t.Errorf("%s contains plaintext bytes %d..%d of a secret", path, i, i+8)
-							return nil
-						}
+			for _, s := range secrets {
+				// Any 8-byte window of a secret would be a leak.
+				for i := 0; i+8 <= len(s); i += 4 {
+					if bytes.Contains(b, s[i:i+8]) {
+						t.Errorf("%s contains plaintext bytes %d..%d of a secret", path, i, i+8)
+						return nil
 					}
 				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
 			}
-			if files < len(secrets) {
-				t.Fatalf("walked %d files, want at least %d", files, len(secrets))
-			}
+			return nil
 		})
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if files < len(secrets) {
+			t.Fatalf("walked %d files, want at least %d", files, len(secrets))
+		}
+	})
 }
 
 func TestStore_32GoroutinesAtOnce(t *testing.T) {
+	forEachImpl(t, testStore32GoroutinesAtOnce)
+}
+
+func testStore32GoroutinesAtOnce(t *testing.T, im impl) {
 	ctx := context.Background()
-	st := newStoreFixture(t, SchemeGCM).st
+	st := newStoreFixture(t, im, SchemeGCM).st
 	var wg sync.WaitGroup
 	for g := range 32 {
 		wg.Go(func() {
@@ -489,7 +493,7 @@ func TestStore_32GoroutinesAtOnce(t *testing.T) {
 
 func TestStore_DeleteMany(t *testing.T) {
 	ctx := context.Background()
-	st := newStoreFixture(t, SchemeGCM).st
+	st := newStoreFixture(t, softHSM2, SchemeGCM).st
 	for i := range 6 {
 		mustPut(t, st, "presignature", fmt.Sprintf("p%d", i), 1, []byte("x"))
 		mustPut(t, st, "presignature", fmt.Sprintf("p%d", i), 2, []byte("y"))
@@ -507,7 +511,7 @@ func TestStore_DeleteMany(t *testing.T) {
 
 func TestStore_UseAfterClose(t *testing.T) {
 	ctx := context.Background()
-	st := newStoreFixture(t, SchemeGCM).st
+	st := newStoreFixture(t, softHSM2, SchemeGCM).st
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -520,8 +524,12 @@ func TestStore_UseAfterClose(t *testing.T) {
 }
 
 func TestOpenStore_RefusesAnotherSealKey(t *testing.T) {
+	forEachImpl(t, testOpenStoreRefusesAnotherSealKey)
+}
+
+func testOpenStoreRefusesAnotherSealKey(t *testing.T, im impl) {
 	ctx := context.Background()
-	f := newStoreFixture(t, SchemeGCM)
+	f := newStoreFixture(t, im, SchemeGCM)
 	mustPut(t, f.st, "keyshare", "k", 1, []byte("x"))
 	other, err := f.tk.CreateSealKey(ctx, "other")
 	if err != nil {

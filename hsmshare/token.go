@@ -63,7 +63,7 @@ func Open(ctx context.Context, cfg Config) (*Token, error) {
 	}
 	defer wipe(pin)
 
-	mod, err := acquireModule(r.module)
+	mod, err := acquireModule(r.module, r.initArgs)
 	if err != nil {
 		return nil, err
 	}

@@ -13,31 +13,44 @@ import (
 
 	"github.com/miekg/pkcs11"
 
+	"github.com/keyquorum/keyquorum/internal/nsstoken"
 	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 func TestOpen_SelectsTokenByLabelSerialOrURI(t *testing.T) {
-	d := softhsm.NewDir(t)
-	toks := d.NewTokens(t, 2)
+	forEachImpl(t, testOpenSelectsTokenByLabelSerialOrURI)
+}
+
+func testOpenSelectsTokenByLabelSerialOrURI(t *testing.T, im impl) {
+	toks := im.newTokens(t, 2)
 	tok := toks[1]
 	pinFile := tok.PINFile(t)
 	t.Setenv("KQ_TEST_PIN", tok.PIN)
+	mod, args := tok.cfg.ModulePath, tok.cfg.ModuleInitArgs
+	// NSS softoken gives every token the serial 0000000000000000, so a
+	// serial alone selects nothing there (see TestOpen_RefusesAmbiguousLabel).
+	uniqueSerials := im.name != nssSoftoken.name
 	cases := []struct {
-		name string
-		cfg  Config
+		name       string
+		cfg        Config
+		needSerial bool
 	}{
-		{"label", Config{ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN}},
-		{"serial", Config{ModulePath: d.Module, TokenSerial: tok.Serial, PIN: tok.PIN}},
-		{"label and serial", Config{ModulePath: d.Module, TokenLabel: tok.Label, TokenSerial: tok.Serial, PIN: tok.PIN}},
-		{"pin file", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "file:" + pinFile}},
-		{"pin env", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "env:KQ_TEST_PIN"}},
-		{"uri", Config{URI: fmt.Sprintf("pkcs11:token=%s;serial=%s?module-path=%s&pin-source=file:%s", tok.Label, tok.Serial, d.Module, pinFile)}},
+		{"label", Config{ModulePath: mod, TokenLabel: tok.Label, PIN: tok.PIN}, false},
+		{"serial", Config{ModulePath: mod, TokenSerial: tok.Serial, PIN: tok.PIN}, true},
+		{"label and serial", Config{ModulePath: mod, TokenLabel: tok.Label, TokenSerial: tok.Serial, PIN: tok.PIN}, false},
+		{"pin file", Config{ModulePath: mod, TokenLabel: tok.Label, PINSource: "file:" + pinFile}, false},
+		{"pin env", Config{ModulePath: mod, TokenLabel: tok.Label, PINSource: "env:KQ_TEST_PIN"}, false},
+		{"uri", Config{URI: fmt.Sprintf("pkcs11:token=%s;serial=%s?module-path=%s&pin-source=file:%s", tok.Label, tok.Serial, mod, pinFile)}, false},
 		{"uri with percent-encoding and file:///", Config{URI: fmt.Sprintf("pkcs11:token=%s?module-path=%s&pin-source=file://%s",
-			strings.ReplaceAll(tok.Label, "-", "%2D"), d.Module, pinFile)}},
-		{"uri plus fields", Config{URI: "pkcs11:serial=" + tok.Serial, ModulePath: d.Module, PINSource: "env:KQ_TEST_PIN"}},
+			strings.ReplaceAll(tok.Label, "-", "%2D"), mod, pinFile)}, false},
+		{"uri plus fields", Config{URI: "pkcs11:serial=" + tok.Serial, ModulePath: mod, PINSource: "env:KQ_TEST_PIN"}, true},
 	}
 	for _, c := range cases {
+		if c.needSerial && !uniqueSerials {
+			continue
+		}
 		t.Run(c.name, func(t *testing.T) {
+			c.cfg.ModuleInitArgs = args // RFC 7512 has no attribute for them
 			tk, err := Open(context.Background(), c.cfg)
 			if err != nil {
 				t.Fatalf("Open: %v", err)
@@ -51,35 +64,53 @@ func TestOpen_SelectsTokenByLabelSerialOrURI(t *testing.T) {
 }
 
 func TestOpen_DistinctErrors(t *testing.T) {
-	d := softhsm.NewDir(t)
-	tok := d.NewToken(t)
-	other := d.NewToken(t)
+	forEachImpl(t, testOpenDistinctErrors)
+}
+
+func testOpenDistinctErrors(t *testing.T, im impl) {
+	toks := im.newTokens(t, 2)
+	tok, other := toks[0], toks[1]
+	mod, args := tok.cfg.ModulePath, tok.cfg.ModuleInitArgs
+	notALibrary := filepath.Join(t.TempDir(), "not-a-library.so")
+	if err := os.WriteFile(notALibrary, []byte("plain text\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	cases := []struct {
 		name string
 		cfg  Config
 		want error
 	}{
-		{"wrong PIN", Config{ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN + "x"}, ErrWrongPIN},
-		{"missing token", Config{ModulePath: d.Module, TokenLabel: "no-such-token", PIN: tok.PIN}, ErrTokenNotFound},
-		{"missing serial", Config{ModulePath: d.Module, TokenSerial: "0000000000000000", PIN: tok.PIN}, ErrTokenNotFound},
-		{"label and serial of different tokens", Config{ModulePath: d.Module, TokenLabel: tok.Label, TokenSerial: other.Serial, PIN: tok.PIN}, ErrTokenNotFound},
+		{"wrong PIN", Config{ModulePath: mod, TokenLabel: tok.Label, PIN: tok.PIN + "x"}, ErrWrongPIN},
+		{"missing token", Config{ModulePath: mod, TokenLabel: "no-such-token", PIN: tok.PIN}, ErrTokenNotFound},
+		{"missing serial", Config{ModulePath: mod, TokenSerial: "no-such-serial", PIN: tok.PIN}, ErrTokenNotFound},
+		{"label of one token, serial of none", Config{ModulePath: mod, TokenLabel: tok.Label, TokenSerial: "no-such-serial", PIN: tok.PIN}, ErrTokenNotFound},
 		{"missing module", Config{ModulePath: filepath.Join(t.TempDir(), "libnothere.so"), TokenLabel: tok.Label, PIN: tok.PIN}, ErrModuleNotFound},
-		{"module is not a library", Config{ModulePath: d.ConfPath, TokenLabel: tok.Label, PIN: tok.PIN}, ErrModuleNotFound},
+		{"module is not a library", Config{ModulePath: notALibrary, TokenLabel: tok.Label, PIN: tok.PIN}, ErrModuleNotFound},
 		{"no module", Config{TokenLabel: tok.Label, PIN: tok.PIN}, ErrInvalidConfig},
-		{"no token", Config{ModulePath: d.Module, PIN: tok.PIN}, ErrInvalidConfig},
-		{"no PIN", Config{ModulePath: d.Module, TokenLabel: tok.Label}, ErrInvalidConfig},
-		{"two PINs", Config{ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN, PINSource: "env:X"}, ErrInvalidConfig},
-		{"unset PIN env", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "env:KQ_TEST_UNSET_VARIABLE"}, ErrInvalidConfig},
-		{"missing PIN file", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "file:" + filepath.Join(t.TempDir(), "nope")}, ErrInvalidConfig},
-		{"bad PIN source", Config{ModulePath: d.Module, TokenLabel: tok.Label, PINSource: "exec:echo"}, ErrInvalidConfig},
-		{"URI disagrees with field", Config{URI: "pkcs11:token=other", ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN}, ErrInvalidConfig},
-		{"URI with pin-value", Config{URI: "pkcs11:token=x?pin-value=1234&module-path=" + d.Module}, ErrInvalidConfig},
-		{"URI with unknown attribute", Config{URI: "pkcs11:token=x;slot-id=3?module-path=" + d.Module, PIN: "1234"}, ErrInvalidConfig},
-		{"bad session count", Config{ModulePath: d.Module, TokenLabel: tok.Label, PIN: tok.PIN, Sessions: -1}, ErrInvalidConfig},
+		{"no token", Config{ModulePath: mod, PIN: tok.PIN}, ErrInvalidConfig},
+		{"no PIN", Config{ModulePath: mod, TokenLabel: tok.Label}, ErrInvalidConfig},
+		{"two PINs", Config{ModulePath: mod, TokenLabel: tok.Label, PIN: tok.PIN, PINSource: "env:X"}, ErrInvalidConfig},
+		{"unset PIN env", Config{ModulePath: mod, TokenLabel: tok.Label, PINSource: "env:KQ_TEST_UNSET_VARIABLE"}, ErrInvalidConfig},
+		{"missing PIN file", Config{ModulePath: mod, TokenLabel: tok.Label, PINSource: "file:" + filepath.Join(t.TempDir(), "nope")}, ErrInvalidConfig},
+		{"bad PIN source", Config{ModulePath: mod, TokenLabel: tok.Label, PINSource: "exec:echo"}, ErrInvalidConfig},
+		{"URI disagrees with field", Config{URI: "pkcs11:token=other", ModulePath: mod, TokenLabel: tok.Label, PIN: tok.PIN}, ErrInvalidConfig},
+		{"URI with pin-value", Config{URI: "pkcs11:token=x?pin-value=1234&module-path=" + mod}, ErrInvalidConfig},
+		{"URI with unknown attribute", Config{URI: "pkcs11:token=x;slot-id=3?module-path=" + mod, PIN: "1234"}, ErrInvalidConfig},
+		{"bad session count", Config{ModulePath: mod, TokenLabel: tok.Label, PIN: tok.PIN, Sessions: -1}, ErrInvalidConfig},
+	}
+	if tok.Serial != other.Serial {
+		cases = append(cases, struct {
+			name string
+			cfg  Config
+			want error
+		}{"label and serial of different tokens", Config{ModulePath: mod, TokenLabel: tok.Label, TokenSerial: other.Serial, PIN: tok.PIN}, ErrTokenNotFound})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.cfg.ModulePath == mod {
+				c.cfg.ModuleInitArgs = args
+			}
 			tk, err := Open(ctx, c.cfg)
 			if err == nil {
 				tk.Close()
@@ -96,52 +127,79 @@ func TestOpen_DistinctErrors(t *testing.T) {
 }
 
 func TestOpen_RefusesAmbiguousLabel(t *testing.T) {
-	d := softhsm.NewDir(t)
-	a := d.NewToken(t)
-	// softhsm2-util allows a second token with the same label.
-	if _, err := d.CreateTokenLabelled(a.Label); err != nil {
-		t.Fatal(err)
-	}
-	_, err := Open(context.Background(), testConfig(a))
-	if !errors.Is(err, ErrTokenAmbiguous) {
-		t.Fatalf("Open: %v, want ErrTokenAmbiguous", err)
-	}
-	// The serial still picks one.
-	tk, err := Open(context.Background(), Config{ModulePath: d.Module, TokenLabel: a.Label, TokenSerial: a.Serial, PIN: a.PIN})
-	if err != nil {
-		t.Fatalf("Open by label and serial: %v", err)
-	}
-	tk.Close()
+	t.Run(softHSM2.name, func(t *testing.T) {
+		d := softhsm.NewDir(t)
+		a := d.NewToken(t)
+		// softhsm2-util allows a second token with the same label.
+		if _, err := d.CreateTokenLabelled(a.Label); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(context.Background(), Config{ModulePath: d.Module, TokenLabel: a.Label, PIN: a.PIN})
+		if !errors.Is(err, ErrTokenAmbiguous) {
+			t.Fatalf("Open: %v, want ErrTokenAmbiguous", err)
+		}
+		// The serial still picks one.
+		tk, err := Open(context.Background(), Config{ModulePath: d.Module, TokenLabel: a.Label, TokenSerial: a.Serial, PIN: a.PIN})
+		if err != nil {
+			t.Fatalf("Open by label and serial: %v", err)
+		}
+		tk.Close()
+	})
+	t.Run(nssSoftoken.name, func(t *testing.T) {
+		// Two databases with one label: NSS softoken's tokens all have the
+		// serial 0000000000000000, so nothing tells them apart and Open
+		// refuses rather than guess. Give each database its own label.
+		set := nsstoken.NewSetOf(t, 1)
+		a := set.Tokens[0]
+		if _, err := set.CreateTokenLabelled(a.Label); err != nil {
+			t.Fatal(err)
+		}
+		for _, serial := range []string{"", "0000000000000000"} {
+			_, err := Open(context.Background(), Config{ModulePath: set.Module, ModuleInitArgs: set.InitArgs(), TokenLabel: a.Label, TokenSerial: serial, PIN: a.PIN})
+			if !errors.Is(err, ErrTokenAmbiguous) {
+				t.Fatalf("Open with serial %q: %v, want ErrTokenAmbiguous", serial, err)
+			}
+		}
+	})
 }
 
 func TestOpen_PINFileMustBePrivate(t *testing.T) {
-	tok := softhsm.New(t)
+	tok := softHSM2.newToken(t)
 	p := tok.PINFile(t)
 	if err := os.Chmod(p, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(context.Background(), Config{ModulePath: tok.Dir.Module, TokenLabel: tok.Label, PINSource: "file:" + p})
+	cfg := tok.cfg
+	cfg.PIN, cfg.PINSource = "", "file:"+p
+	_, err := Open(context.Background(), cfg)
 	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "other users") {
 		t.Fatalf("Open with a world-readable PIN file: %v, want ErrInvalidConfig about other users", err)
 	}
 }
 
 func TestOpen_WrongPINLeavesNothingOpen(t *testing.T) {
-	tok := softhsm.New(t)
+	forEachImpl(t, testOpenWrongPINLeavesNothingOpen)
+}
+
+func testOpenWrongPINLeavesNothingOpen(t *testing.T, im impl) {
+	tok := im.newToken(t)
+	wrong := tok.cfg
+	wrong.PIN = "wrong-pin"
 	for range 3 {
-		if _, err := Open(context.Background(), Config{ModulePath: tok.Dir.Module, TokenLabel: tok.Label, PIN: "wrong-pin"}); !errors.Is(err, ErrWrongPIN) {
+		if _, err := Open(context.Background(), wrong); !errors.Is(err, ErrWrongPIN) {
 			t.Fatalf("Open: %v, want ErrWrongPIN", err)
 		}
 	}
-	assertModuleUnused(t, tok.Dir.Module)
-	// The right PIN still works afterwards (SoftHSM2 never locks).
+	assertModuleUnused(t, tok.cfg.ModulePath)
+	// The right PIN still works afterwards (neither SoftHSM2 nor NSS
+	// softoken locks a PIN).
 	openToken(t, tok)
 }
 
 // SoftHSM2 never locks a user PIN, so a locked token cannot be produced
 // here; the mapping of the token's answers to sentinels is checked directly.
 func TestLoginError_MapsPINLocked(t *testing.T) {
-	tk := openToken(t, softhsm.New(t))
+	tk := openToken(t, softHSM2.newToken(t))
 	err := tk.loginError(pkcs11.Error(pkcs11.CKR_PIN_LOCKED))
 	if !errors.Is(err, ErrPINLocked) || errors.Is(err, ErrWrongPIN) {
 		t.Fatalf("loginError(CKR_PIN_LOCKED) = %v, want ErrPINLocked only", err)
@@ -153,8 +211,12 @@ func TestLoginError_MapsPINLocked(t *testing.T) {
 }
 
 func TestOpen_SeveralTokensShareOneModule(t *testing.T) {
-	d := softhsm.NewDir(t)
-	toks := d.NewTokens(t, 5)
+	forEachImpl(t, testOpenSeveralTokensShareOneModule)
+}
+
+func testOpenSeveralTokensShareOneModule(t *testing.T, im impl) {
+	toks := im.newTokens(t, 5)
+	module := toks[0].cfg.ModulePath
 	ctx := context.Background()
 	var opened []*Token
 	for _, tok := range toks {
@@ -162,9 +224,10 @@ func TestOpen_SeveralTokensShareOneModule(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open %s: %v", tok, err)
 		}
+		t.Cleanup(func() { tk.Close() }) // if the test fails before its own Close
 		opened = append(opened, tk)
 	}
-	if n := moduleUsers(t, d.Module); n != 5 {
+	if n := moduleUsers(t, module); n != 5 {
 		t.Fatalf("module has %d users, want 5", n)
 	}
 	// Each token works while the others are open, and keeps working as the
@@ -191,22 +254,29 @@ func TestOpen_SeveralTokensShareOneModule(t *testing.T) {
 	if err := opened[4].Close(); err != nil {
 		t.Fatal(err)
 	}
-	assertModuleUnused(t, d.Module)
+	assertModuleUnused(t, module)
 }
 
 func TestOpen_SameTokenTwiceSharesLogin(t *testing.T) {
-	tok := softhsm.New(t)
+	forEachImpl(t, testOpenSameTokenTwiceSharesLogin)
+}
+
+func testOpenSameTokenTwiceSharesLogin(t *testing.T, im impl) {
+	tok := im.newToken(t)
 	ctx := context.Background()
 	a := openToken(t, tok)
 	// A second Open with a wrong PIN must fail even though the token is
 	// already logged in for this process.
-	if _, err := Open(ctx, Config{ModulePath: tok.Dir.Module, TokenLabel: tok.Label, PIN: "not-the-pin"}); !errors.Is(err, ErrWrongPIN) {
+	wrong := tok.cfg
+	wrong.PIN = "not-the-pin"
+	if _, err := Open(ctx, wrong); !errors.Is(err, ErrWrongPIN) {
 		t.Fatalf("second Open with wrong PIN: %v, want ErrWrongPIN", err)
 	}
 	b, err := Open(ctx, testConfig(tok))
 	if err != nil {
 		t.Fatalf("second Open: %v", err)
 	}
+	t.Cleanup(func() { b.Close() })
 	ka, err := a.CreateSealKey(ctx, "seal")
 	if err != nil {
 		t.Fatal(err)
@@ -224,12 +294,17 @@ func TestOpen_SameTokenTwiceSharesLogin(t *testing.T) {
 }
 
 func TestToken_UseAfterClose(t *testing.T) {
-	tok := softhsm.New(t)
+	forEachImpl(t, testTokenUseAfterClose)
+}
+
+func testTokenUseAfterClose(t *testing.T, im impl) {
+	tok := im.newToken(t)
 	ctx := context.Background()
 	tk, err := Open(ctx, testConfig(tok))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { tk.Close() }) // if the test fails before its own Close
 	k, err := tk.CreateSealKey(ctx, "seal")
 	if err != nil {
 		t.Fatal(err)
@@ -249,12 +324,19 @@ func TestToken_UseAfterClose(t *testing.T) {
 }
 
 func TestToken_CloseWaitsForOperations(t *testing.T) {
-	tok := softhsm.New(t)
+	forEachImpl(t, testTokenCloseWaitsForOperations)
+}
+
+func testTokenCloseWaitsForOperations(t *testing.T, im impl) {
+	tok := im.newToken(t)
 	ctx := context.Background()
-	tk, err := Open(ctx, Config{ModulePath: tok.Dir.Module, TokenLabel: tok.Label, PIN: tok.PIN, Sessions: 2})
+	cfg := tok.cfg
+	cfg.Sessions = 2
+	tk, err := Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { tk.Close() }) // if the test fails before its own Close
 	k, err := tk.CreateSealKey(ctx, "seal")
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +360,7 @@ func TestToken_CloseWaitsForOperations(t *testing.T) {
 		t.Fatalf("Close under load: %v", err)
 	}
 	wg.Wait()
-	assertModuleUnused(t, tok.Dir.Module)
+	assertModuleUnused(t, tok.cfg.ModulePath)
 }
 
 func TestConfig_StringRedactsPIN(t *testing.T) {
@@ -315,7 +397,7 @@ func TestParseURI(t *testing.T) {
 }
 
 func TestOpen_URIObject(t *testing.T) {
-	tok := softhsm.New(t)
+	tok := softHSM2.newToken(t)
 	tk := openToken(t, tok, func(c *Config) { c.TokenLabel = ""; c.URI = "pkcs11:token=" + tok.Label + ";object=site-seal" })
 	if tk.URIObject() != "site-seal" {
 		t.Fatalf("URIObject = %q", tk.URIObject())
@@ -345,7 +427,7 @@ func assertModuleUnused(t testing.TB, path string) {
 }
 
 func TestSessionPool_WaitHonoursContext(t *testing.T) {
-	tok := softhsm.New(t)
+	tok := softHSM2.newToken(t)
 	tk := openToken(t, tok, func(c *Config) { c.Sessions = 1 })
 	k, err := tk.CreateSealKey(context.Background(), "seal")
 	if err != nil {
@@ -367,7 +449,7 @@ func TestSessionPool_WaitHonoursContext(t *testing.T) {
 }
 
 func TestRequireMechanism_IdentityWithoutEC(t *testing.T) {
-	tk := openToken(t, softhsm.New(t))
+	tk := openToken(t, softHSM2.newToken(t))
 	delete(tk.mechs, pkcs11.CKM_EC_KEY_PAIR_GEN)
 	var me *MechanismError
 	_, err := tk.CreateIdentity(context.Background(), "identity")
@@ -385,10 +467,61 @@ func TestRequireMechanism_IdentityWithoutEC(t *testing.T) {
 }
 
 func TestOpen_RejectsUnknownScheme(t *testing.T) {
-	tok := softhsm.New(t)
+	tok := softHSM2.newToken(t)
 	cfg := testConfig(tok)
 	cfg.Scheme = Scheme(9)
 	if _, err := Open(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("Open with Scheme 9: %v, want ErrInvalidConfig", err)
+	}
+}
+
+// NSS softoken refuses C_Initialize without arguments; Config.ModuleInitArgs
+// passes them, the module keeps the ones it was initialized with while it is
+// in use, and takes new ones once every Token of it has closed.
+func TestOpen_ModuleInitArgs(t *testing.T) {
+	ctx := context.Background()
+	a, b := nsstoken.New(t), nsstoken.New(t) // two separate one-database sets
+	cfg := func(tok *nsstoken.Token, args string) Config {
+		return Config{ModulePath: tok.Module(), ModuleInitArgs: args, TokenLabel: tok.Label, PIN: tok.PIN}
+	}
+	_, err := Open(ctx, cfg(a, ""))
+	if err == nil || !strings.Contains(err.Error(), "ModuleInitArgs") || !ckrIs(err, pkcs11.CKR_ARGUMENTS_BAD) {
+		t.Fatalf("Open NSS softoken without arguments: %v, want CKR_ARGUMENTS_BAD and a hint at ModuleInitArgs", err)
+	}
+	assertModuleUnused(t, a.Module())
+
+	ta, err := Open(ctx, cfg(a, a.InitArgs()))
+	if err != nil {
+		t.Fatalf("Open with arguments: %v", err)
+	}
+	// While a's database is open, the module cannot be re-initialized for b.
+	if _, err := Open(ctx, cfg(b, b.InitArgs())); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "already initialized") {
+		t.Fatalf("Open with other arguments while in use: %v, want ErrInvalidConfig", err)
+	}
+	// The same arguments share the module.
+	ta2, err := Open(ctx, cfg(a, a.InitArgs()))
+	if err != nil {
+		t.Fatalf("second Open with the same arguments: %v", err)
+	}
+	if moduleUsers(t, a.Module()) != 2 {
+		t.Fatalf("module users = %d, want 2", moduleUsers(t, a.Module()))
+	}
+	for _, tk := range []*Token{ta2, ta} {
+		if err := tk.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Closed: the next Open initializes the module with b's arguments.
+	tb := openConfig(t, cfg(b, b.InitArgs()))
+	if tb.Label() != b.Label {
+		t.Fatalf("opened %s, want %s", tb, b)
+	}
+	for _, c := range []Config{cfg(a, strings.Repeat("x", 4097)), cfg(a, "configdir='sql:/x'\x00")} {
+		if _, err := Open(ctx, c); !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Open with ModuleInitArgs of %d bytes: %v, want ErrInvalidConfig", len(c.ModuleInitArgs), err)
+		}
+	}
+	if s := fmt.Sprint(cfg(a, a.InitArgs())); !strings.Contains(s, a.Dir) || strings.Contains(s, a.PIN) {
+		t.Errorf("Config.String: %s: want the arguments shown and the PIN hidden", s)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/keyquorum/keyquorum/hsmshare"
 )
 
 // A site's home directory (--home DIR):
@@ -37,8 +39,12 @@ const (
 
 // siteConfig is DIR/config.json.
 type siteConfig struct {
-	Version           int    `json:"version"`
-	Module            string `json:"module"`
+	Version int    `json:"version"`
+	Module  string `json:"module"`
+	// ModuleInitArgs are the module's initialization arguments
+	// (hsmshare.Config.ModuleInitArgs), for modules that need them such as
+	// NSS softoken; empty for most.
+	ModuleInitArgs    string `json:"module_init_args,omitempty"`
 	Token             string `json:"token"`
 	TokenSerial       string `json:"token_serial,omitempty"`
 	PINSource         string `json:"pin_source"`
@@ -53,6 +59,12 @@ type siteConfig struct {
 	// ImportedFixtures are the SHA-256 digests of the fixture files
 	// imported, so that init never imports one twice.
 	ImportedFixtures []string `json:"imported_fixtures,omitempty"`
+}
+
+// hsm returns how to open the site's token.
+func (c *siteConfig) hsm() hsmshare.Config {
+	return hsmshare.Config{ModulePath: c.Module, ModuleInitArgs: c.ModuleInitArgs,
+		TokenLabel: c.Token, TokenSerial: c.TokenSerial, PINSource: c.PINSource}
 }
 
 // apiInfo is DIR/api.json, the API endpoint file.

@@ -24,16 +24,36 @@ import (
 type initResult struct {
 	PeerID            string `json:"peer_id"`
 	IdentityPublicKey string `json:"identity_public_key"`
+	// SealKey and IdentityKey describe the site's keys in the token.
+	SealKey     hsmKeyInfo `json:"seal_key"`
+	IdentityKey hsmKeyInfo `json:"identity_key"`
 	// PreParamsReady is how many pre-parameter sets the site holds.
 	PreParamsReady int `json:"preparams_ready"`
 	// FixturesImported counts the test fixture sets imported by this run.
 	FixturesImported int `json:"fixtures_imported,omitempty"`
 }
 
-func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("init", "kqnode init --home DIR --module PATH --token LABEL --pin-source file:PATH|env:VAR [--token-serial SERIAL] [--preparams-fixtures PATH,...] [--json]")
+// hsmKeyInfo is one of the site's keys in the token, as init reports it.
+type hsmKeyInfo struct {
+	Label string `json:"label"`
+	// ID is the key's CKA_ID in hex.
+	ID string `json:"id"`
+	// Scheme is how new blobs are sealed (seal key only).
+	Scheme string `json:"scheme,omitempty"`
+	// Created is true when this init generated the key.
+	Created bool `json:"created"`
+	// Local is the token's CKA_LOCAL, whether it says it generated the
+	// key. It is informative only: NSS softoken says false for keys it
+	// generated; CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE, which
+	// every key must have, are what show it never left the token.
+	Local bool `json:"local"`
+}
+
+func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	fs := newFlagSet("init", "kqnode init --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR [--token-serial SERIAL] [--preparams-fixtures PATH,...] [--json]")
 	homeDir := fs.String("home", "", "site home directory to create (required)")
 	module := fs.String("module", "", "PKCS#11 module path, e.g. /usr/lib/softhsm/libsofthsm2.so (required)")
+	initArgs := fs.String("module-init-args", "", "initialization arguments the module needs (CK_C_INITIALIZE_ARGS.pReserved), kept in config.json; NSS softoken: \"configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db' dbTokenDescription='LABEL' flags=\"")
 	token := fs.String("token", "", "token label (required)")
 	serial := fs.String("token-serial", "", "token serial, when several tokens share the label")
 	pinSource := fs.String("pin-source", "", "where the user PIN is read at every start: file:PATH (mode 0600) or env:VAR (required)")
@@ -80,7 +100,7 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	want := siteConfig{
-		Version: 1, Module: *module, Token: *token, TokenSerial: *serial, PINSource: pin,
+		Version: 1, Module: *module, ModuleInitArgs: *initArgs, Token: *token, TokenSerial: *serial, PINSource: pin,
 		SealKeyLabel: keyquorum.DefaultSealKeyLabel, IdentityLabel: keyquorum.DefaultIdentityLabel,
 	}
 	var cfg *siteConfig
@@ -89,21 +109,36 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if cfg, err = h.loadConfig(); err != nil {
 		return err
 	} else {
-		if cfg.Module != want.Module || cfg.Token != want.Token || cfg.TokenSerial != want.TokenSerial {
-			return fmt.Errorf("%s is already set up for token %q (serial %q) of module %s; use another --home for token %q",
-				h.dir, cfg.Token, cfg.TokenSerial, cfg.Module, want.Token)
+		if cfg.Module != want.Module || cfg.Token != want.Token || cfg.TokenSerial != want.TokenSerial || cfg.ModuleInitArgs != want.ModuleInitArgs {
+			return fmt.Errorf("%s is already set up for token %q (serial %q) of module %s with module-init-args %q; use another --home for token %q, or edit %s if the token's module or database moved",
+				h.dir, cfg.Token, cfg.TokenSerial, cfg.Module, cfg.ModuleInitArgs, want.Token, h.path(configFile))
 		}
 		// A new PIN source is allowed (the PIN file may have moved).
 		cfg.PINSource = want.PINSource
 	}
 
+	// Whatever this run creates is removed again if it fails: keys in the
+	// token, the store, the home's files, the home itself. A failed init
+	// leaves the site as it found it, and a second init starts clean.
+	undo := newInitUndo(h)
+	defer func() {
+		if err != nil {
+			if uerr := undo.run(ctx); uerr != nil {
+				err = errors.Join(err, fmt.Errorf("undoing what this init created: %w", uerr))
+			}
+		}
+	}()
+
 	// Open the token before anything is written, so that a wrong PIN or
-	// token leaves no trace.
+	// token leaves no trace; then load or create the keys.
+	keys, err := setUpKeys(ctx, cfg, undo)
+	if err != nil {
+		return err
+	}
 	node, err := keyquorum.Open(ctx, keyquorum.Config{
-		HSM:           hsmshare.Config{ModulePath: cfg.Module, TokenLabel: cfg.Token, TokenSerial: cfg.TokenSerial, PINSource: cfg.PINSource},
+		HSM:           cfg.hsm(),
 		SealKeyLabel:  cfg.SealKeyLabel,
 		IdentityLabel: cfg.IdentityLabel,
-		CreateKeys:    true,
 		StoreDir:      h.storeDir(),
 		Offline:       true, // Open creates DIR and DIR/store with mode 0700
 	})
@@ -113,10 +148,16 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
+	undo.node = node
 	defer node.Close()
 	// Open made the home if it was new: check it before writing into it.
 	if err := h.check(); err != nil {
 		return err
+	}
+	for _, k := range []hsmKeyInfo{keys.seal, keys.identity} {
+		if !k.Local {
+			fmt.Fprintf(stderr, "note: token %q reports CKA_LOCAL false for key %q (NSS softoken does so for keys it generated); keyquorum relies on CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE, which it has\n", cfg.Token, k.Label)
+		}
 	}
 	pub, err := node.IdentityPublicKey().Bytes()
 	if err != nil {
@@ -158,8 +199,128 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if cfg.TestFixtures {
 		fmt.Fprintln(stderr, "WARNING: "+fixtureWarning)
 	}
+	undo.done()
 	return printJSON(stdout, initResult{PeerID: cfg.PeerID, IdentityPublicKey: cfg.IdentityPublicKey,
+		SealKey: keys.seal, IdentityKey: keys.identity,
 		PreParamsReady: st.PreParams.Ready, FixturesImported: imported})
+}
+
+// initKeys are the site's keys as init found or made them.
+type initKeys struct{ seal, identity hsmKeyInfo }
+
+// setUpKeys opens the token, loads the site's seal and identity keys and
+// creates the missing ones, registering what it creates with undo.
+func setUpKeys(ctx context.Context, cfg *siteConfig, undo *initUndo) (initKeys, error) {
+	var out initKeys
+	tok, err := hsmshare.Open(ctx, cfg.hsm())
+	if err != nil {
+		return out, err
+	}
+	undo.tok = tok
+	seal, err := tok.SealKey(ctx, cfg.SealKeyLabel)
+	created := false
+	if errors.Is(err, hsmshare.ErrKeyNotFound) {
+		if seal, err = tok.CreateSealKey(ctx, cfg.SealKeyLabel); err == nil {
+			created, undo.seal = true, seal
+		}
+	}
+	if err != nil {
+		return out, fmt.Errorf("seal key %q on token %q: %w", cfg.SealKeyLabel, cfg.Token, err)
+	}
+	sa, err := seal.Attributes(ctx)
+	if err != nil {
+		return out, fmt.Errorf("seal key %q on token %q: %w", cfg.SealKeyLabel, cfg.Token, err)
+	}
+	out.seal = hsmKeyInfo{Label: seal.Label(), ID: seal.ID(), Scheme: seal.Scheme().String(), Created: created, Local: sa.Local}
+
+	idn, err := tok.Identity(ctx, cfg.IdentityLabel)
+	created = false
+	if errors.Is(err, hsmshare.ErrKeyNotFound) {
+		if idn, err = tok.CreateIdentity(ctx, cfg.IdentityLabel); err == nil {
+			created, undo.identity = true, idn
+		}
+	}
+	if err != nil {
+		return out, fmt.Errorf("identity key %q on token %q: %w", cfg.IdentityLabel, cfg.Token, err)
+	}
+	ia, err := idn.Attributes(ctx)
+	if err != nil {
+		return out, fmt.Errorf("identity key %q on token %q: %w", cfg.IdentityLabel, cfg.Token, err)
+	}
+	out.identity = hsmKeyInfo{Label: idn.Label(), ID: idn.ID(), Created: created, Local: ia.Local}
+	return out, nil
+}
+
+// initUndo removes what a failed init created, and only that.
+type initUndo struct {
+	h home
+	// What existed before this run.
+	hadHome, hadStore, hadConfig bool
+
+	tok      *hsmshare.Token
+	node     interface{ Close() error }
+	seal     *hsmshare.SealKey
+	identity *hsmshare.Identity
+}
+
+func newInitUndo(h home) *initUndo {
+	exists := func(p string) bool {
+		_, err := os.Lstat(p)
+		return !errors.Is(err, fs.ErrNotExist)
+	}
+	return &initUndo{h: h, hadHome: exists(h.dir), hadStore: exists(h.storeDir()),
+		hadConfig: exists(h.path(configFile))}
+}
+
+// done is called when init succeeded: nothing is undone.
+func (u *initUndo) done() {
+	if u.tok != nil {
+		u.tok.Close()
+	}
+	*u = initUndo{h: u.h, hadHome: true, hadStore: true, hadConfig: true}
+}
+
+// run undoes, in reverse order: the store and files (after the node that
+// holds the store is closed), then the keys, then the home.
+func (u *initUndo) run(ctx context.Context) error {
+	var errs []error
+	if u.node != nil {
+		if err := u.node.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !u.hadStore {
+		if err := os.RemoveAll(u.h.storeDir()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !u.hadConfig {
+		if err := os.Remove(u.h.path(configFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if u.identity != nil {
+		if err := u.identity.Destroy(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if u.seal != nil {
+		if err := u.seal.Destroy(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if u.tok != nil {
+		if err := u.tok.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if !u.hadHome {
+		// Only an empty directory: anything else in it is not ours.
+		if err := os.Remove(u.h.dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // isNotSetUp reports a home directory without config.json (a symbolic

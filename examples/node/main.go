@@ -1,6 +1,6 @@
 // Command kqnode runs one site of a keyquorum committee and talks to it.
 //
-//	kqnode init     --home DIR --module PATH --token LABEL --pin-source file:PATH|env:VAR
+//	kqnode init     --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR
 //	kqnode run      --home DIR --peers FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT]
 //	kqnode keygen   --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]
 //	kqnode presign  --home DIR --key ID --count N [--signers ID,ID] [--path m/0/1] [--json]
@@ -114,6 +114,9 @@ const (
 	codeKeyNotFound    = "key_not_found"
 	codeWeakKey        = "weak_key"
 	codeStoreLocked    = "store_locked"
+	// codeMechanismMissing: the token lacks a PKCS#11 mechanism keyquorum
+	// needs (the message names it).
+	codeMechanismMissing = "mechanism_missing"
 )
 
 // errorJSON describes err for a --json failure.
@@ -129,7 +132,8 @@ func errorJSON(err error) errorBody {
 		{hsmshare.ErrWrongPIN, codeWrongPIN}, {hsmshare.ErrPINLocked, codeWrongPIN},
 		{hsmshare.ErrTokenNotFound, codeTokenNotFound}, {hsmshare.ErrModuleNotFound, codeModuleNotFound},
 		{hsmshare.ErrKeyNotFound, codeKeyNotFound}, {hsmshare.ErrWeakKey, codeWeakKey},
-		{hsmshare.ErrStoreLocked, codeStoreLocked}, {errNotRunning, codeNotRunning},
+		{hsmshare.ErrStoreLocked, codeStoreLocked}, {hsmshare.ErrMechanismMissing, codeMechanismMissing},
+		{errNotRunning, codeNotRunning},
 		{errUnsafeFile, codeUnsafeFile}, {errServerNotAuthenticated, codeNotAuthenticated},
 	} {
 		if errors.Is(err, m.err) {

@@ -129,7 +129,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer stop()
 
 	node, err := keyquorum.Open(ctx, keyquorum.Config{
-		HSM:           hsmshare.Config{ModulePath: cfg.Module, TokenLabel: cfg.Token, TokenSerial: cfg.TokenSerial, PINSource: cfg.PINSource},
+		HSM:           cfg.hsm(),
 		SealKeyLabel:  cfg.SealKeyLabel,
 		IdentityLabel: cfg.IdentityLabel,
 		StoreDir:      h.storeDir(),

@@ -91,7 +91,15 @@ type site struct {
 	proc    *proctest.Proc
 }
 
-func (s *site) env() []string { return []string{s.hsm.Env()} }
+// env is what the site's processes need in their environment: SOFTHSM2_CONF
+// for a SoftHSM2 token, nothing for an NSS softoken database (its
+// initialization arguments are in config.json).
+func (s *site) env() []string {
+	if s.hsm == nil {
+		return nil
+	}
+	return []string{s.hsm.Env()}
+}
 
 // newSite creates the site's token and runs `kqnode init`, importing the
 // given pre-parameter fixtures so that keygen never waits for safe primes.
