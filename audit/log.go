@@ -137,6 +137,22 @@ type Log struct {
 
 	cpMu  sync.Mutex // serializes writers of the checkpoints file
 	cpEnd int64
+
+	hooks logHooks
+}
+
+// logHooks let tests stop a commit at chosen points; nil in production.
+type logHooks struct {
+	// commit runs at each step of a commit: "caches" (index and hashes
+	// written), "torn" (half of the entry records written), "written" (all
+	// written, not yet synced) and "synced".
+	commit func(step string)
+}
+
+func (l *Log) hook(step string) {
+	if l.hooks.commit != nil {
+		l.hooks.commit(step)
+	}
 }
 
 type appendReq struct {
@@ -498,7 +514,7 @@ func (l *Log) commit(batch []*appendReq) error {
 		werr = fmt.Errorf("write %s: %w", indexName, err)
 	} else if _, err := l.hashes.WriteAt(hb, hOff); err != nil {
 		werr = fmt.Errorf("write %s: %w", hashesName, err)
-	} else if _, err := l.entries.WriteAt(w, l.end); err != nil {
+	} else if err := l.writeEntries(w); err != nil {
 		werr = fmt.Errorf("write %s: %w", entriesName, err)
 	}
 	if werr != nil {
@@ -511,6 +527,7 @@ func (l *Log) commit(batch []*appendReq) error {
 		}
 		return fmt.Errorf("%w: %s: %w; free disk space or fix the device, then retry", ErrAppendFailed, l.dir, werr)
 	}
+	l.hook("written")
 	if err := datasync(l.entries); err != nil {
 		// After a failed fdatasync the kernel may have dropped the dirty
 		// pages, so what is on disk is unknown: stop appending.
@@ -519,10 +536,29 @@ func (l *Log) commit(batch []*appendReq) error {
 		l.setBroken(err)
 		return err
 	}
+	l.hook("synced")
 	l.end = end
 	l.lastTime = now
 	l.size.Store(seq0 + uint64(len(batch)))
 	return nil
+}
+
+// writeEntries writes a batch of entry records at the end of the entries
+// file in one write. With a test hook it writes them in two halves, to
+// stop in between as a crash inside write(2) would.
+func (l *Log) writeEntries(w []byte) error {
+	if l.hooks.commit == nil {
+		_, err := l.entries.WriteAt(w, l.end)
+		return err
+	}
+	l.hook("caches")
+	half := len(w) / 2
+	if _, err := l.entries.WriteAt(w[:half], l.end); err != nil {
+		return err
+	}
+	l.hook("torn")
+	_, err := l.entries.WriteAt(w[half:], l.end+int64(half))
+	return err
 }
 
 func (l *Log) setBroken(err error) {

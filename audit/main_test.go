@@ -17,5 +17,3 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m, goleak.IgnoreCurrent())
 }
-
-func runChild(role string) int { return 1 }
