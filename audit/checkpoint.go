@@ -26,7 +26,7 @@ func (h Hash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
 
 // UnmarshalText decodes a base64 hash.
 func (h *Hash) UnmarshalText(b []byte) error {
-	v, err := base64.StdEncoding.DecodeString(string(b))
+	v, err := base64.StdEncoding.Strict().DecodeString(string(b))
 	if err != nil || len(v) != len(h) {
 		return fmt.Errorf("%w: %q is not a base64 SHA-256 hash", ErrMalformed, truncate(string(b)))
 	}

@@ -227,7 +227,7 @@ func TestVectors(t *testing.T) {
 	}
 }
 
-func parseKey(t *testing.T, h string) *ecdsa.PrivateKey {
+func parseKey(t testing.TB, h string) *ecdsa.PrivateKey {
 	t.Helper()
 	der, err := hex.DecodeString(h)
 	if err != nil {
