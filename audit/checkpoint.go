@@ -186,60 +186,117 @@ func openCheckpoint(signed []byte, log note.Verifier, known note.Verifiers) (*Ch
 	return c, nil
 }
 
-// loadCheckpoints reads a checkpoints file. A torn last record is cut
-// when repair is set and otherwise ignored; torn reports its offset (-1 if
-// none). Other problems are *VerifyError naming the record.
-func loadCheckpoints(f *os.File, log note.Verifier, known note.Verifiers, repair bool) (cps []*Checkpoint, end int64, err error) {
+// maxRecent is how many of the newest checkpoints a Log keeps in memory
+// (Checkpoints, Prove). Older ones stay in the file, where Verify reads
+// them; a newer cosigned checkpoint covers every entry an older one does.
+const maxRecent = 64
+
+// scanCheckpoints reads the checkpoint records of f from byte start
+// (record number k0) to the end. Every record must be framed correctly,
+// hold a well-formed checkpoint of origin, never shrink, and not give a
+// second root for a size; prev is the checkpoint before start, if any.
+// Signatures are not checked here: fn gets each record's number, its
+// (unverified) checkpoint text and its note. A torn last record is cut
+// when repair is set and otherwise ignored. Problems are *VerifyError
+// naming the record. It returns the end of the last good record and the
+// number of records read.
+func scanCheckpoints(f *os.File, start int64, k0 int, origin string, prev *Checkpoint, repair bool, fn func(k int, c *Checkpoint, note []byte) error) (end int64, n int, err error) {
 	size, err := fileSize(f)
 	if err != nil {
-		return nil, 0, err
+		return 0, 0, err
 	}
-	sc := newScanner(f, 0, size)
-	for k := 0; ; k++ {
+	sc := newScanner(f, start, size)
+	for k := k0; ; k++ {
 		ok, err := sc.next()
 		if err != nil {
 			var re *recordError
 			if errors.As(err, &re) && re.Torn {
 				if repair {
 					if err := f.Truncate(re.Off); err != nil {
-						return nil, 0, fmt.Errorf("audit: cut torn record at byte %d of %s: %w", re.Off, checkpointsName, err)
+						return 0, 0, fmt.Errorf("audit: cut torn record at byte %d of %s: %w", re.Off, checkpointsName, err)
 					}
 					if err := datasync(f); err != nil {
-						return nil, 0, fmt.Errorf("audit: sync %s: %w", checkpointsName, err)
+						return 0, 0, fmt.Errorf("audit: sync %s: %w", checkpointsName, err)
 					}
 				}
-				return cps, re.Off, nil
+				return re.Off, k - k0, nil
 			}
 			if errors.As(err, &re) {
-				return nil, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: re.Error() + " of " + checkpointsName, Err: ErrCorrupted}
+				return 0, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: re.Error() + " of " + checkpointsName, Err: ErrCorrupted}
 			}
-			return nil, 0, fmt.Errorf("audit: read %s: %w", checkpointsName, err)
+			return 0, 0, fmt.Errorf("audit: read %s: %w", checkpointsName, err)
 		}
 		if !ok {
-			return cps, sc.off, nil
+			return sc.off, k - k0, nil
 		}
 		if sc.typ != recCheckpoint {
-			return nil, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: fmt.Sprintf("record type %#02x is not a checkpoint", sc.typ), Err: ErrCorrupted}
+			return 0, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: fmt.Sprintf("record type %#02x is not a checkpoint", sc.typ), Err: ErrCorrupted}
 		}
-		c, err := openCheckpoint(sc.a, log, known)
+		c, err := parseCheckpointText(noteText(string(sc.a)))
 		if err != nil {
-			return nil, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: err.Error(), Err: sentinelOf(err)}
+			return 0, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: err.Error(), Err: sentinelOf(err)}
 		}
-		c.rec = k
-		if len(cps) > 0 {
-			prev := cps[len(cps)-1]
+		if c.Origin != origin {
+			return 0, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: fmt.Sprintf("checkpoint of origin %q in the log of %q", truncate(c.Origin), origin), Err: ErrBadSignature}
+		}
+		if err := fn(k, c, sc.a); err != nil {
+			return 0, 0, err
+		}
+		if prev != nil {
 			switch {
 			case c.Size < prev.Size:
-				return nil, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: fmt.Sprintf("size %d is smaller than the %d of the checkpoint before it: the log was truncated", c.Size, prev.Size), Err: ErrInconsistent}
+				return 0, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: fmt.Sprintf("size %d is smaller than the %d of the checkpoint before it: the log was truncated", c.Size, prev.Size), Err: ErrInconsistent}
 			case c.Size == prev.Size && c.Root != prev.Root:
-				return nil, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: fmt.Sprintf("a second, different root hash for size %d: the log was forked", c.Size), Err: ErrInconsistent}
-			case c.Size == prev.Size:
-				cps[len(cps)-1] = c // the later record carries more cosignatures
-				continue
+				return 0, 0, &VerifyError{Entry: -1, Checkpoint: k, Reason: fmt.Sprintf("a second, different root hash for size %d: the log was forked", c.Size), Err: ErrInconsistent}
 			}
 		}
-		cps = append(cps, c)
+		prev = c
 	}
+}
+
+// recentCheckpoints scans f from start and returns, verified, the newest
+// checkpoints (at most maxRecent, one per size) after those in have.
+func recentCheckpoints(f *os.File, start int64, k0 int, log note.Verifier, known note.Verifiers, have []*Checkpoint, repair bool) (cps []*Checkpoint, end int64, n int, err error) {
+	type rec struct {
+		k    int
+		size uint64
+		note []byte
+	}
+	var prev *Checkpoint
+	if len(have) > 0 {
+		prev = have[len(have)-1]
+	}
+	var ring []rec
+	end, n, err = scanCheckpoints(f, start, k0, log.Name(), prev, repair, func(k int, c *Checkpoint, note []byte) error {
+		if len(ring) > 0 && ring[len(ring)-1].size == c.Size {
+			ring = ring[:len(ring)-1] // the later record carries more cosignatures
+		}
+		ring = append(ring, rec{k: k, size: c.Size, note: bytes.Clone(note)})
+		if len(ring) > 2*maxRecent {
+			ring = append(ring[:0], ring[len(ring)-maxRecent:]...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	cps = append([]*Checkpoint(nil), have...)
+	for _, r := range ring {
+		c, err := openCheckpoint(r.note, log, known)
+		if err != nil {
+			return nil, 0, 0, &VerifyError{Entry: -1, Checkpoint: r.k, Reason: err.Error(), Err: sentinelOf(err)}
+		}
+		c.rec = r.k
+		if k := len(cps); k > 0 && cps[k-1].Size == c.Size {
+			cps[k-1] = c
+		} else {
+			cps = append(cps, c)
+		}
+	}
+	if len(cps) > maxRecent {
+		cps = append([]*Checkpoint(nil), cps[len(cps)-maxRecent:]...)
+	}
+	return cps, end, n, nil
 }
 
 // sentinelOf returns the package sentinel err wraps, for VerifyError.
@@ -252,8 +309,9 @@ func sentinelOf(err error) error {
 	return ErrCorrupted
 }
 
-// Checkpoints returns the log's checkpoints, one per size, oldest first,
-// each with the cosignatures stored for it.
+// Checkpoints returns the log's newest checkpoints (up to 64), one per
+// size, oldest first, each with the cosignatures stored for it. Verify
+// reads all of them from the file.
 func (l *Log) Checkpoints() []*Checkpoint {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -340,18 +398,25 @@ func (l *Log) storeCheckpoint(c *Checkpoint) error {
 		return fmt.Errorf("audit: store checkpoint of %s at size %d: fdatasync: %w", l.cfg.Origin, c.Size, err)
 	}
 	l.cpEnd += int64(len(rec))
+	c.rec = l.cpCount
+	l.cpCount++
 	l.mu.Lock()
 	if k := len(l.cps); k > 0 && l.cps[k-1].Size == c.Size {
 		l.cps[k-1] = c
 	} else {
 		l.cps = append(l.cps, c)
+		if len(l.cps) > maxRecent {
+			l.cps = append(l.cps[:0:0], l.cps[len(l.cps)-maxRecent:]...)
+		}
 	}
 	l.mu.Unlock()
 	return nil
 }
 
 // AddCosignatures stores the cosignatures in sigs (signature lines, as a
-// Witness returns them) on cp, a checkpoint this log signed. Lines from
+// Witness returns them) on cp, the log's newest checkpoint (a response
+// that arrives after a newer checkpoint was signed is refused with
+// ErrNotFound; have the newer one cosigned). Lines from
 // keys not in Config.Witnesses are dropped; a line from a known witness
 // that does not verify fails with ErrBadSignature. It returns the
 // checkpoint with every cosignature stored so far.
@@ -373,16 +438,9 @@ func (l *Log) AddCosignatures(ctx context.Context, cp *Checkpoint, sigs []byte) 
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("audit: add cosignatures: %w", err)
 	}
-	var stored *Checkpoint
-	l.mu.Lock()
-	for _, c := range l.cps {
-		if c.Size == cp.Size {
-			stored = c
-		}
-	}
-	l.mu.Unlock()
-	if stored == nil || stored.Root != cp.Root || stored.Origin != cp.Origin {
-		return nil, fmt.Errorf("%w: %s never signed a checkpoint with size %d and root %s", ErrNotFound, l.cfg.Origin, cp.Size, cp.Root)
+	stored := l.LatestCheckpoint()
+	if stored == nil || stored.Root != cp.Root || stored.Origin != cp.Origin || stored.Size != cp.Size {
+		return nil, fmt.Errorf("%w: %s: cosignatures are stored on the newest checkpoint only, and this is not it (size %d); have the newest one cosigned", ErrNotFound, l.cfg.Origin, cp.Size)
 	}
 	n, err := note.Open(append(bytes.Clone(stored.note), sigs...), l.known)
 	if err != nil {

@@ -328,13 +328,15 @@ func killedChild(t *testing.T, dir string, key *ecdsa.PrivateKey, workers int, a
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	// Read to the end (the pipe closes when the child dies) before Wait,
+	// which closes the pipe.
+	if err := <-readDone; err != nil {
+		t.Fatal(err)
+	}
 	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child ended with %v, not SIGKILL: %s", err, stderr.String())
-	}
-	if err := <-readDone; err != nil {
-		t.Fatal(err)
 	}
 	return out.String()
 }

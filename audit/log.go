@@ -133,10 +133,11 @@ type Log struct {
 	broken  error
 	changed chan struct{} // closed and replaced after each commit
 	stats   Stats
-	cps     []*Checkpoint // distinct sizes, ascending
+	cps     []*Checkpoint // the newest (maxRecent) checkpoints, one per size, ascending
 
-	cpMu  sync.Mutex // serializes writers of the checkpoints file
-	cpEnd int64
+	cpMu    sync.Mutex // serializes writers of the checkpoints file
+	cpEnd   int64      // end of the last checkpoint record
+	cpCount int        // number of checkpoint records
 
 	hooks logHooks
 }
@@ -310,6 +311,8 @@ func (l *Log) Stats() Stats {
 func (l *Log) Close() error {
 	l.flushTok <- struct{}{}
 	defer func() { <-l.flushTok }()
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -623,11 +626,11 @@ func (r *hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 // recover brings a writer's files to a consistent state (FORMAT.md,
 // Recovery). Needs to run before the Log is shared.
 func (l *Log) recover() error {
-	cps, cpEnd, err := loadCheckpoints(l.cpsFile, l.verifier, l.known, true)
+	cps, cpEnd, n, err := recentCheckpoints(l.cpsFile, 0, 0, l.verifier, l.known, nil, true)
 	if err != nil {
 		return err
 	}
-	l.cps, l.cpEnd = cps, cpEnd
+	l.cps, l.cpEnd, l.cpCount = cps, cpEnd, n
 	var c uint64
 	var last *Checkpoint
 	if len(cps) > 0 {
@@ -763,7 +766,7 @@ func (l *Log) recover() error {
 	}
 	l.ibuf, l.hbuf = ib, hb
 	if seq < c {
-		return fmt.Errorf("%w: the log holds %d entries but its last checkpoint (record %d) covers %d: entries %d..%d are missing", ErrInconsistent, seq, len(cps)-1, c, seq, c-1)
+		return fmt.Errorf("%w: the log holds %d entries but its last checkpoint (record %d) covers %d: entries %d..%d are missing", ErrInconsistent, seq, last.rec, c, seq, c-1)
 	}
 	if last != nil {
 		root, err := tlog.TreeHash(int64(c), &hashReader{f: l.hashes})
@@ -771,7 +774,7 @@ func (l *Log) recover() error {
 			return err
 		}
 		if Hash(root) != last.Root {
-			return fmt.Errorf("%w: the first %d entries do not have the root hash of the last checkpoint (record %d); an entry was changed", ErrInconsistent, c, len(cps)-1)
+			return fmt.Errorf("%w: the first %d entries do not have the root hash of the last checkpoint (record %d); an entry was changed", ErrInconsistent, c, last.rec)
 		}
 	}
 	for _, f := range []*os.File{l.index, l.hashes} {
@@ -874,12 +877,15 @@ func (l *Log) refresh() error {
 		}
 		n--
 	}
-	cps, cpEnd, err := loadCheckpoints(l.cpsFile, l.verifier, l.known, false)
+	l.mu.Lock()
+	have := l.cps
+	l.mu.Unlock()
+	cps, cpEnd, records, err := recentCheckpoints(l.cpsFile, l.cpEnd, l.cpCount, l.verifier, l.known, have, false)
 	if err != nil {
 		return err
 	}
 	l.mu.Lock()
-	l.cps, l.cpEnd = cps, cpEnd
+	l.cps, l.cpEnd, l.cpCount = cps, cpEnd, l.cpCount+records
 	l.mu.Unlock()
 	if n > l.size.Load() {
 		l.size.Store(n)

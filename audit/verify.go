@@ -97,21 +97,32 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error
 		files[name] = f
 	}
 
-	cps, _, err := loadCheckpoints(files[checkpointsName], opts.Log, known, false)
-	if err != nil {
-		return nil, err
-	}
-	rep := &Report{CheckpointRecords: countRecords(files[checkpointsName])}
+	// Every checkpoint record is verified; of those of one size, the
+	// last (which carries the most cosignatures) is the target.
+	rep := &Report{}
 	var targets []target
-	for _, c := range cps {
-		targets = append(targets, target{cp: c, what: fmt.Sprintf("checkpoint %d", c.rec), rec: c.rec})
+	_, records, err := scanCheckpoints(files[checkpointsName], 0, 0, opts.Log.Name(), nil, false, func(k int, _ *Checkpoint, signed []byte) error {
+		c, err := openCheckpoint(signed, opts.Log, known)
+		if err != nil {
+			return &VerifyError{Entry: -1, Checkpoint: k, Reason: err.Error(), Err: sentinelOf(err)}
+		}
+		c.rec = k
+		t := target{cp: c, what: fmt.Sprintf("checkpoint %d", k), rec: k}
+		if n := len(targets); n > 0 && targets[n-1].cp.Size == c.Size {
+			targets[n-1] = t
+		} else {
+			targets = append(targets, t)
+		}
+		rep.Latest = c
 		if len(c.Cosignatures) > 0 {
 			rep.LatestCosigned = c
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(cps) > 0 {
-		rep.Latest = cps[len(cps)-1]
-	}
+	rep.CheckpointRecords = records
 	for i, t := range opts.Trusted {
 		c, err := openCheckpoint(t, opts.Log, known)
 		if err != nil {
@@ -129,22 +140,6 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error
 		rep.Unsigned = rep.Entries - rep.Latest.Size
 	}
 	return rep, nil
-}
-
-func countRecords(f *os.File) int {
-	size, err := fileSize(f)
-	if err != nil {
-		return 0
-	}
-	sc := newScanner(f, 0, size)
-	n := 0
-	for {
-		ok, err := sc.next()
-		if !ok || err != nil {
-			return n
-		}
-		n++
-	}
 }
 
 type logCheck struct {

@@ -342,12 +342,17 @@ func TestAddCosignatures_RefusesBadCosignatures(t *testing.T) {
 	if _, err := s.log.AddCosignatures(ctx, cp2, sigs); !errors.Is(err, audit.ErrBadSignature) {
 		t.Fatalf("cosignature of another checkpoint: %v", err)
 	}
+	// Only the newest checkpoint takes cosignatures.
+	if _, err := s.log.AddCosignatures(ctx, cp, sigs); !errors.Is(err, audit.ErrNotFound) {
+		t.Fatalf("cosignature of a superseded checkpoint: %v", err)
+	}
 	for _, junk := range []string{"", "x\n", "— a\n— b", "— " + witnessB + " !!!\n"} {
-		if _, err := s.log.AddCosignatures(ctx, cp, []byte(junk)); !errors.Is(err, audit.ErrMalformed) {
+		if _, err := s.log.AddCosignatures(ctx, cp2, []byte(junk)); !errors.Is(err, audit.ErrMalformed) {
 			t.Errorf("AddCosignatures(%q) = %v, want ErrMalformed", junk, err)
 		}
 	}
-	if got, err := s.log.AddCosignatures(ctx, cp, sigs); err != nil || !got.CosignedBy(witnessB) {
+	got, err = cosign(t, s, w, cp2)
+	if err != nil || !got.CosignedBy(witnessB) {
 		t.Fatalf("good cosignature: %+v, %v", got, err)
 	}
 }
