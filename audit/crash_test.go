@@ -384,6 +384,9 @@ func diskFull(l *audit.Log, dir string, fail func(string, ...any) int) int {
 		return fail("second append past the limit = %v", err)
 	}
 	after, _ := os.Stat(entries)
+	if err := l.Healthy(); err != nil {
+		return fail("a failed write left the log unusable: %v", err)
+	}
 	if l.Size() != size || after.Size() != before.Size() {
 		return fail("a failed append changed the log: %d -> %d entries, %d -> %d bytes", size, l.Size(), before.Size(), after.Size())
 	}

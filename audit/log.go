@@ -298,6 +298,18 @@ func (l *Log) Verifier() note.Verifier { return l.verifier }
 // Size returns the number of committed entries.
 func (l *Log) Size() uint64 { return l.size.Load() }
 
+// Healthy returns nil if the log can append, and otherwise the error
+// every Append would fail with (wrapping ErrAppendFailed): a site checks
+// it before it agrees to take part in signing.
+func (l *Log) Healthy() error {
+	if l.readOnly {
+		return fmt.Errorf("%w: %s", ErrReadOnly, l.dir)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.usable()
+}
+
 // Stats returns the log's counters.
 func (l *Log) Stats() Stats {
 	l.mu.Lock()

@@ -419,6 +419,9 @@ func TestClose_FailsLaterAppends(t *testing.T) {
 	if _, err := l.Append(context.Background(), audit.Record{Type: "t"}); !errors.Is(err, audit.ErrAppendFailed) || !errors.Is(err, audit.ErrClosed) {
 		t.Fatalf("Append after Close = %v, want ErrAppendFailed and ErrClosed", err)
 	}
+	if err := l.Healthy(); !errors.Is(err, audit.ErrAppendFailed) {
+		t.Fatalf("Healthy after Close = %v, want ErrAppendFailed", err)
+	}
 	if _, err := l.Checkpoint(context.Background()); !errors.Is(err, audit.ErrClosed) {
 		t.Fatalf("Checkpoint after Close = %v, want ErrClosed", err)
 	}

@@ -111,6 +111,45 @@ func (l *Log) CosignRequest(cp *Checkpoint, oldSize uint64) (*CosignRequest, err
 	return r, nil
 }
 
+// WitnessFunc delivers a cosigning request to one witness and returns
+// the signature lines it answers with. Over a network it sends
+// req.Marshal(), has the witness run ParseCosignRequest and
+// Witness.Cosign, and turns the witness's errors back into a
+// *ConflictError (so RequestCosignature can retry) or a *RewriteError.
+type WitnessFunc func(ctx context.Context, req *CosignRequest) ([]byte, error)
+
+// RequestCosignature has the witness named witness cosign cp, the log's
+// newest checkpoint, through ask, and stores the cosignature. The request
+// starts from the size of the newest checkpoint that witness cosigned
+// before (as far as this log remembers); if the witness answers with a
+// *ConflictError, it is rebuilt from the witness's size and sent once
+// more. It returns the checkpoint with its cosignatures, or the witness's
+// error.
+func (l *Log) RequestCosignature(ctx context.Context, cp *Checkpoint, witness string, ask WitnessFunc) (*Checkpoint, error) {
+	var old uint64
+	for _, c := range l.Checkpoints() {
+		if c.CosignedBy(witness) && c.Size <= cp.Size {
+			old = c.Size
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		req, err := l.CosignRequest(cp, old)
+		if err != nil {
+			return nil, err
+		}
+		sigs, err := ask(ctx, req)
+		var conflict *ConflictError
+		if errors.As(err, &conflict) && attempt == 0 && conflict.Size != old {
+			old = conflict.Size
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit: witness %s on %s at size %d: %w", witness, l.cfg.Origin, cp.Size, err)
+		}
+		return l.AddCosignatures(ctx, cp, sigs)
+	}
+}
+
 // WitnessStore keeps, for each log origin a Witness cosigns, the last
 // checkpoint it cosigned. SetLastSeen must be durable when it returns.
 // A Witness serializes its calls per origin; one store serves one Witness.

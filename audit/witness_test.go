@@ -52,40 +52,18 @@ func (w *witness) open(t testing.TB) {
 	}
 }
 
-// cosign runs the exchange a site does with a witness: request from the
-// size the site believes the witness has, retry on a conflict, store the
-// cosignature. It returns the witness's error if it refuses.
+// cosign has w cosign cp through RequestCosignature, with the request
+// going over the wire format and back. It returns the witness's error if
+// it refuses.
 func cosign(t testing.TB, s *site, w *witness, cp *audit.Checkpoint) (*audit.Checkpoint, error) {
 	t.Helper()
-	ctx := context.Background()
-	var old uint64
-	for range 2 {
-		req, err := s.log.CosignRequest(cp, old)
-		if err != nil {
-			t.Fatalf("CosignRequest: %v", err)
-		}
-		// Over the wire and back.
+	return s.log.RequestCosignature(context.Background(), cp, w.name, func(ctx context.Context, req *audit.CosignRequest) ([]byte, error) {
 		wire, err := audit.ParseCosignRequest(req.Marshal())
-		if err != nil {
-			t.Fatalf("ParseCosignRequest: %v", err)
-		}
-		sigs, err := w.w.Cosign(ctx, wire)
-		var conflict *audit.ConflictError
-		if errors.As(err, &conflict) {
-			old = conflict.Size
-			continue
-		}
 		if err != nil {
 			return nil, err
 		}
-		got, err := s.log.AddCosignatures(ctx, cp, sigs)
-		if err != nil {
-			t.Fatalf("AddCosignatures: %v", err)
-		}
-		return got, nil
-	}
-	t.Fatal("witness kept answering with a conflict")
-	return nil, nil
+		return w.w.Cosign(ctx, wire)
+	})
 }
 
 func TestWitness_CosignsConsistentCheckpoints(t *testing.T) {
@@ -127,6 +105,24 @@ func TestWitness_CosignsConsistentCheckpoints(t *testing.T) {
 	if _, err := cosign(t, s, w, cp2); err != nil {
 		t.Fatal(err)
 	}
+	// The witness cosigned a checkpoint whose cosignature never reached
+	// the log: RequestCosignature starts from the size it remembers,
+	// gets a conflict and retries from the witness's size.
+	s.appendN(t, 2)
+	lost := s.checkpoint(t)
+	req, _ = s.log.CosignRequest(lost, 7)
+	if _, err := w.w.Cosign(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	s.appendN(t, 1)
+	asks := 0
+	got, err := s.log.RequestCosignature(ctx, s.checkpoint(t), witnessB, func(ctx context.Context, req *audit.CosignRequest) ([]byte, error) {
+		asks++
+		return w.w.Cosign(ctx, req)
+	})
+	if err != nil || !got.CosignedBy(witnessB) || asks != 2 {
+		t.Fatalf("RequestCosignature after a lost cosignature: %v after %d requests", err, asks)
+	}
 	// The witness store survives a restart of the witness.
 	w.store.Close()
 	w.open(t)
@@ -138,11 +134,11 @@ func TestWitness_CosignsConsistentCheckpoints(t *testing.T) {
 	// checks them.
 	s.reopen(t)
 	cps := s.log.Checkpoints()
-	if len(cps) != 3 || !cps[0].CosignedBy(witnessB) || !cps[1].CosignedBy(witnessB) || !cps[2].CosignedBy(witnessB) {
+	if len(cps) != 5 || !cps[0].CosignedBy(witnessB) || !cps[1].CosignedBy(witnessB) || cps[2].CosignedBy(witnessB) || !cps[3].CosignedBy(witnessB) || !cps[4].CosignedBy(witnessB) {
 		t.Fatalf("checkpoints after reopen: %+v", cps)
 	}
 	rep, err := s.verify(t, audit.VerifyOptions{Witnesses: []note.Verifier{wv}})
-	if err != nil || rep.LatestCosigned == nil || rep.LatestCosigned.Size != 8 {
+	if err != nil || rep.LatestCosigned == nil || rep.LatestCosigned.Size != 11 {
 		t.Fatalf("Verify: %+v, %v", rep, err)
 	}
 }
