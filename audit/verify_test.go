@@ -165,6 +165,11 @@ func TestVerify_NamesTheTamperedEntryOrCheckpoint(t *testing.T) {
 			recs := readRecords(t, a.path("entries"))
 			writeRecords(t, a.path("entries"), append(recs[:5:5], recs[6:]...))
 		}, audit.ErrCorrupted, 5, -1},
+		{"delete an entry and drop the caches", func(t *testing.T, a *auditedSite) {
+			recs := readRecords(t, a.path("entries"))
+			writeRecords(t, a.path("entries"), append(recs[:5:5], recs[6:]...))
+			dropCaches(t, a.dir)
+		}, audit.ErrCorrupted, 5, -1},
 		{"delete an entry and renumber", func(t *testing.T, a *auditedSite) {
 			recs := readRecords(t, a.path("entries"))
 			writeRecords(t, a.path("entries"), append(recs[:5:5], recs[6:]...))
