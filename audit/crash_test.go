@@ -363,7 +363,9 @@ func diskFull(l *audit.Log, dir string, fail func(string, ...any) int) int {
 		return fail("getrlimit: %v", err)
 	}
 	full := lim
-	full.Cur = uint64(st.Size()) + 2*uint64(len(crashPad)) + 1000
+	// Room for one more entry and most of another, so the failing write
+	// leaves a long partial record behind.
+	full.Cur = uint64(st.Size()) + 2*uint64(len(crashPad))
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
 		return fail("setrlimit: %v", err)
 	}
@@ -394,7 +396,9 @@ func diskFull(l *audit.Log, dir string, fail func(string, ...any) int) int {
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
 		return fail("setrlimit: %v", err)
 	}
-	e, err := l.Append(ctx, rec)
+	// A short entry, so that anything the failed write left behind would
+	// outlast it.
+	e, err := l.Append(ctx, audit.Record{Type: "disk.test"})
 	if err != nil {
 		return fail("append after the limit was lifted: %v", err)
 	}

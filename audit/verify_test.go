@@ -161,6 +161,12 @@ func TestVerify_NamesTheTamperedEntryOrCheckpoint(t *testing.T) {
 			a.editEntry(t, 24, flipCRCFixed)
 			dropCaches(t, a.dir)
 		}, audit.ErrInconsistent, -1, 4},
+		{"backdate an entry, fix the CRC, drop the caches", func(t *testing.T, a *auditedSite) {
+			a.editEntry(t, 4, func(s string) string {
+				return strings.Replace(s, `"time":"2026-12-04T10:00:00Z"`, `"time":"2026-12-04T09:00:00Z"`, 1)
+			})
+			dropCaches(t, a.dir)
+		}, audit.ErrCorrupted, 4, -1},
 		{"delete an entry", func(t *testing.T, a *auditedSite) {
 			recs := readRecords(t, a.path("entries"))
 			writeRecords(t, a.path("entries"), append(recs[:5:5], recs[6:]...))
@@ -224,6 +230,17 @@ func TestVerify_NamesTheTamperedEntryOrCheckpoint(t *testing.T) {
 			cp := other.checkpoint(t)
 			writeRecords(t, a.path("checkpoints"), append(recs, rawRecord{typ: 2, a: cp.Note()}))
 		}, audit.ErrBadSignature, -1, 5},
+		{"keep only the witness's cosignature on a checkpoint", func(t *testing.T, a *auditedSite) {
+			recs := readRecords(t, a.path("checkpoints"))
+			var kept []string
+			for _, line := range strings.SplitAfter(string(recs[3].a), "\n") {
+				if !strings.HasPrefix(line, "— "+originA+" ") {
+					kept = append(kept, line)
+				}
+			}
+			recs[3].a = []byte(strings.Join(kept, ""))
+			writeRecords(t, a.path("checkpoints"), recs)
+		}, audit.ErrBadSignature, -1, 3},
 		{"flip a byte of a cosignature", func(t *testing.T, a *auditedSite) {
 			recs := readRecords(t, a.path("checkpoints"))
 			sig := bytes.LastIndex(recs[3].a, []byte(" ")) + 20
