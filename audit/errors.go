@@ -150,8 +150,13 @@ type RewriteError struct {
 
 // Error names the origin and what the two checkpoints show.
 func (e *RewriteError) Error() string {
-	seen, _ := parseCheckpointText(noteText(e.Seen))
-	got, _ := parseCheckpointText(noteText(e.Got))
+	var seen, got Checkpoint // zero sizes if the evidence does not parse
+	if c, err := parseCheckpointText(noteText(e.Seen)); err == nil {
+		seen = *c
+	}
+	if c, err := parseCheckpointText(noteText(e.Got)); err == nil {
+		got = *c
+	}
 	switch e.Kind {
 	case RewriteTruncated:
 		return fmt.Sprintf("audit: log %s was truncated: it signed size %d after size %d; keep this evidence and alert the operators", e.Origin, got.Size, seen.Size)

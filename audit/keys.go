@@ -28,16 +28,17 @@ const (
 	sigTypeECDSA = 0x02
 	// sigTypeUnassigned introduces a longer type identifier.
 	sigTypeUnassigned = 0xff
-	// CosignatureType is the identifier that follows 0xff for this
-	// package's ECDSA P-256 cosignatures (newline-terminated in the type
-	// bytes).
-	CosignatureType = "keyquorum/audit/cosignature-ecdsa-p256/v1"
 	// cosignatureHeader is the cosigned message's first line
 	// (C2SP tlog-cosignature, cosignature/v1).
 	cosignatureHeader = "cosignature/v1\n"
 	// maxTimestamp bounds a cosignature's timestamp (2^63-1).
 	maxTimestamp = 1<<63 - 1
 )
+
+// CosignatureType is the identifier that follows signature type byte 0xff
+// for this package's ECDSA P-256 cosignatures (FORMAT.md); in the type
+// bytes it ends with a newline.
+const CosignatureType = "keyquorum/audit/cosignature-ecdsa-p256/v1"
 
 // cosigTypeBytes is 0xff || CosignatureType || 0x0a.
 var cosigTypeBytes = append(append([]byte{sigTypeUnassigned}, CosignatureType...), '\n')

@@ -23,6 +23,10 @@ import (
 // DefaultMaxBatch is Config.MaxBatch when it is zero.
 const DefaultMaxBatch = 1024
 
+// maxBatchBytes bounds a batch's size (roughly: sealed details plus 1 KiB
+// per entry) so that large detail parts do not make one huge write.
+const maxBatchBytes = 4 << 20
+
 // Sealer seals and opens the detail parts of entries. keyquorum passes
 // its HSM seal key (hsmshare), so a detail can be read only with the
 // site's HSM. id (32 hex digits, random per entry) must be bound into the
@@ -168,7 +172,7 @@ type appendReq struct {
 
 // Open opens the log in dir for writing, creating it (mode 0700) if it
 // does not exist. It takes the directory's lock (ErrLocked if another
-// writer has it), checks the last checkpoint's signature, cuts a record
+// writer has it), checks the newest checkpoints' signatures, cuts a record
 // torn by a crash, rebuilds the caches and checks them against the last
 // checkpoint (FORMAT.md, Recovery). A log whose durable entries are
 // damaged (ErrCorrupted) or do not match its last checkpoint
@@ -319,7 +323,7 @@ func (l *Log) Stats() Stats {
 
 // Close waits for a commit in progress, fails appends still waiting with
 // ErrClosed, and closes the log. It does not sign a checkpoint: sign one
-// with Checkpoint first (Run does both).
+// with Checkpoint first (RunCheckpoints signs one when its context ends).
 func (l *Log) Close() error {
 	l.flushTok <- struct{}{}
 	defer func() { <-l.flushTok }()
@@ -370,11 +374,11 @@ func (l *Log) Append(ctx context.Context, rec Record) (Entry, error) {
 	if l.readOnly {
 		return Entry{}, fmt.Errorf("%w: append to %s", ErrReadOnly, l.dir)
 	}
-	if err := ctx.Err(); err != nil {
-		return Entry{}, fmt.Errorf("audit: append %s to %s: %w", rec.Type, l.dir, err)
-	}
 	if err := validateFields(rec.Type, rec.Fields); err != nil {
 		return Entry{}, fmt.Errorf("%w: %v", ErrInvalidEntry, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return Entry{}, fmt.Errorf("audit: append %s to %s: %w", rec.Type, l.dir, err)
 	}
 	r := &appendReq{typ: rec.Type, fields: cloneFields(rec.Fields), done: make(chan struct{})}
 	if rec.Detail != nil {
@@ -450,7 +454,11 @@ func (l *Log) flush() {
 		}
 		return
 	}
-	n := min(len(l.pending), l.cfg.MaxBatch)
+	n, batchBytes := 0, 0
+	for n < len(l.pending) && n < l.cfg.MaxBatch && (n == 0 || batchBytes < maxBatchBytes) {
+		batchBytes += len(l.pending[n].sealed) + 1024
+		n++
+	}
 	batch := slices.Clone(l.pending[:n])
 	l.pending = slices.Delete(l.pending, 0, n)
 	l.mu.Unlock()
@@ -517,7 +525,9 @@ func (l *Log) commit(batch []*appendReq) error {
 			hb = append(hb, h[:]...)
 		}
 	}
-	l.wbuf, l.ibuf, l.hbuf = w, ib, hb
+	if cap(w) <= maxBatchBytes {
+		l.wbuf, l.ibuf, l.hbuf = w, ib, hb // reuse; drop buffers grown by large details
+	}
 
 	// Caches first, then the entries, then one fdatasync: a crash at any
 	// point leaves at most a torn tail, which Open cuts, and caches that

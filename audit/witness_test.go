@@ -352,3 +352,16 @@ func TestAddCosignatures_RefusesBadCosignatures(t *testing.T) {
 		t.Fatalf("good cosignature: %+v, %v", got, err)
 	}
 }
+
+func TestRewriteError_DescribesMalformedEvidence(t *testing.T) {
+	var e audit.RewriteError
+	if err := json.Unmarshal([]byte(`{"origin":"x","kind":"forked","seen":"junk","got":""}`), &e); err != nil {
+		t.Fatal(err)
+	}
+	if msg := e.Error(); !strings.Contains(msg, "x") {
+		t.Fatalf("Error() = %q", msg)
+	}
+	if err := audit.CheckEvidence(&e, newSite(t).verifier(t)); !errors.Is(err, audit.ErrMalformed) {
+		t.Fatalf("CheckEvidence of junk = %v", err)
+	}
+}
