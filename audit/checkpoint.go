@@ -511,16 +511,21 @@ func (l *Log) RunCheckpoints(ctx context.Context, interval time.Duration, report
 		}
 		return err
 	}
+	// ctx says when to stop; a signing in progress is not cancelled by
+	// it (the shutdown checkpoint least of all), only bounded.
+	signNow := func() error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		return sign(sctx)
+	}
 	for {
 		select {
-		case <-t.C:
-			_ = sign(ctx) // reported; retried at the next tick
 		case <-ctx.Done():
-			// The shutdown checkpoint must not be cancelled by the
-			// shutdown itself.
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-			defer cancel()
-			return sign(fctx)
+			return signNow()
+		case <-t.C:
+			if ctx.Err() == nil {
+				_ = signNow() // reported; retried at the next tick
+			}
 		}
 	}
 }

@@ -217,7 +217,8 @@ func Open(dir string, cfg Config) (*Log, error) {
 // log is the log's checkpoint verifier and witnesses the cosigners whose
 // cosignatures count; checkpoints that log did not sign are refused. It
 // trusts the caches as the writer left them; for an authoritative check,
-// use Verify.
+// use Verify (which also reads copies that are not private, unlike
+// OpenReadOnly).
 func OpenReadOnly(dir string, log note.Verifier, witnesses ...note.Verifier) (*Log, error) {
 	if log == nil {
 		return nil, fmt.Errorf("%w: OpenReadOnly %s: no verifier for the log's checkpoints", ErrInvalidConfig, dir)

@@ -426,3 +426,48 @@ func TestClose_FailsLaterAppends(t *testing.T) {
 		t.Fatalf("Checkpoint after Close = %v, want ErrClosed", err)
 	}
 }
+
+func TestRunCheckpoints_PeriodicAndAtShutdown(t *testing.T) {
+	s := newSite(t)
+	s.appendN(t, 2)
+	ctx, cancel := context.WithCancel(context.Background())
+	reported := make(chan *audit.Checkpoint, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.log.RunCheckpoints(ctx, 10*time.Millisecond, func(c *audit.Checkpoint, err error) {
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			reported <- c
+		})
+	}()
+	if c := <-reported; c.Size != 2 {
+		t.Fatalf("first checkpoint at size %d, want 2", c.Size)
+	}
+	s.appendN(t, 3)
+	cancel() // shutdown: one more checkpoint, at the final size
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var last *audit.Checkpoint
+	for len(reported) > 0 {
+		last = <-reported
+	}
+	if last == nil || last.Size != 5 || s.log.LatestCheckpoint().Size != 5 {
+		t.Fatalf("last checkpoint %+v, want size 5", last)
+	}
+	// Nothing new: no new signature.
+	n := len(s.log.Checkpoints())
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if err := s.log.RunCheckpoints(ctx2, time.Hour, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.log.Checkpoints()) != n {
+		t.Fatal("a checkpoint was signed for an unchanged log")
+	}
+	if err := s.log.RunCheckpoints(ctx2, 0, nil); !errors.Is(err, audit.ErrInvalidConfig) {
+		t.Fatalf("interval 0: %v", err)
+	}
+}
