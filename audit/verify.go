@@ -107,7 +107,9 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error
 			return &VerifyError{Entry: -1, Checkpoint: k, Reason: err.Error(), Err: sentinelOf(err)}
 		}
 		c.rec = k
-		t := target{cp: c, what: fmt.Sprintf("checkpoint %d", k), rec: k}
+		// Keep only what the entry scan needs: one target per size, for
+		// however many checkpoints the log has.
+		t := target{cp: &Checkpoint{Origin: c.Origin, Size: c.Size, Root: c.Root, rec: k}, what: fmt.Sprintf("checkpoint %d", k), rec: k}
 		if n := len(targets); n > 0 && targets[n-1].cp.Size == c.Size {
 			targets[n-1] = t
 		} else {
