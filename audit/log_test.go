@@ -186,7 +186,6 @@ func TestOpen_OneWriterAtATime(t *testing.T) {
 }
 
 func TestOpen_RefusesFilesOpenToOthersAndSymlinks(t *testing.T) {
-	ctx := context.Background()
 	t.Run("directory mode", func(t *testing.T) {
 		s := newSite(t)
 		s.close(t)
@@ -252,7 +251,6 @@ func TestOpen_RefusesFilesOpenToOthersAndSymlinks(t *testing.T) {
 				t.Fatalf("%s mode %v, %v; want 0600", name, st.Mode().Perm(), err)
 			}
 		}
-		_ = ctx
 	})
 }
 

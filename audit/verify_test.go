@@ -3,8 +3,6 @@ package audit_test
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -364,6 +362,3 @@ func flipByte(t *testing.T, path string, off int64) {
 		t.Fatal(err)
 	}
 }
-
-var _ = fmt.Sprint
-var _ = errors.Is
