@@ -237,5 +237,13 @@ func VerifyBobOwnKey(session []byte, pf *mta.ProofBob, U *crypto.ECPoint, sk *ar
 		arith.WipeInt(m2)
 		return nil, fmt.Errorf("%w: Paillier equation (nonces)", ErrInvalid)
 	}
+	// An honest Bob's plaintext k·x + y is below q⁶ (x < q, y < q⁵); the
+	// proof bounds y only through t₁, so check the plaintext itself
+	// (Alpha-Rays, eprint 2021/1621). Only the outcome is revealed: m2's
+	// top words are Bob's random mask.
+	if err := mtacheck.Plaintext(m2); err != nil {
+		arith.WipeInt(m2)
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	return m2, nil
 }

@@ -321,3 +321,47 @@ func TestVerifyBob_RejectsProofForOtherValues(t *testing.T) {
 		t.Fatalf("WC proof accepted as plain Bob proof: %v", err)
 	}
 }
+
+// TestVerifyBobOwnKey_RejectsOversizedMask is the Alpha-Rays attack
+// (Tymokhanov and Shlomovits, eprint 2021/1621) on GG20's MtA: Bob's proof
+// bounds his multiplier x tightly but his mask y only loosely, through the
+// range of t₁ = e·y + γ. A mask far outside (a "negative" y = N − t) fails
+// that range check; a mask past q⁶ can still pass it for a small enough
+// challenge e, and then the decryption k·x + y no longer hides how k·x
+// relates to the boundaries Bob chose. The decrypted plaintext must be
+// below q⁶, as an honest Bob's always is (x < q, y < q⁵).
+func TestVerifyBobOwnKey_RejectsOversizedMask(t *testing.T) {
+	alice := load(t, 0)
+	k, x := randQ(t), randQ(t)
+	c1, _, _ := alice.sk.Encrypt(rand.Reader, k)
+	own := &Opening{C: c1, M: k}
+	q6 := new(big.Int).Exp(q, big.NewInt(6), nil)
+	for _, y := range []*big.Int{
+		new(big.Int).Lsh(q6, 1),             // 2·q⁶
+		new(big.Int).Add(q6, big.NewInt(1)), // q⁶ + 1
+	} {
+		cy, r, err := alice.pub.Encrypt(rand.Reader, y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c2 := alice.pub.NN.MulVarTime(alice.pub.NN.ExpVarTime(c1, x), cy)
+		// Our prover refuses such a witness; a cheating Bob uses tss-lib's
+		// (whose proofs we accept) until the challenge lets it pass.
+		var pf *mta.ProofBob
+		for i := 0; i < 200 && pf == nil; i++ {
+			p, err := mta.ProveBob(session, tss.S256(), alice.tssPK, alice.pp.NTildei, alice.pp.H1i, alice.pp.H2i, c1, c2, x, y, r, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if VerifyBob(session, p, alice.sk.Public(), alice.rpSecret, c1, c2) == nil {
+				pf = p
+			}
+		}
+		if pf == nil {
+			t.Fatalf("mask of %d bits: no proof passed the proof checks in 200 tries", y.BitLen())
+		}
+		if m, err := VerifyBobOwnKey(session, pf, nil, alice.sk, alice.rpSecret, own, c1Copy(c2), nil); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("mask of %d bits: VerifyBobOwnKey returned a plaintext of %d bits, err %v; want ErrInvalid", y.BitLen(), m.BitLen(), err)
+		}
+	}
+}
