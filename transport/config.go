@@ -32,8 +32,8 @@ const (
 	DefaultBackoffMin        = 100 * time.Millisecond
 	DefaultBackoffMax        = 5 * time.Second
 	DefaultSendQueueSize     = 64
-	DefaultInboxSize         = 1024
-	DefaultInboxBytes        = 64 << 20
+	DefaultInboxSize         = 256
+	DefaultInboxBytes        = 16 << 20
 	DefaultMaxInboundStreams = 4
 	DefaultMDNSServiceName   = "_keyquorum-tss._udp"
 )
@@ -106,12 +106,15 @@ type Config struct {
 	// SendQueueSize is the number of messages waiting for one peer's stream
 	// before Send blocks. Default: DefaultSendQueueSize.
 	SendQueueSize int
-	// InboxSize is the number of received messages waiting for Receive
-	// before the network stops reading from peers. Default:
+	// InboxSize is the number of received messages from one peer waiting
+	// for Receive before the network stops reading from that peer; each
+	// peer has its own part of the inbox and Receive serves them in turn,
+	// so a peer that floods only waits for itself. Default:
 	// DefaultInboxSize.
 	InboxSize int
-	// InboxBytes bounds the payload bytes waiting for Receive; it must be
-	// at least MaxEnvelopeSize. Default: DefaultInboxBytes.
+	// InboxBytes bounds the bytes of one peer's envelopes waiting for
+	// Receive; it must be at least MaxEnvelopeSize. Default:
+	// DefaultInboxBytes.
 	InboxBytes int
 	// MaxInboundStreams is the number of concurrent inbound streams one
 	// peer may hold open (a well-behaved peer uses one). Further streams
