@@ -31,6 +31,7 @@ const (
 	DefaultSendTimeout       = 30 * time.Second
 	DefaultBackoffMin        = 100 * time.Millisecond
 	DefaultBackoffMax        = 5 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
 	DefaultSendQueueSize     = 64
 	DefaultInboxSize         = 256
 	DefaultInboxBytes        = 16 << 20
@@ -102,6 +103,12 @@ type Config struct {
 	// resets after a success. Defaults: DefaultBackoffMin,
 	// DefaultBackoffMax.
 	BackoffMin, BackoffMax time.Duration
+
+	// WriteTimeout bounds the writing of one envelope to a peer's stream.
+	// A peer that stops reading for that long has its stream reset (what
+	// it had not read yet is lost, as if it had crashed) and holds up
+	// nothing but its own messages. Default: DefaultWriteTimeout.
+	WriteTimeout time.Duration
 
 	// SendQueueSize is the number of messages waiting for one peer's stream
 	// before Send blocks. Default: DefaultSendQueueSize.
@@ -176,6 +183,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"SendTimeout", &c.SendTimeout, DefaultSendTimeout},
 		{"BackoffMin", &c.BackoffMin, DefaultBackoffMin},
 		{"BackoffMax", &c.BackoffMax, DefaultBackoffMax},
+		{"WriteTimeout", &c.WriteTimeout, DefaultWriteTimeout},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

@@ -2,8 +2,15 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/keyquorum/keyquorum/tss"
 )
 
 // TestInbound_FloodingPeerDoesNotStarveOthers: a committee member sends
@@ -37,4 +44,53 @@ func TestInbound_FloodingPeerDoesNotStarveOthers(t *testing.T) {
 		}
 	}
 	t.Fatal("the honest message waits behind the flood")
+}
+
+// TestLink_PeerThatStopsReadingIsCutOff: a committee member accepts the
+// stream of a party and never reads it. Writes to it must give up at their
+// deadline and reset the stream instead of blocking the link forever.
+func TestLink_PeerThatStopsReadingIsCutOff(t *testing.T) {
+	nets := startNetworks(t, signers(t, 2), listenTCP, func(_ int, c *Config) { c.WriteTimeout = time.Second })
+	a, h := nets[0], nets[1]
+	streams := make(chan network.Stream, 16)
+	h.host.SetStreamHandler(ProtocolID, func(s network.Stream) { streams <- s })
+	big := string(make([]byte, tss.MaxPayloadSize))
+	var sendErr error
+	for range 64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		sendErr = a.Send(ctx, message(a, 1, big, h))
+		cancel()
+		if sendErr != nil {
+			break
+		}
+	}
+	if sendErr == nil {
+		t.Fatal("64 messages of 2 MiB to a peer that does not read were all written")
+	}
+	t.Logf("Send to the stalled peer failed: %v", sendErr)
+	var s network.Stream
+	select {
+	case s = <-streams:
+	case <-time.After(waitTest):
+		t.Fatal("the peer got no stream")
+	}
+	// The stream was given up by its writer: after what reached the
+	// peer's buffers it ends with a reset, it does not just go quiet.
+	buf := make([]byte, 1<<20)
+	for {
+		s.SetReadDeadline(time.Now().Add(3 * time.Second))
+		_, err := s.Read(buf)
+		if err == nil {
+			continue
+		}
+		var ne net.Error
+		switch {
+		case errors.Is(err, network.ErrReset), errors.Is(err, io.EOF):
+			return
+		case errors.As(err, &ne) && ne.Timeout():
+			t.Fatal("the writer never gave up on a stream its peer does not read")
+		default:
+			t.Fatalf("read: %v", err)
+		}
+	}
 }

@@ -218,8 +218,9 @@ func (n *Network) AddAddrs(party tss.PartyID, addrs ...ma.Multiaddr) error {
 // caller to one recipient arrive in the order of Send calls. When Send
 // returns an error for a recipient, the message may still have reached it
 // (it was being written when ctx ended); when it returns nil, the message
-// has been written but may still be lost if the recipient crashes before
-// reading it. The tss session layer's round timeouts cover both.
+// has been written but may still be lost if the recipient crashes, or stops
+// reading for Config.WriteTimeout (its stream is then reset), before
+// reading it. The tss session layer's round timeouts cover all of these.
 //
 // Send does not rewrite msg.From: a message whose From is not Self is
 // dropped by its recipients, which compare it with the authenticated peer.
