@@ -18,10 +18,14 @@ const (
 	// SecurityTLS is libp2p's TLS 1.3 handshake (/tls/1.0.0). The identity
 	// key signs once at start-up; Go 1.26 negotiates the hybrid
 	// post-quantum key exchange X25519MLKEM768 with peers that offer it.
+	// It is the default.
 	SecurityTLS SecurityProtocol = "tls"
 	// SecurityNoise is libp2p's Noise XX handshake (/noise) over X25519.
-	// The identity key signs on every handshake, and the key exchange is
-	// not post-quantum.
+	// The identity key signs on every handshake, and a responder signs
+	// before it learns who the initiator is, so anyone who can reach the
+	// port can make the HSM sign as often as it connects. The key exchange
+	// is not post-quantum. It is offered only when Config.Security lists
+	// it.
 	SecurityNoise SecurityProtocol = "noise"
 )
 
@@ -64,8 +68,10 @@ type Config struct {
 	ListenAddrs []string
 
 	// Security lists the security protocols offered on TCP connections, in
-	// order of preference. Default: TLS, then Noise; with
-	// RequirePostQuantum, TLS only.
+	// order of preference. Default: TLS only. Listing SecurityNoise as
+	// well lets peers that speak only Noise connect, at the cost of one
+	// identity-key signature per incoming handshake, made before the
+	// initiator is authenticated.
 	Security []SecurityProtocol
 
 	// RequirePostQuantum refuses every connection whose key exchange is
@@ -151,10 +157,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if len(c.Security) == 0 {
-		c.Security = []SecurityProtocol{SecurityTLS, SecurityNoise}
-		if c.RequirePostQuantum {
-			c.Security = []SecurityProtocol{SecurityTLS}
-		}
+		c.Security = []SecurityProtocol{SecurityTLS}
 	}
 	seen := map[SecurityProtocol]bool{}
 	for _, s := range c.Security {

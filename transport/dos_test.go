@@ -94,3 +94,40 @@ func TestLink_PeerThatStopsReadingIsCutOff(t *testing.T) {
 		}
 	}
 }
+
+// TestSecurity_TLSOnlyByDefault: a Noise responder signs with the identity
+// key (an HSM operation) before it knows who the initiator is, so Noise is
+// offered only when configured. A peer that speaks only Noise cannot
+// connect to a default party, and can to one that opts in.
+func TestSecurity_TLSOnlyByDefault(t *testing.T) {
+	t.Run("default refuses Noise", func(t *testing.T) {
+		nets := startNetworks(t, signers(t, 2), listenTCP, func(i int, c *Config) {
+			if i == 1 {
+				c.Security = []SecurityProtocol{SecurityNoise}
+			}
+		})
+		a, b := nets[0], nets[1]
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err := b.Send(ctx, message(b, 1, "noise only", a))
+		var ue *tss.UnreachableError
+		if !errors.As(err, &ue) {
+			t.Fatalf("a Noise-only peer reached a default party: %v", err)
+		}
+		expectNothing(t, a)
+	})
+	t.Run("opt in", func(t *testing.T) {
+		nets := startNetworks(t, signers(t, 2), listenTCP, func(i int, c *Config) {
+			c.Security = []SecurityProtocol{SecurityTLS, SecurityNoise}
+			if i == 1 {
+				c.Security = []SecurityProtocol{SecurityNoise}
+			}
+		})
+		a, b := nets[0], nets[1]
+		mustSend(t, b, message(b, 1, "noise", a))
+		mustReceive(t, a)
+		if s, ok := a.ConnSecurity(b.Self()); !ok || s.Protocol != SecurityNoise {
+			t.Fatalf("connection security %+v, want Noise", s)
+		}
+	})
+}
