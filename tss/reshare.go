@@ -44,13 +44,13 @@ type reshareParams struct {
 }
 
 var reshareSpecs = []msgSpec{
-	{name: "binance.tsslib.ecdsa.resharing.DGRound1Message", broadcast: true},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message1", broadcast: true},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message2", broadcast: true},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message1"},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message2", broadcast: true},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message1"},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message2", broadcast: true},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound1Message", broadcast: true, from: roleOld},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message1", broadcast: true, from: roleNew},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message2", broadcast: true, from: roleNew},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message1", from: roleOld},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message2", broadcast: true, from: roleOld},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message1", from: roleNew},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message2", broadcast: true, from: roleNew},
 }
 
 // Reshare moves a key to a new committee in two phases. First the old and
