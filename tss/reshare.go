@@ -225,7 +225,14 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 	var oldShare *keyShare
 
 	hooks := sessionHooks{wantResults: true, state: st}
-	hooks.newProtocol = func() (protocol, error) {
+	hooks.newProtocol = func() (_ protocol, err error) {
+		var lease *preParamsLease
+		defer func() {
+			if err != nil && lease != nil {
+				lease.release()
+				wipePreParams(pp)
+			}
+		}()
 		oldMembers, oldMine, err := committeeMembers(prop.KeyID, params.OldEpoch, prop.OldParties, self, roleOld)
 		if err != nil && isOld {
 			return nil, err
@@ -271,10 +278,14 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 			proto.local[roleOld] = party
 		}
 		if isNew {
-			pp, err = e.cfg.PreParams.Take(ctx)
+			// Reserved now, consumed only when this party's first message
+			// as a new member (round 2, with its Paillier key) is about to
+			// leave (preParamsGuard).
+			lease, err = e.reservePreParams(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("tss: reshare on %s: %w", self, err)
 			}
+			pp = lease.pp
 			rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, newMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
 			save := keygen.NewLocalPartySaveData(len(newIDs))
 			save.LocalPreParams = *pp
@@ -305,6 +316,9 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 			if d := results[roleNew]; d != nil {
 				(&keyShare{Data: d}).wipe()
 			}
+		}
+		if lease != nil {
+			return &preParamsGuard{protocol: proto, ctx: ctx, lease: lease, role: roleNew}, nil
 		}
 		return proto, nil
 	}
