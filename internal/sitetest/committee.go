@@ -89,6 +89,15 @@ func (c *Committee) Restart(i int, cfg func(*tss.Config)) *Party {
 	return p
 }
 
+// Stop stops party i's engine and leaves its network endpoint joined but
+// unread, as a peer that stops reading would: messages to it queue up until
+// its endpoint's queue is full. Restart brings the engine back.
+func (c *Committee) Stop(i int) {
+	p := c.Parties[i]
+	p.stop()
+	<-p.done
+}
+
 // FeedPreParams gives each party n fixture pre-parameter sets, distinct
 // across parties and calls (wrapping around the fixture files).
 func (c *Committee) FeedPreParams(n int) {
