@@ -102,3 +102,14 @@ func TestNode_PoolRegistryIsBounded(t *testing.T) {
 		}
 	})
 }
+
+func TestOpen_RefusesNegativePoolLimits(t *testing.T) {
+	for _, cfg := range []keyquorum.Config{
+		{StoreDir: t.TempDir(), Offline: true, MaxPoolsPerKey: -1},
+		{StoreDir: t.TempDir(), Offline: true, MaxPoolsPerInitiator: -1},
+	} {
+		if _, err := keyquorum.Open(context.Background(), cfg); !errors.Is(err, keyquorum.ErrInvalidConfig) {
+			t.Errorf("%+v: got %v, want ErrInvalidConfig", cfg, err)
+		}
+	}
+}

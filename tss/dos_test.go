@@ -400,6 +400,11 @@ func TestDoS_CommitteeMember(t *testing.T) {
 			t.Error("A sent every refusal to a peer that does not read; none was dropped")
 		}
 	})
+
+	// Whatever the attacks left, A gives every byte back once its
+	// sessions are over: nothing leaks into the senders' budgets.
+	waitFor(t, 2*time.Minute, "A's sessions to end", func() bool { return len(d.a.Engine.Sessions()) == 0 })
+	waitFor(t, time.Minute, "A to release every message it held", func() bool { return tss.HeldBytes(d.a.Engine) == 0 })
 }
 
 func TestDoS_AbandonedKeygenProposals(t *testing.T) {
@@ -475,6 +480,9 @@ func TestDoS_AbandonedKeygenProposals(t *testing.T) {
 	if _, err := b.Engine.Keygen(ctx, tss.KeygenRequest{Parties: []tss.PartyID{a.ID, b.ID}, Threshold: 2}); err != nil {
 		t.Fatalf("honest keygen after the attack: %v", err)
 	}
+	waitFor(t, time.Minute, "A to release every message it held", func() bool {
+		return len(a.Engine.Sessions()) == 0 && tss.HeldBytes(a.Engine) == 0
+	})
 }
 
 func TestDoS_AbandonedReshareGivesPreParamsBack(t *testing.T) {
@@ -599,5 +607,32 @@ func TestPreParamsPool_LeaseSurvivesACrash(t *testing.T) {
 	}
 	if n := ready(pool); n != 0 {
 		t.Fatalf("%d sets ready after Take, want 0", n)
+	}
+}
+
+func TestNew_RefusesInvalidConfig(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	p := c.Parties[0]
+	for _, tc := range []struct {
+		name string
+		cfg  func(*tss.Config)
+	}{
+		{"negative round timeout", func(c *tss.Config) { c.RoundTimeout = -time.Second }},
+		{"negative join timeout", func(c *tss.Config) { c.JoinTimeout = -time.Second }},
+		{"negative session limit", func(c *tss.Config) { c.MaxSessions = -1 }},
+		{"negative per-peer limit", func(c *tss.Config) { c.MaxSessionsPerPeer = -1 }},
+		{"per-peer limit above the limit", func(c *tss.Config) { c.MaxSessions = 4; c.MaxSessionsPerPeer = 5 }},
+		{"no store", func(c *tss.Config) { c.Store = nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tss.Config{Network: p.Net, Store: p.Store}
+			tc.cfg(&cfg)
+			if _, err := tss.New(cfg); !errors.Is(err, tss.ErrInvalidConfig) {
+				t.Fatalf("got %v, want ErrInvalidConfig", err)
+			}
+		})
+	}
+	if _, err := tss.New(tss.Config{Network: p.Net, Store: p.Store, MaxSessions: 4}); err != nil {
+		t.Fatalf("a per-peer limit defaults to at most MaxSessions: %v", err)
 	}
 }

@@ -74,8 +74,12 @@ type Config struct {
 	MaxSessions int
 	// MaxSessionsPerPeer bounds the sessions proposed by one other party
 	// that run here at once, GG20 online answers included; a proposal over
-	// it is refused with ErrBusy. It must not exceed MaxSessions. Default
-	// DefaultMaxSessionsPerPeer, or MaxSessions when that is smaller.
+	// it is refused with ErrBusy. An initiator that runs more sessions
+	// with this party at once (many concurrent Sign or SignOnline calls, a
+	// PresignRequest.Parallel above it) gets those refusals; SignBatch
+	// signs many digests in one session. It must not exceed MaxSessions.
+	// Default DefaultMaxSessionsPerPeer, or MaxSessions when that is
+	// smaller.
 	MaxSessionsPerPeer int
 	// Logger receives structured logs; it never gets secrets. Default: none.
 	Logger *slog.Logger
@@ -144,9 +148,10 @@ const (
 	messageOverhead = 256
 	// maxPreParamSessionsPerPeer bounds the keygen and reshare sessions
 	// proposed by one party that need this party's pre-parameters and run
-	// at once. A session that starts uses up one set (its Paillier key is
-	// sent in round 1), so this limits how fast a party that starts and
-	// abandons sessions can drain the pool.
+	// at once. A session that gets as far as sending this party's first
+	// message of the protocol uses up one set (its Paillier key is in
+	// it), so this limits how fast a party that starts sessions and
+	// abandons them can drain the pool.
 	maxPreParamSessionsPerPeer = 2
 	// refusalQueue bounds the refusals waiting to be sent to one party;
 	// further refusals are dropped (that party then times out instead of

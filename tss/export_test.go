@@ -36,3 +36,16 @@ func (l *preParamsLease) ID() string { return l.id }
 
 // MaxPreParamSessionsPerPeer is maxPreParamSessionsPerPeer.
 const MaxPreParamSessionsPerPeer = maxPreParamSessionsPerPeer
+
+// HeldBytes returns the bytes of other parties' messages e holds now
+// (peerBufferBytes accounting), so tests can check that every message is
+// released once handled.
+func HeldBytes(e *Engine) int64 {
+	e.peersMu.Lock()
+	defer e.peersMu.Unlock()
+	var n int64
+	for _, p := range e.peers {
+		n += p.held.Load()
+	}
+	return n
+}
