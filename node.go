@@ -38,6 +38,12 @@ const (
 	// DefaultJoinTimeout is how long an initiator waits for the other
 	// parties to accept a session.
 	DefaultJoinTimeout = 30 * time.Second
+	// DefaultMaxPoolsPerKey is how many presignature pools of one key the
+	// node records when other sites initiated them.
+	DefaultMaxPoolsPerKey = 32
+	// DefaultMaxPoolsPerInitiator is how many presignature pools the node
+	// records that one other site initiated, over all keys.
+	DefaultMaxPoolsPerInitiator = 64
 )
 
 // Store record names the Node uses for its own state, beside the records
@@ -114,14 +120,24 @@ type Config struct {
 	// PoolTarget, when positive, is the number of ready GG20
 	// presignatures the node keeps in every presignature pool it knows:
 	// every (key, signer set, path) this site has presigned for, on its
-	// own initiative or another site's, remembered in the store across
-	// restarts. Only the first signer in sorted order of a pool makes new
+	// own initiative or another site's (within MaxPoolsPerKey and
+	// MaxPoolsPerInitiator), once a presigning session for it succeeded,
+	// remembered in the store across restarts. Only the first signer in sorted order of a pool makes new
 	// presignatures; the others reconcile. Default 0: no background
 	// presigning, pools fill only through Presign.
 	PoolTarget int
 	// PoolParallel is how many presigning sessions one refill runs at
 	// once. Default DefaultPoolParallel.
 	PoolParallel int
+	// MaxPoolsPerKey bounds the pools of one key that the node records
+	// (and so maintains) when another site initiated their first
+	// presigning session; pools this site initiates are always recorded.
+	// Default DefaultMaxPoolsPerKey.
+	MaxPoolsPerKey int
+	// MaxPoolsPerInitiator bounds the pools, over all keys, that the node
+	// records for one other site that initiated them. Default
+	// DefaultMaxPoolsPerInitiator.
+	MaxPoolsPerInitiator int
 
 	// Policy, if set, must approve every session before this site joins or
 	// proposes it (see tss.Policy): the place for withdrawal limits and
@@ -158,6 +174,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: SealKeyLabel and IdentityLabel must differ (both %q)", ErrInvalidConfig, c.SealKeyLabel)
 	}
 	if c.PreParamsTarget < 0 || c.PreParamsConcurrency < 0 || c.PoolTarget < 0 || c.PoolParallel < 0 ||
+		c.MaxPoolsPerKey < 0 || c.MaxPoolsPerInitiator < 0 ||
 		c.RoundTimeout < 0 || c.JoinTimeout < 0 || c.SendTimeout < 0 {
 		return c, fmt.Errorf("%w: counts and timeouts must not be negative", ErrInvalidConfig)
 	}
@@ -169,6 +186,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PoolParallel == 0 {
 		c.PoolParallel = DefaultPoolParallel
+	}
+	if c.MaxPoolsPerKey == 0 {
+		c.MaxPoolsPerKey = DefaultMaxPoolsPerKey
+	}
+	if c.MaxPoolsPerInitiator == 0 {
+		c.MaxPoolsPerInitiator = DefaultMaxPoolsPerInitiator
 	}
 	if c.RoundTimeout == 0 {
 		c.RoundTimeout = DefaultRoundTimeout
@@ -269,7 +292,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: pre-parameter pool: %w", err)
 	}
-	n.pools, err = loadPools(ctx, n.store)
+	n.pools, err = loadPools(ctx, n.store, n.party, cfg.MaxPoolsPerKey, cfg.MaxPoolsPerInitiator)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +312,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.net = newObservedNetwork(tn, cfg.Peers)
 	n.eng, err = tss.New(tss.Config{
-		Network: n.net, Store: n.store, PreParams: n.prepool, Policy: n.policy,
+		Network: n.net, Store: n.store, PreParams: n.prepool, Policy: n.policy, Completed: n.completed,
 		RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,
 		Logger: n.log.With("component", "engine"),
 	})

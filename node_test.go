@@ -63,7 +63,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("SOFTHSM2_CONF", tokenDir.ConfPath)
-	const n = 8
+	const n = 12
 	tokens = make(chan *softhsm.Token, n)
 	for range n {
 		tok, err := tokenDir.CreateToken()
@@ -283,7 +283,7 @@ func TestNode_ThreeSites(t *testing.T) {
 		if res.Made != 2 || pool.Ready != 2 {
 			t.Fatalf("made %d, ready %d; want 2, 2", res.Made, pool.Ready)
 		}
-		// The other signer learned of the pool from the proposal it joined.
+		// The other signer recorded the pool once its presigning succeeded.
 		st, err := b.node.Status(ctx)
 		if err != nil {
 			t.Fatal(err)

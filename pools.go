@@ -13,16 +13,35 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// poolRegistry remembers every presignature pool this site has presigned
-// for, sealed in the store (kind "node", id "pools"), so that Status can
-// list them and pool maintenance resumes after a restart.
+// poolRegistry remembers the presignature pools this site holds
+// presignatures of, sealed in the store (kind "node", id "pools"), so that
+// Status can list them and pool maintenance resumes after a restart.
+//
+// A pool is recorded only once a presigning session for it has succeeded
+// here, never when it is merely proposed, and a pool another site
+// initiated is recorded only within Config.MaxPoolsPerKey and
+// Config.MaxPoolsPerInitiator: every recorded pool is maintained for good,
+// so another member must not be able to add them without bound.
 type poolRegistry struct {
-	store tss.Store
+	store        tss.Store
+	self         tss.PartyID
+	maxPerKey    int
+	maxPerRemote int
 
 	mu      sync.Mutex
-	specs   map[string]tss.PoolSpec
+	specs   map[string]pooled
 	running map[string]bool
 }
+
+// pooled is one recorded pool and the site whose session created it.
+type pooled struct {
+	spec      tss.PoolSpec
+	initiator tss.PartyID // empty in records written before it was kept
+}
+
+// errPoolLimit means a pool was not recorded because its key or its
+// initiator already has as many as allowed.
+var errPoolLimit = errors.New("keyquorum: presignature pool limit reached")
 
 // poolName is the registry's key of a pool: key, sorted signers and path.
 func poolName(s tss.PoolSpec) string {
@@ -38,13 +57,15 @@ func partyStrings(ps []tss.PartyID) []string {
 }
 
 type poolRecord struct {
-	KeyID   string        `json:"key_id"`
-	Signers []tss.PartyID `json:"signers"`
-	Path    string        `json:"path,omitempty"`
+	KeyID     string        `json:"key_id"`
+	Signers   []tss.PartyID `json:"signers"`
+	Path      string        `json:"path,omitempty"`
+	Initiator tss.PartyID   `json:"initiator,omitempty"`
 }
 
-func loadPools(ctx context.Context, st tss.Store) (*poolRegistry, error) {
-	r := &poolRegistry{store: st, specs: make(map[string]tss.PoolSpec), running: make(map[string]bool)}
+func loadPools(ctx context.Context, st tss.Store, self tss.PartyID, maxPerKey, maxPerRemote int) (*poolRegistry, error) {
+	r := &poolRegistry{store: st, self: self, maxPerKey: maxPerKey, maxPerRemote: maxPerRemote,
+		specs: make(map[string]pooled), running: make(map[string]bool)}
 	data, _, err := st.Get(ctx, kindNode, idPools)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
@@ -58,13 +79,16 @@ func loadPools(ctx context.Context, st tss.Store) (*poolRegistry, error) {
 	}
 	for _, rec := range recs {
 		s := tss.PoolSpec{KeyID: rec.KeyID, Signers: tss.SortParties(rec.Signers), Path: rec.Path}
-		r.specs[poolName(s)] = s
+		r.specs[poolName(s)] = pooled{spec: s, initiator: rec.Initiator}
 	}
 	return r, nil
 }
 
-// add records spec and reports whether it was new.
-func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec) (bool, error) {
+// add records spec, created by a session initiator proposed, and reports
+// whether it was new. A pool initiated by another site is refused with
+// errPoolLimit when its key already has maxPerKey pools or its initiator
+// maxPerRemote; pools this site initiated are always recorded.
+func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec, initiator tss.PartyID) (bool, error) {
 	spec.Signers = tss.SortParties(spec.Signers)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -72,36 +96,58 @@ func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec) (bool, error)
 	if _, ok := r.specs[name]; ok {
 		return false, nil
 	}
-	r.specs[name] = spec
+	if initiator != r.self {
+		perKey, perInitiator := 0, 0
+		for _, p := range r.specs {
+			if p.spec.KeyID == spec.KeyID {
+				perKey++
+			}
+			if p.initiator == initiator {
+				perInitiator++
+			}
+		}
+		switch {
+		case perKey >= r.maxPerKey:
+			return false, fmt.Errorf("%w: key %s has %d pools, the most MaxPoolsPerKey allows", errPoolLimit, spec.KeyID, perKey)
+		case perInitiator >= r.maxPerRemote:
+			return false, fmt.Errorf("%w: %s initiated %d pools, the most MaxPoolsPerInitiator allows", errPoolLimit, initiator, perInitiator)
+		}
+	}
+	r.specs[name] = pooled{spec: spec, initiator: initiator}
 	recs := make([]poolRecord, 0, len(r.specs))
-	for _, s := range r.sortedLocked() {
-		recs = append(recs, poolRecord{KeyID: s.KeyID, Signers: s.Signers, Path: s.Path})
+	for _, p := range r.sortedLocked() {
+		recs = append(recs, poolRecord{KeyID: p.spec.KeyID, Signers: p.spec.Signers, Path: p.spec.Path, Initiator: p.initiator})
 	}
 	data, err := json.Marshal(recs)
 	if err != nil {
-		return true, err
+		delete(r.specs, name)
+		return false, err
 	}
-	// Version 1 is replaced atomically each time: the list is small and
-	// only ever grows.
+	// Version 1 is replaced atomically each time.
 	if err := r.store.Put(ctx, kindNode, idPools, 1, data); err != nil {
-		return true, fmt.Errorf("keyquorum: remember presignature pool: %w", err)
+		delete(r.specs, name)
+		return false, fmt.Errorf("keyquorum: remember presignature pool: %w", err)
 	}
 	return true, nil
 }
 
-func (r *poolRegistry) sortedLocked() []tss.PoolSpec {
-	out := make([]tss.PoolSpec, 0, len(r.specs))
-	for _, s := range r.specs {
-		out = append(out, s)
+func (r *poolRegistry) sortedLocked() []pooled {
+	out := make([]pooled, 0, len(r.specs))
+	for _, p := range r.specs {
+		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b tss.PoolSpec) int { return strings.Compare(poolName(a), poolName(b)) })
+	slices.SortFunc(out, func(a, b pooled) int { return strings.Compare(poolName(a.spec), poolName(b.spec)) })
 	return out
 }
 
 func (r *poolRegistry) list() []tss.PoolSpec {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.sortedLocked()
+	var out []tss.PoolSpec
+	for _, p := range r.sortedLocked() {
+		out = append(out, p.spec)
+	}
+	return out
 }
 
 // startOnce reports whether the caller should start maintaining spec.
@@ -140,13 +186,21 @@ func (n *Node) policy(ctx context.Context, p *tss.Proposal) error {
 		}
 	}
 	n.ops.joined(p, n.party)
-	if p.Op == tss.OpPresign {
-		spec := tss.PoolSpec{KeyID: p.KeyID, Signers: p.Parties, Path: p.Path}
-		if _, err := n.pools.add(ctx, spec); err != nil {
-			// Bookkeeping only: the session itself is fine.
-			n.log.Warn("presignature pool not remembered", "key", p.KeyID, "err", err.Error())
-		}
-		n.maintain(spec)
-	}
 	return nil
+}
+
+// completed is the engine's Completed hook: a presigning session that
+// succeeded here records its pool, which is then maintained.
+func (n *Node) completed(ctx context.Context, p *tss.Proposal) {
+	if p.Op != tss.OpPresign {
+		return
+	}
+	spec := tss.PoolSpec{KeyID: p.KeyID, Signers: p.Parties, Path: p.Path}
+	if _, err := n.pools.add(ctx, spec, p.Initiator); err != nil {
+		// Bookkeeping only: the presignatures are stored and usable.
+		n.log.Warn("presignature pool not remembered", "key", p.KeyID, "signers", fmt.Sprint(p.Parties),
+			"path", p.Path, "initiator", string(p.Initiator), "err", err.Error())
+		return
+	}
+	n.maintain(spec)
 }

@@ -18,10 +18,14 @@ const (
 	// SecurityTLS is libp2p's TLS 1.3 handshake (/tls/1.0.0). The identity
 	// key signs once at start-up; Go 1.26 negotiates the hybrid
 	// post-quantum key exchange X25519MLKEM768 with peers that offer it.
+	// It is the default.
 	SecurityTLS SecurityProtocol = "tls"
 	// SecurityNoise is libp2p's Noise XX handshake (/noise) over X25519.
-	// The identity key signs on every handshake, and the key exchange is
-	// not post-quantum.
+	// The identity key signs on every handshake, and a responder signs
+	// before it learns who the initiator is, so anyone who can reach the
+	// port can make the HSM sign as often as it connects. The key exchange
+	// is not post-quantum. It is offered only when Config.Security lists
+	// it.
 	SecurityNoise SecurityProtocol = "noise"
 )
 
@@ -31,9 +35,10 @@ const (
 	DefaultSendTimeout       = 30 * time.Second
 	DefaultBackoffMin        = 100 * time.Millisecond
 	DefaultBackoffMax        = 5 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
 	DefaultSendQueueSize     = 64
-	DefaultInboxSize         = 1024
-	DefaultInboxBytes        = 64 << 20
+	DefaultInboxSize         = 256
+	DefaultInboxBytes        = 16 << 20
 	DefaultMaxInboundStreams = 4
 	DefaultMDNSServiceName   = "_keyquorum-tss._udp"
 )
@@ -63,8 +68,10 @@ type Config struct {
 	ListenAddrs []string
 
 	// Security lists the security protocols offered on TCP connections, in
-	// order of preference. Default: TLS, then Noise; with
-	// RequirePostQuantum, TLS only.
+	// order of preference. Default: TLS only. Listing SecurityNoise as
+	// well lets peers that speak only Noise connect, at the cost of one
+	// identity-key signature per incoming handshake, made before the
+	// initiator is authenticated.
 	Security []SecurityProtocol
 
 	// RequirePostQuantum refuses every connection whose key exchange is
@@ -103,15 +110,24 @@ type Config struct {
 	// DefaultBackoffMax.
 	BackoffMin, BackoffMax time.Duration
 
+	// WriteTimeout bounds the writing of one envelope to a peer's stream.
+	// A peer that stops reading for that long has its stream reset (what
+	// it had not read yet is lost, as if it had crashed) and holds up
+	// nothing but its own messages. Default: DefaultWriteTimeout.
+	WriteTimeout time.Duration
+
 	// SendQueueSize is the number of messages waiting for one peer's stream
 	// before Send blocks. Default: DefaultSendQueueSize.
 	SendQueueSize int
-	// InboxSize is the number of received messages waiting for Receive
-	// before the network stops reading from peers. Default:
+	// InboxSize is the number of received messages from one peer waiting
+	// for Receive before the network stops reading from that peer; each
+	// peer has its own part of the inbox and Receive serves them in turn,
+	// so a peer that floods only waits for itself. Default:
 	// DefaultInboxSize.
 	InboxSize int
-	// InboxBytes bounds the payload bytes waiting for Receive; it must be
-	// at least MaxEnvelopeSize. Default: DefaultInboxBytes.
+	// InboxBytes bounds the bytes of one peer's envelopes waiting for
+	// Receive; it must be at least MaxEnvelopeSize. Default:
+	// DefaultInboxBytes.
 	InboxBytes int
 	// MaxInboundStreams is the number of concurrent inbound streams one
 	// peer may hold open (a well-behaved peer uses one). Further streams
@@ -141,10 +157,7 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	if len(c.Security) == 0 {
-		c.Security = []SecurityProtocol{SecurityTLS, SecurityNoise}
-		if c.RequirePostQuantum {
-			c.Security = []SecurityProtocol{SecurityTLS}
-		}
+		c.Security = []SecurityProtocol{SecurityTLS}
 	}
 	seen := map[SecurityProtocol]bool{}
 	for _, s := range c.Security {
@@ -173,6 +186,7 @@ func (c Config) withDefaults() (Config, error) {
 		{"SendTimeout", &c.SendTimeout, DefaultSendTimeout},
 		{"BackoffMin", &c.BackoffMin, DefaultBackoffMin},
 		{"BackoffMax", &c.BackoffMax, DefaultBackoffMax},
+		{"WriteTimeout", &c.WriteTimeout, DefaultWriteTimeout},
 	}
 	for _, d := range durations {
 		if *d.v < 0 {

@@ -12,7 +12,9 @@
 // returns ErrKeyNotExportable. The party ID (tss.PartyID) is the string
 // form of the peer ID derived from the public key (PartyIDFromPublicKey).
 // With TLS the token signs once per start (the libp2p certificate
-// extension); with Noise it signs on every handshake.
+// extension); with Noise it signs on every handshake, a responder before it
+// knows who connects, which is why Noise is offered only when
+// Config.Security asks for it.
 //
 // # What a connection guarantees
 //
@@ -20,10 +22,11 @@
 //     connection only when the peer ID authenticated by the security
 //     handshake is one of Config.Peers; anyone else is disconnected before
 //     the stream multiplexer runs, so no protocol stream can open.
-//   - TLS 1.3 (preferred) or Noise protects every connection; QUIC always
-//     uses TLS 1.3. With Go 1.26 two keyquorum parties negotiate the hybrid
-//     post-quantum key exchange X25519MLKEM768 over TLS and QUIC (checked
-//     by TestKeyExchange_PostQuantumByDefault); Noise uses X25519 only.
+//   - TLS 1.3 protects every connection (Noise too when Config.Security
+//     lists it); QUIC always uses TLS 1.3. With Go 1.26 two keyquorum
+//     parties negotiate the hybrid post-quantum key exchange X25519MLKEM768
+//     over TLS and QUIC (checked by TestKeyExchange_PostQuantumByDefault);
+//     Noise uses X25519 only.
 //     ConnSecurity reports what a connection negotiated, and
 //     Config.RequirePostQuantum refuses classical key exchanges.
 //   - The receiver sets Message.From to the authenticated peer; an envelope
@@ -35,10 +38,14 @@
 // /keyquorum/tss/1.0.0 (FORMAT.md), at most tss.MaxPayloadSize of payload.
 // Each party keeps one outbound stream per peer for all sessions and
 // reopens it with bounded exponential backoff when it fails. Queues are
-// bounded: a full per-peer send queue blocks Send, and a full inbox stops
-// reading from peers, so a slow receiver slows its senders down instead of
-// growing memory. Oversized or malformed envelopes are dropped, counted
-// and their stream reset.
+// bounded: a full per-peer send queue blocks Send, and each peer has its
+// own part of the inbox, which stops reading from that peer only when full,
+// so a slow receiver slows its senders down instead of growing memory and a
+// peer that floods waits alone while Receive serves the others in turn.
+// Every write has a deadline (Config.WriteTimeout): a peer that stops
+// reading has its stream reset instead of blocking its link for good.
+// Oversized or malformed envelopes are dropped, counted and their stream
+// reset.
 //
 // Send returns once the envelope is written to each recipient's stream.
 // That is not an acknowledgement: a message can be lost if a peer crashes

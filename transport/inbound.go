@@ -92,7 +92,7 @@ func (n *Network) handleStream(s network.Stream) {
 			n.log.Warn("dropped envelope not addressed to this party", "peer", remote.String(), "session", msg.Session.Short())
 			continue
 		}
-		if err := n.pushInbox(n.ctx, msg, int64(len(frame))); err != nil {
+		if err := n.pushInbox(n.ctx, remote, msg, int64(len(frame))); err != nil {
 			s.Reset()
 			return
 		}

@@ -3,7 +3,9 @@ package transport
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -94,13 +96,28 @@ func (l *link) deliver(it *sendItem) (err error) {
 			}
 			fresh = true
 		}
+		// A write must not wait for ever on a peer that stops reading: it
+		// ends at WriteTimeout. It does not end with the Send's context:
+		// a write cut short resets the stream and loses the frames before
+		// it that the peer has not read yet, which a slow but live peer
+		// would still read.
+		l.stream.SetWriteDeadline(time.Now().Add(l.n.cfg.WriteTimeout))
 		if _, err := l.stream.Write(it.frame); err != nil {
 			// A partly written frame is discarded by the receiver when the
 			// stream is reset, so writing it again on a new stream cannot
 			// deliver it twice.
+			l.dropStream()
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// The connection is up but the peer does not read: a new
+				// stream would fill up the same way. Give up on this
+				// message; the next one gets a fresh stream.
+				l.n.stats.stalledWrites.Add(1)
+				l.n.log.Warn("peer does not read; reset its stream", "peer", l.id.String(), "after", l.n.cfg.WriteTimeout)
+				return fmt.Errorf("transport: write to %s: %w", l.id, err)
+			}
 			l.n.log.Debug("stream to peer failed; reconnecting", "peer", l.id.String(), "err", err)
 			lastErr = err
-			l.dropStream()
 			if fresh {
 				// A stream that fails at once is a failed attempt: back
 				// off rather than spin on a connection that is going away.

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/keyquorum/keyquorum/transport/internal/inq"
+	"github.com/keyquorum/keyquorum/tss"
 	"github.com/libp2p/go-libp2p"
 	lcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -18,9 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	ma "github.com/multiformats/go-multiaddr"
-	"golang.org/x/sync/semaphore"
-
-	"github.com/keyquorum/keyquorum/tss"
 )
 
 // ProtocolID is the libp2p protocol of keyquorum's envelopes (FORMAT.md).
@@ -48,19 +47,15 @@ type Network struct {
 	inbound map[peer.ID]int // open inbound streams per peer
 	wg      sync.WaitGroup  // every goroutine the network starts or runs in
 
-	inbox      chan inboxItem
-	inboxBytes *semaphore.Weighted
+	// inbox holds received messages until Receive, in one bounded FIFO
+	// per peer (InboxSize, InboxBytes), served in turn.
+	inbox *inq.Queue[peer.ID, *tss.Message]
 
 	stats counters
 
 	secMu      sync.Mutex
 	pendingTLS map[peer.ID]tls.ConnectionState
 	security   map[peer.ID]ConnSecurity
-}
-
-type inboxItem struct {
-	msg    *tss.Message
-	weight int64
 }
 
 var _ tss.Network = (*Network)(nil)
@@ -93,8 +88,7 @@ func newNetwork(cfg Config, wrapKey func(lcrypto.PrivKey) lcrypto.PrivKey) (*Net
 		committee:  make(map[peer.ID]bool),
 		links:      make(map[peer.ID]*link),
 		inbound:    make(map[peer.ID]int),
-		inbox:      make(chan inboxItem, cfg.InboxSize),
-		inboxBytes: semaphore.NewWeighted(int64(cfg.InboxBytes)),
+		inbox:      inq.New[peer.ID, *tss.Message](cfg.InboxSize, int64(cfg.InboxBytes)),
 		pendingTLS: make(map[peer.ID]tls.ConnectionState),
 		security:   make(map[peer.ID]ConnSecurity),
 	}
@@ -224,8 +218,9 @@ func (n *Network) AddAddrs(party tss.PartyID, addrs ...ma.Multiaddr) error {
 // caller to one recipient arrive in the order of Send calls. When Send
 // returns an error for a recipient, the message may still have reached it
 // (it was being written when ctx ended); when it returns nil, the message
-// has been written but may still be lost if the recipient crashes before
-// reading it. The tss session layer's round timeouts cover both.
+// has been written but may still be lost if the recipient crashes, or stops
+// reading for Config.WriteTimeout (its stream is then reset), before
+// reading it. The tss session layer's round timeouts cover all of these.
 //
 // Send does not rewrite msg.From: a message whose From is not Self is
 // dropped by its recipients, which compare it with the authenticated peer.
@@ -318,49 +313,42 @@ func (n *Network) deliverLocal(ctx context.Context, msg *tss.Message) error {
 	cp := *msg
 	cp.To = slices.Clone(msg.To)
 	cp.Payload = slices.Clone(msg.Payload)
-	return n.pushInbox(ctx, &cp, int64(len(cp.Payload)))
+	return n.pushInbox(ctx, n.self, &cp, int64(len(cp.Payload)))
 }
 
-// pushInbox waits for room in the inbox (count and bytes) and adds m.
-func (n *Network) pushInbox(ctx context.Context, m *tss.Message, weight int64) error {
+// pushInbox waits for room in from's part of the inbox (count and bytes)
+// and adds m. Only from waits: the other peers' parts are separate.
+func (n *Network) pushInbox(ctx context.Context, from peer.ID, m *tss.Message, weight int64) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(n.ctx, cancel)
 	defer stop()
-	if err := n.inboxBytes.Acquire(ctx, weight); err != nil {
-		if n.ctx.Err() != nil {
+	if err := n.inbox.Push(ctx, from, m, weight); err != nil {
+		if n.ctx.Err() != nil || errors.Is(err, inq.ErrClosed) {
 			return ErrClosed
 		}
 		return err
 	}
-	select {
-	case n.inbox <- inboxItem{msg: m, weight: weight}:
-		return nil
-	case <-ctx.Done():
-		n.inboxBytes.Release(weight)
-		if n.ctx.Err() != nil {
-			return ErrClosed
-		}
-		return ctx.Err()
-	}
+	return nil
 }
 
 // Receive returns the next message addressed to this party. Its From is the
-// peer the connection authenticated. It blocks until a message arrives, ctx
-// is done (returning ctx.Err()) or the network is closed (ErrClosed).
+// peer the connection authenticated. Peers are served in turn, so one that
+// sends faster than this party reads delays the others by at most one
+// message each. Receive blocks until a message arrives, ctx is done
+// (returning ctx.Err()) or the network is closed (ErrClosed).
 func (n *Network) Receive(ctx context.Context) (*tss.Message, error) {
 	if n.isClosed() {
 		return nil, ErrClosed
 	}
-	select {
-	case it := <-n.inbox:
-		n.inboxBytes.Release(it.weight)
-		return it.msg, nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-n.ctx.Done():
-		return nil, ErrClosed
+	m, err := n.inbox.Pop(ctx)
+	if err != nil {
+		if errors.Is(err, inq.ErrClosed) {
+			return nil, ErrClosed
+		}
+		return nil, err
 	}
+	return m, nil
 }
 
 func (n *Network) isClosed() bool {
@@ -382,6 +370,7 @@ func (n *Network) Close() error {
 	n.mu.Unlock()
 
 	n.cancel()
+	n.inbox.Close()
 	var errs []error
 	if n.mdns != nil {
 		errs = append(errs, n.mdns.Close())

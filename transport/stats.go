@@ -41,6 +41,9 @@ type Stats struct {
 	DialFailures uint64
 	// Reconnects counts outbound streams opened to replace one that failed.
 	Reconnects uint64
+	// StalledWrites counts envelopes given up at their write deadline
+	// because the peer did not read; the stream was reset each time.
+	StalledWrites uint64
 	// Panics counts panics recovered in the network's goroutines; any
 	// non-zero value is a bug worth reporting.
 	Panics uint64
@@ -51,6 +54,7 @@ type counters struct {
 	oversized, malformed, spoofed, mis atomic.Uint64
 	streamsRefused, connsRefused       atomic.Uint64
 	dialFailures, reconnects, panics   atomic.Uint64
+	stalledWrites                      atomic.Uint64
 }
 
 func (c *counters) drop(r DropReason) {
@@ -80,6 +84,7 @@ func (c *counters) snapshot() Stats {
 		ConnectionsRefused: c.connsRefused.Load(),
 		DialFailures:       c.dialFailures.Load(),
 		Reconnects:         c.reconnects.Load(),
+		StalledWrites:      c.stalledWrites.Load(),
 		Panics:             c.panics.Load(),
 	}
 }

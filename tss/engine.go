@@ -13,6 +13,25 @@ import (
 	"time"
 )
 
+// ErrInvalidConfig means a Config (or PreParamsConfig) field has a value
+// that cannot work, such as a negative timeout.
+var ErrInvalidConfig = errors.New("tss: invalid configuration")
+
+// Defaults used by New for zero Config fields.
+const (
+	// DefaultRoundTimeout is how long a session waits without progress.
+	DefaultRoundTimeout = 2 * time.Minute
+	// DefaultJoinTimeout is how long an initiator waits for accepts, and a
+	// participant for the start.
+	DefaultJoinTimeout = 30 * time.Second
+	// DefaultMaxSessions bounds the sessions running at once.
+	DefaultMaxSessions = 64
+	// DefaultMaxSessionsPerPeer bounds the sessions one other party may
+	// have proposed that run here at once: a quarter of
+	// DefaultMaxSessions, so that one party cannot take every slot.
+	DefaultMaxSessionsPerPeer = 16
+)
+
 // Policy decides whether this party takes part in a proposed session. It
 // runs after the engine's own checks (key known, party in the signer set,
 // payload well formed) and can look at the proposal's evidence, for example
@@ -20,7 +39,8 @@ import (
 // is sent to the initiator, so it must not contain secrets.
 type Policy func(ctx context.Context, p *Proposal) error
 
-// Config configures an Engine. Network and Store are required.
+// Config configures an Engine. Network and Store are required. Negative
+// durations and counts are refused with ErrInvalidConfig.
 type Config struct {
 	// Network carries messages to the other parties.
 	Network Network
@@ -39,14 +59,34 @@ type Config struct {
 	// Policy, if set, must approve every session before this party joins
 	// or proposes it.
 	Policy Policy
+	// Completed, if set, is called when a session has succeeded for this
+	// party and its results are stored: on a participant before it reports
+	// its result to the initiator, on the initiator once every party has
+	// reported and the results check out. It runs on the session's
+	// goroutine (the initiator's calling goroutine) and should return
+	// quickly. It is not called for failed sessions nor for GG20 online
+	// signing.
+	Completed func(ctx context.Context, p *Proposal)
 	// RoundTimeout is how long a session waits without progress before it
-	// fails naming the parties it waits for. Default 2 minutes.
+	// fails naming the parties it waits for. Only messages that move the
+	// protocol forward count as progress; echoes alone do not. Default
+	// DefaultRoundTimeout.
 	RoundTimeout time.Duration
 	// JoinTimeout is how long an initiator waits for the other parties to
-	// accept, and a participant for the start. Default 30 seconds.
+	// accept, and a participant for the start. Default DefaultJoinTimeout.
 	JoinTimeout time.Duration
-	// MaxSessions bounds concurrently running sessions. Default 64.
+	// MaxSessions bounds concurrently running sessions. Default
+	// DefaultMaxSessions.
 	MaxSessions int
+	// MaxSessionsPerPeer bounds the sessions proposed by one other party
+	// that run here at once, GG20 online answers included; a proposal over
+	// it is refused with ErrBusy. An initiator that runs more sessions
+	// with this party at once (many concurrent Sign or SignOnline calls, a
+	// PresignRequest.Parallel above it) gets those refusals; SignBatch
+	// signs many digests in one session. It must not exceed MaxSessions.
+	// Default DefaultMaxSessionsPerPeer, or MaxSessions when that is
+	// smaller.
+	MaxSessionsPerPeer int
 	// Logger receives structured logs; it never gets secrets. Default: none.
 	Logger *slog.Logger
 	// Rand is the randomness source. Default crypto/rand.
@@ -56,19 +96,32 @@ type Config struct {
 // Engine runs this party's side of every session. Create it with New, run
 // Run in a goroutine, then call Keygen, Sign, Reshare and the GG20 methods.
 // Sessions proposed by other parties are checked and joined automatically.
+//
+// Every other party gets its own inbound queue and dispatcher goroutine, so
+// a party that floods or proposes sessions that are slow to check delays
+// only its own messages. What one party can make the engine hold is
+// bounded: peerBufferBytes of its messages in all, at most
+// MaxSessionsPerPeer sessions it proposed, and per session a few messages
+// that arrive before the start (earlyMessagesPerSender,
+// earlyBytesPerSender).
 type Engine struct {
 	cfg Config
 	net Network
 	log *slog.Logger
 
-	mu       sync.Mutex
-	started  bool
-	running  bool
-	ready    chan struct{} // closed when Run starts
-	runCtx   context.Context
-	sessions map[SessionID]*session
-	ended    *recentSet
-	wg       sync.WaitGroup
+	mu          sync.Mutex
+	started     bool
+	running     bool
+	ready       chan struct{} // closed when Run starts
+	runCtx      context.Context
+	sessions    map[SessionID]*session
+	ended       *recentSet
+	byInitiator map[PartyID]int // sessions and online answers running, by proposer
+	ppSessions  map[PartyID]int // sessions running that need pre-parameters, by proposer
+	wg          sync.WaitGroup
+
+	peersMu sync.Mutex
+	peers   map[PartyID]*peerState
 
 	keyLocks   keyLocks
 	stats      stats
@@ -79,25 +132,104 @@ type Engine struct {
 	verifiers  verifierCache
 }
 
-// New validates cfg, applies defaults and returns an Engine.
+// Bounds on what other parties can make the engine hold. They are far above
+// what honest parties send and are not configurable: they keep memory
+// bounded, they are not tuning knobs.
+const (
+	// peerBufferBytes bounds the bytes of one party's messages that the
+	// engine holds at once: waiting for the party's dispatcher, queued for
+	// sessions, buffered before a session starts and broadcasts waiting
+	// for their echoes. Further messages are dropped and counted in
+	// Stats.Overflow. An honest party's messages are processed as they
+	// come and stay far below it.
+	peerBufferBytes = 64 << 20
+	// peerQueueMessages bounds the messages from one party waiting for its
+	// dispatcher.
+	peerQueueMessages = 1024
+	// maxPeers bounds the distinct senders the engine keeps a dispatcher
+	// for; an authenticated network only delivers committee members.
+	maxPeers = 1024
+	// messageOverhead is what the engine counts for a message besides its
+	// payload.
+	messageOverhead = 256
+	// maxPreParamSessionsPerPeer bounds the keygen and reshare sessions
+	// proposed by one party that need this party's pre-parameters and run
+	// at once. A session that gets as far as sending this party's first
+	// message of the protocol uses up one set (its Paillier key is in
+	// it), so this limits how fast a party that starts sessions and
+	// abandons them can drain the pool.
+	maxPreParamSessionsPerPeer = 2
+	// refusalQueue bounds the refusals waiting to be sent to one party;
+	// further refusals are dropped (that party then times out instead of
+	// hearing why) and counted in Stats.RefusalsDropped.
+	refusalQueue = 64
+	// refusalTimeout bounds the sending of one refusal.
+	refusalTimeout = 2 * time.Second
+)
+
+// peerState is one other party as the engine sees it: the queue of its
+// messages waiting for its dispatcher, what it holds, and the refusals
+// waiting to be sent to it.
+type peerState struct {
+	id       PartyID
+	queue    chan *inbound
+	held     atomic.Int64 // bytes of its messages held (peerBufferBytes)
+	refusals chan *Message
+}
+
+// inbound is a received message with the bytes it holds against its
+// sender's budget until it is released.
+type inbound struct {
+	*Message
+	peer     *peerState
+	weight   int64
+	released atomic.Bool
+	kept     bool // set by the session goroutine when it keeps the message
+}
+
+// release gives the message's bytes back to its sender's budget, once.
+func (in *inbound) release() {
+	if in.peer != nil && in.released.CompareAndSwap(false, true) {
+		in.peer.held.Add(-in.weight)
+	}
+}
+
+// New validates cfg, applies defaults and returns an Engine. Invalid values
+// are reported with an error wrapping ErrInvalidConfig.
 func New(cfg Config) (*Engine, error) {
 	if cfg.Network == nil {
-		return nil, errors.New("tss: Config.Network is required")
+		return nil, fmt.Errorf("%w: Config.Network is required", ErrInvalidConfig)
 	}
 	if cfg.Store == nil {
-		return nil, errors.New("tss: Config.Store is required")
+		return nil, fmt.Errorf("%w: Config.Store is required", ErrInvalidConfig)
 	}
 	if err := cfg.Network.Self().Validate(); err != nil {
 		return nil, fmt.Errorf("tss: network identity: %w", err)
 	}
-	if cfg.RoundTimeout <= 0 {
-		cfg.RoundTimeout = 2 * time.Minute
+	switch {
+	case cfg.RoundTimeout < 0:
+		return nil, fmt.Errorf("%w: RoundTimeout %v is negative", ErrInvalidConfig, cfg.RoundTimeout)
+	case cfg.JoinTimeout < 0:
+		return nil, fmt.Errorf("%w: JoinTimeout %v is negative", ErrInvalidConfig, cfg.JoinTimeout)
+	case cfg.MaxSessions < 0:
+		return nil, fmt.Errorf("%w: MaxSessions %d is negative", ErrInvalidConfig, cfg.MaxSessions)
+	case cfg.MaxSessionsPerPeer < 0:
+		return nil, fmt.Errorf("%w: MaxSessionsPerPeer %d is negative", ErrInvalidConfig, cfg.MaxSessionsPerPeer)
 	}
-	if cfg.JoinTimeout <= 0 {
-		cfg.JoinTimeout = 30 * time.Second
+	if cfg.RoundTimeout == 0 {
+		cfg.RoundTimeout = DefaultRoundTimeout
 	}
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = 64
+	if cfg.JoinTimeout == 0 {
+		cfg.JoinTimeout = DefaultJoinTimeout
+	}
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.MaxSessionsPerPeer == 0 {
+		cfg.MaxSessionsPerPeer = min(DefaultMaxSessionsPerPeer, cfg.MaxSessions)
+	}
+	if cfg.MaxSessionsPerPeer > cfg.MaxSessions {
+		return nil, fmt.Errorf("%w: MaxSessionsPerPeer %d exceeds MaxSessions %d", ErrInvalidConfig, cfg.MaxSessionsPerPeer, cfg.MaxSessions)
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
@@ -112,13 +244,16 @@ func New(cfg Config) (*Engine, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Engine{
-		cfg:      cfg,
-		net:      cfg.Network,
-		log:      log.With("party", string(cfg.Network.Self())),
-		sessions: make(map[SessionID]*session),
-		ended:    newRecentSet(8192),
-		ready:    make(chan struct{}),
-		presigs:  newPresigIndex(),
+		cfg:         cfg,
+		net:         cfg.Network,
+		log:         log.With("party", string(cfg.Network.Self())),
+		sessions:    make(map[SessionID]*session),
+		ended:       newRecentSet(8192),
+		byInitiator: make(map[PartyID]int),
+		ppSessions:  make(map[PartyID]int),
+		peers:       make(map[PartyID]*peerState),
+		ready:       make(chan struct{}),
+		presigs:     newPresigIndex(),
 	}, nil
 }
 
@@ -157,12 +292,14 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 			return fmt.Errorf("tss: receive: %w", err)
 		}
-		e.dispatch(ctx, m)
+		e.admit(ctx, m)
 	}
 }
 
-// dispatch routes one inbound message.
-func (e *Engine) dispatch(ctx context.Context, m *Message) {
+// admit checks what can be checked of m without any state, charges it to
+// its sender and queues it for the sender's dispatcher. It never blocks:
+// what does not fit is dropped and counted.
+func (e *Engine) admit(ctx context.Context, m *Message) {
 	if err := m.Validate(); err != nil {
 		e.count(dropMalformed)
 		return
@@ -171,15 +308,89 @@ func (e *Engine) dispatch(ctx context.Context, m *Message) {
 		e.count(dropNotParty)
 		return
 	}
+	// The network delivered m to us, and nothing later reads the other
+	// recipients: do not hold them.
+	m.To = nil
+	p := e.peer(ctx, m.From)
+	if p == nil {
+		e.count(dropOverflow)
+		return
+	}
+	in := &inbound{Message: m, peer: p, weight: int64(len(m.Payload)) + messageOverhead}
+	if p.held.Add(in.weight) > peerBufferBytes {
+		in.release()
+		e.count(dropOverflow)
+		return
+	}
+	select {
+	case p.queue <- in:
+	default:
+		in.release()
+		e.count(dropOverflow)
+	}
+}
+
+// peer returns the state of party id, starting its dispatcher the first
+// time; nil when the engine already serves maxPeers parties.
+func (e *Engine) peer(ctx context.Context, id PartyID) *peerState {
+	e.peersMu.Lock()
+	defer e.peersMu.Unlock()
+	if p := e.peers[id]; p != nil {
+		return p
+	}
+	if len(e.peers) >= maxPeers {
+		return nil
+	}
+	p := &peerState{id: id, queue: make(chan *inbound, peerQueueMessages), refusals: make(chan *Message, refusalQueue)}
+	e.peers[id] = p
+	e.wg.Add(2)
+	go func() {
+		defer e.wg.Done()
+		for {
+			select {
+			case in := <-p.queue:
+				e.dispatch(ctx, in)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	// Refusals go out on their own goroutine, each within refusalTimeout,
+	// so that a party that does not read holds up neither its dispatcher
+	// nor anyone else's.
+	go func() {
+		defer e.wg.Done()
+		for {
+			select {
+			case m := <-p.refusals:
+				sctx, cancel := context.WithTimeout(ctx, refusalTimeout)
+				if err := e.net.Send(sctx, m); err != nil {
+					e.log.Debug("refusal not delivered", "session", m.Session.Short(), "to", string(id), "err", err.Error())
+				}
+				cancel()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return p
+}
+
+// dispatch routes one inbound message, on its sender's dispatcher.
+func (e *Engine) dispatch(ctx context.Context, in *inbound) {
+	m := in.Message
 	if m.Type == MsgPropose {
 		e.onPropose(ctx, m)
+		in.release()
 		return
 	}
 	e.mu.Lock()
 	s := e.sessions[m.Session]
+	ended := s == nil && e.ended.has(m.Session)
 	e.mu.Unlock()
 	if s == nil {
-		if e.ended.has(m.Session) {
+		in.release()
+		if ended {
 			e.count(dropFinished)
 		} else {
 			e.count(dropUnknownSession)
@@ -187,11 +398,12 @@ func (e *Engine) dispatch(ctx context.Context, m *Message) {
 		return
 	}
 	if !containsParty(s.others, m.From) {
+		in.release()
 		e.count(dropNotParty)
 		return
 	}
-	if !s.deliver(ctx, m) {
-		e.count(dropFinished)
+	if r, ok := s.deliver(in); !ok {
+		e.count(r)
 	}
 }
 
@@ -200,31 +412,39 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 	prop, err := decodeProposal(m.Payload)
 	if err != nil {
 		e.count(dropMalformed)
-		e.refuse(ctx, m, err)
+		e.refuse(m, err)
 		return
 	}
 	if prop.Initiator != m.From || prop.SessionID() != m.Session {
 		e.count(dropMalformed)
-		e.refuse(ctx, m, errors.New("proposal does not match its envelope"))
+		e.refuse(m, errors.New("proposal does not match its envelope"))
 		return
 	}
 	if !containsParty(prop.Parties, e.net.Self()) {
 		e.count(dropNotParty)
-		e.refuse(ctx, m, fmt.Errorf("%w: %s is not a party of this session", ErrNotInCommittee, e.net.Self()))
+		e.refuse(m, fmt.Errorf("%w: %s is not a party of this session", ErrNotInCommittee, e.net.Self()))
 		return
 	}
 	e.mu.Lock()
 	_, active := e.sessions[m.Session]
 	replay := active || e.ended.has(m.Session)
+	quota := e.quotaLocked(prop)
 	e.mu.Unlock()
 	if replay {
 		e.count(dropReplay)
 		return
 	}
+	if quota != nil {
+		// Before the checks, which may read the store or the HSM: a party
+		// over its quota costs no more than this.
+		e.count(dropOverQuota)
+		e.refuse(m, quota)
+		return
+	}
 	hooks, err := e.check(ctx, prop, false, nil)
 	if err != nil {
 		e.log.Info("refused session", "session", m.Session.Short(), "op", string(prop.Op), "from", string(m.From), "reason", err.Error())
-		e.refuse(ctx, m, err)
+		e.refuse(m, err)
 		return
 	}
 	if hooks.respond != nil {
@@ -232,8 +452,40 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 		return
 	}
 	if _, err := e.startSession(prop, false, hooks, nil); err != nil {
-		e.refuse(ctx, m, err)
+		if errors.Is(err, ErrBusy) {
+			e.count(dropOverQuota)
+		}
+		e.refuse(m, err)
 	}
+}
+
+// quotaLocked returns why a session proposed by another party cannot run
+// now for lack of room (wrapping ErrBusy), or nil. Call it with e.mu held.
+func (e *Engine) quotaLocked(prop *Proposal) error {
+	from := prop.Initiator
+	switch {
+	case len(e.sessions)+int(e.responding.Load()) >= e.cfg.MaxSessions:
+		return fmt.Errorf("%w: %s runs %d sessions, its maximum; retry later", ErrBusy, e.net.Self(), e.cfg.MaxSessions)
+	case e.byInitiator[from] >= e.cfg.MaxSessionsPerPeer:
+		return fmt.Errorf("%w: %s already runs %d sessions proposed by %s, the most one party may propose; retry when some have ended",
+			ErrBusy, e.net.Self(), e.byInitiator[from], from)
+	case needsPreParams(prop, e.net.Self()) && e.ppSessions[from] >= maxPreParamSessionsPerPeer:
+		return fmt.Errorf("%w: %s already runs %d keygen or reshare sessions proposed by %s; retry when they have ended",
+			ErrBusy, e.net.Self(), e.ppSessions[from], from)
+	}
+	return nil
+}
+
+// needsPreParams reports whether self uses a pre-parameter set in the
+// session: keygen, or a reshare in which it joins the new committee.
+func needsPreParams(prop *Proposal, self PartyID) bool {
+	switch prop.Op {
+	case OpKeygen:
+		return true
+	case OpReshare:
+		return slices.Contains(prop.NewParties, self)
+	}
+	return false
 }
 
 // respond answers a proposal of an immediate session (online signing) on
@@ -241,22 +493,34 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 // of the proposal is dropped, and the answer is one result or a refusal.
 func (e *Engine) respond(ctx context.Context, m *Message, hooks sessionHooks) {
 	e.mu.Lock()
-	if !e.running || len(e.sessions)+int(e.responding.Load()) >= e.cfg.MaxSessions {
+	if !e.running {
 		e.mu.Unlock()
-		e.refuse(ctx, m, ErrBusy)
+		e.refuse(m, ErrEngineClosed)
+		return
+	}
+	if err := e.quotaLocked(&Proposal{Op: OpOnline, Initiator: m.From}); err != nil {
+		e.mu.Unlock()
+		e.count(dropOverQuota)
+		e.refuse(m, err)
 		return
 	}
 	e.ended.add(m.Session)
 	e.responding.Add(1)
+	e.byInitiator[m.From]++
 	e.wg.Add(1)
 	e.mu.Unlock()
 	go func() {
 		defer e.wg.Done()
-		defer e.responding.Add(-1)
+		defer func() {
+			e.mu.Lock()
+			e.forgetSession(m.From, false)
+			e.mu.Unlock()
+			e.responding.Add(-1)
+		}()
 		payload, err := hooks.respond(ctx)
 		if err != nil {
 			e.log.Info("refused online session", "session", m.Session.Short(), "from", string(m.From), "reason", err.Error())
-			e.refuse(ctx, m, err)
+			e.refuse(m, err)
 			return
 		}
 		sctx, cancel := context.WithTimeout(ctx, e.cfg.RoundTimeout)
@@ -265,6 +529,19 @@ func (e *Engine) respond(ctx context.Context, m *Message, hooks sessionHooks) {
 			e.log.Info("online result not delivered", "session", m.Session.Short(), "to", string(m.From), "err", err.Error())
 		}
 	}()
+}
+
+// forgetSession forgets one running session proposed by from. Call it
+// with e.mu held.
+func (e *Engine) forgetSession(from PartyID, preParams bool) {
+	if e.byInitiator[from]--; e.byInitiator[from] <= 0 {
+		delete(e.byInitiator, from)
+	}
+	if preParams {
+		if e.ppSessions[from]--; e.ppSessions[from] <= 0 {
+			delete(e.ppSessions, from)
+		}
+	}
 }
 
 // check runs the operation's checks and the policy, and returns the hooks
@@ -309,35 +586,59 @@ func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool, extr
 	return hooks, nil
 }
 
-func (e *Engine) refuse(ctx context.Context, m *Message, reason error) {
-	sctx, cancel := context.WithTimeout(ctx, e.cfg.JoinTimeout)
-	defer cancel()
+// refuse queues a refusal for the proposer of m. Its peer's refusal
+// goroutine sends it (see peer); when refusalQueue refusals already wait,
+// because the proposer does not read or proposes faster than refusals
+// can be sent, it is dropped and counted.
+func (e *Engine) refuse(m *Message, reason error) {
+	e.peersMu.Lock()
+	p := e.peers[m.From]
+	e.peersMu.Unlock()
 	msg := reason.Error()
 	if len(msg) > 512 {
 		msg = msg[:512]
 	}
 	payload := append([]byte(refusalCode(reason)+"\n"), msg...)
-	_ = e.net.Send(sctx, &Message{Session: m.Session, Type: MsgRefuse, From: e.net.Self(), To: []PartyID{m.From}, Payload: payload})
+	out := &Message{Session: m.Session, Type: MsgRefuse, From: e.net.Self(), To: []PartyID{m.From}, Payload: payload}
+	if p == nil {
+		e.count(dropRefusal)
+		return
+	}
+	select {
+	case p.refusals <- out:
+	default:
+		e.count(dropRefusal)
+	}
 }
 
 // startSession registers and starts a session. callerCtx, when set, also
 // ends the session when it is done (an initiator's request context).
 func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks, callerCtx context.Context) (*session, error) {
 	s := newSession(e, prop, initiator, hooks)
+	pp := !initiator && needsPreParams(prop, e.net.Self())
 	e.mu.Lock()
 	if !e.running {
 		e.mu.Unlock()
 		return nil, ErrEngineClosed
 	}
-	if len(e.sessions) >= e.cfg.MaxSessions {
+	if initiator {
+		if len(e.sessions) >= e.cfg.MaxSessions {
+			e.mu.Unlock()
+			return nil, ErrBusy
+		}
+	} else if err := e.quotaLocked(prop); err != nil {
 		e.mu.Unlock()
-		return nil, ErrBusy
+		return nil, err
 	}
 	if _, dup := e.sessions[s.id]; dup || e.ended.has(s.id) {
 		e.mu.Unlock()
 		return nil, fmt.Errorf("tss: session %s already exists", s.id.Short())
 	}
 	e.sessions[s.id] = s
+	e.byInitiator[prop.Initiator]++
+	if pp {
+		e.ppSessions[prop.Initiator]++
+	}
 	ctx, cancel := context.WithCancel(e.runCtx)
 	e.wg.Add(1)
 	e.mu.Unlock()
@@ -354,6 +655,7 @@ func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks
 		e.mu.Lock()
 		delete(e.sessions, s.id)
 		e.ended.add(s.id)
+		e.forgetSession(prop.Initiator, pp)
 		e.mu.Unlock()
 		if s.err != nil {
 			e.log.Info("session failed", "session", s.id.Short(), "op", string(s.prop.Op), "err", s.err.Error())
@@ -394,10 +696,14 @@ func (e *Engine) propose(ctx context.Context, prop *Proposal, extra ...any) (*se
 	}
 	select {
 	case <-s.done:
-		if s.err == nil && hooks.verify != nil {
-			return s, hooks.verify()
+		err := s.err
+		if err == nil && hooks.verify != nil {
+			err = hooks.verify()
 		}
-		return s, s.err
+		if err == nil && e.cfg.Completed != nil && !hooks.immediate {
+			e.cfg.Completed(ctx, prop)
+		}
+		return s, err
 	case <-ctx.Done():
 		<-s.done
 		return s, fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
@@ -462,8 +768,16 @@ type Stats struct {
 	// Unexpected counts messages of a type the session did not expect at
 	// that point.
 	Unexpected uint64 `json:"unexpected"`
-	// Overflow counts messages dropped because a session's buffer was full.
+	// Overflow counts messages dropped because their sender already had as
+	// many messages held by this party as it may (in all, queued for one
+	// session, or buffered before a session started).
 	Overflow uint64 `json:"overflow"`
+	// OverQuota counts proposals refused because this party already ran
+	// as many sessions as it allows, in all or proposed by that party.
+	OverQuota uint64 `json:"over_quota"`
+	// RefusalsDropped counts refusals not sent because too many were being
+	// sent already.
+	RefusalsDropped uint64 `json:"refusals_dropped"`
 }
 
 type dropReason int
@@ -477,6 +791,8 @@ const (
 	dropMalformed
 	dropUnexpected
 	dropOverflow
+	dropOverQuota
+	dropRefusal
 	numDropReasons
 )
 
@@ -495,6 +811,8 @@ func (e *Engine) Stats() Stats {
 		Malformed:       e.stats[dropMalformed].Load(),
 		Unexpected:      e.stats[dropUnexpected].Load(),
 		Overflow:        e.stats[dropOverflow].Load(),
+		OverQuota:       e.stats[dropOverQuota].Load(),
+		RefusalsDropped: e.stats[dropRefusal].Load(),
 	}
 }
 

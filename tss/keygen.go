@@ -107,12 +107,20 @@ func (e *Engine) keygenHooks(ctx context.Context, prop *Proposal, initiator bool
 		pp     *keygen.LocalPreParams
 	)
 	hooks := sessionHooks{wantResults: true}
-	hooks.newProtocol = func() (protocol, error) {
-		var err error
-		pp, err = e.cfg.PreParams.Take(ctx)
+	hooks.newProtocol = func() (_ protocol, err error) {
+		// The set is reserved here and consumed only when round 1, which
+		// carries its Paillier key, is about to leave (preParamsGuard).
+		lease, err := e.reservePreParams(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("tss: keygen on %s: %w", e.net.Self(), err)
 		}
+		pp = lease.pp
+		defer func() {
+			if err != nil {
+				lease.release()
+				wipePreParams(pp)
+			}
+		}()
 		members, self, err := committeeMembers(prop.KeyID, 1, prop.Parties, e.net.Self(), roleMain)
 		if err != nil {
 			return nil, err
@@ -146,7 +154,7 @@ func (e *Engine) keygenHooks(ctx context.Context, prop *Proposal, initiator bool
 				(&keyShare{Data: result}).wipe()
 			}
 		}
-		return proto, nil
+		return &preParamsGuard{protocol: proto, ctx: ctx, lease: lease, role: roleMain}, nil
 	}
 	hooks.finish = func(ctx context.Context) ([]byte, error) {
 		if err := checkModProofsAfterKeygen(result); err != nil {

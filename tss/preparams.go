@@ -63,6 +63,7 @@ type PreParamsPool struct {
 
 	takeMu     sync.Mutex // one Take at a time, so no set is handed out twice
 	mu         sync.Mutex
+	reserved   map[string]bool // ids of sets handed out but not yet used, under mu
 	generating int
 	generated  int
 	lastErr    string
@@ -87,7 +88,7 @@ func NewPreParamsPool(cfg PreParamsConfig) (*PreParamsPool, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &PreParamsPool{cfg: cfg, log: log, wake: make(chan struct{}, 1)}, nil
+	return &PreParamsPool{cfg: cfg, log: log, reserved: make(map[string]bool), wake: make(chan struct{}, 1)}, nil
 }
 
 // Add validates a set and stores it as ready, for example one generated
@@ -114,30 +115,63 @@ func (p *PreParamsPool) Add(ctx context.Context, pp *keygen.LocalPreParams) erro
 	return nil
 }
 
-// Ready returns how many sets are stored and ready.
+// Ready returns how many sets are stored and ready: stored and not handed
+// to a session that may still use them.
 func (p *PreParamsPool) Ready(ctx context.Context) (int, error) {
 	ids, err := p.cfg.Store.List(ctx, kindPreParams)
 	if err != nil {
 		return 0, fmt.Errorf("tss: list pre-parameters: %w", err)
 	}
-	return len(ids), nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, id := range ids {
+		if !p.reserved[id] {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // Take removes a ready set from the store and returns it. The set is
 // deleted durably before it is returned, so it is never handed out twice,
 // even across a crash.
 func (p *PreParamsPool) Take(ctx context.Context) (*keygen.LocalPreParams, error) {
+	l, err := p.reserve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.consume(ctx); err != nil {
+		l.release()
+		return nil, err
+	}
+	return l.pp, nil
+}
+
+// reserve hands out a ready set without deleting it: the set stays in the
+// store, and out of every other Take and reserve of this pool, until the
+// lease is consumed (the set is about to be used: deleted durably first)
+// or released (it was not used and is ready again). A crash in between
+// leaves the set in the store, where it is ready again after the restart;
+// since nothing derived from it left the process before consume, using it
+// then is using it once.
+func (p *PreParamsPool) reserve(ctx context.Context) (*preParamsLease, error) {
 	p.takeMu.Lock()
 	defer p.takeMu.Unlock()
-	defer p.poke()
 	ids, err := p.cfg.Store.List(ctx, kindPreParams)
 	if err != nil {
 		return nil, fmt.Errorf("tss: list pre-parameters: %w", err)
 	}
 	for _, id := range ids {
+		p.mu.Lock()
+		taken := p.reserved[id]
+		p.mu.Unlock()
+		if taken {
+			continue
+		}
 		data, _, err := p.cfg.Store.Get(ctx, kindPreParams, id)
 		if errors.Is(err, fs.ErrNotExist) {
-			continue // taken concurrently
+			continue // removed concurrently
 		}
 		if err != nil {
 			return nil, fmt.Errorf("tss: load pre-parameters %s: %w", id, err)
@@ -145,16 +179,143 @@ func (p *PreParamsPool) Take(ctx context.Context) (*keygen.LocalPreParams, error
 		var pp keygen.LocalPreParams
 		uerr := json.Unmarshal(data, &pp)
 		clear(data)
-		if err := p.cfg.Store.Delete(ctx, kindPreParams, id); err != nil {
-			return nil, fmt.Errorf("tss: retire pre-parameters %s: %w", id, err)
-		}
 		if uerr != nil || !pp.ValidateWithProof() {
-			p.log.Warn("discarded undecodable pre-parameters", "id", id)
+			wipePreParams(&pp)
+			p.log.Warn("discarding undecodable pre-parameters", "id", id)
+			if err := p.cfg.Store.Delete(ctx, kindPreParams, id); err != nil {
+				return nil, fmt.Errorf("tss: discard pre-parameters %s: %w", id, err)
+			}
 			continue
 		}
-		return &pp, nil
+		p.mu.Lock()
+		p.reserved[id] = true
+		p.mu.Unlock()
+		return &preParamsLease{pool: p, id: id, pp: &pp}, nil
 	}
 	return nil, ErrNoPreParams
+}
+
+// preParamsLease is one set handed to a session. The session calls consume
+// right before the first message that carries anything derived from the
+// set leaves this party, and release when it ends (which does nothing
+// after consume).
+type preParamsLease struct {
+	pool *PreParamsPool // nil for a set from another PreParamsSource, taken already
+	id   string
+	pp   *keygen.LocalPreParams
+
+	consumed, released bool
+}
+
+// consume deletes the set from the store, durably, so that it is never
+// handed out again, even after a crash. Until it returns nil nothing
+// derived from the set may be sent.
+func (l *preParamsLease) consume(ctx context.Context) error {
+	if l.consumed || l.pool == nil {
+		l.consumed = true
+		return nil
+	}
+	if l.released {
+		return fmt.Errorf("tss: pre-parameters %s were given back already", l.id)
+	}
+	if err := l.pool.cfg.Store.Delete(ctx, kindPreParams, l.id); err != nil {
+		return fmt.Errorf("tss: retire pre-parameters %s before their first use: %w", l.id, err)
+	}
+	l.consumed = true
+	l.pool.mu.Lock()
+	delete(l.pool.reserved, l.id)
+	l.pool.mu.Unlock()
+	l.pool.poke()
+	return nil
+}
+
+// release gives an unused set back to the pool; after consume it does
+// nothing.
+func (l *preParamsLease) release() {
+	if l == nil || l.consumed || l.released || l.pool == nil {
+		return
+	}
+	l.released = true
+	l.pool.mu.Lock()
+	delete(l.pool.reserved, l.id)
+	l.pool.mu.Unlock()
+	l.pool.poke()
+}
+
+// preParamsReserver is a PreParamsSource that can hand out a set without
+// consuming it (PreParamsPool).
+type preParamsReserver interface {
+	reserve(ctx context.Context) (*preParamsLease, error)
+}
+
+// reservePreParams gets a set for a session from the configured source:
+// reserved when the source can (PreParamsPool), taken at once otherwise.
+func (e *Engine) reservePreParams(ctx context.Context) (*preParamsLease, error) {
+	if r, ok := e.cfg.PreParams.(preParamsReserver); ok {
+		return r.reserve(ctx)
+	}
+	pp, err := e.cfg.PreParams.Take(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &preParamsLease{pp: pp, consumed: true}, nil
+}
+
+// preParamsGuard runs a protocol whose local party in role r uses a leased
+// pre-parameter set, and consumes the lease right before the first message
+// that party sends leaves this site. Until then nothing derived from the
+// set is known outside, so a session that ends first (abandoned by its
+// initiator, say) gives the set back. For keygen that message is round 1;
+// for a new member of a reshare it is round 2, which it sends only once
+// every old member has sent round 1.
+type preParamsGuard struct {
+	protocol
+	ctx   context.Context
+	lease *preParamsLease
+	role  role
+}
+
+func (g *preParamsGuard) start() ([]outMsg, error) {
+	outs, err := g.protocol.start()
+	if err != nil {
+		return nil, err
+	}
+	return outs, g.beforeSend(outs)
+}
+
+func (g *preParamsGuard) handle(in inMsg) ([]outMsg, error) {
+	outs, err := g.protocol.handle(in)
+	if err != nil {
+		return nil, err
+	}
+	return outs, g.beforeSend(outs)
+}
+
+// beforeSend consumes the lease if outs hold a message of the guarded
+// role. tss-lib messages start with the sender's role (envelope in
+// tsslib.go).
+func (g *preParamsGuard) beforeSend(outs []outMsg) error {
+	if g.lease.consumed {
+		return nil
+	}
+	for _, o := range outs {
+		if len(o.payload) > 0 && role(o.payload[0]) == g.role {
+			return g.lease.consume(g.ctx)
+		}
+	}
+	return nil
+}
+
+func (g *preParamsGuard) broadcasts(p PartyID, r uint32) bool {
+	if bs, ok := g.protocol.(broadcastSenders); ok {
+		return bs.broadcasts(p, r)
+	}
+	return true
+}
+
+func (g *preParamsGuard) wipe() {
+	g.protocol.wipe()
+	g.lease.release()
 }
 
 // Status reports the pool's state.

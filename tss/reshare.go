@@ -48,13 +48,13 @@ type reshareParams struct {
 // and a new member's no-small-factor proof against its round-2 modulus, so
 // each waits for that message.
 var reshareSpecs = []msgSpec{
-	{name: "binance.tsslib.ecdsa.resharing.DGRound1Message", broadcast: true},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message1", broadcast: true},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message2", broadcast: true},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message1"},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message2", broadcast: true, after: "binance.tsslib.ecdsa.resharing.DGRound1Message"},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message1", after: "binance.tsslib.ecdsa.resharing.DGRound2Message1"},
-	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message2", broadcast: true},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound1Message", broadcast: true, from: roleOld},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message1", broadcast: true, from: roleNew},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound2Message2", broadcast: true, from: roleNew},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message1", from: roleOld},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound3Message2", broadcast: true, from: roleOld, after: "binance.tsslib.ecdsa.resharing.DGRound1Message"},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message1", from: roleNew, after: "binance.tsslib.ecdsa.resharing.DGRound2Message1"},
+	{name: "binance.tsslib.ecdsa.resharing.DGRound4Message2", broadcast: true, from: roleNew},
 }
 
 // Reshare moves a key to a new committee in two phases. First the old and
@@ -229,7 +229,14 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 	var oldShare *keyShare
 
 	hooks := sessionHooks{wantResults: true, state: st}
-	hooks.newProtocol = func() (protocol, error) {
+	hooks.newProtocol = func() (_ protocol, err error) {
+		var lease *preParamsLease
+		defer func() {
+			if err != nil && lease != nil {
+				lease.release()
+				wipePreParams(pp)
+			}
+		}()
 		oldMembers, oldMine, err := committeeMembers(prop.KeyID, params.OldEpoch, prop.OldParties, self, roleOld)
 		if err != nil && isOld {
 			return nil, err
@@ -275,10 +282,14 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 			proto.local[roleOld] = party
 		}
 		if isNew {
-			pp, err = e.cfg.PreParams.Take(ctx)
+			// Reserved now, consumed only when this party's first message
+			// as a new member (round 2, with its Paillier key) is about to
+			// leave (preParamsGuard).
+			lease, err = e.reservePreParams(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("tss: reshare on %s: %w", self, err)
 			}
+			pp = lease.pp
 			validator.setOwnModuli(pp.PaillierSK.N, pp.NTildei)
 			rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, newMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
 			save := keygen.NewLocalPartySaveData(len(newIDs))
@@ -310,6 +321,9 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 			if d := results[roleNew]; d != nil {
 				(&keyShare{Data: d}).wipe()
 			}
+		}
+		if lease != nil {
+			return &preParamsGuard{protocol: proto, ctx: ctx, lease: lease, role: roleNew}, nil
 		}
 		return proto, nil
 	}

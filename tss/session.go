@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -33,7 +34,7 @@ type slot struct {
 
 // bcastState tracks one broadcast through echo consistency.
 type bcastState struct {
-	msg       *Message
+	in        *inbound // the broadcast, held until its echoes are in
 	hash      [32]byte
 	have      bool
 	delivered bool
@@ -80,23 +81,56 @@ type session struct {
 	state     any
 	log       *slog.Logger
 
-	inbox chan *Message
-	done  chan struct{}
-	err   error // valid after done is closed
+	// Messages from the sender dispatchers wait here for the session
+	// goroutine; queued counts them per sender (sessionQueuePerSender).
+	qmu     sync.Mutex
+	queue   []*inbound
+	queued  map[PartyID]int
+	qclosed bool
+	notify  chan struct{} // capacity 1: something was queued
+
+	done chan struct{}
+	err  error // valid after done is closed
 
 	started time.Time
 	snap    atomic.Pointer[SessionInfo]
+	echoes  atomic.Int64 // echoes recorded, for tests of the state bound
 
 	// state below is owned by the run goroutine
 	phase        phase
 	proto        protocol
 	accepted     map[PartyID]bool
 	results      map[PartyID]bool
-	early        []*Message
+	early        []*inbound
+	earlyCount   map[PartyID]int   // protocol messages in early, by sender
+	earlyEchoes  map[PartyID]int   // echoes in early, by sender
+	earlyBytes   map[PartyID]int64 // bytes in early, by sender
 	bcast        map[slot]*bcastState
 	p2p          map[slot][32]byte
 	lastProgress time.Time
 }
+
+// Bounds on what one sender can make one session hold. A session also
+// counts against its sender's budget in the engine (peerBufferBytes).
+const (
+	// sessionQueuePerSender bounds the messages from one sender waiting
+	// for the session goroutine. No party sends one session more than a
+	// message and an echo per other party for each round; the largest
+	// protocols have 10 rounds and committees have at most 2*MaxParties
+	// parties (a reshare), so honest senders stay below it.
+	sessionQueuePerSender = 2048
+	// earlyMessagesPerSender bounds the protocol messages from one sender
+	// that a session keeps before it starts: the first rounds of a party
+	// that started earlier can overtake the start, a message to us and a
+	// broadcast per round.
+	earlyMessagesPerSender = 8
+	// earlyEchoesPerSender bounds the echoes from one sender kept before
+	// the start: one per other party for each broadcast of those rounds.
+	earlyEchoesPerSender = 8 * MaxParties
+	// earlyBytesPerSender bounds the bytes from one sender kept before the
+	// start: two payloads of the largest size.
+	earlyBytesPerSender = 2 * MaxPayloadSize
+)
 
 func newSession(e *Engine, prop *Proposal, initiator bool, hooks sessionHooks) *session {
 	self := e.net.Self()
@@ -108,40 +142,92 @@ func newSession(e *Engine, prop *Proposal, initiator bool, hooks sessionHooks) *
 	}
 	id := prop.SessionID()
 	return &session{
-		e:         e,
-		id:        id,
-		prop:      prop,
-		self:      self,
-		parties:   prop.Parties,
-		others:    others,
-		initiator: initiator,
-		hooks:     hooks,
-		state:     hooks.state,
-		log:       e.log.With("session", id.Short(), "op", string(prop.Op)),
-		inbox:     make(chan *Message, sessionInboxSize),
-		done:      make(chan struct{}),
-		started:   time.Now(),
-		accepted:  make(map[PartyID]bool),
-		results:   make(map[PartyID]bool),
-		bcast:     make(map[slot]*bcastState),
-		p2p:       make(map[slot][32]byte),
+		e:           e,
+		id:          id,
+		prop:        prop,
+		self:        self,
+		parties:     prop.Parties,
+		others:      others,
+		initiator:   initiator,
+		hooks:       hooks,
+		state:       hooks.state,
+		log:         e.log.With("session", id.Short(), "op", string(prop.Op)),
+		queued:      make(map[PartyID]int),
+		notify:      make(chan struct{}, 1),
+		done:        make(chan struct{}),
+		started:     time.Now(),
+		accepted:    make(map[PartyID]bool),
+		results:     make(map[PartyID]bool),
+		earlyCount:  make(map[PartyID]int),
+		earlyEchoes: make(map[PartyID]int),
+		earlyBytes:  make(map[PartyID]int64),
+		bcast:       make(map[slot]*bcastState),
+		p2p:         make(map[slot][32]byte),
 	}
 }
 
-// sessionInboxSize bounds the messages queued for one session; the
-// dispatcher blocks (backpressure) when it is full.
-const sessionInboxSize = 256
-
-// deliver queues m for the session; it blocks while the inbox is full and
-// gives up when the session ends or ctx is done.
-func (s *session) deliver(ctx context.Context, m *Message) bool {
+// deliver queues in for the session goroutine. It never blocks: when the
+// session has ended or the sender has sessionQueuePerSender messages
+// queued, in is released and deliver reports why it was dropped.
+func (s *session) deliver(in *inbound) (dropReason, bool) {
+	s.qmu.Lock()
+	switch {
+	case s.qclosed:
+		s.qmu.Unlock()
+		in.release()
+		return dropFinished, false
+	case s.queued[in.From] >= sessionQueuePerSender:
+		s.qmu.Unlock()
+		in.release()
+		return dropOverflow, false
+	}
+	s.queue = append(s.queue, in)
+	s.queued[in.From]++
+	s.qmu.Unlock()
 	select {
-	case s.inbox <- m:
-		return true
-	case <-s.done:
-		return false
-	case <-ctx.Done():
-		return false
+	case s.notify <- struct{}{}:
+	default:
+	}
+	return 0, true
+}
+
+// next takes the oldest queued message, or nil.
+func (s *session) next() *inbound {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	if len(s.queue) == 0 {
+		return nil
+	}
+	in := s.queue[0]
+	s.queue[0] = nil
+	s.queue = s.queue[1:]
+	if s.queued[in.From]--; s.queued[in.From] <= 0 {
+		delete(s.queued, in.From)
+	}
+	return in
+}
+
+// closeQueue refuses further messages and releases everything the session
+// still holds: queued, buffered before the start, and broadcasts waiting
+// for echoes.
+func (s *session) closeQueue() {
+	s.qmu.Lock()
+	s.qclosed = true
+	q := s.queue
+	s.queue = nil
+	s.qmu.Unlock()
+	for _, in := range q {
+		in.release()
+	}
+	for _, in := range s.early {
+		in.release()
+	}
+	s.early = nil
+	for _, b := range s.bcast {
+		if b.in != nil {
+			b.in.release()
+			b.in = nil
+		}
 	}
 }
 
@@ -149,6 +235,7 @@ func (s *session) deliver(ctx context.Context, m *Message) bool {
 // goroutine that touches the session's state.
 func (s *session) run(ctx context.Context) {
 	err := s.loop(ctx)
+	s.closeQueue()
 	if s.proto != nil {
 		s.proto.wipe()
 	}
@@ -206,10 +293,18 @@ func (s *session) loop(ctx context.Context) error {
 	defer timer.Stop()
 	for s.phase != phaseEnded {
 		select {
-		case m := <-s.inbox:
-			progressed, err := s.onMessage(ctx, m)
-			if err != nil {
-				return err
+		case <-s.notify:
+			progressed := false
+			for s.phase != phaseEnded {
+				in := s.next()
+				if in == nil {
+					break
+				}
+				p, err := s.handle(ctx, in)
+				if err != nil {
+					return err
+				}
+				progressed = progressed || p
 			}
 			if progressed {
 				s.publish()
@@ -309,9 +404,21 @@ func (s *session) waiting() []PartyID {
 	return slices.Compact(waiting)
 }
 
+// handle runs onMessage and releases in unless the session kept it.
+func (s *session) handle(ctx context.Context, in *inbound) (bool, error) {
+	in.kept = false
+	progressed, err := s.onMessage(ctx, in)
+	if !in.kept {
+		in.release()
+	}
+	return progressed, err
+}
+
 // onMessage handles one inbound message. The dispatcher already checked
-// that the sender is a party of this session and not us.
-func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
+// that the sender is a party of this session and not us. It reports
+// whether the session made progress: only then is the round timer reset.
+func (s *session) onMessage(ctx context.Context, in *inbound) (bool, error) {
+	m := in.Message
 	switch m.Type {
 	case MsgAbort:
 		return false, &AbortedError{Party: m.From, Reason: printable(m.Payload), Waiting: s.waiting()}
@@ -334,6 +441,9 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 			if err := s.startProtocol(ctx); err != nil {
 				return false, err
 			}
+			if err := s.replayEarly(ctx); err != nil {
+				return false, err
+			}
 		}
 		return true, nil
 	case MsgStart:
@@ -344,21 +454,10 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 		if err := s.startProtocol(ctx); err != nil {
 			return false, err
 		}
-		early := s.early
-		s.early = nil
-		for _, em := range early {
-			if _, err := s.onMessage(ctx, em); err != nil {
-				return false, err
-			}
-		}
-		return true, nil
+		return true, s.replayEarly(ctx)
 	case MsgProtocol, MsgEcho:
 		if s.phase == phaseJoining {
-			if len(s.early) >= sessionInboxSize {
-				s.e.count(dropOverflow)
-				return false, nil
-			}
-			s.early = append(s.early, m)
+			s.keepEarly(in)
 			return false, nil
 		}
 		if s.phase != phaseRunning {
@@ -368,7 +467,7 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 		if m.Type == MsgEcho {
 			return s.onEcho(ctx, m)
 		}
-		return s.onProtocol(ctx, m)
+		return s.onProtocol(ctx, in)
 	case MsgResult:
 		if !s.initiator || s.results[m.From] || (s.phase != phaseFinishing && s.phase != phaseRunning) {
 			s.e.count(dropUnexpected)
@@ -388,12 +487,60 @@ func (s *session) onMessage(ctx context.Context, m *Message) (bool, error) {
 	}
 }
 
-func (s *session) onProtocol(ctx context.Context, m *Message) (bool, error) {
+// keepEarly buffers a protocol message or echo that arrived before the
+// session started, within the per-sender bounds; beyond them it is dropped
+// and counted.
+func (s *session) keepEarly(in *inbound) {
+	from := in.From
+	full := s.earlyBytes[from]+in.weight > earlyBytesPerSender
+	if in.Type == MsgEcho {
+		full = full || s.earlyEchoes[from] >= earlyEchoesPerSender
+	} else {
+		full = full || s.earlyCount[from] >= earlyMessagesPerSender
+	}
+	if full {
+		s.e.count(dropOverflow)
+		return
+	}
+	if in.Type == MsgEcho {
+		s.earlyEchoes[from]++
+	} else {
+		s.earlyCount[from]++
+	}
+	s.earlyBytes[from] += in.weight
+	s.early = append(s.early, in)
+	in.kept = true
+}
+
+// replayEarly hands the messages buffered before the start to the session,
+// in the order they came.
+func (s *session) replayEarly(ctx context.Context) error {
+	early := s.early
+	s.early = nil
+	clear(s.earlyCount)
+	clear(s.earlyEchoes)
+	clear(s.earlyBytes)
+	for i, in := range early {
+		if _, err := s.handle(ctx, in); err != nil {
+			for _, rest := range early[i+1:] {
+				rest.release()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *session) onProtocol(ctx context.Context, in *inbound) (bool, error) {
+	m := in.Message
 	if m.Round == 0 {
 		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: 0, Reason: fmt.Errorf("%w: protocol message without a round", ErrMalformedMessage)}
 	}
 	if bc, ok := s.proto.broadcastRound(m.Round); !ok || bc != m.Broadcast {
 		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: m.Round, Reason: fmt.Errorf("%w: round %d message with the wrong round number or delivery mode", ErrMalformedMessage, m.Round)}
+	}
+	if m.Broadcast && !s.mayBroadcast(m.From, m.Round) {
+		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: m.Round, Reason: fmt.Errorf("%w: round %d broadcast from a party that does not broadcast in that round", ErrMalformedMessage, m.Round)}
 	}
 	sl := slot{origin: m.From, round: m.Round}
 	h := m.Hash()
@@ -422,7 +569,8 @@ func (s *session) onProtocol(ctx context.Context, m *Message) (bool, error) {
 		}
 		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: m.Round, Reason: fmt.Errorf("%w: two different broadcasts for one round", ErrMalformedMessage)}
 	}
-	b.msg, b.hash, b.have = m, h, true
+	b.in, b.hash, b.have = in, h, true
+	in.kept = true
 	for p, eh := range b.echoes {
 		if eh != h {
 			return false, &EquivocationError{Sender: m.From, Reporter: p, Round: m.Round}
@@ -438,13 +586,25 @@ func (s *session) onProtocol(ctx context.Context, m *Message) (bool, error) {
 	if err := s.send(ctx, &Message{Type: MsgEcho, To: to, Round: m.Round, Payload: encodeEcho(m.From, h)}); err != nil {
 		return false, err
 	}
-	return true, s.tryDeliver(ctx, sl, b)
+	// The first copy of a party's broadcast is progress even while its
+	// echoes are missing: it can come only once per party and round.
+	_, err := s.tryDeliver(ctx, sl, b)
+	return true, err
 }
 
+// onEcho records another recipient's echo of a broadcast. An echo is
+// checked against the protocol before it enters any state: its round must
+// be a broadcast round of the protocol and its origin a party that
+// broadcasts in that round, so the echoes a session holds are bounded by
+// parties × parties × rounds. An echo is not progress by itself: the round
+// timer is reset only when it completes a broadcast's delivery.
 func (s *session) onEcho(ctx context.Context, m *Message) (bool, error) {
 	origin, h, err := decodeEcho(m.Payload)
 	if err != nil || origin == m.From || origin == s.self || !containsParty(s.others, origin) {
 		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: m.Round, Reason: fmt.Errorf("%w: bad echo", ErrMalformedMessage)}
+	}
+	if bc, ok := s.proto.broadcastRound(m.Round); !ok || !bc || !s.mayBroadcast(origin, m.Round) {
+		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: m.Round, Reason: fmt.Errorf("%w: echo of a round %d broadcast by %s, which the protocol does not have", ErrMalformedMessage, m.Round, origin)}
 	}
 	sl := slot{origin: origin, round: m.Round}
 	b := s.bcast[sl]
@@ -460,28 +620,49 @@ func (s *session) onEcho(ctx context.Context, m *Message) (bool, error) {
 		return false, &CulpritError{Op: s.prop.Op, Parties: []PartyID{m.From}, Round: m.Round, Reason: fmt.Errorf("%w: two different echoes for one broadcast", ErrMalformedMessage)}
 	}
 	b.echoes[m.From] = h
+	s.echoes.Add(1)
 	if b.have && b.hash != h {
 		return false, &EquivocationError{Sender: origin, Reporter: m.From, Round: m.Round}
 	}
-	return true, s.tryDeliver(ctx, sl, b)
+	return s.tryDeliver(ctx, sl, b)
 }
 
-func (s *session) tryDeliver(ctx context.Context, sl slot, b *bcastState) error {
+// mayBroadcast reports whether origin broadcasts in round r of the
+// session's protocol. Protocols in which only some parties broadcast in a
+// round (resharing: old and new committees take turns) say which.
+func (s *session) mayBroadcast(origin PartyID, r uint32) bool {
+	if bs, ok := s.proto.(broadcastSenders); ok {
+		return bs.broadcasts(origin, r)
+	}
+	return true
+}
+
+// broadcastSenders is implemented by protocols in which not every party
+// broadcasts in every broadcast round.
+type broadcastSenders interface {
+	// broadcasts reports whether party p broadcasts in round r.
+	broadcasts(p PartyID, r uint32) bool
+}
+
+// tryDeliver hands a broadcast to the protocol once every other recipient
+// has echoed it, and reports whether it did.
+func (s *session) tryDeliver(ctx context.Context, sl slot, b *bcastState) (bool, error) {
 	if !b.have || b.delivered {
-		return nil
+		return false, nil
 	}
 	for _, p := range s.others {
 		if p == sl.origin {
 			continue
 		}
 		if _, ok := b.echoes[p]; !ok {
-			return nil
+			return false, nil
 		}
 	}
 	b.delivered = true
-	m := b.msg
-	b.msg = nil
-	return s.toProtocol(ctx, m)
+	in := b.in
+	b.in = nil
+	defer in.release()
+	return true, s.toProtocol(ctx, in.Message)
 }
 
 func (s *session) toProtocol(ctx context.Context, m *Message) error {
@@ -527,6 +708,9 @@ func (s *session) checkDone(ctx context.Context) error {
 		s.phase = phaseFinishing
 		s.maybeEnd()
 		return nil
+	}
+	if s.e.cfg.Completed != nil {
+		s.e.cfg.Completed(ctx, s.prop)
 	}
 	if s.hooks.wantResults {
 		if err := s.send(ctx, &Message{Type: MsgResult, To: []PartyID{s.prop.Initiator}, Payload: payload}); err != nil {

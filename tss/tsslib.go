@@ -34,6 +34,9 @@ type member struct {
 type msgSpec struct {
 	name      string // protobuf full name, as tss-lib's ParsedMessage.Type returns it
 	broadcast bool
+	// from is the role that sends it: roleMain for keygen and signing, the
+	// old or the new committee for resharing.
+	from role
 	// after names a message type that must have been delivered from the
 	// same sender before this one is validated (its checks need that
 	// message's content).
@@ -174,6 +177,9 @@ func (p *tssLibProtocol) parse(in inMsg) (*member, role, msgSpec, tsslib.ParsedM
 		return nil, 0, msgSpec{}, nil, fmt.Errorf("%w: round %d does not exist", ErrMalformedMessage, in.round)
 	}
 	spec := p.specs[in.round-1]
+	if from.role != spec.from {
+		return nil, 0, msgSpec{}, nil, fmt.Errorf("%w: round %d is not sent by the sender's committee", ErrMalformedMessage, in.round)
+	}
 	if spec.broadcast != in.broadcast {
 		return nil, 0, msgSpec{}, nil, fmt.Errorf("%w: round %d message has the wrong delivery mode", ErrMalformedMessage, in.round)
 	}
@@ -436,6 +442,15 @@ func (p *tssLibProtocol) broadcastRound(r uint32) (bool, bool) {
 		return false, false
 	}
 	return p.specs[r-1].broadcast, true
+}
+
+// broadcasts reports whether site broadcasts in round r: it has the role
+// that sends that round's message.
+func (p *tssLibProtocol) broadcasts(site PartyID, r uint32) bool {
+	if r == 0 || int(r) > len(p.specs) || !p.specs[r-1].broadcast {
+		return false
+	}
+	return p.bySite[site][p.specs[r-1].from] != nil
 }
 
 func (p *tssLibProtocol) wipe() {

@@ -109,6 +109,11 @@ func (c *Committee) RestoreStore(i int, backup string, cfg func(*tss.Config)) *P
 	return p
 }
 
+// Stop stops party i's engine and leaves its network endpoint joined but
+// unread, as a peer that stops reading would: messages to it queue up until
+// its endpoint's queue is full. Restart brings the engine back.
+func (c *Committee) Stop(i int) { c.Parties[i].Stop() }
+
 // FeedPreParams gives each party n fixture pre-parameter sets, distinct
 // across parties and calls (wrapping around the fixture files).
 func (c *Committee) FeedPreParams(n int) {

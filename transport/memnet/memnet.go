@@ -12,15 +12,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
 
+	"github.com/keyquorum/keyquorum/transport/internal/inq"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// DefaultQueueSize is the number of undelivered messages an Endpoint holds
-// before senders block.
+// DefaultQueueSize is the number of undelivered messages from one sender an
+// Endpoint holds before that sender blocks. Each sender has its own queue at
+// each endpoint and Receive serves them in turn, as the libp2p transport
+// does, so a sender that floods delays the others by at most one message.
 const DefaultQueueSize = 1024
 
 // ErrClosed is returned by an Endpoint after Close.
@@ -34,7 +38,7 @@ type Hub struct {
 }
 
 // NewHub returns an empty Hub whose endpoints queue up to queueSize messages
-// (DefaultQueueSize when queueSize <= 0).
+// per sender (DefaultQueueSize when queueSize <= 0).
 func NewHub(queueSize int) *Hub {
 	if queueSize <= 0 {
 		queueSize = DefaultQueueSize
@@ -56,7 +60,7 @@ func (h *Hub) Join(id tss.PartyID) (*Endpoint, error) {
 	e := &Endpoint{
 		hub:   h,
 		id:    id,
-		inbox: make(chan *tss.Message, h.queueSize),
+		inbox: inq.New[tss.PartyID, *tss.Message](h.queueSize, math.MaxInt64),
 		done:  make(chan struct{}),
 	}
 	h.endpoints[id] = e
@@ -81,7 +85,7 @@ func (h *Hub) leave(e *Endpoint) {
 type Endpoint struct {
 	hub   *Hub
 	id    tss.PartyID
-	inbox chan *tss.Message
+	inbox *inq.Queue[tss.PartyID, *tss.Message]
 	done  chan struct{}
 	once  sync.Once
 
@@ -96,8 +100,8 @@ func (e *Endpoint) Self() tss.PartyID { return e.id }
 
 // Send hands a copy of msg to every recipient in msg.To. A message whose From
 // is not this endpoint's party is dropped at the recipients and counted, as
-// an authenticated transport would. Send blocks while a recipient's queue is
-// full, until ctx is done.
+// an authenticated transport would. Send blocks while this sender's queue at
+// a recipient is full, until ctx is done.
 func (e *Endpoint) Send(ctx context.Context, msg *tss.Message) error {
 	select {
 	case <-e.done:
@@ -127,12 +131,12 @@ func (e *Endpoint) Send(ctx context.Context, msg *tss.Message) error {
 		cp := *msg
 		cp.To = slices.Clone(msg.To)
 		cp.Payload = slices.Clone(msg.Payload)
-		select {
-		case r.inbox <- &cp:
-		case <-r.done:
-			unreachable = append(unreachable, to)
-		case <-ctx.Done():
-			return ctx.Err()
+		if err := r.inbox.Push(ctx, e.id, &cp, 1); err != nil {
+			if errors.Is(err, inq.ErrClosed) {
+				unreachable = append(unreachable, to)
+				continue
+			}
+			return err
 		}
 	}
 	if len(unreachable) > 0 {
@@ -143,14 +147,11 @@ func (e *Endpoint) Send(ctx context.Context, msg *tss.Message) error {
 
 // Receive returns the next message for this endpoint.
 func (e *Endpoint) Receive(ctx context.Context) (*tss.Message, error) {
-	select {
-	case m := <-e.inbox:
-		return m, nil
-	case <-e.done:
+	m, err := e.inbox.Pop(ctx)
+	if errors.Is(err, inq.ErrClosed) {
 		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
+	return m, err
 }
 
 // Spoofed returns how many messages addressed to this endpoint were dropped
@@ -162,6 +163,7 @@ func (e *Endpoint) Spoofed() uint64 { return e.spoofed.Load() }
 func (e *Endpoint) Close() error {
 	e.once.Do(func() {
 		close(e.done)
+		e.inbox.Close()
 		e.hub.leave(e)
 	})
 	return nil
