@@ -26,9 +26,9 @@ deps:
 build: kqnode
 	$(GO) build ./...
 
-# kqnode is the example site daemon and CLI (examples/node).
+# kqnode is the example site daemon and CLI (examples/kqnode).
 kqnode:
-	$(GO) build -o bin/kqnode ./examples/node
+	$(GO) build -o bin/kqnode ./examples/kqnode
 
 # demo runs three sites on this machine, each with its own SoftHSM2 token:
 # 2-of-3 keygen, digest, PSBT and Ethereum signing checked by independent

@@ -25,7 +25,7 @@
 //   - Status: peers, keys, pools and the operations in progress.
 //
 // Close stops everything Open started and waits for it. The example node
-// daemon (examples/node, the kqnode binary) is a thin layer over Node.
+// daemon (examples/kqnode, the kqnode binary) is a thin layer over Node.
 //
 // A user embeds these packages in a signing service, one process per site,
 // each site with its own HSM. See the README for the security model.

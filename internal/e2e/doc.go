@@ -1,5 +1,5 @@
 // Package e2e holds keyquorum's multi-process integration tests. They build
-// the kqnode binary (examples/node) and run every site as its own OS
+// the kqnode binary (examples/kqnode) and run every site as its own OS
 // process with its own token (a SoftHSM2 token directory, or for one site
 // of TestMixedTokens an NSS softoken database), home and sealed store,
 // talking libp2p over 127.0.0.1 or, when the test runs as root, between

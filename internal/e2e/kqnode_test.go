@@ -46,7 +46,7 @@ var (
 	buildErr  error
 )
 
-// kqnodeBinary builds examples/node once per test binary. It is built
+// kqnodeBinary builds examples/kqnode once per test binary. It is built
 // without the race detector: the daemons' cryptography would be several
 // times slower, and the race detector watches this package's own code.
 func kqnodeBinary(t *testing.T) string {
@@ -59,7 +59,7 @@ func kqnodeBinary(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		buildBin, buildErr = proctest.Build(ctx, dir, "github.com/keyquorum/keyquorum/examples/node", false)
+		buildBin, buildErr = proctest.Build(ctx, dir, "github.com/keyquorum/keyquorum/examples/kqnode", false)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

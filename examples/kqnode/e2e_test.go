@@ -201,7 +201,7 @@ func TestCLI_EndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/node", false)
+	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)
 	if err != nil {
 		t.Fatal(err)
 	}

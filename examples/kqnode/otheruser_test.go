@@ -216,7 +216,7 @@ func newOtherUser(t *testing.T, uid int) *otherUser {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	exe := filepath.Join(dir, "node.test")
+	exe := filepath.Join(dir, "kqnode.test")
 	if err := os.Link(self, exe); err != nil {
 		if err := copyFile(self, exe); err != nil {
 			t.Fatal(err)
