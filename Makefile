@@ -37,8 +37,13 @@ kqnode:
 demo: deps kqnode
 	$(GO) run ./examples/demo -kqnode bin/kqnode
 
+# PLOT_MOD is the benchmark figure's renderer, a module of its own (see
+# bench below): ./... in this module does not reach it.
+PLOT_MOD := internal/bench/plot
+
 vet:
 	$(GO) vet ./...
+	cd $(PLOT_MOD) && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -48,6 +53,7 @@ fmt-check:
 # tokens, real libp2p hosts on 127.0.0.1 and separate OS processes.
 test: deps vet fmt-check
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+	cd $(PLOT_MOD) && $(GO) test -race ./...
 
 # test-short skips the multi-process and network-namespace tests.
 test-short: deps
@@ -58,16 +64,30 @@ clean:
 
 .PHONY: bench bench-quick
 
-# bench runs the benchmark suite (bench/suite, hsmshare, tss/gg20) and writes
-# docs/benchmarks.md, the raw `go test -bench` output and plot in docs/bench/,
-# and the README's benchmark table. About half an hour on two idle cores; run
-# it on an otherwise quiet machine. Not part of `make test`.
+# bench runs the benchmark suite (internal/bench/suite, hsmshare, tss/gg20)
+# and writes docs/benchmarks.md, the raw `go test -bench` output and the
+# separated-sites figure's data in docs/bench/, and the README's benchmark
+# table; then internal/bench/plot (a module of its own, so that the library
+# does not depend on the plotting library) draws docs/bench/separated.png
+# from that data. The figure is drawn even when a step of the suite failed,
+# as the page is; the target fails afterwards. About half an hour on two
+# idle cores; run it on an otherwise quiet machine. Not part of `make test`.
 bench: deps
-	$(GO) run ./bench
+	status=0; $(GO) run ./internal/bench || status=$$?; \
+	$(call bench_plot,$(CURDIR)/docs) || status=1; \
+	exit $$status
 
 # bench-quick is a smoke run of the same pipeline (a subset, one or few
 # iterations, under two minutes with a warm build cache). It writes into
 # BENCH_QUICK_OUT and leaves docs/ and the README alone.
 BENCH_QUICK_OUT ?= $(or $(TMPDIR),/tmp)/keyquorum-bench-quick
 bench-quick: deps
-	$(GO) run ./bench -quick -out $(BENCH_QUICK_OUT)
+	status=0; $(GO) run ./internal/bench -quick -out $(BENCH_QUICK_OUT) || status=$$?; \
+	$(call bench_plot,$(abspath $(BENCH_QUICK_OUT))) || status=1; \
+	exit $$status
+
+# bench_plot draws OUT/bench/separated.png from OUT/bench/separated.json
+# when the suite wrote the latter (it does not when the run measured no
+# separated sites).
+bench_plot = if [ -f $(1)/bench/separated.json ]; then \
+	(cd $(PLOT_MOD) && $(GO) run . -data $(1)/bench/separated.json); fi

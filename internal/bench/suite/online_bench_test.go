@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyquorum/keyquorum/bench/internal/driver"
-	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/driver"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 )
 
 // onlineSeed names the digests online benchmarks sign.

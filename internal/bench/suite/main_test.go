@@ -18,15 +18,15 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
-	"github.com/keyquorum/keyquorum/bench/internal/driver"
-	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/driver"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 	"github.com/keyquorum/keyquorum/internal/fixtures"
 	"github.com/keyquorum/keyquorum/internal/netns"
 	"github.com/keyquorum/keyquorum/internal/proctest"
 	"github.com/keyquorum/keyquorum/internal/rawtss"
 )
 
-// Environment variables the suite reads (set by `go run ./bench`).
+// Environment variables the suite reads (set by `go run ./internal/bench`).
 const (
 	// EnvDir is the directory that keeps the lab between runs.
 	envDir = "KQBENCH_DIR"
@@ -76,7 +76,7 @@ func runBenchmarks(m *testing.M) int {
 		defer os.RemoveAll(tmp)
 		dir = tmp
 	}
-	bin, err := proctest.Build(ctx, filepath.Join(dir, "bin"), "github.com/keyquorum/keyquorum/bench/cmd/kqbenchparty", false)
+	bin, err := proctest.Build(ctx, filepath.Join(dir, "bin"), "github.com/keyquorum/keyquorum/internal/bench/cmd/kqbenchparty", false)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "suite:", err)
 		return 1

@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// Benchmark names of the suite (bench/suite) and of the package
+// Benchmark names of the suite (internal/bench/suite) and of the package
 // benchmarks the page quotes.
 const (
 	benchKeygen   = "BenchmarkKeygen"

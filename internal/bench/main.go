@@ -1,14 +1,19 @@
 // Command bench runs keyquorum's benchmark suite and writes the results
-// page: `go run ./bench` (what `make bench` does) runs the benchmarks of
-// bench/suite, hsmshare and tss/gg20 with `go test -bench`, keeps their raw
-// output (benchstat-compatible) in docs/bench/raw.txt, checks the design's
-// performance targets, profiles the benchmarks behind missed targets, draws
-// the separated-sites plot and writes docs/benchmarks.md and the README's
-// benchmark table.
+// page: `go run ./internal/bench` (what `make bench` does) runs the
+// benchmarks of internal/bench/suite, hsmshare and tss/gg20 with `go test
+// -bench`, keeps their raw output (benchstat-compatible) in
+// docs/bench/raw.txt, checks the design's performance targets, profiles the
+// benchmarks behind missed targets, writes the separated-sites figure's data
+// (docs/bench/separated.json) and writes docs/benchmarks.md and the README's
+// benchmark table. The figure itself, docs/bench/separated.png, is drawn
+// from that data by internal/bench/plot, a module of its own so that the
+// library does not depend on a plotting library; `make bench` runs it after
+// this command.
 //
-//	go run ./bench                  # full suite, about half an hour on 2 cores
-//	go run ./bench -quick -out DIR  # smoke run into DIR, README untouched
-//	go run ./bench -render          # rebuild page and README from docs/bench
+//	go run ./internal/bench                  # full suite, about half an hour on 2 cores
+//	go run ./internal/bench -quick -out DIR  # smoke run into DIR, README untouched
+//	go run ./internal/bench -render          # rebuild page and README from docs/bench
+//	cd internal/bench/plot && go run .       # draw docs/bench/separated.png
 package main
 
 import (
@@ -47,7 +52,7 @@ type options struct {
 func run() error {
 	var o options
 	flag.BoolVar(&o.quick, "quick", false, "smoke run: a subset of the suite with few iterations")
-	flag.StringVar(&o.out, "out", "docs", "directory for benchmarks.md; raw output, run.json and the plot go to OUT/bench")
+	flag.StringVar(&o.out, "out", "docs", "directory for benchmarks.md; raw output, run.json and the plot's data go to OUT/bench")
 	flag.StringVar(&o.readme, "readme", "README.md", "README whose bench section to rewrite (empty: none; never with -quick)")
 	flag.BoolVar(&o.render, "render", false, "do not run anything: rebuild the page (and README) from OUT/bench/raw.txt and run.json")
 	flag.BoolVar(&o.profile, "profile", true, "take CPU profiles of the benchmarks behind missed targets (not with -quick)")
@@ -57,7 +62,7 @@ func run() error {
 		return fmt.Errorf("unexpected arguments %q", flag.Args())
 	}
 	if _, err := os.Stat("go.mod"); err != nil {
-		return errors.New("run from the repository root (go run ./bench)")
+		return errors.New("run from the repository root (go run ./internal/bench)")
 	}
 	if o.quick {
 		o.readme = ""
@@ -113,21 +118,21 @@ func plan(quick bool) []step {
 	if quick {
 		return []step{
 			{"./hsmshare/", "^Benchmark(Seal4KiB|Open4KiB|IdentitySign)$", "100x", 1},
-			{"./bench/suite/", "^Benchmark(Sign|Presign|OnlineBatch|Separated)$", "1x", 1},
-			{"./bench/suite/", "^BenchmarkOnline$", "10x", 1},
+			{"./internal/bench/suite/", "^Benchmark(Sign|Presign|OnlineBatch|Separated)$", "1x", 1},
+			{"./internal/bench/suite/", "^BenchmarkOnline$", "10x", 1},
 		}
 	}
 	return []step{
 		{"./hsmshare/", "^Benchmark(Seal4KiB|Open4KiB|IdentitySign|StorePutGet4KiB)$", "500ms", 5},
 		{"./tss/gg20/", "^BenchmarkOnlineSign(Batched)?$", "1000x", 3},
-		{"./bench/suite/", "^BenchmarkKeygen$/^size=2of3$", "1x", 3},
-		{"./bench/suite/", "^BenchmarkKeygen$/^size=3of5$", "1x", 2},
-		{"./bench/suite/", "^BenchmarkSign$", "3x", 5},
-		{"./bench/suite/", "^BenchmarkPresign$", "1x", 3},
-		{"./bench/suite/", "^BenchmarkReshare$", "1x", 3},
-		{"./bench/suite/", "^BenchmarkOnline$", "200x", 5},
-		{"./bench/suite/", "^BenchmarkOnlineBatch$", "1x", 5},
-		{"./bench/suite/", "^BenchmarkSeparated$", "5x", 3},
+		{"./internal/bench/suite/", "^BenchmarkKeygen$/^size=2of3$", "1x", 3},
+		{"./internal/bench/suite/", "^BenchmarkKeygen$/^size=3of5$", "1x", 2},
+		{"./internal/bench/suite/", "^BenchmarkSign$", "3x", 5},
+		{"./internal/bench/suite/", "^BenchmarkPresign$", "1x", 3},
+		{"./internal/bench/suite/", "^BenchmarkReshare$", "1x", 3},
+		{"./internal/bench/suite/", "^BenchmarkOnline$", "200x", 5},
+		{"./internal/bench/suite/", "^BenchmarkOnlineBatch$", "1x", 5},
+		{"./internal/bench/suite/", "^BenchmarkSeparated$", "5x", 3},
 	}
 }
 
@@ -202,7 +207,7 @@ func runSuite(ctx context.Context, o options, dataDir string) (runRecord, error)
 	// (go test -count N runs each sub-benchmark N times in a row).
 	for _, st := range plan(o.quick) {
 		runs, one := 1, st
-		if strings.HasPrefix(st.pkg, "./bench/") {
+		if strings.HasPrefix(st.pkg, "./internal/bench/") {
 			runs, one.count = st.count, 1
 		}
 		_, line := goTest(ctx, one, env, "", "")
@@ -254,7 +259,7 @@ func goTest(ctx context.Context, st step, env []string, profile, trace string) (
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Env = os.Environ()
 	var shown []string
-	if strings.HasPrefix(st.pkg, "./bench/") {
+	if strings.HasPrefix(st.pkg, "./internal/bench/") {
 		cmd.Env = append(cmd.Env, env...)
 		for _, e := range env {
 			if strings.HasPrefix(e, "KQBENCH_DIR=") {
@@ -300,7 +305,7 @@ func takeProfile(ctx context.Context, key string, env []string, lab string) Prof
 	if spec.waits {
 		traceFile = filepath.Join(dir, key+".trace")
 	}
-	cmd, line := goTest(ctx, step{"./bench/suite/", spec.bench, spec.benchtime, 1}, env, file, traceFile)
+	cmd, line := goTest(ctx, step{"./internal/bench/suite/", spec.bench, spec.benchtime, 1}, env, file, traceFile)
 	p.Command = line + " && go tool pprof -top cpu.pprof"
 	fmt.Fprintf(os.Stderr, "bench: profile: %s\n", line)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -362,7 +367,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// write renders the page, the plot, run.json and the README section.
+// write renders the page, the plot's data, run.json and the README section.
 func write(o options, dataDir string, rec runRecord) error {
 	rawPath := filepath.Join(dataDir, "raw.txt")
 	rs, err := readRaw(rawPath)
@@ -375,15 +380,23 @@ func write(o options, dataDir string, rec runRecord) error {
 	}
 	rep := &Report{Machine: rec.Machine, Results: Index(rs), Raw: rs, Settings: rec.Settings, Profiles: rec.Profiles,
 		RawPath: "bench/raw.txt", Connections: connections(string(rawText))}
-	plotPath := filepath.Join(dataDir, "separated.png")
+	// The figure's data goes next to the raw output; the renderer
+	// (internal/bench/plot, its own module) draws separated.png from it
+	// after this command, as `make bench` does.
+	figPath, plotPath := filepath.Join(dataDir, "separated.json"), filepath.Join(dataDir, "separated.png")
 	method := "netem"
 	if rec.Settings.Separated != "netem" {
 		method = "emulated latency"
 	}
-	if err := Plot(rep.Results, method, plotPath); err == nil {
+	fig, err := SeparatedFigure(rep.Results, method)
+	if err == nil {
+		err = writeFigure(fig, figPath)
+	}
+	if err == nil {
 		rep.Plot = "bench/separated.png"
 	} else {
 		fmt.Fprintln(os.Stderr, "bench: no plot:", err)
+		os.Remove(figPath)
 		os.Remove(plotPath)
 	}
 	data, err := json.MarshalIndent(rec, "", "  ")

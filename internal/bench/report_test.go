@@ -1,10 +1,12 @@
 package main
 
 import (
-	"image/png"
+	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +28,7 @@ BenchmarkOnlineSign-2   	    1000	    200000 ns/op
 BenchmarkOnlineSignBatched-2   	    1000	    100000 ns/op
 goos: linux
 goarch: amd64
-pkg: github.com/keyquorum/keyquorum/bench/suite
+pkg: github.com/keyquorum/keyquorum/internal/bench/suite
 cpu: AMD EPYC
 BenchmarkSign/size=2of3/impl=tsslib-2   	       3	1000000000 ns/op
 BenchmarkSign/size=2of3/impl=memnet-2   	       3	1100000000 ns/op	        50.00 peak-RSS-MiB
@@ -52,7 +54,7 @@ BenchmarkSeparated/rtt=50ms/proto=gg18-2      	       5	1600000000 ns/op	      1
 BenchmarkSeparated/rtt=100ms/proto=gg20-2     	       5	 120000000 ns/op	       120.0 p50-ms	       125.0 p90-ms
 BenchmarkSeparated/rtt=100ms/proto=gg18-2     	       5	2200000000 ns/op	      2200 p50-ms	      2300 p90-ms
 PASS
-ok  	github.com/keyquorum/keyquorum/bench/suite	118.675s
+ok  	github.com/keyquorum/keyquorum/internal/bench/suite	118.675s
 `
 
 func sampleResults(t *testing.T) []Result {
@@ -85,7 +87,7 @@ func TestParse_ReadsBenchmarkLines(t *testing.T) {
 	if presign.Name != "BenchmarkPresign/size=2of3/impl=tsslib-gg18" || presign.Procs != 2 {
 		t.Errorf("presign baseline parsed as %q procs %d", presign.Name, presign.Procs)
 	}
-	if presign.Metrics[unitSigs] != 0.5 || presign.Pkg != "github.com/keyquorum/keyquorum/bench/suite" {
+	if presign.Metrics[unitSigs] != 0.5 || presign.Pkg != "github.com/keyquorum/keyquorum/internal/bench/suite" {
 		t.Errorf("presign baseline metrics %v in %s", presign.Metrics, presign.Pkg)
 	}
 	online := Index(rs)["BenchmarkOnline/size=2of3/impl=libp2p"]
@@ -234,7 +236,7 @@ func sampleReport(t *testing.T) *Report {
 			GoVersion: "go1.26.8", LoadStart: "0.50, 0.40, 0.30", LoadStart1: 0.5, LoadEnd: "0.90, 0.50, 0.30", LoadEnd1: 0.9, Elapsed: "25m0s"},
 		Results: Index(rs), Raw: rs, RawPath: "bench/raw.txt", Plot: "bench/separated.png",
 		Settings: Settings{Batch: 1000, Presign: 64, Separated: "emulated", SeparatedWhy: "no sch_netem",
-			Steps: []string{"go test -run '^$' -bench '^BenchmarkSign$' ./bench/suite/"}},
+			Steps: []string{"go test -run '^$' -bench '^BenchmarkSign$' ./internal/bench/suite/"}},
 		Profiles: []Profile{{Key: "online", Title: "GG20 online", Command: "go test ...", Top: "flat  flat%\n1s 50% main.f"}},
 	}
 }
@@ -254,7 +256,7 @@ func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
 		"| Seal 4 KiB, AES-256-GCM in the token | `BenchmarkSeal4KiB/aes-256-gcm` | 110 µs [100–120] |",
 		"| GG18 sign 2-of-3 | 41.0 MiB [40.0–42.0] | 51.0 MiB [50.0–52.0] |",
 		"### GG20 online\n\n`go test ...`\n\nCPU:\n\n```\nflat  flat%\n1s 50% main.f\n```",
-		"go test -run '^$' -bench '^BenchmarkSign$' ./bench/suite/\n",
+		"go test -run '^$' -bench '^BenchmarkSign$' ./internal/bench/suite/\n",
 		"2026-11-26 06:00 UTC",
 		"takes 100 µs per signature with the key's verification tables (`tss/gg20` BenchmarkOnlineSignBatched). On this machine's 2 cores that alone caps signing near 20,000 signatures per second",
 		"Checked the plain way (dcrd's ECDSA verification, BenchmarkOnlineSign) the same work takes 200 µs",
@@ -271,9 +273,9 @@ func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
 	rep := sampleReport(t)
 	rep.Settings.Quick = true
 	rep.Machine.LoadStart1 = 7
-	rep.Settings.Failed = []string{"go test -bench '^BenchmarkReshare$' ./bench/suite/"}
+	rep.Settings.Failed = []string{"go test -bench '^BenchmarkReshare$' ./internal/bench/suite/"}
 	page = Page(rep)
-	for _, want := range []string{"Quick smoke run", "The machine was busy", "**Some benchmark steps failed**", "> - `go test -bench '^BenchmarkReshare$' ./bench/suite/`"} {
+	for _, want := range []string{"Quick smoke run", "The machine was busy", "**Some benchmark steps failed**", "> - `go test -bench '^BenchmarkReshare$' ./internal/bench/suite/`"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page of a quick run on a busy machine lacks %q", want)
 		}
@@ -319,24 +321,44 @@ func TestConnections_TakesTheSuitesLogLine(t *testing.T) {
 	}
 }
 
-func TestPlot_WritesPNG(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "separated.png")
-	if err := Plot(Index(sampleResults(t)), "emulated latency", path); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(path)
+func TestSeparatedFigure_HoldsBothProtocolsWithTheirRanges(t *testing.T) {
+	f, err := SeparatedFigure(Index(sampleResults(t)), "emulated latency")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
+	if !strings.Contains(f.Title, "emulated latency") {
+		t.Errorf("title %q does not say how the latency was made", f.Title)
+	}
+	want := []Series{
+		{Name: "GG18 (tss-lib, 9 rounds)", Points: []Point{{0, 1000, 1000, 1000}, {50, 1600, 1600, 1600}, {100, 2200, 2200, 2200}}},
+		{Name: "GG20 online (1 round)", Points: []Point{{0, 20, 20, 20}, {50, 70, 70, 70}, {100, 120, 120, 120}}},
+	}
+	if !reflect.DeepEqual(f.Series, want) {
+		t.Errorf("series = %+v, want %+v", f.Series, want)
+	}
+
+	path := filepath.Join(t.TempDir(), "separated.json")
+	if err := writeFigure(f, path); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b := img.Bounds(); b.Dx() < 300 || b.Dy() < 200 {
-		t.Errorf("plot is %v", b)
+	var back Figure
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatal(err)
 	}
-	if err := Plot(Results{}, "x", path); err == nil {
-		t.Error("Plot of nothing succeeded")
+	if !reflect.DeepEqual(back, f) {
+		t.Errorf("read back %+v, wrote %+v", back, f)
+	}
+	for _, key := range []string{`"title"`, `"x_label"`, `"y_label"`, `"series"`, `"points"`, `"median"`, `"min"`, `"max"`} {
+		if !strings.Contains(string(data), key) {
+			t.Errorf("separated.json has no %s key (the renderer in internal/bench/plot reads it)", key)
+		}
+	}
+
+	if _, err := SeparatedFigure(Results{}, "x"); !errors.Is(err, errNoFigure) {
+		t.Errorf("SeparatedFigure of nothing: %v, want errNoFigure", err)
 	}
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyquorum/keyquorum/bench/internal/driver"
-	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/driver"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 	"github.com/keyquorum/keyquorum/internal/netns"
 )
 

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keyquorum/keyquorum/bench/internal/driver"
-	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/driver"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 	"github.com/keyquorum/keyquorum/internal/rawtss"
 )
 

@@ -6,7 +6,7 @@ import (
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
-	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 	"github.com/keyquorum/keyquorum/internal/rawtss"
 )
 

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 	"github.com/keyquorum/keyquorum/internal/rawtss"
 )
 

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 	"github.com/keyquorum/keyquorum/internal/netns"
 )
 

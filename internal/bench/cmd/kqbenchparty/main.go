@@ -1,8 +1,8 @@
 // Command kqbenchparty runs keyquorum parties for the benchmark suite in
-// bench/suite: `kqbenchparty init CONFIG` creates the sites' HSM keys and
+// internal/bench/suite: `kqbenchparty init CONFIG` creates the sites' HSM keys and
 // prints their party IDs as JSON; `kqbenchparty serve CONFIG` runs the
 // sites and answers the driver's requests on stdin and stdout (see package
-// bench/internal/party). It uses public fixture pre-parameters: never run
+// internal/bench/internal/party). It uses public fixture pre-parameters: never run
 // it for keys that hold value.
 package main
 
@@ -15,7 +15,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/keyquorum/keyquorum/bench/internal/party"
+	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 )
 
 func main() {
