@@ -45,9 +45,13 @@ vet:
 	$(GO) vet ./...
 	cd $(PLOT_MOD) && $(GO) vet ./...
 
+# fmt-check fails when gofmt would change a file or `go mod tidy` would
+# change go.mod or go.sum of this module or of $(PLOT_MOD).
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
+	@cd $(PLOT_MOD) && $(GO) mod tidy -diff || { echo "$(PLOT_MOD): go.mod/go.sum are not tidy: run go mod tidy there"; exit 1; }
 
 # test runs the whole suite with the race detector against real SoftHSM2
 # tokens, real libp2p hosts on 127.0.0.1 and separate OS processes.
