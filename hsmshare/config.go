@@ -8,8 +8,14 @@ import (
 	"strings"
 )
 
-// DefaultSessions is the session pool size used when Config.Sessions is 0.
+// DefaultSessions is the session pool size used when Config.Sessions is 0
+// and the token allows at least that many read-write sessions per process
+// (ulMaxRwSessionCount in its CK_TOKEN_INFO); a token that allows fewer
+// gets a pool of the size it allows.
 const DefaultSessions = 8
+
+// maxSessions bounds Config.Sessions.
+const maxSessions = 1024
 
 // maxInitArgsLen bounds Config.ModuleInitArgs.
 const maxInitArgsLen = 4096
@@ -54,7 +60,12 @@ type Config struct {
 	// cannot be wiped, so production code should use PINSource.
 	PIN string
 	// Sessions is the size of the session pool, that is the number of
-	// token operations that can run at once. 0 means DefaultSessions.
+	// token operations that can run at once, at most 1024. 0 means
+	// DefaultSessions, or fewer if the token reports that this process may
+	// open fewer read-write sessions (ulMaxRwSessionCount and
+	// ulMaxSessionCount in CK_TOKEN_INFO, less the sessions already open).
+	// Open refuses a larger value than the token allows with
+	// ErrInvalidConfig rather than fail on the session the token refuses.
 	Sessions int
 	// Scheme selects how new blobs are sealed. SchemeAuto (the zero value)
 	// uses AES-GCM when the token offers CKM_AES_GCM and the CBC+HMAC
@@ -91,7 +102,7 @@ type resolved struct {
 	object       string
 	pinSource    string
 	pinLiteral   string
-	sessions     int
+	sessions     int // 0: sized by poolSize from the token's limits
 	scheme       Scheme
 }
 
@@ -153,13 +164,10 @@ func (c Config) resolve() (*resolved, error) {
 		return nil, fmt.Errorf("%w: ModuleInitArgs is %d bytes, more than %d", ErrInvalidConfig, len(r.initArgs), maxInitArgsLen)
 	case strings.IndexByte(r.initArgs, 0) >= 0:
 		return nil, fmt.Errorf("%w: ModuleInitArgs contains a NUL byte", ErrInvalidConfig)
-	case r.sessions < 0 || r.sessions > 1024:
-		return nil, fmt.Errorf("%w: Sessions = %d, want 0..1024", ErrInvalidConfig, r.sessions)
+	case r.sessions < 0 || r.sessions > maxSessions:
+		return nil, fmt.Errorf("%w: Sessions = %d, want 0 (the default) to %d", ErrInvalidConfig, r.sessions, maxSessions)
 	case r.scheme > SchemeCBCHMAC:
 		return nil, fmt.Errorf("%w: unknown Scheme %d", ErrInvalidConfig, r.scheme)
-	}
-	if r.sessions == 0 {
-		r.sessions = DefaultSessions
 	}
 	return r, nil
 }

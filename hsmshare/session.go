@@ -2,6 +2,7 @@ package hsmshare
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/miekg/pkcs11"
@@ -22,6 +23,55 @@ type sessionPool struct {
 	mu     sync.Mutex
 	closed bool
 	done   chan struct{}
+}
+
+// poolSize returns how many sessions to open on a token whose
+// CK_TOKEN_INFO is info: requested (Config.Sessions) when it is not 0,
+// DefaultSessions otherwise, never more than the token says this process
+// may still open.
+//
+// PKCS#11 v2.40 §3.2 (CK_TOKEN_INFO): ulMaxRwSessionCount and
+// ulMaxSessionCount are the read-write and all sessions a single
+// application may have open at once, ulRwSessionCount and ulSessionCount
+// how many it has open now (other Tokens of this process on the same
+// token). A maximum of CK_EFFECTIVELY_INFINITE means no limit, and
+// CK_UNAVAILABLE_INFORMATION in a maximum means none is known; in a count
+// it means the count is unknown, and the whole maximum is assumed free.
+// Every session of the pool is a read-write session, so both limits apply.
+func poolSize(requested int, info pkcs11.TokenInfo) (int, error) {
+	room, limit := uint(maxSessions), ""
+	for _, l := range []struct {
+		max, open uint
+		name      string
+	}{
+		{info.MaxRwSessionCount, info.RwSessionCount, "read-write sessions (ulMaxRwSessionCount)"},
+		{info.MaxSessionCount, info.SessionCount, "sessions (ulMaxSessionCount)"},
+	} {
+		if l.max == pkcs11.CK_EFFECTIVELY_INFINITE || l.max == pkcs11.CK_UNAVAILABLE_INFORMATION {
+			continue
+		}
+		free, opened := l.max, "none known to be open"
+		if l.open != pkcs11.CK_UNAVAILABLE_INFORMATION {
+			free = l.max - min(l.open, l.max)
+			opened = fmt.Sprintf("%d open", l.open)
+		}
+		if free < room {
+			room = free
+			limit = fmt.Sprintf("the token allows a process %d %s and this process has %s", l.max, l.name, opened)
+		}
+	}
+	switch {
+	case room == 0:
+		return 0, fmt.Errorf("%w: %s, so no session is left for this Token; close another Token of this process on the same token, or open it with fewer Sessions",
+			ErrInvalidConfig, limit)
+	case requested == 0:
+		return int(min(room, DefaultSessions)), nil
+	case uint(requested) > room:
+		return 0, fmt.Errorf("%w: Sessions = %d, but %s: set Sessions to at most %d, or to 0 to size the pool from the token",
+			ErrInvalidConfig, requested, limit, room)
+	default:
+		return requested, nil
+	}
 }
 
 func openSessionPool(ctx *pkcs11.Ctx, slot uint, n int) (*sessionPool, error) {

@@ -103,7 +103,11 @@ func (t *Token) open(ctx context.Context, r *resolved, pin []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	pool, err := openSessionPool(t.mod.ctx, slot, r.sessions)
+	n, err := poolSize(r.sessions, info)
+	if err != nil {
+		return fmt.Errorf("hsmshare: open sessions on %s: %w", who, err)
+	}
+	pool, err := openSessionPool(t.mod.ctx, slot, n)
 	if err != nil {
 		return fmt.Errorf("hsmshare: open sessions on %s: %w", who, err)
 	}
