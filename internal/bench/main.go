@@ -2,7 +2,7 @@
 // page: `go run ./internal/bench` (what `make bench` does) runs the
 // benchmarks of internal/bench/suite, hsmshare and tss/gg20 with `go test
 // -bench`, keeps their raw output (benchstat-compatible) in
-// docs/bench/raw.txt, checks the design's performance targets, profiles the
+// docs/bench/raw.txt, checks the performance targets (report.go), profiles the
 // benchmarks behind missed targets, writes the separated-sites figure's data
 // (docs/bench/separated.json) and writes docs/benchmarks.md and the README's
 // benchmark table. The figure itself, docs/bench/separated.png, is drawn

@@ -169,7 +169,7 @@ func Page(rep *Report) string {
 		"party's process over a pipe (`internal/bench/internal/driver`, `cmd kqbenchparty`); the pipe adds tens of microseconds.\n\n")
 
 	b.WriteString("## Targets\n\n")
-	b.WriteString("The design's performance targets (DESIGN.md) checked against this run:\n\n")
+	b.WriteString("keyquorum's performance targets, each checked against this run:\n\n")
 	var rows [][]string
 	for _, v := range Verdicts(r) {
 		meas := v.Measured

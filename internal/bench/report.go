@@ -33,8 +33,9 @@ const (
 	unitPresigs = "presig/s"
 )
 
-// Design targets (DESIGN.md, "Performance targets", and the benchmark
-// sections of the tss, transport and GG20 issues).
+// Performance targets. Verdicts checks every run against them, and the
+// results page (docs/benchmarks.md, "Targets") and the README's benchmark
+// table state each one with the figure measured.
 const (
 	targetOverhead      = 1.2   // keyquorum time / raw tss-lib time
 	targetLibp2pAddedMs = 10.0  // ms libp2p may add to a signature at 0 RTT
