@@ -93,8 +93,8 @@ func (h Header) validate() error {
 }
 
 // ValidName reports whether s may be used as a kind or key ID: 1 to
-// MaxNameLen bytes of lowercase letters, digits, '.', '_' and '-', and not
-// "." or "..". The error wraps ErrInvalidName.
+// [MaxNameLen] bytes of lowercase letters, digits, '.', '_' and '-', and not
+// "." or "..". The error wraps [ErrInvalidName].
 func ValidName(s string) error {
 	if len(s) == 0 || len(s) > MaxNameLen {
 		return fmt.Errorf("%w: %q must be 1 to %d bytes long", ErrInvalidName, truncateName(s), MaxNameLen)
@@ -112,8 +112,8 @@ func ValidName(s string) error {
 }
 
 // ValidPartyID reports whether s may be used as a party ID: 1 to
-// MaxPartyIDLen bytes of printable ASCII without spaces (libp2p peer IDs
-// qualify). The error wraps ErrInvalidName.
+// [MaxPartyIDLen] bytes of printable ASCII without spaces (libp2p peer IDs
+// qualify). The error wraps [ErrInvalidName].
 func ValidPartyID(s string) error {
 	if len(s) == 0 || len(s) > MaxPartyIDLen {
 		return fmt.Errorf("%w: party ID must be 1 to %d bytes long", ErrInvalidName, MaxPartyIDLen)
@@ -169,7 +169,7 @@ type parsedBlob struct {
 }
 
 // BlobInfo describes a sealed blob without opening it. None of it is
-// authenticated until Open succeeds.
+// authenticated until [SealKey.Open] succeeds.
 type BlobInfo struct {
 	// Format is the blob format version.
 	Format int
@@ -184,8 +184,8 @@ type BlobInfo struct {
 }
 
 // InspectBlob parses blob and reports what it claims to be, without any
-// cryptographic check. It fails with ErrCorrupted for anything that is not
-// a well-formed blob and with ErrUnsupportedFormat for a format version or
+// cryptographic check. It fails with [ErrCorrupted] for anything that is not
+// a well-formed blob and with [ErrUnsupportedFormat] for a format version or
 // scheme this build does not know.
 func InspectBlob(blob []byte) (BlobInfo, error) {
 	p, err := parseBlob(blob)

@@ -26,7 +26,9 @@ const maxPINLen = 255
 
 // Config says which PKCS#11 module and token to open and where the user PIN
 // comes from. The token can be given by ModulePath plus TokenLabel and/or
-// TokenSerial, or by URI; when both forms are used they must agree.
+// TokenSerial, or by URI (see [ParseURI]); when both forms are used they
+// must agree. [Open] checks it and refuses an invalid Config with
+// [ErrInvalidConfig].
 type Config struct {
 	// ModulePath is the file path of the PKCS#11 module (shared library),
 	// for example /usr/lib/softhsm/libsofthsm2.so.

@@ -77,7 +77,7 @@ var (
 
 // MechanismError reports a PKCS#11 mechanism the token does not offer (or
 // does not offer for the needed operation). errors.Is(err,
-// ErrMechanismMissing) holds for it.
+// [ErrMechanismMissing]) holds for it.
 type MechanismError struct {
 	// Mechanism is the mechanism name, for example "CKM_AES_GCM".
 	Mechanism string
@@ -92,7 +92,7 @@ func (e *MechanismError) Error() string {
 	return fmt.Sprintf("hsmshare: token %q does not support %s (needed to %s); use a token that offers it or see the README for the required mechanisms", e.Token, e.Mechanism, e.Purpose)
 }
 
-// Is reports whether target is ErrMechanismMissing.
+// Is reports whether target is [ErrMechanismMissing].
 func (e *MechanismError) Is(target error) bool { return target == ErrMechanismMissing }
 
 // ckrIs reports whether err is the PKCS#11 return value rv.

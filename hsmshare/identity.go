@@ -67,8 +67,8 @@ var identityPrivReqs = []requirement{
 // The private key is CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not extractable,
 // not modifiable and may only sign; the public key is a token object whose
 // usage is left to the token (it is only read). Both halves share a random
-// CKA_ID, as the two halves of one pair do by convention. It refuses (ErrKeyExists) when a key pair
-// with that label exists, and checks the new key like Identity does.
+// CKA_ID, as the two halves of one pair do by convention. It refuses ([ErrKeyExists]) when a key pair
+// with that label exists, and checks the new key like [Token.Identity] does.
 func (t *Token) CreateIdentity(ctx context.Context, label string) (*Identity, error) {
 	if err := t.usable(); err != nil {
 		return nil, err
@@ -147,8 +147,8 @@ func (t *Token) CreateIdentity(ctx context.Context, label string) (*Identity, er
 }
 
 // Identity loads the existing identity key pair labelled label. It fails
-// with ErrKeyNotFound if there is none, ErrKeyAmbiguous if several carry the
-// label, and ErrWeakKey if the private key is not sensitive, is extractable,
+// with [ErrKeyNotFound] if there is none, [ErrKeyAmbiguous] if several carry the
+// label, and [ErrWeakKey] if the private key is not sensitive, is extractable,
 // was ever readable in clear or extractable (CKA_ALWAYS_SENSITIVE,
 // CKA_NEVER_EXTRACTABLE), may decrypt, unwrap, sign-recover or derive, or is
 // not on P-256. It also checks, with one signature, that the

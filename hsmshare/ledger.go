@@ -47,7 +47,7 @@ import (
 // of a file restore.
 //
 // A Ledger is safe for concurrent use within one process. Two processes must
-// not mark the same ledger at once; a Store's lock keeps ledgers of one
+// not mark the same ledger at once; a [Store]'s lock keeps ledgers of one
 // store to one process.
 type Ledger struct {
 	tok   *Token
@@ -201,9 +201,9 @@ func decodeMarks(label string, want int) (int, []byte, error) {
 }
 
 // CreateLedger creates a ledger named name with slots unused slots (1 to
-// MaxLedgerSlots). It refuses (ErrKeyExists) when a ledger of that name
+// [MaxLedgerSlots]). It refuses ([ErrKeyExists]) when a ledger of that name
 // exists, and checks right away that the token lets the ledger be marked,
-// so a token that cannot keep one fails here (ErrLedgerUnsupported), not
+// so a token that cannot keep one fails here ([ErrLedgerUnsupported]), not
 // when a slot is used.
 func (t *Token) CreateLedger(ctx context.Context, name string, slots int) (*Ledger, error) {
 	if err := t.usable(); err != nil {
@@ -252,8 +252,8 @@ func (t *Token) CreateLedger(ctx context.Context, name string, slots int) (*Ledg
 	return l, nil
 }
 
-// Ledger returns the ledger named name: ErrLedgerNotFound if there is none,
-// ErrKeyAmbiguous if several objects carry the name.
+// Ledger returns the ledger named name: [ErrLedgerNotFound] if there is none,
+// [ErrKeyAmbiguous] if several objects carry the name.
 func (t *Token) Ledger(ctx context.Context, name string) (*Ledger, error) {
 	if err := t.usable(); err != nil {
 		return nil, err
@@ -406,7 +406,7 @@ func (l *Ledger) Used(ctx context.Context) ([]bool, error) {
 
 // Use marks slots used, in one change of the token object. If any of them is
 // out of range or already used, nothing changes and the error wraps
-// ErrSlotUsed (or says which slot is out of range). When Use returns nil the
+// [ErrSlotUsed] (or says which slot is out of range). When Use returns nil the
 // marks are stored by the token. It returns how many slots stay unused.
 func (l *Ledger) Use(ctx context.Context, slots []int) (int, error) {
 	if err := l.tok.usable(); err != nil {

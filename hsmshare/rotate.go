@@ -103,7 +103,7 @@ func (s *Store) readJournal() (*rotationJournal, error) {
 // If Rotate is interrupted (error, cancellation or crash), every record
 // stays readable: reopen the store with either key and call Rotate with
 // newKey again to continue. Only after Rotate returns nil may the old key be
-// destroyed (SealKey.Destroy refuses earlier while this store is open).
+// destroyed ([SealKey.Destroy] refuses earlier while this store is open).
 // Rotating to a key on another token is not supported. Other operations on
 // the store wait while Rotate runs.
 func (s *Store) Rotate(ctx context.Context, newKey *SealKey) error {

@@ -13,7 +13,7 @@ import (
 
 // Seal encrypts plaintext inside the token and returns a self-describing
 // blob (see FORMAT.md) bound to hdr, the format version, the scheme and this
-// key's ID. plaintext may be empty and at most MaxPlaintextSize bytes; it is
+// key's ID. plaintext may be empty and at most [MaxPlaintextSize] bytes; it is
 // neither kept nor modified. The caller still owns and wipes it.
 func (k *SealKey) Seal(ctx context.Context, hdr Header, plaintext []byte) ([]byte, error) {
 	if err := k.usable(); err != nil {
@@ -117,9 +117,9 @@ func (k *SealKey) sealCBCHMAC(sh pkcs11.SessionHandle, header, plaintext []byte)
 // Open authenticates blob and returns its plaintext, which the caller owns
 // and should wipe. The blob must have been sealed by this key for exactly
 // want (kind, key ID, party ID, version). Otherwise Open fails, never
-// returning plaintext, with ErrTampered (authentication failed, or the blob
+// returning plaintext, with [ErrTampered] (authentication failed, or the blob
 // is for another kind, key ID, party, version, seal key or token),
-// ErrCorrupted (not a well-formed blob) or ErrUnsupportedFormat.
+// [ErrCorrupted] (not a well-formed blob) or [ErrUnsupportedFormat].
 func (k *SealKey) Open(ctx context.Context, blob []byte, want Header) ([]byte, error) {
 	if err := k.usable(); err != nil {
 		return nil, err

@@ -32,11 +32,11 @@ func macKeyID(id []byte) []byte {
 const maxLabelLen = 255
 
 // SealKey is an AES-256 key inside the token that seals and opens blobs.
-// Under SchemeCBCHMAC it is paired with an HMAC-SHA256 key that has the same
+// Under [SchemeCBCHMAC] it is paired with an HMAC-SHA256 key that has the same
 // label and the CKA_ID of the AES key followed by "hmac" (keys made by
 // versions before that share the AES key's CKA_ID; they are still found).
 // Neither key ever leaves the token. A SealKey is safe for concurrent use and
-// valid until its Token is closed or it is destroyed.
+// valid until its [Token] is closed or it is destroyed.
 type SealKey struct {
 	tok    *Token
 	label  string
@@ -141,10 +141,10 @@ func (t *Token) sealScheme() (Scheme, error) {
 }
 
 // SealKey loads the existing seal key labelled label. It fails with
-// ErrKeyNotFound if there is none, ErrKeyAmbiguous if several keys carry the
-// label, and ErrWeakKey if the key's attributes are weaker than required
+// [ErrKeyNotFound] if there is none, [ErrKeyAmbiguous] if several keys carry the
+// label, and [ErrWeakKey] if the key's attributes are weaker than required
 // (not sensitive, extractable, ever readable in clear or extractable,
-// usable for wrapping or signing, ...). With SchemeCBCHMAC the HMAC companion
+// usable for wrapping or signing, ...). With [SchemeCBCHMAC] the HMAC companion
 // key must exist and pass the same checks.
 func (t *Token) SealKey(ctx context.Context, label string) (*SealKey, error) {
 	if err := t.usable(); err != nil {
@@ -199,8 +199,8 @@ func (t *Token) SealKey(ctx context.Context, label string) (*SealKey, error) {
 // CreateSealKey generates a new seal key labelled label inside the token:
 // AES-256, CKA_TOKEN, CKA_PRIVATE, CKA_SENSITIVE, not extractable, not
 // modifiable, usable only to encrypt and decrypt, with a random 16-byte
-// CKA_ID. Under SchemeCBCHMAC it also generates the HMAC-SHA256 companion
-// key. It refuses (ErrKeyExists) when a secret key with that label exists,
+// CKA_ID. Under [SchemeCBCHMAC] it also generates the HMAC-SHA256 companion
+// key. It refuses ([ErrKeyExists]) when a secret key with that label exists,
 // and reads the new key's attributes back before returning it.
 func (t *Token) CreateSealKey(ctx context.Context, label string) (*SealKey, error) {
 	if err := t.usable(); err != nil {
@@ -443,8 +443,8 @@ func (k *SealKey) release() { k.tok.mod.keyUse(k.tok.slot, k.ID(), -1) }
 
 // Destroy deletes the key (and its HMAC companion) from the token. Every
 // blob sealed under it becomes unreadable forever, so Destroy refuses with
-// ErrKeyInUse while an open Store in this process uses the key; rotate the
-// store to a new key first (Store.Rotate). Stores in other processes cannot
+// [ErrKeyInUse] while an open [Store] in this process uses the key; rotate the
+// store to a new key first ([Store.Rotate]). Stores in other processes cannot
 // be seen from here.
 func (k *SealKey) Destroy(ctx context.Context) error {
 	k.mu.Lock()

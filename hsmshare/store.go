@@ -10,9 +10,9 @@ import (
 )
 
 // Store is a directory of sealed records, each identified by kind and ID
-// and kept in numbered versions. Every record is sealed under a SealKey
+// and kept in numbered versions. Every record is sealed under a [SealKey]
 // before it reaches the disk and bound to (kind, ID, party, version), so a
-// file copied or renamed to another record fails to open with ErrTampered.
+// file copied or renamed to another record fails to open with [ErrTampered].
 // Writes are atomic and durable (temp file, fsync, rename, fsync of the
 // directory). An open Store holds an exclusive lock on the directory.
 //
@@ -52,7 +52,7 @@ type storeHooks struct {
 
 // OpenStore opens (creating it if needed) the store in dir for party,
 // sealing with key. It takes an exclusive lock on the directory and fails
-// with ErrStoreLocked if another Store, in this or another process, holds
+// with [ErrStoreLocked] if another [Store], in this or another process, holds
 // it. Temp files left by a crash are removed. If a seal-key rotation was
 // interrupted, the store finds the rotation's other key by label on key's
 // token, so every record stays readable; call Rotate again to finish.

@@ -49,8 +49,8 @@ func (s *Store) ledger(ctx context.Context, name string) (*Ledger, error) {
 	return l, nil
 }
 
-// CreateLedger creates the ledger name (a store name, see ValidName) with
-// slots unused slots on the store's token. See Ledger.
+// CreateLedger creates the ledger name (a store name, see [ValidName]) with
+// slots unused slots on the store's token. See [Ledger].
 func (s *Store) CreateLedger(ctx context.Context, name string, slots int) error {
 	full, err := s.ledgerName(name)
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *Store) CreateLedger(ctx context.Context, name string, slots int) error 
 }
 
 // UseLedger marks slots of the ledger name used, all or none (see
-// Ledger.Use), and returns how many stay unused. A missing ledger gives an
+// [Ledger.Use]), and returns how many stay unused. A missing ledger gives an
 // error satisfying errors.Is(err, fs.ErrNotExist): whatever referred to it
 // must count as used.
 func (s *Store) UseLedger(ctx context.Context, name string, slots []int) (int, error) {

@@ -45,9 +45,9 @@ type Token struct {
 // Open loads the configured PKCS#11 module (once per process), finds the
 // token, opens a pool of sessions and logs the user in once.
 //
-// Failures are distinguishable with errors.Is: ErrInvalidConfig,
-// ErrModuleNotFound, ErrTokenNotFound, ErrTokenAmbiguous, ErrWrongPIN,
-// ErrPINLocked. Open never retries a login, so a wrong PIN costs exactly one
+// Failures are distinguishable with errors.Is: [ErrInvalidConfig],
+// [ErrModuleNotFound], [ErrTokenNotFound], [ErrTokenAmbiguous], [ErrWrongPIN],
+// [ErrPINLocked]. Open never retries a login, so a wrong PIN costs exactly one
 // attempt of the token's retry counter.
 func Open(ctx context.Context, cfg Config) (*Token, error) {
 	if err := ctx.Err(); err != nil {
@@ -282,11 +282,11 @@ func (t *Token) usable() error {
 	return nil
 }
 
-// Close releases the token's sessions, logs out (when it is the last Token
+// Close releases the token's sessions, logs out (when it is the last [Token]
 // on this token in the process) and finalizes the module (when it is the
 // last Token of the module). It waits for operations in flight. Keys,
 // identities and stores obtained from the token must not be used
-// afterwards; they return ErrClosed. Close is idempotent.
+// afterwards; they return [ErrClosed]. Close is idempotent.
 func (t *Token) Close() error {
 	t.closeOnce.Do(func() {
 		t.closed.Store(true)

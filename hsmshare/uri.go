@@ -32,12 +32,12 @@ type URI struct {
 	PINSource string
 }
 
-// ParseURI parses an RFC 7512 PKCS#11 URI such as
+// ParseURI parses an RFC 7512 PKCS#11 [URI] such as
 //
 //	pkcs11:token=site-a;object=seal?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/etc/keyquorum/pin
 //
 // Attributes outside the supported set, repeated attributes and "pin-value"
-// (a PIN written into the URI) are rejected with ErrInvalidConfig: an
+// (a PIN written into the URI) are rejected with [ErrInvalidConfig]: an
 // ignored attribute could otherwise select a different token than the one
 // the operator meant.
 func ParseURI(s string) (*URI, error) {
