@@ -310,7 +310,7 @@ func sentinelOf(err error) error {
 }
 
 // Checkpoints returns the log's newest checkpoints (up to 64), one per
-// size, oldest first, each with the cosignatures stored for it. Verify
+// size, oldest first, each with the cosignatures stored for it. [Verify]
 // reads all of them from the file.
 func (l *Log) Checkpoints() []*Checkpoint {
 	l.mu.Lock()
@@ -336,7 +336,7 @@ func (l *Log) LatestCheckpoint() *Checkpoint {
 // Checkpoint signs a checkpoint of the log's current size with the
 // configured Signer and stores it durably before returning it. If the
 // newest checkpoint already has the current size, it is returned and
-// nothing is signed. The caches are synced first, so Open never needs to
+// nothing is signed. The caches are synced first, so [Open] never needs to
 // rebuild what a checkpoint covers.
 func (l *Log) Checkpoint(ctx context.Context) (*Checkpoint, error) {
 	if l.readOnly {
@@ -414,11 +414,11 @@ func (l *Log) storeCheckpoint(c *Checkpoint) error {
 }
 
 // AddCosignatures stores the cosignatures in sigs (signature lines, as a
-// Witness returns them) on cp, the log's newest checkpoint (a response
+// [Witness.Cosign] returns them) on cp, the log's newest checkpoint (a response
 // that arrives after a newer checkpoint was signed is refused with
-// ErrNotFound; have the newer one cosigned). Lines from
+// [ErrNotFound]; have the newer one cosigned). Lines from
 // keys not in Config.Witnesses are dropped; a line from a known witness
-// that does not verify fails with ErrBadSignature. It returns the
+// that does not verify fails with [ErrBadSignature]. It returns the
 // checkpoint with every cosignature stored so far.
 func (l *Log) AddCosignatures(ctx context.Context, cp *Checkpoint, sigs []byte) (*Checkpoint, error) {
 	if l.readOnly {

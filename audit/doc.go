@@ -6,7 +6,7 @@
 //
 // # Appending
 //
-// Open opens (or creates) a log in a private directory. [Log.Append] adds
+// [Open] opens (or creates) a log in a private directory. [Log.Append] adds
 // an entry — type, fields, and optionally a detail part sealed by a
 // [Sealer] — and returns only once it is durable (written and
 // fdatasync'ed), so a site records an action before the action takes
@@ -40,7 +40,7 @@
 // # Trust
 //
 // Entries are public to whoever holds a copy of the log; they never carry
-// secrets. Verify needs only public keys. The site's own signature shows
+// secrets. [Verify] needs only public keys. The site's own signature shows
 // what the site claimed; the witnesses' cosignatures and the checkpoints
 // they keep show that it did not change its claim later. Entries appended
 // after the newest checkpoint are protected by the next one.

@@ -230,8 +230,8 @@ func encodeEntry(e Entry) ([]byte, error) {
 }
 
 // ParseEntry parses and checks one entry in canonical JSON (FORMAT.md),
-// such as a line of Export's output or the entry of an InclusionProof. It
-// fails with ErrCorrupted if b is not an entry in canonical form.
+// such as a line of Export's output or the entry of an [InclusionProof]. It
+// fails with [ErrCorrupted] if b is not an entry in canonical form.
 func ParseEntry(b []byte) (Entry, error) {
 	if len(b) == 0 || len(b) > MaxEntrySize {
 		return Entry{}, fmt.Errorf("%w: entry is %d bytes, not 1..%d", ErrCorrupted, len(b), MaxEntrySize)

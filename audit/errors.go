@@ -62,10 +62,10 @@ var (
 	ErrNotCosigned = errors.New("audit: no cosigned checkpoint covers the entry")
 )
 
-// VerifyError names the first problem Verify found: the entry (by sequence
+// VerifyError names the first problem [Verify] found: the entry (by sequence
 // number) or the checkpoint (by its position in the checkpoints file) at
-// fault. errors.Is sees the sentinel in Err (ErrCorrupted,
-// ErrInconsistent, ErrBadSignature or ErrMalformed).
+// fault. errors.Is sees the sentinel in Err ([ErrCorrupted],
+// [ErrInconsistent], [ErrBadSignature] or [ErrMalformed]).
 type VerifyError struct {
 	// Entry is the sequence number of the entry at fault, or -1.
 	Entry int64
@@ -114,7 +114,7 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("audit: witness last saw %s at size %d; send a consistency proof from size %d", e.Origin, e.Size, e.Size)
 }
 
-// Rewrite kinds, the Kind of a RewriteError.
+// Rewrite kinds, the Kind of a [RewriteError].
 const (
 	// RewriteTruncated: the new checkpoint is smaller than the one seen.
 	RewriteTruncated = "truncated"
@@ -131,8 +131,8 @@ const (
 // contradicts the one it cosigned before: the origin truncated or rewrote
 // its log, possibly re-signing the new history with its own key. Both
 // checkpoints carry the origin's signature, so the evidence stands on its
-// own; CheckEvidence re-checks it. It marshals to and from JSON.
-// errors.Is(err, ErrRewritten) holds for it.
+// own; [CheckEvidence] re-checks it. It marshals to and from JSON.
+// errors.Is(err, [ErrRewritten]) holds for it.
 type RewriteError struct {
 	// Origin is the log that misbehaved.
 	Origin string `json:"origin"`
@@ -167,5 +167,5 @@ func (e *RewriteError) Error() string {
 	}
 }
 
-// Is reports whether target is ErrRewritten.
+// Is reports whether target is [ErrRewritten].
 func (e *RewriteError) Is(target error) bool { return target == ErrRewritten }

@@ -248,8 +248,8 @@ func formatVKey(name string, hash uint32, key []byte) string {
 }
 
 // VerifierKey returns the signed-note verifier key ("vkey") text of v, a
-// verifier made by NewVerifier, NewCosignatureVerifier or
-// ParseVerifierKey, for configuration files and for Verify on another
+// verifier made by [NewVerifier], [NewCosignatureVerifier] or
+// [ParseVerifierKey], for configuration files and for [Verify] on another
 // machine.
 func VerifierKey(v note.Verifier) (string, error) {
 	ours, ok := v.(*verifier)
@@ -259,9 +259,9 @@ func VerifierKey(v note.Verifier) (string, error) {
 	return ours.vkey, nil
 }
 
-// ParseVerifierKey parses a verifier key made by VerifierKey: a log's
+// ParseVerifierKey parses a verifier key made by [VerifierKey]: a log's
 // checkpoint key (type 0x02) or a witness's cosignature key (type 0xff with
-// this package's identifier). Any other type is ErrMalformed.
+// this package's identifier). Any other type is [ErrMalformed].
 func ParseVerifierKey(vkey string) (note.Verifier, error) {
 	name, rest, ok1 := strings.Cut(vkey, "+")
 	hexHash, b64, ok2 := strings.Cut(rest, "+")

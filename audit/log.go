@@ -41,7 +41,7 @@ type Sealer interface {
 	Open(ctx context.Context, id string, sealed []byte) ([]byte, error)
 }
 
-// Config configures a Log that is opened for writing.
+// Config configures a [Log] that is opened for writing.
 type Config struct {
 	// Origin names the log in its checkpoints (FORMAT.md), for example
 	// "keyquorum.example/site-a". It must never change for a log.
@@ -105,8 +105,8 @@ type Stats struct {
 }
 
 // Log is an append-only, tamper-evident audit log in a directory
-// (FORMAT.md). A Log opened with Open is the directory's only writer;
-// one opened with OpenReadOnly reads a log that another process may be
+// (FORMAT.md). A Log opened with [Open] is the directory's only writer;
+// one opened with [OpenReadOnly] reads a log that another process may be
 // writing. All methods are safe for concurrent use.
 type Log struct {
 	dir      string
@@ -171,12 +171,12 @@ type appendReq struct {
 }
 
 // Open opens the log in dir for writing, creating it (mode 0700) if it
-// does not exist. It takes the directory's lock (ErrLocked if another
+// does not exist. It takes the directory's lock ([ErrLocked] if another
 // writer has it), checks the newest checkpoints' signatures, cuts a record
 // torn by a crash, rebuilds the caches and checks them against the last
 // checkpoint (FORMAT.md, Recovery). A log whose durable entries are
-// damaged (ErrCorrupted) or do not match its last checkpoint
-// (ErrInconsistent) does not open; run Verify on it to find out why.
+// damaged ([ErrCorrupted]) or do not match its last checkpoint
+// ([ErrInconsistent]) does not open; run [Verify] on it to find out why.
 func Open(dir string, cfg Config) (*Log, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -210,14 +210,15 @@ func Open(dir string, cfg Config) (*Log, error) {
 	return l, nil
 }
 
-// OpenReadOnly opens the log in dir for reading: Entry, Tail, Follow,
-// Export, Checkpoints and Prove work, writes fail with ErrReadOnly. It
+// OpenReadOnly opens the log in dir for reading: [Log.Entry], [Log.Tail],
+// [Log.Follow], [Log.Export], [Log.Checkpoints] and [Log.Prove] work, writes
+// fail with [ErrReadOnly]. It
 // takes no lock, so it can read a log that its writer has open (it sees
 // the entries committed so far; Follow polls for more) or a copy of one.
 // log is the log's checkpoint verifier and witnesses the cosigners whose
 // cosignatures count; checkpoints that log did not sign are refused. It
 // trusts the caches as the writer left them; for an authoritative check,
-// use Verify (which also reads copies that are not private, unlike
+// use [Verify] (which also reads copies that are not private, unlike
 // OpenReadOnly).
 func OpenReadOnly(dir string, log note.Verifier, witnesses ...note.Verifier) (*Log, error) {
 	if log == nil {
@@ -304,7 +305,7 @@ func (l *Log) Verifier() note.Verifier { return l.verifier }
 func (l *Log) Size() uint64 { return l.size.Load() }
 
 // Healthy returns nil if the log can append, and otherwise the error
-// every Append would fail with (wrapping ErrAppendFailed): a site checks
+// every Append would fail with (wrapping [ErrAppendFailed]): a site checks
 // it before it agrees to take part in signing.
 func (l *Log) Healthy() error {
 	if l.readOnly {
@@ -323,8 +324,9 @@ func (l *Log) Stats() Stats {
 }
 
 // Close waits for a commit in progress, fails appends still waiting with
-// ErrClosed, and closes the log. It does not sign a checkpoint: sign one
-// with Checkpoint first (RunCheckpoints signs one when its context ends).
+// [ErrClosed], and closes the log. It does not sign a checkpoint: sign one
+// with [Log.Checkpoint] first ([Log.RunCheckpoints] signs one when its
+// context ends).
 func (l *Log) Close() error {
 	l.flushTok <- struct{}{}
 	defer func() { <-l.flushTok }()
@@ -365,8 +367,8 @@ func (l *Log) Close() error {
 // fdatasync'ed). Record the action before it takes effect, and let it take
 // effect only if Append returns nil. Concurrent appends share one
 // fdatasync (group commit, see Config.MaxBatch). A record that breaks the
-// schema fails with ErrInvalidEntry; an entry that cannot be made durable
-// fails with ErrAppendFailed (disk full, I/O error, sealer failure), and
+// schema fails with [ErrInvalidEntry]; an entry that cannot be made durable
+// fails with [ErrAppendFailed] (disk full, I/O error, sealer failure), and
 // the caller must then fail closed. If ctx ends before the entry is
 // committed, Append returns ctx's error and the entry is not written; if
 // it ends while the entry's commit is in progress, Append waits for the

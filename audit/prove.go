@@ -10,7 +10,7 @@ import (
 
 // InclusionProof shows that an entry is in a log whose checkpoint was
 // signed by the log and cosigned by witnesses. It is self-contained:
-// VerifyInclusion checks it with the public keys alone. It marshals to
+// [VerifyInclusion] checks it with the public keys alone. It marshals to
 // JSON (FORMAT.md).
 type InclusionProof struct {
 	// Index is the entry's sequence number (its leaf index).
@@ -26,7 +26,7 @@ type InclusionProof struct {
 
 // Prove returns an inclusion proof of entry seq against the newest
 // checkpoint that covers it and carries at least minCosignatures
-// cosignatures. It fails with ErrNotCosigned if there is none yet (have
+// cosignatures. It fails with [ErrNotCosigned] if there is none yet (have
 // the latest checkpoint cosigned, or pass 0 to prove against the log's
 // own signature alone).
 func (l *Log) Prove(ctx context.Context, seq uint64, minCosignatures int) (*InclusionProof, error) {

@@ -54,7 +54,7 @@ func (l *Log) readEntry(seq uint64) (Entry, []byte, error) {
 }
 
 // Entry returns entry seq, checked against its record's CRC (the tree is
-// checked by Verify and by inclusion proofs). It fails with ErrNotFound if
+// checked by [Verify] and by inclusion proofs). It fails with [ErrNotFound] if
 // the log has no such entry.
 func (l *Log) Entry(ctx context.Context, seq uint64) (Entry, error) {
 	if err := ctx.Err(); err != nil {
@@ -65,7 +65,7 @@ func (l *Log) Entry(ctx context.Context, seq uint64) (Entry, error) {
 }
 
 // SealedDetail returns the sealed detail bytes of entry seq as stored (nil
-// if the entry has none). Opening them needs the site's Sealer
+// if the entry has none). Opening them needs the site's [Sealer]
 // (OpenDetail).
 func (l *Log) SealedDetail(ctx context.Context, seq uint64) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
@@ -79,7 +79,7 @@ func (l *Log) SealedDetail(ctx context.Context, seq uint64) ([]byte, error) {
 }
 
 // OpenDetail returns the plaintext detail of entry seq, opened with the
-// log's Sealer. The caller owns it and should wipe it when done.
+// log's [Sealer]. The caller owns it and should wipe it when done.
 func (l *Log) OpenDetail(ctx context.Context, seq uint64) ([]byte, error) {
 	if l.cfg.Sealer == nil {
 		return nil, fmt.Errorf("%w: %s has no Sealer to open details with", ErrInvalidConfig, l.dir)
@@ -159,7 +159,7 @@ func (l *Log) Tail(ctx context.Context, n int) ([]Entry, error) {
 // Follow calls fn for every entry from sequence number from on, in order,
 // and then for each new entry as it is committed, until ctx ends, fn
 // returns an error, or the log is closed. It returns ctx's error, fn's
-// error, or ErrClosed.
+// error, or [ErrClosed].
 func (l *Log) Follow(ctx context.Context, from uint64, fn func(Entry) error) error {
 	next := from
 	for {

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// VerifyOptions are the public keys and outside knowledge Verify checks a
+// VerifyOptions are the public keys and outside knowledge [Verify] checks a
 // log against.
 type VerifyOptions struct {
 	// Log verifies the log's checkpoints (NewVerifier or
@@ -31,7 +31,7 @@ type VerifyOptions struct {
 	Trusted [][]byte
 }
 
-// Report summarizes a log that Verify accepted.
+// Report summarizes a log that [Verify] accepted.
 type Report struct {
 	// Entries is the number of entries checked.
 	Entries uint64
@@ -68,8 +68,8 @@ type target struct {
 // and needs no secret.
 //
 // The error is a *VerifyError naming the first bad entry or checkpoint
-// (errors.Is: ErrCorrupted, ErrInconsistent, ErrBadSignature,
-// ErrMalformed). Entries after the newest checkpoint are covered by no
+// (errors.Is: [ErrCorrupted], [ErrInconsistent], [ErrBadSignature],
+// [ErrMalformed]). Entries after the newest checkpoint are covered by no
 // signature: Verify checks their form, but only Trusted checkpoints or the
 // next checkpoint can show they were not changed.
 func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error) {

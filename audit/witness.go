@@ -30,7 +30,7 @@ const maxProofLen = 63
 // CosignRequest asks a witness to cosign a checkpoint: the signed
 // checkpoint and a consistency proof from the size of the last checkpoint
 // the witness cosigned for the origin. Its wire form (Marshal,
-// ParseCosignRequest) is the body of C2SP tlog-witness add-checkpoint.
+// [ParseCosignRequest]) is the body of C2SP tlog-witness add-checkpoint.
 type CosignRequest struct {
 	// OldSize is the size of the last checkpoint the witness cosigned for
 	// the origin, as the origin believes it (0 if none).
@@ -57,7 +57,7 @@ func (r *CosignRequest) Marshal() []byte {
 }
 
 // ParseCosignRequest decodes a request made by Marshal. It fails with
-// ErrMalformed on anything else; it does not verify the checkpoint.
+// [ErrMalformed] on anything else; it does not verify the checkpoint.
 func ParseCosignRequest(b []byte) (*CosignRequest, error) {
 	if len(b) > maxNoteSize+(maxProofLen+1)*64 {
 		return nil, fmt.Errorf("%w: cosign request is %d bytes", ErrMalformed, len(b))
@@ -113,8 +113,8 @@ func (l *Log) CosignRequest(cp *Checkpoint, oldSize uint64) (*CosignRequest, err
 
 // WitnessFunc delivers a cosigning request to one witness and returns
 // the signature lines it answers with. Over a network it sends
-// req.Marshal(), has the witness run ParseCosignRequest and
-// Witness.Cosign, and turns the witness's errors back into a
+// req.Marshal(), has the witness run [ParseCosignRequest] and
+// [Witness.Cosign], and turns the witness's errors back into a
 // *ConflictError (so RequestCosignature can retry) or a *RewriteError.
 type WitnessFunc func(ctx context.Context, req *CosignRequest) ([]byte, error)
 
@@ -150,7 +150,7 @@ func (l *Log) RequestCosignature(ctx context.Context, cp *Checkpoint, witness st
 	}
 }
 
-// WitnessStore keeps, for each log origin a Witness cosigns, the last
+// WitnessStore keeps, for each log origin a [Witness] cosigns, the last
 // checkpoint it cosigned. SetLastSeen must be durable when it returns.
 // A Witness serializes its calls per origin; one store serves one Witness.
 type WitnessStore interface {
@@ -161,7 +161,7 @@ type WitnessStore interface {
 	SetLastSeen(ctx context.Context, origin string, checkpoint []byte) error
 }
 
-// WitnessConfig configures a Witness.
+// WitnessConfig configures a [Witness].
 type WitnessConfig struct {
 	// Name is the witness's cosigner name (a signed-note key name: no
 	// spaces, no '+'), for example "keyquorum.example/site-b/witness".
@@ -193,7 +193,7 @@ type Witness struct {
 	locks map[string]*sync.Mutex
 }
 
-// NewWitness returns a Witness for cfg.
+// NewWitness returns a [Witness] for cfg.
 func NewWitness(cfg WitnessConfig) (*Witness, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -345,7 +345,7 @@ func logSignature(cp *Checkpoint, lv note.Verifier) note.Signature {
 // CheckEvidence re-checks a *RewriteError with the origin's checkpoint
 // verifier, for an operator or auditor who received it from a witness:
 // both checkpoints must be signed by the origin and show what Kind says
-// (for RewriteInconsistent: the proof the origin sent fails). It returns
+// (for [RewriteInconsistent]: the proof the origin sent fails). It returns
 // nil if the evidence holds.
 func CheckEvidence(e *RewriteError, log note.Verifier) error {
 	if e == nil || log == nil {
@@ -381,7 +381,7 @@ func CheckEvidence(e *RewriteError, log note.Verifier) error {
 	return fmt.Errorf("%w: the two checkpoints do not show a %q rewrite", ErrMalformed, e.Kind)
 }
 
-// FileWitnessStore is a WitnessStore in a private directory: one file per
+// FileWitnessStore is a [WitnessStore] in a private directory: one file per
 // origin, replaced atomically (temp file, fsync, rename, fsync of the
 // directory). An open store holds the directory's lock.
 type FileWitnessStore struct {
@@ -390,7 +390,7 @@ type FileWitnessStore struct {
 }
 
 // OpenWitnessStore opens (creating it with mode 0700 if needed) the
-// witness store in dir. It fails with ErrLocked if another store has it
+// witness store in dir. It fails with [ErrLocked] if another store has it
 // open.
 func OpenWitnessStore(dir string) (*FileWitnessStore, error) {
 	if err := prepareDir(dir, true); err != nil {
@@ -411,7 +411,7 @@ func (s *FileWitnessStore) fileName(origin string) string {
 	return "origin-" + hex.EncodeToString(h[:16])
 }
 
-// LastSeen implements WitnessStore.
+// LastSeen implements [WitnessStore].
 func (s *FileWitnessStore) LastSeen(ctx context.Context, origin string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -434,7 +434,7 @@ func (s *FileWitnessStore) LastSeen(ctx context.Context, origin string) ([]byte,
 	return b, nil
 }
 
-// SetLastSeen implements WitnessStore.
+// SetLastSeen implements [WitnessStore].
 func (s *FileWitnessStore) SetLastSeen(ctx context.Context, origin string, checkpoint []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err

@@ -29,7 +29,7 @@ const (
 	SecurityNoise SecurityProtocol = "noise"
 )
 
-// Defaults used by New for zero Config fields.
+// Defaults used by [New] for zero [Config] fields.
 const (
 	DefaultDialTimeout       = 10 * time.Second
 	DefaultSendTimeout       = 30 * time.Second
@@ -47,7 +47,7 @@ const (
 // empty: TCP and QUIC on port 4001 of every IPv4 interface.
 var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
 
-// Config configures a Network. Only Identity and Peers are required; every
+// Config configures a [Network]. Only Identity and Peers are required; every
 // other field has the default named in its comment.
 type Config struct {
 	// Identity is the party's identity key, normally the HSM-resident

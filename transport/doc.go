@@ -1,16 +1,17 @@
 // Package transport carries keyquorum's protocol messages between sites over
-// libp2p. Network implements tss.Network; package transport/memnet is the
-// in-memory implementation for tests, and internal/nettest holds the
-// conformance suite both pass.
+// libp2p. [Network] implements [tss.Network]; package
+// [github.com/keyquorum/keyquorum/transport/memnet] is the in-memory
+// implementation for tests, and internal/nettest holds the conformance suite
+// both pass.
 //
 // # Identity
 //
 // A party's libp2p identity is its HSM-resident P-256 key (hsmshare's
-// identity, or any crypto.Signer with an ECDSA P-256 public key). SignerKey
+// identity, or any [crypto.Signer] with an ECDSA P-256 public key). [SignerKey]
 // adapts it to libp2p's private-key interface: every signature is made by
 // the signer, and Raw, the only method that would expose private bytes,
-// returns ErrKeyNotExportable. The party ID (tss.PartyID) is the string
-// form of the peer ID derived from the public key (PartyIDFromPublicKey).
+// returns [ErrKeyNotExportable]. The party ID ([tss.PartyID]) is the string
+// form of the peer ID derived from the public key ([PartyIDFromPublicKey]).
 // With TLS the token signs once per start (the libp2p certificate
 // extension); with Noise it signs on every handshake, a responder before it
 // knows who connects, which is why Noise is offered only when
@@ -27,7 +28,7 @@
 //     parties negotiate the hybrid post-quantum key exchange X25519MLKEM768
 //     over TLS and QUIC (checked by TestKeyExchange_PostQuantumByDefault);
 //     Noise uses X25519 only.
-//     ConnSecurity reports what a connection negotiated, and
+//     [Network.ConnSecurity] reports what a connection negotiated, and
 //     Config.RequirePostQuantum refuses classical key exchanges.
 //   - The receiver sets Message.From to the authenticated peer; an envelope
 //     whose From field names anyone else is dropped and counted.
@@ -35,7 +36,7 @@
 // # Messages
 //
 // Messages travel as length-delimited protobuf envelopes under protocol
-// /keyquorum/tss/1.0.0 (FORMAT.md), at most tss.MaxPayloadSize of payload.
+// /keyquorum/tss/1.0.0 (FORMAT.md), at most [tss.MaxPayloadSize] of payload.
 // Each party keeps one outbound stream per peer for all sessions and
 // reopens it with bounded exponential backoff when it fails. Queues are
 // bounded: a full per-peer send queue blocks Send, and each peer has its
@@ -56,7 +57,7 @@
 //
 // The transport delivers each message as sent and does not itself
 // implement reliable broadcast. The tss session layer does: recipients of a
-// broadcast message exchange its hash in tss.MsgEcho messages over this same
+// broadcast message exchange its hash in [tss.MsgEcho] messages over this same
 // Network and use the message only when every echo agrees, so a sender that
 // sends different payloads to different peers is detected and named.
 package transport

@@ -17,7 +17,7 @@ import (
 
 // SignerKey is a libp2p private key whose signatures are made by a
 // crypto.Signer, typically the party's HSM-resident identity key. The private
-// key is never read: Raw returns ErrKeyNotExportable.
+// key is never read: Raw returns [ErrKeyNotExportable].
 //
 // Which methods go-libp2p v0.51.0 calls on the host key, read in its source
 // (paths relative to the module root) and confirmed by TestSignerKey_Calls:
@@ -94,7 +94,7 @@ func libp2pPublicKey(pub *ecdsa.PublicKey) (lcrypto.PubKey, peer.ID, error) {
 // Sign signs data as libp2p's ECDSA keys do (core/crypto/ecdsa.go): an
 // ASN.1 DER (r, s) signature over SHA-256(data). The signature is checked
 // against the public key before it is returned, so a faulty token or a
-// mismatched key is reported as ErrBadSignature instead of failing a remote
+// mismatched key is reported as [ErrBadSignature] instead of failing a remote
 // handshake. A panic in the signer is returned as an error.
 func (k *SignerKey) Sign(data []byte) (sig []byte, err error) {
 	defer func() {
@@ -116,7 +116,7 @@ func (k *SignerKey) Sign(data []byte) (sig []byte, err error) {
 // GetPublic returns the libp2p form of the identity's public key.
 func (k *SignerKey) GetPublic() lcrypto.PubKey { return k.lpub }
 
-// Raw always fails with ErrKeyNotExportable: the private key stays in the
+// Raw always fails with [ErrKeyNotExportable]: the private key stays in the
 // signer.
 func (k *SignerKey) Raw() ([]byte, error) { return nil, ErrKeyNotExportable }
 

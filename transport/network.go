@@ -25,7 +25,7 @@ import (
 // ProtocolID is the libp2p protocol of keyquorum's envelopes (FORMAT.md).
 const ProtocolID protocol.ID = "/keyquorum/tss/1.0.0"
 
-// Network is a tss.Network over libp2p. Create it with New and stop it with
+// Network is a [tss.Network] over libp2p. Create it with [New] and stop it with
 // Close. It is safe for concurrent use.
 type Network struct {
 	cfg       Config
@@ -61,8 +61,8 @@ type Network struct {
 var _ tss.Network = (*Network)(nil)
 
 // New starts a libp2p host with the party's identity, listens on
-// cfg.ListenAddrs and returns the Network. Errors name the setting at
-// fault and wrap ErrInvalidConfig, ErrUnsupportedKey or the libp2p error.
+// cfg.ListenAddrs and returns the [Network]. Errors name the setting at
+// fault and wrap [ErrInvalidConfig], [ErrUnsupportedKey] or the libp2p error.
 func New(cfg Config) (*Network, error) {
 	return newNetwork(cfg, nil)
 }
@@ -181,8 +181,8 @@ func (n *Network) Stats() Stats { return n.stats.snapshot() }
 func (n *Network) inCommittee(p peer.ID) bool { return n.committee[p] }
 
 // AddAddrs adds addresses at which a committee peer can be dialed, for
-// example ones learned after New. It returns an error wrapping
-// ErrNotInCommittee for a peer outside the committee and ErrInvalidConfig
+// example ones learned after [New]. It returns an error wrapping
+// [ErrNotInCommittee] for a peer outside the committee and [ErrInvalidConfig]
 // for an address the network cannot dial.
 func (n *Network) AddAddrs(party tss.PartyID, addrs ...ma.Multiaddr) error {
 	id, err := PeerIDFromParty(party)
@@ -211,8 +211,8 @@ func (n *Network) AddAddrs(party tss.PartyID, addrs ...ma.Multiaddr) error {
 // the recipients not served are reported in a *tss.UnreachableError whose
 // cause is the last error (errors.Is works on it, for example with
 // context.DeadlineExceeded). A recipient outside the committee is reported
-// at once with cause ErrNotInCommittee. A payload over tss.MaxPayloadSize
-// is refused with an error wrapping tss.ErrMessageTooLarge.
+// at once with cause [ErrNotInCommittee]. A payload over [tss.MaxPayloadSize]
+// is refused with an error wrapping [tss.ErrMessageTooLarge].
 //
 // A message to this party itself is put in its own inbox. Messages from one
 // caller to one recipient arrive in the order of Send calls. When Send
@@ -336,7 +336,7 @@ func (n *Network) pushInbox(ctx context.Context, from peer.ID, m *tss.Message, w
 // peer the connection authenticated. Peers are served in turn, so one that
 // sends faster than this party reads delays the others by at most one
 // message each. Receive blocks until a message arrives, ctx is done
-// (returning ctx.Err()) or the network is closed (ErrClosed).
+// (returning ctx.Err()) or the network is closed ([ErrClosed]).
 func (n *Network) Receive(ctx context.Context) (*tss.Message, error) {
 	if n.isClosed() {
 		return nil, ErrClosed
@@ -357,7 +357,7 @@ func (n *Network) isClosed() bool {
 	return n.closed
 }
 
-// Close stops the network: pending and later calls return ErrClosed, the
+// Close stops the network: pending and later calls return [ErrClosed], the
 // host's connections are closed and every goroutine the network started
 // has returned when Close returns. Calling Close again does nothing.
 func (n *Network) Close() error {

@@ -14,7 +14,7 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// MaxPeerFileSize is the largest peer file LoadPeerFile reads.
+// MaxPeerFileSize is the largest peer file [LoadPeerFile] reads.
 const MaxPeerFileSize = 1 << 20
 
 // Peer is one member of the committee: its peer ID and the addresses it
@@ -47,8 +47,8 @@ func (p Peer) MarshalJSON() ([]byte, error) {
 	return json.Marshal(e)
 }
 
-// LoadPeerFile reads a peer file (see ParsePeers) of at most
-// MaxPeerFileSize bytes.
+// LoadPeerFile reads a peer file (see [ParsePeers]) of at most
+// [MaxPeerFileSize] bytes.
 func LoadPeerFile(path string) ([]Peer, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -77,11 +77,11 @@ func LoadPeerFile(path string) ([]Peer, error) {
 //	  {"peer_id": "QmZk…", "addrs": ["/dns4/site-b.example/tcp/4001"]}
 //	]
 //
-// Every site can use the same file: a Network ignores its own entry when
+// Every site can use the same file: a [Network] ignores its own entry when
 // dialing. Unknown keys, a peer ID that does not parse, a peer listed twice,
 // an address that does not parse, names another peer in a /p2p component,
 // or uses a transport other than TCP or QUIC v1 are errors wrapping
-// ErrInvalidConfig. An address's /p2p suffix naming the entry's own peer is
+// [ErrInvalidConfig]. An address's /p2p suffix naming the entry's own peer is
 // removed.
 func ParsePeers(data []byte) ([]Peer, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -21,7 +21,7 @@ const (
 	DropMisaddressed DropReason = "misaddressed"
 )
 
-// Stats is a snapshot of a Network's counters since New.
+// Stats is a snapshot of a [Network]'s counters since [New].
 type Stats struct {
 	// MessagesSent counts envelopes written to peers' streams, one per
 	// recipient (messages a party sends to itself are not counted).

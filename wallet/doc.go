@@ -2,7 +2,7 @@
 // transactions and messages.
 //
 // A custody user signs transactions, not digests. This package computes
-// every digest itself from the payload, asks a Signer for a threshold
+// every digest itself from the payload, asks a [Signer] for a threshold
 // signature of that digest, checks the signature against the derived public
 // key and places it in the chain's format with the chain's own libraries
 // (btcd's btcutil, psbt and txscript; go-ethereum's core/types, crypto and
@@ -12,15 +12,15 @@
 // # Keys and paths
 //
 // A threshold key is the group public key plus the 32-byte chain code its
-// parties agreed on; ExtendedPublicKey holds both. Child keys come from BIP-32
-// non-hardened derivation (package hd): a path such as "m/0/7" gives the
+// parties agreed on; [ExtendedPublicKey] holds both. Child keys come from BIP-32
+// non-hardened derivation (package [hd]): a path such as "m/0/7" gives the
 // child public key and an additive tweak that the signers add to their
-// shares. Hardened paths are refused with hd.ErrHardened: they need the whole
+// shares. Hardened paths are refused with [hd.ErrHardened]: they need the whole
 // private key, which no party holds.
 //
 // # Signer
 //
-// Signer is the seam to the signing engine:
+// [Signer] is the seam to the signing engine:
 //
 //	type Signer interface {
 //		PublicKey(ctx context.Context, path hd.Path) (*secp256k1.PublicKey, error)
@@ -28,48 +28,48 @@
 //	}
 //
 // The engine runs the threshold protocol over the digest with the shares
-// tweaked for path. Whatever it returns goes through Signature.Canonical,
+// tweaked for path. Whatever it returns goes through [Signature.Canonical],
 // which verifies it under PublicKey(ctx, path), normalizes S to the lower
 // half and computes the recovery ID; a signature that does not verify never
-// reaches a transaction (ErrInvalidSignature).
+// reaches a transaction ([ErrInvalidSignature]).
 //
 // # Addresses
 //
-// BitcoinAddress gives P2WPKH (bech32), P2SH-P2WPKH and P2PKH addresses for
+// [BitcoinAddress] gives P2WPKH (bech32), P2SH-P2WPKH and P2PKH addresses ([AddressType]) for
 // any btcd network (Network("mainnet"|"testnet"|"regtest"|"signet"));
-// EthereumAddress gives the address whose Hex method is the EIP-55 form.
+// [EthereumAddress] gives the address whose Hex method is the EIP-55 form.
 //
 // # Bitcoin
 //
-// SignPSBT signs a BIP-174 PSBT. It finds this key's inputs by their BIP-32
-// derivation fields (root fingerprint of the group key, see PSBTFingerprint)
+// [SignPSBT] signs a BIP-174 PSBT. It finds this key's inputs by their BIP-32
+// derivation fields (root fingerprint of the group key, see [PSBTFingerprint])
 // or by matching the spent script against the keys at PSBTOptions.Paths,
 // computes the BIP-143 sighash for P2WPKH and P2SH-P2WPKH and the legacy
 // sighash for P2PKH (SIGHASH_ALL unless the PSBT asks for, and the caller
 // allows, another type), signs, finalizes, runs btcd's script engine on each
 // finalized input, and extracts the network transaction when every input is
 // final. Inputs of other keys are left untouched. Taproot inputs of this key
-// are refused with ErrTaproot: threshold Schnorr is not supported.
+// are refused with [ErrTaproot]: threshold Schnorr is not supported.
 //
 // # Ethereum
 //
-// SignEthereumTx signs legacy (with EIP-155 replay protection), EIP-2930 and
+// [SignEthereumTx] signs legacy (with EIP-155 replay protection), EIP-2930 and
 // EIP-1559 transactions and returns the raw signed transaction and its hash;
 // go-ethereum's types.Sender must recover the key's address before it is
-// returned. SignPersonalMessage signs EIP-191 personal messages and
-// SignTypedData signs EIP-712 typed data; both return the 65-byte R || S || V
+// returned. [SignPersonalMessage] signs EIP-191 personal messages and
+// [SignTypedData] signs EIP-712 typed data; both return the 65-byte R || S || V
 // form with V = 27 + recovery ID.
 //
 // # Summaries for approval
 //
-// PlanPSBT, SummarizeEthereumTx, SummarizePersonalMessage and
-// SummarizeTypedData describe a payload without signing it: inputs, outputs,
+// [PlanPSBT], [SummarizeEthereumTx], [SummarizePersonalMessage] and
+// [SummarizeTypedData] describe a payload without signing it: inputs, outputs,
 // amounts, fee and change for Bitcoin; chain ID, destination, value, fees
 // and the called function (ERC-20 transfer, approve and transferFrom are
 // decoded) for Ethereum; and every digest that will be signed, with its path
 // and key. They need only the payload and public key data, so each site
-// computes its own Summary and approves what it sees. Summary has a stable
-// JSON form (Summary.JSON) and a text rendering (Summary.Text). Every Sign
+// computes its own [Summary] and approves what it sees. Summary has a stable
+// JSON form ([Summary.JSON]) and a text rendering ([Summary.Text]). Every Sign
 // function returns the Summary of what it signed.
 //
 // # Limits
@@ -81,7 +81,7 @@
 //     amount the PSBT states; set PSBTOptions.RequireFullPrevTx to insist on
 //     the whole previous transaction (CVE-2020-14199).
 //   - Ethereum blob (EIP-4844) and set-code (EIP-7702) transactions are
-//     refused with ErrUnsupportedTxType.
+//     refused with [ErrUnsupportedTxType].
 //   - Summaries decode only ERC-20 value-moving calls; other call data is
 //     shown by selector and length. Token amounts are in the token's base
 //     units (the summary does not know its decimals).

@@ -158,8 +158,8 @@ func SummarizeEthereumTx(ctx context.Context, keys KeySource, path hd.Path, tx *
 // SignEthereumTx signs tx on chain chainID with the key at path.
 //
 // Legacy transactions get EIP-155 replay protection; EIP-2930 and EIP-1559
-// transactions must carry chainID themselves (ErrChainID). Other types fail
-// with ErrUnsupportedTxType. The signature is checked against the derived
+// transactions must carry chainID themselves ([ErrChainID]). Other types fail
+// with [ErrUnsupportedTxType]. The signature is checked against the derived
 // key, and go-ethereum's types.Sender must recover the key's address from
 // the signed transaction.
 func SignEthereumTx(ctx context.Context, s Signer, path hd.Path, tx *types.Transaction, chainID *big.Int) (*SignedEthereumTx, error) {
@@ -211,7 +211,7 @@ func PersonalMessageDigest(msg []byte) [32]byte {
 }
 
 // SummarizePersonalMessage describes msg as the key at path would sign it
-// with SignPersonalMessage.
+// with [SignPersonalMessage].
 func SummarizePersonalMessage(ctx context.Context, keys KeySource, path hd.Path, msg []byte) (*Summary, error) {
 	pub, err := signerKey(ctx, keys, path)
 	if err != nil {
@@ -266,7 +266,7 @@ func TypedDataDigest(td apitypes.TypedData) ([32]byte, error) {
 }
 
 // SummarizeTypedData describes td as the key at path would sign it with
-// SignTypedData.
+// [SignTypedData].
 func SummarizeTypedData(ctx context.Context, keys KeySource, path hd.Path, td apitypes.TypedData) (*Summary, error) {
 	digest, err := TypedDataDigest(td)
 	if err != nil {

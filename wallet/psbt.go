@@ -15,7 +15,7 @@ import (
 	"github.com/keyquorum/keyquorum/wallet/hd"
 )
 
-// PSBTOptions configures PlanPSBT and SignPSBT.
+// PSBTOptions configures [PlanPSBT] and [SignPSBT].
 type PSBTOptions struct {
 	// Net is the Bitcoin network the PSBT spends on. It is required: the
 	// summary shows addresses for this network.
@@ -55,14 +55,14 @@ type PSBTInput struct {
 	Digest [32]byte
 }
 
-// PSBTPlan is what PlanPSBT found in a PSBT: the inputs this key signs with
-// their digests, and a Summary of the whole transaction.
+// PSBTPlan is what [PlanPSBT] found in a PSBT: the inputs this key signs with
+// their digests, and a [Summary] of the whole transaction.
 type PSBTPlan struct {
 	Inputs  []PSBTInput
 	Summary *Summary
 }
 
-// SignedPSBT is the result of SignPSBT.
+// SignedPSBT is the result of [SignPSBT].
 type SignedPSBT struct {
 	// Packet is a copy of the input PSBT in which every input of this key
 	// carries its partial signature and final script. The caller's packet
@@ -334,17 +334,17 @@ func (f prevOutFetcher) FetchPrevOutput(op wire.OutPoint) *wire.TxOut {
 // PSBT before it agrees to sign.
 //
 // An input belongs to the key when one of its BIP-32 derivation fields names
-// the key's root fingerprint (PSBTFingerprint of the group key) with a
+// the key's root fingerprint ([PSBTFingerprint] of the group key) with a
 // non-hardened path whose derived key is the field's key, or when the script
 // it spends is the P2WPKH, P2SH-P2WPKH or P2PKH script of a key at one of
 // opts.Paths or at a path proven that way by any derivation field of the
 // PSBT. Fields with this fingerprint but another key or a hardened path are
 // ignored: a fingerprint has only 32 bits. Such an input must spend one of those
-// three script types (ErrUnsupportedScript), carry its previous output
-// (ErrMissingUTXO; P2PKH needs the whole previous transaction), request an
-// allowed sighash type (ErrSighashType) and not be signed yet
-// (ErrAlreadySigned). A taproot input that names this key fails with
-// ErrTaproot. Inputs of other keys are listed in the summary and left alone.
+// three script types ([ErrUnsupportedScript]), carry its previous output
+// ([ErrMissingUTXO]; P2PKH needs the whole previous transaction), request an
+// allowed sighash type ([ErrSighashType]) and not be signed yet
+// ([ErrAlreadySigned]). A taproot input that names this key fails with
+// [ErrTaproot]. Inputs of other keys are listed in the summary and left alone.
 func PlanPSBT(ctx context.Context, keys KeySource, packet *psbt.Packet, opts PSBTOptions) (*PSBTPlan, error) {
 	if keys == nil {
 		return nil, fmt.Errorf("wallet: PlanPSBT needs a key source")
@@ -600,11 +600,11 @@ func scriptAddress(pkScript []byte, net *chaincfg.Params) string {
 // s, finalizes those inputs and, when the whole transaction is then final,
 // extracts the network transaction.
 //
-// It runs PlanPSBT (see there for which inputs are signed and what is
+// It runs [PlanPSBT] (see there for which inputs are signed and what is
 // refused), asks s for one signature per input, and checks each against the
-// derived key with Signature.Canonical before it enters the PSBT. Finalized
+// derived key with [Signature.Canonical] before it enters the PSBT. Finalized
 // inputs are then executed with btcd's script engine under
-// txscript.StandardVerifyFlags; a failure there is ErrScriptCheck. Inputs of
+// txscript.StandardVerifyFlags; a failure there is [ErrScriptCheck]. Inputs of
 // other keys stay as they were. The caller's packet is not modified; the
 // result holds a signed copy. If any step fails, no signature is returned.
 func SignPSBT(ctx context.Context, s Signer, packet *psbt.Packet, opts PSBTOptions) (*SignedPSBT, error) {

@@ -72,7 +72,7 @@ func (sig Signature) Normalize() Signature {
 }
 
 // RecoverPublicKey returns the public key that sig over digest recovers to
-// with its RecoveryID. It fails with ErrInvalidSignature when no key
+// with its RecoveryID. It fails with [ErrInvalidSignature] when no key
 // recovers (for example a recovery ID that does not fit the signature).
 func (sig Signature) RecoverPublicKey(digest [32]byte) (*secp256k1.PublicKey, error) {
 	if sig.RecoveryID > 3 {
@@ -99,7 +99,7 @@ func (sig Signature) RecoverPublicKey(digest [32]byte) (*secp256k1.PublicKey, er
 // It verifies sig over digest under pub, normalizes it to low S, and sets
 // RecoveryID to the value for which RecoverPublicKey returns pub, trying the
 // signer's value first and computing it from R otherwise. Any failure wraps
-// ErrInvalidSignature. Every signature this package places in a transaction
+// [ErrInvalidSignature]. Every signature this package places in a transaction
 // has passed through Canonical.
 func (sig Signature) Canonical(digest [32]byte, pub *secp256k1.PublicKey) (Signature, error) {
 	if err := sig.Verify(digest, pub); err != nil {
@@ -131,7 +131,7 @@ func (sig Signature) DER() []byte {
 // (0 or 1 for any signature that can occur in practice). This is the layout
 // go-ethereum's crypto.Sign produces and types.Transaction.WithSignature
 // takes; EIP-191 personal-message signatures add 27 to V (see
-// SignPersonalMessage).
+// [SignPersonalMessage]).
 func (sig Signature) Compact65() [65]byte {
 	var out [65]byte
 	copy(out[:32], sig.R[:])

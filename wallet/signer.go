@@ -12,7 +12,7 @@ import (
 )
 
 // KeySource gives the public key of a threshold key at a derivation path.
-// It needs no secret: ExtendedPublicKey implements it from the group key and
+// It needs no secret: [ExtendedPublicKey] implements it from the group key and
 // chain code alone, so every site can check a payload before it signs.
 type KeySource interface {
 	// PublicKey returns the public key derived at path (the group key itself
@@ -25,10 +25,10 @@ type KeySource interface {
 // the sites, this package computes every digest and checks every signature.
 //
 // SignDigest signs the 32-byte digest under the key derived at path (the
-// signers add hd.Derive's tweak to their shares). The digest is signed as
+// signers add [hd.Derive]'s tweak to their shares). The digest is signed as
 // is; it is never hashed again. The returned signature may have a high S and
 // any recovery ID: callers in this package always pass it through
-// Signature.Canonical, which rejects a signature that does not verify under
+// [Signature.Canonical], which rejects a signature that does not verify under
 // PublicKey(ctx, path).
 type Signer interface {
 	KeySource
@@ -37,7 +37,7 @@ type Signer interface {
 
 // ExtendedPublicKey is the public half of a threshold key as BIP-32 sees it:
 // the group public key and the chain code its parties agreed on at keygen.
-// It implements KeySource with hd.Derive.
+// It implements [KeySource] with [hd.Derive].
 type ExtendedPublicKey struct {
 	// Key is the group public key (the key at path "m").
 	Key *secp256k1.PublicKey
@@ -45,7 +45,7 @@ type ExtendedPublicKey struct {
 	ChainCode []byte
 }
 
-// PublicKey returns the key derived at path with hd.Derive.
+// PublicKey returns the key derived at path with [hd.Derive].
 func (x ExtendedPublicKey) PublicKey(_ context.Context, path hd.Path) (*secp256k1.PublicKey, error) {
 	child, _, _, err := hd.Derive(x.Key, x.ChainCode, path)
 	if err != nil {

@@ -10,11 +10,11 @@ import (
 	"github.com/keyquorum/keyquorum/wallet/hd"
 )
 
-// SummaryVersion is the version of the Summary JSON form. It changes when a
+// SummaryVersion is the version of the [Summary] JSON form. It changes when a
 // field changes meaning or is removed; new optional fields keep the version.
 const SummaryVersion = 1
 
-// The kinds of payload a Summary describes.
+// The kinds of payload a [Summary] describes.
 const (
 	KindBitcoinPSBT             = "bitcoin-psbt"
 	KindEthereumTransaction     = "ethereum-transaction"
@@ -31,7 +31,7 @@ const (
 // A Summary is computed from the raw payload alone (plus the public key
 // data of the threshold key), so every site computes its own and approves or
 // rejects what it sees, not what another site claims. Its JSON form is
-// stable (see SummaryVersion): fields have fixed names, Bitcoin amounts are
+// stable (see [SummaryVersion]): fields have fixed names, Bitcoin amounts are
 // integers in satoshi, Ethereum amounts decimal strings in wei, keys and
 // digests lowercase hex.
 // Text renders it for a person.
@@ -133,7 +133,7 @@ type ContractCall struct {
 	Args   []CallArg `json:"args"`
 }
 
-// CallArg is one decoded argument of a ContractCall.
+// CallArg is one decoded argument of a [ContractCall].
 type CallArg struct {
 	Name  string `json:"name"`
 	Type  string `json:"type"`

@@ -1,9 +1,9 @@
-// Package memnet is an in-memory tss.Network for tests and benchmarks: every
-// party of a Hub lives in the same process and messages are handed over
+// Package memnet is an in-memory [tss.Network] for tests and benchmarks: every
+// party of a [Hub] lives in the same process and messages are handed over
 // through bounded queues.
 //
 // It behaves like an authenticated network: the sender of a delivered
-// message is always the Endpoint that sent it. A message whose From field
+// message is always the [Endpoint] that sent it. A message whose From field
 // claims another party is dropped and counted, as the libp2p transport drops
 // an envelope whose sender differs from the authenticated peer.
 package memnet
@@ -22,12 +22,12 @@ import (
 )
 
 // DefaultQueueSize is the number of undelivered messages from one sender an
-// Endpoint holds before that sender blocks. Each sender has its own queue at
+// [Endpoint] holds before that sender blocks. Each sender has its own queue at
 // each endpoint and Receive serves them in turn, as the libp2p transport
 // does, so a sender that floods delays the others by at most one message.
 const DefaultQueueSize = 1024
 
-// ErrClosed is returned by an Endpoint after Close.
+// ErrClosed is returned by an [Endpoint] after Close.
 var ErrClosed = errors.New("memnet: endpoint closed")
 
 // Hub connects the Endpoints of one in-memory network.
@@ -37,8 +37,8 @@ type Hub struct {
 	queueSize int
 }
 
-// NewHub returns an empty Hub whose endpoints queue up to queueSize messages
-// per sender (DefaultQueueSize when queueSize <= 0).
+// NewHub returns an empty [Hub] whose endpoints queue up to queueSize messages
+// per sender ([DefaultQueueSize] when queueSize <= 0).
 func NewHub(queueSize int) *Hub {
 	if queueSize <= 0 {
 		queueSize = DefaultQueueSize
@@ -46,7 +46,7 @@ func NewHub(queueSize int) *Hub {
 	return &Hub{endpoints: make(map[tss.PartyID]*Endpoint), queueSize: queueSize}
 }
 
-// Join adds a party to the hub and returns its Endpoint. It fails if the ID
+// Join adds a party to the hub and returns its [Endpoint]. It fails if the ID
 // is invalid or already joined.
 func (h *Hub) Join(id tss.PartyID) (*Endpoint, error) {
 	if err := id.Validate(); err != nil {
@@ -81,7 +81,7 @@ func (h *Hub) leave(e *Endpoint) {
 	}
 }
 
-// Endpoint is one party's attachment to a Hub. It implements tss.Network.
+// Endpoint is one party's attachment to a [Hub]. It implements [tss.Network].
 type Endpoint struct {
 	hub   *Hub
 	id    tss.PartyID
@@ -159,7 +159,7 @@ func (e *Endpoint) Receive(ctx context.Context) (*tss.Message, error) {
 func (e *Endpoint) Spoofed() uint64 { return e.spoofed.Load() }
 
 // Close removes the endpoint from its hub; later sends to it fail as
-// unreachable and its own Send and Receive return ErrClosed.
+// unreachable and its own Send and Receive return [ErrClosed].
 func (e *Endpoint) Close() error {
 	e.once.Do(func() {
 		close(e.done)

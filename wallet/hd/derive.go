@@ -21,7 +21,7 @@ var ErrInvalidChild = errors.New("hd: BIP-32 child index is invalid for this key
 
 // ErrInvalidKey is returned (wrapped) for a parent public key or chain code
 // that cannot be derived from: a nil or off-curve key, or a chain code that is
-// not ChainCodeLen bytes.
+// not [ChainCodeLen] bytes.
 var ErrInvalidKey = errors.New("hd: invalid parent key or chain code")
 
 // Derive walks path from the parent public key pub and its chain code with
@@ -40,8 +40,8 @@ var ErrInvalidKey = errors.New("hd: invalid parent key or chain code")
 //	I = HMAC-SHA512(key = c_par, data = serP(K_par) || ser32(i))
 //	K_i = point(parse256(I_L)) + K_par,  c_i = I_R
 //
-// and fails with ErrInvalidChild if parse256(I_L) ≥ n or K_i is the point at
-// infinity. A hardened index fails with ErrHardened.
+// and fails with [ErrInvalidChild] if parse256(I_L) ≥ n or K_i is the point at
+// infinity. A hardened index fails with [ErrHardened].
 func Derive(pub *secp256k1.PublicKey, chainCode []byte, path Path) (child *secp256k1.PublicKey, childChainCode []byte, tweak [32]byte, err error) {
 	if pub == nil || !pub.IsOnCurve() {
 		return nil, nil, tweak, fmt.Errorf("%w: parent public key is missing or not on secp256k1", ErrInvalidKey)
@@ -93,7 +93,7 @@ func Derive(pub *secp256k1.PublicKey, chainCode []byte, path Path) (child *secp2
 	return child, c, total.Bytes(), nil
 }
 
-// DeriveKey is Derive for a parent given as a 33-byte compressed (or 65-byte
+// DeriveKey is [Derive] for a parent given as a 33-byte compressed (or 65-byte
 // uncompressed) SEC1 public key, as keys are exchanged in keyquorum.
 func DeriveKey(pubKey, chainCode []byte, path Path) (child *secp256k1.PublicKey, childChainCode []byte, tweak [32]byte, err error) {
 	pub, err := secp256k1.ParsePubKey(pubKey)

@@ -27,8 +27,8 @@ var ErrMalformedPath = errors.New("hd: malformed derivation path")
 // Path is a sequence of non-hardened BIP-32 child indexes, from the master
 // key down. The empty Path is the master key itself ("m").
 //
-// A Path built by ParsePath or UnmarshalText only ever holds indexes below
-// HardenedOffset; Derive checks again, so a hand-built Path with a hardened
+// A Path built by [ParsePath] or UnmarshalText only ever holds indexes below
+// [HardenedOffset]; [Derive] checks again, so a hand-built Path with a hardened
 // index is refused there too.
 type Path []uint32
 
@@ -36,8 +36,8 @@ type Path []uint32
 //
 // Every index must be written in canonical decimal (no sign, no leading
 // zeros, no spaces) and be below 2^31. A hardened marker ("'", "h" or "H")
-// or an index of 2^31 or more gives an error wrapping ErrHardened; anything
-// else that is not a path gives an error wrapping ErrMalformedPath. For every
+// or an index of 2^31 or more gives an error wrapping [ErrHardened]; anything
+// else that is not a path gives an error wrapping [ErrMalformedPath]. For every
 // accepted string s, ParsePath(s).String() == s.
 func ParsePath(s string) (Path, error) {
 	if s == "m" {
@@ -88,8 +88,8 @@ func parseIndex(s string, level int, part string) (uint32, error) {
 	return uint32(v), nil
 }
 
-// String returns the path in the form ParsePath accepts, e.g. "m/0/7".
-// A hardened index in a hand-built Path is shown with a "'" suffix so that it
+// String returns the path in the form [ParsePath] accepts, e.g. "m/0/7".
+// A hardened index in a hand-built [Path] is shown with a "'" suffix so that it
 // is visible, and ParsePath refuses that string.
 func (p Path) String() string {
 	var b strings.Builder
@@ -107,7 +107,7 @@ func (p Path) String() string {
 }
 
 // Validate reports whether p can be used for public derivation: at most
-// MaxDepth levels and no hardened index.
+// [MaxDepth] levels and no hardened index.
 func (p Path) Validate() error {
 	if len(p) > MaxDepth {
 		return fmt.Errorf("%w: %d levels, at most %d are allowed", ErrMalformedPath, len(p), MaxDepth)
@@ -140,7 +140,7 @@ func (p Path) Equal(q Path) bool {
 	return true
 }
 
-// MarshalText implements encoding.TextMarshaler, so a Path appears in JSON as
+// MarshalText implements encoding.TextMarshaler, so a [Path] appears in JSON as
 // its string form ("m/0/7"). It fails for a path that Validate refuses.
 func (p Path) MarshalText() ([]byte, error) {
 	if err := p.Validate(); err != nil {
@@ -150,7 +150,7 @@ func (p Path) MarshalText() ([]byte, error) {
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler with the rules of
-// ParsePath.
+// [ParsePath].
 func (p *Path) UnmarshalText(text []byte) error {
 	q, err := ParsePath(string(text))
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 var ErrClosed = errors.New("inq: queue closed")
 
 // Queue holds items of type T from senders identified by K. It is safe for
-// concurrent use. The zero value is not usable; call New.
+// concurrent use. The zero value is not usable; call [New].
 type Queue[K comparable, T any] struct {
 	maxCount int
 	maxBytes int64
@@ -52,7 +52,7 @@ func New[K comparable, T any](maxCount int, maxBytes int64) *Queue[K, T] {
 }
 
 // Push adds item from sender, waiting while the sender's FIFO is full. It
-// returns ctx's error when ctx ends first and ErrClosed after Close.
+// returns ctx's error when ctx ends first and [ErrClosed] after Close.
 func (q *Queue[K, T]) Push(ctx context.Context, sender K, item T, weight int64) error {
 	q.mu.Lock()
 	for {
@@ -157,7 +157,7 @@ func (q *Queue[K, T]) Len(sender K) int {
 	return 0
 }
 
-// Close makes every waiting and later Push and Pop return ErrClosed.
+// Close makes every waiting and later Push and Pop return [ErrClosed].
 // Items still queued are dropped.
 func (q *Queue[K, T]) Close() {
 	q.once.Do(func() { close(q.closed) })
