@@ -5,13 +5,13 @@
 // deleting the namespaces removes every link and bridge with them.
 //
 // It needs root (CAP_SYS_ADMIN and CAP_NET_ADMIN) and iproute2; netem also
-// needs the kernel's sch_netem. Setup skips the test with the reason when
+// needs the kernel's sch_netem. [Setup] skips the test with the reason when
 // any of them is missing.
 //
-// Processes run in a namespace with Topology.Command (ip netns exec). The
+// Processes run in a namespace with [Topology.Command] (ip netns exec). The
 // caller stops them; internal/proctest does that in its cleanup, before
 // Setup's cleanup deletes the namespaces. Namespace names carry the
-// creating process's PID, so Sweep can remove what a crashed test run left
+// creating process's PID, so [Sweep] can remove what a crashed test run left
 // behind without touching a concurrent run's namespaces.
 package netns
 
@@ -57,7 +57,7 @@ type Party struct {
 	Addr netip.Addr
 }
 
-// Topology is a set of namespaces created by New.
+// Topology is a set of namespaces created by [New].
 type Topology struct {
 	// Hub is the namespace holding the bridge.
 	Hub string
@@ -184,7 +184,7 @@ func exists(name string) bool {
 	return err == nil
 }
 
-// Namespaces lists the namespaces whose names start with Prefix.
+// Namespaces lists the namespaces whose names start with [Prefix].
 func Namespaces(ctx context.Context) ([]string, error) {
 	out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output()
 	if err != nil {

@@ -1,11 +1,11 @@
-// Package nettest is a conformance suite for tss.Network implementations.
+// Package nettest is a conformance suite for [tss.Network] implementations.
 // The same tests run against the in-memory network (transport/memnet) and
 // the libp2p network (transport), so that code tested on one behaves the
 // same on the other.
 //
 // The suite checks what the tss session layer relies on: delivery to one
 // and to many recipients, fidelity of every Message field and of payloads
-// up to tss.MaxPayloadSize, refusal of larger payloads, unknown recipients
+// up to [tss.MaxPayloadSize], refusal of larger payloads, unknown recipients
 // reported as *tss.UnreachableError, Receive honouring its context, Close,
 // many concurrent senders, per-sender ordering, refusal of a From naming
 // another party, and backpressure (a receiver that does not read makes
@@ -35,7 +35,7 @@ type Options struct {
 	QueueSize int
 }
 
-// Harness adapts one tss.Network implementation to the suite.
+// Harness adapts one [tss.Network] implementation to the suite.
 type Harness struct {
 	// Networks returns n networks forming one committee, each able to
 	// reach every other. It registers their cleanup with t.Cleanup; that

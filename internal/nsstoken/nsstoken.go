@@ -46,7 +46,7 @@ var ModuleCandidates = []string{
 }
 
 // ModulePath returns the path of the softoken module: the value of
-// NSS_SOFTOKN_MODULE if set, else the first of ModuleCandidates that exists.
+// NSS_SOFTOKN_MODULE if set, else the first of [ModuleCandidates] that exists.
 func ModulePath() (string, error) {
 	if p := os.Getenv("NSS_SOFTOKN_MODULE"); p != "" {
 		return p, nil

@@ -6,7 +6,7 @@
 // waited on line by line; every process is killed when the test ends, and
 // the tail of each log is printed when the test failed.
 //
-// The child side reads its settings with FromEnv.
+// The child side reads its settings with [FromEnv].
 package proctest
 
 import (
@@ -27,7 +27,7 @@ import (
 	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
-// Environment variables a Cluster sets for its processes.
+// Environment variables a [Cluster] sets for its processes.
 const (
 	EnvName       = "KQ_PROC_NAME" // the process's name in the cluster
 	EnvDir        = "KQ_PROC_DIR"  // its private directory
@@ -38,7 +38,7 @@ const (
 	EnvRole       = "KQ_TEST_ROLE"   // set by SelfSpec: which role a re-executed test binary plays
 )
 
-// Child is what a process started by a Cluster learns from its environment.
+// Child is what a process started by a [Cluster] learns from its environment.
 type Child struct {
 	Name, Dir, StoreDir string
 	// Module, TokenLabel and PINFile are set when the process has a
@@ -49,7 +49,7 @@ type Child struct {
 }
 
 // FromEnv returns the child's settings; ok is false when the process was
-// not started by a Cluster.
+// not started by a [Cluster].
 func FromEnv() (c Child, ok bool) {
 	c = Child{
 		Name: os.Getenv(EnvName), Dir: os.Getenv(EnvDir), StoreDir: os.Getenv(EnvStoreDir),
@@ -77,8 +77,8 @@ type Spec struct {
 	HSM bool
 }
 
-// SelfSpec returns a Spec that re-executes the running test binary so that
-// only the named test runs, with EnvRole set to role. The test (or
+// SelfSpec returns a [Spec] that re-executes the running test binary so that
+// only the named test runs, with [EnvRole] set to role. The test (or
 // TestMain) checks FromEnv().Role and plays the role instead of testing.
 func SelfSpec(name, testName, role string) (Spec, error) {
 	exe, err := os.Executable()

@@ -56,7 +56,7 @@ func Keygen(ctx context.Context, pre []keygen.LocalPreParams, threshold int) ([]
 }
 
 // Sign runs GG18 signing of m with the parties at the given indexes of keys
-// (a committee from Keygen with tss-lib threshold t; at least t+1 signers).
+// (a committee from [Keygen] with tss-lib threshold t; at least t+1 signers).
 // delta, when not nil, is tss-lib's key-derivation
 // delta; the caller must then have moved each key's ECDSAPub and BigXj to
 // the derived key. Every signer's signature data is returned; they are equal.
@@ -85,7 +85,7 @@ func Sign(ctx context.Context, keys []*keygen.LocalPartySaveData, threshold int,
 	return r.run(ctx, parties)
 }
 
-// Reshare moves a committee made by Keygen (tss-lib threshold t) to a new
+// Reshare moves a committee made by [Keygen] (tss-lib threshold t) to a new
 // committee of len(newPre) parties with threshold newT, and returns the new
 // committee's save data in party order. The new parties get their own
 // tss-lib party keys, numbered after the old ones, as tss-lib requires

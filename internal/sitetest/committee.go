@@ -12,7 +12,7 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// Committee is a set of sites, each running a tss.Engine over one in-memory
+// Committee is a set of sites, each running a [tss.Engine] over one in-memory
 // network: the test bed for protocol tests. Every party has its own SoftHSM2
 // token, sealed store and pre-parameter pool.
 type Committee struct {
@@ -22,7 +22,7 @@ type Committee struct {
 	nextPP  int
 }
 
-// Party is one site of a Committee.
+// Party is one site of a [Committee].
 type Party struct {
 	*Site
 	// Engine is the party's running engine.
@@ -90,7 +90,7 @@ func (c *Committee) Restart(i int, cfg func(*tss.Config)) *Party {
 }
 
 // RestoreStore stops party i's engine, restores its store from backup (a
-// directory made by Site.CopyStore) and starts a new engine over it, as an
+// directory made by [Site.CopyStore]) and starts a new engine over it, as an
 // operator restoring a backup and restarting the site would. The party's
 // HSM token, with its ledgers, is untouched. cfg adjusts the new engine's
 // configuration.

@@ -5,8 +5,8 @@
 //
 // A PKCS#11 module is process-global and SoftHSM2 only sees tokens that
 // existed when it was initialized, so a test binary creates all its tokens
-// up front: call Main from TestMain with the number of tokens the package
-// needs at once, then NewSite in tests, in parallel if they like. A site's
+// up front: call [Main] from TestMain with the number of tokens the package
+// needs at once, then [NewSite] in tests, in parallel if they like. A site's
 // token goes back to the pool when its test ends.
 package sitetest
 
@@ -66,7 +66,7 @@ func Main(m *testing.M, n int) int {
 }
 
 // T is the part of testing.TB the helpers need. Any *testing.T or
-// *testing.B is one; Binary returns one that lives for the whole test binary.
+// *testing.B is one; [Binary] returns one that lives for the whole test binary.
 type T interface {
 	Helper()
 	Fatal(args ...any)
@@ -86,7 +86,7 @@ type binaryT struct {
 
 var binary = &binaryT{}
 
-// Binary returns a T that lives until Main returns.
+// Binary returns a [T] that lives until [Main] returns.
 func Binary() T { return binary }
 
 func (b *binaryT) Helper()                           {}
@@ -120,7 +120,7 @@ func (b *binaryT) cleanup() {
 	}
 }
 
-// Dir returns the token directory Main created.
+// Dir returns the token directory [Main] created.
 func Dir() *softhsm.Dir { return tokDir }
 
 // Site is one party's HSM, store and identity.

@@ -14,7 +14,7 @@
 //     process create all their tokens in one Dir before opening any of them.
 //   - New is NewDir followed by one NewToken.
 //
-// Child processes see the same tokens when they get Dir.Env in their
+// Child processes see the same tokens when they get [Dir.Env] in their
 // environment.
 package softhsm
 
@@ -45,7 +45,7 @@ var ModuleCandidates = []string{
 }
 
 // ModulePath returns the path of the SoftHSM2 PKCS#11 module: the value of
-// SOFTHSM2_MODULE if set, else the first of ModuleCandidates that exists.
+// SOFTHSM2_MODULE if set, else the first of [ModuleCandidates] that exists.
 func ModulePath() (string, error) {
 	if p := os.Getenv("SOFTHSM2_MODULE"); p != "" {
 		return p, nil
@@ -87,7 +87,7 @@ var labelSeq atomic.Uint64
 var errDuplicateLabel = errors.New("softhsm: duplicate token label")
 
 // CreateDir writes a new token directory and configuration under root
-// (which must exist). It does not change the environment; see NewDir for
+// (which must exist). It does not change the environment; see [NewDir] for
 // the test helper that does.
 func CreateDir(root string) (*Dir, error) {
 	mod, err := ModulePath()
@@ -118,7 +118,7 @@ func NewDir(t testing.TB) *Dir {
 	return d
 }
 
-// New creates a token directory with one token in it (see NewDir).
+// New creates a token directory with one token in it (see [NewDir]).
 func New(t testing.TB) *Token {
 	t.Helper()
 	return NewDir(t).NewToken(t)

@@ -56,7 +56,7 @@ type proc struct {
 
 // Start starts the sites (indexes into l.Sites) in mode and waits until
 // every process has said hello (and, over libp2p, learned the others'
-// addresses). Mode Namespaced needs StartIn.
+// addresses). Mode [Namespaced] needs StartIn.
 func (l *Lab) Start(ctx context.Context, mode Mode, sites []int) (*Deployment, error) {
 	if mode == Namespaced {
 		return nil, fmt.Errorf("driver: mode %s needs a topology (StartIn)", mode)
@@ -64,7 +64,7 @@ func (l *Lab) Start(ctx context.Context, mode Mode, sites []int) (*Deployment, e
 	return l.start(ctx, mode, sites, nil)
 }
 
-// StartIn starts the sites as Processes, the k-th site in the k-th party
+// StartIn starts the sites as [Processes], the k-th site in the k-th party
 // namespace of topo, listening on that namespace's bridge address.
 func (l *Lab) StartIn(ctx context.Context, topo *netns.Topology, sites []int) (*Deployment, error) {
 	if len(topo.Parties) < len(sites) {

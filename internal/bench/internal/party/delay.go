@@ -9,7 +9,7 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// Delay is a tss.Network that holds every received message for half of a
+// Delay is a [tss.Network] that holds every received message for half of a
 // round trip time before handing it on, so that any two parties wrapped in
 // it see that round trip time between them on top of the real one. It is
 // the benchmark's stand-in for tc netem where the kernel has no sch_netem:

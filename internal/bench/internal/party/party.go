@@ -1,9 +1,9 @@
 // Package party runs keyquorum parties for the benchmark suite: each site's
 // SoftHSM2 token, sealed store, network (in-memory or libp2p) and protocol
 // engine, wired as a library user wires them, behind a line-oriented JSON
-// control protocol on stdin and stdout. The suite's driver sends a Request
-// per line and reads a Response per line; the process's first line is a
-// Hello.
+// control protocol on stdin and stdout. The suite's driver sends a [Request]
+// per line and reads a [Response] per line; the process's first line is a
+// [Hello].
 //
 // It is a benchmark tool: it loads Paillier pre-parameters from the public
 // test fixtures, so nothing it makes may ever hold value.
@@ -127,7 +127,7 @@ type server struct {
 }
 
 // Serve opens cfg's sites, starts their networks and engines, writes a
-// Hello line to out and answers requests read from in until in ends, then
+// [Hello] line to out and answers requests read from in until in ends, then
 // stops everything.
 func Serve(ctx context.Context, cfg Config, in io.Reader, out io.Writer, log *slog.Logger) (err error) {
 	if len(cfg.Sites) == 0 {

@@ -18,7 +18,7 @@ type Site struct {
 	StoreDir string `json:"store_dir"`
 }
 
-// Network kinds a Config can ask for.
+// Network kinds a [Config] can ask for.
 const (
 	// Memnet joins every site of the process through one in-memory hub.
 	Memnet = "memnet"
@@ -57,7 +57,7 @@ type Hosted struct {
 	Addrs []string `json:"addrs,omitempty"`
 }
 
-// Operations a Request can ask for.
+// Operations a [Request] can ask for.
 const (
 	OpPeers        = "peers"         // learn other sites' libp2p addresses (Peers)
 	OpFeed         = "feed"          // add fixture pre-parameter sets to sites' pools (Feed)
@@ -120,7 +120,7 @@ type Feed struct {
 	Sets []int `json:"sets"`
 }
 
-// Response answers one Request.
+// Response answers one [Request].
 type Response struct {
 	OK    bool   `json:"ok"`
 	Error string `json:"error,omitempty"`
