@@ -1,30 +1,31 @@
 // Package keyquorum is a library for threshold ECDSA custody.
 //
 // Each party's key share is sealed by that party's own HSM over PKCS#11
-// (package hsmshare). Parties reach each other over libp2p (package
-// transport) and run threshold key generation and signing (package tss), so
-// two or more separated HSMs must cooperate before any signature exists.
-// Package wallet turns threshold signatures into Bitcoin and Ethereum
+// (package [hsmshare]). Parties reach each other over libp2p (package
+// [transport]) and run threshold key generation and signing (package [tss]),
+// so two or more separated HSMs must cooperate before any signature exists.
+// Package [wallet] turns threshold signatures into Bitcoin and Ethereum
 // transactions.
 //
 // # Node
 //
-// A site runs one Node. Open wires everything from one Config: it opens the
-// site's HSM token, loads (or, when asked, creates) the seal key and the
+// A site runs one [Node]. [Open] wires everything from one [Config]: it
+// opens the site's HSM token, loads (or, when asked, creates) the seal key and the
 // identity key in it, opens the sealed store, starts the libp2p network whose
 // identity is the HSM key, the Paillier pre-parameter pool and the protocol
 // engine. The Node then offers the operations a custody team needs:
 //
-//   - Keygen: a new M-of-N key with the other sites;
-//   - Presign: GG20 presignatures made ahead of time for one key, signer set
-//     and derivation path;
-//   - Sign: a signature over a 32-byte digest, with GG20 from a ready
+//   - [Node.Keygen]: a new M-of-N key with the other sites;
+//   - [Node.Presign]: GG20 presignatures made ahead of time for one key,
+//     signer set and derivation path;
+//   - [Node.Sign]: a signature over a 32-byte digest, with GG20 from a ready
 //     presignature when there is one (one round trip) or classic GG18
 //     signing otherwise;
-//   - SignPSBT and SignEthereumTx: whole transactions, through package wallet;
-//   - Status: peers, keys, pools and the operations in progress.
+//   - [Node.SignPSBT] and [Node.SignEthereumTx]: whole transactions, through
+//     package wallet;
+//   - [Node.Status]: peers, keys, pools and the operations in progress.
 //
-// Close stops everything Open started and waits for it. The example node
+// [Node.Close] stops everything Open started and waits for it. The example node
 // daemon (examples/kqnode, the kqnode binary) is a thin layer over Node.
 //
 // A user embeds these packages in a signing service, one process per site,

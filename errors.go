@@ -2,11 +2,11 @@ package keyquorum
 
 import "errors"
 
-// Errors returned by Node. Errors of the packages underneath pass through
+// Errors returned by [Node]. Errors of the packages underneath pass through
 // wrapped, so callers also test for their sentinels with errors.Is:
-// hsmshare.ErrWrongPIN, hsmshare.ErrWeakKey, tss.ErrUnknownKey,
-// tss.ErrBadRequest, tss.ErrNoPresignature, tss.ErrNoPreParams,
-// wallet.ErrInvalidPSBT, ... and for typed errors with errors.As:
+// [hsmshare.ErrWrongPIN], [hsmshare.ErrWeakKey], [tss.ErrUnknownKey],
+// [tss.ErrBadRequest], [tss.ErrNoPresignature], [tss.ErrNoPreParams],
+// [wallet.ErrInvalidPSBT], ... and for typed errors with errors.As:
 // *tss.RoundTimeoutError (names the parties that did not answer),
 // *tss.RefusedError, *tss.CulpritError, *tss.UnreachableError.
 var (

@@ -14,7 +14,7 @@ import (
 // Keygen creates a new threshold key with the committee req.Parties (which
 // must include this site), of which any req.Threshold sites can sign
 // ("2-of-3" is Threshold 2 with three parties). Every party needs a ready
-// Paillier pre-parameter set (tss.ErrNoPreParams otherwise; Status shows
+// Paillier pre-parameter set ([tss.ErrNoPreParams] otherwise; [Node.Status] shows
 // the pool). Every party has stored its share, sealed, before Keygen
 // returns the key.
 func (n *Node) Keygen(ctx context.Context, req tss.KeygenRequest) (*tss.KeyInfo, error) {
@@ -43,7 +43,7 @@ func (n *Node) Keygen(ctx context.Context, req tss.KeygenRequest) (*tss.KeyInfo,
 }
 
 // Key returns the description of a key this site holds a share of
-// (tss.ErrUnknownKey if none).
+// ([tss.ErrUnknownKey] if none).
 func (n *Node) Key(ctx context.Context, keyID string) (*tss.KeyInfo, error) {
 	ctx, done, err := n.enter(ctx, true)
 	if err != nil {
@@ -229,7 +229,7 @@ func (n *Node) PoolStatus(ctx context.Context, spec tss.PoolSpec) (tss.PoolStatu
 // signatures under the key at path ("" or "m" for the key itself) now, so
 // that the first large batch it initiates does not check its signatures
 // the slower plain way while the tables are built in the background (see
-// tss.Engine.PrepareOnline). Each key and path costs about 3.4 MiB.
+// [tss.Engine.PrepareOnline]). Each key and path costs about 3.4 MiB.
 func (n *Node) PrepareOnline(ctx context.Context, keyID, path string) error {
 	ctx, done, err := n.enter(ctx, true)
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// Defaults used by Open for zero Config fields.
+// Defaults used by [Open] for zero [Config] fields.
 const (
 	// DefaultSealKeyLabel is the CKA_LABEL of the site's seal key.
 	DefaultSealKeyLabel = "keyquorum-seal"
@@ -55,7 +55,7 @@ const (
 	idPools       = "pools"
 )
 
-// Config configures a Node. HSM and StoreDir are always required, Peers
+// Config configures a [Node]. HSM and StoreDir are always required, Peers
 // unless Offline; every other field has the default named in its comment.
 type Config struct {
 	// HSM says which PKCS#11 module and token hold this site's keys and
@@ -207,7 +207,7 @@ func (c Config) withDefaults() (Config, error) {
 
 // Node is one site of a keyquorum committee: its HSM token and keys, its
 // sealed store, its libp2p network, its pre-parameter pool and its protocol
-// engine. Create it with Open and stop it with Close. It is safe for
+// engine. Create it with [Open] and stop it with Close. It is safe for
 // concurrent use.
 type Node struct {
 	cfg      Config
@@ -243,10 +243,10 @@ type Node struct {
 // presignature pool maintenance. On any error everything opened so far is
 // closed again.
 //
-// Errors wrap ErrInvalidConfig, the hsmshare sentinels (ErrModuleNotFound,
+// Errors wrap [ErrInvalidConfig], the hsmshare sentinels (ErrModuleNotFound,
 // ErrTokenNotFound, ErrWrongPIN, ErrKeyNotFound when a key is missing and
 // CreateKeys is off, ErrWeakKey, ErrStoreLocked when another process uses
-// StoreDir, ...) or transport.ErrInvalidConfig.
+// StoreDir, ...) or [transport.ErrInvalidConfig].
 func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
@@ -436,7 +436,7 @@ func (n *Node) enter(ctx context.Context, needEngine bool) (context.Context, fun
 
 // Close stops the node: it ends the sessions in progress (their callers get
 // an error), stops background work, and closes the network, the store and
-// the token. Every goroutine Open started has returned when Close returns.
+// the token. Every goroutine [Open] started has returned when Close returns.
 // Calling Close again returns the first result.
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {

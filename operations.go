@@ -9,7 +9,7 @@ import (
 	"github.com/keyquorum/keyquorum/tss"
 )
 
-// Operation describes one operation this site started through the Node
+// Operation describes one operation this site started through the [Node]
 // (keygen, presign, sign, ...), running or recently finished. It holds
 // nothing secret.
 type Operation struct {

@@ -83,12 +83,12 @@ type Signature struct {
 	Signers []tss.PartyID
 }
 
-// Sign signs req.Digest with the key's signers. With ProtocolAuto it uses a
+// Sign signs req.Digest with the key's signers. With [ProtocolAuto] it uses a
 // ready GG20 presignature of (key, signers, path) when this site holds one
 // and GG18 otherwise.
 //
-// Failures wrap tss.ErrUnknownKey, tss.ErrBadRequest,
-// tss.ErrNoPresignature (ProtocolGG20 only), or are a *tss.RoundTimeoutError
+// Failures wrap [tss.ErrUnknownKey], [tss.ErrBadRequest],
+// [tss.ErrNoPresignature] ([ProtocolGG20] only), or are a [*tss.RoundTimeoutError]
 // naming the signers that did not answer, a *tss.RefusedError from a signer
 // whose checks or Policy refused, a *tss.CulpritError naming a cheater.
 func (n *Node) Sign(ctx context.Context, req SignRequest) (*Signature, error) {
@@ -158,7 +158,7 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 	return &Signature{Signature: *sig, Protocol: proto, Signers: signers}, nil
 }
 
-// WalletSigner returns a wallet.Signer that signs with keyID through this
+// WalletSigner returns a [wallet.Signer] that signs with keyID through this
 // node, for the wallet package's functions (SignPSBT, SignEthereumTx,
 // SignPersonalMessage, SignTypedData). Each digest is signed as Sign would.
 func (n *Node) WalletSigner(keyID string, opts SignOptions) wallet.Signer {
@@ -199,10 +199,10 @@ type PSBTRequest struct {
 }
 
 // SignPSBT signs every input of req.Packet that belongs to the key (see
-// wallet.SignPSBT), one threshold signature per input, checks each
+// [wallet.SignPSBT]), one threshold signature per input, checks each
 // finalized input with btcd's script engine and extracts the transaction
 // when every input is final. Failures wrap the wallet sentinels
-// (wallet.ErrNothingToSign, wallet.ErrInvalidPSBT, ...) or Sign's errors.
+// ([wallet.ErrNothingToSign], [wallet.ErrInvalidPSBT], ...) or Sign's errors.
 func (n *Node) SignPSBT(ctx context.Context, req PSBTRequest) (*wallet.SignedPSBT, error) {
 	ctx, done, err := n.enter(ctx, true)
 	if err != nil {
@@ -238,9 +238,9 @@ type EthereumTxRequest struct {
 	SignOptions
 }
 
-// SignEthereumTx signs req.Tx (see wallet.SignEthereumTx); go-ethereum
+// SignEthereumTx signs req.Tx (see [wallet.SignEthereumTx]); go-ethereum
 // recovers the sender from the result before it is returned. Failures wrap
-// the wallet sentinels (wallet.ErrChainID, wallet.ErrInvalidTransaction,
+// the wallet sentinels ([wallet.ErrChainID], [wallet.ErrInvalidTransaction],
 // ...) or Sign's errors.
 func (n *Node) SignEthereumTx(ctx context.Context, req EthereumTxRequest) (*wallet.SignedEthereumTx, error) {
 	ctx, done, err := n.enter(ctx, true)

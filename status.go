@@ -171,7 +171,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	return st, nil
 }
 
-// NetworkStats are the transport's counters (see transport.Stats).
+// NetworkStats are the transport's counters (see [transport.Stats]).
 type NetworkStats struct {
 	// MessagesSent counts envelopes written to peers, one per recipient.
 	MessagesSent uint64 `json:"messages_sent"`
