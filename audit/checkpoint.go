@@ -417,7 +417,7 @@ func (l *Log) storeCheckpoint(c *Checkpoint) error {
 // [Witness.Cosign] returns them) on cp, the log's newest checkpoint (a response
 // that arrives after a newer checkpoint was signed is refused with
 // [ErrNotFound]; have the newer one cosigned). Lines from
-// keys not in Config.Witnesses are dropped; a line from a known witness
+// keys not in [Config.Witnesses] are dropped; a line from a known witness
 // that does not verify fails with [ErrBadSignature]. It returns the
 // checkpoint with every cosignature stored so far.
 func (l *Log) AddCosignatures(ctx context.Context, cp *Checkpoint, sigs []byte) (*Checkpoint, error) {

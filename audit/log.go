@@ -20,7 +20,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
-// DefaultMaxBatch is Config.MaxBatch when it is zero.
+// DefaultMaxBatch is [Config.MaxBatch] when it is zero.
 const DefaultMaxBatch = 1024
 
 // maxBatchBytes bounds a batch's size (roughly: sealed details plus 1 KiB
@@ -366,7 +366,7 @@ func (l *Log) Close() error {
 // Append adds an entry and returns once it is durable (written and
 // fdatasync'ed). Record the action before it takes effect, and let it take
 // effect only if Append returns nil. Concurrent appends share one
-// fdatasync (group commit, see Config.MaxBatch). A record that breaks the
+// fdatasync (group commit, see [Config.MaxBatch]). A record that breaks the
 // schema fails with [ErrInvalidEntry]; an entry that cannot be made durable
 // fails with [ErrAppendFailed] (disk full, I/O error, sealer failure), and
 // the caller must then fail closed. If ctx ends before the entry is

@@ -226,7 +226,7 @@ func NewWitness(cfg WitnessConfig) (*Witness, error) {
 }
 
 // Verifier returns the verifier of this witness's cosignatures, for the
-// Config.Witnesses of the logs it cosigns.
+// [Config.Witnesses] of the logs it cosigns.
 func (w *Witness) Verifier() note.Verifier { return w.verifier }
 
 func (w *Witness) lock(origin string) *sync.Mutex {

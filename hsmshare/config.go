@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// DefaultSessions is the session pool size used when Config.Sessions is 0
+// DefaultSessions is the session pool size used when [Config.Sessions] is 0
 // and the token allows at least that many read-write sessions per process
 // (ulMaxRwSessionCount in its CK_TOKEN_INFO); a token that allows fewer
 // gets a pool of the size it allows.

@@ -4,14 +4,14 @@
 // # Tokens
 //
 // [Open] loads a PKCS#11 module, finds a token by label, serial or RFC 7512
-// "pkcs11:" URI ([ParseURI]), opens a pool of sessions (as many as the
-// Sessions field of [Config] asks, within the token's own limits) and logs in
+// "pkcs11:" URI ([ParseURI]), opens a pool of sessions (as many as
+// [Config.Sessions] asks, within the token's own limits) and logs in
 // once with a PIN read from a file or an environment variable. A PKCS#11
 // library is global to the process, so every [Token] opened from one module
 // shares a single loaded library; the library is finalized when the last
 // Token closes. Several tokens (one per party in tests) can be open at once.
 // Modules that need initialization arguments, such as NSS's softoken, get
-// them from the ModuleInitArgs field of [Config].
+// them from [Config.ModuleInitArgs].
 //
 // # Sealing
 //

@@ -227,7 +227,7 @@ func (t *Token) Serial() string { return t.serial }
 // ModulePath returns the PKCS#11 module path the token was opened with.
 func (t *Token) ModulePath() string { return t.modulePath }
 
-// URIObject returns the object= attribute of Config.URI (empty if none), so
+// URIObject returns the object= attribute of [Config.URI] (empty if none), so
 // that a deployment can name its seal or identity key in the URI.
 func (t *Token) URIObject() string { return t.object }
 

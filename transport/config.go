@@ -13,7 +13,7 @@ import (
 type SecurityProtocol string
 
 // Security protocols. QUIC connections always use TLS 1.3, whatever
-// Config.Security says.
+// [Config.Security] says.
 const (
 	// SecurityTLS is libp2p's TLS 1.3 handshake (/tls/1.0.0). The identity
 	// key signs once at start-up; Go 1.26 negotiates the hybrid
@@ -43,7 +43,7 @@ const (
 	DefaultMDNSServiceName   = "_keyquorum-tss._udp"
 )
 
-// DefaultListenAddrs are the listen addresses used when Config.ListenAddrs is
+// DefaultListenAddrs are the listen addresses used when [Config.ListenAddrs] is
 // empty: TCP and QUIC on port 4001 of every IPv4 interface.
 var DefaultListenAddrs = []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"}
 

@@ -15,7 +15,7 @@
 // With TLS the token signs once per start (the libp2p certificate
 // extension); with Noise it signs on every handshake, a responder before it
 // knows who connects, which is why Noise is offered only when
-// Config.Security asks for it.
+// [Config.Security] asks for it.
 //
 // # What a connection guarantees
 //
@@ -43,7 +43,7 @@
 // own part of the inbox, which stops reading from that peer only when full,
 // so a slow receiver slows its senders down instead of growing memory and a
 // peer that floods waits alone while Receive serves the others in turn.
-// Every write has a deadline (Config.WriteTimeout): a peer that stops
+// Every write has a deadline ([Config.WriteTimeout]): a peer that stops
 // reading has its stream reset instead of blocking its link for good.
 // Oversized or malformed envelopes are dropped, counted and their stream
 // reset.

@@ -207,7 +207,7 @@ func (n *Network) AddAddrs(party tss.PartyID, addrs ...ma.Multiaddr) error {
 // Send delivers msg to every party in msg.To and returns once the envelope
 // has been written to the stream of every recipient. While a recipient is
 // unreachable Send reconnects with backoff; while its queue is full it
-// waits. Either wait ends when ctx is done or after Config.SendTimeout, and
+// waits. Either wait ends when ctx is done or after [Config.SendTimeout], and
 // the recipients not served are reported in a *tss.UnreachableError whose
 // cause is the last error (errors.Is works on it, for example with
 // context.DeadlineExceeded). A recipient outside the committee is reported
@@ -219,7 +219,7 @@ func (n *Network) AddAddrs(party tss.PartyID, addrs ...ma.Multiaddr) error {
 // returns an error for a recipient, the message may still have reached it
 // (it was being written when ctx ended); when it returns nil, the message
 // has been written but may still be lost if the recipient crashes, or stops
-// reading for Config.WriteTimeout (its stream is then reset), before
+// reading for [Config.WriteTimeout] (its stream is then reset), before
 // reading it. The tss session layer's round timeouts cover all of these.
 //
 // Send does not rewrite msg.From: a message whose From is not Self is

@@ -43,7 +43,7 @@
 //
 // [SignPSBT] signs a BIP-174 PSBT. It finds this key's inputs by their BIP-32
 // derivation fields (root fingerprint of the group key, see [PSBTFingerprint])
-// or by matching the spent script against the keys at PSBTOptions.Paths,
+// or by matching the spent script against the keys at [PSBTOptions.Paths],
 // computes the BIP-143 sighash for P2WPKH and P2SH-P2WPKH and the legacy
 // sighash for P2PKH (SIGHASH_ALL unless the PSBT asks for, and the caller
 // allows, another type), signs, finalizes, runs btcd's script engine on each
