@@ -34,8 +34,8 @@ var (
 
 	// ErrRefused means a policy refused a request. The error is a
 	// *RefusedError carrying the rule and a reason safe to send to peers;
-	// it also wraps one of ErrDenied, ErrNoRule, ErrApprovalsMissing or
-	// ErrRuleFailed.
+	// it also wraps one of ErrDenied, ErrNoRule, ErrApprovalsMissing,
+	// ErrRuleFailed or ErrVelocity.
 	ErrRefused = errors.New("policy: refused")
 
 	// ErrDenied means the first matching rule denies the request.
@@ -148,7 +148,8 @@ type RefusedError struct {
 	Rule string
 	// Reason explains the refusal.
 	Reason string
-	// Kind is ErrDenied, ErrNoRule, ErrApprovalsMissing or ErrRuleFailed.
+	// Kind is ErrDenied, ErrNoRule, ErrApprovalsMissing, ErrRuleFailed or
+	// ErrVelocity (the velocity record could not take the spend).
 	Kind error
 }
 
