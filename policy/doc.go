@@ -23,7 +23,8 @@
 // digest the intent asks the key to sign (one per input of the key for a
 // PSBT: one intent, one approval), the wallet.Summary shown to approvers,
 // its hash, and the value the intent moves ([Spend]). A site joins a signing
-// session only for a digest its own [Plan] covers ([Plan.Covers]).
+// session only for a digest its own [Plan] covers ([Plan.Covers]). A
+// [KeyCache] keeps derived child keys between requests.
 //
 // # Policies
 //
@@ -54,7 +55,7 @@
 // On receiving a proposal with intent bytes and evidence, a site runs:
 //
 //	in, err := policy.ParseIntent(intentBytes)             // refuse on error
-//	plan, err := policy.Derive(ctx, in, key)               // key from its own store
+//	plan, err := keyCache.Derive(ctx, in, key)             // key from its own store
 //	approvals, err := policy.DecodeApprovals(evidence)
 //	d, err := pol.Authorize(ctx, plan, policy.Input{Now: time.Now(), Approvals: approvals, Velocity: vel})
 //	// err != nil: refuse, and send err (a *RefusedError naming the rule) to the peer

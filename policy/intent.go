@@ -50,10 +50,11 @@ const (
 	MaxPSBTPaths = 64
 	// MaxPathDepth bounds every derivation path in an intent.
 	MaxPathDepth = 32
-	// MaxDerivationSteps bounds the BIP-32 child derivations that Derive
-	// performs for one intent (each costs one scalar multiplication); a
-	// PSBT full of derivation fields that name this key's fingerprint
-	// cannot make a site derive more.
+	// MaxDerivationSteps bounds the BIP-32 child levels Derive walks for
+	// one intent (each costs a scalar multiplication unless a KeyCache
+	// holds it); a PSBT full of derivation fields that name this key's
+	// fingerprint cannot make a site derive more. Cached levels count too,
+	// so the outcome is the same on every site.
 	MaxDerivationSteps = 4096
 	// MaxEthereumTxSize bounds an unsigned Ethereum transaction.
 	MaxEthereumTxSize = 128 << 10

@@ -331,6 +331,12 @@ func TestDerive_DerivationWorkIsBounded(t *testing.T) {
 	if _, err := policy.Derive(context.Background(), in, k.key); !errors.Is(err, policy.ErrIntentTooLarge) {
 		t.Fatalf("err = %v, want ErrIntentTooLarge", err)
 	}
+	cache := policy.NewKeyCache(0)
+	for range 2 { // the second time, entries of the first are cached
+		if _, err := cache.Derive(context.Background(), in, k.key); !errors.Is(err, policy.ErrIntentTooLarge) {
+			t.Fatalf("with a key cache: err = %v, want ErrIntentTooLarge", err)
+		}
+	}
 }
 
 func FuzzParseIntent(f *testing.F) {

@@ -9,6 +9,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/ethereum/go-ethereum/common"
@@ -155,7 +156,14 @@ func (p *Plan) Covers(digest [32]byte, path hd.Path) bool {
 // SIGHASH_ALL; outputs proven the same way are change. A PSBT with no input
 // of the key fails with ErrNothingToSign. The BIP-32 derivations are
 // bounded by MaxDerivationSteps.
+//
+// Derive repeats every BIP-32 derivation on every call; a site that signs
+// often keeps a KeyCache and calls its Derive method instead.
 func Derive(ctx context.Context, in *Intent, key Key) (*Plan, error) {
+	return derive(ctx, in, key, nil)
+}
+
+func derive(ctx context.Context, in *Intent, key Key, cache *KeyCache) (*Plan, error) {
 	if in == nil {
 		return nil, fmt.Errorf("%w: no intent", ErrIntent)
 	}
@@ -163,7 +171,7 @@ func Derive(ctx context.Context, in *Intent, key Key) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys := newBudgetKeys(pub, key.ChainCode)
+	keys := newBudgetKeys(pub, key.ChainCode, cache)
 	var (
 		summary *wallet.Summary
 		txSize  int64
@@ -302,12 +310,62 @@ func chainIDInt(id uint64) *big.Int { return new(big.Int).SetUint64(id) }
 // checksumAddress returns the EIP-55 form of an Ethereum address string.
 func checksumAddress(s string) string { return common.HexToAddress(s).Hex() }
 
-// budgetKeys derives child keys of one extended public key, caching every
-// node it computes (paths that share a prefix share its derivation) and
-// refusing to compute more than MaxDerivationSteps children in all.
+// DefaultKeyCacheSize is the number of derived keys a KeyCache made with
+// size 0 holds.
+const DefaultKeyCacheSize = 1 << 14
+
+// KeyCache remembers BIP-32 child public keys across requests, so that a
+// site that signs again for a path it has seen does not repeat the
+// derivation (a scalar multiplication and an inversion per level, most of
+// the work of Derive). A site keeps one for its lifetime. It holds only
+// public data, is bounded (when full it is emptied and fills again) and is
+// safe for concurrent use. The zero value is not usable; call NewKeyCache.
+type KeyCache struct {
+	mu    sync.Mutex
+	max   int
+	nodes map[string]xnode // root key || chain code || path
+}
+
+// NewKeyCache returns a cache of at most size derived keys
+// (DefaultKeyCacheSize if size is 0 or less).
+func NewKeyCache(size int) *KeyCache {
+	if size <= 0 {
+		size = DefaultKeyCacheSize
+	}
+	return &KeyCache{max: size, nodes: map[string]xnode{}}
+}
+
+// Derive is the package-level Derive, looking up and storing derived keys
+// in c.
+func (c *KeyCache) Derive(ctx context.Context, in *Intent, key Key) (*Plan, error) {
+	return derive(ctx, in, key, c)
+}
+
+func (c *KeyCache) get(k string) (xnode, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, ok := c.nodes[k]
+	return n, ok
+}
+
+func (c *KeyCache) put(k string, n xnode) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.nodes) >= c.max {
+		clear(c.nodes)
+	}
+	c.nodes[k] = n
+}
+
+// budgetKeys derives child keys of one extended public key for one intent,
+// remembering every node (paths that share a prefix share its derivation),
+// consulting a KeyCache if it has one, and refusing more than
+// MaxDerivationSteps child levels in all.
 type budgetKeys struct {
-	nodes map[string]xnode
-	steps int
+	root   string // compressed key || chain code, the KeyCache prefix
+	nodes  map[string]xnode
+	shared *KeyCache
+	steps  int
 }
 
 type xnode struct {
@@ -315,8 +373,12 @@ type xnode struct {
 	chainCode []byte
 }
 
-func newBudgetKeys(pub *secp256k1.PublicKey, chainCode []byte) *budgetKeys {
-	return &budgetKeys{nodes: map[string]xnode{"": {pub: pub, chainCode: slices.Clone(chainCode)}}}
+func newBudgetKeys(pub *secp256k1.PublicKey, chainCode []byte, shared *KeyCache) *budgetKeys {
+	return &budgetKeys{
+		root:   string(pub.SerializeCompressed()) + string(chainCode),
+		nodes:  map[string]xnode{"": {pub: pub, chainCode: slices.Clone(chainCode)}},
+		shared: shared,
+	}
 }
 
 func pathKey(p hd.Path) string {
@@ -335,6 +397,9 @@ func (k *budgetKeys) PublicKey(_ context.Context, path hd.Path) (*secp256k1.Publ
 	if err := path.Validate(); err != nil {
 		return nil, err
 	}
+	// Levels not yet known to this intent count against the budget whether
+	// the shared cache holds them or not, so that the outcome does not
+	// depend on what other requests left in the cache.
 	l := len(path)
 	node, ok := k.nodes[pathKey(path)]
 	for !ok {
@@ -346,12 +411,23 @@ func (k *budgetKeys) PublicKey(_ context.Context, path hd.Path) (*secp256k1.Publ
 			return nil, fmt.Errorf("%w: more than %d BIP-32 derivations", ErrIntentTooLarge, MaxDerivationSteps)
 		}
 		k.steps++
+		pk := pathKey(path[:l+1])
+		if k.shared != nil {
+			if n, hit := k.shared.get(k.root + pk); hit {
+				node = n
+				k.nodes[pk] = n
+				continue
+			}
+		}
 		child, cc, _, err := hd.Derive(node.pub, node.chainCode, path[l:l+1])
 		if err != nil {
 			return nil, err
 		}
 		node = xnode{pub: child, chainCode: cc}
-		k.nodes[pathKey(path[:l+1])] = node
+		k.nodes[pk] = node
+		if k.shared != nil {
+			k.shared.put(k.root+pk, node)
+		}
 	}
 	return node.pub, nil
 }

@@ -167,3 +167,38 @@ func TestDerive_RefusesBadKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestKeyCache_SamePlansAndStillBounded: a cached Derive gives the same
+// plans as Derive, with a cache so small it keeps being emptied, and the
+// derivation budget still holds for a hostile PSBT.
+func TestKeyCache_SamePlansAndStillBounded(t *testing.T) {
+	k := newTestKey(t, "cache")
+	intents := []*policy.Intent{
+		psbtIntent(t, k, []int64{50_000_000, 30_000_000, 10_000_000}, []out{{coldBTC, 80_000_000}, {"", 9_990_000}}),
+		messageIntent(t, "hello"),
+		ethIntent(t, 1, 0, coldETH, ether(1), nil),
+	}
+	for _, size := range []int{0, 2} {
+		cache := policy.NewKeyCache(size)
+		for round := 0; round < 2; round++ {
+			for _, in := range intents {
+				want := derive(t, in, k)
+				got, err := cache.Derive(context.Background(), in, k.key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.SummaryHash != want.SummaryHash || len(got.Digests) != len(want.Digests) || got.Digests[0].Digest != want.Digests[0].Digest {
+					t.Fatalf("cache size %d, round %d: cached plan differs", size, round)
+				}
+			}
+		}
+	}
+	// Another key with the same paths must not hit the first key's entries.
+	other := newTestKey(t, "cache-other")
+	cache := policy.NewKeyCache(0)
+	a, _ := cache.Derive(context.Background(), intents[1], k.key)
+	b, _ := cache.Derive(context.Background(), intents[1], other.key)
+	if a.Digests[0].PublicKey[1] == b.Digests[0].PublicKey[1] && string(a.Digests[0].PublicKey) == string(b.Digests[0].PublicKey) {
+		t.Fatal("two keys share a cached child key")
+	}
+}
