@@ -1,7 +1,7 @@
 # keyquorum build and test entry points. `make test` is what CI runs.
 
 GO       ?= go
-APT_PKGS := softhsm2 opensc iproute2
+APT_PKGS := softhsm2 opensc iproute2 openssh-client
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_TIMEOUT ?= 45m
 
@@ -10,10 +10,12 @@ TEST_TIMEOUT ?= 45m
 all: build
 
 # deps installs the system packages the tests need (SoftHSM2, pkcs11-tool,
-# ip/tc) when any of them is missing. Only apt-based systems are handled here.
+# ip/tc, ssh-keygen) when any of them is missing. Only apt-based systems are
+# handled here.
 deps:
 	@if ! command -v softhsm2-util >/dev/null 2>&1 || ! command -v pkcs11-tool >/dev/null 2>&1 \
-	    || ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then \
+	    || ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1 \
+	    || ! command -v ssh-keygen >/dev/null 2>&1; then \
 		echo "installing $(APT_PKGS)"; \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PKGS); \
 	fi
