@@ -98,7 +98,7 @@ var (
 )
 
 // FileError reports a policy file that does not parse or type-check. Line
-// and Column count from 1; Column counts bytes.
+// and Column count from 1; Column counts characters.
 type FileError struct {
 	// File is the name the policy was loaded under.
 	File string

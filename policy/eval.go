@@ -14,6 +14,7 @@ import (
 	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/ext"
+	"github.com/google/cel-go/interpreter"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -137,6 +138,24 @@ func newEnv() (*cel.Env, error) {
 	)
 }
 
+// VelocitySpendsPerCost is how many recorded spends one unit of CEL cost
+// pays for: a velocity.spent or velocity.spent_to call scans the record, so
+// it costs 1 plus the record's spends divided by this. A rule that calls
+// them for each of thousands of outputs against a large record exhausts
+// RuleCostLimit and refuses instead of running for seconds.
+const VelocitySpendsPerCost = 100
+
+// velocityCost charges a velocity call by the size of the record it scans.
+func velocityCost(args []ref.Val, _ ref.Val) *uint64 {
+	c := uint64(1)
+	if len(args) > 0 {
+		if w, ok := args[0].Value().(*velocityView); ok {
+			c += uint64(w.size() / VelocitySpendsPerCost)
+		}
+	}
+	return &c
+}
+
 // position is a 1-based line and 0-based column within a condition.
 type position struct{ line, col int }
 
@@ -159,7 +178,10 @@ func (p *Policy) compile(src string) (cel.Program, position, error) {
 	if pos, err := p.checkNames(checked.NativeRep()); err != nil {
 		return nil, pos, err
 	}
-	prg, err := p.env.Program(checked, cel.CostLimit(RuleCostLimit), cel.InterruptCheckFrequency(100))
+	prg, err := p.env.Program(checked, cel.CostLimit(RuleCostLimit), cel.InterruptCheckFrequency(100),
+		cel.CostTrackerOptions(
+			interpreter.OverloadCostTracker("velocity_spent", velocityCost),
+			interpreter.OverloadCostTracker("velocity_spent_to", velocityCost)))
 	if err != nil {
 		return nil, position{1, 0}, err
 	}

@@ -2,13 +2,18 @@ package policy_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"math/big"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
+
 	"github.com/keyquorum/keyquorum/policy"
+	"github.com/keyquorum/keyquorum/wallet"
 )
 
 // holds evaluates one condition as the only rule of a policy and reports
@@ -177,4 +182,59 @@ func TestEvaluate_PureAndContextAware(t *testing.T) {
 	if !d.Allowed || d.Err() != nil || !strings.HasPrefix(d.String(), "allowed by rule daily-limit") {
 		t.Fatalf("decision %v", d)
 	}
+}
+
+// TestEvaluate_VelocityCallsAreCharged: a rule that asks the velocity
+// record about each destination of a PSBT with hundreds of outputs, against
+// a record of 100,000 spends, would scan the record hundreds of times. Each
+// call is charged by the record's size, so the rule exhausts its budget and
+// refuses instead.
+func TestEvaluate_VelocityCallsAreCharged(t *testing.T) {
+	k := newTestKey(t, "charged")
+	outs := make([]out, 300)
+	net, _ := wallet.Network("mainnet")
+	for i := range outs {
+		h := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		a, err := btcutil.NewAddressWitnessPubKeyHash(h[:20], net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs[i] = out{a.EncodeAddress(), 1000}
+	}
+	plan := derive(t, psbtIntent(t, k, []int64{50_000_000}, outs), k)
+	vel := bigVelocity(t, 100_000)
+	pol := mustParse(t, "charged", "keyquorum-policy 1\nrule per-destination allow\n"+
+		"  btc.destinations.all(d, velocity.spent_to(\"btc:mainnet\", d, duration(\"24h\")) < 1e9)\n")
+	d, err := pol.Evaluate(context.Background(), plan, policy.Input{Now: testNow, Velocity: vel})
+	if !errors.Is(err, policy.ErrRuleFailed) || d.Allowed || !strings.Contains(err.Error(), "cost") {
+		t.Fatalf("decision %v, err %v; want the rule to exhaust its cost budget", d, err)
+	}
+	small, _ := policy.NewVelocity(0)
+	if _, err := pol.Evaluate(context.Background(), plan, policy.Input{Now: testNow, Velocity: small}); err != nil {
+		t.Fatalf("with an empty record the rule passes: %v", err)
+	}
+}
+
+// bigVelocity builds a record of n spends by another key, an hour old.
+func bigVelocity(t *testing.T, n int) *policy.Velocity {
+	t.Helper()
+	b := append([]byte("KQVELOCITY"), 1)
+	b = binary.BigEndian.AppendUint64(b, uint64(policy.DefaultRetention))
+	b = binary.BigEndian.AppendUint32(b, uint32(n))
+	at := testNow.Add(-time.Hour).UnixNano()
+	for i := 0; i < n; i++ {
+		b = binary.BigEndian.AppendUint64(b, uint64(at))
+		b = append(b, make([]byte, 32)...)
+		b = append(b, 5, 'o', 't', 'h', 'e', 'r')
+		b = append(b, 11)
+		b = append(b, "btc:mainnet"...)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(outsideBTC)))
+		b = append(b, outsideBTC...)
+		b = append(b, 1, 1)
+	}
+	v := new(policy.Velocity)
+	if err := v.UnmarshalBinary(b); err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

@@ -290,6 +290,18 @@ func (w *velocityView) spentTo(asset, destination string, window time.Duration) 
 	return sum, nil
 }
 
+// size is the number of spends in the record.
+func (w *velocityView) size() int {
+	if w.v == nil {
+		return 0
+	}
+	if !w.locked {
+		w.v.mu.Lock()
+		defer w.v.mu.Unlock()
+	}
+	return len(w.v.events)
+}
+
 func (w *velocityView) sum(match func(*spendEvent) bool, window time.Duration) (*big.Int, error) {
 	if w.v == nil {
 		if window <= 0 || window > MaxRetention {
