@@ -438,3 +438,26 @@ func writeSKVectors(t testing.TB, dir string, plan *policy.Plan) {
 		}
 	}
 }
+
+func FuzzVerifyApproval(f *testing.F) {
+	k := newTestKey(f, "fuzz")
+	plan := derive(f, messageIntent(f, "hello"), k)
+	st := plan.Statement(testNow.Add(time.Hour)).Text()
+	signers := []approverKey{newBenchSigner(f, "ed25519"), newBenchSigner(f, "sk-ecdsa")}
+	src := "keyquorum-policy 1\n"
+	for i, s := range signers {
+		src += "approver a" + itoa(i) + " " + s.pubLine() + "\n"
+		a := s.approve(f, st)
+		f.Add(a.Statement, a.Signature)
+	}
+	pol := mustParse(f, "fuzz", src)
+	f.Fuzz(func(t *testing.T, statement, signature []byte) {
+		ok, rejected := pol.VerifyApprovals(plan, []policy.Approval{{Statement: statement, Signature: signature}}, testNow)
+		if len(ok)+len(rejected) != 1 {
+			t.Fatalf("%d verified and %d rejected of one approval", len(ok), len(rejected))
+		}
+		if len(ok) == 1 && !bytes.Equal(statement, st) {
+			t.Fatal("verified an approval of another statement")
+		}
+	})
+}

@@ -342,7 +342,7 @@ func TestDerive_DerivationWorkIsBounded(t *testing.T) {
 func FuzzParseIntent(f *testing.F) {
 	k := newTestKey(f, "fuzz")
 	f.Add(buildPSBTIntentBytes(f, k))
-	for _, in := range []*policy.Intent{rawIntentTB(f), messageIntentTB(f)} {
+	for _, in := range []*policy.Intent{rawIntentTB(f), messageIntentTB(f), typedIntent(f, []byte(permitJSON)), ethIntent(f, 1, 0, usdc, big.NewInt(0), erc20("approve(address,uint256)", coldETH, big.NewInt(5)))} {
 		f.Add(in.Bytes())
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
