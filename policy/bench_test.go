@@ -232,3 +232,38 @@ func BenchmarkParsePolicy(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPerSignatureRequestParallel is BenchmarkPerSignatureRequest on
+// every core at once, sharing one key cache and one velocity record, as a
+// busy site runs it.
+func BenchmarkPerSignatureRequestParallel(b *testing.B) {
+	pol, keys := benchTreasury(b)
+	k := newTestKey(b, "bench")
+	in := psbtIntent(b, k, []int64{80_000_000}, []out{{coldBTC, 30_000_000}, {"", 49_990_000}})
+	plan := derive(b, in, k)
+	enc := in.Bytes()
+	evidence, _ := policy.EncodeApprovals([]policy.Approval{keys["alice"].approve(b, plan.Statement(testNow.Add(time.Hour)).Text())})
+	cache := policy.NewKeyCache(0)
+	vel, _ := policy.NewVelocity(0)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			in, err := policy.ParseIntent(enc)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			p, err := cache.Derive(ctx, in, k.key)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			as, _ := policy.DecodeApprovals(evidence)
+			if _, err := pol.Authorize(ctx, p, policy.Input{Now: testNow, Approvals: as, Velocity: vel}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}

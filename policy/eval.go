@@ -319,7 +319,7 @@ func (d *Decision) String() string {
 // allows, its Err (a *RefusedError). Only a cancelled context or an invalid
 // call yields a nil decision.
 func (p *Policy) Evaluate(ctx context.Context, plan *Plan, in Input) (*Decision, error) {
-	return p.evaluate(ctx, plan, in, false)
+	return p.evaluate(ctx, plan, in)
 }
 
 // Authorize is Evaluate followed, when the decision allows, by recording
@@ -331,9 +331,15 @@ func (p *Policy) Authorize(ctx context.Context, plan *Plan, in Input) (*Decision
 	if in.Velocity == nil {
 		return nil, fmt.Errorf("%w: Authorize needs the site's velocity record", ErrVelocity)
 	}
+	if err := checkCall(ctx, plan, in); err != nil {
+		return nil, err
+	}
+	// Approvals do not depend on the record: verify them before taking
+	// its lock, which concurrent requests wait for.
+	valid, rejected := p.VerifyApprovals(plan, in.Approvals, in.Now)
 	in.Velocity.mu.Lock()
 	defer in.Velocity.mu.Unlock()
-	d, err := p.evaluate(ctx, plan, in, true)
+	d, err := p.decide(ctx, plan, in, valid, rejected, true)
 	if err != nil || !d.Allowed {
 		return d, err
 	}
@@ -373,17 +379,31 @@ func (p *Policy) VerifyApprovals(plan *Plan, approvals []Approval, now time.Time
 	return valid, rejected
 }
 
-func (p *Policy) evaluate(ctx context.Context, plan *Plan, in Input, locked bool) (*Decision, error) {
+// checkCall validates the arguments of Evaluate and Authorize.
+func checkCall(ctx context.Context, plan *Plan, in Input) error {
 	if plan == nil || plan.Intent == nil || plan.Summary == nil {
-		return nil, fmt.Errorf("%w: no plan to evaluate", ErrIntent)
+		return fmt.Errorf("%w: no plan to evaluate", ErrIntent)
 	}
 	if in.Now.IsZero() {
-		return nil, errors.New("policy: Input.Now is required (the site's clock)")
+		return errors.New("policy: Input.Now is required (the site's clock)")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("policy: evaluate: %w", err)
+		return fmt.Errorf("policy: evaluate: %w", err)
+	}
+	return nil
+}
+
+func (p *Policy) evaluate(ctx context.Context, plan *Plan, in Input) (*Decision, error) {
+	if err := checkCall(ctx, plan, in); err != nil {
+		return nil, err
 	}
 	valid, rejected := p.VerifyApprovals(plan, in.Approvals, in.Now)
+	return p.decide(ctx, plan, in, valid, rejected, false)
+}
+
+// decide evaluates the rules given the verified approvals. locked is set
+// when the caller holds in.Velocity's lock.
+func (p *Policy) decide(ctx context.Context, plan *Plan, in Input, valid []string, rejected []*ApprovalError, locked bool) (*Decision, error) {
 	d := &Decision{Approvers: slices.Sorted(slices.Values(valid)), Rejected: rejected}
 
 	vars := activation(plan)
