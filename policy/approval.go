@@ -154,9 +154,9 @@ func ParseStatement(text []byte) (*Statement, error) {
 // every site verifies them itself against its own policy.
 type Approval struct {
 	// Statement is the signed statement text.
-	Statement []byte `json:"statement"`
+	Statement []byte
 	// Signature is the armored SSHSIG ("-----BEGIN SSH SIGNATURE-----").
-	Signature []byte `json:"signature"`
+	Signature []byte
 }
 
 // evidence is the JSON form of a list of approvals.

@@ -37,11 +37,13 @@ const VelocityVersion = 1
 // sign (Policy.Authorize does so while the decision is made, so two
 // concurrent requests cannot both use the same allowance), and persists it
 // sealed after each change (MarshalBinary) so that a restart does not reset
-// its limits. A Velocity is safe for concurrent use.
+// its limits. The zero value is an empty record that keeps spends for
+// DefaultRetention. A Velocity is safe for concurrent use.
 type Velocity struct {
 	mu        sync.Mutex
 	retention time.Duration
-	events    []spendEvent // ordered by time
+	events    []spendEvent   // ordered by time
+	recorded  map[string]int // spends held per intent hash || key ID
 }
 
 type spendEvent struct {
@@ -63,11 +65,16 @@ func NewVelocity(retention time.Duration) (*Velocity, error) {
 	if retention < time.Second || retention > MaxRetention {
 		return nil, fmt.Errorf("%w: retention %s outside 1s..%s", ErrVelocity, retention, MaxRetention)
 	}
-	return &Velocity{retention: retention}, nil
+	return &Velocity{retention: retention, recorded: map[string]int{}}, nil
 }
 
 // Retention returns how long spends are kept.
-func (v *Velocity) Retention() time.Duration { return v.retention }
+func (v *Velocity) Retention() time.Duration {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.initLocked()
+	return v.retention
+}
 
 // Len returns the number of spends held.
 func (v *Velocity) Len() int {
@@ -86,16 +93,26 @@ func (v *Velocity) Record(plan *Plan, at time.Time) error {
 	return v.recordLocked(plan, at)
 }
 
+// initLocked makes the zero value usable.
+func (v *Velocity) initLocked() {
+	if v.retention == 0 {
+		v.retention = DefaultRetention
+	}
+	if v.recorded == nil {
+		v.recorded = map[string]int{}
+	}
+}
+
 func (v *Velocity) recordLocked(plan *Plan, at time.Time) error {
+	v.initLocked()
 	if plan == nil {
 		return fmt.Errorf("%w: no plan to record", ErrVelocity)
 	}
 	now := at.UnixNano()
 	v.pruneLocked(now)
-	for _, e := range v.events {
-		if e.intent == plan.IntentHash && e.keyID == plan.Key.ID {
-			return nil
-		}
+	id := string(plan.IntentHash[:]) + plan.Key.ID
+	if v.recorded[id] > 0 {
+		return nil
 	}
 	if len(v.events)+len(plan.Spends) > MaxVelocityEvents {
 		return fmt.Errorf("%w: full (%d spends within %s); refusing to sign more until old spends expire", ErrVelocity, len(v.events), v.retention)
@@ -110,20 +127,29 @@ func (v *Velocity) recordLocked(plan *Plan, at time.Time) error {
 			return 1
 		})
 		v.events = slices.Insert(v.events, i, e)
+		v.recorded[id]++
 	}
 	return nil
 }
+
+// spendID names the intent and key of a spend in Velocity.recorded.
+func (e *spendEvent) spendID() string { return string(e.intent[:]) + e.keyID }
 
 // pruneLocked drops spends older than the retention before now.
 func (v *Velocity) pruneLocked(now int64) {
 	cut := now - int64(v.retention)
 	i := 0
 	for i < len(v.events) && v.events[i].at <= cut {
+		id := v.events[i].spendID()
+		if v.recorded[id]--; v.recorded[id] <= 0 {
+			delete(v.recorded, id)
+		}
+		v.events[i] = spendEvent{}
 		i++
 	}
-	if i > 0 {
-		v.events = slices.Delete(v.events, 0, i)
-	}
+	// Reslicing keeps pruning O(dropped); append reallocates the array once
+	// it is full, leaving the dropped prefix behind.
+	v.events = v.events[i:]
 }
 
 // Spent returns what key keyID sent of asset within window before now.
@@ -143,6 +169,7 @@ func (v *Velocity) SpentTo(asset, destination string, window time.Duration, now 
 }
 
 func (v *Velocity) sumLocked(match func(*spendEvent) bool, window time.Duration, now time.Time) (*big.Int, error) {
+	v.initLocked()
 	if window <= 0 || window > v.retention {
 		return nil, fmt.Errorf("%w: window %s outside (0, %s], the record's retention", ErrVelocity, window, v.retention)
 	}
@@ -166,6 +193,7 @@ func (v *Velocity) sumLocked(match func(*spendEvent) bool, window time.Duration,
 func (v *Velocity) MarshalBinary() ([]byte, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.initLocked()
 	b := append([]byte(velocityMagic), VelocityVersion)
 	b = binary.BigEndian.AppendUint64(b, uint64(v.retention))
 	b = binary.BigEndian.AppendUint32(b, uint32(len(v.events)))
@@ -237,9 +265,13 @@ func (v *Velocity) UnmarshalBinary(b []byte) error {
 	if r.off != len(b) {
 		return fmt.Errorf("%w: %d bytes after the last spend", ErrVelocity, len(b)-r.off)
 	}
+	recorded := make(map[string]int, len(events))
+	for i := range events {
+		recorded[events[i].spendID()]++
+	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	v.retention, v.events = retention, events
+	v.retention, v.events, v.recorded = retention, events, recorded
 	return nil
 }
 

@@ -252,3 +252,18 @@ func TestAuthorize_ConcurrentRequestsShareOneAllowance(t *testing.T) {
 		}
 	}
 }
+
+func TestVelocity_ZeroValueIsAnEmptyRecord(t *testing.T) {
+	k := newTestKey(t, "vel")
+	var v policy.Velocity
+	if v.Retention() != policy.DefaultRetention {
+		t.Fatalf("retention %s", v.Retention())
+	}
+	p := derive(t, psbtIntent(t, k, []int64{50_000_000}, []out{{coldBTC, 10_000_000}}), k)
+	if err := v.Record(p, testNow); err != nil {
+		t.Fatal(err)
+	}
+	if got := spent(t, &v, k.key.ID, "btc:mainnet", time.Hour, testNow); got != 10_000_000 {
+		t.Fatalf("spent %d", got)
+	}
+}
