@@ -381,8 +381,15 @@ func (p *Policy) VerifyApprovals(plan *Plan, approvals []Approval, now time.Time
 
 // checkCall validates the arguments of Evaluate and Authorize.
 func checkCall(ctx context.Context, plan *Plan, in Input) error {
-	if plan == nil || plan.Intent == nil || plan.Summary == nil {
-		return fmt.Errorf("%w: no plan to evaluate", ErrIntent)
+	if plan == nil || plan.Intent == nil || plan.Summary == nil || len(plan.Digests) == 0 {
+		return fmt.Errorf("%w: no plan to evaluate (make one with Derive)", ErrIntent)
+	}
+	s := plan.Summary
+	if Kind(s.Kind) != plan.Intent.kind ||
+		(plan.Intent.kind == KindBitcoinPSBT && s.Bitcoin == nil) ||
+		(plan.Intent.kind == KindEthereumTx && s.Ethereum == nil) ||
+		((plan.Intent.kind == KindTypedData || plan.Intent.kind == KindPersonalMessage) && s.Message == nil) {
+		return fmt.Errorf("%w: plan's summary does not describe its %s intent (make plans with Derive)", ErrIntent, plan.Intent.kind)
 	}
 	if in.Now.IsZero() {
 		return errors.New("policy: Input.Now is required (the site's clock)")

@@ -238,3 +238,22 @@ func bigVelocity(t *testing.T, n int) *policy.Velocity {
 	}
 	return v
 }
+
+func TestEvaluate_RefusesPlansNotMadeByDerive(t *testing.T) {
+	pol := mustParse(t, "all", "keyquorum-policy 1\nrule r allow\n  true\nrule raw allow-raw-digest\n  true\n")
+	k := newTestKey(t, "manual")
+	good := derive(t, psbtIntent(t, k, []int64{50_000_000}, []out{{coldBTC, 40_000_000}}), k)
+	raw := derive(t, rawIntent(t), k)
+	broken := map[string]*policy.Plan{
+		"zero plan":               {},
+		"no digests":              {Intent: raw.Intent, Summary: raw.Summary},
+		"summary of another kind": {Intent: good.Intent, Summary: raw.Summary, Digests: good.Digests},
+		"bitcoin summary missing": {Intent: good.Intent, Summary: &wallet.Summary{Kind: wallet.KindBitcoinPSBT}, Digests: good.Digests},
+		"message summary missing": {Intent: messageIntent(t, "x"), Summary: &wallet.Summary{Kind: wallet.KindEthereumPersonalMessage}, Digests: good.Digests},
+	}
+	for name, p := range broken {
+		if d, err := pol.Evaluate(context.Background(), p, policy.Input{Now: testNow}); d != nil || !errors.Is(err, policy.ErrIntent) {
+			t.Errorf("%s: decision %v, err %v", name, d, err)
+		}
+	}
+}
