@@ -1,6 +1,7 @@
 package policy_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/wire"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/keyquorum/keyquorum/policy"
+	"github.com/keyquorum/keyquorum/wallet"
 )
 
 // benchSigner is an approver key made in Go, for benchmarks that must not
@@ -266,4 +271,62 @@ func BenchmarkPerSignatureRequestParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkDeriveWorstCaseLegacyPSBT derives about the most expensive PSBT
+// MaxLegacySighashBytes lets a peer send: 220 P2PKH inputs of the key, each
+// with its own previous transaction and derivation field. Each legacy
+// sighash serializes the whole transaction, so the work grows with inputs
+// × transaction size.
+func BenchmarkDeriveWorstCaseLegacyPSBT(b *testing.B) {
+	k := newTestKey(b, "bench")
+	raw := legacyPSBT(b, k, 220)
+	in, err := policy.NewPSBTIntent("mainnet", raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := policy.NewKeyCache(0)
+	if _, err := cache.Derive(context.Background(), in, k.key); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := cache.Derive(context.Background(), in, k.key); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// legacyPSBT spends n P2PKH outputs of k at m/0/i, each from its own
+// one-output previous transaction.
+func legacyPSBT(t testing.TB, k *testKey, n int) []byte {
+	net, _ := wallet.Network("mainnet")
+	tx := wire.NewMsgTx(1)
+	var prevs []*wire.MsgTx
+	for i := 0; i < n; i++ {
+		addr, err := wallet.BitcoinAddress(k.pub(t, "m/0/"+itoa(i)), wallet.P2PKH, net)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev := wire.NewMsgTx(1)
+		prev.AddTxIn(wire.NewTxIn(&wire.OutPoint{Index: uint32(i)}, nil, nil))
+		prev.AddTxOut(wire.NewTxOut(100_000, payTo(t, addr)))
+		prevs = append(prevs, prev)
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: prev.TxHash()}, nil, nil))
+	}
+	dest, _ := btcutil.DecodeAddress(coldBTC, net)
+	tx.AddTxOut(wire.NewTxOut(int64(n)*100_000-50_000, payTo(t, dest)))
+	p, err := psbt.NewFromUnsignedTx(tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp := wallet.PSBTFingerprint(k.xpub.Key)
+	for i, prev := range prevs {
+		p.Inputs[i].NonWitnessUtxo = prev
+		p.Inputs[i].Bip32Derivation = []*psbt.Bip32Derivation{{PubKey: k.pub(t, "m/0/"+itoa(i)).SerializeCompressed(), MasterKeyFingerprint: fp, Bip32Path: []uint32{0, uint32(i)}}}
+	}
+	var buf bytes.Buffer
+	if err := p.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -56,6 +56,11 @@ const (
 	// fingerprint cannot make a site derive more. Cached levels count too,
 	// so the outcome is the same on every site.
 	MaxDerivationSteps = 4096
+	// MaxLegacySighashBytes bounds the inputs spending P2PKH outputs times
+	// the size of the unsigned transaction: each such input's legacy
+	// sighash serializes the whole transaction, so without a bound a PSBT
+	// of 1000 of them costs a site a third of a second.
+	MaxLegacySighashBytes = 2 << 20
 	// MaxEthereumTxSize bounds an unsigned Ethereum transaction.
 	MaxEthereumTxSize = 128 << 10
 	// MaxTypedDataSize bounds EIP-712 typed data JSON.

@@ -384,3 +384,24 @@ func messageIntentTB(t testing.TB) *policy.Intent {
 	}
 	return in
 }
+
+// TestDerive_LegacySighashWorkIsBounded: every P2PKH input's sighash
+// serializes the whole transaction; 1000 of them in one PSBT are refused,
+// 100 are signed.
+func TestDerive_LegacySighashWorkIsBounded(t *testing.T) {
+	k := newTestKey(t, "legacy")
+	in, err := policy.NewPSBTIntent("mainnet", legacyPSBT(t, k, policy.MaxPSBTInputs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := policy.Derive(context.Background(), in, k.key); !errors.Is(err, policy.ErrIntentTooLarge) {
+		t.Fatalf("1000 legacy inputs: err = %v, want ErrIntentTooLarge", err)
+	}
+	in, err = policy.NewPSBTIntent("mainnet", legacyPSBT(t, k, 100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := policy.Derive(context.Background(), in, k.key); err != nil || len(p.Digests) != 100 {
+		t.Fatalf("100 legacy inputs: %v", err)
+	}
+}

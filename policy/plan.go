@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/ethereum/go-ethereum/common"
 
@@ -232,11 +233,36 @@ func summarizePSBT(ctx context.Context, keys wallet.KeySource, in *Intent) (*wal
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrIntent, err)
 	}
+	size := packet.UnsignedTx.SerializeSizeStripped()
+	legacy := 0
+	for i := range packet.Inputs {
+		if prevScriptIsP2PKH(packet, i) {
+			legacy++
+		}
+	}
+	if legacy*size > MaxLegacySighashBytes {
+		return nil, 0, fmt.Errorf("%w: %d inputs spend P2PKH outputs of a %d-byte transaction; their legacy sighashes would hash %d bytes, at most %d",
+			ErrIntentTooLarge, legacy, size, legacy*size, MaxLegacySighashBytes)
+	}
 	plan, err := wallet.PlanPSBT(ctx, keys, packet, wallet.PSBTOptions{Net: net, Paths: in.Paths(), RequireFullPrevTx: true})
 	if err != nil {
 		return nil, 0, err
 	}
-	return plan.Summary, int64(packet.UnsignedTx.SerializeSizeStripped()), nil
+	return plan.Summary, int64(size), nil
+}
+
+// prevScriptIsP2PKH reports whether input i of p spends a P2PKH output,
+// according to either of its UTXO fields.
+func prevScriptIsP2PKH(p *psbt.Packet, i int) bool {
+	in := &p.Inputs[i]
+	if in.WitnessUtxo != nil && scriptType(in.WitnessUtxo.PkScript) == "p2pkh" {
+		return true
+	}
+	op := p.UnsignedTx.TxIn[i].PreviousOutPoint
+	if prev := in.NonWitnessUtxo; prev != nil && int(op.Index) < len(prev.TxOut) {
+		return scriptType(prev.TxOut[op.Index].PkScript) == "p2pkh"
+	}
+	return false
 }
 
 func summaryHash(js []byte) [32]byte {
