@@ -62,14 +62,15 @@
 //
 // # Summaries for approval
 //
-// [PlanPSBT], [SummarizeEthereumTx], [SummarizePersonalMessage] and
-// [SummarizeTypedData] describe a payload without signing it: inputs, outputs,
-// amounts, fee and change for Bitcoin; chain ID, destination, value, fees
-// and the called function (ERC-20 transfer, approve and transferFrom are
-// decoded) for Ethereum; and every digest that will be signed, with its path
-// and key. They need only the payload and public key data, so each site
-// computes its own [Summary] and approves what it sees. Summary has a stable
-// JSON form ([Summary.JSON]) and a text rendering ([Summary.Text]). Every Sign
+// [PlanPSBT], [SummarizeEthereumTx], [SummarizePersonalMessage],
+// [SummarizeTypedData] and [SummarizeDigest] describe a payload without
+// signing it: inputs, outputs, amounts, fee and change for Bitcoin; chain ID,
+// destination, value, fees and the called function (ERC-20 transfer,
+// approve and transferFrom are decoded) for Ethereum; and every digest that
+// will be signed, with its path and key. They need only the payload and
+// public key data, so each site computes its own [Summary] and approves what
+// it sees. Summary has a stable JSON form ([Summary.JSON]) and a text
+// rendering ([Summary.Text]). Every Sign
 // function returns the Summary of what it signed.
 //
 // # Limits

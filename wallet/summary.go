@@ -20,6 +20,7 @@ const (
 	KindEthereumTransaction     = "ethereum-transaction"
 	KindEthereumPersonalMessage = "ethereum-personal-message"
 	KindEthereumTypedData       = "ethereum-typed-data"
+	KindRawDigest               = "raw-digest"
 )
 
 // Summary is a human-readable description of what a payload makes this key
@@ -265,6 +266,8 @@ func (s *Summary) Text() string {
 		s.Ethereum.text(&b)
 	case s.Message != nil:
 		s.Message.text(&b)
+	case s.Kind == KindRawDigest:
+		b.WriteString("Raw digest: what it commits to cannot be shown\n")
 	default:
 		fmt.Fprintf(&b, "%s\n", s.Kind)
 	}
