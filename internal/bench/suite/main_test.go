@@ -245,7 +245,7 @@ func ensurePool(b *testing.B, need int) {
 		have = do(b, d, party.Request{Op: party.OpPool, Party: 0, KeyID: key, Parties: signers}).Done
 	}
 	stopDeployment()
-	if err := lab.Snapshot("pool", trio); err != nil {
+	if err := lab.Snapshot("pool"); err != nil {
 		b.Fatal(err)
 	}
 	if err := lab.SetValue("pool-ready", strconv.Itoa(have)); err != nil {

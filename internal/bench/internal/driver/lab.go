@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/keyquorum/keyquorum/internal/bench/internal/party"
 	"github.com/keyquorum/keyquorum/internal/softhsm"
@@ -176,20 +177,38 @@ func (l *Lab) SetValue(name, value string) error {
 // Env returns the environment entry that shows a process the lab's tokens.
 func (l *Lab) Env() string { return l.hsm.Env() }
 
-// Snapshot copies the stores of sites into the snapshot called name,
-// replacing it. No deployment may be running.
-func (l *Lab) Snapshot(name string, sites []int) error {
-	for _, i := range sites {
-		dst := filepath.Join(l.Root, "snapshots", name, "site"+strconv.Itoa(i))
-		if err := os.RemoveAll(dst); err != nil {
-			return err
-		}
-		if err := copyTree(l.Sites[i].StoreDir, dst); err != nil {
+// Snapshot copies every site's store, and the SoftHSM2 token directory
+// that holds every site's token, into the snapshot called name, replacing
+// it. No deployment may be running.
+//
+// Restoring a snapshot rolls each site's HSM ledgers back together with its
+// store, so presignatures used since the snapshot become usable again. That
+// is what the online benchmarks want, on purpose: they sign the same digests
+// with the same presignatures in every run, which reproduces the same
+// signatures and reveals nothing new. It is also exactly the rollback that a
+// site holding value must never undergo (README, "Backups"); the lab's keys
+// hold nothing. Every site and every token are restored together, so no
+// site ends up with a store that disagrees with its ledgers.
+func (l *Lab) Snapshot(name string) error {
+	base := filepath.Join(l.Root, "snapshots", name)
+	if err := os.RemoveAll(base); err != nil {
+		return err
+	}
+	for i, s := range l.Sites {
+		if err := copyTree(s.StoreDir, filepath.Join(base, "site"+strconv.Itoa(i))); err != nil {
 			return fmt.Errorf("driver: snapshot %s of site %d: %w", name, i, err)
+		}
+	}
+	if l.hsm != nil {
+		if err := copyTree(l.tokenDir(), filepath.Join(base, "tokens")); err != nil {
+			return fmt.Errorf("driver: snapshot %s of the tokens: %w", name, err)
 		}
 	}
 	return nil
 }
+
+// tokenDir is the SoftHSM2 token directory of the lab.
+func (l *Lab) tokenDir() string { return filepath.Join(l.hsm.Root, "tokens") }
 
 // HasSnapshot reports whether the snapshot called name exists.
 func (l *Lab) HasSnapshot(name string) bool {
@@ -197,8 +216,8 @@ func (l *Lab) HasSnapshot(name string) bool {
 	return err == nil
 }
 
-// Restore replaces the stores of the snapshot's sites with the snapshot.
-// No deployment may be running.
+// Restore puts every site's store and the token directory of the snapshot
+// back (see Snapshot). No deployment may be running.
 func (l *Lab) Restore(name string) error {
 	base := filepath.Join(l.Root, "snapshots", name)
 	entries, err := os.ReadDir(base)
@@ -206,16 +225,24 @@ func (l *Lab) Restore(name string) error {
 		return fmt.Errorf("driver: restore %s: %w", name, err)
 	}
 	for _, e := range entries {
-		i, err := strconv.Atoi(e.Name()[len("site"):])
-		if err != nil || i < 0 || i >= len(l.Sites) {
-			return fmt.Errorf("driver: restore %s: unexpected entry %s", name, e.Name())
+		var dst string
+		if e.Name() == "tokens" {
+			if l.hsm == nil {
+				return fmt.Errorf("driver: restore %s: the lab has no token directory", name)
+			}
+			dst = l.tokenDir()
+		} else {
+			i, err := strconv.Atoi(strings.TrimPrefix(e.Name(), "site"))
+			if err != nil || !strings.HasPrefix(e.Name(), "site") || i < 0 || i >= len(l.Sites) {
+				return fmt.Errorf("driver: restore %s: unexpected entry %s", name, e.Name())
+			}
+			dst = l.Sites[i].StoreDir
 		}
-		dst := l.Sites[i].StoreDir
 		if err := os.RemoveAll(dst); err != nil {
 			return err
 		}
 		if err := copyTree(filepath.Join(base, e.Name()), dst); err != nil {
-			return fmt.Errorf("driver: restore %s of site %d: %w", name, i, err)
+			return fmt.Errorf("driver: restore %s (%s): %w", name, e.Name(), err)
 		}
 	}
 	return nil

@@ -25,7 +25,7 @@ func TestSnapshotRestore_PutsStoresBack(t *testing.T) {
 	if l.HasSnapshot("pool") {
 		t.Fatal("snapshot exists before Snapshot")
 	}
-	if err := l.Snapshot("pool", []int{0, 1}); err != nil {
+	if err := l.Snapshot("pool"); err != nil {
 		t.Fatal(err)
 	}
 	// Signing consumes: the batch is rewritten and a new record appears.
