@@ -422,37 +422,3 @@ func decodeMessage[M any, PM msgPtr[M]](payload []byte, n, from int) (PM, *msgCo
 	}
 	return m, nil, nil
 }
-
-// decodePayload parses the payload of a round-r message that signer from
-// sent in a run with n signers: a round message or a complaint.
-func decodePayload(round, n, from int, payload []byte) (any, error) {
-	switch round {
-	case 1:
-		return either(decodeMessage[msg1](payload, n, from))
-	case 2:
-		return either(decodeMessage[msg2](payload, n, from))
-	case 3:
-		return either(decodeMessage[msg3](payload, n, from))
-	case 4:
-		return either(decodeMessage[msg4](payload, n, from))
-	case 5:
-		return either(decodeMessage[msg5](payload, n, from))
-	case 6:
-		return either(decodeMessage[msg6](payload, n, from))
-	case RoundRevealRbar:
-		return either(decodeMessage[msgRevealRbar](payload, n, from))
-	case RoundRevealS:
-		return either(decodeMessage[msgRevealS](payload, n, from))
-	}
-	return nil, fmt.Errorf("%w: unknown round %d", ErrMalformed, round)
-}
-
-func either[PM roundMessage](m PM, c *msgComplaint, err error) (any, error) {
-	switch {
-	case err != nil:
-		return nil, err
-	case c != nil:
-		return c, nil
-	}
-	return m, nil
-}

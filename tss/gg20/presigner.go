@@ -27,19 +27,17 @@ import (
 type Presigner struct {
 	st     *setup
 	state  runState
-	round  int           // the round whose messages are being collected
-	passed uint16        // bit r set: the run has collected round r
-	inbox  map[int][]any // round → parsed message per signer index
+	round  int                     // the round whose messages are being collected
+	passed uint16                  // bit r set: the run has collected round r
+	rounds [RoundRevealS + 1]round // by number; nil for 0 and RoundOnline
 	err    error
 	result *Presignature
 
 	sec secrets
 	pub transcriptData
 
-	// Complaints (complaint.go): own messages of rounds 1, 2 and 5 until
-	// they are kept, the messages complaints in the current round may
-	// dispute, and the findings on them.
-	sent     map[int]any
+	// Complaints (complaint.go): the round whose proofs complaints in the
+	// current round may dispute, and the findings on them.
 	kept     *disputable
 	findings []finding
 }
@@ -93,7 +91,8 @@ func NewPresigner(cfg Config) (*Presigner, error) {
 		return nil, err
 	}
 	n := st.n
-	p := &Presigner{st: st, inbox: map[int][]any{}, sent: map[int]any{}}
+	p := &Presigner{st: st}
+	p.rounds = p.newRounds()
 	p.sec.betaPrm, p.sec.betaNonce = make([]*big.Int, n), make([]*big.Int, n)
 	p.sec.nuPrm, p.sec.nuNonce = make([]*big.Int, n), make([]*big.Int, n)
 	p.sec.alphaPlain, p.sec.muPlain = make([]*big.Int, n), make([]*big.Int, n)
@@ -109,6 +108,21 @@ func NewPresigner(cfg Config) (*Presigner, error) {
 	p.pub.Rbar = make([]*secp.Point, n)
 	p.pub.S = make([]*secp.Point, n)
 	return p, nil
+}
+
+// newRounds returns the rounds of p's run, each with an empty inbox.
+func (p *Presigner) newRounds() [RoundRevealS + 1]round {
+	n := p.st.n
+	return [RoundRevealS + 1]round{
+		1:               &round1{Presigner: p, inbox: newInbox[msg1](n)},
+		2:               &round2{Presigner: p, inbox: newInbox[msg2](n)},
+		3:               &round3{Presigner: p, inbox: newInbox[msg3](n)},
+		4:               &round4{Presigner: p, inbox: newInbox[msg4](n)},
+		5:               &round5{Presigner: p, inbox: newInbox[msg5](n)},
+		6:               &round6{Presigner: p, inbox: newInbox[msg6](n)},
+		RoundRevealRbar: &roundRevealRbar{Presigner: p, inbox: newInbox[msgRevealRbar](n)},
+		RoundRevealS:    &roundRevealS{Presigner: p, inbox: newInbox[msgRevealS](n)},
+	}
 }
 
 // Index returns this party's signer index.
@@ -132,7 +146,7 @@ func (p *Presigner) Start() ([]Message, error) {
 	}
 	p.state = stateRunning
 	p.round = 1
-	out, err := p.safely(p.round1Start)
+	out, err := p.safely(p.rounds[1].start)
 	if err != nil {
 		p.fail(err)
 		return nil, err
@@ -174,23 +188,17 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 		p.fail(ce)
 		return nil, ce
 	}
-	box := p.inbox[m.Round]
-	if box == nil {
-		box = make([]any, n)
-		p.inbox[m.Round] = box
-	}
-	if box[m.From] != nil {
+	rd := p.rounds[m.Round]
+	if rd.has(m.From) {
 		return nil, fmt.Errorf("%w: round %d from signer %d", ErrDuplicate, m.Round, m.From)
 	}
-	parsed, err := decodePayload(m.Round, n, m.From, m.Payload)
-	if err != nil {
+	if err := rd.put(m.From, m.Payload); err != nil {
 		f := newFaults(m.Round)
 		f.add(m.From, err)
 		ce := f.err()
 		p.fail(ce)
 		return nil, ce
 	}
-	box[m.From] = parsed
 
 	var out []Message
 	for p.state == stateRunning {
@@ -242,54 +250,37 @@ func (p *Presigner) ready() bool {
 	return len(p.Waiting()) == 0
 }
 
-// process runs the current (complete) round and moves to the next one.
+// process ends the current (complete) round — with the verdict if it
+// holds complaints, else with the round's verify and store steps — and
+// enters the next one: it returns this party's message of that round, or a
+// complaint in its place.
 func (p *Presigner) process() ([]Message, error) {
-	var (
-		out  []Message
-		next int
-		err  error
-	)
 	if p.disputed() {
 		return nil, p.verdict()
 	}
-	switch p.round {
-	case 1:
-		out, err = p.round1Process()
-		next = 2
-	case 2:
-		out, err = p.round2Process()
-		next = 3
-	case 3:
-		out, err = p.round3Process()
-		next = 4
-	case 4:
-		out, next, err = p.round4Process()
-	case 5:
-		out, next, err = p.round5Process()
-	case 6:
-		out, next, err = p.round6Process()
-	case RoundRevealRbar:
-		err = p.revealRbarProcess()
-	case RoundRevealS:
-		err = p.revealSProcess()
-	default:
-		err = fmt.Errorf("%w: no round %d", ErrInternal, p.round)
-	}
+	rd := p.rounds[p.round]
+	p.kept = nil // complaints could dispute the previous round only until now
+	next, failed, err := rd.finish()
 	if err != nil {
 		return nil, err
 	}
 	prev := p.round
 	p.passed |= 1 << prev
-	p.keepDisputable(prev, p.inbox[prev])
-	delete(p.inbox, prev)
+	rd.clear()
 	if next == 0 { // finished
 		p.state = stateDone
 		p.round = 0
 		p.wipeSecrets()
 		p.wipeKeyMaterial()
-		return out, p.rejectLeftovers(prev)
+		return nil, p.rejectLeftovers(prev)
 	}
 	p.round = next
+	var out []Message
+	if len(failed) > 0 {
+		out = p.complain(prev, next, failed)
+	} else if out, err = p.rounds[next].start(); err != nil {
+		return nil, err
+	}
 	return out, p.rejectLeftovers(prev)
 }
 
@@ -299,14 +290,12 @@ func (p *Presigner) process() ([]Message, error) {
 // honest parties see the same messages, so such a peer deviated.
 func (p *Presigner) rejectLeftovers(prev int) error {
 	f := newFaults(prev)
-	for r, box := range p.inbox {
-		if r == p.round && p.state == stateRunning {
+	for r, rd := range p.rounds {
+		if rd == nil || (r == p.round && p.state == stateRunning) {
 			continue
 		}
-		for j, m := range box {
-			if m != nil {
-				f.add(j, fmt.Errorf("%w: sent a round %d message, but the run went from round %d to %d", ErrUnexpectedMessage, r, prev, p.round))
-			}
+		for _, j := range rd.senders() {
+			f.add(j, fmt.Errorf("%w: sent a round %d message, but the run went from round %d to %d", ErrUnexpectedMessage, r, prev, p.round))
 		}
 	}
 	return f.err()
@@ -322,11 +311,11 @@ func (p *Presigner) Waiting() []int {
 	if p.state != stateRunning {
 		return nil
 	}
-	box := p.inbox[p.round]
+	rd := p.rounds[p.round]
 	proven := p.proven()
 	var out []int
 	for j := 0; j < p.st.n; j++ {
-		if j != p.st.self && (box == nil || box[j] == nil) && !proven[j] {
+		if j != p.st.self && !rd.has(j) && !proven[j] {
 			out = append(out, j)
 		}
 	}
@@ -365,8 +354,12 @@ func (p *Presigner) Wipe() {
 		p.result = nil
 	}
 	p.state = stateWiped
-	p.inbox = map[int][]any{}
-	p.sent, p.kept, p.findings = map[int]any{}, nil, nil
+	for _, rd := range p.rounds {
+		if rd != nil {
+			rd.clear()
+		}
+	}
+	p.kept, p.findings = nil, nil
 }
 
 // wipeKeyMaterial overwrites wᵢ and the CRT factors of the own keys.
