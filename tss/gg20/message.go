@@ -16,17 +16,17 @@ import (
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkst"
 )
 
-// Broadcast is the Message.To value of a message for every other signer.
+// Broadcast is the [Message.To] value of a message for every other signer.
 // Every presigning message is a broadcast: the session layer must deliver
 // each one to all other signers and make sure they all received the same
 // bytes (echo broadcast), which the blame rounds rely on.
 const Broadcast = -1
 
-// Round numbers used in Message.Round and CulpritError.Round. Presigning
+// Round numbers used in [Message.Round] and [CulpritError.Round]. Presigning
 // rounds are 1 to 6 (GG20 §3, Phases 1–6).
 const (
 	// RoundOnline is the online round (sᵢ); it appears only in
-	// CulpritError values from Combine.
+	// [CulpritError] values from [Presignature.Combine].
 	RoundOnline = 7
 	// RoundRevealRbar is the blame reveal after ∏R̄ⱼ ≠ g (GG20 §4.3, type 5).
 	RoundRevealRbar = 8
@@ -46,10 +46,10 @@ const (
 
 // Message is one protocol message between signers.
 type Message struct {
-	// From is the sender's signer index (position in Config.Signers). On
+	// From is the sender's signer index (position in [Config.Signers]). On
 	// receipt it must be the sender as authenticated by the network.
 	From int
-	// To is the recipient's signer index, or Broadcast.
+	// To is the recipient's signer index, or [Broadcast].
 	To int
 	// Round is the protocol round the message belongs to.
 	Round int

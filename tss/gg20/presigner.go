@@ -14,16 +14,16 @@ import (
 // goroutine. Rounds verify the proofs of different peers in parallel on
 // short-lived goroutines that are all joined before the call returns.
 //
-// Errors from Handle come in two kinds. A *CulpritError, or any error
-// wrapping ErrInternal or ErrDeltaZero, ends the run: later calls return
-// ErrFinished. ErrDuplicate, ErrWrongRound and ErrUnknownSender reject only
-// the one message and leave the run as it was.
+// Errors from [Presigner.Handle] come in two kinds. A *[CulpritError], or any
+// error wrapping [ErrInternal] or [ErrDeltaZero], ends the run: later calls
+// return [ErrFinished]. [ErrDuplicate], [ErrWrongRound] and
+// [ErrUnknownSender] reject only the one message and leave the run as it was.
 //
 // Every decision of the run depends only on which messages it holds, never
 // on the order they came in, so that all signers, given the same broadcast
 // messages, decide alike: a message of any round the run may still enter is
 // buffered, and one of a round the run has skipped names its sender
-// (ErrUnexpectedMessage) whether it arrives before or after the skip.
+// ([ErrUnexpectedMessage]) whether it arrives before or after the skip.
 type Presigner struct {
 	st     *setup
 	state  runState
@@ -78,13 +78,13 @@ type transcriptData struct {
 	S          []*secp.Point
 }
 
-// NewPresigner validates cfg and returns a Presigner ready to Start. It
-// checks the keygen output (vector sizes, this party's share against its
-// public share, Paillier and ring-Pedersen parameter sizes, the factors of
-// its own keys), the signer set (sorted, members of the committee, includes
-// this party) and that the signers' Lagrange-weighted public shares add up to
-// the (tweaked) public key, which also catches a signer set below the
-// threshold. Every error wraps ErrConfig.
+// NewPresigner validates cfg and returns a [Presigner] ready to
+// [Presigner.Start]. It checks the keygen output (vector sizes, this party's
+// share against its public share, Paillier and ring-Pedersen parameter sizes,
+// the factors of its own keys), the signer set (sorted, members of the
+// committee, includes this party) and that the signers' Lagrange-weighted
+// public shares add up to the (tweaked) public key, which also catches a
+// signer set below the threshold. Every error wraps [ErrConfig].
 func NewPresigner(cfg Config) (*Presigner, error) {
 	st, err := newSetup(cfg)
 	if err != nil {
@@ -322,9 +322,9 @@ func (p *Presigner) Waiting() []int {
 	return out
 }
 
-// Presignature returns the result once Done reports true. The caller owns
-// it (and must wipe it); the Presigner keeps no copy of its secrets, so
-// Presignature can be called only once.
+// Presignature returns the result once [Presigner.Done] reports true. The
+// caller owns it (and must wipe it); the Presigner keeps no copy of its
+// secrets, so Presignature can be called only once.
 func (p *Presigner) Presignature() (*Presignature, error) {
 	switch {
 	case p.state == stateDone && p.result != nil:
