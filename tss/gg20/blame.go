@@ -65,7 +65,7 @@ func (r *roundRevealRbar) start() ([]Message, error) {
 			alphaPlain: r.sec.alphaPlain[j], alphaRnd: rnd,
 		})
 	}
-	return r.broadcast(RoundRevealRbar, m.encode()), nil
+	return r.broadcast(m), nil
 }
 
 // openMatches reports whether plaintext m with nonce r encrypts to c under pk
@@ -158,7 +158,7 @@ func (r *roundRevealS) start() ([]Message, error) {
 		return nil, fmt.Errorf("%w: DLEQ proof: %v", ErrInternal, err)
 	}
 	m.pDLEQ = pf
-	return r.broadcast(RoundRevealS, m.encode()), nil
+	return r.broadcast(m), nil
 }
 
 // verify checks every peer's type-7 openings against the transcript

@@ -72,7 +72,7 @@ func (p *Presigner) complain(about, slot int, failed map[int]error) []Message {
 	for _, j := range m.provers {
 		p.findings = append(p.findings, finding{complainer: p.st.self, prover: j, err: failed[j]})
 	}
-	return p.broadcast(slot, m.encode())
+	return []Message{{From: p.st.self, To: Broadcast, Round: slot, Payload: m.encode()}}
 }
 
 // failures sorts the per-peer results of a designated-verifier round:

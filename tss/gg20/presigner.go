@@ -110,19 +110,23 @@ func NewPresigner(cfg Config) (*Presigner, error) {
 	return p, nil
 }
 
-// newRounds returns the rounds of p's run, each with an empty inbox.
-func (p *Presigner) newRounds() [RoundRevealS + 1]round {
+// newRounds returns the rounds of p's run, each with an empty inbox, by
+// number: the round its message type names.
+func (p *Presigner) newRounds() (rounds [RoundRevealS + 1]round) {
 	n := p.st.n
-	return [RoundRevealS + 1]round{
-		1:               &round1{Presigner: p, inbox: newInbox[msg1](n)},
-		2:               &round2{Presigner: p, inbox: newInbox[msg2](n)},
-		3:               &round3{Presigner: p, inbox: newInbox[msg3](n)},
-		4:               &round4{Presigner: p, inbox: newInbox[msg4](n)},
-		5:               &round5{Presigner: p, inbox: newInbox[msg5](n)},
-		6:               &round6{Presigner: p, inbox: newInbox[msg6](n)},
-		RoundRevealRbar: &roundRevealRbar{Presigner: p, inbox: newInbox[msgRevealRbar](n)},
-		RoundRevealS:    &roundRevealS{Presigner: p, inbox: newInbox[msgRevealS](n)},
+	for _, rd := range []round{
+		&round1{Presigner: p, inbox: newInbox[msg1](n)},
+		&round2{Presigner: p, inbox: newInbox[msg2](n)},
+		&round3{Presigner: p, inbox: newInbox[msg3](n)},
+		&round4{Presigner: p, inbox: newInbox[msg4](n)},
+		&round5{Presigner: p, inbox: newInbox[msg5](n)},
+		&round6{Presigner: p, inbox: newInbox[msg6](n)},
+		&roundRevealRbar{Presigner: p, inbox: newInbox[msgRevealRbar](n)},
+		&roundRevealS{Presigner: p, inbox: newInbox[msgRevealS](n)},
+	} {
+		rounds[rd.number()] = rd
 	}
+	return rounds
 }
 
 // Index returns this party's signer index.
@@ -402,9 +406,9 @@ func (p *Presigner) safely(f func() ([]Message, error)) (out []Message, err erro
 	return f()
 }
 
-// broadcast wraps a payload of round r from this party.
-func (p *Presigner) broadcast(r int, payload []byte) []Message {
-	return []Message{{From: p.st.self, To: Broadcast, Round: r, Payload: payload}}
+// broadcast wraps this party's message of the round m names.
+func (p *Presigner) broadcast(m roundMessage) []Message {
+	return []Message{{From: p.st.self, To: Broadcast, Round: m.round(), Payload: m.encode()}}
 }
 
 // randomScalar returns a uniform element of [1, q).

@@ -4,26 +4,29 @@ import "slices"
 
 // round is one presigning round as this party runs it: rounds 1 to 6
 // (round1.go … round6.go) and the blame reveals (blame.go). Each is a type
-// with the round's inbox, which collects the other signers' messages, and
-// these steps:
+// with the round's inbox, which collects the other signers' messages as
+// they arrive, and these steps:
 //
 //	start   make this party's message of the round
-//	verify  check every message of the round, in parallel; change no
-//	        state, and return what the round accepted
+//	verify  make every check this party makes on the round's messages, for
+//	        all senders at once and in parallel; change no state, and
+//	        return what the round accepted
 //	store   put what was accepted into the run's state and transcript
 //
-// The Presigner calls start when the run enters the round and finish
-// (verify, then store) once the inbox holds every message the round waits
-// for; then it starts the round finish names. So a message is fully checked
-// before anything from it enters the state or the transcript, and a
-// message whose check fails leaves no trace: the run ends with a
-// *CulpritError. The one exception is a proof that only its designated
-// verifier checks (rounds 1, 2 and 5): a failure there names the prover in
-// a complaint, and the prover's message is stored with the others, as the
-// evidence the next round's verdict rests on; that verdict ends the run
-// (complaint.go).
+// The Presigner calls start when the run enters the round (unless this
+// party sends a complaint in place of its message), and finish (verify,
+// then store) once the inbox holds every message the round waits for; then
+// it enters the round finish names. So every check runs before
+// anything from a message enters the state or the transcript, and a
+// message that fails one leaves no trace there: the run ends with a
+// *CulpritError. The exception is a proof that only its designated
+// verifier checks (rounds 1, 2 and 5): when one addressed to this party
+// fails, this party accuses its prover in a complaint, and the prover's
+// message is stored with the others as the evidence the next round's
+// verdict rests on; that verdict ends the run (complaint.go).
 type round interface {
-	// number is the round's number, as in Message.Round.
+	// number is the round's number, as in Message.Round: the round its
+	// message type names.
 	number() int
 	// put decodes a message from signer from into the inbox.
 	put(from int, payload []byte) error

@@ -90,7 +90,7 @@ func (r *round1) start() ([]Message, error) {
 		return nil, fmt.Errorf("%w: range proof: %v", ErrInternal, err)
 	}
 	r.own = &msg1{commit: r.pub.commit[st.self], c: c, rng: proofs}
-	return r.broadcast(1, r.own.encode()), nil
+	return r.broadcast(r.own), nil
 }
 
 // verify checks, for every peer j, the range proof π^range_{j→i} that j

@@ -79,7 +79,7 @@ func (r *round2) start() ([]Message, error) {
 		r.pub.cGamma[st.self][j], r.pub.cW[st.self][j] = entries[i].cGamma, entries[i].cW
 	}
 	r.own = &msg2{entries: entries}
-	return r.broadcast(2, r.own.encode()), nil
+	return r.broadcast(r.own), nil
 }
 
 // verify is GG20 Phase 2 for signer i as Alice: for every Bob j it checks

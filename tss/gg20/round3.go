@@ -63,7 +63,7 @@ func (r *round3) start() ([]Message, error) {
 		return nil, fmt.Errorf("%w: T proof: %v", ErrInternal, err)
 	}
 	m := &msg3{delta: delta, T: T, pT: pf}
-	return r.broadcast(3, m.encode()), nil
+	return r.broadcast(m), nil
 }
 
 // verify checks every peer's π^T_j, the proof of knowledge of (σⱼ, lⱼ)

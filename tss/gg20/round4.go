@@ -24,7 +24,7 @@ func (r *round4) start() ([]Message, error) {
 		return nil, fmt.Errorf("%w: gamma proof: %v", ErrInternal, err)
 	}
 	m := &msg4{Gamma: Gamma, open: r.sec.open, pGamma: pf}
-	return r.broadcast(4, m.encode()), nil
+	return r.broadcast(m), nil
 }
 
 // verify checks every peer's decommitment Com(Γⱼ, Dⱼ) = Cⱼ and π^γ_j,

@@ -66,7 +66,7 @@ func (r *round5) start() ([]Message, error) {
 		return nil, fmt.Errorf("%w: PDL proof: %v", ErrInternal, err)
 	}
 	r.own = &msg5{Rbar: Rbar, pdl: proofs}
-	return r.broadcast(5, r.own.encode()), nil
+	return r.broadcast(r.own), nil
 }
 
 // verify checks, for every peer j, the PDL proof π^PDL_{j→i} that j made

@@ -33,7 +33,7 @@ func (r *round6) start() ([]Message, error) {
 		return nil, fmt.Errorf("%w: ST proof: %v", ErrInternal, err)
 	}
 	m := &msg6{S: S, pST: pf}
-	return r.broadcast(6, m.encode()), nil
+	return r.broadcast(m), nil
 }
 
 // verify checks every peer's π^ST_j, which shows Sⱼ = R^{σⱼ} for the σⱼ
