@@ -412,16 +412,19 @@ func FuzzDecodePayload(f *testing.F) {
 		f.Add(uint8(r), []byte{payloadComplaint, uint8(complaintAbout(r)), 1, 1})
 	}
 	f.Fuzz(func(t *testing.T, round uint8, payload []byte) {
+		if !isRound(int(round)) {
+			return
+		}
 		for _, n := range []int{2, 3} {
-			m, err := decodePayload(int(round), n, 0, payload)
+			rd, err := arrive(int(round), n, 0, payload)
 			if err != nil {
 				if !errors.Is(err, ErrMalformed) {
 					t.Fatalf("error without ErrMalformed: %v", err)
 				}
 				continue
 			}
-			if m == nil {
-				t.Fatal("nil message without error")
+			if !rd.has(0) {
+				t.Fatal("no message and no error")
 			}
 		}
 	})
@@ -453,23 +456,23 @@ func TestDecodePayload_RejectsEveryTruncation(t *testing.T) {
 		t.Fatalf("captured %d messages, want 8", len(msgs))
 	}
 	for _, m := range msgs {
-		if _, err := decodePayload(m.Round, 2, 0, m.Payload); err != nil {
+		if _, err := arrive(m.Round, 2, 0, m.Payload); err != nil {
 			t.Fatalf("round %d: valid payload refused: %v", m.Round, err)
 		}
 		for cut := 0; cut < len(m.Payload); cut++ {
-			if _, err := decodePayload(m.Round, 2, 0, m.Payload[:cut]); !errors.Is(err, ErrMalformed) {
+			if _, err := arrive(m.Round, 2, 0, m.Payload[:cut]); !errors.Is(err, ErrMalformed) {
 				t.Fatalf("round %d cut at %d: %v", m.Round, cut, err)
 			}
 		}
-		if _, err := decodePayload(m.Round, 2, 0, append(bytes.Clone(m.Payload), 0)); !errors.Is(err, ErrMalformed) {
+		if _, err := arrive(m.Round, 2, 0, append(bytes.Clone(m.Payload), 0)); !errors.Is(err, ErrMalformed) {
 			t.Fatalf("round %d with a trailing byte accepted", m.Round)
 		}
-		if _, err := decodePayload(m.Round, 3, 0, m.Payload); !errors.Is(err, ErrMalformed) && m.Round != 3 && m.Round != 4 && m.Round != 6 {
+		if _, err := arrive(m.Round, 3, 0, m.Payload); !errors.Is(err, ErrMalformed) && m.Round != 3 && m.Round != 4 && m.Round != 6 {
 			t.Fatalf("round %d payload accepted for the wrong number of signers", m.Round)
 		}
 		bad := bytes.Clone(m.Payload)
 		bad[0] = 0xff
-		if _, err := decodePayload(m.Round, 2, 0, bad); !errors.Is(err, ErrMalformed) {
+		if _, err := arrive(m.Round, 2, 0, bad); !errors.Is(err, ErrMalformed) {
 			t.Fatalf("round %d with a future version accepted", m.Round)
 		}
 	}

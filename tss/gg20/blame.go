@@ -33,21 +33,39 @@ import (
 
 var errReveal = errors.New("inconsistent blame reveal")
 
-// revealRbarStart broadcasts this party's type-5 openings.
-func (p *Presigner) revealRbarStart() ([]Message, error) {
-	st := p.st
-	m := &msgRevealRbar{k: p.sec.k, rho: p.sec.rho, gamma: p.sec.gamma}
+// roundRevealRbar is the type-5 blame reveal, entered after ∏R̄ⱼ ≠ g (or
+// δ = 0). It always ends the run.
+type roundRevealRbar struct {
+	*Presigner
+	inbox[msgRevealRbar, *msgRevealRbar]
+}
+
+var _ round = (*roundRevealRbar)(nil)
+
+// roundRevealS is the type-7 blame reveal, entered after ∏Sⱼ ≠ y'. It
+// always ends the run.
+type roundRevealS struct {
+	*Presigner
+	inbox[msgRevealS, *msgRevealS]
+}
+
+var _ round = (*roundRevealS)(nil)
+
+// start broadcasts this party's type-5 openings.
+func (r *roundRevealRbar) start() ([]Message, error) {
+	st := r.st
+	m := &msgRevealRbar{k: r.sec.k, rho: r.sec.rho, gamma: r.sec.gamma}
 	for _, j := range peers(st.n, st.self) {
-		rnd, err := st.sk.Nonce(p.pub.cGamma[j][st.self])
+		rnd, err := st.sk.Nonce(r.pub.cGamma[j][st.self])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInternal, err)
 		}
 		m.entries = append(m.entries, revealGammaEntry{
-			betaPrm: p.sec.betaPrm[j], betaNonce: p.sec.betaNonce[j],
-			alphaPlain: p.sec.alphaPlain[j], alphaRnd: rnd,
+			betaPrm: r.sec.betaPrm[j], betaNonce: r.sec.betaNonce[j],
+			alphaPlain: r.sec.alphaPlain[j], alphaRnd: rnd,
 		})
 	}
-	return p.broadcast(RoundRevealRbar, m.encode()), nil
+	return r.broadcast(m), nil
 }
 
 // openMatches reports whether plaintext m with nonce r encrypts to c under pk
@@ -59,8 +77,8 @@ func openMatches(pk *arith.Paillier, m, r, c *big.Int) bool {
 	return pk.EncryptWithNonceVarTime(m, r).Cmp(c) == 0
 }
 
-// revealRbarProcess recomputes every peer's round 1, 2, 3 and 5 values from
-// its type-5 openings and names the peers whose openings contradict the
+// verify recomputes every peer's round 1, 2, 3 and 5 values from its
+// type-5 openings and names the peers whose openings contradict the
 // transcript:
 //
 //	cⱼ = Enc_j(kⱼ; ρⱼ),  Γⱼ = g^{γⱼ},  R̄ⱼ = R^{kⱼ}
@@ -68,24 +86,25 @@ func openMatches(pk *arith.Paillier, m, r, c *big.Int) bool {
 //	c^γ_{ja} = Enc_j(α'ⱼₐ; ρ'ⱼₐ)             (j as Alice)
 //	δⱼ = kⱼγⱼ + Σₐ(α'ⱼₐ − β'ⱼₐ) mod q
 //
-// It always ends the run with a *CulpritError wrapping ErrRbarProduct.
-func (p *Presigner) revealRbarProcess() error {
-	st := p.st
+// It changes no state, and always returns a *CulpritError wrapping
+// ErrRbarProduct: the verdict that ends the run.
+func (r *roundRevealRbar) verify() error {
+	st := r.st
 	q := secp.Q
-	box := p.inbox[RoundRevealRbar]
+	msgs := r.received()
 	others := peers(st.n, st.self)
 	tasks := make([]func() error, len(others))
 	for i, j := range others {
-		m := box[j].(*msgRevealRbar)
+		m := msgs[j]
 		tasks[i] = func() error {
-			if !openMatches(st.pk[j], m.k, m.rho, p.pub.c[j]) {
+			if !openMatches(st.pk[j], m.k, m.rho, r.pub.c[j]) {
 				return fmt.Errorf("%w: %w: k_j does not open c_j", ErrRbarProduct, errReveal)
 			}
 			kq := new(big.Int).Mod(m.k, q)
-			if !secp.BaseMult(m.gamma).Equal(p.pub.Gamma[j]) {
+			if !secp.BaseMult(m.gamma).Equal(r.pub.Gamma[j]) {
 				return fmt.Errorf("%w: %w: gamma_j does not match Gamma_j", ErrRbarProduct, errReveal)
 			}
-			if p.pub.R != nil && p.pub.Rbar[j] != nil && !p.pub.R.Mul(kq).Equal(p.pub.Rbar[j]) {
+			if r.pub.R != nil && r.pub.Rbar[j] != nil && !r.pub.R.Mul(kq).Equal(r.pub.Rbar[j]) {
 				return fmt.Errorf("%w: %w: Rbar_j != R^k_j", ErrRbarProduct, errReveal)
 			}
 			delta := new(big.Int).Mul(kq, m.gamma)
@@ -94,17 +113,17 @@ func (p *Presigner) revealRbarProcess() error {
 				if e.betaPrm.Cmp(st.pk[a].N) >= 0 || !arith.IsUnit(e.betaNonce, st.pk[a].N) {
 					return fmt.Errorf("%w: %w: MtA mask towards signer %d out of range", ErrRbarProduct, errReveal, a)
 				}
-				want := st.pk[a].NN.MulVarTime(st.pk[a].NN.ExpVarTime(p.pub.c[a], m.gamma), st.pk[a].EncryptWithNonceVarTime(e.betaPrm, e.betaNonce))
-				if want.Cmp(p.pub.cGamma[j][a]) != 0 {
+				want := st.pk[a].NN.MulVarTime(st.pk[a].NN.ExpVarTime(r.pub.c[a], m.gamma), st.pk[a].EncryptWithNonceVarTime(e.betaPrm, e.betaNonce))
+				if want.Cmp(r.pub.cGamma[j][a]) != 0 {
 					return fmt.Errorf("%w: %w: MtA response to signer %d was not made with gamma_j", ErrRbarProduct, errReveal, a)
 				}
-				if !openMatches(st.pk[j], e.alphaPlain, e.alphaRnd, p.pub.cGamma[a][j]) {
+				if !openMatches(st.pk[j], e.alphaPlain, e.alphaRnd, r.pub.cGamma[a][j]) {
 					return fmt.Errorf("%w: %w: alpha from signer %d does not open its ciphertext", ErrRbarProduct, errReveal, a)
 				}
 				delta.Add(delta, e.alphaPlain)
 				delta.Sub(delta, e.betaPrm)
 			}
-			if delta.Mod(delta, q).Cmp(p.pub.delta[j]) != 0 {
+			if delta.Mod(delta, q).Cmp(r.pub.delta[j]) != 0 {
 				return fmt.Errorf("%w: %w: delta_j does not match the MtA values", ErrRbarProduct, errReveal)
 			}
 			return nil
@@ -116,50 +135,56 @@ func (p *Presigner) revealRbarProcess() error {
 	return &CulpritError{Round: RoundRevealRbar, Err: ErrRbarProduct}
 }
 
-// revealSStart broadcasts this party's type-7 openings and its proof that
+// finish ends the run with the verdict of verify; nothing is stored.
+func (r *roundRevealRbar) finish() (int, map[int]error, error) {
+	return 0, nil, r.verify()
+}
+
+// start broadcasts this party's type-7 openings and its proof that
 // Sᵢ = R^{σᵢ} with g^{σᵢ} as recomputed by everyone.
-func (p *Presigner) revealSStart() ([]Message, error) {
-	st := p.st
-	m := &msgRevealS{k: p.sec.k, rho: p.sec.rho}
+func (r *roundRevealS) start() ([]Message, error) {
+	st := r.st
+	m := &msgRevealS{k: r.sec.k, rho: r.sec.rho}
 	for _, j := range peers(st.n, st.self) {
-		rnd, err := st.sk.Nonce(p.pub.cW[j][st.self])
+		rnd, err := st.sk.Nonce(r.pub.cW[j][st.self])
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrInternal, err)
 		}
-		m.entries = append(m.entries, revealWEntry{muPlain: p.sec.muPlain[j], muRnd: rnd})
+		m.entries = append(m.entries, revealWEntry{muPlain: r.sec.muPlain[j], muRnd: rnd})
 	}
-	G := secp.BaseMult(p.sec.sigma)
-	pf, err := zkdleq.Prove(st.session("dleq", st.self, Broadcast), p.pub.R, G, p.pub.S[st.self], p.sec.sigma, st.rand)
+	G := secp.BaseMult(r.sec.sigma)
+	pf, err := zkdleq.Prove(st.session("dleq", st.self, Broadcast), r.pub.R, G, r.pub.S[st.self], r.sec.sigma, st.rand)
 	if err != nil {
 		return nil, fmt.Errorf("%w: DLEQ proof: %v", ErrInternal, err)
 	}
 	m.pDLEQ = pf
-	return p.broadcast(RoundRevealS, m.encode()), nil
+	return r.broadcast(m), nil
 }
 
-// revealSProcess checks every peer's type-7 openings against the transcript
+// verify checks every peer's type-7 openings against the transcript
 // (cⱼ = Enc_j(kⱼ; ρⱼ), R̄ⱼ = R^{kⱼ}, c^w_{ja} = Enc_j(μ'ⱼₐ; ·)), then, if all
 // openings are consistent, recomputes g^{σⱼ} for every peer and verifies its
-// Chaum–Pedersen proof for (g, g^{σⱼ}, R, Sⱼ). It always ends the run with a
-// *CulpritError wrapping ErrSProduct.
-func (p *Presigner) revealSProcess() error {
-	st := p.st
+// Chaum–Pedersen proof for (g, g^{σⱼ}, R, Sⱼ). It changes no state, and
+// always returns a *CulpritError wrapping ErrSProduct: the verdict that
+// ends the run.
+func (r *roundRevealS) verify() error {
+	st := r.st
 	q := secp.Q
-	box := p.inbox[RoundRevealS]
+	msgs := r.received()
 	others := peers(st.n, st.self)
 	tasks := make([]func() error, len(others))
 	for i, j := range others {
-		m := box[j].(*msgRevealS)
+		m := msgs[j]
 		tasks[i] = func() error {
-			if !openMatches(st.pk[j], m.k, m.rho, p.pub.c[j]) {
+			if !openMatches(st.pk[j], m.k, m.rho, r.pub.c[j]) {
 				return fmt.Errorf("%w: %w: k_j does not open c_j", ErrSProduct, errReveal)
 			}
-			if !p.pub.R.Mul(m.k).Equal(p.pub.Rbar[j]) {
+			if !r.pub.R.Mul(m.k).Equal(r.pub.Rbar[j]) {
 				return fmt.Errorf("%w: %w: Rbar_j != R^k_j", ErrSProduct, errReveal)
 			}
 			for _, a := range peers(st.n, j) {
 				e := m.entries[slot(j, a)]
-				if !openMatches(st.pk[j], e.muPlain, e.muRnd, p.pub.cW[a][j]) {
+				if !openMatches(st.pk[j], e.muPlain, e.muRnd, r.pub.cW[a][j]) {
 					return fmt.Errorf("%w: %w: mu from signer %d does not open its ciphertext", ErrSProduct, errReveal, a)
 				}
 			}
@@ -173,17 +198,17 @@ func (p *Presigner) revealSProcess() error {
 	// All openings are consistent: recompute g^{σⱼ}.
 	mu := func(alice, bob int) *big.Int { // μ'_{alice,bob}
 		if alice == st.self {
-			return p.sec.muPlain[bob]
+			return r.sec.muPlain[bob]
 		}
-		return box[alice].(*msgRevealS).entries[slot(alice, bob)].muPlain
+		return msgs[alice].entries[slot(alice, bob)].muPlain
 	}
-	kSum := new(big.Int).Set(p.sec.k)
+	kSum := new(big.Int).Set(r.sec.k)
 	for _, j := range others {
-		kSum.Add(kSum, box[j].(*msgRevealS).k)
+		kSum.Add(kSum, msgs[j].k)
 	}
 	kSum.Mod(kSum, q)
 	for i, j := range others {
-		m := box[j].(*msgRevealS)
+		m := msgs[j]
 		tasks[i] = func() error {
 			e := new(big.Int)
 			for _, a := range peers(st.n, j) {
@@ -194,7 +219,7 @@ func (p *Presigner) revealSProcess() error {
 			if G.IsIdentity() {
 				return fmt.Errorf("%w: %w: g^sigma_j is the identity", ErrSProduct, errReveal)
 			}
-			if err := zkdleq.Verify(st.session("dleq", j, Broadcast), m.pDLEQ, p.pub.R, G, p.pub.S[j]); err != nil {
+			if err := zkdleq.Verify(st.session("dleq", j, Broadcast), m.pDLEQ, r.pub.R, G, r.pub.S[j]); err != nil {
 				return fmt.Errorf("%w: S_j is not R^sigma_j for the sigma_j its MtA values give: %v", ErrSProduct, err)
 			}
 			return nil
@@ -204,4 +229,9 @@ func (p *Presigner) revealSProcess() error {
 		return err
 	}
 	return &CulpritError{Round: RoundRevealS, Err: ErrSProduct}
+}
+
+// finish ends the run with the verdict of verify; nothing is stored.
+func (r *roundRevealS) finish() (int, map[int]error, error) {
+	return 0, nil, r.verify()
 }

@@ -15,43 +15,21 @@ import (
 
 const cheater = 1
 
-func encodeMsg(t testing.TB, m any) []byte {
-	t.Helper()
-	switch m := m.(type) {
-	case *msg1:
-		return m.encode()
-	case *msg2:
-		return m.encode()
-	case *msg3:
-		return m.encode()
-	case *msg4:
-		return m.encode()
-	case *msg5:
-		return m.encode()
-	case *msg6:
-		return m.encode()
-	case *msgRevealRbar:
-		return m.encode()
-	case *msgRevealS:
-		return m.encode()
-	}
-	t.Fatalf("unknown message type %T", m)
-	return nil
-}
-
-// tamperRound returns a tamper function that rewrites the cheater's message
-// of the given round.
-func tamperRound(t testing.TB, n, round int, f func(m any)) func(*Message) {
+// tamperRound returns a tamper function that rewrites the cheater's
+// message of M's round in a run of n signers.
+func tamperRound[M any, PM msgPtr[M]](t testing.TB, n int, f func(m PM)) func(*Message) {
+	var zero PM
+	round := zero.round()
 	return func(msg *Message) {
 		if msg.From != cheater || msg.Round != round {
 			return
 		}
-		m, err := decodePayload(round, n, cheater, msg.Payload)
-		if err != nil {
+		m, _, err := decodeMessage[M, PM](msg.Payload, n, cheater)
+		if err != nil || m == nil {
 			t.Fatalf("decode own round %d message: %v", round, err)
 		}
 		f(m)
-		msg.Payload = encodeMsg(t, m)
+		msg.Payload = m.encode()
 	}
 }
 
@@ -83,19 +61,19 @@ func TestCheater_IsNamedByEveryHonestSigner(t *testing.T) {
 		round    int
 	}{
 		{"round 1 range proof for another ciphertext", func(t *testing.T, nw *network) {
-			nw.tamper = tamperRound(t, 3, 1, func(m any) { m.(*msg1).c.Add(m.(*msg1).c, one) })
+			nw.tamper = tamperRound(t, 3, func(m *msg1) { m.c.Add(m.c, one) })
 		}, ErrRangeProof, 1},
 		{"round 3 proof of T for another T", func(t *testing.T, nw *network) {
-			nw.tamper = tamperRound(t, 3, 3, func(m any) { m.(*msg3).T = plusG(m.(*msg3).T) })
+			nw.tamper = tamperRound(t, 3, func(m *msg3) { m.T = plusG(m.T) })
 		}, ErrTProof, 3},
 		{"round 4 Gamma that does not open the commitment", func(t *testing.T, nw *network) {
-			nw.tamper = tamperRound(t, 3, 4, func(m any) { m.(*msg4).open[0] ^= 1 })
+			nw.tamper = tamperRound(t, 3, func(m *msg4) { m.open[0] ^= 1 })
 		}, ErrDecommit, 4},
 		{"round 4 wrong proof of gamma", func(t *testing.T, nw *network) {
-			nw.tamper = tamperRound(t, 3, 4, func(m any) { m.(*msg4).pGamma.Z.Add(m.(*msg4).pGamma.Z, one) })
+			nw.tamper = tamperRound(t, 3, func(m *msg4) { m.pGamma.Z.Add(m.pGamma.Z, one) })
 		}, ErrGammaProof, 4},
 		{"round 5 bad Rbar", func(t *testing.T, nw *network) {
-			nw.tamper = tamperRound(t, 3, 5, func(m any) { m.(*msg5).Rbar = plusG(m.(*msg5).Rbar) })
+			nw.tamper = tamperRound(t, 3, func(m *msg5) { m.Rbar = plusG(m.Rbar) })
 		}, ErrPDLProof, 5},
 		{"round 5 consistent Rbar but delta off (type 5 blame)", func(t *testing.T, nw *network) {
 			// The cheater broadcasts δᵢ + 1 and uses it itself, so that its
@@ -108,14 +86,14 @@ func TestCheater_IsNamedByEveryHonestSigner(t *testing.T) {
 					d.Add(d, one).Mod(d, secp.Q)
 				}
 			}
-			nw.tamper = tamperRound(t, 3, 3, func(m any) {
-				d := m.(*msg3).delta
+			nw.tamper = tamperRound(t, 3, func(m *msg3) {
+				d := m.delta
 				d.Add(d, one).Mod(d, secp.Q)
 			})
 		}, ErrRbarProduct, RoundRevealRbar},
 		{"delta off without adjusting its own R", func(t *testing.T, nw *network) {
-			nw.tamper = tamperRound(t, 3, 3, func(m any) {
-				d := m.(*msg3).delta
+			nw.tamper = tamperRound(t, 3, func(m *msg3) {
+				d := m.delta
 				d.Add(d, one).Mod(d, secp.Q)
 			})
 		}, ErrPDLProof, 5},
@@ -144,7 +122,7 @@ func TestCheater_IsNamedByEveryHonestSigner(t *testing.T) {
 			}
 		}, ErrRbarProduct, RoundRevealRbar},
 		{"round 6 bad S", func(t *testing.T, nw *network) {
-			nw.tamper = tamperRound(t, 3, 6, func(m any) { m.(*msg6).S = plusG(m.(*msg6).S) })
+			nw.tamper = tamperRound(t, 3, func(m *msg6) { m.S = plusG(m.S) })
 		}, ErrSTProof, 6},
 		{"round 6 S and T consistent but sigma off (type 7 blame)", func(t *testing.T, nw *network) {
 			done := false
@@ -202,20 +180,20 @@ func corruptSlot(t *testing.T, victim int) []struct {
 		sentinel error
 		tamper   func(*Message)
 	}{
-		{"round 1 range proof", 1, ErrRangeProof, tamperRound(t, 3, 1, func(m any) {
-			pf := m.(*msg1).rng[s]
+		{"round 1 range proof", 1, ErrRangeProof, tamperRound(t, 3, func(m *msg1) {
+			pf := m.rng[s]
 			pf.S1.Add(pf.S1, one)
 		})},
-		{"round 2 Bob proof for MtA(k, gamma)", 2, ErrMtAProof, tamperRound(t, 3, 2, func(m any) {
-			pf := m.(*msg2).entries[s].pGamma
+		{"round 2 Bob proof for MtA(k, gamma)", 2, ErrMtAProof, tamperRound(t, 3, func(m *msg2) {
+			pf := m.entries[s].pGamma
 			pf.T1.Add(pf.T1, one)
 		})},
-		{"round 2 Bob proof for MtAwc(k, w)", 2, ErrMtAProof, tamperRound(t, 3, 2, func(m any) {
-			pf := m.(*msg2).entries[s].pW
+		{"round 2 Bob proof for MtAwc(k, w)", 2, ErrMtAProof, tamperRound(t, 3, func(m *msg2) {
+			pf := m.entries[s].pW
 			pf.T2.Add(pf.T2, one)
 		})},
-		{"round 5 PDL proof", 5, ErrPDLProof, tamperRound(t, 3, 5, func(m any) {
-			pf := m.(*msg5).pdl[s]
+		{"round 5 PDL proof", 5, ErrPDLProof, tamperRound(t, 3, func(m *msg5) {
+			pf := m.pdl[s]
 			pf.S3.Add(pf.S3, one)
 		})},
 	}

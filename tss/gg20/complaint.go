@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-
-	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkmta"
-	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkpdl"
 )
 
 // Complaints (see "Identifiable abort" in the package documentation).
@@ -45,28 +42,22 @@ type finding struct {
 	err                error // why the proof fails; nil if it holds
 }
 
-// disputable holds the messages of the last round whose proofs only their
-// designated verifiers checked (1, 2 or 5), this party's own included,
-// while the next round may bring complaints about them.
+// disputable is the last round whose proofs only their designated
+// verifiers checked (1, 2 or 5), held while the next round may bring
+// complaints about them.
 type disputable struct {
-	round  int
-	msgs   []any  // by signer index
-	judged []bool // complaints already checked, by complainer
+	round int
+	// verifySlot checks, as any signer can, the proof that prover
+	// addressed to verifier in the round, on the round's stored messages.
+	verifySlot func(prover, verifier int) error
+	judged     []bool // complaints already checked, by complainer
 }
 
-// keepDisputable records the messages of round r if complaints about its
-// proofs are possible in the next round, and forgets older ones.
-func (p *Presigner) keepDisputable(r int, box []any) {
-	p.kept = nil
-	own, ok := p.sent[r]
-	if !ok {
-		return
-	}
-	msgs := make([]any, p.st.n)
-	copy(msgs, box)
-	msgs[p.st.self] = own
-	p.kept = &disputable{round: r, msgs: msgs, judged: make([]bool, p.st.n)}
-	delete(p.sent, r)
+// keep records the round whose proofs complaints in the next round may
+// dispute, with the check a complaint calls for; the round's store step
+// calls it, after the proofs addressed to this party were verified.
+func (p *Presigner) keep(round int, verifySlot func(prover, verifier int) error) {
+	p.kept = &disputable{round: round, verifySlot: verifySlot, judged: make([]bool, p.st.n)}
 }
 
 // complain records this party's findings against the provers whose
@@ -81,7 +72,7 @@ func (p *Presigner) complain(about, slot int, failed map[int]error) []Message {
 	for _, j := range m.provers {
 		p.findings = append(p.findings, finding{complainer: p.st.self, prover: j, err: failed[j]})
 	}
-	return p.broadcast(slot, m.encode())
+	return []Message{{From: p.st.self, To: Broadcast, Round: slot, Payload: m.encode()}}
 }
 
 // failures sorts the per-peer results of a designated-verifier round:
@@ -108,15 +99,15 @@ func failures(who []int, errs []error) (map[int]error, error) {
 // round's messages. Only an ErrInternal failure is returned.
 func (p *Presigner) judgeComplaints() error {
 	k := p.kept
-	box := p.inbox[p.round]
-	if k == nil || box == nil {
+	if k == nil {
 		return nil
 	}
+	rd := p.rounds[p.round]
 	type check struct{ complainer, prover int }
 	var checks []check
-	for v, m := range box {
-		c, ok := m.(*msgComplaint)
-		if !ok || k.judged[v] || c.about != k.round {
+	for v := range p.st.n {
+		c := rd.complaint(v)
+		if c == nil || k.judged[v] || c.about != k.round {
 			continue
 		}
 		k.judged[v] = true
@@ -126,44 +117,13 @@ func (p *Presigner) judgeComplaints() error {
 	}
 	tasks := make([]func() error, len(checks))
 	for i, c := range checks {
-		tasks[i] = func() error { return p.verifySlot(k, c.prover, c.complainer) }
+		tasks[i] = func() error { return k.verifySlot(c.prover, c.complainer) }
 	}
 	for i, err := range runAll(tasks) {
 		if errors.Is(err, ErrInternal) {
 			return err
 		}
 		p.findings = append(p.findings, finding{complainer: checks[i].complainer, prover: checks[i].prover, err: err})
-	}
-	return nil
-}
-
-// verifySlot checks, as any signer can, the proof that prover addressed to
-// verifier in the disputed round, against the verifier's public parameters.
-func (p *Presigner) verifySlot(k *disputable, prover, verifier int) error {
-	st := p.st
-	s := slot(prover, verifier)
-	switch k.round {
-	case 1:
-		m := k.msgs[prover].(*msg1)
-		if err := zkmta.VerifyRange(st.session("range", prover, verifier), m.rng[s], st.pk[prover], p.pub.c[prover], st.rp[verifier]); err != nil {
-			return fmt.Errorf("%w: %v", ErrRangeProof, err)
-		}
-	case 2:
-		e := k.msgs[prover].(*msg2).entries[s]
-		if err := zkmta.VerifyBob(st.session("mta-gamma", prover, verifier), e.pGamma, st.pk[verifier], st.rp[verifier], p.pub.c[verifier], e.cGamma); err != nil {
-			return fmt.Errorf("%w: MtA(k, gamma): %v", ErrMtAProof, err)
-		}
-		if err := zkmta.VerifyBobWC(st.session("mta-w", prover, verifier), e.pW, st.pk[verifier], st.rp[verifier], p.pub.c[verifier], e.cW, st.W[prover]); err != nil {
-			return fmt.Errorf("%w: MtAwc(k, w): %v", ErrMtAProof, err)
-		}
-	case 5:
-		m := k.msgs[prover].(*msg5)
-		stmt := &zkpdl.Statement{PK: st.pk[prover], C: p.pub.c[prover], R: p.pub.R, Rbar: m.Rbar, V: st.rp[verifier]}
-		if err := zkpdl.Verify(st.session("pdl", prover, verifier), m.pdl[s], stmt); err != nil {
-			return fmt.Errorf("%w: %v", ErrPDLProof, err)
-		}
-	default:
-		return fmt.Errorf("%w: no disputable proofs in round %d", ErrInternal, k.round)
 	}
 	return nil
 }
@@ -184,8 +144,9 @@ func (p *Presigner) disputed() bool {
 	if len(p.findings) > 0 {
 		return true
 	}
-	for _, m := range p.inbox[p.round] {
-		if _, ok := m.(*msgComplaint); ok {
+	rd := p.rounds[p.round]
+	for v := range p.st.n {
+		if rd.complaint(v) != nil {
 			return true
 		}
 	}
@@ -212,8 +173,9 @@ func (p *Presigner) verdict() error {
 		return fs[a].prover < fs[b].prover
 	})
 	var unjudged []int
-	for v, m := range p.inbox[p.round] {
-		if c, ok := m.(*msgComplaint); ok && (p.kept == nil || c.about != p.kept.round) {
+	rd := p.rounds[p.round]
+	for v := range p.st.n {
+		if c := rd.complaint(v); c != nil && (p.kept == nil || c.about != p.kept.round) {
 			unjudged = append(unjudged, v)
 			about = c.about
 		}

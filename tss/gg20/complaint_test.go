@@ -84,12 +84,12 @@ func TestComplaint_InPlaceOfTheType5Reveal(t *testing.T) {
 					d.Add(d, one).Mod(d, secp.Q)
 				}
 			}
-			round3 := tamperRound(t, 3, 3, func(m any) {
-				d := m.(*msg3).delta
+			round3 := tamperRound(t, 3, func(m *msg3) {
+				d := m.delta
 				d.Add(d, one).Mod(d, secp.Q)
 			})
-			round5 := tamperRound(t, 3, 5, func(m any) {
-				pf := m.(*msg5).pdl[slot(cheater, victim)]
+			round5 := tamperRound(t, 3, func(m *msg5) {
+				pf := m.pdl[slot(cheater, victim)]
 				pf.S1.Add(pf.S1, one)
 			})
 			nw.tamper = func(m *Message) {
@@ -120,8 +120,8 @@ func TestComplaint_ProvenCheaterIsNotWaitedFor(t *testing.T) {
 	one := big.NewInt(1)
 	for _, victim := range []int{0, 2} {
 		errs := runCheat(t, func(nw *network) {
-			nw.tamper = tamperRound(t, 3, 1, func(m any) {
-				pf := m.(*msg1).rng[slot(cheater, victim)]
+			nw.tamper = tamperRound(t, 3, func(m *msg1) {
+				pf := m.rng[slot(cheater, victim)]
 				pf.S1.Add(pf.S1, one)
 			})
 			nw.drop = func(m Message) bool { return m.From == cheater && m.Round > 1 }
@@ -152,7 +152,7 @@ func TestComplaint_EverySignerAcceptsEveryHonestProof(t *testing.T) {
 				if prover == verifier {
 					continue
 				}
-				if err := p.verifySlot(k, prover, verifier); err != nil {
+				if err := k.verifySlot(prover, verifier); err != nil {
 					t.Errorf("signer %d: round %d proof of %d for %d: %v", i, k.round, prover, verifier, err)
 				}
 			}

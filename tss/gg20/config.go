@@ -28,7 +28,7 @@ type Config struct {
 	SessionID [32]byte
 	// Key is this party's tss-lib v2.0.2 keygen output for the whole
 	// committee. It is read, never modified; the run keeps no reference to
-	// its secret fields after NewPresigner returns.
+	// its secret fields after [NewPresigner] returns.
 	Key *keygen.LocalPartySaveData
 	// Signers are the share IDs (values of Key.Ks) of the signers, sorted
 	// ascending. They must include Key.ShareID and be enough to sign (at
@@ -42,7 +42,7 @@ type Config struct {
 	// Rand is the source of randomness; nil means crypto/rand.
 	Rand io.Reader
 	// Precomputed, if set, holds the committee's prepared ring-Pedersen
-	// parameters (see Precompute); without it each run prepares its own.
+	// parameters (see [Precompute]); without it each run prepares its own.
 	Precomputed *Precomputed
 }
 

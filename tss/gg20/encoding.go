@@ -23,7 +23,7 @@ const presigVersion = 1
 func presigLen(n int) int { return 4 + 1 + 32 + 2 + 32*n + 32 + 33 + 33 + 66*n + 64 }
 
 // MarshalBinary encodes the presignature (format above). It fails with
-// ErrUsed once the secret shares were used or wiped.
+// [ErrUsed] once the secret shares were used or wiped.
 func (ps *Presignature) MarshalBinary() ([]byte, error) {
 	if ps.used {
 		return nil, ErrUsed
@@ -51,23 +51,25 @@ func (ps *Presignature) MarshalBinary() ([]byte, error) {
 	return w.Bytes(), nil
 }
 
-// UnmarshalBinary decodes a presignature written by MarshalBinary. Besides
-// the format (magic, version, exact length, canonical points and scalars,
-// ascending signers) it checks the presignature's consistency:
-// Πⱼ R̄ⱼ = g, Πⱼ Sⱼ = y', R̄ᵢ = R^{kᵢ} and Sᵢ = R^{σᵢ} for this party's
-// shares, so a corrupted or mismatched blob is refused.
+// UnmarshalBinary decodes a presignature written by
+// [Presignature.MarshalBinary]. Besides the format (magic, version, exact
+// length, canonical points and scalars, ascending signers) it checks the
+// presignature's consistency: Πⱼ R̄ⱼ = g, Πⱼ Sⱼ = y', R̄ᵢ = R^{kᵢ} and
+// Sᵢ = R^{σᵢ} for this party's shares, so a corrupted or mismatched blob is
+// refused.
 func (ps *Presignature) UnmarshalBinary(data []byte) error {
 	return ps.unmarshal(data, true)
 }
 
-// UnmarshalStored decodes a presignature that the caller itself encoded
-// and kept in authenticated storage (for example a store sealed by its HSM
-// with AES-GCM), so the encoding cannot have changed since
-// MarshalBinary. It makes every check of UnmarshalBinary except the two
-// scalar multiplications that re-derive R̄ᵢ and Sᵢ from kᵢ and σᵢ, which
-// dominate the cost of decoding. Even so, a wrong kᵢ or σᵢ could not yield
-// a bad signature unnoticed: Combine checks every signature, and blames a
-// bad share with VerifyShare. Use UnmarshalBinary for anything else.
+// UnmarshalStored decodes a presignature that the caller itself encoded and
+// kept in authenticated storage (for example a store sealed by its HSM with
+// AES-GCM), so the encoding cannot have changed since
+// [Presignature.MarshalBinary]. It makes every check of
+// [Presignature.UnmarshalBinary] except the two scalar multiplications that
+// re-derive R̄ᵢ and Sᵢ from kᵢ and σᵢ, which dominate the cost of decoding.
+// Even so, a wrong kᵢ or σᵢ could not yield a bad signature unnoticed:
+// [Presignature.Combine] checks every signature, and blames a bad share with
+// [Presignature.VerifyShare]. Use UnmarshalBinary for anything else.
 func (ps *Presignature) UnmarshalStored(data []byte) error {
 	return ps.unmarshal(data, false)
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // Sentinel errors for the checks a presigning or signing run performs. Each
-// names one check; a *CulpritError carries one (or several, joined) of them
-// together with the parties that failed it, and errors.Is sees through it.
+// names one check; a *[CulpritError] carries one (or several, joined) of them
+// together with the parties that failed it, and [errors.Is] sees through it.
 var (
 	// ErrMalformed: a message payload (or a signature share) could not be
 	// decoded, or a decoded value is out of its range.
@@ -46,34 +46,38 @@ var (
 	// (round 1, 2 or 5) that every other signer found valid.
 	ErrFalseComplaint = errors.New("gg20: complaint against a valid proof")
 
-	// ErrDuplicate is returned by Handle for a second message from the same
-	// party in the same round. The message is ignored.
+	// ErrDuplicate is returned by [Presigner.Handle] for a second message
+	// from the same party in the same round. The message is ignored.
 	ErrDuplicate = errors.New("gg20: duplicate message")
-	// ErrWrongRound is returned by Handle for a message of a round that is
-	// over or does not exist in presigning. The message is ignored. (A
-	// message of a later round is buffered; one of a round the run skipped
-	// ends the run with a *CulpritError wrapping ErrUnexpectedMessage.)
+	// ErrWrongRound is returned by [Presigner.Handle] for a message of a
+	// round that is over or does not exist in presigning. The message is
+	// ignored. (A message of a later round is buffered; one of a round the
+	// run skipped ends the run with a *[CulpritError] wrapping
+	// [ErrUnexpectedMessage].)
 	ErrWrongRound = errors.New("gg20: message for the wrong round")
-	// ErrUnknownSender is returned by Handle for a sender index that is not
-	// another signer, or a message not addressed to every signer. The message
-	// is ignored.
+	// ErrUnknownSender is returned by [Presigner.Handle] for a sender index
+	// that is not another signer, or a message not addressed to every signer.
+	// The message is ignored.
 	ErrUnknownSender = errors.New("gg20: message from an unknown sender or to the wrong recipient")
-	// ErrNotStarted is returned by Handle before Start.
+	// ErrNotStarted is returned by [Presigner.Handle] before [Presigner.Start].
 	ErrNotStarted = errors.New("gg20: presigner not started")
-	// ErrFinished is returned by Start, Handle and Presignature when the run
-	// is over (done, failed or wiped).
+	// ErrFinished is returned by [Presigner.Start], [Presigner.Handle] and
+	// [Presigner.Presignature] when the run is over (done, failed or wiped).
 	ErrFinished = errors.New("gg20: presigning run is over")
-	// ErrNotDone is returned by Presignature before the run has completed.
+	// ErrNotDone is returned by [Presigner.Presignature] before the run has
+	// completed.
 	ErrNotDone = errors.New("gg20: presigning not complete")
-	// ErrConfig is wrapped by every NewPresigner error.
+	// ErrConfig is wrapped by every [NewPresigner] error.
 	ErrConfig = errors.New("gg20: invalid presigning configuration")
-	// ErrUsed is returned by SignShare and MarshalBinary once the
-	// presignature's secret has been used or wiped.
+	// ErrUsed is returned by [Presignature.SignShare] and
+	// [Presignature.MarshalBinary] once the presignature's secret has been
+	// used or wiped.
 	ErrUsed = errors.New("gg20: presignature already used or wiped")
 	// ErrDigest is returned for a digest that reduces to zero modulo q.
 	ErrDigest = errors.New("gg20: digest reduces to zero modulo the group order")
-	// ErrInvalidSignature is returned by Combine when the combined signature
-	// does not verify although every share passed its check.
+	// ErrInvalidSignature is returned by [Presignature.Combine] when the
+	// combined signature does not verify although every share passed its
+	// check.
 	ErrInvalidSignature = errors.New("gg20: combined signature does not verify")
 	// ErrInternal reports a failure that is not any party's fault (a bug or
 	// a broken random source).
@@ -81,14 +85,15 @@ var (
 )
 
 // CulpritError reports parties that provably deviated from the protocol.
-// Culprits are signer indices (positions in Config.Signers), ascending. Err
+// Culprits are signer indices (positions in [Config.Signers]), ascending. Err
 // is the sentinel of the failed check (joined sentinels when different
-// culprits failed different checks); errors.Is and errors.As work through it.
+// culprits failed different checks); [errors.Is] and [errors.As] work through
+// it.
 type CulpritError struct {
 	// Culprits are the signer indices of the parties that failed the check.
 	Culprits []int
 	// Round is the round of the faulty message: 1–6 for presigning,
-	// RoundOnline for a signature share, RoundRevealRbar and RoundRevealS
+	// [RoundOnline] for a signature share, [RoundRevealRbar] and [RoundRevealS]
 	// for the blame reveals. A verdict on complaints reports the round of
 	// the disputed proofs (1, 2 or 5), for false accusers as well.
 	Round int

@@ -25,5 +25,6 @@ func generatorH() *secp.Point {
 	return hPt
 }
 
-// GeneratorH returns the 33-byte compressed encoding of the NUMS generator h.
+// GeneratorH returns the 33-byte compressed encoding of the NUMS generator h
+// defined by [GeneratorHTag].
 func GeneratorH() []byte { return generatorH().Bytes() }

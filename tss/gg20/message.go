@@ -16,17 +16,17 @@ import (
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkst"
 )
 
-// Broadcast is the Message.To value of a message for every other signer.
+// Broadcast is the [Message.To] value of a message for every other signer.
 // Every presigning message is a broadcast: the session layer must deliver
 // each one to all other signers and make sure they all received the same
 // bytes (echo broadcast), which the blame rounds rely on.
 const Broadcast = -1
 
-// Round numbers used in Message.Round and CulpritError.Round. Presigning
+// Round numbers used in [Message.Round] and [CulpritError.Round]. Presigning
 // rounds are 1 to 6 (GG20 §3, Phases 1–6).
 const (
 	// RoundOnline is the online round (sᵢ); it appears only in
-	// CulpritError values from Combine.
+	// [CulpritError] values from [Presignature.Combine].
 	RoundOnline = 7
 	// RoundRevealRbar is the blame reveal after ∏R̄ⱼ ≠ g (GG20 §4.3, type 5).
 	RoundRevealRbar = 8
@@ -46,10 +46,10 @@ const (
 
 // Message is one protocol message between signers.
 type Message struct {
-	// From is the sender's signer index (position in Config.Signers). On
+	// From is the sender's signer index (position in [Config.Signers]). On
 	// receipt it must be the sender as authenticated by the network.
 	From int
-	// To is the recipient's signer index, or Broadcast.
+	// To is the recipient's signer index, or [Broadcast].
 	To int
 	// Round is the protocol round the message belongs to.
 	Round int
@@ -77,14 +77,58 @@ func slot(from, j int) int {
 	return j - 1
 }
 
-// Round 1: C_i, c_i = Enc_i(k_i), and per verifier a range proof.
+// roundMessage is the message of one presigning round, as its sender
+// broadcasts it. Each message type names its round and encodes and decodes
+// itself; decodeMessage reads a payload into the type of the round it was
+// sent in, so a round only ever holds messages of its own type.
+type roundMessage interface {
+	// round is the round the message belongs to.
+	round() int
+	// encode returns the payload: payloadVersion, then the fields.
+	encode() []byte
+	// decode reads the fields that follow the first byte of a payload from
+	// a run of n signers. It checks the structure only; errors are left in
+	// r.
+	decode(r *wire.Reader, n int)
+}
+
+// msgPtr is a pointer to the round message type M, for generic code that
+// makes and fills a new M.
+type msgPtr[M any] interface {
+	*M
+	roundMessage
+}
+
+// msg1 is the round-1 broadcast: Cᵢ, cᵢ = Enc_i(kᵢ), and per verifier a
+// range proof.
 type msg1 struct {
 	commit [32]byte
 	c      *big.Int
 	rng    []*mta.RangeProofAlice // for each verifier j ≠ sender
 }
 
-// Round 2: for each Alice j ≠ sender, the MtA and MtAwc responses.
+func (*msg1) round() int { return 1 }
+
+func (m *msg1) encode() []byte {
+	w := newWriter()
+	w.Fixed(m.commit[:])
+	w.Int(m.c)
+	for _, pf := range m.rng {
+		zkmta.EncodeRange(w, pf)
+	}
+	return w.Bytes()
+}
+
+func (m *msg1) decode(r *wire.Reader, n int) {
+	copy(m.commit[:], r.Fixed(32, "commitment"))
+	m.c = r.Int(wire.MaxIntLen, "c")
+	for i := 0; i < n-1; i++ {
+		m.rng = append(m.rng, zkmta.DecodeRange(r))
+	}
+}
+
+// msg2 is the round-2 broadcast: for each Alice j ≠ sender, the MtA and
+// MtAwc responses.
 type msg2 struct {
 	entries []mtaEntry
 }
@@ -96,30 +140,195 @@ type mtaEntry struct {
 	pW     *mta.ProofBobWC
 }
 
-// Round 3: δ_i, T_i and the proof of knowledge of its opening.
+func (*msg2) round() int { return 2 }
+
+func (m *msg2) encode() []byte {
+	w := newWriter()
+	for _, e := range m.entries {
+		w.Int(e.cGamma)
+		zkmta.EncodeBob(w, e.pGamma)
+		w.Int(e.cW)
+		zkmta.EncodeBobWC(w, e.pW)
+	}
+	return w.Bytes()
+}
+
+func (m *msg2) decode(r *wire.Reader, n int) {
+	for i := 0; i < n-1; i++ {
+		var e mtaEntry
+		e.cGamma = r.Int(wire.MaxIntLen, "MtA ciphertext")
+		e.pGamma = zkmta.DecodeBob(r)
+		e.cW = r.Int(wire.MaxIntLen, "MtAwc ciphertext")
+		e.pW = zkmta.DecodeBobWC(r)
+		m.entries = append(m.entries, e)
+	}
+}
+
+// msg3 is the round-3 broadcast: δᵢ, Tᵢ and the proof of knowledge of its
+// opening.
 type msg3 struct {
 	delta *big.Int
 	T     *secp.Point
 	pT    *zkpedersen.Proof
 }
 
-// Round 4: Γ_i with the decommitment randomness and a proof of γ_i.
+func (*msg3) round() int { return 3 }
+
+func (m *msg3) encode() []byte {
+	w := newWriter()
+	w.Scalar(m.delta)
+	w.Point(m.T)
+	m.pT.Encode(w)
+	return w.Bytes()
+}
+
+func (m *msg3) decode(r *wire.Reader, _ int) {
+	m.delta, m.T, m.pT = r.Scalar("delta"), r.Point("T"), zkpedersen.Decode(r)
+}
+
+// msg4 is the round-4 broadcast: Γᵢ with the decommitment randomness and a
+// proof of γᵢ.
 type msg4 struct {
 	Gamma  *secp.Point
 	open   [32]byte
 	pGamma *zkdlog.Proof
 }
 
-// Round 5: R̄_i and per verifier a PDL proof.
+func (*msg4) round() int { return 4 }
+
+func (m *msg4) encode() []byte {
+	w := newWriter()
+	w.Point(m.Gamma)
+	w.Fixed(m.open[:])
+	m.pGamma.Encode(w)
+	return w.Bytes()
+}
+
+func (m *msg4) decode(r *wire.Reader, _ int) {
+	m.Gamma = r.Point("Gamma")
+	copy(m.open[:], r.Fixed(32, "decommitment"))
+	m.pGamma = zkdlog.Decode(r)
+}
+
+// msg5 is the round-5 broadcast: R̄ᵢ and per verifier a PDL proof.
 type msg5 struct {
 	Rbar *secp.Point
 	pdl  []*zkpdl.Proof
 }
 
-// Round 6: S_i and the proof tying it to T_i.
+func (*msg5) round() int { return 5 }
+
+func (m *msg5) encode() []byte {
+	w := newWriter()
+	w.Point(m.Rbar)
+	for _, pf := range m.pdl {
+		pf.Encode(w)
+	}
+	return w.Bytes()
+}
+
+func (m *msg5) decode(r *wire.Reader, n int) {
+	m.Rbar = r.Point("Rbar")
+	for i := 0; i < n-1; i++ {
+		m.pdl = append(m.pdl, zkpdl.Decode(r))
+	}
+}
+
+// msg6 is the round-6 broadcast: Sᵢ and the proof tying it to Tᵢ.
 type msg6 struct {
 	S   *secp.Point
 	pST *zkst.Proof
+}
+
+func (*msg6) round() int { return 6 }
+
+func (m *msg6) encode() []byte {
+	w := newWriter()
+	w.Point(m.S)
+	m.pST.Encode(w)
+	return w.Bytes()
+}
+
+func (m *msg6) decode(r *wire.Reader, _ int) {
+	m.S, m.pST = r.Point("S"), zkst.Decode(r)
+}
+
+// msgRevealRbar is the blame reveal after ∏R̄ⱼ ≠ g.
+type msgRevealRbar struct {
+	k, rho, gamma *big.Int
+	entries       []revealGammaEntry // for each j ≠ sender
+}
+
+type revealGammaEntry struct {
+	betaPrm, betaNonce   *big.Int // sender as Bob towards Alice j
+	alphaPlain, alphaRnd *big.Int // sender as Alice: opening of Bob j's ciphertext
+}
+
+func (*msgRevealRbar) round() int { return RoundRevealRbar }
+
+func (m *msgRevealRbar) encode() []byte {
+	w := newWriter()
+	w.Int(m.k)
+	w.Int(m.rho)
+	w.Scalar(m.gamma)
+	for _, e := range m.entries {
+		w.Int(e.betaPrm)
+		w.Int(e.betaNonce)
+		w.Int(e.alphaPlain)
+		w.Int(e.alphaRnd)
+	}
+	return w.Bytes()
+}
+
+func (m *msgRevealRbar) decode(r *wire.Reader, n int) {
+	m.k, m.rho, m.gamma = r.Int(wire.MaxIntLen, "k"), r.Int(wire.MaxIntLen, "rho"), r.Scalar("gamma")
+	for i := 0; i < n-1; i++ {
+		m.entries = append(m.entries, revealGammaEntry{
+			betaPrm: r.Int(wire.MaxIntLen, "beta'"), betaNonce: r.Int(wire.MaxIntLen, "beta nonce"),
+			alphaPlain: r.Int(wire.MaxIntLen, "alpha plaintext"), alphaRnd: r.Int(wire.MaxIntLen, "alpha nonce"),
+		})
+	}
+}
+
+// msgRevealS is the blame reveal after ∏Sⱼ ≠ y'.
+type msgRevealS struct {
+	k, rho  *big.Int
+	entries []revealWEntry // for each j ≠ sender
+	pDLEQ   *zkdleq.Proof
+}
+
+type revealWEntry struct {
+	muPlain, muRnd *big.Int // sender as Alice: opening of Bob j's MtAwc ciphertext
+}
+
+func (*msgRevealS) round() int { return RoundRevealS }
+
+func (m *msgRevealS) encode() []byte {
+	w := newWriter()
+	w.Int(m.k)
+	w.Int(m.rho)
+	for _, e := range m.entries {
+		w.Int(e.muPlain)
+		w.Int(e.muRnd)
+	}
+	m.pDLEQ.Encode(w)
+	return w.Bytes()
+}
+
+func (m *msgRevealS) decode(r *wire.Reader, n int) {
+	m.k, m.rho = r.Int(wire.MaxIntLen, "k"), r.Int(wire.MaxIntLen, "rho")
+	for i := 0; i < n-1; i++ {
+		m.entries = append(m.entries, revealWEntry{
+			muPlain: r.Int(wire.MaxIntLen, "mu plaintext"), muRnd: r.Int(wire.MaxIntLen, "mu nonce"),
+		})
+	}
+	m.pDLEQ = zkdleq.Decode(r)
+}
+
+func newWriter() *wire.Writer {
+	w := &wire.Writer{}
+	w.Uint8(payloadVersion)
+	return w
 }
 
 // A complaint: the sender accuses the provers whose round-`about` proofs
@@ -149,113 +358,6 @@ func complaintAbout(slot int) int {
 		return 5
 	}
 	return 0
-}
-
-// Blame reveal after ∏R̄ⱼ ≠ g.
-type msgRevealRbar struct {
-	k, rho, gamma *big.Int
-	entries       []revealGammaEntry // for each j ≠ sender
-}
-
-type revealGammaEntry struct {
-	betaPrm, betaNonce   *big.Int // sender as Bob towards Alice j
-	alphaPlain, alphaRnd *big.Int // sender as Alice: opening of Bob j's ciphertext
-}
-
-// Blame reveal after ∏Sⱼ ≠ y'.
-type msgRevealS struct {
-	k, rho  *big.Int
-	entries []revealWEntry // for each j ≠ sender
-	pDLEQ   *zkdleq.Proof
-}
-
-type revealWEntry struct {
-	muPlain, muRnd *big.Int // sender as Alice: opening of Bob j's MtAwc ciphertext
-}
-
-func newWriter() *wire.Writer {
-	w := &wire.Writer{}
-	w.Uint8(payloadVersion)
-	return w
-}
-
-func (m *msg1) encode() []byte {
-	w := newWriter()
-	w.Fixed(m.commit[:])
-	w.Int(m.c)
-	for _, pf := range m.rng {
-		zkmta.EncodeRange(w, pf)
-	}
-	return w.Bytes()
-}
-
-func (m *msg2) encode() []byte {
-	w := newWriter()
-	for _, e := range m.entries {
-		w.Int(e.cGamma)
-		zkmta.EncodeBob(w, e.pGamma)
-		w.Int(e.cW)
-		zkmta.EncodeBobWC(w, e.pW)
-	}
-	return w.Bytes()
-}
-
-func (m *msg3) encode() []byte {
-	w := newWriter()
-	w.Scalar(m.delta)
-	w.Point(m.T)
-	m.pT.Encode(w)
-	return w.Bytes()
-}
-
-func (m *msg4) encode() []byte {
-	w := newWriter()
-	w.Point(m.Gamma)
-	w.Fixed(m.open[:])
-	m.pGamma.Encode(w)
-	return w.Bytes()
-}
-
-func (m *msg5) encode() []byte {
-	w := newWriter()
-	w.Point(m.Rbar)
-	for _, pf := range m.pdl {
-		pf.Encode(w)
-	}
-	return w.Bytes()
-}
-
-func (m *msg6) encode() []byte {
-	w := newWriter()
-	w.Point(m.S)
-	m.pST.Encode(w)
-	return w.Bytes()
-}
-
-func (m *msgRevealRbar) encode() []byte {
-	w := newWriter()
-	w.Int(m.k)
-	w.Int(m.rho)
-	w.Scalar(m.gamma)
-	for _, e := range m.entries {
-		w.Int(e.betaPrm)
-		w.Int(e.betaNonce)
-		w.Int(e.alphaPlain)
-		w.Int(e.alphaRnd)
-	}
-	return w.Bytes()
-}
-
-func (m *msgRevealS) encode() []byte {
-	w := newWriter()
-	w.Int(m.k)
-	w.Int(m.rho)
-	for _, e := range m.entries {
-		w.Int(e.muPlain)
-		w.Int(e.muRnd)
-	}
-	m.pDLEQ.Encode(w)
-	return w.Bytes()
 }
 
 func (m *msgComplaint) encode() []byte {
@@ -294,80 +396,29 @@ func decodeComplaint(r *wire.Reader, slot, n, from int) (*msgComplaint, error) {
 	return m, nil
 }
 
-// decodePayload parses the payload of a round-r message that signer from
-// sent in a run with n signers: a round message or a complaint. It checks
-// the structure only (lengths, encodings, points on the curve, scalars
-// below q, a complaint's round and accused signers); the rounds check the
-// rest and name the sentinel.
-func decodePayload(round, n, from int, payload []byte) (any, error) {
+// decodeMessage parses the payload of a message that signer from sent, in
+// a run of n signers, in the round of message type M: either an M or a
+// complaint in its place (exactly one of the two is returned, or an error
+// wrapping ErrMalformed). It checks the structure only (lengths,
+// encodings, points on the curve, scalars below q, a complaint's round and
+// accused signers); the round's verify step checks the rest and names the
+// sentinel.
+func decodeMessage[M any, PM msgPtr[M]](payload []byte, n, from int) (PM, *msgComplaint, error) {
+	m := PM(new(M))
+	round := m.round()
 	r := wire.NewReader(payload)
 	switch v := r.Uint8("version"); {
 	case r.Err() != nil:
-		return nil, fmt.Errorf("%w: round %d: %v", ErrMalformed, round, r.Err())
+		return nil, nil, fmt.Errorf("%w: round %d: %v", ErrMalformed, round, r.Err())
 	case v == payloadComplaint:
-		return decodeComplaint(r, round, n, from)
+		c, err := decodeComplaint(r, round, n, from)
+		return nil, c, err
 	case v != payloadVersion:
-		return nil, fmt.Errorf("%w: payload version %d, want %d", ErrMalformed, v, payloadVersion)
+		return nil, nil, fmt.Errorf("%w: payload version %d, want %d", ErrMalformed, v, payloadVersion)
 	}
-	var out any
-	switch round {
-	case 1:
-		m := &msg1{}
-		copy(m.commit[:], r.Fixed(32, "commitment"))
-		m.c = r.Int(wire.MaxIntLen, "c")
-		for i := 0; i < n-1; i++ {
-			m.rng = append(m.rng, zkmta.DecodeRange(r))
-		}
-		out = m
-	case 2:
-		m := &msg2{}
-		for i := 0; i < n-1; i++ {
-			var e mtaEntry
-			e.cGamma = r.Int(wire.MaxIntLen, "MtA ciphertext")
-			e.pGamma = zkmta.DecodeBob(r)
-			e.cW = r.Int(wire.MaxIntLen, "MtAwc ciphertext")
-			e.pW = zkmta.DecodeBobWC(r)
-			m.entries = append(m.entries, e)
-		}
-		out = m
-	case 3:
-		out = &msg3{delta: r.Scalar("delta"), T: r.Point("T"), pT: zkpedersen.Decode(r)}
-	case 4:
-		m := &msg4{Gamma: r.Point("Gamma")}
-		copy(m.open[:], r.Fixed(32, "decommitment"))
-		m.pGamma = zkdlog.Decode(r)
-		out = m
-	case 5:
-		m := &msg5{Rbar: r.Point("Rbar")}
-		for i := 0; i < n-1; i++ {
-			m.pdl = append(m.pdl, zkpdl.Decode(r))
-		}
-		out = m
-	case 6:
-		out = &msg6{S: r.Point("S"), pST: zkst.Decode(r)}
-	case RoundRevealRbar:
-		m := &msgRevealRbar{k: r.Int(wire.MaxIntLen, "k"), rho: r.Int(wire.MaxIntLen, "rho"), gamma: r.Scalar("gamma")}
-		for i := 0; i < n-1; i++ {
-			m.entries = append(m.entries, revealGammaEntry{
-				betaPrm: r.Int(wire.MaxIntLen, "beta'"), betaNonce: r.Int(wire.MaxIntLen, "beta nonce"),
-				alphaPlain: r.Int(wire.MaxIntLen, "alpha plaintext"), alphaRnd: r.Int(wire.MaxIntLen, "alpha nonce"),
-			})
-		}
-		out = m
-	case RoundRevealS:
-		m := &msgRevealS{k: r.Int(wire.MaxIntLen, "k"), rho: r.Int(wire.MaxIntLen, "rho")}
-		for i := 0; i < n-1; i++ {
-			m.entries = append(m.entries, revealWEntry{
-				muPlain: r.Int(wire.MaxIntLen, "mu plaintext"), muRnd: r.Int(wire.MaxIntLen, "mu nonce"),
-			})
-		}
-		m.pDLEQ = zkdleq.Decode(r)
-		out = m
-	default:
-		return nil, fmt.Errorf("%w: unknown round %d", ErrMalformed, round)
-	}
+	m.decode(r, n)
 	if err := r.Done(); err != nil {
-		return nil, fmt.Errorf("%w: round %d: %v", ErrMalformed, round, err)
+		return nil, nil, fmt.Errorf("%w: round %d: %v", ErrMalformed, round, err)
 	}
-	return out, nil
+	return m, nil, nil
 }

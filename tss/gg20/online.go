@@ -30,7 +30,7 @@ func messageScalar(digest []byte) (*big.Int, error) {
 // SignShare returns this party's share of the signature of digest (GG20 §3,
 // Phase 7): sᵢ = m·kᵢ + r·σᵢ mod q, with m the digest reduced as ECDSA does.
 // It then wipes kᵢ and σᵢ: a presignature signs once, and a second call
-// returns ErrUsed. The caller must have recorded the presignature as used,
+// returns [ErrUsed]. The caller must have recorded the presignature as used,
 // durably, before it releases sᵢ.
 func (ps *Presignature) SignShare(digest []byte) (*big.Int, error) {
 	if ps.used {
@@ -58,8 +58,8 @@ func signShare(m, r *big.Int, k, sigma *secp.ModQ) *big.Int {
 }
 
 // VerifyShare checks signer j's share sⱼ of the signature of digest:
-// R^{sⱼ} = R̄ⱼ^m · Sⱼ^r. A failing share yields a *CulpritError naming j with
-// ErrBadShare (ErrMalformed for a share outside [0, q)).
+// R^{sⱼ} = R̄ⱼ^m · Sⱼ^r. A failing share yields a *[CulpritError] naming j with
+// [ErrBadShare] ([ErrMalformed] for a share outside [0, q)).
 func (ps *Presignature) VerifyShare(j int, digest []byte, sj *big.Int) error {
 	if j < 0 || j >= len(ps.signers) {
 		return fmt.Errorf("%w: no signer %d among %d", ErrMalformed, j, len(ps.signers))
@@ -87,8 +87,9 @@ func (ps *Presignature) verifyShare(j int, m, sj *big.Int) error {
 // signature (r, s) of digest, normalised to low s, checks it against the
 // presignature's public key y' and returns it with its recovery ID (bit 0:
 // parity of the y of the signature's R; bit 1: R.x ≥ q). If the signature
-// does not verify, every share is checked with VerifyShare and the error is
-// a *CulpritError naming all signers whose share fails (ErrBadShare).
+// does not verify, every share is checked with [Presignature.VerifyShare] and
+// the error is a *[CulpritError] naming all signers whose share fails
+// ([ErrBadShare]).
 func (ps *Presignature) Combine(digest []byte, shares []*big.Int) (r, s *big.Int, recoveryID byte, err error) {
 	m, err := messageScalar(digest)
 	if err != nil {

@@ -18,13 +18,13 @@ import (
 // which have no use for them.)
 //
 // Precomputed holds public values only. It is safe for concurrent use by any
-// number of runs; build it once per key with Precompute.
+// number of runs; build it once per key with [Precompute].
 type Precomputed struct {
 	rp map[string]*arith.RingPedersen // by Ñ in hex
 }
 
 // Precompute prepares the parameters of every other member of key's committee.
-// Members with invalid parameters are skipped (NewPresigner reports them).
+// Members with invalid parameters are skipped ([NewPresigner] reports them).
 func Precompute(key *keygen.LocalPartySaveData) *Precomputed {
 	pc := &Precomputed{rp: map[string]*arith.RingPedersen{}}
 	if key == nil {

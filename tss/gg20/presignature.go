@@ -15,15 +15,15 @@ import (
 // session ID, the signers, the (tweaked) public key y', the tweak ε, R = g^{1/k},
 // r = R.x mod q and, for every signer j, R̄ⱼ = R^{kⱼ} and Sⱼ = R^{σⱼ}.
 //
-// A presignature signs exactly one digest, ever: two signatures with the
-// same R reveal the key. SignShare enforces this for one in-memory value
-// (it wipes the secret shares as it uses them); keeping it true across
+// A presignature signs exactly one digest, ever: two signatures with the same
+// R reveal the key. [Presignature.SignShare] enforces this for one in-memory
+// value (it wipes the secret shares as it uses them); keeping it true across
 // copies, restarts and backups is the job of whoever stores presignatures:
-// record it as used, durably, before releasing a share, and never restore
-// one from a backup.
+// record it as used, durably, before releasing a share, and never restore one
+// from a backup.
 //
-// A Presignature never prints its secrets: String and GoString show only
-// the ID.
+// A Presignature never prints its secrets: [Presignature.String] and
+// [Presignature.GoString] show only the ID.
 type Presignature struct {
 	sessionID [32]byte
 	signers   []*big.Int

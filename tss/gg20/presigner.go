@@ -14,32 +14,30 @@ import (
 // goroutine. Rounds verify the proofs of different peers in parallel on
 // short-lived goroutines that are all joined before the call returns.
 //
-// Errors from Handle come in two kinds. A *CulpritError, or any error
-// wrapping ErrInternal or ErrDeltaZero, ends the run: later calls return
-// ErrFinished. ErrDuplicate, ErrWrongRound and ErrUnknownSender reject only
-// the one message and leave the run as it was.
+// Errors from [Presigner.Handle] come in two kinds. A *[CulpritError], or any
+// error wrapping [ErrInternal] or [ErrDeltaZero], ends the run: later calls
+// return [ErrFinished]. [ErrDuplicate], [ErrWrongRound] and
+// [ErrUnknownSender] reject only the one message and leave the run as it was.
 //
 // Every decision of the run depends only on which messages it holds, never
 // on the order they came in, so that all signers, given the same broadcast
 // messages, decide alike: a message of any round the run may still enter is
 // buffered, and one of a round the run has skipped names its sender
-// (ErrUnexpectedMessage) whether it arrives before or after the skip.
+// ([ErrUnexpectedMessage]) whether it arrives before or after the skip.
 type Presigner struct {
 	st     *setup
 	state  runState
-	round  int           // the round whose messages are being collected
-	passed uint16        // bit r set: the run has collected round r
-	inbox  map[int][]any // round → parsed message per signer index
+	round  int                     // the round whose messages are being collected
+	passed uint16                  // bit r set: the run has collected round r
+	rounds [RoundRevealS + 1]round // by number; nil for 0 and RoundOnline
 	err    error
 	result *Presignature
 
 	sec secrets
 	pub transcriptData
 
-	// Complaints (complaint.go): own messages of rounds 1, 2 and 5 until
-	// they are kept, the messages complaints in the current round may
-	// dispute, and the findings on them.
-	sent     map[int]any
+	// Complaints (complaint.go): the round whose proofs complaints in the
+	// current round may dispute, and the findings on them.
 	kept     *disputable
 	findings []finding
 }
@@ -80,20 +78,21 @@ type transcriptData struct {
 	S          []*secp.Point
 }
 
-// NewPresigner validates cfg and returns a Presigner ready to Start. It
-// checks the keygen output (vector sizes, this party's share against its
-// public share, Paillier and ring-Pedersen parameter sizes, the factors of
-// its own keys), the signer set (sorted, members of the committee, includes
-// this party) and that the signers' Lagrange-weighted public shares add up to
-// the (tweaked) public key, which also catches a signer set below the
-// threshold. Every error wraps ErrConfig.
+// NewPresigner validates cfg and returns a [Presigner] ready to
+// [Presigner.Start]. It checks the keygen output (vector sizes, this party's
+// share against its public share, Paillier and ring-Pedersen parameter sizes,
+// the factors of its own keys), the signer set (sorted, members of the
+// committee, includes this party) and that the signers' Lagrange-weighted
+// public shares add up to the (tweaked) public key, which also catches a
+// signer set below the threshold. Every error wraps [ErrConfig].
 func NewPresigner(cfg Config) (*Presigner, error) {
 	st, err := newSetup(cfg)
 	if err != nil {
 		return nil, err
 	}
 	n := st.n
-	p := &Presigner{st: st, inbox: map[int][]any{}, sent: map[int]any{}}
+	p := &Presigner{st: st}
+	p.rounds = p.newRounds()
 	p.sec.betaPrm, p.sec.betaNonce = make([]*big.Int, n), make([]*big.Int, n)
 	p.sec.nuPrm, p.sec.nuNonce = make([]*big.Int, n), make([]*big.Int, n)
 	p.sec.alphaPlain, p.sec.muPlain = make([]*big.Int, n), make([]*big.Int, n)
@@ -109,6 +108,25 @@ func NewPresigner(cfg Config) (*Presigner, error) {
 	p.pub.Rbar = make([]*secp.Point, n)
 	p.pub.S = make([]*secp.Point, n)
 	return p, nil
+}
+
+// newRounds returns the rounds of p's run, each with an empty inbox, by
+// number: the round its message type names.
+func (p *Presigner) newRounds() (rounds [RoundRevealS + 1]round) {
+	n := p.st.n
+	for _, rd := range []round{
+		&round1{Presigner: p, inbox: newInbox[msg1](n)},
+		&round2{Presigner: p, inbox: newInbox[msg2](n)},
+		&round3{Presigner: p, inbox: newInbox[msg3](n)},
+		&round4{Presigner: p, inbox: newInbox[msg4](n)},
+		&round5{Presigner: p, inbox: newInbox[msg5](n)},
+		&round6{Presigner: p, inbox: newInbox[msg6](n)},
+		&roundRevealRbar{Presigner: p, inbox: newInbox[msgRevealRbar](n)},
+		&roundRevealS{Presigner: p, inbox: newInbox[msgRevealS](n)},
+	} {
+		rounds[rd.number()] = rd
+	}
+	return rounds
 }
 
 // Index returns this party's signer index.
@@ -132,7 +150,7 @@ func (p *Presigner) Start() ([]Message, error) {
 	}
 	p.state = stateRunning
 	p.round = 1
-	out, err := p.safely(p.round1Start)
+	out, err := p.safely(p.rounds[1].start)
 	if err != nil {
 		p.fail(err)
 		return nil, err
@@ -174,23 +192,17 @@ func (p *Presigner) Handle(m Message) ([]Message, error) {
 		p.fail(ce)
 		return nil, ce
 	}
-	box := p.inbox[m.Round]
-	if box == nil {
-		box = make([]any, n)
-		p.inbox[m.Round] = box
-	}
-	if box[m.From] != nil {
+	rd := p.rounds[m.Round]
+	if rd.has(m.From) {
 		return nil, fmt.Errorf("%w: round %d from signer %d", ErrDuplicate, m.Round, m.From)
 	}
-	parsed, err := decodePayload(m.Round, n, m.From, m.Payload)
-	if err != nil {
+	if err := rd.put(m.From, m.Payload); err != nil {
 		f := newFaults(m.Round)
 		f.add(m.From, err)
 		ce := f.err()
 		p.fail(ce)
 		return nil, ce
 	}
-	box[m.From] = parsed
 
 	var out []Message
 	for p.state == stateRunning {
@@ -242,54 +254,37 @@ func (p *Presigner) ready() bool {
 	return len(p.Waiting()) == 0
 }
 
-// process runs the current (complete) round and moves to the next one.
+// process ends the current (complete) round — with the verdict if it
+// holds complaints, else with the round's verify and store steps — and
+// enters the next one: it returns this party's message of that round, or a
+// complaint in its place.
 func (p *Presigner) process() ([]Message, error) {
-	var (
-		out  []Message
-		next int
-		err  error
-	)
 	if p.disputed() {
 		return nil, p.verdict()
 	}
-	switch p.round {
-	case 1:
-		out, err = p.round1Process()
-		next = 2
-	case 2:
-		out, err = p.round2Process()
-		next = 3
-	case 3:
-		out, err = p.round3Process()
-		next = 4
-	case 4:
-		out, next, err = p.round4Process()
-	case 5:
-		out, next, err = p.round5Process()
-	case 6:
-		out, next, err = p.round6Process()
-	case RoundRevealRbar:
-		err = p.revealRbarProcess()
-	case RoundRevealS:
-		err = p.revealSProcess()
-	default:
-		err = fmt.Errorf("%w: no round %d", ErrInternal, p.round)
-	}
+	rd := p.rounds[p.round]
+	p.kept = nil // complaints could dispute the previous round only until now
+	next, failed, err := rd.finish()
 	if err != nil {
 		return nil, err
 	}
 	prev := p.round
 	p.passed |= 1 << prev
-	p.keepDisputable(prev, p.inbox[prev])
-	delete(p.inbox, prev)
+	rd.clear()
 	if next == 0 { // finished
 		p.state = stateDone
 		p.round = 0
 		p.wipeSecrets()
 		p.wipeKeyMaterial()
-		return out, p.rejectLeftovers(prev)
+		return nil, p.rejectLeftovers(prev)
 	}
 	p.round = next
+	var out []Message
+	if len(failed) > 0 {
+		out = p.complain(prev, next, failed)
+	} else if out, err = p.rounds[next].start(); err != nil {
+		return nil, err
+	}
 	return out, p.rejectLeftovers(prev)
 }
 
@@ -299,14 +294,12 @@ func (p *Presigner) process() ([]Message, error) {
 // honest parties see the same messages, so such a peer deviated.
 func (p *Presigner) rejectLeftovers(prev int) error {
 	f := newFaults(prev)
-	for r, box := range p.inbox {
-		if r == p.round && p.state == stateRunning {
+	for r, rd := range p.rounds {
+		if rd == nil || (r == p.round && p.state == stateRunning) {
 			continue
 		}
-		for j, m := range box {
-			if m != nil {
-				f.add(j, fmt.Errorf("%w: sent a round %d message, but the run went from round %d to %d", ErrUnexpectedMessage, r, prev, p.round))
-			}
+		for _, j := range rd.senders() {
+			f.add(j, fmt.Errorf("%w: sent a round %d message, but the run went from round %d to %d", ErrUnexpectedMessage, r, prev, p.round))
 		}
 	}
 	return f.err()
@@ -322,20 +315,20 @@ func (p *Presigner) Waiting() []int {
 	if p.state != stateRunning {
 		return nil
 	}
-	box := p.inbox[p.round]
+	rd := p.rounds[p.round]
 	proven := p.proven()
 	var out []int
 	for j := 0; j < p.st.n; j++ {
-		if j != p.st.self && (box == nil || box[j] == nil) && !proven[j] {
+		if j != p.st.self && !rd.has(j) && !proven[j] {
 			out = append(out, j)
 		}
 	}
 	return out
 }
 
-// Presignature returns the result once Done reports true. The caller owns
-// it (and must wipe it); the Presigner keeps no copy of its secrets, so
-// Presignature can be called only once.
+// Presignature returns the result once [Presigner.Done] reports true. The
+// caller owns it (and must wipe it); the Presigner keeps no copy of its
+// secrets, so Presignature can be called only once.
 func (p *Presigner) Presignature() (*Presignature, error) {
 	switch {
 	case p.state == stateDone && p.result != nil:
@@ -365,8 +358,12 @@ func (p *Presigner) Wipe() {
 		p.result = nil
 	}
 	p.state = stateWiped
-	p.inbox = map[int][]any{}
-	p.sent, p.kept, p.findings = map[int]any{}, nil, nil
+	for _, rd := range p.rounds {
+		if rd != nil {
+			rd.clear()
+		}
+	}
+	p.kept, p.findings = nil, nil
 }
 
 // wipeKeyMaterial overwrites wᵢ and the CRT factors of the own keys.
@@ -409,9 +406,9 @@ func (p *Presigner) safely(f func() ([]Message, error)) (out []Message, err erro
 	return f()
 }
 
-// broadcast wraps a payload of round r from this party.
-func (p *Presigner) broadcast(r int, payload []byte) []Message {
-	return []Message{{From: p.st.self, To: Broadcast, Round: r, Payload: payload}}
+// broadcast wraps this party's message of the round m names.
+func (p *Presigner) broadcast(m roundMessage) []Message {
+	return []Message{{From: p.st.self, To: Broadcast, Round: m.round(), Payload: m.encode()}}
 }
 
 // randomScalar returns a uniform element of [1, q).

@@ -8,7 +8,16 @@ import (
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/zkpedersen"
 )
 
-// round3Start is GG20 Phase 3 for signer i:
+// round3 is GG20 Phase 3: every signer broadcasts its share δᵢ of kγ and a
+// Pedersen commitment Tᵢ to its share σᵢ of kx.
+type round3 struct {
+	*Presigner
+	inbox[msg3, *msg3]
+}
+
+var _ round = (*round3)(nil)
+
+// start is GG20 Phase 3 for signer i:
 //
 //	δᵢ = kᵢγᵢ + Σ_{j≠i} (α_{ij} + β_{ij})   with α_{ij} = α'_{ij} mod q
 //	σᵢ = kᵢwᵢ + Σ_{j≠i} (μ_{ij} + ν_{ij})   with μ_{ij} = μ'_{ij} mod q
@@ -16,8 +25,8 @@ import (
 //
 // and broadcasts (δᵢ, Tᵢ, π^T_i). Σδᵢ = kγ and Σσᵢ = k·x' for k = Σkᵢ,
 // γ = Σγᵢ and x' the (tweaked) secret key.
-func (p *Presigner) round3Start() ([]Message, error) {
-	st := p.st
+func (r *round3) start() ([]Message, error) {
+	st := r.st
 	// Constant-time arithmetic mod q: every term is secret.
 	var tmp []*secp.ModQ
 	val := func(x *big.Int) *secp.ModQ {
@@ -25,50 +34,48 @@ func (p *Presigner) round3Start() ([]Message, error) {
 		tmp = append(tmp, v)
 		return v
 	}
-	k := val(p.sec.k)
-	deltaQ := val(p.sec.gamma).Mul(k)
+	k := val(r.sec.k)
+	deltaQ := val(r.sec.gamma).Mul(k)
 	sigmaQ := val(st.w).Mul(k)
 	for _, j := range peers(st.n, st.self) {
-		deltaQ.Add(val(p.sec.alphaPlain[j])).Sub(val(p.sec.betaPrm[j]))
-		sigmaQ.Add(val(p.sec.muPlain[j])).Sub(val(p.sec.nuPrm[j]))
+		deltaQ.Add(val(r.sec.alphaPlain[j])).Sub(val(r.sec.betaPrm[j]))
+		sigmaQ.Add(val(r.sec.muPlain[j])).Sub(val(r.sec.nuPrm[j]))
 	}
 	delta, sigma := deltaQ.Int(), sigmaQ.Int()
 	for _, v := range tmp {
 		v.Wipe()
 	}
-	p.sec.sigma = sigma
-	p.pub.delta[st.self] = delta
+	r.sec.sigma = sigma
+	r.pub.delta[st.self] = delta
 
 	var T *secp.Point
 	for T == nil || T.IsIdentity() {
-		l, err := p.randomScalar()
+		l, err := r.randomScalar()
 		if err != nil {
 			return nil, err
 		}
-		p.sec.l = l
+		r.sec.l = l
 		T = secp.Commit(sigma, st.h, l)
 	}
-	p.pub.T[st.self] = T
-	pf, err := zkpedersen.Prove(st.session("T", st.self, Broadcast), st.h, T, sigma, p.sec.l, st.rand)
+	r.pub.T[st.self] = T
+	pf, err := zkpedersen.Prove(st.session("T", st.self, Broadcast), st.h, T, sigma, r.sec.l, st.rand)
 	if err != nil {
 		return nil, fmt.Errorf("%w: T proof: %v", ErrInternal, err)
 	}
 	m := &msg3{delta: delta, T: T, pT: pf}
-	return p.broadcast(3, m.encode()), nil
+	return r.broadcast(m), nil
 }
 
-// round3Process verifies every peer's π^T_j, adds up δ = Σδⱼ and runs
-// round 4.
-func (p *Presigner) round3Process() ([]Message, error) {
-	st := p.st
-	box := p.inbox[3]
+// verify checks every peer's π^T_j, the proof of knowledge of (σⱼ, lⱼ)
+// with Tⱼ = g^{σⱼ}·h^{lⱼ}, and returns the messages. It changes no state.
+func (r *round3) verify() ([]*msg3, error) {
+	st := r.st
+	msgs := r.received()
 	others := peers(st.n, st.self)
 	tasks := make([]func() error, len(others))
 	for i, j := range others {
-		m := box[j].(*msg3)
-		p.pub.delta[j], p.pub.T[j] = m.delta, m.T
 		tasks[i] = func() error {
-			if err := zkpedersen.Verify(st.session("T", j, Broadcast), m.pT, st.h, m.T); err != nil {
+			if err := zkpedersen.Verify(st.session("T", j, Broadcast), msgs[j].pT, st.h, msgs[j].T); err != nil {
 				return fmt.Errorf("%w: %v", ErrTProof, err)
 			}
 			return nil
@@ -77,10 +84,28 @@ func (p *Presigner) round3Process() ([]Message, error) {
 	if err := blame(3, others, runAll(tasks)); err != nil {
 		return nil, err
 	}
+	return msgs, nil
+}
+
+// store puts every peer's δⱼ and Tⱼ into the transcript and adds up
+// δ = Σⱼ δⱼ mod q.
+func (r *round3) store(msgs []*msg3) {
+	for _, j := range peers(r.st.n, r.st.self) {
+		r.pub.delta[j], r.pub.T[j] = msgs[j].delta, msgs[j].T
+	}
 	sum := new(big.Int)
-	for _, d := range p.pub.delta {
+	for _, d := range r.pub.delta {
 		sum.Add(sum, d)
 	}
-	p.pub.deltaSum = sum.Mod(sum, secp.Q)
-	return p.round4Start()
+	r.pub.deltaSum = sum.Mod(sum, secp.Q)
+}
+
+// finish verifies and stores round 3; the run goes on with round 4.
+func (r *round3) finish() (int, map[int]error, error) {
+	msgs, err := r.verify()
+	if err != nil {
+		return 0, nil, err
+	}
+	r.store(msgs)
+	return 4, nil, nil
 }

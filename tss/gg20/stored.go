@@ -11,14 +11,14 @@ import (
 	"github.com/keyquorum/keyquorum/tss/gg20/internal/secp"
 )
 
-// Stored is a presignature encoding (MarshalBinary) read back from
-// authenticated storage that the caller wrote itself, such as a record
-// sealed by its HSM. Online signing needs only a few of its fields — kᵢ,
-// σᵢ, r and, to combine, y' and the parity of R — so Stored reads them in
-// place, without decoding any point, and decodes the whole presignature
-// (UnmarshalStored) only to blame a bad share. That keeps batch signing
-// cheap: a signer spends no elliptic-curve operation on its share, and the
-// combiner one signature verification per digest.
+// Stored is a presignature encoding ([Presignature.MarshalBinary]) read back
+// from authenticated storage that the caller wrote itself, such as a record
+// sealed by its HSM. Online signing needs only a few of its fields — kᵢ, σᵢ,
+// r and, to combine, y' and the parity of R — so Stored reads them in place,
+// without decoding any point, and decodes the whole presignature
+// ([Presignature.UnmarshalStored]) only to blame a bad share. That keeps
+// batch signing cheap: a signer spends no elliptic-curve operation on its
+// share, and the combiner one signature verification per digest.
 //
 // Stored does not enforce the once-only rule by itself: the caller must have
 // durably removed the encoding from its storage before it releases a share,
@@ -102,7 +102,7 @@ func (st Stored) SignShare(digest []byte) (*big.Int, error) {
 // signature of digest under y' and verifies it with dcrd's ECDSA verifier;
 // the recovery ID follows from R. If the signature does not verify, it
 // decodes the whole presignature and names every signer whose share fails
-// R^{sⱼ} = R̄ⱼ^m · Sⱼ^r, as Presignature.Combine does.
+// R^{sⱼ} = R̄ⱼ^m · Sⱼ^r, as [Presignature.Combine] does.
 func (st Stored) Combine(digest []byte, shares []*big.Int) (r, s *big.Int, recoveryID byte, err error) {
 	_, _, pubOff, _, _, err := st.layout()
 	if err != nil {

@@ -49,8 +49,8 @@ func (v *Verifier) Verify(digest []byte, r, s *big.Int) bool {
 	return v.fb.VerifyECDSA(digest, &rs, &ss)
 }
 
-// CombineWith is Combine with v checking the signature; v must be for the
-// presignature's public key.
+// CombineWith is [Stored.Combine] with v checking the signature; v must be
+// for the presignature's public key.
 func (st Stored) CombineWith(v *Verifier, digest []byte, shares []*big.Int) (r, s *big.Int, recoveryID byte, err error) {
 	_, _, pubOff, _, _, err := st.layout()
 	if err != nil {
