@@ -333,7 +333,7 @@ func normalizeItem(s string) (string, error) {
 	return s, nil
 }
 
-// ruleLine starts a rule: rule NAME ACTION [ARGS].
+// ruleLine starts a rule: "rule NAME ACTION", then optional arguments.
 func (ps *parser) ruleLine(n int, line string, toks []token) error {
 	p := ps.pol
 	if len(toks) < 3 {
