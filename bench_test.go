@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/keyquorum/keyquorum"
-	"github.com/keyquorum/keyquorum/tss"
 )
 
 // BenchmarkNodeSign measures one 2-of-3 signature through the Node
@@ -19,7 +18,7 @@ func BenchmarkNodeSign(b *testing.B) {
 		s.start(b)
 	}
 	ctx := context.Background()
-	key, err := sites[0].node.Keygen(ctx, tss.KeygenRequest{Parties: ids(sites...), Threshold: 2})
+	key, err := sites[0].node.Keygen(ctx, keyquorum.KeygenRequest{Parties: ids(sites...), Threshold: 2})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -35,7 +34,7 @@ func BenchmarkNodeSign(b *testing.B) {
 	})
 	b.Run("gg20-online", func(b *testing.B) {
 		b.StopTimer()
-		if _, _, err := sites[0].node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: signers, Count: b.N}); err != nil {
+		if _, err := sites[0].node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: signers, Count: b.N}); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()

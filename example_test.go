@@ -43,7 +43,7 @@ func Example() {
 	for _, p := range peers {
 		committee = append(committee, p.PartyID())
 	}
-	key, err := node.Keygen(ctx, tss.KeygenRequest{Parties: committee, Threshold: 2})
+	key, err := node.Keygen(ctx, keyquorum.KeygenRequest{Parties: committee, Threshold: 2})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -66,11 +66,11 @@ func ExampleNode_Presign() {
 	var keyID string
 	signers := []tss.PartyID{node.PartyID(), "QmOtherSite..."}
 
-	_, pool, err := node.Presign(ctx, keyquorum.PresignRequest{KeyID: keyID, Signers: signers, Count: 10})
+	res, err := node.Presign(ctx, keyquorum.PresignRequest{KeyID: keyID, Signers: signers, Count: 10})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("ready presignatures:", pool.Ready)
+	fmt.Println("ready presignatures:", res.Pool.Ready)
 
 	digest := sha256.Sum256([]byte("withdrawal #2"))
 	sig, err := node.Sign(ctx, keyquorum.SignRequest{KeyID: keyID, Digest: digest,

@@ -11,13 +11,22 @@ import (
 	"github.com/keyquorum/keyquorum/wallet/hd"
 )
 
+// KeygenRequest asks for a new threshold key.
+type KeygenRequest struct {
+	// Parties is the committee; it must include this site.
+	Parties []tss.PartyID
+	// Threshold is M, the number of sites required to sign ("2-of-3" has
+	// Threshold 2 with three parties).
+	Threshold int
+}
+
 // Keygen creates a new threshold key with the committee req.Parties (which
 // must include this site), of which any req.Threshold sites can sign
 // ("2-of-3" is Threshold 2 with three parties). Every party needs a ready
 // Paillier pre-parameter set ([tss.ErrNoPreParams] otherwise; [Node.Status] shows
 // the pool). Every party has stored its share, sealed, before Keygen
 // returns the key.
-func (n *Node) Keygen(ctx context.Context, req tss.KeygenRequest) (*tss.KeyInfo, error) {
+func (n *Node) Keygen(ctx context.Context, req KeygenRequest) (*tss.KeyInfo, error) {
 	ctx, done, err := n.enter(ctx, true)
 	if err != nil {
 		return nil, err
@@ -30,7 +39,7 @@ func (n *Node) Keygen(ctx context.Context, req tss.KeygenRequest) (*tss.KeyInfo,
 	}
 	h := n.ops.start("keygen", "", tss.SortParties(req.Parties))
 	h.update("", nil, fmt.Sprintf("%d-of-%d", req.Threshold, len(req.Parties)))
-	info, err := n.eng.Keygen(ctx, req)
+	info, err := n.eng.Keygen(ctx, tss.KeygenRequest{Parties: req.Parties, Threshold: req.Threshold})
 	if err == nil {
 		h.update(info.ID, nil, "")
 	}
@@ -67,15 +76,24 @@ func (n *Node) Keys(ctx context.Context) ([]*tss.KeyInfo, error) {
 	return n.eng.Keys(ctx)
 }
 
-// PublicKey returns the public key of keyID at the BIP-32 non-hardened
-// derivation path ("" or "m" for the key itself, "m/0/7" for a child).
-// It needs no other site.
-func (n *Node) PublicKey(ctx context.Context, keyID, path string) (*secp256k1.PublicKey, error) {
-	p, err := hd.ParsePath(orRoot(path))
+// KeyPathRequest names a key and a BIP-32 non-hardened derivation path under
+// it.
+type KeyPathRequest struct {
+	// KeyID names the key.
+	KeyID string
+	// Path is the derivation path: "" or "m" for the key itself, "m/0/7"
+	// for a child.
+	Path string
+}
+
+// PublicKey returns the public key of req.KeyID at req.Path. It needs no
+// other site.
+func (n *Node) PublicKey(ctx context.Context, req KeyPathRequest) (*secp256k1.PublicKey, error) {
+	p, err := hd.ParsePath(orRoot(req.Path))
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: %w: %w", tss.ErrBadRequest, err)
 	}
-	xpub, err := n.extendedKey(ctx, keyID)
+	xpub, err := n.extendedKey(ctx, req.KeyID)
 	if err != nil {
 		return nil, err
 	}
@@ -167,77 +185,110 @@ type PresignRequest struct {
 	Count int
 }
 
+// PresignResult reports what a Presign call made.
+type PresignResult struct {
+	// Made is how many presignatures were made and stored on every signer.
+	Made int `json:"made"`
+	// Pool is the pool's state on this site afterwards.
+	Pool PoolStatus `json:"pool"`
+}
+
 // Presign makes GG20 presignatures for (key, signers, path) with the other
 // signers and leaves each signer its part, sealed in its store. A
 // presignature is used at most once: Sign consumes one per signature and an
-// aborted online round burns it. It returns how many were made and the
-// pool's state on this site afterwards.
-func (n *Node) Presign(ctx context.Context, req PresignRequest) (*tss.PresignResult, tss.PoolStatus, error) {
+// aborted online round burns it. On error the result still says how many
+// were made.
+func (n *Node) Presign(ctx context.Context, req PresignRequest) (*PresignResult, error) {
 	ctx, done, err := n.enter(ctx, true)
 	if err != nil {
-		return nil, tss.PoolStatus{}, err
+		return nil, err
 	}
 	defer done()
 	h := n.ops.start("presign", req.KeyID, req.Signers)
-	res, st, err := n.presign(ctx, req, h)
+	res, err := n.presign(ctx, req, h)
 	h.end(err)
 	if err != nil {
-		return res, st, fmt.Errorf("keyquorum: presign for key %q: %w", req.KeyID, err)
+		return res, fmt.Errorf("keyquorum: presign for key %q: %w", req.KeyID, err)
 	}
-	return res, st, nil
+	return res, nil
 }
 
-func (n *Node) presign(ctx context.Context, req PresignRequest, h op) (*tss.PresignResult, tss.PoolStatus, error) {
+func (n *Node) presign(ctx context.Context, req PresignRequest, h op) (*PresignResult, error) {
 	path, err := canonicalPath(req.Path)
 	if err != nil {
-		return nil, tss.PoolStatus{}, err
+		return nil, err
 	}
 	signers, err := n.signers(ctx, req.KeyID, req.Signers)
 	if err != nil {
-		return nil, tss.PoolStatus{}, err
+		return nil, err
 	}
 	if req.Count <= 0 {
 		req.Count = 1
 	}
 	h.update("", signers, fmt.Sprintf("%d presignatures, path %q", req.Count, orRoot(path)))
-	res, err := n.eng.Presign(ctx, tss.PresignRequest{KeyID: req.KeyID, Signers: signers, Path: path, Count: req.Count})
-	if err != nil {
-		return res, tss.PoolStatus{}, err
+	made, err := n.eng.Presign(ctx, tss.PresignRequest{KeyID: req.KeyID, Signers: signers, Path: path, Count: req.Count})
+	res := &PresignResult{}
+	if made != nil {
+		res.Made = made.Made
 	}
-	st, err := n.eng.PoolStatus(ctx, res.Pool)
-	return res, st, err
+	if err != nil {
+		return res, err
+	}
+	res.Pool, err = n.poolStatus(ctx, made.Pool)
+	return res, err
 }
 
-// PoolStatus reports this site's view of the presignature pool for (key,
-// signers, path); empty signers mean the default set.
-func (n *Node) PoolStatus(ctx context.Context, spec tss.PoolSpec) (tss.PoolStatus, error) {
+// PoolRequest names a presignature pool: a key, a signer set and a path.
+type PoolRequest struct {
+	// KeyID names the key.
+	KeyID string
+	// Signers is the signer set; empty means the default set (this site
+	// plus the first M-1 other committee members in sorted order).
+	Signers []tss.PartyID
+	// Path is the derivation path ("" or "m" for the key itself).
+	Path string
+}
+
+// PoolStatus reports this site's view of the presignature pool req names.
+func (n *Node) PoolStatus(ctx context.Context, req PoolRequest) (PoolStatus, error) {
 	ctx, done, err := n.enter(ctx, true)
 	if err != nil {
-		return tss.PoolStatus{}, err
+		return PoolStatus{}, err
 	}
 	defer done()
-	if spec.Path, err = canonicalPath(spec.Path); err != nil {
-		return tss.PoolStatus{}, err
+	spec := tss.PoolSpec{KeyID: req.KeyID}
+	if spec.Path, err = canonicalPath(req.Path); err != nil {
+		return PoolStatus{}, err
 	}
-	if spec.Signers, err = n.signers(ctx, spec.KeyID, spec.Signers); err != nil {
-		return tss.PoolStatus{}, err
+	if spec.Signers, err = n.signers(ctx, req.KeyID, req.Signers); err != nil {
+		return PoolStatus{}, err
 	}
-	return n.eng.PoolStatus(ctx, spec)
+	return n.poolStatus(ctx, spec)
+}
+
+// poolStatus reads one pool from the engine, in the form Status reports it.
+func (n *Node) poolStatus(ctx context.Context, spec tss.PoolSpec) (PoolStatus, error) {
+	st, err := n.eng.PoolStatus(ctx, spec)
+	if err != nil {
+		return PoolStatus{}, err
+	}
+	return PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path), PoolStatus: st}, nil
 }
 
 // PrepareOnline builds this site's tables for checking GG20 online
-// signatures under the key at path ("" or "m" for the key itself) now, so
-// that the first large batch it initiates does not check its signatures
-// the slower plain way while the tables are built in the background (see
+// signatures under req.KeyID at req.Path now, so that the first large
+// batch it initiates does not check its signatures the slower plain way
+// while the tables are built in the background (see
 // [tss.Engine.PrepareOnline]). Each key and path costs about 3.4 MiB.
-func (n *Node) PrepareOnline(ctx context.Context, keyID, path string) error {
+func (n *Node) PrepareOnline(ctx context.Context, req KeyPathRequest) error {
 	ctx, done, err := n.enter(ctx, true)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if path, err = canonicalPath(path); err != nil {
+	path, err := canonicalPath(req.Path)
+	if err != nil {
 		return err
 	}
-	return n.eng.PrepareOnline(ctx, keyID, path)
+	return n.eng.PrepareOnline(ctx, req.KeyID, path)
 }

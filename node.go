@@ -12,9 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/keyquorum/keyquorum/hsmshare"
 	"github.com/keyquorum/keyquorum/transport"
 	"github.com/keyquorum/keyquorum/tss"
@@ -217,7 +214,6 @@ type Node struct {
 	identity *hsmshare.Identity
 	store    *hsmshare.Store
 	party    tss.PartyID
-	peerID   peer.ID
 	prepool  *tss.PreParamsPool
 	net      *observedNetwork // nil when offline
 	eng      *tss.Engine      // nil when offline
@@ -263,17 +259,17 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: open HSM token: %w", err)
 	}
-	seal, err := n.sealKey(ctx)
+	seal, err := loadOrCreate(ctx, n, "seal key", cfg.SealKeyLabel, n.token.SealKey, n.token.CreateSealKey)
 	if err != nil {
 		return nil, err
 	}
-	if n.identity, err = n.identityKey(ctx); err != nil {
+	if n.identity, err = loadOrCreate(ctx, n, "identity key", cfg.IdentityLabel, n.token.Identity, n.token.CreateIdentity); err != nil {
 		return nil, err
 	}
 	if n.party, err = transport.PartyIDFromPublicKey(n.identity.PublicKey()); err != nil {
 		return nil, fmt.Errorf("keyquorum: identity key %q: %w", cfg.IdentityLabel, err)
 	}
-	if n.peerID, err = transport.PeerIDFromParty(n.party); err != nil {
+	if _, err = transport.PeerIDFromParty(n.party); err != nil {
 		return nil, fmt.Errorf("keyquorum: identity key %q: %w", cfg.IdentityLabel, err)
 	}
 	if err := os.MkdirAll(cfg.StoreDir, 0o700); err != nil {
@@ -340,42 +336,26 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	return n, nil
 }
 
-// sealKey loads the seal key, creating it when allowed.
-func (n *Node) sealKey(ctx context.Context) (*hsmshare.SealKey, error) {
-	label := n.cfg.SealKeyLabel
-	k, err := n.token.SealKey(ctx, label)
+// loadOrCreate loads the site key of one kind (the seal key or the identity
+// key) by label, creating it when Config.CreateKeys allows. what names the
+// key in errors and logs.
+func loadOrCreate[K interface{ ID() string }](ctx context.Context, n *Node, what, label string,
+	load, create func(context.Context, string) (K, error)) (K, error) {
+	k, err := load(ctx, label)
 	if errors.Is(err, hsmshare.ErrKeyNotFound) && n.cfg.CreateKeys {
-		k, err = n.token.CreateSealKey(ctx, label)
+		k, err = create(ctx, label)
 		if err == nil {
-			n.log.Info("created seal key", "label", label, "id", k.ID())
+			n.log.Info("created "+what, "label", label, "id", k.ID())
 		}
 	}
 	if err != nil {
+		var zero K
 		if errors.Is(err, hsmshare.ErrKeyNotFound) {
-			return nil, fmt.Errorf("keyquorum: seal key %q on token %q: %w (set up the site first, with Config.CreateKeys or `kqnode init`)", label, n.token.Label(), err)
+			return zero, fmt.Errorf("keyquorum: %s %q on token %q: %w (set up the site first, with Config.CreateKeys or `kqnode init`)", what, label, n.token.Label(), err)
 		}
-		return nil, fmt.Errorf("keyquorum: seal key %q on token %q: %w", label, n.token.Label(), err)
+		return zero, fmt.Errorf("keyquorum: %s %q on token %q: %w", what, label, n.token.Label(), err)
 	}
 	return k, nil
-}
-
-// identityKey loads the identity key pair, creating it when allowed.
-func (n *Node) identityKey(ctx context.Context) (*hsmshare.Identity, error) {
-	label := n.cfg.IdentityLabel
-	id, err := n.token.Identity(ctx, label)
-	if errors.Is(err, hsmshare.ErrKeyNotFound) && n.cfg.CreateKeys {
-		id, err = n.token.CreateIdentity(ctx, label)
-		if err == nil {
-			n.log.Info("created identity key", "label", label, "id", id.ID())
-		}
-	}
-	if err != nil {
-		if errors.Is(err, hsmshare.ErrKeyNotFound) {
-			return nil, fmt.Errorf("keyquorum: identity key %q on token %q: %w (set up the site first, with Config.CreateKeys or `kqnode init`)", label, n.token.Label(), err)
-		}
-		return nil, fmt.Errorf("keyquorum: identity key %q on token %q: %w", label, n.token.Label(), err)
-	}
-	return id, nil
 }
 
 // quicSecret loads the sealed secret the transport derives its QUIC
@@ -482,10 +462,6 @@ func (n *Node) release() error {
 // key committees and signer sets.
 func (n *Node) PartyID() tss.PartyID { return n.party }
 
-// PeerID returns this site's libp2p peer ID (the same identity as PartyID,
-// as a libp2p type), for peer files.
-func (n *Node) PeerID() peer.ID { return n.peerID }
-
 // IdentityPublicKey returns the public half of the site's HSM identity key
 // (P-256), from which its peer ID is derived.
 func (n *Node) IdentityPublicKey() *ecdsa.PublicKey { return n.identity.PublicKey() }
@@ -504,16 +480,20 @@ func (n *Node) Addrs() []string {
 }
 
 // ImportPreParams stores a Paillier pre-parameter set made elsewhere (for
-// example on a faster machine) as ready for keygen. The set is validated
-// and sealed; the node keeps no reference to pp. Every set must be used by
-// one site only, once: never import the same set into two sites.
-func (n *Node) ImportPreParams(ctx context.Context, pp *keygen.LocalPreParams) error {
+// example on a faster machine, see [ParsePreParams]) as ready for keygen.
+// The set is validated and sealed; the node keeps no reference to pp, and
+// the caller should Wipe it afterwards. Every set must be used by one site
+// only, once: never import the same set into two sites.
+func (n *Node) ImportPreParams(ctx context.Context, pp *PreParams) error {
 	ctx, done, err := n.enter(ctx, false)
 	if err != nil {
 		return err
 	}
 	defer done()
-	if err := n.prepool.Add(ctx, pp); err != nil {
+	if pp == nil || pp.pp == nil {
+		return fmt.Errorf("keyquorum: import pre-parameters: %w: no set", tss.ErrBadRequest)
+	}
+	if err := n.prepool.Add(ctx, pp.pp); err != nil {
 		return fmt.Errorf("keyquorum: import pre-parameters: %w", err)
 	}
 	return nil

@@ -151,7 +151,11 @@ func newSites(t testing.TB, n int) []*site {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pp, err := fixtures.PreParams(i % fixtures.PreParamsCount())
+		raw, err := fixtures.PreParamsJSON(i % fixtures.PreParamsCount())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pp, err := keyquorum.ParsePreParams(raw)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +251,7 @@ func TestNode_ThreeSites(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 
-	key, err := a.node.Keygen(ctx, tss.KeygenRequest{Parties: ids(a, b, c), Threshold: 2})
+	key, err := a.node.Keygen(ctx, keyquorum.KeygenRequest{Parties: ids(a, b, c), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,12 +280,12 @@ func TestNode_ThreeSites(t *testing.T) {
 	})
 
 	t.Run("PresignThenAutoUsesGG20", func(t *testing.T) {
-		res, pool, err := a.node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: ab, Count: 2})
+		res, err := a.node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: ab, Count: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Made != 2 || pool.Ready != 2 {
-			t.Fatalf("made %d, ready %d; want 2, 2", res.Made, pool.Ready)
+		if res.Made != 2 || res.Pool.Ready != 2 {
+			t.Fatalf("made %d, ready %d; want 2, 2", res.Made, res.Pool.Ready)
 		}
 		// The other signer recorded the pool once its presigning succeeded.
 		st, err := b.node.Status(ctx)
@@ -300,7 +304,7 @@ func TestNode_ThreeSites(t *testing.T) {
 			t.Fatalf("protocol %s, want gg20", sig.Protocol)
 		}
 		verifyIndependently(t, sig, digest, root)
-		p, err := a.node.PoolStatus(ctx, tss.PoolSpec{KeyID: key.ID, Signers: ab})
+		p, err := a.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab})
 		if err != nil || p.Ready != 1 {
 			t.Fatalf("pool after one signature: %+v, %v; want 1 ready", p, err)
 		}
@@ -320,7 +324,7 @@ func TestNode_ThreeSites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		child, err := c.node.PublicKey(ctx, key.ID, "m/0/1")
+		child, err := c.node.PublicKey(ctx, keyquorum.KeyPathRequest{KeyID: key.ID, Path: "m/0/1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -378,13 +382,13 @@ func TestNode_ThreeSites(t *testing.T) {
 	})
 
 	t.Run("PrepareOnline", func(t *testing.T) {
-		if err := a.node.PrepareOnline(ctx, key.ID, "m/0/1"); err != nil {
+		if err := a.node.PrepareOnline(ctx, keyquorum.KeyPathRequest{KeyID: key.ID, Path: "m/0/1"}); err != nil {
 			t.Fatal(err)
 		}
-		if err := a.node.PrepareOnline(ctx, "00000000000000000000000000000000", ""); !errors.Is(err, tss.ErrUnknownKey) {
+		if err := a.node.PrepareOnline(ctx, keyquorum.KeyPathRequest{KeyID: "00000000000000000000000000000000"}); !errors.Is(err, tss.ErrUnknownKey) {
 			t.Errorf("unknown key: %v, want tss.ErrUnknownKey", err)
 		}
-		if err := a.node.PrepareOnline(ctx, key.ID, "m/0'/1"); !errors.Is(err, tss.ErrBadRequest) || !errors.Is(err, hd.ErrHardened) {
+		if err := a.node.PrepareOnline(ctx, keyquorum.KeyPathRequest{KeyID: key.ID, Path: "m/0'/1"}); !errors.Is(err, tss.ErrBadRequest) || !errors.Is(err, hd.ErrHardened) {
 			t.Errorf("hardened path: %v, want tss.ErrBadRequest and hd.ErrHardened", err)
 		}
 	})
@@ -413,7 +417,7 @@ func TestNode_ThreeSites(t *testing.T) {
 		if !errors.Is(err, wallet.ErrInvalidPSBT) {
 			t.Errorf("no PSBT: %v, want wallet.ErrInvalidPSBT", err)
 		}
-		_, err = a.node.Keygen(ctx, tss.KeygenRequest{Parties: ids(a, b), Threshold: 3})
+		_, err = a.node.Keygen(ctx, keyquorum.KeygenRequest{Parties: ids(a, b), Threshold: 3})
 		if !errors.Is(err, tss.ErrBadRequest) {
 			t.Errorf("3-of-2 keygen: %v, want tss.ErrBadRequest", err)
 		}
@@ -489,7 +493,7 @@ func TestNode_ThreeSites(t *testing.T) {
 		deadline := time.Now().Add(3 * time.Minute)
 		for _, s := range []*site{a, b} {
 			for {
-				p, err := s.node.PoolStatus(ctx, tss.PoolSpec{KeyID: key.ID, Signers: ab})
+				p, err := s.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -595,7 +599,7 @@ func TestOpen_Errors(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := node.PartyID()
-	if _, err := node.Keygen(ctx, tss.KeygenRequest{Parties: []tss.PartyID{id, id}, Threshold: 1}); !errors.Is(err, keyquorum.ErrOffline) {
+	if _, err := node.Keygen(ctx, keyquorum.KeygenRequest{Parties: []tss.PartyID{id, id}, Threshold: 1}); !errors.Is(err, keyquorum.ErrOffline) {
 		t.Errorf("keygen offline: %v, want ErrOffline", err)
 	}
 	st, err := node.Status(ctx)

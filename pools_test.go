@@ -36,7 +36,7 @@ func TestNode_PoolRegistryIsBounded(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	key, err := a.node.Keygen(ctx, tss.KeygenRequest{Parties: ids(a, b, h), Threshold: 2})
+	key, err := a.node.Keygen(ctx, keyquorum.KeygenRequest{Parties: ids(a, b, h), Threshold: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestNode_PoolRegistryIsBounded(t *testing.T) {
 		return out
 	}
 	presign := func(s *site, path string, signers ...*site) error {
-		_, _, err := s.node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: ids(signers...), Path: path})
+		_, err := s.node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: ids(signers...), Path: path})
 		return err
 	}
 

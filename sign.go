@@ -173,7 +173,7 @@ type walletSigner struct {
 
 // PublicKey implements wallet.KeySource.
 func (w *walletSigner) PublicKey(ctx context.Context, path hd.Path) (*secp256k1.PublicKey, error) {
-	return w.n.PublicKey(ctx, w.keyID, path.String())
+	return w.n.PublicKey(ctx, KeyPathRequest{KeyID: w.keyID, Path: path.String()})
 }
 
 // SignDigest implements wallet.Signer.

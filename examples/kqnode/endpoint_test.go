@@ -110,6 +110,12 @@ func TestAPI_StalledConnectionsGiveTheirPlaceBack(t *testing.T) {
 			if status, code, err := ask(over); err != nil || status != http.StatusServiceUnavailable || code != codeBusy {
 				t.Fatalf("connection over the limit: %d %q %v; want 503 busy", status, code, err)
 			}
+			// The busy server closes it after the answer, and gives its
+			// place back before it does: wait for the close.
+			over.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadAll(over); err != nil {
+				t.Fatalf("the busy answer's connection was not closed: %v", err)
+			}
 			// Hold the one busy answer's place, then one more connection
 			// is closed without an answer.
 			holdBusy := dial(t)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-
-	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/hsmshare"
@@ -178,7 +175,9 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		if slices.Contains(cfg.ImportedFixtures, sum) {
 			continue
 		}
-		if err := node.ImportPreParams(ctx, pp); err != nil {
+		err = node.ImportPreParams(ctx, pp)
+		pp.Wipe()
+		if err != nil {
 			return fmt.Errorf("fixture %s: %w", f, err)
 		}
 		cfg.ImportedFixtures = append(cfg.ImportedFixtures, sum)
@@ -358,16 +357,16 @@ func fixturePaths(list string) ([]string, error) {
 
 // readFixture loads one pre-parameter set (tss-lib's LocalPreParams JSON)
 // and returns the SHA-256 of the file with it.
-func readFixture(path string) (string, *keygen.LocalPreParams, error) {
+func readFixture(path string) (string, *keyquorum.PreParams, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", nil, err
 	}
 	defer clear(b)
 	sum := sha256.Sum256(b)
-	var pp keygen.LocalPreParams
-	if err := json.Unmarshal(b, &pp); err != nil {
-		return "", nil, fmt.Errorf("fixture %s is not a pre-parameter set: %w", path, err)
+	pp, err := keyquorum.ParsePreParams(b)
+	if err != nil {
+		return "", nil, fmt.Errorf("fixture %s: %w", path, err)
 	}
-	return hex.EncodeToString(sum[:]), &pp, nil
+	return hex.EncodeToString(sum[:]), pp, nil
 }

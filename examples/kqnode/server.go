@@ -202,7 +202,7 @@ func (s *server) keygen(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	info, err := s.node.Keygen(r.Context(), tss.KeygenRequest{Parties: partyIDs(req.Parties), Threshold: req.Threshold})
+	info, err := s.node.Keygen(r.Context(), keyquorum.KeygenRequest{Parties: partyIDs(req.Parties), Threshold: req.Threshold})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -255,18 +255,14 @@ func (s *server) presign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: count must be 1 to 100000, not %d", errBadRequest, req.Count))
 		return
 	}
-	res, pool, err := s.node.Presign(r.Context(), keyquorum.PresignRequest{KeyID: req.KeyID,
+	res, err := s.node.Presign(r.Context(), keyquorum.PresignRequest{KeyID: req.KeyID,
 		Signers: partyIDs(req.Signers), Path: req.Path, Count: req.Count})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	path := res.Pool.Path
-	if path == "" {
-		path = "m"
-	}
-	writeJSON(w, 200, presignResult{KeyID: req.KeyID, Signers: partyStrings(res.Pool.Signers), Path: path,
-		Made: res.Made, Ready: pool.Ready, Reserved: pool.Reserved})
+	writeJSON(w, 200, presignResult{KeyID: req.KeyID, Signers: partyStrings(res.Pool.Signers), Path: res.Pool.Path,
+		Made: res.Made, Ready: res.Pool.Ready, Reserved: res.Pool.Reserved})
 }
 
 // parseHex decodes lowercase or uppercase hex with an optional 0x prefix.

@@ -1,0 +1,73 @@
+package keyquorum
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/big"
+
+	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// PreParams is one set of Paillier pre-parameters (a Paillier key and
+// ring-Pedersen parameters made of safe primes) for keygen or resharing,
+// made outside the site — for example on a faster machine — and brought in
+// with [Node.ImportPreParams]. It holds secrets: it never prints them, and
+// Wipe overwrites them.
+type PreParams struct {
+	pp *keygen.LocalPreParams
+}
+
+// maxPreParamsJSON bounds the encoding ParsePreParams reads.
+const maxPreParamsJSON = 64 << 10
+
+// ParsePreParams reads a pre-parameter set in the JSON encoding of
+// tss-lib's LocalPreParams (the form of the files under testdata/preparams
+// and of `go run ./internal/cmd/genpreparams`). It checks that every part
+// is present and consistent; the set is checked again when it is imported.
+func ParsePreParams(data []byte) (*PreParams, error) {
+	if len(data) > maxPreParamsJSON {
+		return nil, fmt.Errorf("keyquorum: pre-parameters: %w: %d bytes, at most %d", tss.ErrBadRequest, len(data), maxPreParamsJSON)
+	}
+	var pp keygen.LocalPreParams
+	if err := json.Unmarshal(data, &pp); err != nil {
+		return nil, fmt.Errorf("keyquorum: pre-parameters: %w: not a pre-parameter set (tss-lib LocalPreParams JSON)", tss.ErrBadRequest)
+	}
+	if !pp.ValidateWithProof() {
+		wipePreParams(&pp)
+		return nil, fmt.Errorf("keyquorum: pre-parameters: %w: the set is incomplete or inconsistent", tss.ErrBadRequest)
+	}
+	return &PreParams{pp: &pp}, nil
+}
+
+// Wipe overwrites the set's secrets (best effort, as for every secret in Go).
+func (p *PreParams) Wipe() {
+	if p != nil && p.pp != nil {
+		wipePreParams(p.pp)
+		p.pp = nil
+	}
+}
+
+// String describes the set without its secrets.
+func (p *PreParams) String() string { return "keyquorum.PreParams{[redacted]}" }
+
+// GoString describes the set without its secrets.
+func (p *PreParams) GoString() string { return p.String() }
+
+// LogValue keeps the set's secrets out of structured logs.
+func (p *PreParams) LogValue() slog.Value { return slog.StringValue(p.String()) }
+
+func wipePreParams(pp *keygen.LocalPreParams) {
+	xs := []*big.Int{pp.NTildei, pp.H1i, pp.H2i, pp.Alpha, pp.Beta, pp.P, pp.Q}
+	if pp.PaillierSK != nil {
+		xs = append(xs, pp.PaillierSK.LambdaN, pp.PaillierSK.PhiN, pp.PaillierSK.P, pp.PaillierSK.Q)
+	}
+	for _, x := range xs {
+		if x != nil {
+			clear(x.Bits())
+			x.SetInt64(0)
+		}
+	}
+}
