@@ -6,21 +6,33 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"os"
+
+	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/transport"
 	"github.com/keyquorum/keyquorum/tss"
+	"github.com/keyquorum/keyquorum/wallet"
 )
 
-// One site of a 2-of-3 committee: open the site, create a key with the
-// two other sites, sign a digest. The other sites run the same program
-// with their own token and store; the peer file is the same everywhere.
+// One site of a 2-of-3 committee: open the site with its own signing
+// policy, create a key with the two other sites, sign an approved PSBT. The
+// other sites run the same program with their own token, store and policy;
+// the peer file is the same everywhere.
 func Example() {
 	ctx := context.Background()
 	peers, err := transport.LoadPeerFile("/etc/keyquorum/peers.json")
 	if err != nil {
 		log.Fatal(err)
+	}
+	// This site's own rules and approvers (policy/FORMAT.md). Without a
+	// policy a site signs nothing.
+	rules, err := keyquorum.LoadSigningPolicy("/etc/keyquorum/policy")
+	if err != nil {
+		log.Fatal(err) // a *policy.FileError names the line
 	}
 	node, err := keyquorum.Open(ctx, keyquorum.Config{
 		HSM: hsmshare.Config{
@@ -28,11 +40,12 @@ func Example() {
 			TokenLabel: "site-a",
 			PINSource:  "file:/etc/keyquorum/pin",
 		},
-		CreateKeys:  true, // the first start creates the seal and identity keys in the token
-		StoreDir:    "/var/lib/keyquorum/store",
-		Peers:       peers,
-		ListenAddrs: []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
-		Logger:      slog.Default(),
+		CreateKeys:    true, // the first start creates the seal and identity keys in the token
+		StoreDir:      "/var/lib/keyquorum/store",
+		SigningPolicy: rules,
+		Peers:         peers,
+		ListenAddrs:   []string{"/ip4/0.0.0.0/tcp/4001", "/ip4/0.0.0.0/udp/4001/quic-v1"},
+		Logger:        slog.Default(),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -49,12 +62,36 @@ func Example() {
 	}
 	fmt.Printf("key %s: %x\n", key.ID, key.PublicKey)
 
-	digest := sha256.Sum256([]byte("withdrawal #1"))
-	sig, err := node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest})
+	// A withdrawal: the PSBT travels to every signing site, which derives
+	// the digests and the summary itself and checks them against its own
+	// policy and the approvals. Approvers signed the plan's statement with
+	// ssh-keygen -Y sign -n keyquorum-approval (kqnode request create
+	// prints it).
+	raw, err := os.ReadFile("/var/lib/keyquorum/withdrawal.psbt")
 	if err != nil {
-		log.Fatal(err) // a *tss.RoundTimeoutError names the sites that did not answer
+		log.Fatal(err)
 	}
-	fmt.Printf("%s signature: %x\n", sig.Protocol, sig.DER())
+	packet, err := wallet.ParsePSBT(raw)
+	if err != nil {
+		log.Fatal(err)
+	}
+	statement, err := os.ReadFile("/var/lib/keyquorum/withdrawal.statement")
+	if err != nil {
+		log.Fatal(err)
+	}
+	req := keyquorum.PSBTRequest{KeyID: key.ID, Packet: packet, Options: wallet.PSBTOptions{Net: &chaincfg.MainNetParams}}
+	for _, f := range []string{"alice.sig", "bob.sig"} {
+		sig, err := os.ReadFile("/var/lib/keyquorum/" + f)
+		if err != nil {
+			log.Fatal(err)
+		}
+		req.Approvals = append(req.Approvals, policy.Approval{Statement: statement, Signature: sig})
+	}
+	signed, err := node.SignPSBT(ctx, req)
+	if err != nil {
+		log.Fatal(err) // a *tss.RefusedError names a site whose policy refused, and its rule
+	}
+	fmt.Printf("transaction %s\n", signed.Tx.TxHash())
 }
 
 // Presignatures made ahead of time let Sign finish in one round trip

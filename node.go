@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/transport"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -136,9 +138,24 @@ type Config struct {
 	// DefaultMaxPoolsPerInitiator.
 	MaxPoolsPerInitiator int
 
-	// Policy, if set, must approve every session before this site joins or
-	// proposes it (see tss.Policy): the place for withdrawal limits and
-	// approvals carried in SignOptions.Evidence.
+	// SigningPolicy is this site's own signing policy (LoadSigningPolicy,
+	// policy.Parse; format in policy/FORMAT.md). The site signs only what
+	// it allows: for every signing session, its own or another site's, the
+	// site derives the digests from the intent that travels with it, and
+	// joins only for those, when a rule allows the intent with the
+	// approvals that came with it. Without a policy the site starts but
+	// signs nothing (ErrNoSigningPolicy): there is no permissive default.
+	// Keygen, presigning and reconciliation are not signing and are not
+	// subject to it.
+	SigningPolicy *policy.Policy
+	// VelocityRetention is how long the site remembers spends for the
+	// velocity limits of its policy (sealed in the store, kept across
+	// restarts). Default policy.DefaultRetention (31 days).
+	VelocityRetention time.Duration
+	// Policy, if set, must also approve every session before this site
+	// joins or proposes it (see tss.Policy), after the signing policy: a
+	// hook for checks of the embedding service, which receives the
+	// proposal with SignOptions.Evidence in its Evidence field.
 	Policy tss.Policy
 	// RoundTimeout is how long a protocol round waits without progress
 	// before failing with a *tss.RoundTimeoutError naming the parties
@@ -172,7 +189,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PreParamsTarget < 0 || c.PreParamsConcurrency < 0 || c.PoolTarget < 0 || c.PoolParallel < 0 ||
 		c.MaxPoolsPerKey < 0 || c.MaxPoolsPerInitiator < 0 ||
-		c.RoundTimeout < 0 || c.JoinTimeout < 0 || c.SendTimeout < 0 {
+		c.RoundTimeout < 0 || c.JoinTimeout < 0 || c.SendTimeout < 0 || c.VelocityRetention < 0 {
 		return c, fmt.Errorf("%w: counts and timeouts must not be negative", ErrInvalidConfig)
 	}
 	if c.PreParamsTarget == 0 {
@@ -220,6 +237,15 @@ type Node struct {
 	pools    *poolRegistry
 	ops      *operations
 	quic     []byte
+
+	signPol    *signPolicy // nil: the site signs nothing
+	keyCache   *policy.KeyCache
+	velocityMu sync.Mutex // orders saves of the velocity record
+
+	// proposeUnchecked lets this site's engine propose signing sessions
+	// that no call of its own authorized: tests use it to play a
+	// compromised site. Nothing else sets it.
+	proposeUnchecked atomic.Bool
 
 	runCtx context.Context
 	cancel context.CancelFunc
@@ -291,6 +317,16 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.pools, err = loadPools(ctx, n.store, n.party, cfg.MaxPoolsPerKey, cfg.MaxPoolsPerInitiator)
 	if err != nil {
 		return nil, err
+	}
+	n.keyCache = policy.NewKeyCache(0)
+	if cfg.SigningPolicy != nil {
+		v, err := n.loadVelocity(ctx, cfg.VelocityRetention)
+		if err != nil {
+			return nil, err
+		}
+		n.signPol = &signPolicy{pol: cfg.SigningPolicy, velocity: v, now: time.Now}
+	} else {
+		n.log.Warn("no signing policy: this site signs nothing until it is restarted with one")
 	}
 	n.runCtx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Offline {

@@ -32,6 +32,7 @@ import (
 	"github.com/keyquorum/keyquorum/hsmshare"
 	"github.com/keyquorum/keyquorum/internal/fixtures"
 	"github.com/keyquorum/keyquorum/internal/softhsm"
+	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/transport"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/wallet"
@@ -111,11 +112,22 @@ func (w testWriter) Write(b []byte) (int, error) {
 
 func siteConfig(t testing.TB, tok *softhsm.Token) keyquorum.Config {
 	return keyquorum.Config{
-		HSM:        hsmshare.Config{ModulePath: tokenDir.Module, TokenLabel: tok.Label, PIN: tok.PIN},
-		CreateKeys: true,
-		StoreDir:   filepath.Join(t.TempDir(), "store"),
-		Logger:     testLogger(t),
+		HSM:           hsmshare.Config{ModulePath: tokenDir.Module, TokenLabel: tok.Label, PIN: tok.PIN},
+		CreateKeys:    true,
+		StoreDir:      filepath.Join(t.TempDir(), "store"),
+		SigningPolicy: testPolicy(t, "examples/policies/allow-raw-digests"),
+		Logger:        testLogger(t),
 	}
+}
+
+// testPolicy loads a policy file of the repository.
+func testPolicy(t testing.TB, path string) *policy.Policy {
+	t.Helper()
+	p, err := keyquorum.LoadSigningPolicy(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
@@ -555,6 +567,9 @@ func testPSBT(t testing.TB, pub *secp256k1.PublicKey, net *chaincfg.Params) (*ps
 		t.Fatal(err)
 	}
 	packet.Inputs[0].WitnessUtxo = prev.TxOut[0]
+	// The whole previous transaction too: every site checks the amount
+	// against it (the signing policy's intents require it).
+	packet.Inputs[0].NonWitnessUtxo = prev
 	return packet, prev.TxOut[0]
 }
 

@@ -177,9 +177,13 @@ func (n *Node) maintain(spec tss.PoolSpec) {
 	})
 }
 
-// policy is the engine's Policy hook: the user's Policy first, then the
-// node's own bookkeeping of what it joins.
+// policy is the engine's Policy hook: the signing policy, the user's
+// Policy, then the node's own bookkeeping of what it joins.
 func (n *Node) policy(ctx context.Context, p *tss.Proposal) error {
+	p, err := n.checkProposal(ctx, p)
+	if err != nil {
+		return err
+	}
 	if n.cfg.Policy != nil {
 		if err := n.cfg.Policy(ctx, p); err != nil {
 			return err

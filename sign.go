@@ -1,15 +1,18 @@
 package keyquorum
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/big"
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	"github.com/ethereum/go-ethereum/core/types"
 
+	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/wallet"
 	"github.com/keyquorum/keyquorum/wallet/hd"
@@ -54,9 +57,46 @@ type SignOptions struct {
 	// Protocol selects GG20, GG18 or automatic choice. Default
 	// ProtocolAuto.
 	Protocol Protocol
-	// Evidence is passed to every signer's Policy (for example approvals
-	// of a withdrawal). It is not secret.
+	// Intent is what the signature is for (see package policy): every
+	// signing site derives the digests from it and signs only those, if
+	// its own signing policy allows it. Nil in a SignRequest means a raw
+	// digest intent of Digest and Path, which a policy refuses unless a
+	// rule allows raw digests explicitly. SignPSBT and SignEthereumTx make
+	// their own intent and refuse one given here.
+	Intent *policy.Intent
+	// Approvals are people's approvals of the intent (policy.SignStatement,
+	// or ssh-keygen -Y sign -n keyquorum-approval over the plan's
+	// Statement). Every signing site verifies each one against its own
+	// policy.
+	Approvals []policy.Approval
+	// Evidence is passed to every signer's Config.Policy hook. It is not
+	// secret.
 	Evidence []byte
+}
+
+// evidence encodes what travels with a signing proposal: the intent (a
+// raw digest intent of digest and path when opts has none), the approvals
+// and the user evidence.
+func (opts *SignOptions) evidence(digest [32]byte, path string) ([]byte, error) {
+	in := opts.Intent
+	if in == nil {
+		p, err := hd.ParsePath(orRoot(path))
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", tss.ErrBadRequest, err)
+		}
+		if in, err = policy.NewRawDigestIntent(p, digest); err != nil {
+			return nil, fmt.Errorf("%w: %w", tss.ErrBadRequest, err)
+		}
+	}
+	ev := signEvidence{intent: in.Bytes(), user: opts.Evidence}
+	if len(opts.Approvals) > 0 {
+		b, err := policy.EncodeApprovals(opts.Approvals)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", tss.ErrBadRequest, err)
+		}
+		ev.approvals = b
+	}
+	return ev.encode(), nil
 }
 
 // SignRequest asks for a signature over a digest.
@@ -119,6 +159,18 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 	if err != nil {
 		return nil, err
 	}
+	// This site checks its own request as every other signer will: the
+	// digest must come from the intent, and the policy must allow it.
+	evidence, err := req.evidence(req.Digest, path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.authorize(ctx, n.party, req.KeyID, path, [][32]byte{req.Digest}, evidence); err != nil {
+		if errors.Is(err, policy.ErrRefused) || errors.Is(err, ErrNoSigningPolicy) || errors.Is(err, ErrDigestNotInIntent) {
+			return nil, fmt.Errorf("%w: %w", tss.ErrPolicy, err)
+		}
+		return nil, err
+	}
 	if proto == ProtocolAuto {
 		proto = ProtocolGG18
 		st, err := n.eng.PoolStatus(ctx, tss.PoolSpec{KeyID: req.KeyID, Signers: signers, Path: path})
@@ -133,7 +185,7 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 	var sig *tss.Signature
 	if proto == ProtocolGG20 {
 		sig, err = n.eng.SignOnline(ctx, tss.OnlineRequest{KeyID: req.KeyID, Signers: signers, Path: path,
-			Digests: [][]byte{req.Digest[:]}, Evidence: req.Evidence})
+			Digests: [][]byte{req.Digest[:]}, Evidence: evidence})
 		if errors.Is(err, tss.ErrNoPresignature) && req.Protocol != ProtocolGG20 {
 			// The last ready presignature went to a concurrent call.
 			proto = ProtocolGG18
@@ -146,7 +198,7 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 	}
 	if proto == ProtocolGG18 {
 		sig, err = n.eng.Sign(ctx, tss.SignRequest{KeyID: req.KeyID, Digest: req.Digest[:], Signers: signers,
-			Path: path, Evidence: req.Evidence})
+			Path: path, Evidence: evidence})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s with signers %v: %w", proto, signers, err)
@@ -212,9 +264,30 @@ func (n *Node) SignPSBT(ctx context.Context, req PSBTRequest) (*wallet.SignedPSB
 	if req.Packet == nil {
 		return nil, fmt.Errorf("keyquorum: sign PSBT: %w: no PSBT", wallet.ErrInvalidPSBT)
 	}
+	if req.Intent != nil {
+		return nil, fmt.Errorf("keyquorum: sign PSBT: %w: SignPSBT makes the intent from the PSBT; leave SignOptions.Intent empty", tss.ErrBadRequest)
+	}
+	if req.Options.Net == nil {
+		return nil, fmt.Errorf("keyquorum: sign PSBT: %w: no network (PSBTOptions.Net)", wallet.ErrInvalidPSBT)
+	}
+	var raw bytes.Buffer
+	if err := req.Packet.Serialize(&raw); err != nil {
+		return nil, fmt.Errorf("keyquorum: sign PSBT: %w: %v", wallet.ErrInvalidPSBT, err)
+	}
+	in, err := policy.NewPSBTIntent(intentNetwork(req.Options.Net), raw.Bytes(), req.Options.Paths...)
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: sign PSBT with key %q: %w", req.KeyID, err)
+	}
+	// Every site derives the same plan; refuse here, once, what they
+	// would refuse for every input.
+	if _, err := n.plan(ctx, req.KeyID, in); err != nil {
+		return nil, fmt.Errorf("keyquorum: sign PSBT with key %q: %w", req.KeyID, err)
+	}
+	opts := req.SignOptions
+	opts.Intent = in
 	h := n.ops.start("sign-psbt", req.KeyID, req.Signers)
 	h.update("", nil, fmt.Sprintf("%d inputs", len(req.Packet.Inputs)))
-	res, err := wallet.SignPSBT(ctx, n.WalletSigner(req.KeyID, req.SignOptions), req.Packet, req.Options)
+	res, err := wallet.SignPSBT(ctx, n.WalletSigner(req.KeyID, opts), req.Packet, req.Options)
 	h.end(err)
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: sign PSBT with key %q: %w", req.KeyID, err)
@@ -255,11 +328,36 @@ func (n *Node) SignEthereumTx(ctx context.Context, req EthereumTxRequest) (*wall
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction: %w: %w", tss.ErrBadRequest, err)
 	}
+	if req.Intent != nil {
+		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction: %w: SignEthereumTx makes the intent from the transaction; leave SignOptions.Intent empty", tss.ErrBadRequest)
+	}
+	if !req.ChainID.IsUint64() || req.ChainID.Sign() <= 0 {
+		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction: %w: chain ID %s is not a positive 64-bit number", wallet.ErrChainID, req.ChainID)
+	}
+	unsigned, err := req.Tx.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction: %w: %v", wallet.ErrInvalidTransaction, err)
+	}
+	in, err := policy.NewEthereumTxIntent(req.ChainID.Uint64(), path, unsigned)
+	if err != nil {
+		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction with key %q: %w", req.KeyID, err)
+	}
+	opts := req.SignOptions
+	opts.Intent = in
 	h := n.ops.start("sign-eth", req.KeyID, req.Signers)
-	res, err := wallet.SignEthereumTx(ctx, n.WalletSigner(req.KeyID, req.SignOptions), path, req.Tx, req.ChainID)
+	res, err := wallet.SignEthereumTx(ctx, n.WalletSigner(req.KeyID, opts), path, req.Tx, req.ChainID)
 	h.end(err)
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction with key %q: %w", req.KeyID, err)
 	}
 	return res, nil
+}
+
+// intentNetwork names a Bitcoin network as intents do: btcd calls testnet3
+// "testnet3", intents "testnet".
+func intentNetwork(p *chaincfg.Params) string {
+	if p.Name == chaincfg.TestNet3Params.Name {
+		return "testnet"
+	}
+	return p.Name
 }

@@ -187,3 +187,26 @@ func validKeyID(id string) error {
 	}
 	return nil
 }
+
+// SigningDigests returns the digests a signing proposal asks its parties
+// to sign: the one digest of an [OpSign] proposal, every digest of an
+// [OpOnline] batch, in order. Other operations sign nothing and return
+// nil. A policy hook uses it to check each digest against what the site
+// itself derived from the request. A malformed payload gives an error
+// wrapping [ErrBadRequest].
+func (p *Proposal) SigningDigests() ([][32]byte, error) {
+	switch p.Op {
+	case OpSign:
+		if len(p.Payload) != 32 {
+			return nil, fmt.Errorf("%w: a signing proposal carries a 32-byte digest, not %d bytes", ErrBadRequest, len(p.Payload))
+		}
+		return [][32]byte{[32]byte(p.Payload)}, nil
+	case OpOnline:
+		_, digests, err := decodeOnline(p.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		}
+		return digests, nil
+	}
+	return nil, nil
+}

@@ -107,84 +107,72 @@ func (d *demo) signDigest(ctx context.Context, via *site, key *keygenOut, msg st
 		protocol, siteNames(signers), took.Round(time.Millisecond), sig.DER[:32]), nil
 }
 
-// signPSBT spends a (made-up, never broadcast) regtest output paid to the
-// key's address and checks the signed transaction with btcd's script engine.
-func (d *demo) signPSBT(ctx context.Context, via *site, key *keygenOut, signers []*site) (string, error) {
+// demoPSBT spends a (made-up, never broadcast) 0.5 BTC regtest output paid
+// to the key's address: amount to a fixed address, the rest less the fee as
+// change back to the key. It returns the PSBT (base64) and the spent output.
+func demoPSBT(key *keygenOut, amount int64) (string, *wire.TxOut, error) {
 	net := &chaincfg.RegressionNetParams
 	addr, err := btcutil.DecodeAddress(key.BTCAddress, net)
 	if err != nil {
-		return "", fmt.Errorf("btc_address %q: %w", key.BTCAddress, err)
+		return "", nil, fmt.Errorf("btc_address %q: %w", key.BTCAddress, err)
 	}
 	script, err := txscript.PayToAddrScript(addr)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	// A funding transaction paying 0.5 BTC to the key; only its output
-	// matters to the signature (BIP-143 commits to the amount).
 	fund := wire.NewMsgTx(2)
 	fund.AddTxIn(wire.NewTxIn(&wire.OutPoint{}, []byte{txscript.OP_TRUE}, nil))
 	fund.AddTxOut(wire.NewTxOut(50_000_000, script))
 	dest, err := btcutil.DecodeAddress("bcrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqdku202", net)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	destScript, err := txscript.PayToAddrScript(dest)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	spend := wire.NewMsgTx(2)
 	spend.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: fund.TxHash(), Index: 0}, nil, nil))
-	spend.AddTxOut(wire.NewTxOut(30_000_000, destScript))
-	spend.AddTxOut(wire.NewTxOut(19_990_000, script)) // change back to the key
+	spend.AddTxOut(wire.NewTxOut(amount, destScript))
+	spend.AddTxOut(wire.NewTxOut(50_000_000-amount-10_000, script)) // change back to the key
 	packet, err := psbt.NewFromUnsignedTx(spend)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
+	// Every site checks the amount against the whole funding transaction.
 	packet.Inputs[0].WitnessUtxo = fund.TxOut[0]
 	packet.Inputs[0].NonWitnessUtxo = fund
 	var buf bytes.Buffer
 	if err := packet.Serialize(&buf); err != nil {
-		return "", err
+		return "", nil, err
 	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), fund.TxOut[0], nil
+}
 
-	var res struct {
-		PSBT     string `json:"psbt"`
-		TxHex    string `json:"tx_hex"`
-		TxID     string `json:"txid"`
-		Complete bool   `json:"complete"`
-	}
-	start := time.Now()
-	if err := d.client(ctx, via, &res, "sign-psbt", "--key", key.KeyID, "--psbt", base64.StdEncoding.EncodeToString(buf.Bytes()),
-		"--signers", peerList(signers)); err != nil {
-		return "", err
-	}
-	took := time.Since(start)
-	if !res.Complete {
-		return "", errors.New("the signed PSBT is not complete")
-	}
-	raw, err := hex.DecodeString(res.TxHex)
+// checkBitcoinTx runs btcd's script engine on input 0 of a signed
+// transaction spending prev.
+func checkBitcoinTx(txHex, txid string, prev *wire.TxOut) (int, error) {
+	raw, err := hex.DecodeString(txHex)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	var tx wire.MsgTx
 	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
-		return "", fmt.Errorf("tx_hex: %w", err)
+		return 0, fmt.Errorf("tx_hex: %w", err)
 	}
-	if tx.TxHash().String() != res.TxID {
-		return "", fmt.Errorf("txid %s does not match the transaction (%s)", res.TxID, tx.TxHash())
+	if tx.TxHash().String() != txid {
+		return 0, fmt.Errorf("txid %s does not match the transaction (%s)", txid, tx.TxHash())
 	}
-	prev := fund.TxOut[0]
 	fetcher := txscript.NewCannedPrevOutputFetcher(prev.PkScript, prev.Value)
 	vm, err := txscript.NewEngine(prev.PkScript, &tx, 0, txscript.StandardVerifyFlags, nil,
 		txscript.NewTxSigHashes(&tx, fetcher), prev.Value, fetcher)
 	if err != nil {
-		return "", err
+		return 0, err
 	}
 	if err := vm.Execute(); err != nil {
-		return "", fmt.Errorf("btcd's script engine rejects the signed input: %w", err)
+		return 0, fmt.Errorf("btcd's script engine rejects the signed input: %w", err)
 	}
-	return fmt.Sprintf("txid %s (%d bytes), signed by sites %s in %s\nverified with btcd txscript.NewEngine under StandardVerifyFlags",
-		res.TxID, len(raw), siteNames(signers), took.Round(time.Millisecond)), nil
+	return len(raw), nil
 }
 
 // signEthereum signs an EIP-1559 transfer and has go-ethereum recover its

@@ -43,15 +43,18 @@ type step struct {
 }
 
 type demo struct {
-	o       options
-	out     io.Writer
-	dir     string
-	hsm     *softhsm.Dir // the three sites' tokens
-	module  string
-	kqnode  string
-	sites   []*site
-	steps   []step
-	started time.Time
+	o      options
+	out    io.Writer
+	dir    string
+	hsm    *softhsm.Dir // the three sites' tokens
+	module string
+	kqnode string
+	policy string // the signing policy every site loads (written by writePolicy)
+	// approvers are the demo's two people: name → private key file.
+	approvers map[string]string
+	sites     []*site
+	steps     []step
+	started   time.Time
 }
 
 func newDemo(o options, out io.Writer) (*demo, error) {
@@ -61,6 +64,9 @@ func newDemo(o options, out io.Writer) (*demo, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("kqnode binary %q: %w (build it with `make kqnode`)", o.kqnode, err)
+	}
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		return nil, errors.New("ssh-keygen not found: the demo's approvers sign with it (install openssh-client; `make deps` does it with apt)")
 	}
 	if m, _ := filepath.Glob(filepath.Join(o.fixtures, "preparams-*.json")); len(m) < 3 {
 		return nil, fmt.Errorf("need at least 3 pre-parameter fixtures in %s (run the demo from the repository root, or pass -fixtures)", o.fixtures)
@@ -119,6 +125,9 @@ func (d *demo) run(ctx context.Context) error {
 	if err := d.do("kqnode init: seal key and identity key in each token", d.initSites); err != nil {
 		return err
 	}
+	if err := d.do("two approvers make SSH keys; every site loads a policy naming them", d.writePolicy); err != nil {
+		return err
+	}
 	if err := d.do("kqnode run: start three sites on 127.0.0.1", func() (string, error) { return d.startSites(ctx) }); err != nil {
 		return err
 	}
@@ -138,8 +147,29 @@ func (d *demo) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	if err := d.do("sign a regtest PSBT (sites b+c), verify with btcd's script engine", func() (string, error) {
-		return d.signPSBT(ctx, b, &key, []*site{b, c})
+	var req requestOut
+	if err := d.do("request a 0.3 BTC withdrawal (a regtest PSBT) on site b: its summary, and the policy wants two approvals", func() (string, error) {
+		var err error
+		req, err = d.createRequest(ctx, b, &key, 30_000_000)
+		if err != nil {
+			return "", err
+		}
+		return req.describe(), nil
+	}); err != nil {
+		return err
+	}
+	if err := d.do("alice and bob approve with ssh-keygen -Y sign", func() (string, error) {
+		return d.approve(ctx, b, &req, "alice", "bob")
+	}); err != nil {
+		return err
+	}
+	if err := d.do("sign the approved request (sites b+c: each checks intent, policy and approvals), verify with btcd's script engine", func() (string, error) {
+		return d.signRequest(ctx, b, &req, []*site{b, c})
+	}); err != nil {
+		return err
+	}
+	if err := d.do("request 0.45 BTC: the policy denies it, even approved, and nothing is signed", func() (string, error) {
+		return d.expectDenied(ctx, b, &key, []*site{b, c})
 	}); err != nil {
 		return err
 	}
@@ -276,7 +306,7 @@ func (d *demo) start(ctx context.Context, s *site, peerFile string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(d.kqnode, "run", "--home", s.home, "--peers", peerFile,
+	cmd := exec.Command(d.kqnode, "run", "--home", s.home, "--peers", peerFile, "--policy", d.policy,
 		"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--api", "127.0.0.1:0",
 		"--preparams-target", "0", // the fixtures suffice; no safe primes during the demo
 		"--join-timeout", "10s", "--send-timeout", "10s", "--round-timeout", "1m")

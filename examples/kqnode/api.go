@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/wallet"
 	"github.com/keyquorum/keyquorum/wallet/hd"
@@ -25,6 +27,7 @@ const (
 	pathSign     = "/v1/sign"
 	pathSignPSBT = "/v1/sign-psbt"
 	pathSignEth  = "/v1/sign-eth"
+	pathPlan     = "/v1/plan"
 
 	maxRequestBody = 8 << 20
 )
@@ -66,6 +69,49 @@ type presignResult struct {
 type signOptions struct {
 	Signers  []string `json:"signers,omitempty"`
 	Protocol string   `json:"protocol,omitempty"`
+	// Approvals are people's approvals of the request's statement.
+	Approvals []approvalJSON `json:"approvals,omitempty"`
+}
+
+// approvalJSON is one approval: the statement text and the armored SSH
+// signature ssh-keygen -Y sign -n keyquorum-approval wrote for it.
+type approvalJSON struct {
+	Statement string `json:"statement"`
+	Signature string `json:"signature"`
+}
+
+// planRequest asks the site what an intent signs and what its policy says.
+type planRequest struct {
+	KeyID string `json:"key_id"`
+	// Intent is the intent's canonical encoding (policy.Intent.Bytes), base64.
+	Intent string `json:"intent"`
+	// ExpiresIn is how long the statement to approve stays valid, in
+	// seconds (default one day).
+	ExpiresIn int64          `json:"expires_in,omitempty"`
+	Approvals []approvalJSON `json:"approvals,omitempty"`
+}
+
+type planResult struct {
+	KeyID       string          `json:"key_id"`
+	Kind        string          `json:"kind"`
+	IntentHash  string          `json:"intent_hash"`
+	SummaryHash string          `json:"summary_hash"`
+	Summary     json.RawMessage `json:"summary"`
+	Digests     []string        `json:"digests"`
+	// Statement is the text approvers sign (valid until its expires line).
+	Statement string `json:"statement"`
+	// Decision is this site's policy on the request with the approvals given.
+	Decision decisionJSON `json:"decision"`
+}
+
+type decisionJSON struct {
+	Allowed   bool     `json:"allowed"`
+	Rule      string   `json:"rule,omitempty"`
+	Required  []string `json:"required,omitempty"`
+	Counted   []string `json:"counted,omitempty"`
+	Approvers []string `json:"approvers,omitempty"`
+	Rejected  []string `json:"rejected,omitempty"`
+	Reason    string   `json:"reason"`
 }
 
 type signRequest struct {
@@ -149,6 +195,7 @@ const (
 	codeTimeout          = "timeout"                  // a round timed out; parties did not answer
 	codeUnreachable      = "unreachable"              // parties could not be reached
 	codeRefused          = "refused"                  // a party refused (its checks or policy)
+	codePolicy           = "policy"                   // this site's own signing policy refused the request
 	codeAborted          = "aborted"                  // a party aborted the session
 	codeCulprit          = "culprit"                  // a party provably misbehaved
 	codeBusy             = "busy"                     // too many sessions at once
@@ -183,6 +230,8 @@ func classify(err error) (code string, status int, parties []string) {
 		return codeCulprit, 502, partyStrings(cul.Parties)
 	case errors.As(err, &eq):
 		return codeCulprit, 502, []string{string(eq.Sender), string(eq.Reporter)}
+	case errors.Is(err, tss.ErrPolicy), errors.Is(err, keyquorum.ErrNoSigningPolicy), errors.Is(err, policy.ErrRefused):
+		return codePolicy, 403, nil
 	case errors.Is(err, tss.ErrUnknownKey):
 		return codeUnknownKey, 404, nil
 	case errors.Is(err, tss.ErrNotInCommittee):
@@ -210,6 +259,7 @@ func isBadInput(err error) bool {
 		wallet.ErrNothingToSign, wallet.ErrTaproot, wallet.ErrUnsupportedScript, wallet.ErrSighashType,
 		wallet.ErrMissingUTXO, wallet.ErrUTXOMismatch, wallet.ErrAlreadySigned, wallet.ErrAddressType,
 		wallet.ErrSignerKey, errBadRequest,
+		policy.ErrIntent, policy.ErrIntentTooLarge, policy.ErrNothingToSign, policy.ErrApprovalMalformed,
 		// A key ID the store refuses as a file name.
 		hsmshare.ErrInvalidName,
 	} {

@@ -299,7 +299,7 @@ func TestCLI_EndToEnd(t *testing.T) {
 	start := func(s *e2eSite) {
 		t.Helper()
 		if s.proc == nil {
-			args := []string{"run", "--home", s.home, "--peers", peerFile, "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port),
+			args := []string{"run", "--home", s.home, "--peers", peerFile, "--policy", testPolicyFile(t), "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port),
 				"--preparams-target", "0", "--join-timeout", "5s", "--send-timeout", "5s",
 				"--round-timeout", "1m", "--log-level", "debug"}
 			if s == b {
@@ -711,5 +711,6 @@ func regtestPSBT(t *testing.T, addr string) (*psbt.Packet, *wire.TxOut) {
 		t.Fatal(err)
 	}
 	packet.Inputs[0].WitnessUtxo = prev.TxOut[0]
+	packet.Inputs[0].NonWitnessUtxo = prev // every site checks the amount against it
 	return packet, prev.TxOut[0]
 }

@@ -1,7 +1,7 @@
 // Command kqnode runs one site of a keyquorum committee and talks to it.
 //
 //	kqnode init     --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR
-//	kqnode run      --home DIR --peers FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT]
+//	kqnode run      --home DIR --peers FILE --policy FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT]
 //	kqnode keygen   --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]
 //	kqnode presign  --home DIR --key ID --count N [--signers ID,ID] [--path m/0/1] [--json]
 //	kqnode sign     --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18] [--json]
@@ -56,6 +56,7 @@ var commands = []command{
 	{"sign", "sign a 32-byte digest", cmdSign},
 	{"sign-psbt", "sign a key's inputs of a Bitcoin PSBT", cmdSignPSBT},
 	{"sign-eth", "sign an Ethereum transaction", cmdSignEth},
+	{"request", "create, approve, show, list and sign requests (intents waiting for approvals)", cmdRequest},
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
 }
 

@@ -21,8 +21,12 @@ import (
 
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/transport"
 )
+
+const noPolicyWarning = "this site runs without a signing policy (kqnode run --policy FILE), so it signs nothing: " +
+	"every signing request, its own and the other sites', is refused"
 
 const fixtureWarning = "this site imported pre-parameter TEST FIXTURES (kqnode init --preparams-fixtures): " +
 	"their secrets are public, so keys generated with them are not secret; use them for demos and tests only, never for value"
@@ -45,9 +49,10 @@ func loopbackAddr(addr string) error {
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", "kqnode run --home DIR --peers FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT] [flags]")
+	fs := newFlagSet("run", "kqnode run --home DIR --peers FILE --policy FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT] [flags]")
 	homeDir := fs.String("home", "", "site home directory made by kqnode init (required)")
 	peersFile := fs.String("peers", "", "peer file: JSON list of {\"peer_id\", \"addrs\"} for every site of the committee (required)")
+	policyFile := fs.String("policy", "", "this site's signing policy (policy/FORMAT.md; examples in examples/policies); without one the site runs but signs nothing")
 	listen := fs.String("listen", strings.Join(transport.DefaultListenAddrs, ","), "libp2p listen multiaddrs, comma-separated")
 	api := fs.String("api", "", "control API: empty (the default) for the Unix socket DIR/api.sock; 127.0.0.1:PORT or [::1]:PORT for TCP on loopback with TLS (port 0 picks a free port); the endpoint is written to DIR/api.json")
 	ppTarget := fs.Int("preparams-target", keyquorum.DefaultPreParamsTarget, "Paillier pre-parameter sets kept ready; generated in the background (0: no background generation)")
@@ -111,6 +116,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	var signing *policy.Policy
+	if *policyFile != "" {
+		if signing, err = loadPolicy(*policyFile); err != nil {
+			return err
+		}
+	}
 	// Earlier versions kept one API token for every run in this file.
 	if err := os.Remove(h.path(legacyTokenFile)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("remove the old API token file: %w", err)
@@ -124,6 +135,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		warnings = append(warnings, fixtureWarning)
 		log.Warn(fixtureWarning)
 	}
+	if signing == nil {
+		warnings = append(warnings, noPolicyWarning)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -133,6 +147,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		SealKeyLabel:  cfg.SealKeyLabel,
 		IdentityLabel: cfg.IdentityLabel,
 		StoreDir:      h.storeDir(),
+		SigningPolicy: signing,
 		Peers:         peers,
 		ListenAddrs:   splitList(*listen),
 		// A target of 0 on the command line means "no background work";
@@ -281,4 +296,23 @@ func (f *flagSet) parse(args []string, stdout io.Writer) error {
 		return usageErrorf("%s: unexpected arguments %q\nusage: %s", f.Name(), f.Args(), f.synopsis)
 	}
 	return nil
+}
+
+// maxPolicySize bounds a policy file (policy/FORMAT.md's bound).
+const maxPolicySize = 1 << 20
+
+// loadPolicy reads the signing policy file after the trust checks every
+// file the site relies on passes: a policy that others can edit is no
+// policy. A file that does not parse or type-check stops the site with
+// the line and column of the mistake.
+func loadPolicy(path string) (*policy.Policy, error) {
+	b, err := readTrusted(path, policyFilePolicy, maxPolicySize)
+	if err != nil {
+		return nil, err
+	}
+	p, err := policy.Parse(path, b)
+	if err != nil {
+		return nil, fmt.Errorf("run: --policy: %w", err)
+	}
+	return p, nil
 }

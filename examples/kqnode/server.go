@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/wallet"
 	"github.com/keyquorum/keyquorum/wallet/hd"
@@ -45,6 +46,7 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathSign, s.sign},
 		{http.MethodPost, pathSignPSBT, s.signPSBT},
 		{http.MethodPost, pathSignEth, s.signEth},
+		{http.MethodPost, pathPlan, s.plan},
 	} {
 		mux.HandleFunc(r.method+" "+r.path, r.h)
 		// Any other method on a known path: 405 with the JSON error body.
@@ -56,8 +58,8 @@ func (s *server) handler() http.Handler {
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody{Code: codeNotFound,
-			Error: fmt.Sprintf("no such endpoint %s: the API has %s, %s, %s, %s, %s and %s",
-				truncate(req.URL.Path, 100), pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT, pathSignEth)})
+			Error: fmt.Sprintf("no such endpoint %s: the API has %s, %s, %s, %s, %s, %s and %s",
+				truncate(req.URL.Path, 100), pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT, pathSignEth, pathPlan)})
 	})
 	return s.authenticate(mux)
 }
@@ -280,7 +282,80 @@ func (o signOptions) parse() (keyquorum.SignOptions, error) {
 	if err != nil {
 		return keyquorum.SignOptions{}, err
 	}
-	return keyquorum.SignOptions{Signers: partyIDs(o.Signers), Protocol: p}, nil
+	approvals, err := parseApprovals(o.Approvals)
+	if err != nil {
+		return keyquorum.SignOptions{}, err
+	}
+	return keyquorum.SignOptions{Signers: partyIDs(o.Signers), Protocol: p, Approvals: approvals}, nil
+}
+
+func parseApprovals(in []approvalJSON) ([]policy.Approval, error) {
+	if len(in) > policy.MaxApprovals {
+		return nil, fmt.Errorf("%w: %d approvals, at most %d", errBadRequest, len(in), policy.MaxApprovals)
+	}
+	out := make([]policy.Approval, 0, len(in))
+	for _, a := range in {
+		out = append(out, policy.Approval{Statement: []byte(a.Statement), Signature: []byte(a.Signature)})
+	}
+	return out, nil
+}
+
+// plan answers what an intent signs with a key, the statement approvers
+// sign, and what this site's policy decides with the approvals given. It
+// signs nothing and records nothing.
+func (s *server) plan(w http.ResponseWriter, r *http.Request) {
+	var req planRequest
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	raw, err := base64.StdEncoding.DecodeString(req.Intent)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: intent is not base64: %v", errBadRequest, err))
+		return
+	}
+	in, err := policy.ParseIntent(raw)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.ExpiresIn < 0 || req.ExpiresIn > 366*24*3600 {
+		s.fail(w, r, fmt.Errorf("%w: expires_in %d seconds is outside 0 to one year", errBadRequest, req.ExpiresIn))
+		return
+	}
+	expires := 24 * time.Hour
+	if req.ExpiresIn > 0 {
+		expires = time.Duration(req.ExpiresIn) * time.Second
+	}
+	approvals, err := parseApprovals(req.Approvals)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan, d, err := s.node.Evaluate(r.Context(), keyquorum.PlanRequest{KeyID: req.KeyID, Intent: in}, approvals)
+	if err != nil && plan == nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := planResult{KeyID: req.KeyID, Kind: string(in.Kind()), IntentHash: hex.EncodeToString(plan.IntentHash[:]),
+		SummaryHash: hex.EncodeToString(plan.SummaryHash[:]), Summary: json.RawMessage(plan.SummaryJSON), Digests: []string{},
+		Statement: string(plan.Statement(time.Now().Add(expires)).Text())}
+	for _, dg := range plan.Digests {
+		out.Digests = append(out.Digests, hex.EncodeToString(dg.Digest[:]))
+	}
+	switch {
+	case d != nil:
+		out.Decision = decisionJSON{Allowed: d.Allowed, Rule: d.Rule, Counted: d.Counted, Approvers: d.Approvers, Reason: d.Reason}
+		for _, q := range d.Required {
+			out.Decision.Required = append(out.Decision.Required, q.String())
+		}
+		for _, rej := range d.Rejected {
+			out.Decision.Rejected = append(out.Decision.Rejected, rej.Error())
+		}
+	case err != nil:
+		out.Decision = decisionJSON{Reason: err.Error()}
+	}
+	writeJSON(w, 200, out)
 }
 
 func (s *server) sign(w http.ResponseWriter, r *http.Request) {

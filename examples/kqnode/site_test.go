@@ -133,7 +133,7 @@ func (s *testSite) start(t *testing.T, extra ...string) (*runningSite, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runningSite{cancel: cancel, done: make(chan error, 1), log: &syncBuffer{}}
 	out := &readyWriter{lines: make(chan string, 1)}
-	args := append([]string{"--home", s.home, "--peers", s.peers, "--listen", "/ip4/127.0.0.1/tcp/0",
+	args := append([]string{"--home", s.home, "--peers", s.peers, "--policy", testPolicyFile(t), "--listen", "/ip4/127.0.0.1/tcp/0",
 		"--preparams-target", "0", "--log-level", "debug"}, extra...)
 	go func() { r.done <- cmdRun(ctx, args, out, r.log) }()
 	select {
@@ -200,4 +200,15 @@ func runClient(t *testing.T, args ...string) (int, errorBody, string) {
 		}
 	}
 	return code, eb, stderr.String()
+}
+
+// testPolicyFile is the repository's allow-raw-digests policy, which the
+// tests' sites load (tests and demos only).
+func testPolicyFile(t *testing.T) string {
+	t.Helper()
+	p, err := filepath.Abs("../policies/allow-raw-digests")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -92,13 +92,14 @@ type trustPolicy struct {
 }
 
 var (
-	homePolicy   = trustPolicy{what: "home directory", dir: true}
-	storePolicy  = trustPolicy{what: "store directory", dir: true, secret: true}
-	configPolicy = trustPolicy{what: "config file"}
-	apiPolicy    = trustPolicy{what: "API endpoint file", secret: true}
-	pinPolicy    = trustPolicy{what: "PIN file", secret: true}
-	peersPolicy  = trustPolicy{what: "peer file", rootOK: true}
-	modulePolicy = trustPolicy{what: "PKCS#11 module", rootOK: true, chmodFix: "chmod go-w"}
+	homePolicy       = trustPolicy{what: "home directory", dir: true}
+	storePolicy      = trustPolicy{what: "store directory", dir: true, secret: true}
+	configPolicy     = trustPolicy{what: "config file"}
+	apiPolicy        = trustPolicy{what: "API endpoint file", secret: true}
+	pinPolicy        = trustPolicy{what: "PIN file", secret: true}
+	peersPolicy      = trustPolicy{what: "peer file", rootOK: true}
+	policyFilePolicy = trustPolicy{what: "policy file", rootOK: true}
+	modulePolicy     = trustPolicy{what: "PKCS#11 module", rootOK: true, chmodFix: "chmod go-w"}
 )
 
 // maxSymlinks bounds the symbolic links followed on the way to one file,

@@ -186,7 +186,7 @@ func (s *site) launch(ctx context.Context, t *testing.T, c *proctest.Cluster, ru
 	t.Helper()
 	// The control API is the home's Unix socket (the default): clients
 	// reach it through the filesystem, also from inside a namespace.
-	args := append([]string{"run", "--home", s.home, "--peers", peers, "--listen", s.listen,
+	args := append([]string{"run", "--home", s.home, "--peers", peers, "--policy", fixtures.AllowRawDigestsPolicy(), "--listen", s.listen,
 		"--preparams-target", "0",
 		"--join-timeout", joinTimeout.String(), "--send-timeout", sendTimeout.String(),
 		"--round-timeout", roundTimeout.String(), "--log-level", "debug"}, extra...)

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/keyquorum/keyquorum/internal/fixtures"
+	"github.com/keyquorum/keyquorum/internal/proctest"
+	"github.com/keyquorum/keyquorum/internal/softhsm"
+)
+
+// sshKey makes an ed25519 key pair with ssh-keygen and returns the private
+// key file and the public key line.
+func sshKey(t *testing.T, dir, name string) (string, string) {
+	t.Helper()
+	priv := filepath.Join(dir, name)
+	out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", priv).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ssh-keygen -t ed25519: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(priv + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv, strings.TrimSpace(string(pub))
+}
+
+// TestCLI_RequestWorkflow runs three kqnode processes whose policy wants
+// two treasury approvals for a PSBT and refuses raw digests. A request is
+// created on one site, approved by two people with real ssh-keygen -Y sign,
+// and signed; before the second approval it is refused, and a raw digest
+// is refused with the rule's reason.
+func TestCLI_RequestWorkflow(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three kqnode processes through a keygen take about a minute")
+	}
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		t.Fatal("ssh-keygen not found: `make deps` installs openssh-client")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cli{bin: bin}
+	root := t.TempDir()
+
+	alice, alicePub := sshKey(t, root, "alice")
+	bob, bobPub := sshKey(t, root, "bob")
+	policyFile := filepath.Join(root, "policy")
+	pol := strings.Join([]string{
+		"keyquorum-policy 1",
+		"approval-max-validity 24h",
+		"approver alice " + alicePub,
+		"approver bob " + bobPub,
+		"group treasury alice bob",
+		"rule psbt allow treasury=2",
+		`  kind == "bitcoin-psbt" && btc.fee_sat < 100000`,
+		"rule no-raw deny raw digests are never signed",
+		`  kind == "raw-digest"`,
+		"",
+	}, "\n")
+	if err := os.WriteFile(policyFile, []byte(pol), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var sites []*e2eSite
+	for i, name := range []string{"a", "b", "c"} {
+		hsmRoot := filepath.Join(root, "hsm-"+name)
+		if err := os.MkdirAll(hsmRoot, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		d, err := softhsm.CreateDir(hsmRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := d.CreateToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &e2eSite{name: name, hsm: d, token: tok, home: filepath.Join(root, "home-"+name),
+			pinFile: tok.PINFile(t), port: freePort(t)}
+		fx := filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", i))
+		var res initResult
+		c.ok(t, s.env(), &res, "init", "--home", s.home, "--module", d.Module, "--token", tok.Label,
+			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", fx)
+		s.peerID = res.PeerID
+		sites = append(sites, s)
+	}
+	a, b, sc := sites[0], sites[1], sites[2]
+	peerFile := writePeers(t, root, sites)
+	cluster := proctest.New(t)
+	for _, s := range sites {
+		p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: bin, Env: s.env(), Args: []string{
+			"run", "--home", s.home, "--peers", peerFile, "--policy", policyFile,
+			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--preparams-target", "0",
+			"--join-timeout", "5s", "--send-timeout", "5s", "--round-timeout", "1m"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
+		_, err = p.WaitForLine(wctx, `{"ready":true`)
+		wcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var key keygenResult
+	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+
+	packet, prev := regtestPSBT(t, key.BTCAddress)
+	var buf bytes.Buffer
+	if err := packet.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	psbtFile := filepath.Join(root, "spend.psbt")
+	if err := os.WriteFile(psbtFile, []byte(base64.StdEncoding.EncodeToString(buf.Bytes())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var req requestResult
+	c.ok(t, nil, &req, "request", "create", "--home", a.home, "--key", key.KeyID, "--psbt", "@"+psbtFile, "--expires", "1h")
+	if req.Plan.Decision.Allowed || req.Plan.Decision.Rule != "psbt" || len(req.Plan.Digests) != 1 ||
+		!strings.Contains(req.Plan.Decision.Reason, "treasury") {
+		t.Fatalf("request create: %+v", req)
+	}
+	if !strings.Contains(string(req.Plan.Summary), "bcrt1q") {
+		t.Errorf("the summary does not show the destination: %s", req.Plan.Summary)
+	}
+
+	// Without approvals the initiating site refuses itself.
+	eb := c.fails(t, nil, 1, codePolicy, "request", "sign", "--home", a.home, "--id", req.ID, "--signers", a.peerID+","+b.peerID)
+	if !strings.Contains(eb.Error, "psbt") {
+		t.Errorf("refusal does not name the rule: %s", eb.Error)
+	}
+
+	approve := func(who, keyFile string) requestResult {
+		t.Helper()
+		out, err := exec.Command("ssh-keygen", "-Y", "sign", "-n", "keyquorum-approval", "-f", keyFile, req.Statement).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ssh-keygen -Y sign for %s: %v\n%s", who, err, out)
+		}
+		sig := filepath.Join(root, who+".sig")
+		if err := os.Rename(req.Statement+".sig", sig); err != nil {
+			t.Fatal(err)
+		}
+		var r requestResult
+		c.ok(t, nil, &r, "request", "approve", "--home", a.home, "--id", req.ID, "--signature", sig)
+		return r
+	}
+	if r := approve("alice", alice); r.Plan.Decision.Allowed || r.Approvals != 1 {
+		t.Fatalf("after one approval: %+v", r.Plan.Decision)
+	}
+	if r := approve("bob", bob); !r.Plan.Decision.Allowed || r.Approvals != 2 {
+		t.Fatalf("after two approvals: %+v", r.Plan.Decision)
+	}
+	var list requestListResult
+	c.ok(t, nil, &list, "request", "list", "--home", a.home)
+	if len(list.Requests) != 1 || list.Requests[0].ID != req.ID || list.Requests[0].Approvals != 2 {
+		t.Fatalf("request list: %+v", list)
+	}
+
+	var res signPSBTResult
+	c.ok(t, nil, &res, "request", "sign", "--home", a.home, "--id", req.ID, "--signers", a.peerID+","+b.peerID)
+	if !res.Complete {
+		t.Fatalf("request sign: %+v", res)
+	}
+	raw, _ := hex.DecodeString(res.TxHex)
+	var tx wire.MsgTx
+	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+		t.Fatal(err)
+	}
+	fetcher := txscript.NewCannedPrevOutputFetcher(prev.PkScript, prev.Value)
+	vm, err := txscript.NewEngine(prev.PkScript, &tx, 0, txscript.StandardVerifyFlags, nil,
+		txscript.NewTxSigHashes(&tx, fetcher), prev.Value, fetcher)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := vm.Execute(); err != nil {
+		t.Fatalf("btcd's script engine rejects the input: %v", err)
+	}
+
+	// A raw digest: denied by rule no-raw, on the initiating site.
+	eb = c.fails(t, nil, 1, codePolicy, "sign", "--home", b.home, "--key", key.KeyID, "--digest", strings.Repeat("ab", 32))
+	if !strings.Contains(eb.Error, "no-raw") || !strings.Contains(eb.Error, "never signed") {
+		t.Errorf("raw digest refusal: %s", eb.Error)
+	}
+}
