@@ -1,20 +1,46 @@
 package keyquorum_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/policy"
+	"github.com/keyquorum/keyquorum/wallet/hd"
 )
 
 // BenchmarkNodeSign measures one 2-of-3 signature through the Node
 // facade, three sites in this process over libp2p on 127.0.0.1, each with
-// its own SoftHSM2 token: classic GG18 signing, and GG20 online signing
-// from presignatures made before the timer starts.
+// its own SoftHSM2 token and signing policy: classic GG18 signing and GG20
+// online signing of raw-digest intents, and GG20 online signing of a
+// one-input PSBT with one approval, which every signer derives, verifies,
+// evaluates and records (a durable sealed write of its velocity record)
+// before it signs. Presignatures are made before the timer starts.
 func BenchmarkNodeSign(b *testing.B) {
+	alice := newApprover(b, "alice")
+	pol, err := policy.Parse("bench", []byte(strings.Join([]string{
+		"keyquorum-policy 1",
+		alice.line(),
+		"group treasury alice",
+		"rule psbt allow treasury=1",
+		`  kind == "bitcoin-psbt" && btc.fee_sat < 100000`,
+		"rule raw allow-raw-digest",
+		`  kind == "raw-digest"`,
+		"",
+	}, "\n")))
+	if err != nil {
+		b.Fatal(err)
+	}
 	sites := newSites(b, 3)
 	for _, s := range sites {
+		s.cfg.SigningPolicy = pol
 		s.start(b)
 	}
 	ctx := context.Background()
@@ -28,6 +54,38 @@ func BenchmarkNodeSign(b *testing.B) {
 		for range b.N {
 			if _, err := sites[0].node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest,
 				SignOptions: keyquorum.SignOptions{Signers: signers, Protocol: keyquorum.ProtocolGG18}}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("gg20-online-psbt-approved", func(b *testing.B) {
+		b.StopTimer()
+		root, err := secp256k1.ParsePubKey(key.PublicKey)
+		if err != nil {
+			b.Fatal(err)
+		}
+		packet, _ := testPSBT(b, root, &chaincfg.RegressionNetParams)
+		var buf bytes.Buffer
+		if err := packet.Serialize(&buf); err != nil {
+			b.Fatal(err)
+		}
+		in, err := policy.NewPSBTIntent("regtest", buf.Bytes(), hd.Path{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		plan, err := sites[0].node.Plan(ctx, keyquorum.PlanRequest{KeyID: key.ID, Intent: in})
+		if err != nil {
+			b.Fatal(err)
+		}
+		approval := alice.approve(b, plan, time.Now().Add(time.Hour))
+		if _, err := sites[0].node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: signers, Count: b.N}); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		for range b.N {
+			if _, err := sites[0].node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: plan.Digests[0].Digest,
+				SignOptions: keyquorum.SignOptions{Signers: signers, Protocol: keyquorum.ProtocolGG20,
+					Intent: in, Approvals: []policy.Approval{approval}}}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -133,6 +133,8 @@ func plan(quick bool) []step {
 		{"./internal/bench/suite/", "^BenchmarkOnline$", "200x", 5},
 		{"./internal/bench/suite/", "^BenchmarkOnlineBatch$", "1x", 5},
 		{"./internal/bench/suite/", "^BenchmarkSeparated$", "5x", 3},
+		{"./policy/", "^Benchmark(PerSignatureRequest|PerSignatureRequestParallel)$", "500x", 3},
+		{".", "^BenchmarkNodeSign$/^gg20-online(-psbt-approved)?$", "100x", 3},
 	}
 }
 

@@ -258,6 +258,7 @@ func Page(rep *Report) string {
 
 	renderSeparated(&b, rep)
 	renderHSM(&b, rep)
+	renderPolicy(&b, rep)
 	renderMemory(&b, r)
 	renderProfiles(&b, rep)
 
@@ -363,6 +364,41 @@ func renderHSM(b *strings.Builder, rep *Report) {
 			title = strings.TrimPrefix(n, "Benchmark")
 		}
 		rows = append(rows, []string{title, "`" + n + "`", fmtCell(rep.Results.cell(n, unitTime))})
+	}
+	table(b, []string{"Operation", "benchmark", "time"}, rows)
+}
+
+// policyTitles describes the signing-policy benchmarks the page quotes.
+var policyTitles = map[string]string{
+	"BenchmarkPerSignatureRequest": "Policy work of one signing request on one site: parse a one-input PSBT intent, derive its digest and summary " +
+		"(key cache warm), verify one ed25519 approval, evaluate the treasury example policy, record the spend",
+	"BenchmarkPerSignatureRequestParallel":        "The same on every core, time per request",
+	"BenchmarkNodeSign/gg20-online":               "Node.Sign, GG20 online, raw-digest intent (3 sites in one process)",
+	"BenchmarkNodeSign/gg20-online-psbt-approved": "Node.Sign, GG20 online, one-input PSBT intent with one approval: both signers derive, verify, evaluate and durably record the spend",
+}
+
+// renderPolicy shows what checking intents, approvals and policies costs
+// per signature.
+func renderPolicy(b *strings.Builder, rep *Report) {
+	var names []string
+	seen := map[string]bool{}
+	for _, res := range rep.Raw {
+		if policyTitles[res.Name] != "" && !seen[res.Name] {
+			seen[res.Name] = true
+			names = append(names, res.Name)
+		}
+	}
+	b.WriteString("## Signing policy costs\n\n")
+	if len(names) == 0 {
+		b.WriteString("Not measured in this run.\n\n")
+		return
+	}
+	b.WriteString("Every signing site checks each signature's intent, approvals and policy itself (`policy` and root " +
+		"`BenchmarkNodeSign`). The Node figures are three sites in one process on this machine's cores, so compare " +
+		"the two Node rows with each other, not with the 3-process figures above:\n\n")
+	var rows [][]string
+	for _, n := range names {
+		rows = append(rows, []string{policyTitles[n], "`" + n + "`", fmtCell(rep.Results.cell(n, unitTime))})
 	}
 	table(b, []string{"Operation", "benchmark", "time"}, rows)
 }
