@@ -84,7 +84,7 @@ func TestSignPolicy_EverySiteChecksWhatItSigns(t *testing.T) {
 		alice.line(), bob.line(),
 		"group treasury alice bob",
 		"rule psbt allow treasury=2",
-		`  kind == "bitcoin-psbt"`,
+		`  kind == "bitcoin-psbt" && velocity.spent("btc:regtest", duration("24h")) <= 1500000`,
 		"",
 	}, "\n")))
 	if err != nil {
@@ -226,6 +226,22 @@ func TestSignPolicy_EverySiteChecksWhatItSigns(t *testing.T) {
 		// approvals, is still refused after a legitimate signature.
 		other := sha256.Sum256([]byte("again"))
 		attack(t, ab, other, keyquorum.SignEvidence(in.Bytes(), good, nil), "not one the intent asks for")
+	})
+
+	t.Run("VelocitySurvivesARestart", func(t *testing.T) {
+		// The approved PSBT above sent 990,000 sat; a second one of
+		// 990,000 would pass the 1,500,000 daily limit. b restarts in
+		// between: it must still remember the first.
+		b.stop(t)
+		b.start(t)
+		in2, plan2 := psbtIntent(t, func(tx *wire.MsgTx) { tx.LockTime = 7 })
+		approved := []policy.Approval{alice.approve(t, plan2, later), bob.approve(t, plan2, later)}
+		_, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: plan2.Digests[0].Digest,
+			SignOptions: keyquorum.SignOptions{Signers: ab, Intent: in2, Approvals: approved}})
+		var refused *tss.RefusedError
+		if !errors.As(err, &refused) || refused.Party != b.id || !strings.Contains(refused.Reason, "no rule") {
+			t.Fatalf("second withdrawal over the daily limit after a restart: %v, want b's refusal (no rule matches)", err)
+		}
 	})
 
 	t.Run("OnlineSessionForAnotherDigest", func(t *testing.T) {

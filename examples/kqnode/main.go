@@ -7,6 +7,8 @@
 //	kqnode sign     --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18] [--json]
 //	kqnode sign-psbt --home DIR --key ID --psbt BASE64|@FILE [--network regtest] [--json]
 //	kqnode sign-eth --home DIR --key ID --tx HEX --chain-id N [--path m/0/1] [--json]
+//	kqnode request  create|approve|show|list|sign --home DIR ...
+//	kqnode policy   check --policy FILE | test --policy FILE --home DIR --key ID ...
 //	kqnode status   --home DIR [--json]
 //
 // init sets up a site's home directory and HSM keys; run is the site's
@@ -57,6 +59,7 @@ var commands = []command{
 	{"sign-psbt", "sign a key's inputs of a Bitcoin PSBT", cmdSignPSBT},
 	{"sign-eth", "sign an Ethereum transaction", cmdSignEth},
 	{"request", "create, approve, show, list and sign requests (intents waiting for approvals)", cmdRequest},
+	{"policy", "check a policy file, or evaluate one against an intent without signing", cmdPolicy},
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
 }
 

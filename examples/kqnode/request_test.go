@@ -77,6 +77,16 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A policy with a mistake stops run at once, naming the line.
+	bad := filepath.Join(root, "bad-policy")
+	if err := os.WriteFile(bad, []byte("keyquorum-policy 1\nrule r allow\n  kind == \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	eb := c.fails(t, nil, 1, codeBadRequest, "policy", "check", "--policy", bad)
+	if !strings.Contains(eb.Error, "bad-policy:3") {
+		t.Errorf("policy check of a bad file: %s, want the line named", eb.Error)
+	}
+
 	var sites []*e2eSite
 	for i, name := range []string{"a", "b", "c"} {
 		hsmRoot := filepath.Join(root, "hsm-"+name)
@@ -102,6 +112,9 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 	}
 	a, b, sc := sites[0], sites[1], sites[2]
 	peerFile := writePeers(t, root, sites)
+	if r := c.run(t, a.env(), "run", "--home", a.home, "--peers", peerFile, "--policy", bad); r.code != 1 || !strings.Contains(r.stderr, "bad-policy:3") {
+		t.Fatalf("run with a bad policy: exit %d, stderr %q; want exit 1 naming the line", r.code, r.stderr)
+	}
 	cluster := proctest.New(t)
 	for _, s := range sites {
 		p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: bin, Env: s.env(), Args: []string{
@@ -142,7 +155,7 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 	}
 
 	// Without approvals the initiating site refuses itself.
-	eb := c.fails(t, nil, 1, codePolicy, "request", "sign", "--home", a.home, "--id", req.ID, "--signers", a.peerID+","+b.peerID)
+	eb = c.fails(t, nil, 1, codePolicy, "request", "sign", "--home", a.home, "--id", req.ID, "--signers", a.peerID+","+b.peerID)
 	if !strings.Contains(eb.Error, "psbt") {
 		t.Errorf("refusal does not name the rule: %s", eb.Error)
 	}
@@ -166,6 +179,12 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 	}
 	if r := approve("bob", bob); !r.Plan.Decision.Allowed || r.Approvals != 2 {
 		t.Fatalf("after two approvals: %+v", r.Plan.Decision)
+	}
+	// The same decision offline, from the policy file and the request.
+	var pt policyTestResult
+	c.ok(t, nil, &pt, "policy", "test", "--policy", policyFile, "--home", a.home, "--request", req.ID)
+	if !pt.Decision.Allowed || pt.Decision.Rule != "psbt" || len(pt.Decision.Counted) != 2 {
+		t.Fatalf("policy test: %+v", pt)
 	}
 	var list requestListResult
 	c.ok(t, nil, &list, "request", "list", "--home", a.home)
