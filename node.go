@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyquorum/keyquorum/audit"
 	"github.com/keyquorum/keyquorum/hsmshare"
 	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/transport"
@@ -152,6 +153,19 @@ type Config struct {
 	// velocity limits of its policy (sealed in the store, kept across
 	// restarts). Default policy.DefaultRetention (31 days).
 	VelocityRetention time.Duration
+	// AuditDir is the directory of the site's audit log (package audit):
+	// every start and stop, signing decision, signature and finished
+	// session, durable before it takes effect, in a Merkle tree whose
+	// checkpoints the HSM identity key signs. Default: "audit" beside
+	// StoreDir. A site that cannot append refuses to sign (ErrAudit).
+	AuditDir string
+	// AuditCheckpointInterval is how often the site signs a checkpoint of
+	// its audit log (and once at Close). Default
+	// DefaultAuditCheckpointInterval.
+	AuditCheckpointInterval time.Duration
+	// DisableAudit turns the audit log off, for benchmarks that compare
+	// its cost. A custody site keeps it on.
+	DisableAudit bool
 	// Policy, if set, must also approve every session before this site
 	// joins or proposes it (see tss.Policy), after the signing policy: a
 	// hook for checks of the embedding service, which receives the
@@ -189,7 +203,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.PreParamsTarget < 0 || c.PreParamsConcurrency < 0 || c.PoolTarget < 0 || c.PoolParallel < 0 ||
 		c.MaxPoolsPerKey < 0 || c.MaxPoolsPerInitiator < 0 ||
-		c.RoundTimeout < 0 || c.JoinTimeout < 0 || c.SendTimeout < 0 || c.VelocityRetention < 0 {
+		c.RoundTimeout < 0 || c.JoinTimeout < 0 || c.SendTimeout < 0 || c.VelocityRetention < 0 || c.AuditCheckpointInterval < 0 {
 		return c, fmt.Errorf("%w: counts and timeouts must not be negative", ErrInvalidConfig)
 	}
 	if c.PreParamsTarget == 0 {
@@ -238,6 +252,7 @@ type Node struct {
 	ops      *operations
 	quic     []byte
 
+	audit      *audit.Log  // nil when offline or DisableAudit
 	signPol    *signPolicy // nil: the site signs nothing
 	keyCache   *policy.KeyCache
 	velocityMu sync.Mutex // orders saves of the velocity record
@@ -333,6 +348,19 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		n.log.Info("site opened offline", "peer_id", string(n.party))
 		return n, nil
 	}
+
+	if err := n.openAudit(); err != nil {
+		return nil, err
+	}
+	polName := ""
+	if cfg.SigningPolicy != nil {
+		polName = cfg.SigningPolicy.Name()
+	}
+	if err := n.record(ctx, auditSiteStart, map[string]string{"peer_id": string(n.party), "policy": polName,
+		"committee": fmt.Sprint(len(cfg.Peers))}); err != nil {
+		return nil, err
+	}
+	n.goBackground(n.runAuditCheckpoints)
 
 	tn, err := transport.New(transport.Config{
 		Identity: n.identity, Peers: cfg.Peers, ListenAddrs: cfg.ListenAddrs,
@@ -459,6 +487,9 @@ func (n *Node) Close() error {
 		n.mu.Lock()
 		n.closed = true
 		n.mu.Unlock()
+		if n.audit != nil {
+			n.recordQuiet(auditSiteStop, map[string]string{"peer_id": string(n.party)})
+		}
 		n.cancel()
 		n.calls.Wait()
 		n.bg.Wait()
@@ -474,9 +505,15 @@ func (n *Node) release() error {
 	if n.cancel != nil {
 		n.cancel()
 	}
+	n.bg.Wait() // the checkpoint signer uses the log and the token
 	if n.net != nil {
 		if err := n.net.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("keyquorum: close network: %w", err))
+		}
+	}
+	if n.audit != nil {
+		if err := n.audit.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("keyquorum: close audit log: %w", err))
 		}
 	}
 	if n.store != nil {

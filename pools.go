@@ -2,11 +2,13 @@ package keyquorum
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -196,6 +198,19 @@ func (n *Node) policy(ctx context.Context, p *tss.Proposal) error {
 // completed is the engine's Completed hook: a presigning session that
 // succeeded here records its pool, which is then maintained.
 func (n *Node) completed(ctx context.Context, p *tss.Proposal) {
+	sid := p.SessionID()
+	fields := map[string]string{"op": string(p.Op), "session": hex.EncodeToString(sid[:]), "key_id": p.KeyID,
+		"initiator": string(p.Initiator), "parties": parties(p.Parties), "path": p.Path}
+	if p.Count > 0 {
+		fields["count"] = strconv.Itoa(p.Count)
+	}
+	n.recordQuiet(auditSessionDone, fields)
+	if p.Op == tss.OpKeygen {
+		if info, err := n.eng.Key(ctx, p.KeyID); err == nil {
+			n.recordQuiet(auditKeygen, map[string]string{"key_id": info.ID, "public_key": hex.EncodeToString(info.PublicKey),
+				"threshold": strconv.Itoa(info.Threshold), "parties": parties(info.Parties)})
+		}
+	}
 	if p.Op != tss.OpPresign {
 		return
 	}

@@ -3,6 +3,7 @@ package keyquorum
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -165,7 +166,7 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.authorize(ctx, n.party, req.KeyID, path, [][32]byte{req.Digest}, evidence); err != nil {
+	if _, err := n.authorize(ctx, n.party, "", req.KeyID, path, [][32]byte{req.Digest}, evidence); err != nil {
 		if errors.Is(err, policy.ErrRefused) || errors.Is(err, ErrNoSigningPolicy) || errors.Is(err, ErrDigestNotInIntent) {
 			return nil, fmt.Errorf("%w: %w", tss.ErrPolicy, err)
 		}
@@ -207,6 +208,9 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 	if err := sig.Verify(); err != nil {
 		return nil, fmt.Errorf("%s with signers %v: %w", proto, signers, err)
 	}
+	n.recordQuiet(auditSignResult, map[string]string{"key_id": req.KeyID, "path": orRoot(path), "protocol": string(proto),
+		"signers": parties(signers), "digest": hex.EncodeToString(req.Digest[:]),
+		"r": hex.EncodeToString(sig.R[:]), "s": hex.EncodeToString(sig.S[:])})
 	return &Signature{Signature: *sig, Protocol: proto, Signers: signers}, nil
 }
 

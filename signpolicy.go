@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyquorum/keyquorum/policy"
@@ -155,7 +157,40 @@ type authorization struct {
 // policy allows the intent with the approvals that came with it (recording
 // its spends in the velocity record, persisted before it returns). from
 // names the proposer for the refusal message.
-func (n *Node) authorize(ctx context.Context, from tss.PartyID, keyID, path string, digests [][32]byte, evidence []byte) (*authorization, error) {
+func (n *Node) authorize(ctx context.Context, from tss.PartyID, session, keyID, path string, digests [][32]byte, evidence []byte) (*authorization, error) {
+	a, err := n.authorizeUnrecorded(ctx, from, keyID, path, digests, evidence)
+	fields := map[string]string{"initiator": string(from), "session": session, "key_id": keyID, "path": orRoot(path), "digests": hexList(digests)}
+	if a != nil {
+		fields["intent"] = hex.EncodeToString(a.plan.IntentHash[:])
+		fields["summary"] = hex.EncodeToString(a.plan.SummaryHash[:])
+		fields["kind"] = string(a.plan.Intent.Kind())
+	}
+	if err != nil {
+		fields["reason"] = truncateField(err.Error())
+		n.recordQuiet(auditSignRefuse, fields)
+		return nil, err
+	}
+	fields["rule"] = a.decision.Rule
+	fields["approvers"] = strings.Join(a.decision.Counted, ",")
+	// Durable before this site's share can leave it.
+	if err := n.record(ctx, auditSignAuthorize, fields); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// truncateField bounds a reason for an audit field.
+func truncateField(s string) string {
+	if len(s) > 1024 {
+		return s[:1024]
+	}
+	return s
+}
+
+func (n *Node) authorizeUnrecorded(ctx context.Context, from tss.PartyID, keyID, path string, digests [][32]byte, evidence []byte) (*authorization, error) {
+	if err := n.auditHealthy(); err != nil {
+		return nil, err
+	}
 	sp := n.signPol
 	if sp == nil {
 		return nil, ErrNoSigningPolicy
@@ -244,7 +279,8 @@ func (n *Node) checkProposal(ctx context.Context, p *tss.Proposal) (*tss.Proposa
 	if err != nil {
 		return nil, err
 	}
-	a, err := n.authorize(ctx, p.Initiator, p.KeyID, p.Path, digests, p.Evidence)
+	sid := p.SessionID()
+	a, err := n.authorize(ctx, p.Initiator, hex.EncodeToString(sid[:]), p.KeyID, p.Path, digests, p.Evidence)
 	if err != nil {
 		n.log.Warn("signing session refused", "initiator", string(p.Initiator), "key", p.KeyID, "op", string(p.Op), "err", err.Error())
 		return nil, err

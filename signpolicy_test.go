@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/audit"
 	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/tss"
 	"github.com/keyquorum/keyquorum/wallet"
@@ -256,6 +257,51 @@ func TestSignPolicy_EverySiteChecksWhatItSigns(t *testing.T) {
 		var refused *tss.RefusedError
 		if !errors.As(err, &refused) || refused.Party != b.id || !strings.Contains(refused.Reason, "not one the intent asks for") {
 			t.Fatalf("online session for another digest: %v, want a refusal by %s", err, b.id)
+		}
+	})
+
+	t.Run("AuditLogRecordsEveryDecision", func(t *testing.T) {
+		v, err := b.node.AuditVerifier()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.node.AuditLog().Checkpoint(ctx); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := audit.Verify(ctx, b.node.AuditLog().Dir(), audit.VerifyOptions{Log: v})
+		if err != nil || rep.Unsigned != 0 {
+			t.Fatalf("b's audit log: %+v, %v", rep, err)
+		}
+		entries, err := b.node.AuditLog().Tail(ctx, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		count := map[string]int{}
+		for _, e := range entries {
+			count[e.Type]++
+			if e.Type == "sign.authorize" && (e.Fields["rule"] != "psbt" || e.Fields["approvers"] != "alice,bob" || e.Fields["intent"] == "") {
+				t.Errorf("authorization entry %s", e.JSON())
+			}
+		}
+		// Every attack above was refused and recorded; the approved PSBT
+		// and the restart were recorded too.
+		if count["sign.refuse"] < 9 || count["sign.authorize"] < 1 || count["site.start"] < 2 || count["site.stop"] < 1 {
+			t.Fatalf("b's audit entries by type: %v", count)
+		}
+	})
+
+	t.Run("SiteThatCannotAuditRefuses", func(t *testing.T) {
+		// A log that can no longer append (closed here, standing for a
+		// full disk or an I/O error): b refuses what it would sign.
+		if err := b.node.AuditLog().Close(); err != nil {
+			t.Fatal(err)
+		}
+		alicesAndBobs := []policy.Approval{alice.approve(t, plan, later), bob.approve(t, plan, later)}
+		_, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: sighash,
+			SignOptions: keyquorum.SignOptions{Signers: ab, Intent: in, Approvals: alicesAndBobs}})
+		var refused *tss.RefusedError
+		if !errors.As(err, &refused) || refused.Party != b.id || !strings.Contains(refused.Reason, "audit log cannot record") {
+			t.Fatalf("signing with a site whose audit log is broken: %v, want its refusal", err)
 		}
 	})
 }

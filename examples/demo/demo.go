@@ -211,6 +211,14 @@ func (d *demo) run(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := d.do("stop site a; kqnode audit verify each site's audit log (HSM-signed checkpoints)", func() (string, error) {
+		if err := d.stop(a); err != nil {
+			return "", err
+		}
+		return d.verifyAudit(ctx)
+	}); err != nil {
+		return err
+	}
 	return nil
 }
 

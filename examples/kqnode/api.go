@@ -196,6 +196,8 @@ const (
 	codeUnreachable      = "unreachable"              // parties could not be reached
 	codeRefused          = "refused"                  // a party refused (its checks or policy)
 	codePolicy           = "policy"                   // this site's own signing policy refused the request
+	codeAuditInvalid     = "audit_invalid"            // kqnode audit verify: the log does not verify
+	codeAudit            = "audit"                    // the site cannot write its audit log and refuses to sign
 	codeAborted          = "aborted"                  // a party aborted the session
 	codeCulprit          = "culprit"                  // a party provably misbehaved
 	codeBusy             = "busy"                     // too many sessions at once
@@ -230,6 +232,10 @@ func classify(err error) (code string, status int, parties []string) {
 		return codeCulprit, 502, partyStrings(cul.Parties)
 	case errors.As(err, &eq):
 		return codeCulprit, 502, []string{string(eq.Sender), string(eq.Reporter)}
+	case errors.Is(err, errAuditBad):
+		return codeAuditInvalid, 422, nil
+	case errors.Is(err, keyquorum.ErrAudit):
+		return codeAudit, 503, nil
 	case errors.Is(err, tss.ErrPolicy), errors.Is(err, keyquorum.ErrNoSigningPolicy), errors.Is(err, policy.ErrRefused):
 		return codePolicy, 403, nil
 	case errors.Is(err, tss.ErrUnknownKey):

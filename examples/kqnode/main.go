@@ -9,6 +9,7 @@
 //	kqnode sign-eth --home DIR --key ID --tx HEX --chain-id N [--path m/0/1] [--json]
 //	kqnode request  create|approve|show|list|sign --home DIR ...
 //	kqnode policy   check --policy FILE | test --policy FILE --home DIR --key ID ...
+//	kqnode audit    verify|tail|export|prove --home DIR ...
 //	kqnode status   --home DIR [--json]
 //
 // init sets up a site's home directory and HSM keys; run is the site's
@@ -60,6 +61,7 @@ var commands = []command{
 	{"sign-eth", "sign an Ethereum transaction", cmdSignEth},
 	{"request", "create, approve, show, list and sign requests (intents waiting for approvals)", cmdRequest},
 	{"policy", "check a policy file, or evaluate one against an intent without signing", cmdPolicy},
+	{"audit", "verify, tail, export a site's audit log, or prove an entry", cmdAudit},
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
 }
 

@@ -217,4 +217,22 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 	if !strings.Contains(eb.Error, "no-raw") || !strings.Contains(eb.Error, "never signed") {
 		t.Errorf("raw digest refusal: %s", eb.Error)
 	}
+
+	// Every site's audit log holds its decisions and verifies; the
+	// co-signer's names the rule and the approvers.
+	for _, s := range sites {
+		var v auditVerifyResult
+		c.ok(t, nil, &v, "audit", "verify", "--home", s.home)
+		if v.Entries < 2 {
+			t.Errorf("audit log of %s: %+v", s.name, v)
+		}
+	}
+	r := c.run(t, nil, "audit", "tail", "--home", b.home, "-n", "100")
+	if r.code != 0 || !strings.Contains(r.stdout, `"type":"sign.authorize"`) || !strings.Contains(r.stdout, `"approvers":"alice,bob"`) ||
+		!strings.Contains(r.stdout, `"rule":"psbt"`) || !strings.Contains(r.stdout, `"type":"site.start"`) {
+		t.Errorf("audit tail of b: exit %d\n%s", r.code, r.stdout)
+	}
+	if !strings.Contains(r.stdout, `"type":"sign.refuse"`) || !strings.Contains(r.stdout, "no-raw") {
+		t.Errorf("b's refusal of the raw digest is not in its audit log:\n%s", r.stdout)
+	}
 }

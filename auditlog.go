@@ -1,0 +1,156 @@
+package keyquorum
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/keyquorum/keyquorum/audit"
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// DefaultAuditCheckpointInterval is how often a site signs a checkpoint of
+// its audit log when Config.AuditCheckpointInterval is zero.
+const DefaultAuditCheckpointInterval = time.Minute
+
+// ErrAudit means this site could not record an action in its audit log
+// (disk full, I/O error): it refuses to sign until it can, because an
+// action must be in the log before it takes effect.
+var ErrAudit = errors.New("keyquorum: audit log cannot record")
+
+// Audit entry types this site writes (audit/FORMAT.md has the entry form;
+// the README lists every type and its fields).
+const (
+	auditSiteStart     = "site.start"
+	auditSiteStop      = "site.stop"
+	auditSignAuthorize = "sign.authorize"
+	auditSignRefuse    = "sign.refuse"
+	auditSignResult    = "sign.result"
+	auditSessionDone   = "session.done"
+	auditKeygen        = "key.generated"
+)
+
+// AuditOrigin is the origin (the name in its checkpoints) of the audit log
+// of the site with party ID party.
+func AuditOrigin(party tss.PartyID) string { return "keyquorum/" + string(party) }
+
+// openAudit opens (or creates) the site's audit log: entries are written
+// by this site, checkpoints signed by its HSM identity key.
+func (n *Node) openAudit() error {
+	if n.cfg.DisableAudit {
+		n.log.Warn("audit log disabled (Config.DisableAudit): this site keeps no tamper-evident record of what it signs")
+		return nil
+	}
+	dir := n.cfg.AuditDir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(filepath.Clean(n.cfg.StoreDir)), "audit")
+	}
+	l, err := audit.Open(dir, audit.Config{Origin: AuditOrigin(n.party), Site: string(n.party), Signer: n.identity})
+	if err != nil {
+		return fmt.Errorf("keyquorum: open audit log %s: %w", dir, err)
+	}
+	n.audit = l
+	return nil
+}
+
+// AuditVerifier returns the verifier of this site's audit checkpoints (its
+// origin and HSM identity key), what an auditor needs besides a copy of
+// the log directory.
+func (n *Node) AuditVerifier() (note.Verifier, error) {
+	return audit.NewVerifier(AuditOrigin(n.party), n.identity.PublicKey())
+}
+
+// AuditLog returns the site's audit log (nil when DisableAudit is set), for
+// reading it (Tail, Follow, Export, Prove) and for shipping its entries
+// elsewhere. The Node writes to it; callers should not append.
+func (n *Node) AuditLog() *audit.Log { return n.audit }
+
+// record appends an audit entry and returns only once it is durable. With
+// the audit log disabled it does nothing.
+func (n *Node) record(ctx context.Context, typ string, fields map[string]string) error {
+	if n.audit == nil {
+		return nil
+	}
+	for k, v := range fields {
+		if v == "" {
+			delete(fields, k)
+		}
+	}
+	if _, err := n.audit.Append(ctx, audit.Record{Type: typ, Fields: fields}); err != nil {
+		n.log.Error("audit log append failed: this site refuses to sign until it can record", "type", typ, "err", err.Error())
+		return fmt.Errorf("%w: %w", ErrAudit, err)
+	}
+	return nil
+}
+
+// recordQuiet appends an entry whose failure cannot stop the action (it
+// happened already); the failure is logged and makes the log unhealthy,
+// so the next signing request is refused.
+func (n *Node) recordQuiet(typ string, fields map[string]string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_ = n.record(ctx, typ, fields)
+}
+
+// auditHealthy reports whether the log can take entries (nil when it is
+// disabled or healthy).
+func (n *Node) auditHealthy() error {
+	if n.audit == nil {
+		return nil
+	}
+	if err := n.audit.Healthy(); err != nil {
+		return fmt.Errorf("%w: %w", ErrAudit, err)
+	}
+	return nil
+}
+
+func parties(ps []tss.PartyID) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = string(p)
+	}
+	return strings.Join(s, ",")
+}
+
+// hexList lists digests in hex; a batch too long for one field is named
+// by its count and the SHA-256 of the digests in order.
+func hexList(ds [][32]byte) string {
+	if len(ds) > 60 {
+		h := sha256.New()
+		for _, d := range ds {
+			h.Write(d[:])
+		}
+		return fmt.Sprintf("%d digests, sha256 %x", len(ds), h.Sum(nil))
+	}
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = hex.EncodeToString(d[:])
+	}
+	return strings.Join(s, ",")
+}
+
+// runAuditCheckpoints signs a checkpoint every interval and at shutdown.
+func (n *Node) runAuditCheckpoints(ctx context.Context) {
+	if n.audit == nil {
+		return
+	}
+	every := n.cfg.AuditCheckpointInterval
+	if every == 0 {
+		every = DefaultAuditCheckpointInterval
+	}
+	_ = n.audit.RunCheckpoints(ctx, every, func(cp *audit.Checkpoint, err error) {
+		if err != nil {
+			n.log.Error("audit checkpoint failed", "err", err.Error())
+			return
+		}
+		n.log.Debug("audit checkpoint signed", "size", strconv.FormatUint(cp.Size, 10))
+	})
+}
