@@ -3,8 +3,8 @@ package keyquorum
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
