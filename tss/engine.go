@@ -441,17 +441,20 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 		e.refuse(m, quota)
 		return
 	}
-	hooks, err := e.check(ctx, prop, false, nil)
+	op, err := e.sessionOpFor(prop)
+	if err == nil {
+		err = e.check(ctx, prop, op)
+	}
 	if err != nil {
 		e.log.Info("refused session", "session", m.Session.Short(), "op", string(prop.Op), "from", string(m.From), "reason", err.Error())
 		e.refuse(m, err)
 		return
 	}
-	if hooks.respond != nil {
-		e.respond(ctx, m, hooks)
+	if one, ok := op.(oneShotOp); ok {
+		e.respond(ctx, m, one)
 		return
 	}
-	if _, err := e.startSession(prop, false, hooks, nil); err != nil {
+	if _, err := e.startSession(ctx, prop, false, op); err != nil {
 		if errors.Is(err, ErrBusy) {
 			e.count(dropOverQuota)
 		}
@@ -491,7 +494,7 @@ func needsPreParams(prop *Proposal, self PartyID) bool {
 // respond answers a proposal of an immediate session (online signing) on
 // its own goroutine: the session is recorded as ended at once, so a replay
 // of the proposal is dropped, and the answer is one result or a refusal.
-func (e *Engine) respond(ctx context.Context, m *Message, hooks sessionHooks) {
+func (e *Engine) respond(ctx context.Context, m *Message, op oneShotOp) {
 	e.mu.Lock()
 	if !e.running {
 		e.mu.Unlock()
@@ -517,7 +520,7 @@ func (e *Engine) respond(ctx context.Context, m *Message, hooks sessionHooks) {
 			e.mu.Unlock()
 			e.responding.Add(-1)
 		}()
-		payload, err := hooks.respond(ctx)
+		payload, err := op.respond(ctx)
 		if err != nil {
 			e.log.Info("refused online session", "session", m.Session.Short(), "from", string(m.From), "reason", err.Error())
 			e.refuse(m, err)
@@ -544,46 +547,42 @@ func (e *Engine) forgetSession(from PartyID, preParams bool) {
 	}
 }
 
-// check runs the operation's checks and the policy, and returns the hooks
-// that run the session.
-func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool, extra any) (sessionHooks, error) {
-	var hooks sessionHooks
-	var err error
+// sessionOpFor returns the session kind that runs prop on a participant,
+// not yet checked.
+func (e *Engine) sessionOpFor(prop *Proposal) (sessionOp, error) {
 	switch prop.Op {
 	case OpKeygen:
-		hooks, err = e.keygenHooks(ctx, prop, initiator)
+		return newKeygenSession(e, prop), nil
 	case OpSign:
-		hooks, err = e.signHooks(ctx, prop, initiator)
+		return newSignSession(e, prop), nil
 	case OpReshare:
-		hooks, err = e.reshareHooks(ctx, prop, initiator)
+		return newReshareSession(e, prop), nil
 	case OpCommit:
-		hooks, err = e.commitHooks(ctx, prop, initiator)
+		return newCommitSession(e, prop), nil
 	case OpPresign:
-		hooks, err = e.presignHooks(ctx, prop, initiator)
+		return newPresignSession(e, prop), nil
 	case OpOnline:
-		st, _ := extra.(*onlineState)
-		if st == nil {
-			st = &onlineState{}
-		}
-		hooks, err = e.onlineHooks(ctx, prop, initiator, st)
+		return newOnlineSession(e, prop, false), nil
 	case OpReconcile:
-		st, _ := extra.(*reconcileState)
-		if st == nil {
-			st = &reconcileState{replies: make(map[PartyID][]string)}
-		}
-		hooks, err = e.reconcileHooks(ctx, prop, initiator, st)
-	default:
-		err = fmt.Errorf("%w: operation %q cannot be proposed this way", ErrBadRequest, prop.Op)
+		return newReconcileSession(e, prop), nil
 	}
-	if err != nil {
-		return sessionHooks{}, err
+	return nil, fmt.Errorf("%w: operation %q cannot be proposed this way", ErrBadRequest, prop.Op)
+}
+
+// check runs the operation's checks (op.check) and then the policy. It is
+// the one place where both run: on the initiator before it proposes prop,
+// and on every participant before it joins. op must have been built for
+// prop.
+func (e *Engine) check(ctx context.Context, prop *Proposal, op sessionOp) error {
+	if err := op.check(ctx); err != nil {
+		return err
 	}
 	if e.cfg.Policy != nil {
 		if err := e.cfg.Policy(ctx, prop); err != nil {
-			return sessionHooks{}, fmt.Errorf("%w: %w", ErrPolicy, err)
+			return fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
 	}
-	return hooks, nil
+	return nil
 }
 
 // refuse queues a refusal for the proposer of m. Its peer's refusal
@@ -611,10 +610,11 @@ func (e *Engine) refuse(m *Message, reason error) {
 	}
 }
 
-// startSession registers and starts a session. callerCtx, when set, also
-// ends the session when it is done (an initiator's request context).
-func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks, callerCtx context.Context) (*session, error) {
-	s := newSession(e, prop, initiator, hooks)
+// startSession registers and starts a session. checkCtx is the context op
+// was checked under; on the initiator it is the request's context, whose
+// end also ends the session.
+func (e *Engine) startSession(checkCtx context.Context, prop *Proposal, initiator bool, op sessionOp) (*session, error) {
+	s := newSession(e, checkCtx, prop, initiator, op)
 	pp := !initiator && needsPreParams(prop, e.net.Self())
 	e.mu.Lock()
 	if !e.running {
@@ -644,8 +644,8 @@ func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks
 	e.mu.Unlock()
 
 	stop := func() bool { return true }
-	if callerCtx != nil {
-		stop = context.AfterFunc(callerCtx, cancel)
+	if initiator {
+		stop = context.AfterFunc(checkCtx, cancel)
 	}
 	go func() {
 		defer e.wg.Done()
@@ -666,47 +666,44 @@ func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks
 	return s, nil
 }
 
-// propose fills the proposal's common fields, checks it like any party
-// would, runs the session as initiator and waits for it to end.
-func (e *Engine) propose(ctx context.Context, prop *Proposal, extra ...any) (*session, error) {
+// propose fills the proposal's common fields, checks it with op like any
+// party would, runs the session as initiator and waits for it to end. op
+// is the initiator's session of prop's kind; its fields hold the results
+// once propose returns without error.
+func (e *Engine) propose(ctx context.Context, prop *Proposal, op sessionOp) error {
 	select {
 	case <-e.ready:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrEngineClosed, ctx.Err())
+		return fmt.Errorf("%w: %w", ErrEngineClosed, ctx.Err())
 	}
 	prop.Version = proposalVersion
 	prop.Initiator = e.net.Self()
 	if _, err := io.ReadFull(e.cfg.Rand, prop.Nonce[:]); err != nil {
-		return nil, fmt.Errorf("tss: read randomness: %w", err)
+		return fmt.Errorf("tss: read randomness: %w", err)
 	}
 	if err := prop.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	var x any
-	if len(extra) > 0 {
-		x = extra[0]
+	if err := e.check(ctx, prop, op); err != nil {
+		return err
 	}
-	hooks, err := e.check(ctx, prop, true, x)
+	s, err := e.startSession(ctx, prop, true, op)
 	if err != nil {
-		return nil, err
-	}
-	s, err := e.startSession(prop, true, hooks, ctx)
-	if err != nil {
-		return nil, err
+		return err
 	}
 	select {
 	case <-s.done:
 		err := s.err
-		if err == nil && hooks.verify != nil {
-			err = hooks.verify()
+		if err == nil {
+			err = op.verify()
 		}
-		if err == nil && e.cfg.Completed != nil && !hooks.immediate {
+		if err == nil && e.cfg.Completed != nil && !s.oneShot {
 			e.cfg.Completed(ctx, prop)
 		}
-		return s, err
+		return err
 	case <-ctx.Done():
 		<-s.done
-		return s, fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
+		return fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
 	}
 }
 
