@@ -2,7 +2,6 @@ package tss
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,86 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 )
-
-// ErrInvalidConfig means a Config (or PreParamsConfig) field has a value
-// that cannot work, such as a negative timeout.
-var ErrInvalidConfig = errors.New("tss: invalid configuration")
-
-// Defaults used by New for zero Config fields.
-const (
-	// DefaultRoundTimeout is how long a session waits without progress.
-	DefaultRoundTimeout = 2 * time.Minute
-	// DefaultJoinTimeout is how long an initiator waits for accepts, and a
-	// participant for the start.
-	DefaultJoinTimeout = 30 * time.Second
-	// DefaultMaxSessions bounds the sessions running at once.
-	DefaultMaxSessions = 64
-	// DefaultMaxSessionsPerPeer bounds the sessions one other party may
-	// have proposed that run here at once: a quarter of
-	// DefaultMaxSessions, so that one party cannot take every slot.
-	DefaultMaxSessionsPerPeer = 16
-)
-
-// Policy decides whether this party takes part in a proposed session. It
-// runs after the engine's own checks (key known, party in the signer set,
-// payload well formed) and can look at the proposal's evidence, for example
-// approvals for a withdrawal. A non-nil error refuses the session; its text
-// is sent to the initiator, so it must not contain secrets.
-type Policy func(ctx context.Context, p *Proposal) error
-
-// Config configures an Engine. Network and Store are required. Negative
-// durations and counts are refused with ErrInvalidConfig.
-type Config struct {
-	// Network carries messages to the other parties.
-	Network Network
-	// Store keeps this party's key shares and presignatures, sealed.
-	Store Store
-	// Ledger records, in the party's HSM, which presignatures were used, so
-	// that a restored copy of the store cannot make one usable again.
-	// Default: Store, when it implements Ledger (hsmshare.Store does).
-	// Without one, this party can still run keygen, GG18 signing and
-	// resharing, but cannot make or use GG20 presignatures.
-	Ledger Ledger
-	// PreParams supplies Paillier pre-parameters to keygen and resharing.
-	// Without it, this party cannot take part in keygen or join a new
-	// committee.
-	PreParams PreParamsSource
-	// Policy, if set, must approve every session before this party joins
-	// or proposes it.
-	Policy Policy
-	// Completed, if set, is called when a session has succeeded for this
-	// party and its results are stored: on a participant before it reports
-	// its result to the initiator, on the initiator once every party has
-	// reported and the results check out. It runs on the session's
-	// goroutine (the initiator's calling goroutine) and should return
-	// quickly. It is not called for failed sessions nor for GG20 online
-	// signing.
-	Completed func(ctx context.Context, p *Proposal)
-	// RoundTimeout is how long a session waits without progress before it
-	// fails naming the parties it waits for. Only messages that move the
-	// protocol forward count as progress; echoes alone do not. Default
-	// DefaultRoundTimeout.
-	RoundTimeout time.Duration
-	// JoinTimeout is how long an initiator waits for the other parties to
-	// accept, and a participant for the start. Default DefaultJoinTimeout.
-	JoinTimeout time.Duration
-	// MaxSessions bounds concurrently running sessions. Default
-	// DefaultMaxSessions.
-	MaxSessions int
-	// MaxSessionsPerPeer bounds the sessions proposed by one other party
-	// that run here at once, GG20 online answers included; a proposal over
-	// it is refused with ErrBusy. An initiator that runs more sessions
-	// with this party at once (many concurrent Sign or SignOnline calls, a
-	// PresignRequest.Parallel above it) gets those refusals; SignBatch
-	// signs many digests in one session. It must not exceed MaxSessions.
-	// Default DefaultMaxSessionsPerPeer, or MaxSessions when that is
-	// smaller.
-	MaxSessionsPerPeer int
-	// Logger receives structured logs; it never gets secrets. Default: none.
-	Logger *slog.Logger
-	// Rand is the randomness source. Default crypto/rand.
-	Rand io.Reader
-}
 
 // Engine runs this party's side of every session. Create it with New, run
 // Run in a goroutine, then call Keygen, Sign, Reshare and the GG20 methods.
@@ -165,6 +84,10 @@ const (
 	refusalQueue = 64
 	// refusalTimeout bounds the sending of one refusal.
 	refusalTimeout = 2 * time.Second
+	// endedSessionsKept is how many ended sessions the engine remembers,
+	// so that a replayed proposal or a late message for one is dropped
+	// and counted as such.
+	endedSessionsKept = 8192
 )
 
 // peerState is one other party as the engine sees it: the queue of its
@@ -197,47 +120,9 @@ func (in *inbound) release() {
 // New validates cfg, applies defaults and returns an Engine. Invalid values
 // are reported with an error wrapping ErrInvalidConfig.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Network == nil {
-		return nil, fmt.Errorf("%w: Config.Network is required", ErrInvalidConfig)
-	}
-	if cfg.Store == nil {
-		return nil, fmt.Errorf("%w: Config.Store is required", ErrInvalidConfig)
-	}
-	if err := cfg.Network.Self().Validate(); err != nil {
-		return nil, fmt.Errorf("tss: network identity: %w", err)
-	}
-	switch {
-	case cfg.RoundTimeout < 0:
-		return nil, fmt.Errorf("%w: RoundTimeout %v is negative", ErrInvalidConfig, cfg.RoundTimeout)
-	case cfg.JoinTimeout < 0:
-		return nil, fmt.Errorf("%w: JoinTimeout %v is negative", ErrInvalidConfig, cfg.JoinTimeout)
-	case cfg.MaxSessions < 0:
-		return nil, fmt.Errorf("%w: MaxSessions %d is negative", ErrInvalidConfig, cfg.MaxSessions)
-	case cfg.MaxSessionsPerPeer < 0:
-		return nil, fmt.Errorf("%w: MaxSessionsPerPeer %d is negative", ErrInvalidConfig, cfg.MaxSessionsPerPeer)
-	}
-	if cfg.RoundTimeout == 0 {
-		cfg.RoundTimeout = DefaultRoundTimeout
-	}
-	if cfg.JoinTimeout == 0 {
-		cfg.JoinTimeout = DefaultJoinTimeout
-	}
-	if cfg.MaxSessions == 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.MaxSessionsPerPeer == 0 {
-		cfg.MaxSessionsPerPeer = min(DefaultMaxSessionsPerPeer, cfg.MaxSessions)
-	}
-	if cfg.MaxSessionsPerPeer > cfg.MaxSessions {
-		return nil, fmt.Errorf("%w: MaxSessionsPerPeer %d exceeds MaxSessions %d", ErrInvalidConfig, cfg.MaxSessionsPerPeer, cfg.MaxSessions)
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.Ledger == nil {
-		if l, ok := cfg.Store.(Ledger); ok {
-			cfg.Ledger = l
-		}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -248,7 +133,7 @@ func New(cfg Config) (*Engine, error) {
 		net:         cfg.Network,
 		log:         log.With("party", string(cfg.Network.Self())),
 		sessions:    make(map[SessionID]*session),
-		ended:       newRecentSet(8192),
+		ended:       newRecentSet(endedSessionsKept),
 		byInitiator: make(map[PartyID]int),
 		ppSessions:  make(map[PartyID]int),
 		peers:       make(map[PartyID]*peerState),

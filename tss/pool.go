@@ -10,6 +10,9 @@ import (
 )
 
 // PoolConfig describes a presignature pool that MaintainPool keeps filled.
+// Target is required. A zero count or duration takes its default; a
+// negative one makes MaintainPool fail with an error wrapping
+// ErrInvalidConfig.
 type PoolConfig struct {
 	PoolSpec
 	// Target is the number of ready presignatures to keep. Size it to the
@@ -17,12 +20,15 @@ type PoolConfig struct {
 	// bursts of B signatures while presigning makes P per second needs a
 	// target of about B.
 	Target int
-	// Parallel is the number of presigning sessions run at once (default 2).
+	// Parallel is the number of presigning sessions run at once. Default
+	// DefaultPresignParallel.
 	Parallel int
-	// Interval is how often the pool is checked (default 5 seconds).
+	// Interval is how often the pool is checked. Default
+	// DefaultPoolInterval.
 	Interval time.Duration
 	// ReconcileEvery is how often the pool is reconciled with the other
-	// signers (default 10 minutes; it is also reconciled at start).
+	// signers; it is also reconciled at start. Default
+	// DefaultReconcileEvery.
 	ReconcileEvery time.Duration
 }
 
@@ -68,16 +74,12 @@ func (e *Engine) PoolStatus(ctx context.Context, spec PoolSpec) (PoolStatus, err
 // presignatures, so the sites do not race each other. Each site reconciles
 // the pool with the others at start and periodically, so presignatures that
 // some signer lost (a crash, a restore from backup) are discarded
-// everywhere and never used.
+// everywhere and never used. An invalid cfg is reported at once with an
+// error wrapping ErrInvalidConfig.
 func (e *Engine) MaintainPool(ctx context.Context, cfg PoolConfig) error {
-	if cfg.Target <= 0 {
-		return fmt.Errorf("%w: pool target must be positive", ErrBadRequest)
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = 5 * time.Second
-	}
-	if cfg.ReconcileEvery <= 0 {
-		cfg.ReconcileEvery = 10 * time.Minute
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
 	}
 	signers, err := e.defaultSigners(ctx, cfg.KeyID, cfg.Signers)
 	if err != nil {

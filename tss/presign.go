@@ -24,10 +24,12 @@ type PresignRequest struct {
 	// Path is the BIP-32 derivation path the presignatures are for ("" for
 	// the root key). A presignature can only sign under this path.
 	Path string
-	// Count is the number of presignatures to make (default 1).
+	// Count is the number of presignatures to make. Default
+	// DefaultPresignCount.
 	Count int
-	// Parallel is the number of presigning sessions run at once (default
-	// 2). Each session makes up to 32 presignatures in lockstep.
+	// Parallel is the number of presigning sessions run at once. Default
+	// DefaultPresignParallel. Each session makes up to 32 presignatures in
+	// lockstep.
 	Parallel int
 }
 
@@ -50,11 +52,11 @@ func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*PresignResul
 	}
 	count := req.Count
 	if count <= 0 {
-		count = 1
+		count = DefaultPresignCount
 	}
 	par := req.Parallel
 	if par <= 0 {
-		par = 2
+		par = DefaultPresignParallel
 	}
 	res := &PresignResult{Pool: PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path}}
 	km, err := e.meta(ctx, req.KeyID)

@@ -152,6 +152,9 @@ const (
 	// earlyBytesPerSender bounds the bytes from one sender kept before the
 	// start: two payloads of the largest size.
 	earlyBytesPerSender = 2 * MaxPayloadSize
+	// abortTimeout bounds the sending of the notice that this party gave
+	// up on a session.
+	abortTimeout = 2 * time.Second
 )
 
 func newSession(e *Engine, checkCtx context.Context, prop *Proposal, initiator bool, op sessionOp) *session {
@@ -787,7 +790,7 @@ func (s *session) abortOthers(cause error) {
 	if len(s.others) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
 	defer cancel()
 	reason := cause.Error()
 	if len(reason) > 512 {
