@@ -376,9 +376,10 @@ func needsPreParams(prop *Proposal, self PartyID) bool {
 	return false
 }
 
-// respond answers a proposal of an immediate session (online signing) on
-// its own goroutine: the session is recorded as ended at once, so a replay
-// of the proposal is dropped, and the answer is one result or a refusal.
+// respond answers a proposal of a one-shot session (online signing, pool
+// reconciliation) on its own goroutine: the session is recorded as ended
+// at once, so a replay of the proposal is dropped, and the answer is one
+// result or a refusal.
 func (e *Engine) respond(ctx context.Context, m *Message, op oneShotOp) {
 	e.mu.Lock()
 	if !e.running {
