@@ -223,7 +223,7 @@ func (n *Node) presign(ctx context.Context, req PresignRequest, h op) (*PresignR
 		return nil, err
 	}
 	if req.Count <= 0 {
-		req.Count = 1
+		req.Count = tss.DefaultPresignCount
 	}
 	h.update("", signers, fmt.Sprintf("%d presignatures, path %q", req.Count, orRoot(path)))
 	made, err := n.eng.Presign(ctx, tss.PresignRequest{KeyID: req.KeyID, Signers: signers, Path: path, Count: req.Count})

@@ -28,16 +28,16 @@ const (
 	DefaultIdentityLabel = "keyquorum-identity"
 	// DefaultPreParamsTarget is how many Paillier pre-parameter sets the
 	// node keeps ready for keygen.
-	DefaultPreParamsTarget = 2
+	DefaultPreParamsTarget = tss.DefaultPreParamsTarget
 	// DefaultPoolParallel is how many presigning sessions a pool refill
 	// runs at once.
-	DefaultPoolParallel = 2
+	DefaultPoolParallel = tss.DefaultPresignParallel
 	// DefaultRoundTimeout is how long a protocol round waits without
 	// progress before it fails naming the parties it waits for.
-	DefaultRoundTimeout = 2 * time.Minute
+	DefaultRoundTimeout = tss.DefaultRoundTimeout
 	// DefaultJoinTimeout is how long an initiator waits for the other
 	// parties to accept a session.
-	DefaultJoinTimeout = 30 * time.Second
+	DefaultJoinTimeout = tss.DefaultJoinTimeout
 	// DefaultMaxPoolsPerKey is how many presignature pools of one key the
 	// node records when other sites initiated them.
 	DefaultMaxPoolsPerKey = 32
@@ -210,7 +210,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.PreParamsTarget = DefaultPreParamsTarget
 	}
 	if c.PreParamsConcurrency == 0 {
-		c.PreParamsConcurrency = 1
+		c.PreParamsConcurrency = tss.DefaultPreParamsConcurrency
 	}
 	if c.PoolParallel == 0 {
 		c.PoolParallel = DefaultPoolParallel

@@ -2,7 +2,6 @@ package tss
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -12,86 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 )
-
-// ErrInvalidConfig means a Config (or PreParamsConfig) field has a value
-// that cannot work, such as a negative timeout.
-var ErrInvalidConfig = errors.New("tss: invalid configuration")
-
-// Defaults used by New for zero Config fields.
-const (
-	// DefaultRoundTimeout is how long a session waits without progress.
-	DefaultRoundTimeout = 2 * time.Minute
-	// DefaultJoinTimeout is how long an initiator waits for accepts, and a
-	// participant for the start.
-	DefaultJoinTimeout = 30 * time.Second
-	// DefaultMaxSessions bounds the sessions running at once.
-	DefaultMaxSessions = 64
-	// DefaultMaxSessionsPerPeer bounds the sessions one other party may
-	// have proposed that run here at once: a quarter of
-	// DefaultMaxSessions, so that one party cannot take every slot.
-	DefaultMaxSessionsPerPeer = 16
-)
-
-// Policy decides whether this party takes part in a proposed session. It
-// runs after the engine's own checks (key known, party in the signer set,
-// payload well formed) and can look at the proposal's evidence, for example
-// approvals for a withdrawal. A non-nil error refuses the session; its text
-// is sent to the initiator, so it must not contain secrets.
-type Policy func(ctx context.Context, p *Proposal) error
-
-// Config configures an Engine. Network and Store are required. Negative
-// durations and counts are refused with ErrInvalidConfig.
-type Config struct {
-	// Network carries messages to the other parties.
-	Network Network
-	// Store keeps this party's key shares and presignatures, sealed.
-	Store Store
-	// Ledger records, in the party's HSM, which presignatures were used, so
-	// that a restored copy of the store cannot make one usable again.
-	// Default: Store, when it implements Ledger (hsmshare.Store does).
-	// Without one, this party can still run keygen, GG18 signing and
-	// resharing, but cannot make or use GG20 presignatures.
-	Ledger Ledger
-	// PreParams supplies Paillier pre-parameters to keygen and resharing.
-	// Without it, this party cannot take part in keygen or join a new
-	// committee.
-	PreParams PreParamsSource
-	// Policy, if set, must approve every session before this party joins
-	// or proposes it.
-	Policy Policy
-	// Completed, if set, is called when a session has succeeded for this
-	// party and its results are stored: on a participant before it reports
-	// its result to the initiator, on the initiator once every party has
-	// reported and the results check out. It runs on the session's
-	// goroutine (the initiator's calling goroutine) and should return
-	// quickly. It is not called for failed sessions nor for GG20 online
-	// signing.
-	Completed func(ctx context.Context, p *Proposal)
-	// RoundTimeout is how long a session waits without progress before it
-	// fails naming the parties it waits for. Only messages that move the
-	// protocol forward count as progress; echoes alone do not. Default
-	// DefaultRoundTimeout.
-	RoundTimeout time.Duration
-	// JoinTimeout is how long an initiator waits for the other parties to
-	// accept, and a participant for the start. Default DefaultJoinTimeout.
-	JoinTimeout time.Duration
-	// MaxSessions bounds concurrently running sessions. Default
-	// DefaultMaxSessions.
-	MaxSessions int
-	// MaxSessionsPerPeer bounds the sessions proposed by one other party
-	// that run here at once, GG20 online answers included; a proposal over
-	// it is refused with ErrBusy. An initiator that runs more sessions
-	// with this party at once (many concurrent Sign or SignOnline calls, a
-	// PresignRequest.Parallel above it) gets those refusals; SignBatch
-	// signs many digests in one session. It must not exceed MaxSessions.
-	// Default DefaultMaxSessionsPerPeer, or MaxSessions when that is
-	// smaller.
-	MaxSessionsPerPeer int
-	// Logger receives structured logs; it never gets secrets. Default: none.
-	Logger *slog.Logger
-	// Rand is the randomness source. Default crypto/rand.
-	Rand io.Reader
-}
 
 // Engine runs this party's side of every session. Create it with New, run
 // Run in a goroutine, then call Keygen, Sign, Reshare and the GG20 methods.
@@ -165,6 +84,10 @@ const (
 	refusalQueue = 64
 	// refusalTimeout bounds the sending of one refusal.
 	refusalTimeout = 2 * time.Second
+	// endedSessionsKept is how many ended sessions the engine remembers,
+	// so that a replayed proposal or a late message for one is dropped
+	// and counted as such.
+	endedSessionsKept = 8192
 )
 
 // peerState is one other party as the engine sees it: the queue of its
@@ -197,47 +120,9 @@ func (in *inbound) release() {
 // New validates cfg, applies defaults and returns an Engine. Invalid values
 // are reported with an error wrapping ErrInvalidConfig.
 func New(cfg Config) (*Engine, error) {
-	if cfg.Network == nil {
-		return nil, fmt.Errorf("%w: Config.Network is required", ErrInvalidConfig)
-	}
-	if cfg.Store == nil {
-		return nil, fmt.Errorf("%w: Config.Store is required", ErrInvalidConfig)
-	}
-	if err := cfg.Network.Self().Validate(); err != nil {
-		return nil, fmt.Errorf("tss: network identity: %w", err)
-	}
-	switch {
-	case cfg.RoundTimeout < 0:
-		return nil, fmt.Errorf("%w: RoundTimeout %v is negative", ErrInvalidConfig, cfg.RoundTimeout)
-	case cfg.JoinTimeout < 0:
-		return nil, fmt.Errorf("%w: JoinTimeout %v is negative", ErrInvalidConfig, cfg.JoinTimeout)
-	case cfg.MaxSessions < 0:
-		return nil, fmt.Errorf("%w: MaxSessions %d is negative", ErrInvalidConfig, cfg.MaxSessions)
-	case cfg.MaxSessionsPerPeer < 0:
-		return nil, fmt.Errorf("%w: MaxSessionsPerPeer %d is negative", ErrInvalidConfig, cfg.MaxSessionsPerPeer)
-	}
-	if cfg.RoundTimeout == 0 {
-		cfg.RoundTimeout = DefaultRoundTimeout
-	}
-	if cfg.JoinTimeout == 0 {
-		cfg.JoinTimeout = DefaultJoinTimeout
-	}
-	if cfg.MaxSessions == 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.MaxSessionsPerPeer == 0 {
-		cfg.MaxSessionsPerPeer = min(DefaultMaxSessionsPerPeer, cfg.MaxSessions)
-	}
-	if cfg.MaxSessionsPerPeer > cfg.MaxSessions {
-		return nil, fmt.Errorf("%w: MaxSessionsPerPeer %d exceeds MaxSessions %d", ErrInvalidConfig, cfg.MaxSessionsPerPeer, cfg.MaxSessions)
-	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Reader
-	}
-	if cfg.Ledger == nil {
-		if l, ok := cfg.Store.(Ledger); ok {
-			cfg.Ledger = l
-		}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -248,7 +133,7 @@ func New(cfg Config) (*Engine, error) {
 		net:         cfg.Network,
 		log:         log.With("party", string(cfg.Network.Self())),
 		sessions:    make(map[SessionID]*session),
-		ended:       newRecentSet(8192),
+		ended:       newRecentSet(endedSessionsKept),
 		byInitiator: make(map[PartyID]int),
 		ppSessions:  make(map[PartyID]int),
 		peers:       make(map[PartyID]*peerState),
@@ -441,17 +326,20 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 		e.refuse(m, quota)
 		return
 	}
-	hooks, err := e.check(ctx, prop, false, nil)
+	op, err := e.sessionOpFor(prop)
+	if err == nil {
+		err = e.check(ctx, prop, op)
+	}
 	if err != nil {
 		e.log.Info("refused session", "session", m.Session.Short(), "op", string(prop.Op), "from", string(m.From), "reason", err.Error())
 		e.refuse(m, err)
 		return
 	}
-	if hooks.respond != nil {
-		e.respond(ctx, m, hooks)
+	if one, ok := op.(oneShotOp); ok {
+		e.respond(ctx, m, one)
 		return
 	}
-	if _, err := e.startSession(prop, false, hooks, nil); err != nil {
+	if _, err := e.startSession(ctx, prop, false, op); err != nil {
 		if errors.Is(err, ErrBusy) {
 			e.count(dropOverQuota)
 		}
@@ -488,10 +376,11 @@ func needsPreParams(prop *Proposal, self PartyID) bool {
 	return false
 }
 
-// respond answers a proposal of an immediate session (online signing) on
-// its own goroutine: the session is recorded as ended at once, so a replay
-// of the proposal is dropped, and the answer is one result or a refusal.
-func (e *Engine) respond(ctx context.Context, m *Message, hooks sessionHooks) {
+// respond answers a proposal of a one-shot session (online signing, pool
+// reconciliation) on its own goroutine: the session is recorded as ended
+// at once, so a replay of the proposal is dropped, and the answer is one
+// result or a refusal.
+func (e *Engine) respond(ctx context.Context, m *Message, op oneShotOp) {
 	e.mu.Lock()
 	if !e.running {
 		e.mu.Unlock()
@@ -517,7 +406,7 @@ func (e *Engine) respond(ctx context.Context, m *Message, hooks sessionHooks) {
 			e.mu.Unlock()
 			e.responding.Add(-1)
 		}()
-		payload, err := hooks.respond(ctx)
+		payload, err := op.respond(ctx)
 		if err != nil {
 			e.log.Info("refused online session", "session", m.Session.Short(), "from", string(m.From), "reason", err.Error())
 			e.refuse(m, err)
@@ -544,46 +433,42 @@ func (e *Engine) forgetSession(from PartyID, preParams bool) {
 	}
 }
 
-// check runs the operation's checks and the policy, and returns the hooks
-// that run the session.
-func (e *Engine) check(ctx context.Context, prop *Proposal, initiator bool, extra any) (sessionHooks, error) {
-	var hooks sessionHooks
-	var err error
+// sessionOpFor returns the session kind that runs prop on a participant,
+// not yet checked.
+func (e *Engine) sessionOpFor(prop *Proposal) (sessionOp, error) {
 	switch prop.Op {
 	case OpKeygen:
-		hooks, err = e.keygenHooks(ctx, prop, initiator)
+		return newKeygenSession(e, prop), nil
 	case OpSign:
-		hooks, err = e.signHooks(ctx, prop, initiator)
+		return newSignSession(e, prop), nil
 	case OpReshare:
-		hooks, err = e.reshareHooks(ctx, prop, initiator)
+		return newReshareSession(e, prop), nil
 	case OpCommit:
-		hooks, err = e.commitHooks(ctx, prop, initiator)
+		return newCommitSession(e, prop), nil
 	case OpPresign:
-		hooks, err = e.presignHooks(ctx, prop, initiator)
+		return newPresignSession(e, prop), nil
 	case OpOnline:
-		st, _ := extra.(*onlineState)
-		if st == nil {
-			st = &onlineState{}
-		}
-		hooks, err = e.onlineHooks(ctx, prop, initiator, st)
+		return newOnlineSession(e, prop, false), nil
 	case OpReconcile:
-		st, _ := extra.(*reconcileState)
-		if st == nil {
-			st = &reconcileState{replies: make(map[PartyID][]string)}
-		}
-		hooks, err = e.reconcileHooks(ctx, prop, initiator, st)
-	default:
-		err = fmt.Errorf("%w: operation %q cannot be proposed this way", ErrBadRequest, prop.Op)
+		return newReconcileSession(e, prop), nil
 	}
-	if err != nil {
-		return sessionHooks{}, err
+	return nil, fmt.Errorf("%w: operation %q cannot be proposed this way", ErrBadRequest, prop.Op)
+}
+
+// check runs the operation's checks (op.check) and then the policy. It is
+// the one place where both run: on the initiator before it proposes prop,
+// and on every participant before it joins. op must have been built for
+// prop.
+func (e *Engine) check(ctx context.Context, prop *Proposal, op sessionOp) error {
+	if err := op.check(ctx); err != nil {
+		return err
 	}
 	if e.cfg.Policy != nil {
 		if err := e.cfg.Policy(ctx, prop); err != nil {
-			return sessionHooks{}, fmt.Errorf("%w: %w", ErrPolicy, err)
+			return fmt.Errorf("%w: %w", ErrPolicy, err)
 		}
 	}
-	return hooks, nil
+	return nil
 }
 
 // refuse queues a refusal for the proposer of m. Its peer's refusal
@@ -611,10 +496,11 @@ func (e *Engine) refuse(m *Message, reason error) {
 	}
 }
 
-// startSession registers and starts a session. callerCtx, when set, also
-// ends the session when it is done (an initiator's request context).
-func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks, callerCtx context.Context) (*session, error) {
-	s := newSession(e, prop, initiator, hooks)
+// startSession registers and starts a session. checkCtx is the context op
+// was checked under; on the initiator it is the request's context, whose
+// end also ends the session.
+func (e *Engine) startSession(checkCtx context.Context, prop *Proposal, initiator bool, op sessionOp) (*session, error) {
+	s := newSession(e, checkCtx, prop, initiator, op)
 	pp := !initiator && needsPreParams(prop, e.net.Self())
 	e.mu.Lock()
 	if !e.running {
@@ -644,8 +530,8 @@ func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks
 	e.mu.Unlock()
 
 	stop := func() bool { return true }
-	if callerCtx != nil {
-		stop = context.AfterFunc(callerCtx, cancel)
+	if initiator {
+		stop = context.AfterFunc(checkCtx, cancel)
 	}
 	go func() {
 		defer e.wg.Done()
@@ -666,47 +552,44 @@ func (e *Engine) startSession(prop *Proposal, initiator bool, hooks sessionHooks
 	return s, nil
 }
 
-// propose fills the proposal's common fields, checks it like any party
-// would, runs the session as initiator and waits for it to end.
-func (e *Engine) propose(ctx context.Context, prop *Proposal, extra ...any) (*session, error) {
+// propose fills the proposal's common fields, checks it with op like any
+// party would, runs the session as initiator and waits for it to end. op
+// is the initiator's session of prop's kind; its fields hold the results
+// once propose returns without error.
+func (e *Engine) propose(ctx context.Context, prop *Proposal, op sessionOp) error {
 	select {
 	case <-e.ready:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrEngineClosed, ctx.Err())
+		return fmt.Errorf("%w: %w", ErrEngineClosed, ctx.Err())
 	}
 	prop.Version = proposalVersion
 	prop.Initiator = e.net.Self()
 	if _, err := io.ReadFull(e.cfg.Rand, prop.Nonce[:]); err != nil {
-		return nil, fmt.Errorf("tss: read randomness: %w", err)
+		return fmt.Errorf("tss: read randomness: %w", err)
 	}
 	if err := prop.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
-	var x any
-	if len(extra) > 0 {
-		x = extra[0]
+	if err := e.check(ctx, prop, op); err != nil {
+		return err
 	}
-	hooks, err := e.check(ctx, prop, true, x)
+	s, err := e.startSession(ctx, prop, true, op)
 	if err != nil {
-		return nil, err
-	}
-	s, err := e.startSession(prop, true, hooks, ctx)
-	if err != nil {
-		return nil, err
+		return err
 	}
 	select {
 	case <-s.done:
 		err := s.err
-		if err == nil && hooks.verify != nil {
-			err = hooks.verify()
+		if err == nil {
+			err = op.verify()
 		}
-		if err == nil && e.cfg.Completed != nil && !hooks.immediate {
+		if err == nil && e.cfg.Completed != nil && !s.oneShot {
 			e.cfg.Completed(ctx, prop)
 		}
-		return s, err
+		return err
 	case <-ctx.Done():
 		<-s.done
-		return s, fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
+		return fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
 	}
 }
 

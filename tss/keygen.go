@@ -53,175 +53,200 @@ func (e *Engine) Keygen(ctx context.Context, req KeygenRequest) (*KeyInfo, error
 		Parties:   SortParties(req.Parties),
 		Threshold: req.Threshold,
 	}
-	s, err := e.propose(ctx, prop)
-	if err != nil {
+	op := newKeygenSession(e, prop)
+	if err := e.propose(ctx, prop, op); err != nil {
 		return nil, err
 	}
-	st := s.state.(*keygenState)
-	if st.info == nil {
+	if op.info == nil {
 		return nil, fmt.Errorf("%w: keygen ended without a key", ErrProtocol)
 	}
-	return st.info, nil
+	return op.info, nil
 }
 
-// keygenState carries a keygen session's result.
-type keygenState struct {
-	mu      sync.Mutex
-	info    *KeyInfo
-	reports map[PartyID][]byte
+// keygenSession is a keygen session: tss-lib keygen, then every party
+// stores its share and reports the public key and chain code, which the
+// initiator checks against its own.
+type keygenSession struct {
+	e    *Engine
+	prop *Proposal
+
+	// set up by newProtocol, owned by the session goroutine
+	end    chan *keygen.LocalPartySaveData
+	result *keygen.LocalPartySaveData
+	pp     *keygen.LocalPreParams
+
+	mu       sync.Mutex
+	info     *KeyInfo           // this party's new key, once stored
+	reported map[PartyID][]byte // at the initiator: what each party reported
 }
 
-func (e *Engine) keygenHooks(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
+var _ sessionOp = (*keygenSession)(nil)
+
+func newKeygenSession(e *Engine, prop *Proposal) *keygenSession {
+	return &keygenSession{e: e, prop: prop, end: make(chan *keygen.LocalPartySaveData, 1), reported: make(map[PartyID][]byte)}
+}
+
+// check refuses a committee or threshold keygen cannot serve, a key ID
+// this party already holds, and a keygen this party has no pre-parameters
+// for.
+func (k *keygenSession) check(ctx context.Context) error {
+	e, prop := k.e, k.prop
 	n := len(prop.Parties)
 	switch {
 	case n < 2 || n > MaxParties:
-		return sessionHooks{}, fmt.Errorf("%w: a committee has 2 to %d parties, not %d", ErrBadRequest, MaxParties, n)
+		return fmt.Errorf("%w: a committee has 2 to %d parties, not %d", ErrBadRequest, MaxParties, n)
 	case prop.Threshold < 2 || prop.Threshold > n:
 		// M = 1 would give every party the whole key, and tss-lib's VSS
 		// refuses a degree-0 polynomial.
-		return sessionHooks{}, fmt.Errorf("%w: threshold %d-of-%d is not supported; M must be 2 to %d", ErrBadRequest, prop.Threshold, n, n)
+		return fmt.Errorf("%w: threshold %d-of-%d is not supported; M must be 2 to %d", ErrBadRequest, prop.Threshold, n, n)
 	case len(prop.Payload) != 0 || prop.Path != "" || prop.Count != 0 || len(prop.NewParties) != 0:
-		return sessionHooks{}, fmt.Errorf("%w: keygen takes no payload, path, count or new parties", ErrBadRequest)
+		return fmt.Errorf("%w: keygen takes no payload, path, count or new parties", ErrBadRequest)
 	}
 	if err := validKeyID(prop.KeyID); err != nil {
-		return sessionHooks{}, fmt.Errorf("%w: %w", ErrBadRequest, err)
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	if _, err := e.cfg.Store.Versions(ctx, kindShare, prop.KeyID); !errors.Is(err, fs.ErrNotExist) {
 		if err == nil {
-			return sessionHooks{}, fmt.Errorf("%w: key %s already exists here", ErrBadRequest, prop.KeyID)
+			return fmt.Errorf("%w: key %s already exists here", ErrBadRequest, prop.KeyID)
 		}
-		return sessionHooks{}, fmt.Errorf("tss: check key %s: %w", prop.KeyID, err)
+		return fmt.Errorf("tss: check key %s: %w", prop.KeyID, err)
 	}
 	if e.cfg.PreParams == nil {
-		return sessionHooks{}, fmt.Errorf("%w: %s has no pre-parameter pool", ErrNoPreParams, e.net.Self())
+		return fmt.Errorf("%w: %s has no pre-parameter pool", ErrNoPreParams, e.net.Self())
 	}
 	if ready, err := e.cfg.PreParams.Ready(ctx); err != nil || ready == 0 {
-		return sessionHooks{}, fmt.Errorf("%w: %s has none ready; retry when its pool has refilled", ErrNoPreParams, e.net.Self())
+		return fmt.Errorf("%w: %s has none ready; retry when its pool has refilled", ErrNoPreParams, e.net.Self())
 	}
+	return nil
+}
 
-	st := &keygenState{reports: make(map[PartyID][]byte)}
-	var (
-		proto  *tssLibProtocol
-		end    = make(chan *keygen.LocalPartySaveData, 1)
-		result *keygen.LocalPartySaveData
-		pp     *keygen.LocalPreParams
-	)
-	hooks := sessionHooks{wantResults: true}
-	hooks.newProtocol = func() (_ protocol, err error) {
-		// The set is reserved here and consumed only when round 1, which
-		// carries its Paillier key, is about to leave (preParamsGuard).
-		lease, err := e.reservePreParams(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("tss: keygen on %s: %w", e.net.Self(), err)
-		}
-		pp = lease.pp
-		defer func() {
-			if err != nil {
-				lease.release()
-				wipePreParams(pp)
-			}
-		}()
-		members, self, err := committeeMembers(prop.KeyID, 1, prop.Parties, e.net.Self(), roleMain)
-		if err != nil {
-			return nil, err
-		}
-		ids := tsslib.SortPartyIDs(memberIDs(members))
-		params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), self.id, len(ids), prop.Threshold-1)
-		proto = newTSSLibProtocol(OpKeygen, e.net.Self(), members, keygenSpecs,
-			newKeygenValidator(tsslib.S256(), prop.Threshold-1, e.net.Self(), pp.PaillierSK.N, pp.NTildei))
-		var party tsslib.Party
-		if err := proto.call(func() *tsslib.Error {
-			party = keygen.NewLocalParty(params, proto.out, end, *pp)
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-		proto.local[roleMain] = party
-		proto.finished = func(role) bool {
-			if result != nil {
-				return true
-			}
-			select {
-			case result = <-end:
-				return true
-			default:
-				return false
-			}
-		}
-		proto.onWipe = func() {
-			wipePreParams(pp)
-			if result != nil {
-				(&keyShare{Data: result}).wipe()
-			}
-		}
-		return &preParamsGuard{protocol: proto, ctx: ctx, lease: lease, role: roleMain}, nil
+// wantReports is true: every party reports the key it stored.
+func (k *keygenSession) wantReports() bool { return true }
+
+// newProtocol reserves a pre-parameter set and builds tss-lib's keygen
+// party with it.
+func (k *keygenSession) newProtocol(ctx context.Context) (_ protocol, err error) {
+	e, prop := k.e, k.prop
+	// The set is reserved here and consumed only when round 1, which
+	// carries its Paillier key, is about to leave (preParamsGuard).
+	lease, err := e.reservePreParams(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("tss: keygen on %s: %w", e.net.Self(), err)
 	}
-	hooks.finish = func(ctx context.Context) ([]byte, error) {
-		if err := checkModProofsAfterKeygen(result); err != nil {
-			return nil, err
-		}
-		pub, err := compressedPoint(result.ECDSAPub.X(), result.ECDSAPub.Y())
+	k.pp = lease.pp
+	defer func() {
 		if err != nil {
-			return nil, fmt.Errorf("%w: keygen produced an invalid public key", ErrProtocol)
+			lease.release()
+			wipePreParams(k.pp)
 		}
-		sid := prop.SessionID()
-		share := &keyShare{
-			Format:    shareFormat,
-			KeyID:     prop.KeyID,
-			Threshold: prop.Threshold,
-			Parties:   slices.Clone(prop.Parties),
-			Self:      e.net.Self(),
-			PublicKey: pub,
-			ChainCode: chainCode(sid, pub),
-			Epoch:     1,
-			Data:      result,
-		}
-		for _, p := range prop.Parties {
-			id, err := deriveShareID(prop.KeyID, 1, p)
-			if err != nil {
-				return nil, err
-			}
-			share.ShareIDs = append(share.ShareIDs, id.Text(16))
-		}
-		if err := share.validate(); err != nil {
-			return nil, fmt.Errorf("%w: keygen result: %w", ErrProtocol, err)
-		}
-		if err := e.saveShare(ctx, kindShare, share); err != nil {
-			return nil, err
-		}
-		st.mu.Lock()
-		st.info = share.info()
-		st.mu.Unlock()
-		e.log.Info("key generated", "key", prop.KeyID, "threshold", prop.Threshold, "parties", len(prop.Parties))
-		return append(slices.Clone(pub), share.ChainCode...), nil
+	}()
+	members, self, err := committeeMembers(prop.KeyID, 1, prop.Parties, e.net.Self(), roleMain)
+	if err != nil {
+		return nil, err
 	}
-	hooks.result = func(from PartyID, payload []byte) error {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		st.reports[from] = slices.Clone(payload)
+	ids := tsslib.SortPartyIDs(memberIDs(members))
+	params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), self.id, len(ids), prop.Threshold-1)
+	proto := newTSSLibProtocol(OpKeygen, e.net.Self(), members, keygenSpecs,
+		newKeygenValidator(tsslib.S256(), prop.Threshold-1, e.net.Self(), k.pp.PaillierSK.N, k.pp.NTildei))
+	var party tsslib.Party
+	if err := proto.call(func() *tsslib.Error {
+		party = keygen.NewLocalParty(params, proto.out, k.end, *k.pp)
 		return nil
+	}); err != nil {
+		return nil, err
 	}
-	hooks.state = st
-	hooks.verify = func() error {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		if st.info == nil {
-			return fmt.Errorf("%w: keygen ended without a key", ErrProtocol)
+	proto.local[roleMain] = party
+	proto.finished = func(role) bool {
+		if k.result != nil {
+			return true
 		}
-		want := append(slices.Clone(st.info.PublicKey), st.info.ChainCode...)
-		var bad []PartyID
-		for p, got := range st.reports {
-			if !bytes.Equal(got, want) {
-				bad = append(bad, p)
-			}
+		select {
+		case k.result = <-k.end:
+			return true
+		default:
+			return false
 		}
-		if len(bad) > 0 {
-			slices.Sort(bad)
-			return &CulpritError{Op: OpKeygen, Parties: bad, Reason: fmt.Errorf("%w: reported a different public key", ErrProtocol)}
-		}
-		return nil
 	}
-	return hooks, nil
+	proto.onWipe = func() {
+		wipePreParams(k.pp)
+		if k.result != nil {
+			(&keyShare{Data: k.result}).wipe()
+		}
+	}
+	return &preParamsGuard{protocol: proto, ctx: ctx, lease: lease, role: roleMain}, nil
+}
+
+// finish stores this party's new share sealed and returns the public key
+// and chain code it reports.
+func (k *keygenSession) finish(ctx context.Context) ([]byte, error) {
+	e, prop, result := k.e, k.prop, k.result
+	if err := checkModProofsAfterKeygen(result); err != nil {
+		return nil, err
+	}
+	pub, err := compressedPoint(result.ECDSAPub.X(), result.ECDSAPub.Y())
+	if err != nil {
+		return nil, fmt.Errorf("%w: keygen produced an invalid public key", ErrProtocol)
+	}
+	sid := prop.SessionID()
+	share := &keyShare{
+		Format:    shareFormat,
+		KeyID:     prop.KeyID,
+		Threshold: prop.Threshold,
+		Parties:   slices.Clone(prop.Parties),
+		Self:      e.net.Self(),
+		PublicKey: pub,
+		ChainCode: chainCode(sid, pub),
+		Epoch:     1,
+		Data:      result,
+	}
+	for _, p := range prop.Parties {
+		id, err := deriveShareID(prop.KeyID, 1, p)
+		if err != nil {
+			return nil, err
+		}
+		share.ShareIDs = append(share.ShareIDs, id.Text(16))
+	}
+	if err := share.validate(); err != nil {
+		return nil, fmt.Errorf("%w: keygen result: %w", ErrProtocol, err)
+	}
+	if err := e.saveShare(ctx, kindShare, share); err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.info = share.info()
+	k.mu.Unlock()
+	e.log.Info("key generated", "key", prop.KeyID, "threshold", prop.Threshold, "parties", len(prop.Parties))
+	return append(slices.Clone(pub), share.ChainCode...), nil
+}
+
+// report records what one party reports; verify compares.
+func (k *keygenSession) report(from PartyID, payload []byte) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.reported[from] = slices.Clone(payload)
+	return nil
+}
+
+// verify blames every party that reported another public key or chain
+// code than this party stored.
+func (k *keygenSession) verify() error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.info == nil {
+		return fmt.Errorf("%w: keygen ended without a key", ErrProtocol)
+	}
+	want := append(slices.Clone(k.info.PublicKey), k.info.ChainCode...)
+	var bad []PartyID
+	for p, got := range k.reported {
+		if !bytes.Equal(got, want) {
+			bad = append(bad, p)
+		}
+	}
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		return &CulpritError{Op: OpKeygen, Parties: bad, Reason: fmt.Errorf("%w: reported a different public key", ErrProtocol)}
+	}
+	return nil
 }
 
 // committeeMembers builds the tss-lib party IDs of a committee for one key

@@ -92,24 +92,37 @@ func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature
 		return nil, err
 	}
 	prop := &Proposal{Op: OpOnline, KeyID: req.KeyID, Parties: signers, Path: req.Path, Payload: payload, Evidence: slices.Clone(req.Evidence)}
-	st := &onlineState{reserved: reserved}
-	s, err := e.propose(ctx, prop, st)
-	_ = s
-	if err != nil {
+	op := newOnlineSession(e, prop, reserved)
+	if err := e.propose(ctx, prop, op); err != nil {
 		return nil, err
 	}
-	return st.sigs, nil
+	return op.sigs, nil
 }
 
-// onlineState carries an online session's data at the initiator.
-type onlineState struct {
+// onlineSession is a GG20 online signing session, one-shot: the initiator
+// proposes the digests and presignatures, every other signer checks them,
+// consumes the presignatures and answers with its signature shares, and
+// the initiator combines and verifies the signatures.
+type onlineSession struct {
+	e    *Engine
+	prop *Proposal
+	// reserved says the initiator reserved the presignatures itself (from
+	// the pool, not named by the caller); false on participants.
 	reserved bool
-	mu       sync.Mutex
-	req      *onlineRequest
-	sts      []gg20.Stored
-	own      []*big.Int
-	shares   map[PartyID][]*big.Int
-	sigs     []*Signature
+
+	req *onlineRequest // set by check
+
+	mu     sync.Mutex
+	sts    []gg20.Stored          // the initiator's consumed presignatures
+	own    []*big.Int             // the initiator's own shares
+	shares map[PartyID][]*big.Int // the other signers' shares, at the initiator
+	sigs   []*Signature           // the verified signatures, once verify ran
+}
+
+var _ oneShotOp = (*onlineSession)(nil)
+
+func newOnlineSession(e *Engine, prop *Proposal, reserved bool) *onlineSession {
+	return &onlineSession{e: e, prop: prop, reserved: reserved, shares: make(map[PartyID][]*big.Int)}
 }
 
 // onlineRequest is a checked online proposal.
@@ -256,61 +269,76 @@ func decodeShares(b []byte, n int) ([]*big.Int, error) {
 	return out, nil
 }
 
-// onlineHooks builds the initiator's side (an immediate session that
-// collects shares) or the participant's one-shot response.
-func (e *Engine) onlineHooks(ctx context.Context, prop *Proposal, initiator bool, st *onlineState) (sessionHooks, error) {
-	r, err := e.checkOnline(ctx, prop)
+// check runs checkOnline and keeps the checked request.
+func (o *onlineSession) check(ctx context.Context) error {
+	r, err := o.e.checkOnline(ctx, o.prop)
 	if err != nil {
-		return sessionHooks{}, err
+		return err
 	}
-	if !initiator {
-		return sessionHooks{respond: func(ctx context.Context) ([]byte, error) {
-			sts, shares, err := e.signShares(ctx, r, false)
-			if err != nil {
-				return nil, err
-			}
-			clearStored(sts)
-			return encodeShares(shares), nil
-		}}, nil
+	o.req = r
+	return nil
+}
+
+// wantReports is true: the initiator waits for every signer's shares.
+func (o *onlineSession) wantReports() bool { return true }
+
+// newProtocol is never called: a one-shot session runs no protocol.
+func (o *onlineSession) newProtocol(context.Context) (protocol, error) {
+	return nil, fmt.Errorf("%w: online signing runs no protocol rounds", ErrProtocol)
+}
+
+// respond, on a participant, consumes the presignatures and returns this
+// party's signature shares.
+func (o *onlineSession) respond(ctx context.Context) ([]byte, error) {
+	sts, shares, err := o.e.signShares(ctx, o.req, false)
+	if err != nil {
+		return nil, err
 	}
-	st.req = r
-	st.shares = make(map[PartyID][]*big.Int)
-	hooks := sessionHooks{immediate: true, wantResults: true, state: st}
-	hooks.finish = func(ctx context.Context) ([]byte, error) {
-		sts, own, err := e.signShares(ctx, r, st.reserved)
-		if err != nil {
-			return nil, err
-		}
-		st.mu.Lock()
-		st.sts, st.own = sts, own
-		st.mu.Unlock()
-		return nil, nil
+	clearStored(sts)
+	return encodeShares(shares), nil
+}
+
+// finish, on the initiator, consumes the presignatures and computes its
+// own shares.
+func (o *onlineSession) finish(ctx context.Context) ([]byte, error) {
+	sts, own, err := o.e.signShares(ctx, o.req, o.reserved)
+	if err != nil {
+		return nil, err
 	}
-	hooks.result = func(from PartyID, payload []byte) error {
-		shares, err := decodeShares(payload, len(r.ids))
-		if err != nil {
-			return &CulpritError{Op: OpOnline, Parties: []PartyID{from}, Round: gg20.RoundOnline, Reason: fmt.Errorf("%w: %v", ErrMalformedMessage, err)}
-		}
-		st.mu.Lock()
-		st.shares[from] = shares
-		st.mu.Unlock()
-		return nil
+	o.mu.Lock()
+	o.sts, o.own = sts, own
+	o.mu.Unlock()
+	return nil, nil
+}
+
+// report decodes and keeps one signer's shares; a malformed answer is
+// blamed on its sender.
+func (o *onlineSession) report(from PartyID, payload []byte) error {
+	shares, err := decodeShares(payload, len(o.req.ids))
+	if err != nil {
+		return &CulpritError{Op: OpOnline, Parties: []PartyID{from}, Round: gg20.RoundOnline, Reason: fmt.Errorf("%w: %v", ErrMalformedMessage, err)}
 	}
-	hooks.verify = func() error {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		defer clearStored(st.sts)
-		sigs, blamed, err := e.combineAll(r, st.sts, st.own, st.shares)
-		if err != nil {
-			return err
-		}
-		if len(blamed) > 0 {
-			return &CulpritError{Op: OpOnline, Parties: blamed, Round: gg20.RoundOnline, Reason: fmt.Errorf("%w: %w", ErrProtocol, gg20.ErrBadShare)}
-		}
-		st.sigs = sigs
-		return nil
+	o.mu.Lock()
+	o.shares[from] = shares
+	o.mu.Unlock()
+	return nil
+}
+
+// verify combines and checks every signature and blames the signers of
+// bad shares.
+func (o *onlineSession) verify() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	defer clearStored(o.sts)
+	sigs, blamed, err := o.e.combineAll(o.req, o.sts, o.own, o.shares)
+	if err != nil {
+		return err
 	}
-	return hooks, nil
+	if len(blamed) > 0 {
+		return &CulpritError{Op: OpOnline, Parties: blamed, Round: gg20.RoundOnline, Reason: fmt.Errorf("%w: %w", ErrProtocol, gg20.ErrBadShare)}
+	}
+	o.sigs = sigs
+	return nil
 }
 
 // combineAll adds the signature shares of every digest and checks each

@@ -10,6 +10,9 @@ import (
 )
 
 // PoolConfig describes a presignature pool that MaintainPool keeps filled.
+// Target is required. A zero count or duration takes its default; a
+// negative one makes MaintainPool fail with an error wrapping
+// ErrInvalidConfig.
 type PoolConfig struct {
 	PoolSpec
 	// Target is the number of ready presignatures to keep. Size it to the
@@ -17,12 +20,15 @@ type PoolConfig struct {
 	// bursts of B signatures while presigning makes P per second needs a
 	// target of about B.
 	Target int
-	// Parallel is the number of presigning sessions run at once (default 2).
+	// Parallel is the number of presigning sessions run at once. Default
+	// DefaultPresignParallel.
 	Parallel int
-	// Interval is how often the pool is checked (default 5 seconds).
+	// Interval is how often the pool is checked. Default
+	// DefaultPoolInterval.
 	Interval time.Duration
 	// ReconcileEvery is how often the pool is reconciled with the other
-	// signers (default 10 minutes; it is also reconciled at start).
+	// signers; it is also reconciled at start. Default
+	// DefaultReconcileEvery.
 	ReconcileEvery time.Duration
 }
 
@@ -68,16 +74,12 @@ func (e *Engine) PoolStatus(ctx context.Context, spec PoolSpec) (PoolStatus, err
 // presignatures, so the sites do not race each other. Each site reconciles
 // the pool with the others at start and periodically, so presignatures that
 // some signer lost (a crash, a restore from backup) are discarded
-// everywhere and never used.
+// everywhere and never used. An invalid cfg is reported at once with an
+// error wrapping ErrInvalidConfig.
 func (e *Engine) MaintainPool(ctx context.Context, cfg PoolConfig) error {
-	if cfg.Target <= 0 {
-		return fmt.Errorf("%w: pool target must be positive", ErrBadRequest)
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = 5 * time.Second
-	}
-	if cfg.ReconcileEvery <= 0 {
-		cfg.ReconcileEvery = 10 * time.Minute
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
 	}
 	signers, err := e.defaultSigners(ctx, cfg.KeyID, cfg.Signers)
 	if err != nil {
@@ -138,11 +140,6 @@ func (e *Engine) Reconcile(ctx context.Context, spec PoolSpec) (int, error) {
 	return total, nil
 }
 
-type reconcileState struct {
-	held    []string
-	replies map[PartyID][]string
-}
-
 func (e *Engine) reconcileOnce(ctx context.Context, spec PoolSpec) (int, error) {
 	km, err := e.meta(ctx, spec.KeyID)
 	if err != nil {
@@ -154,19 +151,19 @@ func (e *Engine) reconcileOnce(ctx context.Context, spec PoolSpec) (int, error) 
 		return 0, err
 	}
 	prop := &Proposal{Op: OpReconcile, KeyID: spec.KeyID, Parties: spec.Signers, Path: spec.Path, Payload: encodeIDs(held)}
-	st := &reconcileState{held: held, replies: make(map[PartyID][]string)}
-	if _, err := e.propose(ctx, prop, st); err != nil {
+	op := newReconcileSession(e, prop)
+	if err := e.propose(ctx, prop, op); err != nil {
 		return 0, err
 	}
 	keep := make(map[string]int)
-	for _, ids := range st.replies {
+	for _, ids := range op.replies {
 		for _, id := range ids {
 			keep[id]++
 		}
 	}
 	var drop []string
 	for _, id := range held {
-		if keep[id] != len(st.replies) {
+		if keep[id] != len(op.replies) {
 			drop = append(drop, id)
 		}
 	}
@@ -221,56 +218,95 @@ func decodeIDs(b []byte) ([]string, error) {
 	return out, nil
 }
 
-// reconcileHooks: the initiator sends the IDs it holds; each other signer
-// discards what it holds that the initiator does not, and replies with the
-// IDs of the initiator's list that it holds.
-func (e *Engine) reconcileHooks(ctx context.Context, prop *Proposal, initiator bool, st *reconcileState) (sessionHooks, error) {
+// reconcileSession is a one-shot pool reconciliation: the initiator sends
+// the IDs it holds; each other signer discards what it holds that the
+// initiator does not, and replies with the IDs of the initiator's list
+// that it holds.
+type reconcileSession struct {
+	e    *Engine
+	prop *Proposal
+
+	// set by check
+	theirs []string // the initiator's IDs
+	pool   string
+
+	replies map[PartyID][]string // at the initiator: each signer's reply
+}
+
+var _ oneShotOp = (*reconcileSession)(nil)
+
+func newReconcileSession(e *Engine, prop *Proposal) *reconcileSession {
+	return &reconcileSession{e: e, prop: prop, replies: make(map[PartyID][]string)}
+}
+
+// check refuses anything but signers, path and IDs, and signers outside
+// the key's committee, and keeps the pool.
+func (c *reconcileSession) check(ctx context.Context) error {
+	prop := c.prop
 	if len(prop.NewParties) != 0 || prop.Threshold != 0 || prop.Count != 0 || prop.Epoch != 0 {
-		return sessionHooks{}, fmt.Errorf("%w: reconciliation takes only signers, path and IDs", ErrBadRequest)
+		return fmt.Errorf("%w: reconciliation takes only signers, path and IDs", ErrBadRequest)
 	}
 	theirs, err := decodeIDs(prop.Payload)
 	if err != nil {
-		return sessionHooks{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+		return fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
-	km, err := e.meta(ctx, prop.KeyID)
+	km, err := c.e.meta(ctx, prop.KeyID)
 	if err != nil {
-		return sessionHooks{}, err
+		return err
 	}
 	for _, p := range prop.Parties {
 		if km.shareIDs[p] == nil {
-			return sessionHooks{}, fmt.Errorf("%w: %s", ErrNotInCommittee, p)
+			return fmt.Errorf("%w: %s", ErrNotInCommittee, p)
 		}
 	}
-	pool := PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(km.info.Epoch)
-	if !initiator {
-		return sessionHooks{respond: func(ctx context.Context) ([]byte, error) {
-			held, err := e.heldIDs(ctx, pool)
-			if err != nil {
-				return nil, err
-			}
-			var drop, both []string
-			for _, id := range held {
-				if slices.Contains(theirs, id) {
-					both = append(both, id)
-				} else {
-					drop = append(drop, id)
-				}
-			}
-			if _, err := e.discardIdle(ctx, pool, drop); err != nil {
-				return nil, err
-			}
-			return encodeIDs(both), nil
-		}}, nil
-	}
-	hooks := sessionHooks{immediate: true, wantResults: true, state: st}
-	hooks.finish = func(context.Context) ([]byte, error) { return nil, nil }
-	hooks.result = func(from PartyID, payload []byte) error {
-		ids, err := decodeIDs(payload)
-		if err != nil {
-			return &CulpritError{Op: OpReconcile, Parties: []PartyID{from}, Reason: fmt.Errorf("%w: %v", ErrMalformedMessage, err)}
-		}
-		st.replies[from] = ids
-		return nil
-	}
-	return hooks, nil
+	c.theirs = theirs
+	c.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(km.info.Epoch)
+	return nil
 }
+
+// wantReports is true: the initiator waits for every signer's reply.
+func (c *reconcileSession) wantReports() bool { return true }
+
+// newProtocol is never called: a one-shot session runs no protocol.
+func (c *reconcileSession) newProtocol(context.Context) (protocol, error) {
+	return nil, fmt.Errorf("%w: reconciliation runs no protocol rounds", ErrProtocol)
+}
+
+// respond, on a participant, discards what the initiator does not hold
+// and returns the IDs both hold.
+func (c *reconcileSession) respond(ctx context.Context) ([]byte, error) {
+	held, err := c.e.heldIDs(ctx, c.pool)
+	if err != nil {
+		return nil, err
+	}
+	var drop, both []string
+	for _, id := range held {
+		if slices.Contains(c.theirs, id) {
+			both = append(both, id)
+		} else {
+			drop = append(drop, id)
+		}
+	}
+	if _, err := c.e.discardIdle(ctx, c.pool, drop); err != nil {
+		return nil, err
+	}
+	return encodeIDs(both), nil
+}
+
+// finish has nothing to do on the initiator: reconcileOnce compares the
+// replies once the session ended.
+func (c *reconcileSession) finish(context.Context) ([]byte, error) { return nil, nil }
+
+// report keeps one signer's reply; a malformed one is blamed on its
+// sender.
+func (c *reconcileSession) report(from PartyID, payload []byte) error {
+	ids, err := decodeIDs(payload)
+	if err != nil {
+		return &CulpritError{Op: OpReconcile, Parties: []PartyID{from}, Reason: fmt.Errorf("%w: %v", ErrMalformedMessage, err)}
+	}
+	c.replies[from] = ids
+	return nil
+}
+
+// verify has nothing to check: reconcileOnce uses the replies.
+func (c *reconcileSession) verify() error { return nil }

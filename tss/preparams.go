@@ -25,16 +25,21 @@ type PreParamsSource interface {
 	Ready(ctx context.Context) (int, error)
 }
 
-// PreParamsConfig configures a PreParamsPool.
+// PreParamsConfig configures a PreParamsPool. Store is required. A zero
+// count or duration takes its default; a negative one makes
+// NewPreParamsPool fail with an error wrapping ErrInvalidConfig.
 type PreParamsConfig struct {
 	// Store keeps ready sets, sealed. Required.
 	Store Store
-	// Target is how many sets the pool keeps ready. Default 2.
+	// Target is how many sets the pool keeps ready. Default
+	// DefaultPreParamsTarget.
 	Target int
-	// Concurrency is how many sets are generated at once. Default 1:
-	// generating safe primes uses every core it is given.
+	// Concurrency is how many sets are generated at once. Default
+	// DefaultPreParamsConcurrency: generating safe primes uses every core
+	// it is given.
 	Concurrency int
-	// Timeout bounds the generation of one set. Default 10 minutes.
+	// Timeout bounds the generation of one set. Default
+	// DefaultPreParamsTimeout.
 	Timeout time.Duration
 	// Logger receives progress. Default: none.
 	Logger *slog.Logger
@@ -71,18 +76,11 @@ type PreParamsPool struct {
 }
 
 // NewPreParamsPool validates cfg and returns a pool. Call Run to fill it.
+// Invalid values are reported with an error wrapping ErrInvalidConfig.
 func NewPreParamsPool(cfg PreParamsConfig) (*PreParamsPool, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("tss: PreParamsConfig.Store is required")
-	}
-	if cfg.Target <= 0 {
-		cfg.Target = 2
-	}
-	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 1
-	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Minute
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {

@@ -24,10 +24,12 @@ type PresignRequest struct {
 	// Path is the BIP-32 derivation path the presignatures are for ("" for
 	// the root key). A presignature can only sign under this path.
 	Path string
-	// Count is the number of presignatures to make (default 1).
+	// Count is the number of presignatures to make. Default
+	// DefaultPresignCount.
 	Count int
-	// Parallel is the number of presigning sessions run at once (default
-	// 2). Each session makes up to 32 presignatures in lockstep.
+	// Parallel is the number of presigning sessions run at once. Default
+	// DefaultPresignParallel. Each session makes up to 32 presignatures in
+	// lockstep.
 	Parallel int
 }
 
@@ -50,11 +52,11 @@ func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*PresignResul
 	}
 	count := req.Count
 	if count <= 0 {
-		count = 1
+		count = DefaultPresignCount
 	}
 	par := req.Parallel
 	if par <= 0 {
-		par = 2
+		par = DefaultPresignParallel
 	}
 	res := &PresignResult{Pool: PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path}}
 	km, err := e.meta(ctx, req.KeyID)
@@ -96,7 +98,7 @@ func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*PresignResul
 			defer wg.Done()
 			defer func() { <-sem }()
 			prop := &Proposal{Op: OpPresign, KeyID: req.KeyID, Parties: signers, Path: req.Path, Count: n}
-			_, err := e.propose(ctx, prop)
+			err := e.propose(ctx, prop, newPresignSession(e, prop))
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -145,12 +147,36 @@ func instanceSessionID(sid SessionID, i int) [32]byte {
 	return out
 }
 
-func (e *Engine) presignHooks(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
+// presignSession is a GG20 presigning session: the six offline rounds for
+// Count presignatures in lockstep, after which every signer stores the
+// batch sealed and reports (an empty result).
+type presignSession struct {
+	e    *Engine
+	prop *Proposal
+
+	// set by check
+	target *signingTarget
+	epoch  uint64 // the epoch of the share the proposal was checked against
+	pool   string
+
+	proto *gg20Protocol // set up by newProtocol, owned by the session goroutine
+}
+
+var _ sessionOp = (*presignSession)(nil)
+
+func newPresignSession(e *Engine, prop *Proposal) *presignSession {
+	return &presignSession{e: e, prop: prop}
+}
+
+// check runs the checks of signing (with a placeholder digest), requires
+// two signers or more and the HSM ledger, and keeps the epoch and pool.
+func (p *presignSession) check(ctx context.Context) error {
+	e, prop := p.e, p.prop
 	if prop.Count < 1 || prop.Count > maxBatch {
-		return sessionHooks{}, fmt.Errorf("%w: a presigning session makes 1 to %d presignatures", ErrBadRequest, maxBatch)
+		return fmt.Errorf("%w: a presigning session makes 1 to %d presignatures", ErrBadRequest, maxBatch)
 	}
 	if len(prop.Payload) != 0 {
-		return sessionHooks{}, fmt.Errorf("%w: presigning takes no payload", ErrBadRequest)
+		return fmt.Errorf("%w: presigning takes no payload", ErrBadRequest)
 	}
 	// The same checks as signing, with a placeholder digest.
 	probe := *prop
@@ -159,94 +185,108 @@ func (e *Engine) presignHooks(ctx context.Context, prop *Proposal, initiator boo
 	probe.Payload[31] = 1
 	share, target, err := e.checkSigning(ctx, &probe)
 	if err != nil {
-		return sessionHooks{}, err
+		return err
 	}
 	if len(prop.Parties) < 2 {
 		share.wipe()
-		return sessionHooks{}, fmt.Errorf("%w: GG20 needs at least two signers", ErrBadRequest)
+		return fmt.Errorf("%w: GG20 needs at least two signers", ErrBadRequest)
 	}
 	if _, err := e.ledger(); err != nil {
 		share.wipe()
-		return sessionHooks{}, err
+		return err
 	}
 	// The proposal was checked against this epoch's share; the session
 	// runs with exactly that share and stores into that epoch's pool.
-	epoch := share.Epoch
-	pool := PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(epoch)
+	p.target = target
+	p.epoch = share.Epoch
+	p.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(p.epoch)
 	share.wipe()
-
-	var proto *gg20Protocol
-	hooks := sessionHooks{wantResults: true}
-	hooks.newProtocol = func() (protocol, error) {
-		share, err := e.loadShare(ctx, prop.KeyID)
-		if err != nil {
-			return nil, err
-		}
-		defer share.wipe()
-		if share.Epoch != epoch {
-			return nil, fmt.Errorf("%w: key %s moved from epoch %d to %d (a reshare committed) while this presigning session was set up; propose it again", ErrBadRequest, prop.KeyID, epoch, share.Epoch)
-		}
-		var ids []*big.Int
-		for _, p := range prop.Parties {
-			id, ok := share.shareID(p)
-			if !ok {
-				return nil, fmt.Errorf("%w: %s", ErrNotInCommittee, p)
-			}
-			ids = append(ids, id)
-		}
-		// gg20 orders signers by share ID; keep the party list in that order.
-		order := make([]int, len(ids))
-		for i := range order {
-			order[i] = i
-		}
-		slices.SortFunc(order, func(a, b int) int { return ids[a].Cmp(ids[b]) })
-		signers := make([]PartyID, len(order))
-		sorted := make([]*big.Int, len(order))
-		for k, i := range order {
-			signers[k], sorted[k] = prop.Parties[i], ids[i]
-		}
-		self := slices.Index(signers, e.net.Self())
-		pre := e.precomp.get(share.KeyID, share.Epoch, share.Data)
-		sid := prop.SessionID()
-		instances := make([]*gg20.Presigner, prop.Count)
-		for i := range instances {
-			in, err := gg20.NewPresigner(gg20.Config{
-				SessionID:   instanceSessionID(sid, i),
-				Key:         share.Data,
-				Signers:     sorted,
-				Tweak:       target.tweak,
-				Rand:        e.cfg.Rand,
-				Precomputed: pre,
-			})
-			if err != nil {
-				for _, done := range instances[:i] {
-					done.Wipe()
-				}
-				return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
-			}
-			instances[i] = in
-		}
-		proto = newGG20Protocol(signers, self, instances)
-		return proto, nil
-	}
-	hooks.finish = func(ctx context.Context) ([]byte, error) {
-		pss := make([]*gg20.Presignature, 0, len(proto.instances))
-		defer func() {
-			for _, ps := range pss {
-				ps.Wipe()
-			}
-		}()
-		for _, in := range proto.instances {
-			ps, err := in.Presignature()
-			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
-			}
-			pss = append(pss, ps)
-		}
-		if err := e.storeBatch(ctx, pool, prop.KeyID, epoch, pss); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	}
-	return hooks, nil
+	return nil
 }
+
+// wantReports is true: the initiator waits until every signer stored the
+// batch.
+func (p *presignSession) wantReports() bool { return true }
+
+// newProtocol unseals the share of the checked epoch and builds one
+// gg20.Presigner per presignature.
+func (p *presignSession) newProtocol(ctx context.Context) (protocol, error) {
+	e, prop := p.e, p.prop
+	share, err := e.loadShare(ctx, prop.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	defer share.wipe()
+	if share.Epoch != p.epoch {
+		return nil, fmt.Errorf("%w: key %s moved from epoch %d to %d (a reshare committed) while this presigning session was set up; propose it again", ErrBadRequest, prop.KeyID, p.epoch, share.Epoch)
+	}
+	var ids []*big.Int
+	for _, q := range prop.Parties {
+		id, ok := share.shareID(q)
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrNotInCommittee, q)
+		}
+		ids = append(ids, id)
+	}
+	// gg20 orders signers by share ID; keep the party list in that order.
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return ids[a].Cmp(ids[b]) })
+	signers := make([]PartyID, len(order))
+	sorted := make([]*big.Int, len(order))
+	for k, i := range order {
+		signers[k], sorted[k] = prop.Parties[i], ids[i]
+	}
+	self := slices.Index(signers, e.net.Self())
+	pre := e.precomp.get(share.KeyID, share.Epoch, share.Data)
+	sid := prop.SessionID()
+	instances := make([]*gg20.Presigner, prop.Count)
+	for i := range instances {
+		in, err := gg20.NewPresigner(gg20.Config{
+			SessionID:   instanceSessionID(sid, i),
+			Key:         share.Data,
+			Signers:     sorted,
+			Tweak:       p.target.tweak,
+			Rand:        e.cfg.Rand,
+			Precomputed: pre,
+		})
+		if err != nil {
+			for _, done := range instances[:i] {
+				done.Wipe()
+			}
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		instances[i] = in
+	}
+	p.proto = newGG20Protocol(signers, self, instances)
+	return p.proto, nil
+}
+
+// finish stores the batch of presignatures sealed in the checked pool.
+func (p *presignSession) finish(ctx context.Context) ([]byte, error) {
+	pss := make([]*gg20.Presignature, 0, len(p.proto.instances))
+	defer func() {
+		for _, ps := range pss {
+			ps.Wipe()
+		}
+	}()
+	for _, in := range p.proto.instances {
+		ps, err := in.Presignature()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		pss = append(pss, ps)
+	}
+	if err := p.e.storeBatch(ctx, p.pool, p.prop.KeyID, p.epoch, pss); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// report accepts any report: a report says the signer stored the batch.
+func (p *presignSession) report(PartyID, []byte) error { return nil }
+
+// verify has nothing to compare.
+func (p *presignSession) verify() error { return nil }

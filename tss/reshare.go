@@ -100,7 +100,7 @@ func (e *Engine) Reshare(ctx context.Context, req ReshareRequest) (*KeyInfo, err
 		Threshold:  req.NewThreshold,
 		Payload:    payload,
 	}
-	if _, err := e.propose(ctx, prop); err != nil {
+	if err := e.propose(ctx, prop, newReshareSession(e, prop)); err != nil {
 		return nil, err
 	}
 	newEpoch := params.OldEpoch + 1
@@ -118,11 +118,11 @@ func (e *Engine) Reshare(ctx context.Context, req ReshareRequest) (*KeyInfo, err
 		}
 	}
 	sprop := &Proposal{Op: OpSign, KeyID: req.KeyID, Parties: SortParties(signers), Payload: digest[:], Epoch: newEpoch}
-	s, err := e.propose(ctx, sprop)
-	if err != nil {
+	confirm := newSignSession(e, sprop)
+	if err := e.propose(ctx, sprop, confirm); err != nil {
 		return nil, fmt.Errorf("tss: the new committee of key %s could not sign with its new shares, the old shares stay active: %w", req.KeyID, err)
 	}
-	sig := s.state.(*signState).sig
+	sig := confirm.signature()
 
 	// Phase 3: commit everywhere.
 	if err := e.commitReshare(ctx, req.KeyID, prop.Parties, newEpoch, sig); err != nil {
@@ -150,7 +150,7 @@ func (e *Engine) commitReshare(ctx context.Context, keyID string, parties []Part
 		return err
 	}
 	prop := &Proposal{Op: OpCommit, KeyID: keyID, Parties: parties, Epoch: epoch, Evidence: ev}
-	if _, err := e.propose(ctx, prop); err != nil {
+	if err := e.propose(ctx, prop, newCommitSession(e, prop)); err != nil {
 		return fmt.Errorf("tss: commit of key %s epoch %d did not complete; the new committee signed, so retry with FinishReshare: %w", keyID, epoch, err)
 	}
 	return nil
@@ -162,41 +162,76 @@ func union(a, b []PartyID) []PartyID {
 	return slices.Compact(out)
 }
 
-type reshareState struct {
-	mu      sync.Mutex
-	pub     []byte
-	reports map[PartyID][]byte
+// reshareSession is a resharing session between the old and the new
+// committee: tss-lib resharing, then every new member stores its share as
+// pending and reports the key's public key, which the initiator checks.
+type reshareSession struct {
+	e    *Engine
+	prop *Proposal
+
+	// set by check
+	params       reshareParams
+	pubKey       *secp256k1.PublicKey
+	isOld, isNew bool
+
+	// set up by newProtocol, owned by the session goroutine
+	ends     map[role]chan *keygen.LocalPartySaveData
+	results  map[role]*keygen.LocalPartySaveData
+	pp       *keygen.LocalPreParams
+	oldShare *keyShare
+
+	mu       sync.Mutex
+	reported map[PartyID][]byte // at the initiator: what each party reported
 }
 
-func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
+var _ sessionOp = (*reshareSession)(nil)
+
+func newReshareSession(e *Engine, prop *Proposal) *reshareSession {
+	return &reshareSession{
+		e: e, prop: prop,
+		ends:     map[role]chan *keygen.LocalPartySaveData{},
+		results:  map[role]*keygen.LocalPartySaveData{},
+		reported: make(map[PartyID][]byte),
+	}
+}
+
+// newEpoch is the epoch of the new committee's shares.
+func (r *reshareSession) newEpoch() uint64 { return r.params.OldEpoch + 1 }
+
+// check refuses committees and thresholds resharing cannot serve, a
+// proposal that does not match this party's share of the key (old
+// members), and a reshare this party has no pre-parameters for or would
+// overwrite a share it holds (new members).
+func (r *reshareSession) check(ctx context.Context) error {
+	e, prop := r.e, r.prop
 	var params reshareParams
 	if err := json.Unmarshal(prop.Payload, &params); err != nil {
-		return sessionHooks{}, fmt.Errorf("%w: reshare parameters: %v", ErrBadRequest, err)
+		return fmt.Errorf("%w: reshare parameters: %v", ErrBadRequest, err)
 	}
 	self := e.net.Self()
 	isOld, isNew := slices.Contains(prop.OldParties, self), slices.Contains(prop.NewParties, self)
 	switch {
 	case !slices.Equal(prop.Parties, union(prop.OldParties, prop.NewParties)):
-		return sessionHooks{}, fmt.Errorf("%w: reshare parties must be the union of both committees", ErrBadRequest)
+		return fmt.Errorf("%w: reshare parties must be the union of both committees", ErrBadRequest)
 	case len(prop.NewParties) < 2 || len(prop.NewParties) > MaxParties:
-		return sessionHooks{}, fmt.Errorf("%w: a committee has 2 to %d parties", ErrBadRequest, MaxParties)
+		return fmt.Errorf("%w: a committee has 2 to %d parties", ErrBadRequest, MaxParties)
 	case prop.Threshold < 2 || prop.Threshold > len(prop.NewParties):
-		return sessionHooks{}, fmt.Errorf("%w: threshold %d-of-%d is not supported; M must be 2 to %d", ErrBadRequest, prop.Threshold, len(prop.NewParties), len(prop.NewParties))
+		return fmt.Errorf("%w: threshold %d-of-%d is not supported; M must be 2 to %d", ErrBadRequest, prop.Threshold, len(prop.NewParties), len(prop.NewParties))
 	case params.OldThreshold < 1 || len(prop.OldParties) < params.OldThreshold:
-		return sessionHooks{}, fmt.Errorf("%w: %d old parties cannot reshare a %d-of-n key", ErrBadRequest, len(prop.OldParties), params.OldThreshold)
+		return fmt.Errorf("%w: %d old parties cannot reshare a %d-of-n key", ErrBadRequest, len(prop.OldParties), params.OldThreshold)
 	case len(params.PublicKey) != 33 || len(params.ChainCode) != 32:
-		return sessionHooks{}, fmt.Errorf("%w: reshare parameters lack the key", ErrBadRequest)
+		return fmt.Errorf("%w: reshare parameters lack the key", ErrBadRequest)
 	case prop.Path != "" || prop.Count != 0 || prop.Epoch != 0:
-		return sessionHooks{}, fmt.Errorf("%w: reshare takes no path, count or epoch", ErrBadRequest)
+		return fmt.Errorf("%w: reshare takes no path, count or epoch", ErrBadRequest)
 	}
 	pubKey, err := secp256k1.ParsePubKey(params.PublicKey)
 	if err != nil {
-		return sessionHooks{}, fmt.Errorf("%w: reshare public key: %v", ErrBadRequest, err)
+		return fmt.Errorf("%w: reshare public key: %v", ErrBadRequest, err)
 	}
 	if isOld {
 		share, err := e.loadShare(ctx, prop.KeyID)
 		if err != nil {
-			return sessionHooks{}, err
+			return err
 		}
 		ok := share.Epoch == params.OldEpoch && share.Threshold == params.OldThreshold &&
 			bytes.Equal(share.PublicKey, params.PublicKey) && bytes.Equal(share.ChainCode, params.ChainCode)
@@ -205,198 +240,226 @@ func (e *Engine) reshareHooks(ctx context.Context, prop *Proposal, initiator boo
 		}
 		share.wipe()
 		if !ok {
-			return sessionHooks{}, fmt.Errorf("%w: reshare proposal does not match key %s as this party holds it", ErrBadRequest, prop.KeyID)
+			return fmt.Errorf("%w: reshare proposal does not match key %s as this party holds it", ErrBadRequest, prop.KeyID)
 		}
 	}
 	if isNew {
 		if e.cfg.PreParams == nil {
-			return sessionHooks{}, fmt.Errorf("%w: %s has no pre-parameter pool", ErrNoPreParams, self)
+			return fmt.Errorf("%w: %s has no pre-parameter pool", ErrNoPreParams, self)
 		}
 		if ready, err := e.cfg.PreParams.Ready(ctx); err != nil || ready == 0 {
-			return sessionHooks{}, fmt.Errorf("%w: %s has none ready; retry when its pool has refilled", ErrNoPreParams, self)
+			return fmt.Errorf("%w: %s has none ready; retry when its pool has refilled", ErrNoPreParams, self)
 		}
 		if !isOld {
 			if _, err := e.cfg.Store.Versions(ctx, kindShare, prop.KeyID); !errors.Is(err, fs.ErrNotExist) {
-				return sessionHooks{}, fmt.Errorf("%w: %s already holds a share of key %s but is not in the old committee", ErrBadRequest, self, prop.KeyID)
+				return fmt.Errorf("%w: %s already holds a share of key %s but is not in the old committee", ErrBadRequest, self, prop.KeyID)
 			}
 		}
 	}
-	newEpoch := params.OldEpoch + 1
-	st := &reshareState{reports: make(map[PartyID][]byte)}
-	ends := map[role]chan *keygen.LocalPartySaveData{}
-	results := map[role]*keygen.LocalPartySaveData{}
-	var pp *keygen.LocalPreParams
-	var oldShare *keyShare
+	r.params, r.pubKey, r.isOld, r.isNew = params, pubKey, isOld, isNew
+	return nil
+}
 
-	hooks := sessionHooks{wantResults: true, state: st}
-	hooks.newProtocol = func() (_ protocol, err error) {
-		var lease *preParamsLease
-		defer func() {
-			if err != nil && lease != nil {
-				lease.release()
-				wipePreParams(pp)
-			}
-		}()
-		oldMembers, oldMine, err := committeeMembers(prop.KeyID, params.OldEpoch, prop.OldParties, self, roleOld)
-		if err != nil && isOld {
-			return nil, err
+// wantReports is true: every party reports the public key of its new share
+// (old-only members report an empty one).
+func (r *reshareSession) wantReports() bool { return true }
+
+// newProtocol builds tss-lib's resharing parties for this party's roles:
+// as an old member with its unsealed share, as a new member with a
+// reserved pre-parameter set.
+func (r *reshareSession) newProtocol(ctx context.Context) (_ protocol, err error) {
+	e, prop, params := r.e, r.prop, r.params
+	self := e.net.Self()
+	newEpoch := r.newEpoch()
+	var lease *preParamsLease
+	defer func() {
+		if err != nil && lease != nil {
+			lease.release()
+			wipePreParams(r.pp)
 		}
-		newMembers, newMine, err := committeeMembers(prop.KeyID, newEpoch, prop.NewParties, self, roleNew)
-		if err != nil && isNew {
-			return nil, err
-		}
-		if oldMembers == nil {
-			oldMembers, _, _ = committeeMembers(prop.KeyID, params.OldEpoch, prop.OldParties, prop.OldParties[0], roleOld)
-		}
-		if newMembers == nil {
-			newMembers, _, _ = committeeMembers(prop.KeyID, newEpoch, prop.NewParties, prop.NewParties[0], roleNew)
-		}
-		oldIDs := tsslib.SortPartyIDs(memberIDs(oldMembers))
-		newIDs := tsslib.SortPartyIDs(memberIDs(newMembers))
-		oldCtx, newCtx := tsslib.NewPeerContext(oldIDs), tsslib.NewPeerContext(newIDs)
-		expected, err := crypto.NewECPoint(tsslib.S256(), pubKey.X(), pubKey.Y())
+	}()
+	oldMembers, oldMine, err := committeeMembers(prop.KeyID, params.OldEpoch, prop.OldParties, self, roleOld)
+	if err != nil && r.isOld {
+		return nil, err
+	}
+	newMembers, newMine, err := committeeMembers(prop.KeyID, newEpoch, prop.NewParties, self, roleNew)
+	if err != nil && r.isNew {
+		return nil, err
+	}
+	if oldMembers == nil {
+		oldMembers, _, _ = committeeMembers(prop.KeyID, params.OldEpoch, prop.OldParties, prop.OldParties[0], roleOld)
+	}
+	if newMembers == nil {
+		newMembers, _, _ = committeeMembers(prop.KeyID, newEpoch, prop.NewParties, prop.NewParties[0], roleNew)
+	}
+	oldIDs := tsslib.SortPartyIDs(memberIDs(oldMembers))
+	newIDs := tsslib.SortPartyIDs(memberIDs(newMembers))
+	oldCtx, newCtx := tsslib.NewPeerContext(oldIDs), tsslib.NewPeerContext(newIDs)
+	expected, err := crypto.NewECPoint(tsslib.S256(), r.pubKey.X(), r.pubKey.Y())
+	if err != nil {
+		return nil, err
+	}
+	validator := newReshareValidator(tsslib.S256(), prop.Threshold-1, expected, self)
+	proto := newTSSLibProtocol(OpReshare, self, slices.Concat(oldMembers, newMembers), reshareSpecs, validator)
+	if r.isOld {
+		r.oldShare, err = e.loadShare(ctx, prop.KeyID)
 		if err != nil {
 			return nil, err
 		}
-		validator := newReshareValidator(tsslib.S256(), prop.Threshold-1, expected, self)
-		proto := newTSSLibProtocol(OpReshare, self, slices.Concat(oldMembers, newMembers), reshareSpecs, validator)
-		if isOld {
-			oldShare, err = e.loadShare(ctx, prop.KeyID)
-			if err != nil {
-				return nil, err
-			}
-			for _, m := range oldMembers {
-				if id, ok := oldShare.shareID(m.site); !ok || id.Cmp(new(big.Int).SetBytes(m.id.Key)) != 0 {
-					return nil, fmt.Errorf("%w: stored share indices of key %s do not match its epoch", ErrProtocol, prop.KeyID)
-				}
-			}
-			rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, oldMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
-			ends[roleOld] = make(chan *keygen.LocalPartySaveData, 1)
-			var party tsslib.Party
-			if err := proto.call(func() *tsslib.Error {
-				party = resharing.NewLocalParty(rp, *oldShare.Data, proto.out, ends[roleOld])
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-			proto.local[roleOld] = party
-		}
-		if isNew {
-			// Reserved now, consumed only when this party's first message
-			// as a new member (round 2, with its Paillier key) is about to
-			// leave (preParamsGuard).
-			lease, err = e.reservePreParams(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("tss: reshare on %s: %w", self, err)
-			}
-			pp = lease.pp
-			validator.setOwnModuli(pp.PaillierSK.N, pp.NTildei)
-			rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, newMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
-			save := keygen.NewLocalPartySaveData(len(newIDs))
-			save.LocalPreParams = *pp
-			ends[roleNew] = make(chan *keygen.LocalPartySaveData, 1)
-			var party tsslib.Party
-			if err := proto.call(func() *tsslib.Error {
-				party = resharing.NewLocalParty(rp, save, proto.out, ends[roleNew])
-				return nil
-			}); err != nil {
-				return nil, err
-			}
-			proto.local[roleNew] = party
-		}
-		proto.finished = func(r role) bool {
-			if results[r] != nil {
-				return true
-			}
-			select {
-			case results[r] = <-ends[r]:
-				return true
-			default:
-				return false
+		for _, m := range oldMembers {
+			if id, ok := r.oldShare.shareID(m.site); !ok || id.Cmp(new(big.Int).SetBytes(m.id.Key)) != 0 {
+				return nil, fmt.Errorf("%w: stored share indices of key %s do not match its epoch", ErrProtocol, prop.KeyID)
 			}
 		}
-		proto.onWipe = func() {
-			oldShare.wipe()
-			wipePreParams(pp)
-			if d := results[roleNew]; d != nil {
-				(&keyShare{Data: d}).wipe()
-			}
-		}
-		if lease != nil {
-			return &preParamsGuard{protocol: proto, ctx: ctx, lease: lease, role: roleNew}, nil
-		}
-		return proto, nil
-	}
-	hooks.finish = func(ctx context.Context) ([]byte, error) {
-		d := results[roleNew]
-		if d == nil {
-			return []byte{}, nil // old-only: nothing to store yet
-		}
-		if err := checkModProofsAfterKeygen(d); err != nil {
+		rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, oldMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
+		r.ends[roleOld] = make(chan *keygen.LocalPartySaveData, 1)
+		var party tsslib.Party
+		if err := proto.call(func() *tsslib.Error {
+			party = resharing.NewLocalParty(rp, *r.oldShare.Data, proto.out, r.ends[roleOld])
+			return nil
+		}); err != nil {
 			return nil, err
 		}
-		pub, err := compressedPoint(d.ECDSAPub.X(), d.ECDSAPub.Y())
-		if err != nil || !bytes.Equal(pub, params.PublicKey) {
-			return nil, fmt.Errorf("%w: resharing changed the public key", ErrProtocol)
+		proto.local[roleOld] = party
+	}
+	if r.isNew {
+		// Reserved now, consumed only when this party's first message
+		// as a new member (round 2, with its Paillier key) is about to
+		// leave (preParamsGuard).
+		lease, err = e.reservePreParams(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("tss: reshare on %s: %w", self, err)
 		}
-		share := &keyShare{
-			Format: shareFormat, KeyID: prop.KeyID, Threshold: prop.Threshold,
-			Parties: slices.Clone(prop.NewParties), Self: self, PublicKey: pub,
-			ChainCode: slices.Clone(params.ChainCode), Epoch: newEpoch, Data: d,
-		}
-		for _, p := range prop.NewParties {
-			id, err := deriveShareID(prop.KeyID, newEpoch, p)
-			if err != nil {
-				return nil, err
-			}
-			share.ShareIDs = append(share.ShareIDs, id.Text(16))
-		}
-		if err := share.validate(); err != nil {
-			return nil, fmt.Errorf("%w: reshare result: %w", ErrProtocol, err)
-		}
-		if err := e.saveShare(ctx, kindPendingShare, share); err != nil {
+		r.pp = lease.pp
+		validator.setOwnModuli(r.pp.PaillierSK.N, r.pp.NTildei)
+		rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, newMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
+		save := keygen.NewLocalPartySaveData(len(newIDs))
+		save.LocalPreParams = *r.pp
+		r.ends[roleNew] = make(chan *keygen.LocalPartySaveData, 1)
+		var party tsslib.Party
+		if err := proto.call(func() *tsslib.Error {
+			party = resharing.NewLocalParty(rp, save, proto.out, r.ends[roleNew])
+			return nil
+		}); err != nil {
 			return nil, err
 		}
-		st.mu.Lock()
-		st.pub = pub
-		st.mu.Unlock()
-		return pub, nil
+		proto.local[roleNew] = party
 	}
-	hooks.result = func(from PartyID, payload []byte) error {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		st.reports[from] = slices.Clone(payload)
-		return nil
-	}
-	hooks.verify = func() error {
-		st.mu.Lock()
-		defer st.mu.Unlock()
-		var bad []PartyID
-		for _, p := range prop.NewParties {
-			if p == self {
-				continue
-			}
-			if !bytes.Equal(st.reports[p], params.PublicKey) {
-				bad = append(bad, p)
-			}
+	proto.finished = func(ro role) bool {
+		if r.results[ro] != nil {
+			return true
 		}
-		if len(bad) > 0 {
-			return &CulpritError{Op: OpReshare, Parties: bad, Reason: fmt.Errorf("%w: did not report the key's public key", ErrProtocol)}
+		select {
+		case r.results[ro] = <-r.ends[ro]:
+			return true
+		default:
+			return false
 		}
-		return nil
 	}
-	return hooks, nil
+	proto.onWipe = func() {
+		r.oldShare.wipe()
+		wipePreParams(r.pp)
+		if d := r.results[roleNew]; d != nil {
+			(&keyShare{Data: d}).wipe()
+		}
+	}
+	if lease != nil {
+		return &preParamsGuard{protocol: proto, ctx: ctx, lease: lease, role: roleNew}, nil
+	}
+	return proto, nil
 }
 
-// commitHooks check and run the commit of a confirmed reshare.
-func (e *Engine) commitHooks(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
+// finish stores a new member's share as pending and returns its public
+// key; an old-only member has nothing to store yet.
+func (r *reshareSession) finish(ctx context.Context) ([]byte, error) {
+	e, prop, params := r.e, r.prop, r.params
+	d := r.results[roleNew]
+	if d == nil {
+		return []byte{}, nil // old-only: nothing to store yet
+	}
+	if err := checkModProofsAfterKeygen(d); err != nil {
+		return nil, err
+	}
+	pub, err := compressedPoint(d.ECDSAPub.X(), d.ECDSAPub.Y())
+	if err != nil || !bytes.Equal(pub, params.PublicKey) {
+		return nil, fmt.Errorf("%w: resharing changed the public key", ErrProtocol)
+	}
+	newEpoch := r.newEpoch()
+	share := &keyShare{
+		Format: shareFormat, KeyID: prop.KeyID, Threshold: prop.Threshold,
+		Parties: slices.Clone(prop.NewParties), Self: e.net.Self(), PublicKey: pub,
+		ChainCode: slices.Clone(params.ChainCode), Epoch: newEpoch, Data: d,
+	}
+	for _, p := range prop.NewParties {
+		id, err := deriveShareID(prop.KeyID, newEpoch, p)
+		if err != nil {
+			return nil, err
+		}
+		share.ShareIDs = append(share.ShareIDs, id.Text(16))
+	}
+	if err := share.validate(); err != nil {
+		return nil, fmt.Errorf("%w: reshare result: %w", ErrProtocol, err)
+	}
+	if err := e.saveShare(ctx, kindPendingShare, share); err != nil {
+		return nil, err
+	}
+	return pub, nil
+}
+
+// report records what one party reports; verify compares.
+func (r *reshareSession) report(from PartyID, payload []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reported[from] = slices.Clone(payload)
+	return nil
+}
+
+// verify blames every other new member that did not report the key's
+// public key.
+func (r *reshareSession) verify() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	self := r.e.net.Self()
+	var bad []PartyID
+	for _, p := range r.prop.NewParties {
+		if p == self {
+			continue
+		}
+		if !bytes.Equal(r.reported[p], r.params.PublicKey) {
+			bad = append(bad, p)
+		}
+	}
+	if len(bad) > 0 {
+		return &CulpritError{Op: OpReshare, Parties: bad, Reason: fmt.Errorf("%w: did not report the key's public key", ErrProtocol)}
+	}
+	return nil
+}
+
+// commitSession is the commit of a confirmed reshare: every party
+// activates its pending share of the new epoch, or erases its old share
+// when it is not in the new committee, then reports (an empty result).
+type commitSession struct {
+	e    *Engine
+	prop *Proposal
+}
+
+var _ sessionOp = (*commitSession)(nil)
+
+func newCommitSession(e *Engine, prop *Proposal) *commitSession {
+	return &commitSession{e: e, prop: prop}
+}
+
+// check refuses a commit without a confirmation signature that verifies
+// under the key, or for an epoch this party cannot move to.
+func (c *commitSession) check(ctx context.Context) error {
+	e, prop := c.e, c.prop
 	self := e.net.Self()
 	if prop.Epoch < 2 || len(prop.Payload) != 0 {
-		return sessionHooks{}, fmt.Errorf("%w: commit needs an epoch of 2 or more", ErrBadRequest)
+		return fmt.Errorf("%w: commit needs an epoch of 2 or more", ErrBadRequest)
 	}
 	var sig Signature
 	if err := json.Unmarshal(prop.Evidence, &sig); err != nil {
-		return sessionHooks{}, fmt.Errorf("%w: commit without a confirmation signature", ErrBadRequest)
+		return fmt.Errorf("%w: commit without a confirmation signature", ErrBadRequest)
 	}
 	// The confirmation must verify under the key's public key.
 	var pub []byte
@@ -408,7 +471,7 @@ func (e *Engine) commitHooks(ctx context.Context, prop *Proposal, initiator bool
 	case aerr == nil:
 		pub = active.PublicKey
 	default:
-		return sessionHooks{}, aerr
+		return aerr
 	}
 	var activeEpoch uint64
 	if aerr == nil {
@@ -417,17 +480,30 @@ func (e *Engine) commitHooks(ctx context.Context, prop *Proposal, initiator bool
 	pending.wipe()
 	active.wipe()
 	if !bytes.Equal(sig.PublicKey, pub) || sig.Verify() != nil {
-		return sessionHooks{}, fmt.Errorf("%w: confirmation signature does not verify under key %s", ErrBadRequest, prop.KeyID)
+		return fmt.Errorf("%w: confirmation signature does not verify under key %s", ErrBadRequest, prop.KeyID)
 	}
 	if perr != nil && activeEpoch != prop.Epoch && activeEpoch != prop.Epoch-1 {
-		return sessionHooks{}, fmt.Errorf("%w: %s holds key %s at epoch %d, not %d", ErrBadRequest, self, prop.KeyID, activeEpoch, prop.Epoch-1)
+		return fmt.Errorf("%w: %s holds key %s at epoch %d, not %d", ErrBadRequest, self, prop.KeyID, activeEpoch, prop.Epoch-1)
 	}
-	hooks := sessionHooks{wantResults: true}
-	hooks.newProtocol = func() (protocol, error) {
-		return &localProtocol{action: func() error { return e.applyCommit(ctx, prop.KeyID, prop.Epoch) }}, nil
-	}
-	return hooks, nil
+	return nil
 }
+
+// wantReports is true: the initiator waits until every party has committed.
+func (c *commitSession) wantReports() bool { return true }
+
+// newProtocol runs the commit (applyCommit) once every party has joined.
+func (c *commitSession) newProtocol(ctx context.Context) (protocol, error) {
+	return &localProtocol{action: func() error { return c.e.applyCommit(ctx, c.prop.KeyID, c.prop.Epoch) }}, nil
+}
+
+// finish has nothing left to do: the protocol committed.
+func (c *commitSession) finish(context.Context) ([]byte, error) { return nil, nil }
+
+// report accepts any report: a report says the party committed.
+func (c *commitSession) report(PartyID, []byte) error { return nil }
+
+// verify has nothing to compare.
+func (c *commitSession) verify() error { return nil }
 
 // applyCommit activates this party's pending share of epoch, or erases its
 // old share when it has no place in the new committee. It is idempotent and

@@ -41,31 +41,52 @@ type bcastState struct {
 	echoes    map[PartyID][32]byte
 }
 
-// sessionHooks connect a session to the operation it runs.
-type sessionHooks struct {
-	// newProtocol builds the protocol when the session starts.
-	newProtocol func() (protocol, error)
-	// finish runs once the protocol is done and returns the payload a
-	// participant sends back to the initiator (nil when none is expected).
-	finish func(ctx context.Context) ([]byte, error)
-	// wantResults makes the initiator wait for a MsgResult from every
-	// other party before the session succeeds.
-	wantResults bool
-	// result checks one party's result at the initiator.
-	result func(from PartyID, payload []byte) error
-	// verify runs at the initiator after the session succeeded, to check
-	// the collected results against its own.
-	verify func() error
-	// state is the operation's own state, read by the initiator's method
-	// once the session has ended.
-	state any
-	// immediate makes the initiator skip the join and start phases: it
-	// sends the proposal, runs finish for its own part and waits for every
-	// party's result (GG20 online signing: one round trip).
-	immediate bool
-	// respond, set on a participant of an immediate session, checks the
-	// proposal's consequences and returns the result sent back at once.
-	respond func(ctx context.Context) ([]byte, error)
+// sessionOp is the part of a session that depends on its operation. Each
+// kind of session is its own type, holding that kind's state in typed
+// fields: keygenSession, signSession, reshareSession, commitSession,
+// presignSession, onlineSession and reconcileSession.
+//
+// The engine calls check on every party, before the Policy (see
+// Engine.check). Then, in a session that runs in rounds, every party calls
+// newProtocol once every party has joined and finish once the protocol is
+// done; when wantReports is true every participant reports finish's
+// payload to the initiator, which passes each report to report and, once
+// every party has reported, calls verify. A one-shot session (oneShotOp) skips the
+// rounds.
+type sessionOp interface {
+	// check checks the proposal against this party's own state (keys,
+	// shares, pools) and keeps what the session needs. It must not change
+	// anything stored.
+	check(ctx context.Context) error
+	// wantReports reports whether participants send the initiator their
+	// result (MsgResult) and the initiator waits for all of them before
+	// the session succeeds.
+	wantReports() bool
+	// newProtocol builds the protocol when the session starts. ctx is the
+	// context check ran under: the caller's on the initiator, the engine's
+	// on a participant.
+	newProtocol(ctx context.Context) (protocol, error)
+	// finish runs once the protocol is done, stores this party's results
+	// and returns the payload a participant reports to the initiator.
+	finish(ctx context.Context) ([]byte, error)
+	// report checks and records one participant's report at the
+	// initiator.
+	report(from PartyID, payload []byte) error
+	// verify runs at the initiator once the session succeeded, to check
+	// the collected reports against its own results.
+	verify() error
+}
+
+// oneShotOp is a session kind that runs in one round trip (GG20 online
+// signing, pool reconciliation): the initiator skips the join and start
+// phases, sends the proposal, runs finish for its own part and waits for
+// every party's report; a participant answers the proposal with respond
+// instead of joining a session.
+type oneShotOp interface {
+	sessionOp
+	// respond, on a participant, checks the proposal's consequences and
+	// returns the report sent back at once.
+	respond(ctx context.Context) ([]byte, error)
 }
 
 // session is one protocol run as seen by this party.
@@ -77,8 +98,9 @@ type session struct {
 	parties   []PartyID // sorted, including self
 	others    []PartyID // sorted, excluding self
 	initiator bool
-	hooks     sessionHooks
-	state     any
+	op        sessionOp
+	oneShot   bool            // op is a oneShotOp (only ever on the initiator)
+	checkCtx  context.Context // the context op.check ran under, for op.newProtocol
 	log       *slog.Logger
 
 	// Messages from the sender dispatchers wait here for the session
@@ -130,9 +152,12 @@ const (
 	// earlyBytesPerSender bounds the bytes from one sender kept before the
 	// start: two payloads of the largest size.
 	earlyBytesPerSender = 2 * MaxPayloadSize
+	// abortTimeout bounds the sending of the notice that this party gave
+	// up on a session.
+	abortTimeout = 2 * time.Second
 )
 
-func newSession(e *Engine, prop *Proposal, initiator bool, hooks sessionHooks) *session {
+func newSession(e *Engine, checkCtx context.Context, prop *Proposal, initiator bool, op sessionOp) *session {
 	self := e.net.Self()
 	others := make([]PartyID, 0, len(prop.Parties))
 	for _, p := range prop.Parties {
@@ -141,6 +166,7 @@ func newSession(e *Engine, prop *Proposal, initiator bool, hooks sessionHooks) *
 		}
 	}
 	id := prop.SessionID()
+	_, oneShot := op.(oneShotOp)
 	return &session{
 		e:           e,
 		id:          id,
@@ -149,8 +175,9 @@ func newSession(e *Engine, prop *Proposal, initiator bool, hooks sessionHooks) *
 		parties:     prop.Parties,
 		others:      others,
 		initiator:   initiator,
-		hooks:       hooks,
-		state:       hooks.state,
+		oneShot:     oneShot,
+		op:          op,
+		checkCtx:    checkCtx,
 		log:         e.log.With("session", id.Short(), "op", string(prop.Op)),
 		queued:      make(map[PartyID]int),
 		notify:      make(chan struct{}, 1),
@@ -265,11 +292,11 @@ func (s *session) loop(ctx context.Context) error {
 			return err
 		}
 		switch {
-		case s.hooks.immediate:
+		case s.oneShot:
 			if err := s.send(ctx, &Message{Type: MsgPropose, To: s.others, Payload: payload}); err != nil {
 				return err
 			}
-			if _, err := s.hooks.finish(ctx); err != nil {
+			if _, err := s.op.finish(ctx); err != nil {
 				return err
 			}
 			s.phase = phaseFinishing
@@ -423,7 +450,7 @@ func (s *session) onMessage(ctx context.Context, in *inbound) (bool, error) {
 	case MsgAbort:
 		return false, &AbortedError{Party: m.From, Reason: printable(m.Payload), Waiting: s.waiting()}
 	case MsgRefuse:
-		if !s.initiator || (s.phase != phaseJoining && !s.hooks.immediate) {
+		if !s.initiator || (s.phase != phaseJoining && !s.oneShot) {
 			s.e.count(dropUnexpected)
 			return false, nil
 		}
@@ -473,10 +500,8 @@ func (s *session) onMessage(ctx context.Context, in *inbound) (bool, error) {
 			s.e.count(dropUnexpected)
 			return false, nil
 		}
-		if s.hooks.result != nil {
-			if err := s.hooks.result(m.From, m.Payload); err != nil {
-				return false, err
-			}
+		if err := s.op.report(m.From, m.Payload); err != nil {
+			return false, err
 		}
 		s.results[m.From] = true
 		s.maybeEnd()
@@ -677,7 +702,7 @@ func (s *session) toProtocol(ctx context.Context, m *Message) error {
 }
 
 func (s *session) startProtocol(ctx context.Context) error {
-	p, err := s.hooks.newProtocol()
+	p, err := s.op.newProtocol(s.checkCtx)
 	if err != nil {
 		return err
 	}
@@ -697,12 +722,9 @@ func (s *session) checkDone(ctx context.Context) error {
 	if s.phase != phaseRunning || !s.proto.done() {
 		return nil
 	}
-	var payload []byte
-	if s.hooks.finish != nil {
-		var err error
-		if payload, err = s.hooks.finish(ctx); err != nil {
-			return err
-		}
+	payload, err := s.op.finish(ctx)
+	if err != nil {
+		return err
 	}
 	if s.initiator {
 		s.phase = phaseFinishing
@@ -712,7 +734,7 @@ func (s *session) checkDone(ctx context.Context) error {
 	if s.e.cfg.Completed != nil {
 		s.e.cfg.Completed(ctx, s.prop)
 	}
-	if s.hooks.wantResults {
+	if s.op.wantReports() {
 		if err := s.send(ctx, &Message{Type: MsgResult, To: []PartyID{s.prop.Initiator}, Payload: payload}); err != nil {
 			return err
 		}
@@ -725,7 +747,7 @@ func (s *session) maybeEnd() {
 	if s.phase != phaseFinishing {
 		return
 	}
-	if s.hooks.wantResults && len(s.results) < len(s.others) {
+	if s.op.wantReports() && len(s.results) < len(s.others) {
 		return
 	}
 	s.phase = phaseEnded
@@ -768,7 +790,7 @@ func (s *session) abortOthers(cause error) {
 	if len(s.others) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
 	defer cancel()
 	reason := cause.Error()
 	if len(reason) > 512 {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/big"
 	"slices"
 	"sync"
@@ -69,6 +71,31 @@ func (k *keyShare) info() *KeyInfo {
 		ChainCode: slices.Clone(k.ChainCode),
 		Epoch:     k.Epoch,
 	}
+}
+
+// String describes the share by its public parts (key, epoch, committee,
+// public key) and never prints its secrets: the share x_i, the Paillier
+// and ring-Pedersen secrets and the rest of the tss-lib save data.
+func (k keyShare) String() string {
+	return fmt.Sprintf("tss.keyShare{KeyID: %q, Epoch: %d, %d-of-%d, Self: %s, PublicKey: %x, Data: [redacted]}",
+		k.KeyID, k.Epoch, k.Threshold, len(k.Parties), k.Self, k.PublicKey)
+}
+
+// GoString is String, so that %#v does not print secrets either.
+func (k keyShare) GoString() string { return k.String() }
+
+// LogValue gives structured logs the share's public parts only, as String
+// does.
+func (k keyShare) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("key_id", k.KeyID),
+		slog.Uint64("epoch", k.Epoch),
+		slog.Int("threshold", k.Threshold),
+		slog.Int("parties", len(k.Parties)),
+		slog.String("self", string(k.Self)),
+		slog.String("public_key", hex.EncodeToString(k.PublicKey)),
+		slog.String("data", "[redacted]"),
+	)
 }
 
 // shareID returns the tss-lib key of party p.

@@ -65,17 +65,15 @@ func (e *Engine) Sign(ctx context.Context, req SignRequest) (*Signature, error) 
 		Path:     req.Path,
 		Evidence: slices.Clone(req.Evidence),
 	}
-	s, err := e.propose(ctx, prop)
-	if err != nil {
+	op := newSignSession(e, prop)
+	if err := e.propose(ctx, prop, op); err != nil {
 		return nil, err
 	}
-	st := s.state.(*signState)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.sig == nil {
+	sig := op.signature()
+	if sig == nil {
 		return nil, fmt.Errorf("%w: signing ended without a signature", ErrProtocol)
 	}
-	return st.sig, nil
+	return sig, nil
 }
 
 // defaultSigners validates an explicit signer list or picks the first M
@@ -101,11 +99,6 @@ func (e *Engine) defaultSigners(ctx context.Context, keyID string, signers []Par
 		}
 	}
 	return SortParties(out), nil
-}
-
-type signState struct {
-	mu  sync.Mutex
-	sig *Signature
 }
 
 // signingTarget is what a signing session signs with: the message as a
@@ -250,53 +243,92 @@ func signerMembers(share *keyShare, signers []PartyID, self PartyID) ([]*member,
 	})
 }
 
-func (e *Engine) signHooks(ctx context.Context, prop *Proposal, initiator bool) (sessionHooks, error) {
-	share, target, err := e.checkSigning(ctx, prop)
+// signSession is a classic (GG18) signing session. Participants report
+// nothing: each verifies the signature it computed itself.
+type signSession struct {
+	e    *Engine
+	prop *Proposal
+
+	target *signingTarget // set by check
+
+	// set up by newProtocol, owned by the session goroutine
+	end    chan *common.SignatureData
+	result *common.SignatureData
+
+	mu  sync.Mutex
+	sig *Signature // the verified signature, once finish ran
+}
+
+var _ sessionOp = (*signSession)(nil)
+
+func newSignSession(e *Engine, prop *Proposal) *signSession {
+	return &signSession{e: e, prop: prop, end: make(chan *common.SignatureData, 1)}
+}
+
+// check runs the checks of checkSigning and keeps the signing target; the
+// share is unsealed again when the session starts.
+func (g *signSession) check(ctx context.Context) error {
+	share, target, err := g.e.checkSigning(ctx, g.prop)
 	if err != nil {
-		return sessionHooks{}, err
+		return err
 	}
 	share.wipe() // unsealed again when the session starts
-	st := &signState{}
-	var (
-		end    = make(chan *common.SignatureData, 1)
-		result *common.SignatureData
-	)
-	hooks := sessionHooks{state: st}
-	hooks.newProtocol = func() (protocol, error) {
-		share, err := e.loadSigningShare(ctx, prop)
-		if err != nil {
-			return nil, err
-		}
-		proto, err := newSignProtocol(share, prop, target, e.net.Self(), end)
-		if err != nil {
-			share.wipe()
-			return nil, err
-		}
-		proto.finished = func(role) bool {
-			if result != nil {
-				return true
-			}
-			select {
-			case result = <-end:
-				return true
-			default:
-				return false
-			}
-		}
-		return proto, nil
+	g.target = target
+	return nil
+}
+
+// wantReports is false: signers report nothing.
+func (g *signSession) wantReports() bool { return false }
+
+// newProtocol unseals the share and builds tss-lib's signing party.
+func (g *signSession) newProtocol(ctx context.Context) (protocol, error) {
+	share, err := g.e.loadSigningShare(ctx, g.prop)
+	if err != nil {
+		return nil, err
 	}
-	hooks.finish = func(ctx context.Context) ([]byte, error) {
-		pub := target.pub.SerializeCompressed()
-		sig, err := newSignature(new(big.Int).SetBytes(result.R), new(big.Int).SetBytes(result.S), pub, target.digest)
-		if err != nil {
-			return nil, fmt.Errorf("tss: sign with key %s: %w", prop.KeyID, err)
-		}
-		st.mu.Lock()
-		st.sig = sig
-		st.mu.Unlock()
-		return nil, nil
+	proto, err := newSignProtocol(share, g.prop, g.target, g.e.net.Self(), g.end)
+	if err != nil {
+		share.wipe()
+		return nil, err
 	}
-	return hooks, nil
+	proto.finished = func(role) bool {
+		if g.result != nil {
+			return true
+		}
+		select {
+		case g.result = <-g.end:
+			return true
+		default:
+			return false
+		}
+	}
+	return proto, nil
+}
+
+// finish checks the signature under the (derived) public key and keeps it.
+func (g *signSession) finish(context.Context) ([]byte, error) {
+	pub := g.target.pub.SerializeCompressed()
+	sig, err := newSignature(new(big.Int).SetBytes(g.result.R), new(big.Int).SetBytes(g.result.S), pub, g.target.digest)
+	if err != nil {
+		return nil, fmt.Errorf("tss: sign with key %s: %w", g.prop.KeyID, err)
+	}
+	g.mu.Lock()
+	g.sig = sig
+	g.mu.Unlock()
+	return nil, nil
+}
+
+// report ignores a report: signers send none.
+func (g *signSession) report(PartyID, []byte) error { return nil }
+
+// verify has nothing to compare: finish verified the signature.
+func (g *signSession) verify() error { return nil }
+
+// signature returns the signature once the session succeeded, else nil.
+func (g *signSession) signature() *Signature {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.sig
 }
 
 func newSignProtocol(share *keyShare, prop *Proposal, target *signingTarget, self PartyID, end chan *common.SignatureData) (*tssLibProtocol, error) {
