@@ -3,6 +3,7 @@ package keyquorum
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
@@ -147,10 +148,8 @@ func canonicalPath(path string) (string, error) {
 // in sorted order. The result is sorted.
 func (n *Node) signers(ctx context.Context, keyID string, signers []tss.PartyID) ([]tss.PartyID, error) {
 	if len(signers) > 0 {
-		for _, p := range signers {
-			if err := p.Validate(); err != nil {
-				return nil, fmt.Errorf("%w: signer %q: %w", tss.ErrBadRequest, p, err)
-			}
+		if err := n.checkSigners(signers); err != nil {
+			return nil, err
 		}
 		return tss.SortParties(signers), nil
 	}
@@ -175,8 +174,9 @@ type PresignRequest struct {
 	// KeyID names the key.
 	KeyID string
 	// Signers is the signer set the presignatures are for; only exactly
-	// this set can use them. Empty means this site plus the first M-1
-	// other committee members in sorted order (the same default Sign uses).
+	// this set can use them. Empty means this site plus M-1 co-signers
+	// that are up (connected ones first, the others dialed; see
+	// SignOptions.Signers).
 	Signers []tss.PartyID
 	// Path is the BIP-32 derivation path they are for ("" or "m" for the
 	// key itself). A presignature signs only under its path.
@@ -218,7 +218,12 @@ func (n *Node) presign(ctx context.Context, req PresignRequest, h op) (*PresignR
 	if err != nil {
 		return nil, err
 	}
-	signers, err := n.signers(ctx, req.KeyID, req.Signers)
+	var signers []tss.PartyID
+	if len(req.Signers) > 0 {
+		signers, err = n.signers(ctx, req.KeyID, req.Signers)
+	} else {
+		signers, err = n.chooseSigners(ctx, req.KeyID, path, false, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -291,4 +296,37 @@ func (n *Node) PrepareOnline(ctx context.Context, req KeyPathRequest) error {
 		return err
 	}
 	return n.eng.PrepareOnline(ctx, req.KeyID, path)
+}
+
+// checkSigners checks the party IDs of an explicit signer set.
+func (n *Node) checkSigners(signers []tss.PartyID) error {
+	for _, p := range signers {
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("%w: signer %q: %w", tss.ErrBadRequest, p, err)
+		}
+	}
+	return nil
+}
+
+// checkCommittee checks that an explicit signer set can sign with keyID:
+// it includes this site, every member is in the key's committee, and there
+// are enough of them.
+func (n *Node) checkCommittee(ctx context.Context, keyID string, signers []tss.PartyID) error {
+	info, err := n.eng.Key(ctx, keyID)
+	if err != nil {
+		return err
+	}
+	set := tss.SortParties(signers)
+	if !slices.Contains(set, n.party) {
+		return fmt.Errorf("%w: the signers must include this site (%s)", tss.ErrBadRequest, n.party)
+	}
+	for _, p := range set {
+		if !slices.Contains(info.Parties, p) {
+			return fmt.Errorf("%w: signer %s is not in the committee of key %s", tss.ErrNotInCommittee, p, keyID)
+		}
+	}
+	if len(slices.Compact(set)) < info.Threshold {
+		return fmt.Errorf("%w: key %s is %d-of-%d; %d signers are not enough", tss.ErrBadRequest, keyID, info.Threshold, len(info.Parties), len(set))
+	}
+	return nil
 }

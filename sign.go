@@ -50,10 +50,15 @@ func ParseProtocol(s string) (Protocol, error) {
 // SignOptions are the choices every signing call shares.
 type SignOptions struct {
 	// Signers are the sites that sign; they must include this site and
-	// number at least the key's threshold. Empty means this site plus the
-	// first M-1 other committee members in sorted order. A site that is
-	// down makes the signature fail with an error naming it; pick signers
-	// that are up.
+	// number at least the key's threshold. Empty lets this site choose
+	// M-1 co-signers that are up: connected ones first (the most recently
+	// heard from first), the others dialed at once (a site whose port
+	// refuses is skipped at once), preferring for GG20 a set with ready
+	// presignatures; if a chosen one drops before the session, it chooses
+	// once more without it. With fewer than M-1 reachable it fails at once
+	// with ErrNotEnoughSigners and a *tss.UnreachableError naming the
+	// others. A named set is used as given: a site of it that is down
+	// makes the signature fail naming it.
 	Signers []tss.PartyID
 	// Protocol selects GG20, GG18 or automatic choice. Default
 	// ProtocolAuto.
@@ -156,9 +161,18 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 	if err != nil {
 		return nil, err
 	}
-	signers, err := n.signers(ctx, req.KeyID, req.Signers)
-	if err != nil {
+	if err := n.checkSigners(req.Signers); err != nil {
 		return nil, err
+	}
+	var m secp256k1.ModNScalar
+	if m.SetBytes(&req.Digest); m.IsZero() {
+		return nil, fmt.Errorf("%w: digest is zero modulo the group order", tss.ErrBadRequest)
+	}
+	if len(req.Signers) > 0 {
+		// Refuse a set that cannot sign before authorizing anything.
+		if err := n.checkCommittee(ctx, req.KeyID, req.Signers); err != nil {
+			return nil, err
+		}
 	}
 	// This site checks its own request as every other signer will: the
 	// digest must come from the intent, and the policy must allow it.
@@ -172,6 +186,39 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 		}
 		return nil, err
 	}
+	if len(req.Signers) > 0 {
+		return n.signWith(ctx, req, proto, path, tss.SortParties(req.Signers), evidence, h)
+	}
+	// No signers named: choose live ones, and if one of them drops before
+	// the session, choose once more without it.
+	signers, err := n.chooseSigners(ctx, req.KeyID, path, proto != ProtocolGG18, nil)
+	if err != nil {
+		return nil, err
+	}
+	sig, err := n.signWith(ctx, req, proto, path, signers, evidence, h)
+	if dropped := droppedSigners(err, n.party); dropped != nil {
+		again, cerr := n.chooseSigners(ctx, req.KeyID, path, proto != ProtocolGG18, dropped)
+		if cerr != nil {
+			return nil, errors.Join(err, cerr)
+		}
+		n.log.Info("co-signer unreachable; signing with others", "key", req.KeyID, "dropped", fmt.Sprint(keys(dropped)), "signers", fmt.Sprint(again))
+		return n.signWith(ctx, req, proto, path, again, evidence, h)
+	}
+	return sig, err
+}
+
+func keys(m map[tss.PartyID]bool) []tss.PartyID {
+	out := make([]tss.PartyID, 0, len(m))
+	for p := range m {
+		out = append(out, p)
+	}
+	return tss.SortParties(out)
+}
+
+// signWith signs with a given signer set: GG20 when proto asks for it, or
+// for ProtocolAuto when this site holds a ready presignature of the set.
+func (n *Node) signWith(ctx context.Context, req SignRequest, proto Protocol, path string, signers []tss.PartyID, evidence []byte, h op) (*Signature, error) {
+	var err error
 	if proto == ProtocolAuto {
 		proto = ProtocolGG18
 		st, err := n.eng.PoolStatus(ctx, tss.PoolSpec{KeyID: req.KeyID, Signers: signers, Path: path})

@@ -174,6 +174,35 @@ func (n *Network) Connected(p tss.PartyID) bool {
 	return n.host.Network().Connectedness(id) == network.Connected
 }
 
+// Reach makes sure a connection to committee member p is up: it returns at
+// once when one is, and otherwise dials p at the addresses known for it,
+// bounded by ctx and Config.DialTimeout. A peer whose port refuses
+// connections fails at once. The error is a *tss.UnreachableError naming
+// p, or wraps [ErrNotInCommittee] or [ErrClosed]. Signer selection uses it
+// to pick co-signers that are up.
+func (n *Network) Reach(ctx context.Context, p tss.PartyID) error {
+	if n.isClosed() {
+		return ErrClosed
+	}
+	id, err := PeerIDFromParty(p)
+	if err != nil {
+		return err
+	}
+	if !n.inCommittee(id) {
+		return fmt.Errorf("transport: reach %s: %w", p, ErrNotInCommittee)
+	}
+	if n.host.Network().Connectedness(id) == network.Connected {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.DialTimeout)
+	defer cancel()
+	ctx = network.WithForceDirectDial(ctx, "keyquorum reach")
+	if err := n.host.Connect(ctx, peer.AddrInfo{ID: id}); err != nil {
+		return &tss.UnreachableError{Parties: []tss.PartyID{p}, Err: err}
+	}
+	return nil
+}
+
 // Stats returns a snapshot of the network's counters.
 func (n *Network) Stats() Stats { return n.stats.snapshot() }
 

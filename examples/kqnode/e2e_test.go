@@ -144,6 +144,9 @@ func snapshot(t *testing.T, dirs ...string) map[string]string {
 			if e.Name() == "lock" && filepath.Base(filepath.Dir(p)) == "store" {
 				return nil // the store's flock file: its content is the holder's PID
 			}
+			if e.IsDir() && e.Name() == "audit" && filepath.Dir(p) == d {
+				return filepath.SkipDir // records refusals by design; auditEntries checks it
+			}
 			fi, err := e.Info()
 			if err != nil {
 				return err
@@ -444,6 +447,7 @@ func TestCLI_EndToEnd(t *testing.T) {
 
 	t.Run("BadInputChangesNothing", func(t *testing.T) {
 		before := snapshot(t, homes...)
+		auditBefore := auditEntries(t, c, a.home)
 		digest := strings.Repeat("ab", 32)
 		k := key.KeyID
 		to := common.HexToAddress("0x000000000000000000000000000000000000dEaD")
@@ -482,6 +486,13 @@ func TestCLI_EndToEnd(t *testing.T) {
 			})
 		}
 		sameSnapshot(t, "refused requests", before, snapshot(t, homes...))
+		// The audit log only gained the refusals of requests that got as
+		// far as the signing checks, and still verifies.
+		for _, e := range auditEntries(t, c, a.home)[len(auditBefore):] {
+			if !strings.Contains(e, `"type":"sign.refuse"`) {
+				t.Errorf("a refused request added the audit entry %s", e)
+			}
+		}
 	})
 
 	t.Run("Unauthorized", func(t *testing.T) {
@@ -713,4 +724,21 @@ func regtestPSBT(t *testing.T, addr string) (*psbt.Packet, *wire.TxOut) {
 	packet.Inputs[0].WitnessUtxo = prev.TxOut[0]
 	packet.Inputs[0].NonWitnessUtxo = prev // every site checks the amount against it
 	return packet, prev.TxOut[0]
+}
+
+// auditEntries returns a site's audit entries (canonical JSON, oldest
+// first) after checking that its log verifies.
+func auditEntries(t *testing.T, c cli, home string) []string {
+	t.Helper()
+	var v auditVerifyResult
+	c.ok(t, nil, &v, "audit", "verify", "--home", home)
+	r := c.run(t, nil, "audit", "export", "--home", home)
+	if r.code != 0 {
+		t.Fatalf("audit export: exit %d: %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if uint64(len(lines)) != v.Entries {
+		t.Fatalf("audit export printed %d entries, verify counted %d", len(lines), v.Entries)
+	}
+	return lines
 }
