@@ -152,5 +152,14 @@ func (n *Node) runAuditCheckpoints(ctx context.Context) {
 			return
 		}
 		n.log.Debug("audit checkpoint signed", "size", strconv.FormatUint(cp.Size, 10))
+		if n.net == nil {
+			return
+		}
+		// Have the other sites cosign it (bounded: this runs at shutdown too).
+		wctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if _, err := n.cosign(wctx, cp); err != nil {
+			n.log.Warn("audit checkpoint not cosigned by every site", "size", strconv.FormatUint(cp.Size, 10), "err", err.Error())
+		}
 	})
 }

@@ -253,6 +253,7 @@ type Node struct {
 	quic     []byte
 
 	audit      *audit.Log  // nil when offline or DisableAudit
+	witness    witnessing  // this site as the other sites' audit witness
 	signPol    *signPolicy // nil: the site signs nothing
 	keyCache   *policy.KeyCache
 	velocityMu sync.Mutex // orders saves of the velocity record
@@ -360,7 +361,6 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		"committee": fmt.Sprint(len(cfg.Peers))}); err != nil {
 		return nil, err
 	}
-	n.goBackground(n.runAuditCheckpoints)
 
 	tn, err := transport.New(transport.Config{
 		Identity: n.identity, Peers: cfg.Peers, ListenAddrs: cfg.ListenAddrs,
@@ -371,6 +371,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("keyquorum: start network: %w", err)
 	}
 	n.net = newObservedNetwork(tn, cfg.Peers)
+	tn.HandleRequests(witnessProtocol, n.serveWitness)
+	n.goBackground(n.runAuditCheckpoints)
 	n.eng, err = tss.New(tss.Config{
 		Network: n.net, Store: n.store, PreParams: n.prepool, Policy: n.policy, Completed: n.completed,
 		RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,

@@ -53,6 +53,24 @@ type Status struct {
 	Engine *tss.Stats `json:"engine,omitempty"`
 	// EngineError says why the protocol engine stopped, if it did.
 	EngineError string `json:"engine_error,omitempty"`
+	// Audit describes this site's audit log; nil when it is disabled.
+	Audit *AuditStatus `json:"audit,omitempty"`
+	// AuditAlerts are rewrites of other sites' audit logs this site caught
+	// as their witness. Any entry here needs the operators' attention.
+	AuditAlerts []string `json:"audit_alerts,omitempty"`
+}
+
+// AuditStatus describes a site's audit log.
+type AuditStatus struct {
+	// Entries is the number of entries.
+	Entries uint64 `json:"entries"`
+	// Checkpoint is the size the newest signed checkpoint covers.
+	Checkpoint uint64 `json:"checkpoint"`
+	// CosignedBy names the witnesses that cosigned the newest checkpoint.
+	CosignedBy []string `json:"cosigned_by"`
+	// Error says why the log cannot take entries, if it cannot (the site
+	// then refuses to sign).
+	Error string `json:"error,omitempty"`
 }
 
 // KeyStatus describes one key and its presignature pools on this site.
@@ -119,6 +137,20 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	if n.engineErr != nil {
 		st.EngineError = n.engineErr.Error()
 	}
+	if n.audit != nil {
+		as := &AuditStatus{Entries: n.audit.Size(), CosignedBy: []string{}}
+		if cp := n.audit.LatestCheckpoint(); cp != nil {
+			as.Checkpoint = cp.Size
+			for _, c := range cp.Cosignatures {
+				as.CosignedBy = append(as.CosignedBy, c.Name)
+			}
+		}
+		if err := n.audit.Healthy(); err != nil {
+			as.Error = err.Error()
+		}
+		st.Audit = as
+	}
+	st.AuditAlerts = n.AuditAlerts()
 	n.mu.Unlock()
 	if n.eng == nil {
 		return st, nil

@@ -547,3 +547,26 @@ func hashesToTlog(p []Hash) []tlog.Hash {
 	}
 	return out
 }
+
+// AddWitness makes cosignatures by witness v count in this log from now on
+// (AddCosignatures keeps them, Checkpoints show them): for a witness whose
+// key becomes known after Open, for example from an authenticated
+// connection. A verifier of a name already known is ignored.
+func (l *Log) AddWitness(v note.Verifier) error {
+	if v == nil {
+		return fmt.Errorf("%w: no witness verifier", ErrInvalidConfig)
+	}
+	if l.readOnly {
+		return fmt.Errorf("%w: add a witness to %s", ErrReadOnly, l.dir)
+	}
+	l.cpMu.Lock()
+	defer l.cpMu.Unlock()
+	for _, w := range l.witnesses {
+		if w.Name() == v.Name() && w.KeyHash() == v.KeyHash() {
+			return nil
+		}
+	}
+	l.witnesses = append(l.witnesses, v)
+	l.known = note.VerifierList(append([]note.Verifier{l.verifier}, l.witnesses...)...)
+	return nil
+}

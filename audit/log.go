@@ -115,6 +115,9 @@ type Log struct {
 	signer   *checkpointSigner // nil when read-only
 	verifier note.Verifier     // the log's checkpoint key
 	known    note.Verifiers    // verifier and witnesses
+	// witnesses are the witness verifiers (known less the log's own);
+	// AddWitness extends both under cpMu.
+	witnesses []note.Verifier
 
 	lockF                           *os.File
 	entries, index, hashes, cpsFile *os.File
@@ -242,12 +245,13 @@ func OpenReadOnly(dir string, log note.Verifier, witnesses ...note.Verifier) (*L
 
 func newLog(dir string, cfg Config, v note.Verifier, witnesses []note.Verifier) *Log {
 	return &Log{
-		dir:      dir,
-		cfg:      cfg,
-		verifier: v,
-		known:    note.VerifierList(append([]note.Verifier{v}, witnesses...)...),
-		flushTok: make(chan struct{}, 1),
-		changed:  make(chan struct{}),
+		dir:       dir,
+		cfg:       cfg,
+		verifier:  v,
+		known:     note.VerifierList(append([]note.Verifier{v}, witnesses...)...),
+		witnesses: append([]note.Verifier(nil), witnesses...),
+		flushTok:  make(chan struct{}, 1),
+		changed:   make(chan struct{}),
 	}
 }
 
