@@ -44,7 +44,9 @@ type RemoteError struct {
 	Msg string
 }
 
-func (e *RemoteError) Error() string { return fmt.Sprintf("transport: %s answered: %s", e.Party, e.Msg) }
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("transport: %s answered: %s", e.Party, e.Msg)
+}
 
 // HandleRequests serves requests for protocol id (a libp2p protocol ID
 // such as "/keyquorum/audit-witness/1") with h. A panic in h is recovered
