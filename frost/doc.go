@@ -1,0 +1,2 @@
+// Package frost implements FROST threshold Schnorr signatures (RFC 9591).
+package frost

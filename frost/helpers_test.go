@@ -1,0 +1,69 @@
+package frost
+
+import (
+	"crypto/rand"
+	"testing"
+)
+
+var allSuites = []*Ciphersuite{Ed25519(), Secp256k1(), Secp256k1BIP340()}
+
+// testKey shares a random key threshold-of-n among participants 1..n.
+func testKey(t testing.TB, s *Ciphersuite, threshold, n int) (*PublicKey, []*KeyShare) {
+	t.Helper()
+	g := s.g
+	coeffs := make([]scalar, threshold)
+	for i := range coeffs {
+		coeffs[i] = s.hashToScalar("test", []byte(rand.Text()))
+	}
+	key := g.newElement().scalarBaseMult(coeffs[0]).bytes()
+	pubShares := map[Identifier][]byte{}
+	secrets := map[Identifier][]byte{}
+	for i := 1; i <= n; i++ {
+		x := evalPolynomial(g, coeffs, identifierScalar(g, Identifier(i)))
+		secrets[Identifier(i)] = x.bytes()
+		pubShares[Identifier(i)] = g.newElement().scalarBaseMult(x).bytes()
+	}
+	pub, err := NewPublicKey(s, threshold, key, pubShares)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shares []*KeyShare
+	for i := 1; i <= n; i++ {
+		ks, err := NewKeyShare(pub, Identifier(i), secrets[Identifier(i)])
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares = append(shares, ks)
+	}
+	return pub, shares
+}
+
+// commitAll runs round one for the given signers.
+func commitAll(t testing.TB, msg []byte, signers ...*KeyShare) (map[Identifier]*Nonce, *SigningPackage) {
+	t.Helper()
+	nonces := map[Identifier]*Nonce{}
+	pkg := &SigningPackage{Message: msg}
+	for _, k := range signers {
+		n, c, err := k.Commit(rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonces[k.Identifier()] = n
+		pkg.Commitments = append(pkg.Commitments, c)
+	}
+	return nonces, pkg
+}
+
+// signAll runs round two for the given signers.
+func signAll(t testing.TB, nonces map[Identifier]*Nonce, pkg *SigningPackage, signers ...*KeyShare) []*SignatureShare {
+	t.Helper()
+	var out []*SignatureShare
+	for _, k := range signers {
+		sh, err := k.Sign(nonces[k.Identifier()], pkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, sh)
+	}
+	return out
+}
