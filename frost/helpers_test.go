@@ -7,35 +7,19 @@ import (
 
 var allSuites = []*Ciphersuite{Ed25519(), Secp256k1(), Secp256k1BIP340()}
 
-// testKey shares a random key threshold-of-n among participants 1..n.
+// testKey deals a random key threshold-of-n among participants 1..n.
 func testKey(t testing.TB, s *Ciphersuite, threshold, n int) (*PublicKey, []*KeyShare) {
 	t.Helper()
-	g := s.g
-	coeffs := make([]scalar, threshold)
-	for i := range coeffs {
-		coeffs[i] = s.hashToScalar("test", []byte(rand.Text()))
-	}
-	key := g.newElement().scalarBaseMult(coeffs[0]).bytes()
-	pubShares := map[Identifier][]byte{}
-	secrets := map[Identifier][]byte{}
-	for i := 1; i <= n; i++ {
-		x := evalPolynomial(g, coeffs, identifierScalar(g, Identifier(i)))
-		secrets[Identifier(i)] = x.bytes()
-		pubShares[Identifier(i)] = g.newElement().scalarBaseMult(x).bytes()
-	}
-	pub, err := NewPublicKey(s, threshold, key, pubShares)
+	d, err := Deal(s, nil, threshold, n, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var shares []*KeyShare
-	for i := 1; i <= n; i++ {
-		ks, err := NewKeyShare(pub, Identifier(i), secrets[Identifier(i)])
-		if err != nil {
-			t.Fatal(err)
-		}
-		shares = append(shares, ks)
+	defer d.Wipe()
+	shares, err := d.KeyShares()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return pub, shares
+	return shares[0].PublicKey(), shares
 }
 
 // commitAll runs round one for the given signers.

@@ -132,13 +132,14 @@ func (n *Nonce) LogValue() slog.Value { return slog.StringValue(n.String()) }
 // nonces with nonce_generate (§4.1: H3 over 32 bytes from rand and the
 // secret share, so that a weak rand alone does not repeat nonces) and
 // returns the secret [Nonce], to keep, and its [Commitment], to send to the
-// coordinator. Use a fresh Commit for every signing session; rand is
-// normally crypto/rand.Reader. The hiding randomness is read before the
-// binding randomness.
+// coordinator. Use a fresh Commit for every signing session. rand is
+// normally crypto/rand.Reader (nil means crypto/rand.Reader); the hiding
+// randomness is read before the binding randomness.
 func (k *KeyShare) Commit(rand io.Reader) (*Nonce, *Commitment, error) {
 	if k.secret == nil {
 		return nil, nil, ErrWiped
 	}
+	rand = orCryptoRand(rand)
 	g := k.public.suite.g
 	sk := k.secret.bytes()
 	defer clear(sk)
