@@ -125,7 +125,10 @@ func edHashToScalar(parts ...[]byte) scalar {
 	for _, p := range parts {
 		h.Write(p)
 	}
-	return new(edScalar).setWide(h.Sum(nil))
+	digest := h.Sum(nil)
+	out := new(edScalar).setWide(digest)
+	clear(digest) // the output of H3 is a nonce
+	return out
 }
 
 func edHash(parts ...[]byte) []byte {

@@ -45,6 +45,11 @@ func (s *kScalar) setReduced(b []byte) *kScalar {
 	h.SetBytes(&hi)
 	c.SetBytes(&twoTo256ModN)
 	s.s.Mul2(&h, &c).Add(&l)
+	// The input may be a nonce or key in the making: clear the copies.
+	clear(lo[:])
+	clear(hi[:])
+	l.Zero()
+	h.Zero()
 	return s
 }
 
@@ -187,7 +192,10 @@ func kHashToScalar(dst []byte, parts ...[]byte) scalar {
 		msg = append(msg, p...)
 	}
 	u := expandMessageXMD(msg, dst, 48)
-	return new(kScalar).setReduced(u)
+	out := new(kScalar).setReduced(u)
+	clear(u)
+	clear(msg) // may hold a secret share (H3)
+	return out
 }
 
 func kHash(parts ...[]byte) []byte {

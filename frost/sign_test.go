@@ -160,7 +160,7 @@ func TestKeyShare_NeverPrintsItsSecret(t *testing.T) {
 		n, _, _ := ks[0].Commit(rand.Reader)
 		for _, v := range []any{ks[0], *ks[0], n, *n, n.st.hiding} {
 			for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%d"} {
-				out := fmt.Sprintf(verb, v)
+				out := sprintf(verb, v)
 				if bytesContainHex(out, secret) || bytesContainHex(out, n.st.hiding.bytes()) {
 					t.Errorf("%s of %T prints a secret: %s", verb, v, out)
 				}
@@ -172,3 +172,5 @@ func TestKeyShare_NeverPrintsItsSecret(t *testing.T) {
 func bytesContainHex(out string, secret []byte) bool {
 	return strings.Contains(out, fmt.Sprintf("%x", secret[:8])) || strings.Contains(out, fmt.Sprint(secret[:8])[1:20])
 }
+
+func sprintf(verb string, v any) string { return fmt.Sprintf(verb, v) }
