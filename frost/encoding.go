@@ -16,9 +16,10 @@ const (
 	kindDKGRound2      = 6
 )
 
-// maxParticipants bounds every count read from the wire, so that no input
-// makes the decoder allocate more than a few megabytes.
-const maxParticipants = 1 << 12
+// maxParticipants bounds the participants of a key and every count read
+// from the wire, so that no input makes a decoder allocate more than a few
+// kilobytes per element or check a public key for more than about a second.
+const maxParticipants = 256
 
 func appendHeader(b []byte, kind byte, s *Ciphersuite) []byte {
 	return append(b, formatVersion, kind, s.code)

@@ -72,10 +72,13 @@ var (
 // sender of each message is the identifier it carries, or an honest party
 // can be blamed for a message someone else forged.
 type CulpritError struct {
-	Parties []Identifier // sorted, without duplicates
-	Err     error
+	// Parties are the culprits, ascending, without duplicates.
+	Parties []Identifier
+	// Err is the sentinel of the failed check.
+	Err error
 }
 
+// Error names the failed check and the parties.
 func (e *CulpritError) Error() string {
 	ids := make([]string, len(e.Parties))
 	for i, p := range e.Parties {

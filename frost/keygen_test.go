@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"maps"
 	"slices"
 	"testing"
 )
@@ -305,5 +306,42 @@ func TestDKG_RefusesStepsOutOfOrder(t *testing.T) {
 	d.Wipe()
 	if _, err := d.Round2(nil); !errors.Is(err, ErrWiped) {
 		t.Fatalf("Round2 after Wipe = %v", err)
+	}
+}
+
+func TestNewPublicKey_RejectsInconsistentShares(t *testing.T) {
+	for _, s := range allSuites {
+		t.Run(s.ID(), func(t *testing.T) {
+			pub, _ := testKey(t, s, 3, 5)
+			shares := map[Identifier][]byte{}
+			for _, id := range pub.Participants() {
+				shares[id], _ = pub.Share(id)
+			}
+			if _, err := NewPublicKey(s, 3, pub.Bytes(), shares); err != nil {
+				t.Fatalf("consistent key: %v", err)
+			}
+			other, _ := testKey(t, s, 3, 5)
+			for _, tc := range []struct {
+				name      string
+				threshold int
+				key       []byte
+				swap      Identifier // participant whose share comes from another key
+			}{
+				{"share of another key (base)", 3, pub.Bytes(), 1},
+				{"share of another key (checked)", 3, pub.Bytes(), 5},
+				{"group key of another key", 3, other.Bytes(), 0},
+				{"threshold below the degree", 2, pub.Bytes(), 0},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					m := maps.Clone(shares)
+					if tc.swap != 0 {
+						m[tc.swap], _ = other.Share(tc.swap)
+					}
+					if _, err := NewPublicKey(s, tc.threshold, tc.key, m); !errors.Is(err, ErrKeyMismatch) {
+						t.Fatalf("NewPublicKey = %v, want ErrKeyMismatch", err)
+					}
+				})
+			}
+		})
 	}
 }

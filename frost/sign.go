@@ -189,9 +189,14 @@ type Taproot struct {
 // Taproot tweak. Every signer must check that the message is one it agrees
 // to sign before calling [KeyShare.Sign].
 type SigningPackage struct {
-	Message     []byte
+	// Message is the message to sign, of any length.
+	Message []byte
+	// Commitments holds one round-one commitment per chosen signer; at
+	// least the key's threshold, each from a different participant.
 	Commitments []*Commitment
-	Taproot     *Taproot
+	// Taproot, in the BIP-340 mode only, selects the BIP-341 output key
+	// to sign for; nil signs for the x-only group key itself.
+	Taproot *Taproot
 }
 
 // A SignatureShare is a signer's round-two output z_i (RFC 9591 §5.2). It is

@@ -177,6 +177,7 @@ func wipeAll(s []scalar) {
 // commitment over a broadcast channel, then calls [Dealing.Wipe]. A Dealing
 // never prints its secrets.
 type Dealing struct {
+	// Commitment is the public commitment to the sharing polynomial.
 	Commitment *VSSCommitment
 	shares     map[Identifier]scalar
 }
