@@ -1,6 +1,7 @@
 package frost
 
 import (
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -23,6 +24,9 @@ func TestSign_EverySubsetAboveThresholdSigns(t *testing.T) {
 				key, _ := pub.SigningKey(nil)
 				if err := s.Verify(key, msg, sig); err != nil {
 					t.Fatal(err)
+				}
+				if s == Ed25519() && !ed25519.Verify(key, msg, sig) {
+					t.Fatal("crypto/ed25519 rejects the signature")
 				}
 				if err := s.Verify(key, []byte("withdraw 2 BTC"), sig); !errors.Is(err, ErrInvalidSignature) {
 					t.Fatalf("Verify of another message = %v, want ErrInvalidSignature", err)
