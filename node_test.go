@@ -64,7 +64,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("SOFTHSM2_CONF", tokenDir.ConfPath)
-	const n = 12
+	const n = 24
 	tokens = make(chan *softhsm.Token, n)
 	for range n {
 		tok, err := tokenDir.CreateToken()
