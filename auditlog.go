@@ -163,3 +163,20 @@ func (n *Node) runAuditCheckpoints(ctx context.Context) {
 		}
 	})
 }
+
+// RecordAudit appends an entry of the embedding service to this site's
+// audit log and returns once it is durable: for example the control-API
+// calls of kqnode, or a service's own approvals workflow. typ must start
+// with "api." or "app." (the node's own types are reserved for it); the
+// fields follow audit.Record's rules and must never hold secrets. With the
+// audit log disabled it does nothing. A failure wraps ErrAudit.
+func (n *Node) RecordAudit(ctx context.Context, typ string, fields map[string]string) error {
+	if !strings.HasPrefix(typ, "api.") && !strings.HasPrefix(typ, "app.") {
+		return fmt.Errorf("%w: audit entry type %q: an embedding service's types start with api. or app.", tss.ErrBadRequest, typ)
+	}
+	f := make(map[string]string, len(fields))
+	for k, v := range fields {
+		f[k] = v
+	}
+	return n.record(ctx, typ, f)
+}

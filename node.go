@@ -381,6 +381,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: start engine: %w", err)
 	}
+	n.checkCommittees(ctx)
 	n.goBackground(func(ctx context.Context) {
 		if err := n.eng.Run(ctx); err != nil && ctx.Err() == nil {
 			n.mu.Lock()

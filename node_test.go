@@ -1,6 +1,7 @@
 package keyquorum_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -526,6 +528,26 @@ func TestNode_ThreeSites(t *testing.T) {
 		verifyIndependently(t, sig, digest, root)
 	})
 
+	t.Run("CommitteeMemberMissingFromPeerFile", func(t *testing.T) {
+		// c restarts with a peer file that lacks b (a mistyped peer ID):
+		// it says so at start, naming the key and b.
+		c.stop(t)
+		var logs syncBuffer
+		saved := c.cfg
+		defer func() { c.stop(t); c.cfg = saved; c.start(t) }()
+		c.cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		c.cfg.Peers = nil
+		for _, p := range saved.Peers {
+			if p.PartyID() != b.id {
+				c.cfg.Peers = append(c.cfg.Peers, p)
+			}
+		}
+		c.start(t)
+		if out := logs.String(); !strings.Contains(out, "not in the peer file") || !strings.Contains(out, string(b.id)) || !strings.Contains(out, key.ID) {
+			t.Fatalf("start with a peer file that lacks a committee member logged:\n%s", out)
+		}
+	})
+
 	closed := a.node
 	for _, s := range sites {
 		s.stop(t)
@@ -646,4 +668,22 @@ func TestOpen_Errors(t *testing.T) {
 		t.Fatal(err)
 	}
 	goleak.VerifyNone(t, baseline)
+}
+
+// syncBuffer is a bytes.Buffer that a logger and a test may share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

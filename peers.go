@@ -130,3 +130,27 @@ func (o *observedNetwork) status() []PeerStatus {
 	}
 	return out
 }
+
+// checkCommittees warns, by name, about every member of a key's committee
+// that the peer file does not list: such a site can never be reached, so
+// the key cannot sign with it (a mistyped peer ID in the peer file is the
+// usual cause).
+func (n *Node) checkCommittees(ctx context.Context) {
+	listed := map[tss.PartyID]bool{n.party: true}
+	for _, p := range n.cfg.Peers {
+		listed[p.PartyID()] = true
+	}
+	keys, err := n.eng.Keys(ctx)
+	if err != nil {
+		n.log.Warn("could not list keys to check their committees against the peer file", "err", err.Error())
+		return
+	}
+	for _, k := range keys {
+		for _, p := range k.Parties {
+			if !listed[p] {
+				n.log.Warn("a member of this key's committee is not in the peer file: the key cannot sign with it; check the peer file for a mistyped peer ID",
+					"key", k.ID, "missing_peer", string(p))
+			}
+		}
+	}
+}

@@ -240,7 +240,7 @@ func (n *Node) signWith(ctx context.Context, req SignRequest, proto Protocol, pa
 			h.update("", nil, string(proto))
 			sig, err = nil, nil
 		} else if errors.Is(err, tss.ErrNoPresignature) {
-			return nil, fmt.Errorf("%w (signers %v, path %q): make some with Presign, or sign with %s",
+			return nil, fmt.Errorf("%w (signers %v, path %q): make some first (Node.Presign; kqnode presign), or sign with %s",
 				err, signers, orRoot(path), ProtocolGG18)
 		}
 	}

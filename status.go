@@ -87,6 +87,12 @@ type KeyStatus struct {
 	ChainCode string `json:"chain_code"`
 	// Epoch counts the key's committees (1 after keygen).
 	Epoch uint64 `json:"epoch"`
+	// SignersUp are the committee members this site can sign with right
+	// now without naming signers: itself and the others it is connected
+	// to, sorted. Any M of them make a signer set; fewer than M means a
+	// request without named signers fails at once (see
+	// SignOptions.Signers).
+	SignersUp []tss.PartyID `json:"signers_up"`
 	// Pools are the presignature pools of this key this site knows.
 	Pools []PoolStatus `json:"pools"`
 }
@@ -185,7 +191,12 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	for _, k := range keys {
 		ks := KeyStatus{KeyID: k.ID, Threshold: k.Threshold, Parties: k.Parties,
 			PublicKey: hex.EncodeToString(k.PublicKey), ChainCode: hex.EncodeToString(k.ChainCode),
-			Epoch: k.Epoch, Pools: []PoolStatus{}}
+			Epoch: k.Epoch, Pools: []PoolStatus{}, SignersUp: []tss.PartyID{}}
+		for _, p := range k.Parties {
+			if p == n.party || n.net.Connected(p) {
+				ks.SignersUp = append(ks.SignersUp, p)
+			}
+		}
 		for _, spec := range pools {
 			if spec.KeyID != k.ID {
 				continue

@@ -152,6 +152,16 @@ func TestCLI_OneSiteDown(t *testing.T) {
 				if eth.From != key.ETHAddress {
 					t.Errorf("sign-eth without --signers: from %s, want %s", eth.From, key.ETHAddress)
 				}
+				// status shows who this site can sign with now.
+				var st statusResult
+				c.ok(t, nil, &st, "status", "--home", via.home)
+				var up []string
+				for _, p := range st.Keys[0].SignersUp {
+					up = append(up, string(p))
+				}
+				if !slices.Equal(up, live) {
+					t.Errorf("status signers_up %v, want the live pair %v", up, live)
+				}
 			})
 		}
 		start(down)

@@ -299,7 +299,7 @@ func cmdPresign(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdSign(ctx context.Context, e *env, args []string) error {
-	f := newClientFlags("sign", "kqnode sign --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18] [--json]")
+	f := newClientFlags("sign", "kqnode sign --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18|auto] [--json]")
 	key := f.String("key", "", "key ID (required)")
 	digest := f.String("digest", "", "32-byte digest to sign, 64 hex digits (required)")
 	path := f.String("path", "", "BIP-32 derivation path (default m)")
@@ -333,7 +333,7 @@ func readArg(name, s string) (string, error) {
 }
 
 func cmdSignPSBT(ctx context.Context, e *env, args []string) error {
-	f := newClientFlags("sign-psbt", "kqnode sign-psbt --home DIR --key ID --psbt BASE64|@FILE [--network regtest] [--paths m/0/0,...] [--signers ID,ID] [--protocol gg20|gg18] [--json]")
+	f := newClientFlags("sign-psbt", "kqnode sign-psbt --home DIR --key ID --psbt BASE64|@FILE [--network regtest] [--paths m/0/0,...] [--signers ID,ID] [--protocol gg20|gg18|auto] [--json]")
 	key := f.String("key", "", "key ID (required)")
 	psbtArg := f.String("psbt", "", "the PSBT in base64, or @FILE holding base64 or binary (required)")
 	network := f.String("network", "regtest", "Bitcoin network: mainnet, testnet, regtest or signet")
@@ -355,7 +355,7 @@ func cmdSignPSBT(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdSignEth(ctx context.Context, e *env, args []string) error {
-	f := newClientFlags("sign-eth", "kqnode sign-eth --home DIR --key ID --tx HEX|@FILE --chain-id N [--path m/0/1] [--signers ID,ID] [--protocol gg20|gg18] [--json]")
+	f := newClientFlags("sign-eth", "kqnode sign-eth --home DIR --key ID --tx HEX|@FILE --chain-id N [--path m/0/1] [--signers ID,ID] [--protocol gg20|gg18|auto] [--json]")
 	key := f.String("key", "", "key ID (required)")
 	txArg := f.String("tx", "", "unsigned transaction: hex of the typed envelope or legacy RLP, or @FILE (required)")
 	chainID := f.String("chain-id", "", "chain ID, decimal (required)")
@@ -428,6 +428,11 @@ func printStatus(w io.Writer, st *statusResult) {
 	fmt.Fprintf(w, "keys      %d\n", len(st.Keys))
 	for _, k := range st.Keys {
 		fmt.Fprintf(w, "  %s  %d-of-%d  %s\n", k.KeyID, k.Threshold, len(k.Parties), k.PublicKey)
+		up := "can sign now"
+		if len(k.SignersUp) < k.Threshold {
+			up = fmt.Sprintf("CANNOT sign now: %d of the %d sites it needs are up", len(k.SignersUp), k.Threshold)
+		}
+		fmt.Fprintf(w, "    sites up: %s (%s)\n", strings.Join(partyStrings(k.SignersUp), ","), up)
 		for _, p := range k.Pools {
 			fmt.Fprintf(w, "    pool %s path %s: %d ready, %d reserved, %d being made (made %d, used %d, discarded %d)\n",
 				strings.Join(partyStrings(p.Signers), ","), p.Path, p.Ready, p.Reserved, p.Making, p.Made, p.Used, p.Discarded)

@@ -486,12 +486,21 @@ func TestCLI_EndToEnd(t *testing.T) {
 			})
 		}
 		sameSnapshot(t, "refused requests", before, snapshot(t, homes...))
-		// The audit log only gained the refusals of requests that got as
-		// far as the signing checks, and still verifies.
+		// The audit log only gained the API calls and the refusals of
+		// requests that got as far as the signing checks, and still
+		// verifies.
+		calls := 0
 		for _, e := range auditEntries(t, c, a.home)[len(auditBefore):] {
-			if !strings.Contains(e, `"type":"sign.refuse"`) {
+			switch {
+			case strings.Contains(e, `"type":"api.call"`):
+				calls++
+			case strings.Contains(e, `"type":"sign.refuse"`):
+			default:
 				t.Errorf("a refused request added the audit entry %s", e)
 			}
+		}
+		if calls == 0 {
+			t.Error("the refused API calls are not in the audit log")
 		}
 	})
 
@@ -545,6 +554,15 @@ func TestCLI_EndToEnd(t *testing.T) {
 			t.Errorf("world-readable api.json: %s", eb.Error)
 		}
 		sameSnapshot(t, "unauthorized requests", before, snapshot(t, homes...))
+		refused := 0
+		for _, e := range auditEntries(t, c, a.home) {
+			if strings.Contains(e, `"type":"api.refused"`) {
+				refused++
+			}
+		}
+		if refused == 0 {
+			t.Error("the refused API calls are not in a's audit log")
+		}
 	})
 
 	t.Run("APIOnSocketOrLoopbackOnly", func(t *testing.T) {

@@ -363,7 +363,7 @@ func cmdRequestList(_ context.Context, e *env, args []string) error {
 }
 
 func cmdRequestSign(ctx context.Context, e *env, args []string) error {
-	f := newClientFlags("request sign", "kqnode request sign --home DIR --id ID [--signers ID,ID] [--protocol gg20|gg18] [--json]")
+	f := newClientFlags("request sign", "kqnode request sign --home DIR --id ID [--signers ID,ID] [--protocol gg20|gg18|auto] [--json]")
 	id := f.String("id", "", "request ID (required)")
 	signers, protocol := f.signFlags()
 	c, err := f.parse(e, args)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -77,11 +79,15 @@ func (s *server) authenticate(next http.Handler) http.Handler {
 			s.log.Warn("API request refused: missing or wrong token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 			writeError(rw, http.StatusUnauthorized, errorBody{Code: codeUnauthorized,
 				Error: "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token of the site's api.json (a new one at every start)"})
+			s.audit(r, "api.refused", rw.code)
 			return
 		}
 		next.ServeHTTP(rw, r)
 		s.log.Info("API request", "method", r.Method, "path", r.URL.Path, "status", rw.code,
 			"took", time.Since(start).Round(time.Millisecond))
+		if r.Method != http.MethodGet {
+			s.audit(r, "api.call", rw.code)
+		}
 	})
 }
 
@@ -486,4 +492,23 @@ func (s *server) signEth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, signEthResult{RawTx: hex.EncodeToString(res.Raw), Hash: hex.EncodeToString(res.Hash[:]), From: res.From.Hex()})
+}
+
+// audit records an API call (every call but reads) or a refused one in the
+// site's audit log, with who made it: on the Unix socket only the site's
+// own user can connect (checked at accept), on TCP the loopback address.
+func (s *server) audit(r *http.Request, typ string, status int) {
+	if s.node == nil {
+		return
+	}
+	remote := r.RemoteAddr
+	if remote == "" || remote == "@" {
+		remote = "unix socket (site user)"
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
+	if err := s.node.RecordAudit(ctx, typ, map[string]string{"method": r.Method, "path": truncate(r.URL.Path, 200),
+		"status": strconv.Itoa(status), "remote": remote}); err != nil {
+		s.log.Error("API call not recorded in the audit log", "path", r.URL.Path, "err", err.Error())
+	}
 }
