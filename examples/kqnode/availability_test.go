@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -18,9 +16,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
-	"github.com/keyquorum/keyquorum/internal/fixtures"
 	"github.com/keyquorum/keyquorum/internal/proctest"
-	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 // TestCLI_OneSiteDown runs three kqnode processes of a 2-of-3 key, stops
@@ -36,55 +32,21 @@ func TestCLI_OneSiteDown(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cli{bin: bin}
-	root := t.TempDir()
-	var sites []*e2eSite
-	for i, name := range []string{"a", "b", "c"} {
-		hsmRoot := filepath.Join(root, "hsm-"+name)
-		if err := os.MkdirAll(hsmRoot, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		d, err := softhsm.CreateDir(hsmRoot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := d.CreateToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &e2eSite{name: name, hsm: d, token: tok, home: filepath.Join(root, "home-"+name),
-			pinFile: tok.PINFile(t), port: freePort(t)}
-		var res initResult
-		c.ok(t, s.env(), &res, "init", "--home", s.home, "--module", d.Module, "--token", tok.Label,
-			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", i)))
-		s.peerID = res.PeerID
-		sites = append(sites, s)
-	}
+	c, root := buildCLI(ctx, t)
+	sites := initSites(t, c, root, 1)
 	peerFile := writePeers(t, root, sites)
 	cluster := proctest.New(t)
 	start := func(s *e2eSite) {
 		t.Helper()
 		if s.proc == nil {
-			p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: bin, Env: s.env(), Args: []string{
-				"run", "--home", s.home, "--peers", peerFile, "--policy", testPolicyFile(t),
-				"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--preparams-target", "0",
-				"--join-timeout", "10m", "--send-timeout", "10m", "--round-timeout", "1m"}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			s.proc = p
-		} else if err := s.proc.Restart(ctx); err != nil {
+			runSites(ctx, t, c, cluster, peerFile, testPolicyFile(t), []*e2eSite{s},
+				"--join-timeout", "10m", "--send-timeout", "10m", "--round-timeout", "1m")
+			return
+		}
+		if err := s.proc.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
-		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-		defer wcancel()
-		if _, err := s.proc.WaitForLine(wctx, `{"ready":true`); err != nil {
-			t.Fatal(err)
-		}
+		waitReady(ctx, t, s)
 	}
 	stop := func(s *e2eSite) {
 		t.Helper()

@@ -204,39 +204,8 @@ func TestCLI_EndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cli{bin: bin}
-	root := t.TempDir()
-	var sites []*e2eSite
-	for i, name := range []string{"a", "b", "c"} {
-		hsmRoot := filepath.Join(root, "hsm-"+name)
-		if err := os.MkdirAll(hsmRoot, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		d, err := softhsm.CreateDir(hsmRoot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := d.CreateToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &e2eSite{name: name, hsm: d, token: tok, home: filepath.Join(root, "home-"+name),
-			pinFile: tok.PINFile(t), port: freePort(t)}
-		fx := fmt.Sprintf("%s,%s", filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", 2*i)),
-			filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", 2*i+1)))
-		var res initResult
-		c.ok(t, s.env(), &res, "init", "--home", s.home, "--module", d.Module, "--token", tok.Label,
-			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", fx)
-		if res.PeerID == "" || len(res.IdentityPublicKey) != 130 || res.PreParamsReady != 2 || res.FixturesImported != 2 {
-			t.Fatalf("init %s: %+v", name, res)
-		}
-		s.peerID = res.PeerID
-		sites = append(sites, s)
-	}
+	c, root := buildCLI(ctx, t)
+	sites := initSites(t, c, root, 2)
 	a, b, sc := sites[0], sites[1], sites[2]
 	initArgs := func(s *e2eSite, pinFile string) []string {
 		return []string{"init", "--home", s.home, "--module", s.hsm.Module, "--token", s.token.Label, "--pin-source", "file:" + pinFile}
@@ -308,7 +277,7 @@ func TestCLI_EndToEnd(t *testing.T) {
 			if s == b {
 				args = append(args, "--api", "127.0.0.1:0")
 			}
-			p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: bin, Env: s.env(), Args: args})
+			p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: c.bin, Env: s.env(), Args: args})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -759,4 +728,80 @@ func auditEntries(t *testing.T, c cli, home string) []string {
 		t.Fatalf("audit export printed %d entries, verify counted %d", len(lines), v.Entries)
 	}
 	return lines
+}
+
+// buildCLI builds kqnode and returns it with a fresh root directory.
+func buildCLI(ctx context.Context, t *testing.T) (cli, string) {
+	t.Helper()
+	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cli{bin: bin}, t.TempDir()
+}
+
+// initSites makes sites a, b and c under root, each with its own SoftHSM2
+// token, and runs kqnode init for each, importing perSite pre-parameter
+// test fixtures (distinct per site).
+func initSites(t *testing.T, c cli, root string, perSite int) []*e2eSite {
+	t.Helper()
+	var sites []*e2eSite
+	for i, name := range []string{"a", "b", "c"} {
+		hsmRoot := filepath.Join(root, "hsm-"+name)
+		if err := os.MkdirAll(hsmRoot, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		d, err := softhsm.CreateDir(hsmRoot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := d.CreateToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := &e2eSite{name: name, hsm: d, token: tok, home: filepath.Join(root, "home-"+name),
+			pinFile: tok.PINFile(t), port: freePort(t)}
+		var fx []string
+		for j := range perSite {
+			fx = append(fx, fixtureFile(perSite*i+j))
+		}
+		var res initResult
+		c.ok(t, s.env(), &res, "init", "--home", s.home, "--module", d.Module, "--token", tok.Label,
+			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", strings.Join(fx, ","))
+		if res.PeerID == "" || len(res.IdentityPublicKey) != 130 || res.PreParamsReady != perSite || res.FixturesImported != perSite {
+			t.Fatalf("init %s: %+v", name, res)
+		}
+		s.peerID = res.PeerID
+		sites = append(sites, s)
+	}
+	return sites
+}
+
+func fixtureFile(i int) string {
+	return filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", i))
+}
+
+// runSites starts a kqnode run process for each site with the given
+// policy and extra flags, and waits for each one's ready line.
+func runSites(ctx context.Context, t *testing.T, c cli, cluster *proctest.Cluster, peerFile, policy string, sites []*e2eSite, extra ...string) {
+	t.Helper()
+	for _, s := range sites {
+		args := append([]string{"run", "--home", s.home, "--peers", peerFile, "--policy", policy,
+			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--preparams-target", "0"}, extra...)
+		p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: c.bin, Env: s.env(), Args: args})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.proc = p
+		waitReady(ctx, t, s)
+	}
+}
+
+func waitReady(ctx context.Context, t *testing.T, s *e2eSite) {
+	t.Helper()
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if _, err := s.proc.WaitForLine(wctx, `{"ready":true`); err != nil {
+		t.Fatal(err)
+	}
 }

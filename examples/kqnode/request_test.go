@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,9 +15,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/keyquorum/keyquorum/internal/fixtures"
 	"github.com/keyquorum/keyquorum/internal/proctest"
-	"github.com/keyquorum/keyquorum/internal/softhsm"
 )
 
 // sshKey makes an ed25519 key pair with ssh-keygen and returns the private
@@ -51,12 +48,7 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := cli{bin: bin}
-	root := t.TempDir()
+	c, root := buildCLI(ctx, t)
 
 	alice, alicePub := sshKey(t, root, "alice")
 	bob, bobPub := sshKey(t, root, "bob")
@@ -87,50 +79,14 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 		t.Errorf("policy check of a bad file: %s, want the line named", eb.Error)
 	}
 
-	var sites []*e2eSite
-	for i, name := range []string{"a", "b", "c"} {
-		hsmRoot := filepath.Join(root, "hsm-"+name)
-		if err := os.MkdirAll(hsmRoot, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		d, err := softhsm.CreateDir(hsmRoot)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok, err := d.CreateToken()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := &e2eSite{name: name, hsm: d, token: tok, home: filepath.Join(root, "home-"+name),
-			pinFile: tok.PINFile(t), port: freePort(t)}
-		fx := filepath.Join(fixtures.Dir(), "preparams", fmt.Sprintf("preparams-%02d.json", i))
-		var res initResult
-		c.ok(t, s.env(), &res, "init", "--home", s.home, "--module", d.Module, "--token", tok.Label,
-			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", fx)
-		s.peerID = res.PeerID
-		sites = append(sites, s)
-	}
+	sites := initSites(t, c, root, 1)
 	a, b, sc := sites[0], sites[1], sites[2]
 	peerFile := writePeers(t, root, sites)
 	if r := c.run(t, a.env(), "run", "--home", a.home, "--peers", peerFile, "--policy", bad); r.code != 1 || !strings.Contains(r.stderr, "bad-policy:3") {
 		t.Fatalf("run with a bad policy: exit %d, stderr %q; want exit 1 naming the line", r.code, r.stderr)
 	}
-	cluster := proctest.New(t)
-	for _, s := range sites {
-		p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: bin, Env: s.env(), Args: []string{
-			"run", "--home", s.home, "--peers", peerFile, "--policy", policyFile,
-			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--preparams-target", "0",
-			"--join-timeout", "5s", "--send-timeout", "5s", "--round-timeout", "1m"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-		_, err = p.WaitForLine(wctx, `{"ready":true`)
-		wcancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	runSites(ctx, t, c, proctest.New(t), peerFile, policyFile, sites,
+		"--join-timeout", "5s", "--send-timeout", "5s", "--round-timeout", "1m")
 	var key keygenResult
 	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
 
