@@ -242,11 +242,13 @@ func (l *apiListener) Accept() (net.Conn, error) {
 		}
 		select {
 		case l.slots <- struct{}{}:
-			c = &slotConn{Conn: c, slots: l.slots}
+			// The slot wraps the TLS connection, so that it is given back
+			// before the close_notify alert tells the client the connection
+			// is over.
 			if l.tls != nil {
 				c = tls.Server(c, l.tls)
 			}
-			return c, nil
+			return &slotConn{Conn: c, slots: l.slots}, nil
 		default:
 			l.refusals.warn("control API: connection answered busy", "limit", cap(l.slots))
 			l.busy.offer(c, l.tls)
@@ -285,11 +287,11 @@ func (q *connQueue) offer(c net.Conn, cfg *tls.Config) {
 		c.Close()
 		return
 	}
-	c = &slotConn{Conn: c, slots: q.slots}
 	c.SetDeadline(time.Now().Add(q.timeout))
 	if cfg != nil {
 		c = tls.Server(c, cfg)
 	}
+	c = &slotConn{Conn: c, slots: q.slots}
 	select {
 	case q.conns <- c: // never blocks: as many places as slots
 	case <-q.done:
