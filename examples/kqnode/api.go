@@ -225,6 +225,12 @@ func classify(err error) (code string, status int, parties []string) {
 	case errors.As(err, &un):
 		return codeUnreachable, 504, partyStrings(un.Parties)
 	case errors.As(err, &ref):
+		// A site that refused for a condition with its own code (no
+		// pre-parameters, no share of the key, ...) gets that code, the
+		// same as when this site finds it, with the site in parties.
+		if code, status, ok := remoteCode(ref.Code); ok {
+			return code, status, []string{string(ref.Party)}
+		}
 		return codeRefused, 502, []string{string(ref.Party)}
 	case errors.As(err, &ab):
 		return codeAborted, 502, []string{string(ab.Party)}
@@ -255,6 +261,25 @@ func classify(err error) (code string, status int, parties []string) {
 		return codeBadRequest, 400, nil
 	}
 	return codeInternal, 500, nil
+}
+
+// remoteCode maps the code of another site's refusal to the code the same
+// condition has when this site finds it. Refusals by another site's policy
+// or checks stay "refused": "policy" is this site's own policy.
+func remoteCode(refusal string) (code string, status int, ok bool) {
+	switch refusal {
+	case codeNoPreParams:
+		return codeNoPreParams, 409, true
+	case codeUnknownKey:
+		return codeUnknownKey, 404, true
+	case codeNotInCommittee:
+		return codeNotInCommittee, 400, true
+	case codeNoPresignature:
+		return codeNoPresignature, 409, true
+	case codeBusy:
+		return codeBusy, 503, true
+	}
+	return "", 0, false
 }
 
 // isBadInput reports errors caused by the request's content.

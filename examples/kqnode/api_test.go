@@ -42,6 +42,11 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", &tss.UnreachableError{Parties: []tss.PartyID{"QmC"}}), codeUnreachable, 504, []string{"QmC"}},
 		{&tss.RefusedError{Party: "QmD", Reason: "policy"}, codeRefused, 502, []string{"QmD"}},
 		{&tss.CulpritError{Parties: []tss.PartyID{"QmE"}}, codeCulprit, 502, []string{"QmE"}},
+		// Another site's refusal for a condition with its own code gets
+		// that code, naming the site; its policy's refusal stays refused.
+		{fmt.Errorf("x: %w", &tss.RefusedError{Party: "QmF", Code: "no_preparams"}), codeNoPreParams, 409, []string{"QmF"}},
+		{&tss.RefusedError{Party: "QmG", Code: "unknown_key"}, codeUnknownKey, 404, []string{"QmG"}},
+		{&tss.RefusedError{Party: "QmH", Code: "policy"}, codeRefused, 502, []string{"QmH"}},
 		{fmt.Errorf("x: %w", tss.ErrUnknownKey), codeUnknownKey, 404, nil},
 		{fmt.Errorf("x: %w", tss.ErrNoPresignature), codeNoPresignature, 409, nil},
 		{fmt.Errorf("x: %w", tss.ErrNoPreParams), codeNoPreParams, 409, nil},

@@ -137,11 +137,17 @@ func (c *client) call(ctx context.Context, path string, req, resp any) error {
 			return fmt.Errorf("%w: nothing listens at %s (from %s): start the site with `kqnode run --home %s ...`",
 				errNotRunning, c.endpoint, c.home.path(apiFile), c.home.dir)
 		}
+		if c.timedOut(err) {
+			return c.timeoutError(path, err)
+		}
 		return fmt.Errorf("control API %s: %w", c.endpoint, err)
 	}
 	defer r.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
 	if err != nil {
+		if c.timedOut(err) {
+			return c.timeoutError(path, err)
+		}
 		return fmt.Errorf("control API %s: %w", c.endpoint, err)
 	}
 	if r.StatusCode != http.StatusOK {
@@ -155,6 +161,21 @@ func (c *client) call(ctx context.Context, path string, req, resp any) error {
 		return fmt.Errorf("control API %s: bad answer: %w", c.endpoint, err)
 	}
 	return nil
+}
+
+// timedOut reports an error of the client's own --timeout (the HTTP
+// client's deadline), not one the site reported.
+func (c *client) timedOut(err error) bool {
+	var ne net.Error
+	return c.http.Timeout > 0 && (errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()))
+}
+
+// timeoutError says that the client stopped waiting, and what may still be
+// going on at the site.
+func (c *client) timeoutError(path string, err error) error {
+	return fmt.Errorf("%w: the site (%s) did not answer %s within --timeout %s; an operation may still be running there "+
+		"(see `kqnode status --home %s`); give a longer --timeout to wait for it: %w",
+		errClientTimeout, c.endpoint, path, c.http.Timeout, c.home.dir, err)
 }
 
 // clientFlags are the flags every client command takes.

@@ -103,7 +103,7 @@ func (h home) storeDir() string { return h.path(storeDirName) }
 func (h home) check() error {
 	if err := checkTrusted(h.dir, homePolicy); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("%s is not a site home (it does not exist): run `kqnode init --home %s ...` first", h.dir, h.dir)
+			return fmt.Errorf("%w: %s does not exist: run `kqnode init --home %s ...` first", errNotInitialized, h.dir, h.dir)
 		}
 		return err
 	}
@@ -118,7 +118,7 @@ func (h home) check() error {
 func (h home) loadConfig() (*siteConfig, error) {
 	b, err := readTrusted(h.path(configFile), configPolicy, maxConfigSize)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%s is not a site home (no %s): run `kqnode init --home %s ...` first", h.dir, configFile, h.dir)
+		return nil, fmt.Errorf("%w: %s has no %s: run `kqnode init --home %s ...` first", errNotInitialized, h.dir, configFile, h.dir)
 	}
 	if err != nil {
 		return nil, err

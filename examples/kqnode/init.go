@@ -107,8 +107,8 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return err
 	} else {
 		if cfg.Module != want.Module || cfg.Token != want.Token || cfg.TokenSerial != want.TokenSerial || cfg.ModuleInitArgs != want.ModuleInitArgs {
-			return fmt.Errorf("%s is already set up for token %q (serial %q) of module %s with module-init-args %q; use another --home for token %q, or edit %s if the token's module or database moved",
-				h.dir, cfg.Token, cfg.TokenSerial, cfg.Module, cfg.ModuleInitArgs, want.Token, h.path(configFile))
+			return fmt.Errorf("%w: %s is already set up for token %q (serial %q) of module %s with module-init-args %q; use another --home for token %q, or edit %s if the token's module or database moved",
+				errHomeMismatch, h.dir, cfg.Token, cfg.TokenSerial, cfg.Module, cfg.ModuleInitArgs, want.Token, h.path(configFile))
 		}
 		// A new PIN source is allowed (the PIN file may have moved).
 		cfg.PINSource = want.PINSource
@@ -161,7 +161,7 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return fmt.Errorf("identity public key: %w", err)
 	}
 	if cfg.PeerID != "" && cfg.PeerID != string(node.PartyID()) {
-		return fmt.Errorf("the token's identity key is peer %s, but %s was set up as %s", node.PartyID(), h.dir, cfg.PeerID)
+		return fmt.Errorf("%w: the token's identity key is peer %s, but %s was set up as %s: use the token %s was set up with, or another --home", errHomeMismatch, node.PartyID(), h.dir, cfg.PeerID, h.dir)
 	}
 	cfg.PeerID = string(node.PartyID())
 	cfg.IdentityPublicKey = hex.EncodeToString(pub)

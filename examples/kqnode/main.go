@@ -123,6 +123,31 @@ const (
 	// codeMechanismMissing: the token lacks a PKCS#11 mechanism keyquorum
 	// needs (the message names it).
 	codeMechanismMissing = "mechanism_missing"
+	// codePINUnavailable: the PIN source names a file that does not exist
+	// or an environment variable that is not set.
+	codePINUnavailable = "pin_unavailable"
+	// codeNotInitialized: --home is not a site home (kqnode init has not
+	// run for it).
+	codeNotInitialized = "not_initialized"
+	// codeHomeMismatch: --home was set up for another token, module or
+	// identity than the one given.
+	codeHomeMismatch = "home_mismatch"
+	// codeClientTimeout: the client's --timeout ran out before the site
+	// answered; the operation may still be running at the site.
+	codeClientTimeout = "client_timeout"
+)
+
+// Failures of the command itself, before or without an answer from a site.
+var (
+	// errPINUnavailable means the PIN source cannot be read: its file does
+	// not exist or its environment variable is not set.
+	errPINUnavailable = errors.New("PIN source unavailable")
+	// errNotInitialized means --home is not a site home.
+	errNotInitialized = errors.New("not a site home")
+	// errHomeMismatch means --home belongs to another token or identity.
+	errHomeMismatch = errors.New("home set up for another token")
+	// errClientTimeout means the client gave up waiting (--timeout).
+	errClientTimeout = errors.New("no answer within --timeout")
 )
 
 // errorJSON describes err for a --json failure.
@@ -141,6 +166,8 @@ func errorJSON(err error) errorBody {
 		{hsmshare.ErrStoreLocked, codeStoreLocked}, {hsmshare.ErrMechanismMissing, codeMechanismMissing},
 		{errNotRunning, codeNotRunning},
 		{errUnsafeFile, codeUnsafeFile}, {errServerNotAuthenticated, codeNotAuthenticated},
+		{errPINUnavailable, codePINUnavailable}, {errNotInitialized, codeNotInitialized},
+		{errHomeMismatch, codeHomeMismatch}, {errClientTimeout, codeClientTimeout},
 	} {
 		if errors.Is(err, m.err) {
 			return errorBody{Error: err.Error(), Code: m.code}

@@ -168,7 +168,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer node.Close()
 	if string(node.PartyID()) != cfg.PeerID {
-		return fmt.Errorf("the token's identity key is peer %s, but %s was set up as %s: check the token in %s",
+		return fmt.Errorf("%w: the token's identity key is peer %s, but %s was set up as %s: check the token in %s",
+			errHomeMismatch,
 			node.PartyID(), h.dir, cfg.PeerID, h.path(configFile))
 	}
 
@@ -206,13 +207,24 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func checkPINSource(src string) error {
 	path, ok := strings.CutPrefix(src, "file:")
 	if !ok {
-		return nil // env:VAR, or a source hsmshare reports as invalid
+		if v, ok := strings.CutPrefix(src, "env:"); ok {
+			if _, set := os.LookupEnv(v); !set {
+				return fmt.Errorf("%w: the PIN source is the environment variable %s, which is not set: set it to the token's user PIN", errPINUnavailable, v)
+			}
+		}
+		return nil // or a source hsmshare reports as invalid
 	}
 	// file:///path is file:/path (RFC 8089), as hsmshare reads it.
 	if rest, ok := strings.CutPrefix(path, "//"); ok && strings.HasPrefix(rest, "/") {
 		path = rest
 	}
-	return checkTrusted(path, pinPolicy)
+	if err := checkTrusted(path, pinPolicy); err != nil {
+		if errors.Is(err, iofs.ErrNotExist) {
+			return fmt.Errorf("%w: PIN file %s does not exist: write the token's user PIN into it (mode 0600), or run `kqnode init` again with another --pin-source: %w", errPINUnavailable, path, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // loadPeers reads the peer file (checked, see trust.go).
