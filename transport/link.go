@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -91,6 +92,14 @@ func (l *link) deliver(it *sendItem) (err error) {
 				continue // the checks above report why
 			}
 			if err := l.open(it.ctx); err != nil {
+				if refused(err) {
+					// The peer's host answered that nothing listens at
+					// its address: its site is down, and waiting for
+					// SendTimeout would only delay the error. A peer
+					// that is silent (no answer at all) is still waited
+					// for, with backoff.
+					return fmt.Errorf("transport: %s refuses connections (nothing listens at its address: is its site stopped?): %w", l.id, err)
+				}
 				lastErr = err
 				continue
 			}
@@ -172,6 +181,13 @@ func (l *link) open(ctx context.Context) error {
 	l.stream, l.hadOne = s, true
 	l.lastDialErr.Store(nil)
 	return nil
+}
+
+// refused reports a dial that failed because the peer's host refused the
+// connection (a TCP reset: no process listens on the port) and no address
+// of the peer accepted one.
+func refused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // failed records a failed attempt to reach the peer and schedules the next.

@@ -236,7 +236,10 @@ func (n *Network) AddAddrs(party tss.PartyID, addrs ...ma.Multiaddr) error {
 // Send delivers msg to every party in msg.To and returns once the envelope
 // has been written to the stream of every recipient. While a recipient is
 // unreachable Send reconnects with backoff; while its queue is full it
-// waits. Either wait ends when ctx is done or after [Config.SendTimeout], and
+// waits. A recipient whose host refuses the connection (nothing listens at
+// its address: its site is stopped) is reported at once, with a cause that
+// matches syscall.ECONNREFUSED; one that does not answer at all is waited
+// for. Either wait ends when ctx is done or after [Config.SendTimeout], and
 // the recipients not served are reported in a *tss.UnreachableError whose
 // cause is the last error (errors.Is works on it, for example with
 // context.DeadlineExceeded). A recipient outside the committee is reported

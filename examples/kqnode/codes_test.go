@@ -166,3 +166,26 @@ func TestCLI_NoPreParamsSameCodeLocalAndRemote(t *testing.T) {
 		t.Fatalf("this site without pre-parameters: parties %v, want none", local.Parties)
 	}
 }
+
+// A site that is stopped (its port refuses connections) fails an operation
+// that needs it at once, naming it, even with a send timeout longer than
+// the client waits; it used to cost the whole send timeout.
+func TestCLI_StoppedSiteFailsFast(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kqnode processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, root := buildCLI(ctx, t)
+	sites := initSites(t, c, root, 1)
+	a, b, stopped := sites[0], sites[1], sites[2]
+	cluster := proctest.New(t)
+	// c is never started: its port refuses.
+	runSites(ctx, t, c, cluster, writePeers(t, root, sites), testPolicyFile(t), []*e2eSite{a, b},
+		"--send-timeout", "1h", "--join-timeout", "1h")
+	eb := c.fails(t, nil, 1, codeUnreachable, "keygen", "--home", a.home, "--threshold", "2",
+		"--parties", a.peerID+","+b.peerID+","+stopped.peerID, "--timeout", "3m")
+	if !slices.Equal(eb.Parties, []string{stopped.peerID}) || !strings.Contains(eb.Error, "refuse") {
+		t.Fatalf("keygen with a stopped site: %+v; want unreachable naming %s, refused", eb, stopped.peerID)
+	}
+}
