@@ -63,7 +63,7 @@ var (
 	ErrWrongSealKey = errors.New("hsmshare: store is sealed under another seal key")
 	// ErrStoreLocked means another process (or another Store in this
 	// process) holds the store's lock.
-	ErrStoreLocked = errors.New("hsmshare: store locked by another user")
+	ErrStoreLocked = errors.New("hsmshare: store in use by another process")
 	// ErrInvalidName means a kind, key ID or party ID does not follow the
 	// naming rules (see ValidName and ValidPartyID).
 	ErrInvalidName = errors.New("hsmshare: invalid name")

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 )
 
 // errNotRunning means no site answered for --home.
@@ -300,7 +301,11 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if *threshold <= 0 || *parties == "" {
 		return usageErrorf("keygen: --threshold and --parties are required\nusage: %s", f.synopsis)
 	}
-	return c.request(ctx, e, "keygen", pathKeygen, keygenRequest{Parties: splitList(*parties), Threshold: *threshold, Network: *network}, &keygenResult{})
+	ids, err := peerList("keygen", "parties", *parties)
+	if err != nil {
+		return err
+	}
+	return c.request(ctx, e, "keygen", pathKeygen, keygenRequest{Parties: ids, Threshold: *threshold, Network: *network}, &keygenResult{})
 }
 
 func cmdPresign(ctx context.Context, e *env, args []string) error {
@@ -316,7 +321,11 @@ func cmdPresign(ctx context.Context, e *env, args []string) error {
 	if *key == "" || *count <= 0 {
 		return usageErrorf("presign: --key and a positive --count are required\nusage: %s", f.synopsis)
 	}
-	return c.request(ctx, e, "presign", pathPresign, presignRequest{KeyID: *key, Signers: splitList(*signers), Path: *path, Count: *count}, &presignResult{})
+	ids, err := peerList("presign", "signers", *signers)
+	if err != nil {
+		return err
+	}
+	return c.request(ctx, e, "presign", pathPresign, presignRequest{KeyID: *key, Signers: ids, Path: *path, Count: *count}, &presignResult{})
 }
 
 func cmdSign(ctx context.Context, e *env, args []string) error {
@@ -332,20 +341,37 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 	if *key == "" || *digest == "" {
 		return usageErrorf("sign: --key and --digest are required\nusage: %s", f.synopsis)
 	}
+	ids, err := peerList("sign", "signers", *signers)
+	if err != nil {
+		return err
+	}
 	return c.request(ctx, e, "sign", pathSign, signRequest{KeyID: *key, Digest: *digest, Path: *path,
-		signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &signResult{})
+		signOptions: signOptions{Signers: ids, Protocol: *protocol}}, &signResult{})
+}
+
+// peerList splits a comma-separated list of peer IDs. Peer IDs never hold
+// spaces, so a list separated by spaces is a usage error that says how to
+// write it (the site would only see one long, invalid ID).
+func peerList(cmd, flag, s string) ([]string, error) {
+	ids := splitList(s)
+	for _, id := range ids {
+		if strings.ContainsFunc(id, unicode.IsSpace) {
+			return nil, usageErrorf("%s: --%s %q: separate peer IDs with commas, not spaces (--%s ID,ID)", cmd, flag, s, flag)
+		}
+	}
+	return ids, nil
 }
 
 // readArg returns s, or the contents of FILE for "@FILE": text is
 // trimmed, a binary PSBT is passed on as hex.
-func readArg(name, s string) (string, error) {
+func readArg(cmd, name, s string) (string, error) {
 	file, ok := strings.CutPrefix(s, "@")
 	if !ok {
 		return s, nil
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return "", usageErrorf("--%s %s: %v", name, s, err)
+		return "", usageErrorf("%s: --%s %s: %v", cmd, name, s, err)
 	}
 	if bytes.HasPrefix(b, []byte("psbt\xff")) {
 		return hex.EncodeToString(b), nil
@@ -367,12 +393,16 @@ func cmdSignPSBT(ctx context.Context, e *env, args []string) error {
 	if *key == "" || *psbtArg == "" {
 		return usageErrorf("sign-psbt: --key and --psbt are required\nusage: %s", f.synopsis)
 	}
-	p, err := readArg("psbt", *psbtArg)
+	p, err := readArg("sign-psbt", "psbt", *psbtArg)
+	if err != nil {
+		return err
+	}
+	ids, err := peerList("sign-psbt", "signers", *signers)
 	if err != nil {
 		return err
 	}
 	return c.request(ctx, e, "sign-psbt", pathSignPSBT, signPSBTRequest{KeyID: *key, PSBT: p, Network: *network, Paths: splitList(*paths),
-		signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &signPSBTResult{})
+		signOptions: signOptions{Signers: ids, Protocol: *protocol}}, &signPSBTResult{})
 }
 
 func cmdSignEth(ctx context.Context, e *env, args []string) error {
@@ -389,12 +419,16 @@ func cmdSignEth(ctx context.Context, e *env, args []string) error {
 	if *key == "" || *txArg == "" || *chainID == "" {
 		return usageErrorf("sign-eth: --key, --tx and --chain-id are required\nusage: %s", f.synopsis)
 	}
-	tx, err := readArg("tx", *txArg)
+	tx, err := readArg("sign-eth", "tx", *txArg)
+	if err != nil {
+		return err
+	}
+	ids, err := peerList("sign-eth", "signers", *signers)
 	if err != nil {
 		return err
 	}
 	return c.request(ctx, e, "sign-eth", pathSignEth, signEthRequest{KeyID: *key, Tx: tx, ChainID: *chainID, Path: *path,
-		signOptions: signOptions{Signers: splitList(*signers), Protocol: *protocol}}, &signEthResult{})
+		signOptions: signOptions{Signers: ids, Protocol: *protocol}}, &signEthResult{})
 }
 
 func cmdStatus(ctx context.Context, e *env, args []string) error {

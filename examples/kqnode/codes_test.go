@@ -189,3 +189,49 @@ func TestCLI_StoppedSiteFailsFast(t *testing.T) {
 		t.Fatalf("keygen with a stopped site: %+v; want unreachable naming %s, refused", eb, stopped.peerID)
 	}
 }
+
+// Messages speak of the command line, not of the library under it.
+func TestCLI_MessagesInCLITerms(t *testing.T) {
+	s := newTestSite(t)
+
+	code, out, _ := runCLI("init", "--home", filepath.Join(s.root, "new-home"), "--module", filepath.Join(s.root, "no-such-module.so"),
+		"--token", s.token.Label, "--pin-source", "file:"+s.pinFile)
+	var eb errorBody
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &eb); err != nil {
+		t.Fatalf("init printed %q: %v", out, err)
+	}
+	if code != 1 || eb.Code != codeModuleNotFound || !strings.Contains(eb.Error, "check --module") || strings.Contains(eb.Error, "Config.") {
+		t.Fatalf("init with a module that does not exist: exit %d, %+v; want %s telling to check --module", code, eb, codeModuleNotFound)
+	}
+
+	s.mustStart(t)
+	_, err := s.start(t)
+	if err == nil || !strings.Contains(err.Error(), "another process") || strings.Contains(err.Error(), "another user") {
+		t.Fatalf("a second run on the same home: %v; want it to say another process holds the store", err)
+	}
+	if eb := errorJSON(err); eb.Code != codeStoreLocked {
+		t.Fatalf("a second run on the same home: code %s, want %s", eb.Code, codeStoreLocked)
+	}
+
+	spaced := s.peerID + " " + s.peerID
+	for _, args := range [][]string{
+		{"keygen", "--home", s.home, "--threshold", "2", "--parties", spaced},
+		{"sign", "--home", s.home, "--key", strings.Repeat("ab", 16), "--digest", strings.Repeat("cd", 32), "--signers", spaced},
+		{"presign", "--home", s.home, "--key", strings.Repeat("ab", 16), "--count", "1", "--signers", spaced},
+	} {
+		code, eb, stderr := runClient(t, args...)
+		if code != 2 || eb.Code != codeBadRequest || !strings.HasPrefix(stderr, "kqnode "+args[0]+": ") || !strings.Contains(stderr, "commas, not spaces") {
+			t.Errorf("kqnode %s with peer IDs separated by spaces: exit %d, %+v, stderr %q; want a usage error saying comma-separated", args[0], code, eb, stderr)
+		}
+	}
+
+	missing := filepath.Join(s.root, "no-such.psbt")
+	code, eb, stderr := runClient(t, "sign-psbt", "--home", s.home, "--key", strings.Repeat("ab", 16), "--psbt", "@"+missing)
+	if code != 2 || !strings.HasPrefix(stderr, "kqnode sign-psbt: --psbt @"+missing) {
+		t.Errorf("sign-psbt with a missing @file: exit %d, %+v, stderr %q; want a usage error naming the command", code, eb, stderr)
+	}
+	code, _, stderr = runClient(t, "request", "create", "--home", s.home, "--key", strings.Repeat("ab", 16), "--tx", "@"+missing, "--chain-id", "1")
+	if code != 2 || !strings.HasPrefix(stderr, "kqnode request create: --tx @"+missing) {
+		t.Errorf("request create with a missing @file: exit %d, stderr %q; want a usage error naming the command", code, stderr)
+	}
+}

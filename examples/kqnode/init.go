@@ -91,7 +91,7 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return err
 	}
 	if err := checkModule(*module); err != nil {
-		return err
+		return moduleError(err, "--module (the HSM vendor's PKCS#11 library, for SoftHSM2 often /usr/lib/softhsm/libsofthsm2.so)")
 	}
 	if err := checkPINSource(pin); err != nil {
 		return err
@@ -320,6 +320,15 @@ func (u *initUndo) run(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// moduleError explains a PKCS#11 module that does not exist in the
+// command's terms: fix names what to check (a flag, or config.json).
+func moduleError(err error, fix string) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w: %w: check %s", hsmshare.ErrModuleNotFound, err, fix)
+	}
+	return err
 }
 
 // isNotSetUp reports a home directory without config.json (a symbolic

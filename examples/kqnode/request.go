@@ -115,6 +115,7 @@ func cmdRequest(ctx context.Context, e *env, args []string) error {
 
 // intentFlags are the flags that say what a request signs.
 type intentFlags struct {
+	cmd                  string // the command, for usage errors
 	psbt, network, paths *string
 	tx, chainID          *string
 	digest, path         *string
@@ -122,6 +123,7 @@ type intentFlags struct {
 
 func addIntentFlags(f *clientFlags) *intentFlags {
 	return &intentFlags{
+		cmd:     f.Name(),
 		psbt:    f.String("psbt", "", "a Bitcoin PSBT in base64, or @FILE (every input with its previous transaction)"),
 		network: f.String("network", "regtest", "Bitcoin network of --psbt: mainnet, testnet, regtest or signet"),
 		paths:   f.String("paths", "", "derivation paths whose scripts mark the key's inputs and change when the PSBT has no BIP-32 fields (m is always tried)"),
@@ -149,7 +151,7 @@ func (i *intentFlags) intent() (*policy.Intent, error) {
 	}
 	switch {
 	case *i.psbt != "":
-		raw, err := readArg("psbt", *i.psbt)
+		raw, err := readArg(i.cmd, "psbt", *i.psbt)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +173,7 @@ func (i *intentFlags) intent() (*policy.Intent, error) {
 		}
 		return policy.NewPSBTIntent(network, b, paths...)
 	case *i.tx != "":
-		raw, err := readArg("tx", *i.tx)
+		raw, err := readArg(i.cmd, "tx", *i.tx)
 		if err != nil {
 			return nil, err
 		}
@@ -385,7 +387,11 @@ func cmdRequestSign(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("request %s: %w", *id, err)
 	}
-	opts := signOptions{Signers: splitList(*signers), Protocol: *protocol, Approvals: approvals}
+	ids, err := peerList("request sign", "signers", *signers)
+	if err != nil {
+		return err
+	}
+	opts := signOptions{Signers: ids, Protocol: *protocol, Approvals: approvals}
 	switch in.Kind() {
 	case policy.KindBitcoinPSBT:
 		var paths []string

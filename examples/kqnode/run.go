@@ -107,7 +107,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if err := checkModule(cfg.Module); err != nil {
-		return err
+		return moduleError(err, fmt.Sprintf(`"module" in %s (kqnode init --module wrote it; edit it if the library moved)`, h.path(configFile)))
 	}
 	if err := checkPINSource(cfg.PINSource); err != nil {
 		return err
