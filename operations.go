@@ -2,6 +2,7 @@ package keyquorum
 
 import (
 	"cmp"
+	"context"
 	"slices"
 	"sync"
 	"time"
@@ -31,6 +32,9 @@ type Operation struct {
 	Detail string `json:"detail,omitempty"`
 	// Error is why it failed, when it did.
 	Error string `json:"error,omitempty"`
+	// Parent is the ID of the operation this one is a step of (the
+	// signature of one input of a sign-psbt, of a sign-eth), or 0.
+	Parent uint64 `json:"parent,omitempty"`
 }
 
 // JoinedSession describes a session another site proposed and this site
@@ -75,11 +79,28 @@ type op struct {
 }
 
 func (o *operations) start(kind, keyID string, parties []tss.PartyID) op {
+	return o.startIn(context.Background(), kind, keyID, parties)
+}
+
+// startIn starts an operation as a step of the operation ctx carries (see
+// stepOf), if any.
+func (o *operations) startIn(ctx context.Context, kind, keyID string, parties []tss.PartyID) op {
+	parent, _ := ctx.Value(parentOpKey{}).(uint64)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.next++
-	o.running[o.next] = &Operation{ID: o.next, Kind: kind, KeyID: keyID, Parties: slices.Clone(parties), Started: time.Now()}
+	o.running[o.next] = &Operation{ID: o.next, Kind: kind, KeyID: keyID, Parties: slices.Clone(parties), Started: time.Now(), Parent: parent}
 	return op{o: o, id: o.next}
+}
+
+// parentOpKey is the context key of the operation that later ones are
+// steps of.
+type parentOpKey struct{}
+
+// stepOf returns ctx for the steps of operation h: operations started in it
+// with startIn record h as their parent.
+func stepOf(ctx context.Context, h op) context.Context {
+	return context.WithValue(ctx, parentOpKey{}, h.id)
 }
 
 // update changes a running operation's key, parties or detail.

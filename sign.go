@@ -143,7 +143,7 @@ func (n *Node) Sign(ctx context.Context, req SignRequest) (*Signature, error) {
 		return nil, err
 	}
 	defer done()
-	h := n.ops.start("sign", req.KeyID, req.Signers)
+	h := n.ops.startIn(ctx, "sign", req.KeyID, req.Signers)
 	sig, err := n.sign(ctx, req, h)
 	h.end(err)
 	if err != nil {
@@ -338,7 +338,7 @@ func (n *Node) SignPSBT(ctx context.Context, req PSBTRequest) (*wallet.SignedPSB
 	opts.Intent = in
 	h := n.ops.start("sign-psbt", req.KeyID, req.Signers)
 	h.update("", nil, fmt.Sprintf("%d inputs", len(req.Packet.Inputs)))
-	res, err := wallet.SignPSBT(ctx, n.WalletSigner(req.KeyID, opts), req.Packet, req.Options)
+	res, err := wallet.SignPSBT(stepOf(ctx, h), n.WalletSigner(req.KeyID, opts), req.Packet, req.Options)
 	h.end(err)
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: sign PSBT with key %q: %w", req.KeyID, err)
@@ -396,7 +396,7 @@ func (n *Node) SignEthereumTx(ctx context.Context, req EthereumTxRequest) (*wall
 	opts := req.SignOptions
 	opts.Intent = in
 	h := n.ops.start("sign-eth", req.KeyID, req.Signers)
-	res, err := wallet.SignEthereumTx(ctx, n.WalletSigner(req.KeyID, opts), path, req.Tx, req.ChainID)
+	res, err := wallet.SignEthereumTx(stepOf(ctx, h), n.WalletSigner(req.KeyID, opts), path, req.Tx, req.ChainID)
 	h.end(err)
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: sign Ethereum transaction with key %q: %w", req.KeyID, err)

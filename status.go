@@ -87,6 +87,9 @@ type KeyStatus struct {
 	ChainCode string `json:"chain_code"`
 	// Epoch counts the key's committees (1 after keygen).
 	Epoch uint64 `json:"epoch"`
+	// Created is when this site's share of the current epoch was made
+	// (keygen for epoch 1); absent for shares stored by earlier versions.
+	Created time.Time `json:"created,omitzero"`
 	// SignersUp are the committee members this site can sign with right
 	// now without naming signers: itself and the others it is connected
 	// to, sorted. Any M of them make a signer set; fewer than M means a
@@ -191,7 +194,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	for _, k := range keys {
 		ks := KeyStatus{KeyID: k.ID, Threshold: k.Threshold, Parties: k.Parties,
 			PublicKey: hex.EncodeToString(k.PublicKey), ChainCode: hex.EncodeToString(k.ChainCode),
-			Epoch: k.Epoch, Pools: []PoolStatus{}, SignersUp: []tss.PartyID{}}
+			Epoch: k.Epoch, Created: k.Created, Pools: []PoolStatus{}, SignersUp: []tss.PartyID{}}
 		for _, p := range k.Parties {
 			if p == n.party || n.net.Connected(p) {
 				ks.SignersUp = append(ks.SignersUp, p)

@@ -1,6 +1,9 @@
 package transport
 
 import (
+	"sync"
+	"time"
+
 	"github.com/libp2p/go-libp2p/core/control"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -32,9 +35,42 @@ func (g gater) InterceptSecured(dir network.Direction, p peer.ID, addrs network.
 		return true
 	}
 	g.n.stats.connsRefused.Add(1)
-	g.n.log.Debug("refused connection from a peer outside the committee",
-		"peer", p.String(), "direction", dir.String(), "remote_addr", addrs.RemoteMultiaddr().String())
+	if suppressed, ok := g.n.refusals.allow(time.Now()); ok {
+		g.n.log.Info("refused connection from a peer outside the committee: if it is a committee member, its peer ID is missing from the peer file or mistyped",
+			"peer", p.String(), "direction", dir.String(), "remote_addr", addrs.RemoteMultiaddr().String(),
+			"refused_since_last_line", suppressed)
+	}
 	return false
+}
+
+// refusalLogEvery is the least time between two log lines about refused
+// connections: a stranger that redials in a loop must not flood the log.
+const refusalLogEvery = 10 * time.Second
+
+// refusalLog lets one refusal in refusalLogEvery be logged and counts the
+// others.
+type refusalLog struct {
+	mu         sync.Mutex
+	every      time.Duration // refusalLogEvery unless a test sets it
+	last       time.Time
+	suppressed uint64
+}
+
+// allow reports whether a refusal at now may be logged, and how many were
+// not logged since the last line.
+func (r *refusalLog) allow(now time.Time) (suppressed uint64, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	every := r.every
+	if every == 0 {
+		every = refusalLogEvery
+	}
+	if !r.last.IsZero() && now.Sub(r.last) < every {
+		r.suppressed++
+		return 0, false
+	}
+	suppressed, r.suppressed, r.last = r.suppressed, 0, now
+	return suppressed, true
 }
 
 // InterceptUpgraded records how the connection is secured and, with

@@ -56,6 +56,9 @@ type Network struct {
 	secMu      sync.Mutex
 	pendingTLS map[peer.ID]tls.ConnectionState
 	security   map[peer.ID]ConnSecurity
+
+	// refusals rate-limits the log lines of the gater's refusals.
+	refusals refusalLog
 }
 
 var _ tss.Network = (*Network)(nil)

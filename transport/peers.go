@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -27,7 +30,15 @@ type Peer struct {
 	// It may be empty for a peer that only dials in, or whose addresses
 	// are learned by mDNS.
 	Addrs []ma.Multiaddr
+	// Name is what people call the site ("site-a", "Zurich vault"), shown
+	// beside its peer ID; optional, at most MaxPeerNameLen bytes of
+	// printable text. It is a label for display only: nothing
+	// authenticates it, and the transport never uses it.
+	Name string
 }
+
+// MaxPeerNameLen bounds a peer's Name in a peer file.
+const MaxPeerNameLen = 64
 
 // PartyID returns the peer's tss party ID.
 func (p Peer) PartyID() tss.PartyID { return PartyIDFromPeer(p.ID) }
@@ -35,12 +46,13 @@ func (p Peer) PartyID() tss.PartyID { return PartyIDFromPeer(p.ID) }
 // peerJSON is one entry of a peer file.
 type peerJSON struct {
 	PeerID string   `json:"peer_id"`
+	Name   string   `json:"name,omitempty"`
 	Addrs  []string `json:"addrs"`
 }
 
 // MarshalJSON encodes p as a peer file entry.
 func (p Peer) MarshalJSON() ([]byte, error) {
-	e := peerJSON{PeerID: p.ID.String(), Addrs: make([]string, len(p.Addrs))}
+	e := peerJSON{PeerID: p.ID.String(), Name: p.Name, Addrs: make([]string, len(p.Addrs))}
 	for i, a := range p.Addrs {
 		e.Addrs[i] = a.String()
 	}
@@ -73,14 +85,15 @@ func LoadPeerFile(path string) ([]Peer, error) {
 // member,
 //
 //	[
-//	  {"peer_id": "QmYy…", "addrs": ["/ip4/192.0.2.7/tcp/4001", "/ip4/192.0.2.7/udp/4001/quic-v1"]},
+//	  {"peer_id": "QmYy…", "name": "site-a", "addrs": ["/ip4/192.0.2.7/tcp/4001", "/ip4/192.0.2.7/udp/4001/quic-v1"]},
 //	  {"peer_id": "QmZk…", "addrs": ["/dns4/site-b.example/tcp/4001"]}
 //	]
 //
 // Every site can use the same file: a [Network] ignores its own entry when
-// dialing. Unknown keys, a peer ID that does not parse, a peer listed twice,
+// dialing. "name" is optional (see [Peer.Name]). Unknown keys, a peer ID that does not parse, a peer listed twice,
 // an address that does not parse, names another peer in a /p2p component,
-// or uses a transport other than TCP or QUIC v1 are errors wrapping
+// or uses a transport other than TCP or QUIC v1, and a name that is too
+// long or not printable are errors wrapping
 // [ErrInvalidConfig]. An address's /p2p suffix naming the entry's own peer is
 // removed.
 func ParsePeers(data []byte) ([]Peer, error) {
@@ -110,7 +123,10 @@ func ParsePeers(data []byte) ([]Peer, error) {
 			return nil, fmt.Errorf("%w: peer %s is listed twice (entries %d and %d)", ErrInvalidConfig, id, j+1, i+1)
 		}
 		seen[id] = i
-		p := Peer{ID: id}
+		if err := checkPeerName(e.Name); err != nil {
+			return nil, fmt.Errorf("%w: peer %s: name %q: %v", ErrInvalidConfig, id, e.Name, err)
+		}
+		p := Peer{ID: id, Name: e.Name}
 		for _, s := range e.Addrs {
 			a, err := ma.NewMultiaddr(s)
 			if err != nil {
@@ -125,6 +141,27 @@ func ParsePeers(data []byte) ([]Peer, error) {
 		peers = append(peers, p)
 	}
 	return peers, nil
+}
+
+// checkPeerName accepts an empty name or up to MaxPeerNameLen bytes of
+// printable UTF-8 without control characters, so that a name cannot
+// break a log line or a status table.
+func checkPeerName(name string) error {
+	if len(name) > MaxPeerNameLen {
+		return fmt.Errorf("longer than %d bytes", MaxPeerNameLen)
+	}
+	if !utf8.ValidString(name) {
+		return errors.New("not UTF-8")
+	}
+	if strings.TrimSpace(name) != name {
+		return errors.New("leading or trailing spaces")
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("holds the control or non-printing character %U", r)
+		}
+	}
+	return nil
 }
 
 // errUnsupportedAddr explains which addresses a Network can dial.

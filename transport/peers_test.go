@@ -13,14 +13,14 @@ func TestParsePeers(t *testing.T) {
 	ids := committee(t, signers(t, 2))
 	a, b := ids[0].ID.String(), ids[1].ID.String()
 	good := `[
-	  {"peer_id": "` + a + `", "addrs": ["/ip4/192.0.2.7/tcp/4001", "/ip4/192.0.2.7/udp/4001/quic-v1/p2p/` + a + `"]},
+	  {"peer_id": "` + a + `", "name": "Zürich vault", "addrs": ["/ip4/192.0.2.7/tcp/4001", "/ip4/192.0.2.7/udp/4001/quic-v1/p2p/` + a + `"]},
 	  {"peer_id": "` + b + `", "addrs": ["/dns4/site-b.example/tcp/4001", "/ip6/::1/udp/9/quic-v1"]}
 	]`
 	peers, err := ParsePeers([]byte(good))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(peers) != 2 || peers[0].ID != ids[0].ID || peers[1].ID != ids[1].ID {
+	if len(peers) != 2 || peers[0].ID != ids[0].ID || peers[1].ID != ids[1].ID || peers[0].Name != "Zürich vault" || peers[1].Name != "" {
 		t.Fatalf("parsed %v", peers)
 	}
 	if got := peers[0].Addrs[1].String(); got != "/ip4/192.0.2.7/udp/4001/quic-v1" {
@@ -32,7 +32,7 @@ func TestParsePeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	again, err := ParsePeers(out)
-	if err != nil || len(again) != 2 || again[1].Addrs[0].String() != "/dns4/site-b.example/tcp/4001" {
+	if err != nil || len(again) != 2 || again[1].Addrs[0].String() != "/dns4/site-b.example/tcp/4001" || again[0].Name != "Zürich vault" {
 		t.Fatalf("re-parse of %s: %v, %v", out, again, err)
 	}
 
@@ -53,6 +53,10 @@ func TestParsePeers(t *testing.T) {
 		{"old QUIC draft", `[{"peer_id": "` + a + `", "addrs": ["/ip4/192.0.2.1/udp/1/quic"]}]`, "quic-v1"},
 		{"another peer's /p2p", `[{"peer_id": "` + a + `", "addrs": ["/ip4/192.0.2.1/tcp/1/p2p/` + b + `"]}]`, "not the entry's peer"},
 		{"no transport", `[{"peer_id": "` + a + `", "addrs": ["/ip4/192.0.2.1"]}]`, "/tcp/PORT"},
+		{"name with a newline", `[{"peer_id": "` + a + `", "name": "site-a\nWARNING forged"}]`, "control"},
+		{"name with an escape", `[{"peer_id": "` + a + `", "name": "site-\u001b[2Ja"}]`, "control"},
+		{"long name", `[{"peer_id": "` + a + `", "name": "` + strings.Repeat("n", MaxPeerNameLen+1) + `"}]`, "longer than"},
+		{"padded name", `[{"peer_id": "` + a + `", "name": " site-a"}]`, "spaces"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

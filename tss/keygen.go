@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
@@ -197,6 +198,7 @@ func (k *keygenSession) finish(ctx context.Context) ([]byte, error) {
 		PublicKey: pub,
 		ChainCode: chainCode(sid, pub),
 		Epoch:     1,
+		Created:   time.Now().UTC().Truncate(time.Second),
 		Data:      result,
 	}
 	for _, p := range prop.Parties {

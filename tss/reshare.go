@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/crypto"
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
@@ -389,6 +390,7 @@ func (r *reshareSession) finish(ctx context.Context) ([]byte, error) {
 		Format: shareFormat, KeyID: prop.KeyID, Threshold: prop.Threshold,
 		Parties: slices.Clone(prop.NewParties), Self: e.net.Self(), PublicKey: pub,
 		ChainCode: slices.Clone(params.ChainCode), Epoch: newEpoch, Data: d,
+		Created: time.Now().UTC().Truncate(time.Second),
 	}
 	for _, p := range prop.NewParties {
 		id, err := deriveShareID(prop.KeyID, newEpoch, p)

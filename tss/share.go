@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
 	tsslib "github.com/bnb-chain/tss-lib/v2/tss"
@@ -44,6 +45,9 @@ type KeyInfo struct {
 	// Epoch counts the committees the key has had: 1 after keygen, +1 per
 	// reshare.
 	Epoch uint64 `json:"epoch"`
+	// Created is when this party's share of the current epoch was made
+	// (keygen for epoch 1); zero for shares stored by earlier versions.
+	Created time.Time `json:"created,omitzero"`
 }
 
 // keyShare is what a party stores, sealed, for one key.
@@ -54,12 +58,15 @@ type keyShare struct {
 	Parties   []PartyID `json:"parties"`
 	// ShareIDs are the tss-lib party keys (share indices), aligned with
 	// Parties, in hex.
-	ShareIDs  []string                   `json:"share_ids"`
-	Self      PartyID                    `json:"self"`
-	PublicKey []byte                     `json:"public_key"`
-	ChainCode []byte                     `json:"chain_code"`
-	Epoch     uint64                     `json:"epoch"`
-	Data      *keygen.LocalPartySaveData `json:"data"`
+	ShareIDs  []string `json:"share_ids"`
+	Self      PartyID  `json:"self"`
+	PublicKey []byte   `json:"public_key"`
+	ChainCode []byte   `json:"chain_code"`
+	Epoch     uint64   `json:"epoch"`
+	// Created is when this share was made (keygen, or the reshare that
+	// began its epoch); zero in shares stored by earlier versions.
+	Created time.Time                  `json:"created,omitzero"`
+	Data    *keygen.LocalPartySaveData `json:"data"`
 }
 
 func (k *keyShare) info() *KeyInfo {
@@ -70,6 +77,7 @@ func (k *keyShare) info() *KeyInfo {
 		PublicKey: slices.Clone(k.PublicKey),
 		ChainCode: slices.Clone(k.ChainCode),
 		Epoch:     k.Epoch,
+		Created:   k.Created,
 	}
 }
 

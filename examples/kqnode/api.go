@@ -170,6 +170,9 @@ type statusResult struct {
 	Home     string   `json:"home"`
 	API      string   `json:"api"`
 	Warnings []string `json:"warnings"`
+	// Names are the sites' names from the peer file, by peer ID (only
+	// those that have one).
+	Names map[string]string `json:"names,omitempty"`
 }
 
 // errorBody is every failure's answer, and what a client prints on stdout

@@ -181,7 +181,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	info.Token, info.PID, info.PeerID = token, os.Getpid(), string(node.PartyID())
 	endpoint := endpointString(info)
 	srv := newAPIServer((&server{node: node, log: apiLog, tokenSum: sha256.Sum256([]byte(token)),
-		home: h.dir, api: endpoint, warnings: warnings, writeTimeout: defaultAPILimits.Write}).handler(), ln, defaultAPILimits, apiLog)
+		home: h.dir, api: endpoint, warnings: warnings, names: peerNames(peers), writeTimeout: defaultAPILimits.Write}).handler(), ln, defaultAPILimits, apiLog)
 	b, _ := json.Marshal(info)
 	if err := writeFileAtomic(h.path(apiFile), append(b, '\n'), 0o600); err != nil {
 		ln.Close()

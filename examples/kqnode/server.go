@@ -32,6 +32,8 @@ type server struct {
 	home     string
 	api      string
 	warnings []string
+	// names are the sites' names from the peer file, by peer ID.
+	names map[string]string
 	// writeTimeout bounds writing an answer once it is ready (0: none).
 	writeTimeout time.Duration
 }
@@ -196,7 +198,7 @@ func (s *server) status(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, statusResult{Status: st, Home: s.home, API: s.api, Warnings: s.warnings})
+	writeJSON(w, 200, statusResult{Status: st, Home: s.home, API: s.api, Warnings: s.warnings, Names: s.names})
 }
 
 func (s *server) keygen(w http.ResponseWriter, r *http.Request) {
