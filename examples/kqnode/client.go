@@ -290,10 +290,11 @@ func (c *client) request(ctx context.Context, e *env, what, path string, req, re
 }
 
 func cmdKeygen(ctx context.Context, e *env, args []string) error {
-	f := newClientFlags("keygen", "kqnode keygen --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]")
+	f := newClientFlags("keygen", "kqnode keygen --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--wait] [--json]")
 	threshold := f.Int("threshold", 0, "M: how many sites must sign (\"2-of-3\" is --threshold 2) (required)")
 	parties := f.String("parties", "", "the committee's peer IDs, comma-separated, this site included (required)")
 	network := f.String("network", "regtest", "Bitcoin network of btc_address: mainnet, testnet, regtest or signet")
+	wait := f.Bool("wait", false, "wait (up to --timeout) until this site and every other party has a pre-parameter set, showing progress, then make the key")
 	c, err := f.parse(e, args)
 	if err != nil {
 		return err
@@ -305,7 +306,11 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.request(ctx, e, "keygen", pathKeygen, keygenRequest{Parties: ids, Threshold: *threshold, Network: *network}, &keygenResult{})
+	req := keygenRequest{Parties: ids, Threshold: *threshold, Network: *network}
+	if *wait {
+		return keygenWhenReady(ctx, e, c, req)
+	}
+	return c.request(ctx, e, "keygen", pathKeygen, req, &keygenResult{})
 }
 
 func cmdPresign(ctx context.Context, e *env, args []string) error {
