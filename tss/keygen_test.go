@@ -33,6 +33,10 @@ func TestKeygenAndSign_2of3(t *testing.T) {
 		if string(got.PublicKey) != string(info.PublicKey) {
 			t.Fatalf("%s has another public key", p.ID)
 		}
+		// The stored share says when it was made.
+		if got.Created.IsZero() || got.Created.Before(start.Add(-time.Second)) || time.Since(got.Created) > time.Hour {
+			t.Fatalf("%s: key created %v, want the time of this keygen (%v)", p.ID, got.Created, start)
+		}
 	}
 	digest := sha256.Sum256([]byte("withdraw 1 BTC"))
 	a, b, cc := c.Parties[0].ID, c.Parties[1].ID, c.Parties[2].ID
@@ -89,7 +93,8 @@ func TestReshare_2of3To3of5(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("reshare took %s", time.Since(start))
-	if string(newInfo.PublicKey) != string(info.PublicKey) || newInfo.Threshold != 3 || len(newInfo.Parties) != 5 || newInfo.Epoch != 2 {
+	if string(newInfo.PublicKey) != string(info.PublicKey) || newInfo.Threshold != 3 || len(newInfo.Parties) != 5 || newInfo.Epoch != 2 ||
+		newInfo.Created.IsZero() || newInfo.Created.Before(info.Created) {
 		t.Fatalf("unexpected key after reshare: %+v", newInfo)
 	}
 	digest := sha256.Sum256([]byte("after reshare"))
