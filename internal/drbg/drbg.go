@@ -42,6 +42,9 @@ var (
 type HMAC struct {
 	newHash func() hash.Hash
 	k, v    []byte
+	// mac is HMAC keyed with k, made once per key (hmac.New copies the
+	// key, so k may be overwritten afterwards).
+	mac     hash.Hash
 	counter uint64
 }
 
@@ -55,6 +58,7 @@ func New(newHash func() hash.Hash, entropy, nonce, personalization []byte) *HMAC
 	for i := range d.v {
 		d.v[i] = 0x01
 	}
+	d.mac = hmac.New(newHash, d.k)
 	d.update(entropy, nonce, personalization)
 	d.counter = 1
 	return d
@@ -70,16 +74,18 @@ func (d *HMAC) update(provided ...[]byte) {
 		}
 	}
 	for _, b := range []byte{0x00, 0x01} {
-		m := hmac.New(d.newHash, d.k)
-		m.Write(d.v)
-		m.Write([]byte{b})
+		// K = HMAC(K, V || b || provided_data)
+		d.mac.Reset()
+		d.mac.Write(d.v)
+		d.mac.Write([]byte{b})
 		for _, p := range provided {
-			m.Write(p)
+			d.mac.Write(p)
 		}
-		d.k = m.Sum(d.k[:0])
-		m = hmac.New(d.newHash, d.k)
-		m.Write(d.v)
-		d.v = m.Sum(d.v[:0])
+		d.k = d.mac.Sum(d.k[:0])
+		d.mac = hmac.New(d.newHash, d.k)
+		// V = HMAC(K, V)
+		d.mac.Write(d.v)
+		d.v = d.mac.Sum(d.v[:0])
 		if empty {
 			return
 		}
@@ -106,11 +112,11 @@ func (d *HMAC) Generate(out, additional []byte) error {
 	if len(additional) > 0 {
 		d.update(additional)
 	}
-	m := hmac.New(d.newHash, d.k)
 	for off := 0; off < len(out); {
-		m.Reset()
-		m.Write(d.v)
-		d.v = m.Sum(d.v[:0])
+		// V = HMAC(K, V); the output is V || V' || ...
+		d.mac.Reset()
+		d.mac.Write(d.v)
+		d.v = d.mac.Sum(d.v[:0])
 		off += copy(out[off:], d.v)
 	}
 	d.update(additional)
@@ -122,6 +128,7 @@ func (d *HMAC) Generate(out, additional []byte) error {
 func (d *HMAC) Wipe() {
 	clear(d.k)
 	clear(d.v)
+	d.mac = hmac.New(d.newHash, d.k)
 	d.counter = ReseedInterval + 1
 }
 

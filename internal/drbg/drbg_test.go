@@ -6,6 +6,7 @@ import (
 	"crypto/sha512"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -154,5 +155,23 @@ func TestReader_LargeAndConcurrentReads(t *testing.T) {
 				t.Fatalf("concurrent reads %d and %d returned the same bytes", i, j)
 			}
 		}
+	}
+}
+
+func BenchmarkReader_Read(b *testing.B) {
+	r, err := NewReader(bytes.NewReader(make([]byte, 48)), sha512.New, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, size := range []int{32, 128, 4096} {
+		b.Run(fmt.Sprintf("%dB", size), func(b *testing.B) {
+			buf := make([]byte, size)
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := r.Read(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
