@@ -120,7 +120,7 @@ func requireRNG(flags uint, who string) error {
 	if flags&pkcs11.CKF_RNG != 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %s does not announce a random number generator (CKF_RNG), so its generator cannot be mixed into the site's secrets; use a token with one, or accept the operating system's generator alone with the documented opt-out (keyquorum Config.AllowNoTokenRNG)", ErrNoRNG, who)
+	return fmt.Errorf("%w: %s does not announce a random number generator (CKF_RNG), so its generator cannot be mixed into the site's secrets; use a token with one, or accept the operating system's generator alone with the documented opt-out (keyquorum Config.AllowNoTokenRNG, kqnode init --allow-no-token-rng)", ErrNoRNG, who)
 }
 
 // generateRandom fills b with C_GenerateRandom on a pooled session.

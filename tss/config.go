@@ -122,8 +122,8 @@ type Config struct {
 	// fails); the session that needed it then fails with that error. Each
 	// protocol session reads 48 bytes of it to seed its own HMAC_DRBG
 	// (NIST SP 800-90A), which is what tss-lib and the GG20 rounds draw
-	// from: tss-lib cannot handle a failing reader. Safe for concurrent
-	// use is required. Default crypto/rand.
+	// from: tss-lib cannot handle a failing reader. It must be safe for
+	// concurrent use. Default crypto/rand.
 	Rand io.Reader
 }
 
