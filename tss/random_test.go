@@ -52,13 +52,13 @@ func randCluster(t *testing.T, n int) (*cluster, map[tss.PartyID]*siteRand) {
 	return c, rands
 }
 
-// TestSessions_DrawFromConfigRand checks that keygen, GG18 signing and
-// presigning take their randomness from every participant's Config.Rand
+// TestSessions_DrawFromConfigRand checks that keygen, GG18 signing,
+// presigning and resharing take their randomness from every participant's Config.Rand
 // (here the HSM-mixed hsmshare.Random).
 func TestSessions_DrawFromConfigRand(t *testing.T) {
 	c, rands := randCluster(t, 3)
-	c.FeedPreParams(1)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	c.FeedPreParams(2) // keygen, and the new committee of the reshare
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	before := func() map[tss.PartyID]uint64 {
 		m := map[tss.PartyID]uint64{}
@@ -98,6 +98,12 @@ func TestSessions_DrawFromConfigRand(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("presign", b, signers...)
+
+	b = before()
+	if _, err := c.Parties[0].Engine.Reshare(ctx, tss.ReshareRequest{KeyID: info.ID, NewParties: c.IDs(), NewThreshold: 3}); err != nil {
+		t.Fatal(err)
+	}
+	check("reshare", b, c.IDs()...)
 }
 
 // TestSessions_FailingRandFailsCleanly breaks one party's generator: the
