@@ -1,6 +1,6 @@
 // Command kqnode runs one site of a keyquorum committee and talks to it.
 //
-//	kqnode init     --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR
+//	kqnode init     --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR [--allow-no-token-rng]
 //	kqnode run      --home DIR --peers FILE --policy FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT]
 //	kqnode keygen   --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]
 //	kqnode presign  --home DIR --key ID --count N [--signers ID,ID] [--path m/0/1] [--json]
@@ -135,6 +135,11 @@ const (
 	// codeClientTimeout: the client's --timeout ran out before the site
 	// answered; the operation may still be running at the site.
 	codeClientTimeout = "client_timeout"
+	// codeNoTokenRNG: the token announces no random number generator and
+	// the site was not set up with --allow-no-token-rng.
+	codeNoTokenRNG = "no_token_rng"
+	// codeTokenRNGFailed: the token's C_GenerateRandom failed.
+	codeTokenRNGFailed = "token_rng_failed"
 )
 
 // Failures of the command itself, before or without an answer from a site.
@@ -164,6 +169,7 @@ func errorJSON(err error) errorBody {
 		{hsmshare.ErrTokenNotFound, codeTokenNotFound}, {hsmshare.ErrModuleNotFound, codeModuleNotFound},
 		{hsmshare.ErrKeyNotFound, codeKeyNotFound}, {hsmshare.ErrWeakKey, codeWeakKey},
 		{hsmshare.ErrStoreLocked, codeStoreLocked}, {hsmshare.ErrMechanismMissing, codeMechanismMissing},
+		{hsmshare.ErrNoRNG, codeNoTokenRNG}, {hsmshare.ErrRandomFailed, codeTokenRNGFailed},
 		{errNotRunning, codeNotRunning},
 		{errUnsafeFile, codeUnsafeFile}, {errServerNotAuthenticated, codeNotAuthenticated},
 		{errPINUnavailable, codePINUnavailable}, {errNotInitialized, codeNotInitialized},
