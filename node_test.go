@@ -454,6 +454,25 @@ func TestNode_ThreeSites(t *testing.T) {
 		if kinds["keygen"] != 1 || kinds["presign"] != 1 || kinds["sign-psbt"] != 1 {
 			t.Fatalf("finished operations: %v", kinds)
 		}
+		// The sign-psbt's signature is recorded as its step.
+		var psbtOp uint64
+		for _, o := range st.Finished {
+			if o.Kind == "sign-psbt" && o.Error == "" {
+				psbtOp = o.ID
+			}
+		}
+		steps := 0
+		for _, o := range st.Finished {
+			if o.Parent != 0 && (o.Parent != psbtOp || o.Kind != "sign") {
+				t.Fatalf("operation %+v is marked as a step of #%d, which is not the sign-psbt #%d", o, o.Parent, psbtOp)
+			}
+			if o.Parent == psbtOp {
+				steps++
+			}
+		}
+		if steps == 0 {
+			t.Fatalf("the sign-psbt #%d has no signature step among %+v", psbtOp, st.Finished)
+		}
 		st, err = c.node.Status(ctx)
 		if err != nil {
 			t.Fatal(err)
