@@ -2,7 +2,7 @@
 //
 //	kqnode init     --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR [--allow-no-token-rng]
 //	kqnode run      --home DIR --peers FILE --policy FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT]
-//	kqnode keygen   --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]
+//	kqnode keygen   --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--wait] [--json]
 //	kqnode presign  --home DIR --key ID --count N [--signers ID,ID] [--path m/0/1] [--json]
 //	kqnode sign     --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18|auto] [--json]
 //	kqnode sign-psbt --home DIR --key ID --psbt BASE64|@FILE [--network regtest] [--json]
