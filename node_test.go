@@ -306,8 +306,8 @@ func TestNode_ThreeSites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Keys) != 1 || len(st.Keys[0].Pools) != 1 || st.Keys[0].Pools[0].Ready != 2 {
-			t.Fatalf("site b's status does not show the pool: %+v", st.Keys)
+		if len(st.Keys) != 1 || len(st.Keys[0].Pools) != 1 || st.Keys[0].Pools[0].Ready != 2 || st.Keys[0].Pools[0].Initiator != a.id {
+			t.Fatalf("site b's status does not show a's pool: %+v", st.Keys)
 		}
 		digest := sha256.Sum256([]byte("gg20"))
 		sig, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
@@ -323,12 +323,18 @@ func TestNode_ThreeSites(t *testing.T) {
 			t.Fatalf("pool after one signature: %+v, %v; want 1 ready", p, err)
 		}
 		// "m" and "" name the same pool.
-		sig, err = b.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, Path: "m",
+		sig, err = a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, Path: "m",
 			SignOptions: keyquorum.SignOptions{Signers: ab, Protocol: keyquorum.ProtocolGG20}})
 		if err != nil || sig.Protocol != keyquorum.ProtocolGG20 {
 			t.Fatalf("explicit gg20 under path m: %v", err)
 		}
 		verifyIndependently(t, sig, digest, root)
+		// The presignatures were a's: b has none of its own for the set.
+		_, err = b.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest,
+			SignOptions: keyquorum.SignOptions{Signers: ab, Protocol: keyquorum.ProtocolGG20}})
+		if !errors.Is(err, tss.ErrNoPresignature) {
+			t.Fatalf("b signing GG20 without a pool of its own: got %v, want ErrNoPresignature", err)
+		}
 	})
 
 	t.Run("DerivedPath", func(t *testing.T) {

@@ -434,8 +434,15 @@ func printStatus(w io.Writer, st *statusResult) {
 		}
 		fmt.Fprintf(w, "    sites up: %s (%s)\n", strings.Join(partyStrings(k.SignersUp), ","), up)
 		for _, p := range k.Pools {
-			fmt.Fprintf(w, "    pool %s path %s: %d ready, %d reserved, %d being made (made %d, used %d, discarded %d)\n",
-				strings.Join(partyStrings(p.Signers), ","), p.Path, p.Ready, p.Reserved, p.Making, p.Made, p.Used, p.Discarded)
+			owner := "own"
+			if p.Initiator != st.PeerID {
+				owner = "held for " + string(p.Initiator)
+			}
+			fmt.Fprintf(w, "    pool %s path %s (%s): %d ready, %d reserved, %d being made (made %d, used %d, discarded %d)\n",
+				strings.Join(partyStrings(p.Signers), ","), p.Path, owner, p.Ready, p.Reserved, p.Making, p.Made, p.Used, p.Discarded)
+			if p.Foreign > 0 {
+				fmt.Fprintf(w, "      refused %d attempts by other signers to spend these presignatures (last by %s)\n", p.Foreign, p.ForeignBy)
+			}
 		}
 	}
 	for _, o := range st.Operations {
