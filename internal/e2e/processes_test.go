@@ -298,6 +298,9 @@ func presignatureOnceAcrossCrash(t *testing.T, c *committee) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Without maintenance again, so that nothing refills the pool once Q
+	// is used.
+	x.restartWith(c.ctx, t, c.cluster, x.name+"-again", c.peers)
 	k.sign(t, c.ledger, "gg20", xy...)
 	k.samePools(t, 0, xy...)
 	for _, set := range [][]*site{xy, yx} {
