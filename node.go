@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -76,6 +77,15 @@ type Config struct {
 	// (hsmshare.ErrWeakKey). Default: off, so a misconfigured token label
 	// fails with hsmshare.ErrKeyNotFound instead of creating a new site.
 	CreateKeys bool
+	// AllowNoTokenRNG lets a site whose token announces no random number
+	// generator (CKF_RNG unset) run with the operating system's generator
+	// alone. By default Open refuses such a token (hsmshare.ErrNoRNG):
+	// every secret of a site (key shares, nonces, Paillier primes) mixes
+	// the token's generator with the operating system's, see
+	// hsmshare.Random. Opting out is logged at every start and shown in
+	// Status.Entropy. A token that announces a generator which then fails
+	// is never worked around. Default: off.
+	AllowNoTokenRNG bool
 
 	// StoreDir is the directory of the site's sealed store (created with
 	// mode 0700 if missing; an existing one must not be accessible to
@@ -251,6 +261,12 @@ type Node struct {
 	pools    *poolRegistry
 	ops      *operations
 	quic     []byte
+	// random is the token's generator mixed with the OS one; nil only
+	// with Config.AllowNoTokenRNG on a token without a generator.
+	random *hsmshare.Random
+	// rand is what every secret of the site is drawn from: random, or
+	// crypto/rand when random is nil.
+	rand io.Reader
 
 	audit      *audit.Log  // nil when offline or DisableAudit
 	witness    witnessing  // this site as the other sites' audit witness
@@ -301,6 +317,9 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: open HSM token: %w", err)
 	}
+	if err := n.openRandom(ctx); err != nil {
+		return nil, err
+	}
 	seal, err := loadOrCreate(ctx, n, "seal key", cfg.SealKeyLabel, n.token.SealKey, n.token.CreateSealKey)
 	if err != nil {
 		return nil, err
@@ -325,7 +344,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.prepool, err = tss.NewPreParamsPool(tss.PreParamsConfig{
 		Store: n.store, Target: cfg.PreParamsTarget, Concurrency: cfg.PreParamsConcurrency,
-		Logger: n.log.With("component", "preparams"),
+		Logger: n.log.With("component", "preparams"), Rand: n.rand,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: pre-parameter pool: %w", err)
@@ -376,7 +395,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.eng, err = tss.New(tss.Config{
 		Network: n.net, Store: n.store, PreParams: n.prepool, Policy: n.policy, Completed: n.completed,
 		RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,
-		Logger: n.log.With("component", "engine"),
+		Logger: n.log.With("component", "engine"), Rand: n.rand,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: start engine: %w", err)
@@ -401,6 +420,25 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	n.log.Info("site started", "peer_id", string(n.party), "listen", fmt.Sprint(tn.Addrs()),
 		"peers", len(cfg.Peers), "pool_target", cfg.PoolTarget)
 	return n, nil
+}
+
+// openRandom opens the site's randomness source: the token's generator
+// mixed with the operating system's (hsmshare.Random), or, only with
+// Config.AllowNoTokenRNG and a token that announces no generator, the
+// operating system's alone.
+func (n *Node) openRandom(ctx context.Context) error {
+	r, err := n.token.Random(ctx)
+	switch {
+	case err == nil:
+		n.random, n.rand = r, r
+		return nil
+	case errors.Is(err, hsmshare.ErrNoRNG) && n.cfg.AllowNoTokenRNG:
+		n.log.Warn("the token has no random number generator: this site's secrets come from the operating system's generator alone (Config.AllowNoTokenRNG)", "token", n.token.Label())
+		n.rand = rand.Reader
+		return nil
+	default:
+		return fmt.Errorf("keyquorum: random number generator of token %q: %w", n.token.Label(), err)
+	}
 }
 
 // loadOrCreate loads the site key of one kind (the seal key or the identity
@@ -438,7 +476,7 @@ func (n *Node) quicSecret(ctx context.Context) ([]byte, error) {
 	}
 	clear(s)
 	s = make([]byte, 32)
-	if _, err := rand.Read(s); err != nil {
+	if _, err := io.ReadFull(n.rand, s); err != nil {
 		return nil, fmt.Errorf("keyquorum: read randomness: %w", err)
 	}
 	if err := n.store.Put(ctx, kindTransport, idQUICSecret, 1, s); err != nil {

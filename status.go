@@ -53,11 +53,30 @@ type Status struct {
 	Engine *tss.Stats `json:"engine,omitempty"`
 	// EngineError says why the protocol engine stopped, if it did.
 	EngineError string `json:"engine_error,omitempty"`
+	// Entropy describes where the site's secrets draw their randomness.
+	Entropy EntropyStatus `json:"entropy"`
 	// Audit describes this site's audit log; nil when it is disabled.
 	Audit *AuditStatus `json:"audit,omitempty"`
 	// AuditAlerts are rewrites of other sites' audit logs this site caught
 	// as their witness. Any entry here needs the operators' attention.
 	AuditAlerts []string `json:"audit_alerts,omitempty"`
+}
+
+// EntropyStatus describes the randomness source of a site's secrets.
+type EntropyStatus struct {
+	// Source is "token+os" (the token's generator mixed with the
+	// operating system's, hsmshare.Random) or "os" (the operating
+	// system's alone, only with Config.AllowNoTokenRNG on a token without
+	// a generator).
+	Source string `json:"source"`
+	// TokenDraws counts, for "token+os", how often the mixed source drew
+	// from the token's generator (C_GenerateRandom) since the node opened:
+	// its first seed and every reseed.
+	TokenDraws uint64 `json:"token_draws"`
+	// Reads and Bytes count the reads and bytes the mixed source served
+	// since the node opened.
+	Reads uint64 `json:"reads"`
+	Bytes uint64 `json:"bytes"`
 }
 
 // AuditStatus describes a site's audit log.
@@ -143,6 +162,11 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		st.PreParams.Target = 0 // nothing keeps the pool at a target
 	}
 	st.Operations, st.Finished, st.Joined = n.ops.snapshot()
+	st.Entropy = EntropyStatus{Source: "os"}
+	if n.random != nil {
+		rs := n.random.Stats()
+		st.Entropy = EntropyStatus{Source: "token+os", TokenDraws: rs.TokenDraws, Reads: rs.Reads, Bytes: rs.Bytes}
+	}
 	n.mu.Lock()
 	if n.engineErr != nil {
 		st.EngineError = n.engineErr.Error()

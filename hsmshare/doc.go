@@ -41,6 +41,15 @@
 // digest, DER output) so the transport can use it as the party's network
 // identity.
 //
+// # Randomness
+//
+// [Token.Random] returns a [Random]: an io.Reader whose output mixes the
+// token's generator (C_GenerateRandom) with the operating system's through
+// HMAC_DRBG-SHA-512 (NIST SP 800-90A), so that it stays unpredictable if
+// either source is good. A token without a generator is refused
+// ([ErrNoRNG]); a failing one is an error ([ErrRandomFailed]), never a
+// fallback to the operating system alone.
+//
 // # What is and is not protected
 //
 // At rest, secrets exist only as ciphertext under a key that cannot leave

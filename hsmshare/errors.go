@@ -70,6 +70,14 @@ var (
 	// ErrInvalidConfig means the Config (or the pkcs11: URI in it) is
 	// incomplete or contradictory.
 	ErrInvalidConfig = errors.New("hsmshare: invalid configuration")
+	// ErrNoRNG means the token does not announce a random number
+	// generator (CKF_RNG), so [Token.Random] cannot mix it into the
+	// site's randomness.
+	ErrNoRNG = errors.New("hsmshare: token has no random number generator")
+	// ErrRandomFailed means the token's random number generator
+	// (C_GenerateRandom) failed when [Random] needed it; no random bytes
+	// were returned.
+	ErrRandomFailed = errors.New("hsmshare: token random number generator failed")
 	// ErrClosed means the Token, key or Store was used after Close (or a key
 	// after Destroy).
 	ErrClosed = errors.New("hsmshare: use after close")

@@ -27,6 +27,8 @@ type Token struct {
 	modulePath   string
 	object       string
 	scheme       Scheme
+	// flags are the token's CK_TOKEN_INFO flags, read at Open.
+	flags uint
 
 	pool *sessionPool
 	// mechs holds the flags (CKF_ENCRYPT, ...) of every mechanism this
@@ -87,6 +89,7 @@ func (t *Token) open(ctx context.Context, r *resolved, pin []byte) error {
 	t.serial = strings.TrimRight(info.SerialNumber, " ")
 	t.manufacturer = strings.TrimRight(info.ManufacturerID, " ")
 	t.model = strings.TrimRight(info.Model, " ")
+	t.flags = info.Flags
 	who := t.describe()
 
 	if info.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {

@@ -117,7 +117,13 @@ type Config struct {
 	MaxSessionsPerPeer int
 	// Logger receives structured logs; it never gets secrets. Default: none.
 	Logger *slog.Logger
-	// Rand is the randomness source. Default crypto/rand.
+	// Rand is the randomness source of every secret the engine makes. It
+	// may fail (for example hsmshare.Random when the HSM's generator
+	// fails); the session that needed it then fails with that error. Each
+	// protocol session reads 48 bytes of it to seed its own HMAC_DRBG
+	// (NIST SP 800-90A), which is what tss-lib and the GG20 rounds draw
+	// from: tss-lib cannot handle a failing reader. It must be safe for
+	// concurrent use. Default crypto/rand.
 	Rand io.Reader
 }
 
@@ -226,6 +232,9 @@ func (c PreParamsConfig) withDefaults() (PreParamsConfig, error) {
 	}
 	if err := defaultDurations(durationField{"PreParamsConfig.Timeout", &c.Timeout, DefaultPreParamsTimeout}); err != nil {
 		return c, err
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package tss
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -99,7 +100,7 @@ func newSignPair(t testing.TB, shares []*keyShare, a, b int) *signPair {
 			t.Fatal(err)
 		}
 		sp.ends[i] = make(chan *common.SignatureData, 1)
-		p, err := newSignProtocol(s, prop, target, s.Self, sp.ends[i])
+		p, err := newSignProtocol(s, prop, target, s.Self, sp.ends[i], rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -145,7 +145,13 @@ func (k *keygenSession) newProtocol(ctx context.Context) (_ protocol, err error)
 		return nil, err
 	}
 	ids := tsslib.SortPartyIDs(memberIDs(members))
+	rnd, err := e.sessionRand(OpKeygen)
+	if err != nil {
+		return nil, err
+	}
 	params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), self.id, len(ids), prop.Threshold-1)
+	params.SetRand(rnd)
+	params.SetPartialKeyRand(rnd)
 	proto := newTSSLibProtocol(OpKeygen, e.net.Self(), members, keygenSpecs,
 		newKeygenValidator(tsslib.S256(), prop.Threshold-1, e.net.Self(), k.pp.PaillierSK.N, k.pp.NTildei))
 	var party tsslib.Party

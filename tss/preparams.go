@@ -3,16 +3,20 @@ package tss
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/bnb-chain/tss-lib/v2/ecdsa/keygen"
+
+	"github.com/keyquorum/keyquorum/internal/drbg"
 )
 
 // PreParamsSource hands out Paillier and ring-Pedersen pre-parameters for
@@ -43,6 +47,11 @@ type PreParamsConfig struct {
 	Timeout time.Duration
 	// Logger receives progress. Default: none.
 	Logger *slog.Logger
+	// Rand is the randomness source of the Paillier and safe primes.
+	// Each set is generated from its own HMAC_DRBG seeded with 48 bytes of
+	// Rand (see Config.Rand), so a failing Rand fails that generation
+	// cleanly. Default crypto/rand.
+	Rand io.Reader
 }
 
 // PreParamsStatus reports a pool's state.
@@ -391,7 +400,11 @@ func (p *PreParamsPool) generateOne(ctx context.Context) (err error) {
 	start := time.Now()
 	gctx, cancel := context.WithTimeout(ctx, p.cfg.Timeout)
 	defer cancel()
-	pp, err := keygen.GeneratePreParamsWithContext(gctx, 1)
+	rnd, err := drbg.NewReader(p.cfg.Rand, sha512.New, "keyquorum tss pre-parameters")
+	if err != nil {
+		return fmt.Errorf("tss: generate pre-parameters: draw randomness from PreParamsConfig.Rand: %w", err)
+	}
+	pp, err := keygen.GeneratePreParamsWithContextAndRandom(gctx, rnd, 1)
 	if err != nil {
 		return fmt.Errorf("tss: generate pre-parameters: %w", err)
 	}

@@ -243,6 +243,10 @@ func (p *presignSession) newProtocol(ctx context.Context) (protocol, error) {
 	self := slices.Index(signers, e.net.Self())
 	pre := e.precomp.get(share.KeyID, share.Epoch, share.Data)
 	sid := prop.SessionID()
+	rnd, err := e.sessionRand(OpPresign)
+	if err != nil {
+		return nil, err
+	}
 	instances := make([]*gg20.Presigner, prop.Count)
 	for i := range instances {
 		in, err := gg20.NewPresigner(gg20.Config{
@@ -250,7 +254,7 @@ func (p *presignSession) newProtocol(ctx context.Context) (protocol, error) {
 			Key:         share.Data,
 			Signers:     sorted,
 			Tweak:       p.target.tweak,
-			Rand:        e.cfg.Rand,
+			Rand:        rnd,
 			Precomputed: pre,
 		})
 		if err != nil {

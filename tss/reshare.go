@@ -294,6 +294,10 @@ func (r *reshareSession) newProtocol(ctx context.Context) (_ protocol, err error
 	}
 	oldIDs := tsslib.SortPartyIDs(memberIDs(oldMembers))
 	newIDs := tsslib.SortPartyIDs(memberIDs(newMembers))
+	rnd, err := e.sessionRand(OpReshare)
+	if err != nil {
+		return nil, err
+	}
 	oldCtx, newCtx := tsslib.NewPeerContext(oldIDs), tsslib.NewPeerContext(newIDs)
 	expected, err := crypto.NewECPoint(tsslib.S256(), r.pubKey.X(), r.pubKey.Y())
 	if err != nil {
@@ -312,6 +316,8 @@ func (r *reshareSession) newProtocol(ctx context.Context) (_ protocol, err error
 			}
 		}
 		rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, oldMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
+		rp.SetRand(rnd)
+		rp.SetPartialKeyRand(rnd)
 		r.ends[roleOld] = make(chan *keygen.LocalPartySaveData, 1)
 		var party tsslib.Party
 		if err := proto.call(func() *tsslib.Error {
@@ -333,6 +339,8 @@ func (r *reshareSession) newProtocol(ctx context.Context) (_ protocol, err error
 		r.pp = lease.pp
 		validator.setOwnModuli(r.pp.PaillierSK.N, r.pp.NTildei)
 		rp := tsslib.NewReSharingParameters(tsslib.S256(), oldCtx, newCtx, newMine.id, len(oldIDs), params.OldThreshold-1, len(newIDs), prop.Threshold-1)
+		rp.SetRand(rnd)
+		rp.SetPartialKeyRand(rnd)
 		save := keygen.NewLocalPartySaveData(len(newIDs))
 		save.LocalPreParams = *r.pp
 		r.ends[roleNew] = make(chan *keygen.LocalPartySaveData, 1)

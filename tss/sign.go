@@ -3,6 +3,7 @@ package tss
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/big"
 	"slices"
 	"sync"
@@ -286,7 +287,12 @@ func (g *signSession) newProtocol(ctx context.Context) (protocol, error) {
 	if err != nil {
 		return nil, err
 	}
-	proto, err := newSignProtocol(share, g.prop, g.target, g.e.net.Self(), g.end)
+	rnd, err := g.e.sessionRand(OpSign)
+	if err != nil {
+		share.wipe()
+		return nil, err
+	}
+	proto, err := newSignProtocol(share, g.prop, g.target, g.e.net.Self(), g.end, rnd)
 	if err != nil {
 		share.wipe()
 		return nil, err
@@ -331,7 +337,7 @@ func (g *signSession) signature() *Signature {
 	return g.sig
 }
 
-func newSignProtocol(share *keyShare, prop *Proposal, target *signingTarget, self PartyID, end chan *common.SignatureData) (*tssLibProtocol, error) {
+func newSignProtocol(share *keyShare, prop *Proposal, target *signingTarget, self PartyID, end chan *common.SignatureData, rnd io.Reader) (*tssLibProtocol, error) {
 	if err := applyTweak(share, target); err != nil {
 		return nil, err
 	}
@@ -341,6 +347,7 @@ func newSignProtocol(share *keyShare, prop *Proposal, target *signingTarget, sel
 	}
 	ids := tsslib.SortPartyIDs(memberIDs(members))
 	params := tsslib.NewParameters(tsslib.S256(), tsslib.NewPeerContext(ids), mine.id, len(ids), share.Threshold-1)
+	params.SetRand(rnd)
 	validator, err := newSignValidator(share, members, self)
 	if err != nil {
 		return nil, err

@@ -249,6 +249,10 @@ func classify(err error) (code string, status int, parties []string) {
 		return codeNoPreParams, 409, nil
 	case errors.Is(err, tss.ErrBusy):
 		return codeBusy, 503, nil
+	case errors.Is(err, hsmshare.ErrRandomFailed):
+		// This site's own token generator failed; a co-signer's shows
+		// as that site's abort.
+		return codeTokenRNGFailed, 503, nil
 	case errors.Is(err, keyquorum.ErrClosed), errors.Is(err, tss.ErrEngineClosed),
 		errors.Is(err, context.Canceled), errors.Is(err, hsmshare.ErrClosed):
 		return codeUnavailable, 503, nil

@@ -44,9 +44,13 @@ type siteConfig struct {
 	// ModuleInitArgs are the module's initialization arguments
 	// (hsmshare.Config.ModuleInitArgs), for modules that need them such as
 	// NSS softoken; empty for most.
-	ModuleInitArgs    string `json:"module_init_args,omitempty"`
-	Token             string `json:"token"`
-	TokenSerial       string `json:"token_serial,omitempty"`
+	ModuleInitArgs string `json:"module_init_args,omitempty"`
+	Token          string `json:"token"`
+	TokenSerial    string `json:"token_serial,omitempty"`
+	// AllowNoTokenRNG is init's --allow-no-token-rng: the site may run
+	// with the operating system's generator alone when its token has none
+	// (keyquorum.Config.AllowNoTokenRNG).
+	AllowNoTokenRNG   bool   `json:"allow_no_token_rng,omitempty"`
 	PINSource         string `json:"pin_source"`
 	SealKeyLabel      string `json:"seal_key_label"`
 	IdentityLabel     string `json:"identity_label"`

@@ -47,13 +47,14 @@ type hsmKeyInfo struct {
 }
 
 func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("init", "kqnode init --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR [--token-serial SERIAL] [--preparams-fixtures PATH,...] [--json]")
+	fs := newFlagSet("init", "kqnode init --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR [--token-serial SERIAL] [--allow-no-token-rng] [--preparams-fixtures PATH,...] [--json]")
 	homeDir := fs.String("home", "", "site home directory to create (required)")
 	module := fs.String("module", "", "PKCS#11 module path, e.g. /usr/lib/softhsm/libsofthsm2.so (required)")
 	initArgs := fs.String("module-init-args", "", "initialization arguments the module needs (CK_C_INITIALIZE_ARGS.pReserved), kept in config.json; NSS softoken: \"configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db' dbTokenDescription='LABEL' flags=\"")
 	token := fs.String("token", "", "token label (required)")
 	serial := fs.String("token-serial", "", "token serial, when several tokens share the label")
 	pinSource := fs.String("pin-source", "", "where the user PIN is read at every start: file:PATH (mode 0600) or env:VAR (required)")
+	allowNoRNG := fs.Bool("allow-no-token-rng", false, "let the site run with the operating system's random generator alone when the token has none (CKF_RNG unset); without it such a token is refused (code no_token_rng). Kept in config.json; run init again without it to take it back")
 	fixtures := fs.String("preparams-fixtures", "", "TEST ONLY: import Paillier pre-parameter fixtures (files or directories of *.json, comma-separated) so keygen needs no safe primes; their secrets are public, keys made with them must never hold value")
 	fs.Bool("json", true, "print the result as one JSON object (always on for init)")
 	if err := fs.parse(args, stdout); err != nil {
@@ -98,7 +99,8 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	}
 	want := siteConfig{
 		Version: 1, Module: *module, ModuleInitArgs: *initArgs, Token: *token, TokenSerial: *serial, PINSource: pin,
-		SealKeyLabel: keyquorum.DefaultSealKeyLabel, IdentityLabel: keyquorum.DefaultIdentityLabel,
+		AllowNoTokenRNG: *allowNoRNG,
+		SealKeyLabel:    keyquorum.DefaultSealKeyLabel, IdentityLabel: keyquorum.DefaultIdentityLabel,
 	}
 	var cfg *siteConfig
 	if isNotSetUp(h) {
@@ -110,8 +112,10 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 			return fmt.Errorf("%s is already set up for token %q (serial %q) of module %s with module-init-args %q; use another --home for token %q, or edit %s if the token's module or database moved",
 				h.dir, cfg.Token, cfg.TokenSerial, cfg.Module, cfg.ModuleInitArgs, want.Token, h.path(configFile))
 		}
-		// A new PIN source is allowed (the PIN file may have moved).
+		// A new PIN source is allowed (the PIN file may have moved), and
+		// the generator opt-out follows the flags of the latest init.
 		cfg.PINSource = want.PINSource
+		cfg.AllowNoTokenRNG = want.AllowNoTokenRNG
 	}
 
 	// Whatever this run creates is removed again if it fails: keys in the
@@ -133,11 +137,12 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 		return err
 	}
 	node, err := keyquorum.Open(ctx, keyquorum.Config{
-		HSM:           cfg.hsm(),
-		SealKeyLabel:  cfg.SealKeyLabel,
-		IdentityLabel: cfg.IdentityLabel,
-		StoreDir:      h.storeDir(),
-		Offline:       true, // Open creates DIR and DIR/store with mode 0700
+		HSM:             cfg.hsm(),
+		SealKeyLabel:    cfg.SealKeyLabel,
+		IdentityLabel:   cfg.IdentityLabel,
+		StoreDir:        h.storeDir(),
+		AllowNoTokenRNG: cfg.AllowNoTokenRNG,
+		Offline:         true, // Open creates DIR and DIR/store with mode 0700
 	})
 	if errors.Is(err, hsmshare.ErrStoreLocked) {
 		return fmt.Errorf("%w: is `kqnode run --home %s` running? Stop it before running init again", err, h.dir)

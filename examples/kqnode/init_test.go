@@ -209,3 +209,44 @@ func TestErrorJSON_MechanismMissing(t *testing.T) {
 		t.Fatalf("errorJSON = %+v, want code %s naming the mechanism", b, codeMechanismMissing)
 	}
 }
+
+// A token without a generator, and one whose generator fails, get codes of
+// their own, in init and run (errorJSON) as in API calls (classify).
+func TestErrorJSON_TokenRNG(t *testing.T) {
+	noRNG := fmt.Errorf("keyquorum: random number generator of token \"t\": %w", hsmshare.ErrNoRNG)
+	if b := errorJSON(noRNG); b.Code != codeNoTokenRNG {
+		t.Fatalf("errorJSON(no generator) = %+v, want code %s", b, codeNoTokenRNG)
+	}
+	failed := fmt.Errorf("tss: sign: %w", fmt.Errorf("%w: C_GenerateRandom on token \"t\"", hsmshare.ErrRandomFailed))
+	if b := errorJSON(failed); b.Code != codeTokenRNGFailed {
+		t.Fatalf("errorJSON(generator failed) = %+v, want code %s", b, codeTokenRNGFailed)
+	}
+	if code, status, _ := classify(failed); code != codeTokenRNGFailed || status != 503 {
+		t.Fatalf("classify(generator failed) = %s %d, want %s 503", code, status, codeTokenRNGFailed)
+	}
+}
+
+// --allow-no-token-rng is kept in config.json for run, and a later init
+// without it takes it back.
+func TestInit_AllowNoTokenRNGIsKept(t *testing.T) {
+	it := initTokens[0].make(t)
+	dir := filepath.Join(t.TempDir(), "site")
+	for _, tc := range []struct {
+		extra []string
+		want  bool
+	}{
+		{[]string{"--allow-no-token-rng"}, true},
+		{nil, false},
+	} {
+		if code, stdout, stderr := runCLI(it.args(dir, tc.extra...)...); code != 0 {
+			t.Fatalf("init %v: exit %d\nstdout %s\nstderr %s", tc.extra, code, stdout, stderr)
+		}
+		cfg, err := home{dir: dir}.loadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.AllowNoTokenRNG != tc.want {
+			t.Fatalf("init %v: config.json allow_no_token_rng = %v, want %v", tc.extra, cfg.AllowNoTokenRNG, tc.want)
+		}
+	}
+}

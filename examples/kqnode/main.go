@@ -1,6 +1,6 @@
 // Command kqnode runs one site of a keyquorum committee and talks to it.
 //
-//	kqnode init     --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR
+//	kqnode init     --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR [--allow-no-token-rng]
 //	kqnode run      --home DIR --peers FILE --policy FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT]
 //	kqnode keygen   --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--json]
 //	kqnode presign  --home DIR --key ID --count N [--signers ID,ID] [--path m/0/1] [--json]
@@ -123,6 +123,11 @@ const (
 	// codeMechanismMissing: the token lacks a PKCS#11 mechanism keyquorum
 	// needs (the message names it).
 	codeMechanismMissing = "mechanism_missing"
+	// codeNoTokenRNG: the token announces no random number generator and
+	// the site was not set up with --allow-no-token-rng.
+	codeNoTokenRNG = "no_token_rng"
+	// codeTokenRNGFailed: the token's C_GenerateRandom failed.
+	codeTokenRNGFailed = "token_rng_failed"
 )
 
 // errorJSON describes err for a --json failure.
@@ -139,6 +144,7 @@ func errorJSON(err error) errorBody {
 		{hsmshare.ErrTokenNotFound, codeTokenNotFound}, {hsmshare.ErrModuleNotFound, codeModuleNotFound},
 		{hsmshare.ErrKeyNotFound, codeKeyNotFound}, {hsmshare.ErrWeakKey, codeWeakKey},
 		{hsmshare.ErrStoreLocked, codeStoreLocked}, {hsmshare.ErrMechanismMissing, codeMechanismMissing},
+		{hsmshare.ErrNoRNG, codeNoTokenRNG}, {hsmshare.ErrRandomFailed, codeTokenRNGFailed},
 		{errNotRunning, codeNotRunning},
 		{errUnsafeFile, codeUnsafeFile}, {errServerNotAuthenticated, codeNotAuthenticated},
 	} {

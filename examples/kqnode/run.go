@@ -143,13 +143,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer stop()
 
 	node, err := keyquorum.Open(ctx, keyquorum.Config{
-		HSM:           cfg.hsm(),
-		SealKeyLabel:  cfg.SealKeyLabel,
-		IdentityLabel: cfg.IdentityLabel,
-		StoreDir:      h.storeDir(),
-		SigningPolicy: signing,
-		Peers:         peers,
-		ListenAddrs:   splitList(*listen),
+		HSM:             cfg.hsm(),
+		SealKeyLabel:    cfg.SealKeyLabel,
+		IdentityLabel:   cfg.IdentityLabel,
+		StoreDir:        h.storeDir(),
+		AllowNoTokenRNG: cfg.AllowNoTokenRNG,
+		SigningPolicy:   signing,
+		Peers:           peers,
+		ListenAddrs:     splitList(*listen),
 		// A target of 0 on the command line means "no background work";
 		// the library's zero means "default".
 		PreParamsTarget:       max(*ppTarget, 1),
