@@ -507,13 +507,14 @@ func TestNode_ThreeSites(t *testing.T) {
 		a.cfg.PoolTarget, b.cfg.PoolTarget = 3, 3
 		a.start(t)
 		b.start(t)
-		// Both signers must hold the refilled presignatures: the pool
-		// leader stores its part of a batch before the other signer has
-		// confirmed storing its own.
+		// Both signers must hold the refilled presignatures of a's pool (a
+		// made it, so a refills it; b keeps no pool of its own for the
+		// set): a stores its part of a batch before b has confirmed storing
+		// its own.
 		deadline := time.Now().Add(3 * time.Minute)
 		for _, s := range []*site{a, b} {
 			for {
-				p, err := s.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab})
+				p, err := s.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab, Initiator: a.id})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -526,8 +527,11 @@ func TestNode_ThreeSites(t *testing.T) {
 				time.Sleep(200 * time.Millisecond)
 			}
 		}
+		if p, err := b.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab}); err != nil || p.Ready+p.Making != 0 {
+			t.Fatalf("b made a pool of its own for the set: %+v, %v", p, err)
+		}
 		digest := sha256.Sum256([]byte("after restart"))
-		sig, err := b.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
+		sig, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
 		if err != nil || sig.Protocol != keyquorum.ProtocolGG20 {
 			t.Fatalf("sign after restart: %v, %v", sig, err)
 		}
