@@ -243,7 +243,8 @@ func (n *Node) presign(ctx context.Context, req PresignRequest, h op) (*PresignR
 	return res, err
 }
 
-// PoolRequest names a presignature pool: a key, a signer set and a path.
+// PoolRequest names a presignature pool: a key, a signer set, a path and
+// the pool's initiator.
 type PoolRequest struct {
 	// KeyID names the key.
 	KeyID string
@@ -252,6 +253,9 @@ type PoolRequest struct {
 	Signers []tss.PartyID
 	// Path is the derivation path ("" or "m" for the key itself).
 	Path string
+	// Initiator is the site whose pool to report: only the site that made
+	// presignatures spends them (tss.PoolSpec). Empty means this site.
+	Initiator tss.PartyID
 }
 
 // PoolStatus reports this site's view of the presignature pool req names.
@@ -261,7 +265,7 @@ func (n *Node) PoolStatus(ctx context.Context, req PoolRequest) (PoolStatus, err
 		return PoolStatus{}, err
 	}
 	defer done()
-	spec := tss.PoolSpec{KeyID: req.KeyID}
+	spec := tss.PoolSpec{KeyID: req.KeyID, Initiator: req.Initiator}
 	if spec.Path, err = canonicalPath(req.Path); err != nil {
 		return PoolStatus{}, err
 	}
@@ -277,7 +281,10 @@ func (n *Node) poolStatus(ctx context.Context, spec tss.PoolSpec) (PoolStatus, e
 	if err != nil {
 		return PoolStatus{}, err
 	}
-	return PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path), PoolStatus: st}, nil
+	if spec.Initiator == "" {
+		spec.Initiator = n.party
+	}
+	return PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path), Initiator: spec.Initiator, PoolStatus: st}, nil
 }
 
 // PrepareOnline builds this site's tables for checking GG20 online

@@ -306,8 +306,8 @@ func TestNode_ThreeSites(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Keys) != 1 || len(st.Keys[0].Pools) != 1 || st.Keys[0].Pools[0].Ready != 2 {
-			t.Fatalf("site b's status does not show the pool: %+v", st.Keys)
+		if len(st.Keys) != 1 || len(st.Keys[0].Pools) != 1 || st.Keys[0].Pools[0].Ready != 2 || st.Keys[0].Pools[0].Initiator != a.id {
+			t.Fatalf("site b's status does not show a's pool: %+v", st.Keys)
 		}
 		digest := sha256.Sum256([]byte("gg20"))
 		sig, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
@@ -323,12 +323,18 @@ func TestNode_ThreeSites(t *testing.T) {
 			t.Fatalf("pool after one signature: %+v, %v; want 1 ready", p, err)
 		}
 		// "m" and "" name the same pool.
-		sig, err = b.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, Path: "m",
+		sig, err = a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, Path: "m",
 			SignOptions: keyquorum.SignOptions{Signers: ab, Protocol: keyquorum.ProtocolGG20}})
 		if err != nil || sig.Protocol != keyquorum.ProtocolGG20 {
 			t.Fatalf("explicit gg20 under path m: %v", err)
 		}
 		verifyIndependently(t, sig, digest, root)
+		// The presignatures were a's: b has none of its own for the set.
+		_, err = b.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest,
+			SignOptions: keyquorum.SignOptions{Signers: ab, Protocol: keyquorum.ProtocolGG20}})
+		if !errors.Is(err, tss.ErrNoPresignature) {
+			t.Fatalf("b signing GG20 without a pool of its own: got %v, want ErrNoPresignature", err)
+		}
 	})
 
 	t.Run("DerivedPath", func(t *testing.T) {
@@ -520,13 +526,14 @@ func TestNode_ThreeSites(t *testing.T) {
 		a.cfg.PoolTarget, b.cfg.PoolTarget = 3, 3
 		a.start(t)
 		b.start(t)
-		// Both signers must hold the refilled presignatures: the pool
-		// leader stores its part of a batch before the other signer has
-		// confirmed storing its own.
+		// Both signers must hold the refilled presignatures of a's pool (a
+		// made it, so a refills it; b keeps no pool of its own for the
+		// set): a stores its part of a batch before b has confirmed storing
+		// its own.
 		deadline := time.Now().Add(3 * time.Minute)
 		for _, s := range []*site{a, b} {
 			for {
-				p, err := s.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab})
+				p, err := s.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab, Initiator: a.id})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -539,8 +546,11 @@ func TestNode_ThreeSites(t *testing.T) {
 				time.Sleep(200 * time.Millisecond)
 			}
 		}
+		if p, err := b.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab}); err != nil || p.Ready+p.Making != 0 {
+			t.Fatalf("b made a pool of its own for the set: %+v, %v", p, err)
+		}
 		digest := sha256.Sum256([]byte("after restart"))
-		sig, err := b.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
+		sig, err := a.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, SignOptions: keyquorum.SignOptions{Signers: ab}})
 		if err != nil || sig.Protocol != keyquorum.ProtocolGG20 {
 			t.Fatalf("sign after restart: %v, %v", sig, err)
 		}

@@ -22,8 +22,10 @@ import (
 // A pool is recorded only once a presigning session for it has succeeded
 // here, never when it is merely proposed, and a pool another site
 // initiated is recorded only within Config.MaxPoolsPerKey and
-// Config.MaxPoolsPerInitiator: every recorded pool is maintained for good,
-// so another member must not be able to add them without bound.
+// Config.MaxPoolsPerInitiator, so another member cannot add them without
+// bound. A pool belongs to the site that initiated it (tss.PoolSpec): this
+// site maintains its own pools and only lists the others', whose
+// presignatures it holds for their initiators' signatures.
 type poolRegistry struct {
 	store        tss.Store
 	self         tss.PartyID
@@ -35,19 +37,20 @@ type poolRegistry struct {
 	running map[string]bool
 }
 
-// pooled is one recorded pool and the site whose session created it.
+// pooled is one recorded pool; spec.Initiator is the site whose session
+// created it.
 type pooled struct {
-	spec      tss.PoolSpec
-	initiator tss.PartyID // empty in records written before it was kept
+	spec tss.PoolSpec
 }
 
 // errPoolLimit means a pool was not recorded because its key or its
 // initiator already has as many as allowed.
 var errPoolLimit = errors.New("keyquorum: presignature pool limit reached")
 
-// poolName is the registry's key of a pool: key, sorted signers and path.
+// poolName is the registry's key of a pool: key, sorted signers, path and
+// initiator.
 func poolName(s tss.PoolSpec) string {
-	return s.KeyID + "|" + strings.Join(partyStrings(s.Signers), ",") + "|" + s.Path
+	return s.KeyID + "|" + strings.Join(partyStrings(s.Signers), ",") + "|" + s.Path + "|" + string(s.Initiator)
 }
 
 func partyStrings(ps []tss.PartyID) []string {
@@ -80,8 +83,13 @@ func loadPools(ctx context.Context, st tss.Store, self tss.PartyID, maxPerKey, m
 		return nil, fmt.Errorf("keyquorum: the list of presignature pools in the store is not valid JSON: %w", err)
 	}
 	for _, rec := range recs {
-		s := tss.PoolSpec{KeyID: rec.KeyID, Signers: tss.SortParties(rec.Signers), Path: rec.Path}
-		r.specs[poolName(s)] = pooled{spec: s, initiator: rec.Initiator}
+		// Records written before pools had owners name no initiator: every
+		// signer then kept the pool, so it is this site's own now.
+		if rec.Initiator == "" {
+			rec.Initiator = self
+		}
+		s := tss.PoolSpec{KeyID: rec.KeyID, Signers: tss.SortParties(rec.Signers), Path: rec.Path, Initiator: rec.Initiator}
+		r.specs[poolName(s)] = pooled{spec: s}
 	}
 	return r, nil
 }
@@ -92,6 +100,7 @@ func loadPools(ctx context.Context, st tss.Store, self tss.PartyID, maxPerKey, m
 // maxPerRemote; pools this site initiated are always recorded.
 func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec, initiator tss.PartyID) (bool, error) {
 	spec.Signers = tss.SortParties(spec.Signers)
+	spec.Initiator = initiator
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	name := poolName(spec)
@@ -104,7 +113,7 @@ func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec, initiator tss
 			if p.spec.KeyID == spec.KeyID {
 				perKey++
 			}
-			if p.initiator == initiator {
+			if p.spec.Initiator == initiator {
 				perInitiator++
 			}
 		}
@@ -115,10 +124,10 @@ func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec, initiator tss
 			return false, fmt.Errorf("%w: %s initiated %d pools, the most MaxPoolsPerInitiator allows", errPoolLimit, initiator, perInitiator)
 		}
 	}
-	r.specs[name] = pooled{spec: spec, initiator: initiator}
+	r.specs[name] = pooled{spec: spec}
 	recs := make([]poolRecord, 0, len(r.specs))
 	for _, p := range r.sortedLocked() {
-		recs = append(recs, poolRecord{KeyID: p.spec.KeyID, Signers: p.spec.Signers, Path: p.spec.Path, Initiator: p.initiator})
+		recs = append(recs, poolRecord{KeyID: p.spec.KeyID, Signers: p.spec.Signers, Path: p.spec.Path, Initiator: p.spec.Initiator})
 	}
 	data, err := json.Marshal(recs)
 	if err != nil {
@@ -164,9 +173,10 @@ func (r *poolRegistry) startOnce(spec tss.PoolSpec) bool {
 	return true
 }
 
-// maintain keeps spec's pool at Config.PoolTarget until Close.
+// maintain keeps spec's pool at Config.PoolTarget until Close, when it is
+// this site's own; another initiator's pool is its initiator's to keep.
 func (n *Node) maintain(spec tss.PoolSpec) {
-	if n.cfg.PoolTarget <= 0 || n.eng == nil || n.runCtx.Err() != nil || !n.pools.startOnce(spec) {
+	if spec.Initiator != n.party || n.cfg.PoolTarget <= 0 || n.eng == nil || n.runCtx.Err() != nil || !n.pools.startOnce(spec) {
 		return
 	}
 	n.goBackground(func(ctx context.Context) {
@@ -214,7 +224,7 @@ func (n *Node) completed(ctx context.Context, p *tss.Proposal) {
 	if p.Op != tss.OpPresign {
 		return
 	}
-	spec := tss.PoolSpec{KeyID: p.KeyID, Signers: p.Parties, Path: p.Path}
+	spec := tss.PoolSpec{KeyID: p.KeyID, Signers: tss.SortParties(p.Parties), Path: p.Path, Initiator: p.Initiator}
 	if _, err := n.pools.add(ctx, spec, p.Initiator); err != nil {
 		// Bookkeeping only: the presignatures are stored and usable.
 		n.log.Warn("presignature pool not remembered", "key", p.KeyID, "signers", fmt.Sprint(p.Parties),

@@ -131,11 +131,11 @@ func (n *Node) reachable(ctx context.Context, peers []tss.PartyID, need int) map
 // others were connected.
 var errNotDialed = errors.New("not connected (not dialed: enough other sites were)")
 
-// readyPool returns a signer set of (key, path) with ready presignatures
-// whose co-signers are all up, or nil.
+// readyPool returns a signer set of (key, path) for which this site's own
+// pool has ready presignatures and whose co-signers are all up, or nil.
 func (n *Node) readyPool(ctx context.Context, keyID, path string, threshold int, up map[tss.PartyID]error) []tss.PartyID {
 	for _, spec := range n.pools.list() {
-		if spec.KeyID != keyID || spec.Path != path || len(spec.Signers) != threshold || !slices.Contains(spec.Signers, n.party) {
+		if spec.Initiator != n.party || spec.KeyID != keyID || spec.Path != path || len(spec.Signers) != threshold || !slices.Contains(spec.Signers, n.party) {
 			continue
 		}
 		ok := true

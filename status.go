@@ -125,6 +125,10 @@ type PoolStatus struct {
 	Signers []tss.PartyID `json:"signers"`
 	// Path is the derivation path ("m" for the key itself).
 	Path string `json:"path"`
+	// Initiator is the site that made the pool's presignatures and the
+	// only one that spends them: this site for its own pools; for another
+	// site's pool, this site holds its shares of that site's presignatures.
+	Initiator tss.PartyID `json:"initiator"`
 	tss.PoolStatus
 	// Error says why the pool could not be read, if it could not.
 	Error string `json:"error,omitempty"`
@@ -228,7 +232,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 			if spec.KeyID != k.ID {
 				continue
 			}
-			ps := PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path)}
+			ps := PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path), Initiator: spec.Initiator}
 			if s, err := n.eng.PoolStatus(ctx, spec); err != nil {
 				ps.Error = err.Error()
 			} else {

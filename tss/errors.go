@@ -36,6 +36,10 @@ var (
 	// ErrPresignatureUsed means a presignature was already consumed (used,
 	// burnt by an aborted round, or discarded); it is never used twice.
 	ErrPresignatureUsed = errors.New("tss: presignature already used")
+	// ErrNotYourPresignature means an online signing session named a
+	// presignature of another initiator's pool: only the signer that made
+	// a presignature may spend it (see PoolSpec). Nothing was consumed.
+	ErrNotYourPresignature = errors.New("tss: presignature belongs to another initiator")
 	// ErrNoPresignature means no ready presignature matches the request.
 	ErrNoPresignature = errors.New("tss: no presignature available")
 	// ErrNoLedger means the engine has no Ledger, which GG20 presignatures
@@ -57,6 +61,7 @@ var refusalCodes = []struct {
 	{"no_preparams", ErrNoPreParams},
 	{"no_presignature", ErrNoPresignature},
 	{"presignature_used", ErrPresignatureUsed},
+	{"not_your_presignature", ErrNotYourPresignature},
 	{"busy", ErrBusy},
 	{"bad_request", ErrBadRequest},
 }

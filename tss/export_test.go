@@ -52,3 +52,10 @@ func HeldBytes(e *Engine) int64 {
 	}
 	return n
 }
+
+// ReadyIDs lists the unreserved presignature IDs e holds in spec's pool
+// (spec.Initiator set), so tests can name them in requests.
+func ReadyIDs(ctx context.Context, e *Engine, spec PoolSpec, epoch uint64) ([]string, error) {
+	spec.Signers = SortParties(spec.Signers)
+	return e.readyIDs(ctx, spec.poolKey(epoch))
+}

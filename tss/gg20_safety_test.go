@@ -45,7 +45,7 @@ func TestGG20_PresignatureUsedOnceAcrossCrash(t *testing.T) {
 	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
 		t.Fatal(err)
 	}
-	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
+	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers, Initiator: a.ID}
 	if st := poolIDs(t, b, ctx, spec); st.Ready != 2 {
 		t.Fatalf("b holds %d presignatures, want 2", st.Ready)
 	}
@@ -75,7 +75,7 @@ func TestGG20_PresignatureUsedOnceAcrossCrash(t *testing.T) {
 	}
 	// The remaining presignature is the same one on both and signs.
 	d2 := sha256.Sum256([]byte("second use"))
-	sig, err := b.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d2[:]}})
+	sig, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d2[:]}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestGG20_AbortedRoundBurnsAndReconcileDiscards(t *testing.T) {
 	})
 	a, b := c.Parties[0], c.Parties[1]
 	signers := []tss.PartyID{a.ID, b.ID}
-	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
+	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers, Initiator: a.ID}
 	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
 		t.Fatal(err)
 	}

@@ -31,19 +31,22 @@ func TestGG20_PresignAndSignOnline_2of3(t *testing.T) {
 	for _, signers := range subsets(c.IDs(), 2) {
 		initiator := c.Party(signers[0])
 		start := time.Now()
-		res, err := initiator.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 3})
+		res, err := initiator.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2})
 		if err != nil {
 			t.Fatalf("presign with %v: %v", signers, err)
 		}
-		t.Logf("3 presignatures for %v in %s", signers, time.Since(start))
-		if res.Made != 3 {
-			t.Fatalf("made %d presignatures, want 3", res.Made)
+		t.Logf("2 presignatures for %v in %s", signers, time.Since(start))
+		if res.Made != 2 || res.Pool.Initiator != signers[0] {
+			t.Fatalf("made %d presignatures for %s, want 2 for %s", res.Made, res.Pool.Initiator, signers[0])
 		}
-		// One signature, then a batch of two, initiated by the other signer.
-		// The first online signature of an engine is checked the plain way
-		// (no verifier table yet); the batch after PrepareOnline with the
-		// table.
+		// One signature initiated by the other signer from its own pool,
+		// then a batch of two from the first signer's pool. The first
+		// online signature of an engine is checked the plain way (no
+		// verifier table yet); the batch after PrepareOnline with the table.
 		first := c.Party(signers[1]).Engine
+		if _, err := first.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+			t.Fatalf("presign by %s with %v: %v", signers[1], signers, err)
+		}
 		if !firstDone && tss.HasVerifier(first, info.PublicKey) {
 			t.Fatal("a verifier table exists before any online signing")
 		}
@@ -108,7 +111,7 @@ func TestGG20_3of5_AllSubsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, signers := range subsets(c.IDs(), 3) {
-		if _, err := c.Party(signers[0]).Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+		if _, err := c.Party(signers[2]).Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
 			t.Fatalf("presign with %v: %v", signers, err)
 		}
 		d := sha256.Sum256([]byte(fmt.Sprintf("3-of-5 subset %d", i)))

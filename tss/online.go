@@ -32,7 +32,8 @@ type OnlineRequest struct {
 	// Digests are the 32-byte digests to sign, one presignature each.
 	Digests [][]byte
 	// PresignatureIDs optionally names the presignatures to use (hex, one
-	// per digest); by default the oldest ready ones of the pool are used.
+	// per digest), from this party's own pool; by default the oldest ready
+	// ones of that pool are used.
 	PresignatureIDs []string
 	// Evidence is passed to every party's Policy.
 	Evidence []byte
@@ -75,7 +76,7 @@ func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature
 	if err != nil {
 		return nil, err
 	}
-	pool := PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path}.poolKey(km.info.Epoch)
+	pool := e.own(PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path}).poolKey(km.info.Epoch)
 	ids := req.PresignatureIDs
 	reserved := false
 	if len(ids) == 0 {
@@ -212,7 +213,11 @@ func (e *Engine) checkOnline(ctx context.Context, prop *Proposal) (*onlineReques
 	}
 	r.order = slices.Clone(prop.Parties)
 	slices.SortFunc(r.order, func(a, b PartyID) int { return km.shareIDs[a].Cmp(km.shareIDs[b]) })
-	r.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(km.info.Epoch)
+	// The presignatures must come from the proposer's own pool.
+	r.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path, Initiator: prop.Initiator}.poolKey(km.info.Epoch)
+	if err := e.checkOwner(ctx, r.pool, ids, prop.Initiator); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 

@@ -44,12 +44,15 @@ type PoolStatus struct {
 }
 
 // PoolStatus reports how many presignatures of spec this party holds and
-// what happened to the pool since the engine started.
+// what happened to the pool since the engine started. An empty
+// spec.Initiator means this party's own pool; another signer's pool holds
+// the shares this party keeps for that signer's signatures.
 func (e *Engine) PoolStatus(ctx context.Context, spec PoolSpec) (PoolStatus, error) {
 	km, err := e.meta(ctx, spec.KeyID)
 	if err != nil {
 		return PoolStatus{}, err
 	}
+	spec = e.own(spec)
 	spec.Signers = SortParties(spec.Signers)
 	pool := spec.poolKey(km.info.Epoch)
 	x := e.presigs
@@ -69,24 +72,28 @@ func (e *Engine) PoolStatus(ctx context.Context, spec PoolSpec) (PoolStatus, err
 	return st, nil
 }
 
-// MaintainPool keeps a pool filled until ctx is done. Every signer may run
-// it; only the pool's leader (the first signer in sorted order) makes new
-// presignatures, so the sites do not race each other. Each site reconciles
-// the pool with the others at start and periodically, so presignatures that
-// some signer lost (a crash, a restore from backup) are discarded
-// everywhere and never used. An invalid cfg is reported at once with an
-// error wrapping ErrInvalidConfig.
+// MaintainPool keeps this party's own pool (see PoolSpec) filled until ctx
+// is done: every signer that initiates GG20 signing runs it for itself, with
+// a target sized to the signatures it initiates, and the pools of different
+// initiators never compete for a presignature. It reconciles the pool with
+// the other signers at start and periodically, so presignatures that some
+// signer lost (a crash, a restore from backup) are discarded everywhere and
+// never used. An invalid cfg is reported at once with an error wrapping
+// ErrInvalidConfig; a cfg naming another initiator wraps ErrBadRequest.
 func (e *Engine) MaintainPool(ctx context.Context, cfg PoolConfig) error {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return err
+	}
+	if cfg.Initiator != "" && cfg.Initiator != e.net.Self() {
+		return fmt.Errorf("%w: %s can maintain only its own pool, not %s's", ErrBadRequest, e.net.Self(), cfg.Initiator)
 	}
 	signers, err := e.defaultSigners(ctx, cfg.KeyID, cfg.Signers)
 	if err != nil {
 		return err
 	}
 	cfg.Signers = signers
-	leader := signers[0] == e.net.Self()
+	cfg.Initiator = e.net.Self()
 	lastReconcile := time.Time{}
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
@@ -98,12 +105,10 @@ func (e *Engine) MaintainPool(ctx context.Context, cfg PoolConfig) error {
 				lastReconcile = time.Now()
 			}
 		}
-		if leader {
-			st, err := e.PoolStatus(ctx, cfg.PoolSpec)
-			if err == nil && st.Ready+st.Making < cfg.Target {
-				if _, err := e.Presign(ctx, PresignRequest{KeyID: cfg.KeyID, Signers: signers, Path: cfg.Path, Count: cfg.Target - st.Ready - st.Making, Parallel: cfg.Parallel}); err != nil && ctx.Err() == nil {
-					e.log.Warn("pool refill failed", "key", cfg.KeyID, "err", err.Error())
-				}
+		st, err := e.PoolStatus(ctx, cfg.PoolSpec)
+		if err == nil && st.Ready+st.Making < cfg.Target {
+			if _, err := e.Presign(ctx, PresignRequest{KeyID: cfg.KeyID, Signers: signers, Path: cfg.Path, Count: cfg.Target - st.Ready - st.Making, Parallel: cfg.Parallel}); err != nil && ctx.Err() == nil {
+				e.log.Warn("pool refill failed", "key", cfg.KeyID, "err", err.Error())
 			}
 		}
 		select {
@@ -114,10 +119,16 @@ func (e *Engine) MaintainPool(ctx context.Context, cfg PoolConfig) error {
 	}
 }
 
-// Reconcile makes every signer of the pool hold the same presignatures:
-// each discards those that some other signer does not hold. It returns how
-// many this party discarded.
+// Reconcile makes every signer of this party's own pool (see PoolSpec)
+// hold the same presignatures: each discards those that some other signer
+// does not hold. It returns how many this party discarded. A spec naming
+// another initiator is refused with ErrBadRequest: each initiator
+// reconciles its own pool.
 func (e *Engine) Reconcile(ctx context.Context, spec PoolSpec) (int, error) {
+	if spec.Initiator != "" && spec.Initiator != e.net.Self() {
+		return 0, fmt.Errorf("%w: %s can reconcile only its own pool, not %s's", ErrBadRequest, e.net.Self(), spec.Initiator)
+	}
+	spec.Initiator = e.net.Self()
 	signers, err := e.defaultSigners(ctx, spec.KeyID, spec.Signers)
 	if err != nil {
 		return 0, err
@@ -260,7 +271,7 @@ func (c *reconcileSession) check(ctx context.Context) error {
 		}
 	}
 	c.theirs = theirs
-	c.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(km.info.Epoch)
+	c.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path, Initiator: prop.Initiator}.poolKey(km.info.Epoch)
 	return nil
 }
 

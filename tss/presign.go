@@ -42,7 +42,8 @@ type PresignResult struct {
 }
 
 // Presign runs the six offline GG20 rounds with the signers and leaves each
-// of them the new presignatures, sealed in its store. It runs Count/32
+// of them the new presignatures, sealed in its store. They go to this
+// party's own pool: only this party can spend them (see PoolSpec). It runs Count/32
 // sessions, Parallel at a time; on error it returns what was made so far
 // with the first error.
 func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*PresignResult, error) {
@@ -58,7 +59,7 @@ func (e *Engine) Presign(ctx context.Context, req PresignRequest) (*PresignResul
 	if par <= 0 {
 		par = DefaultPresignParallel
 	}
-	res := &PresignResult{Pool: PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path}}
+	res := &PresignResult{Pool: e.own(PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path})}
 	km, err := e.meta(ctx, req.KeyID)
 	if err != nil {
 		return nil, err
@@ -199,7 +200,7 @@ func (p *presignSession) check(ctx context.Context) error {
 	// runs with exactly that share and stores into that epoch's pool.
 	p.target = target
 	p.epoch = share.Epoch
-	p.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path}.poolKey(p.epoch)
+	p.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path, Initiator: prop.Initiator}.poolKey(p.epoch)
 	share.wipe()
 	return nil
 }

@@ -49,8 +49,17 @@ const (
 var errOldBatch = errors.New("presignature batch from before ledgers")
 
 // PoolSpec names a set of interchangeable presignatures: same key, same
-// signers, same derivation path. Presignatures are bound to all three when
-// they are made.
+// signers, same derivation path, same initiator. Presignatures are bound to
+// the first three when they are made, and assigned to the fourth.
+//
+// A presignature belongs to the signer that initiated the presigning
+// session that made it, and only that signer may spend it: every signer
+// looks up the presignatures of an online signing session in the pool of
+// the session's initiator. Two signers that initiate signing with the same
+// signer set at the same time therefore never pick the same presignature,
+// and a signer that names another initiator's presignatures is refused
+// before anything is consumed. Each signer that initiates GG20 signing
+// keeps its own pool.
 type PoolSpec struct {
 	// KeyID names the key.
 	KeyID string
@@ -58,12 +67,16 @@ type PoolSpec struct {
 	Signers []PartyID
 	// Path is the BIP-32 derivation path ("" for the root key).
 	Path string
+	// Initiator is the signer that makes this pool's presignatures and is
+	// the only one that spends them. Empty means this party.
+	Initiator PartyID
 }
 
-// poolKey returns the pool's 16-hex-digit name for key epoch.
+// poolKey returns the 16-hex-digit name of the pool for key epoch; the
+// initiator must be set.
 func (s PoolSpec) poolKey(epoch uint64) string {
 	h := sha256.New()
-	h.Write([]byte("keyquorum/presig-pool/v1"))
+	h.Write([]byte("keyquorum/presig-pool/v2"))
 	writeLenPrefixed(h, []byte(s.KeyID))
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], epoch)
@@ -72,7 +85,16 @@ func (s PoolSpec) poolKey(epoch uint64) string {
 		writeLenPrefixed(h, []byte(p))
 	}
 	writeLenPrefixed(h, []byte(s.Path))
+	writeLenPrefixed(h, []byte(s.Initiator))
 	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// own returns s with Initiator set to this party when it is empty.
+func (e *Engine) own(s PoolSpec) PoolSpec {
+	if s.Initiator == "" {
+		s.Initiator = e.net.Self()
+	}
+	return s
 }
 
 // presigIndex tracks which presignatures this party holds, by pool, without
@@ -108,6 +130,12 @@ type PresignPoolStats struct {
 	// gone, or its slot is marked although the store still holds them, as
 	// after a restore from backup).
 	Discarded uint64 `json:"discarded"`
+	// Foreign counts online sessions this party refused because a signer
+	// other than the pool's initiator proposed to spend its presignatures
+	// (by mistake, or to burn them on purpose); nothing was consumed.
+	Foreign uint64 `json:"foreign,omitempty"`
+	// ForeignBy is the last signer that did so.
+	ForeignBy PartyID `json:"foreign_by,omitempty"`
 }
 
 func newPresigIndex() *presigIndex {
@@ -398,6 +426,37 @@ func (e *Engine) reserve(ctx context.Context, pool string, n int) ([]string, err
 		x.inUse[id] = true
 	}
 	return out, nil
+}
+
+// checkOwner refuses an online session by proposer that names
+// presignatures this party holds in another pool than pool, the proposer's
+// own: only a pool's initiator spends its presignatures. The refusal is
+// counted in the other pool's stats and logged naming the proposer.
+// Presignatures of pools this party has not loaded since it started are
+// not recognised here; consume then finds them missing from pool, and
+// nothing is consumed either way.
+func (e *Engine) checkOwner(ctx context.Context, pool string, ids []string, proposer PartyID) error {
+	x := e.presigs
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := e.loadPool(ctx, pool); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		ref, ok := x.where[id]
+		if !ok || strings.HasPrefix(ref.rec, pool+".") {
+			continue
+		}
+		victim, _, _ := strings.Cut(ref.rec, ".")
+		st := x.stats(victim)
+		st.Foreign++
+		st.ForeignBy = proposer
+		e.log.Warn("refused an online signing session that names another initiator's presignature: only the signer that made a presignature may spend it",
+			"proposer", string(proposer), "presignature", shortHex(id), "pool", victim)
+		return fmt.Errorf("%w: %s proposed presignature %s, which belongs to another initiator's pool; %s spends only presignatures it made (kqnode presign on %s)",
+			ErrNotYourPresignature, proposer, shortHex(id), proposer, proposer)
+	}
+	return nil
 }
 
 // release undoes reserve for IDs that were not consumed.

@@ -63,7 +63,7 @@ func TestGG20_RestoredStoreCannotReleaseASecondShare(t *testing.T) {
 	c, info, ctx := gg20Cluster(t, nil)
 	a, b := c.Parties[0], c.Parties[1]
 	signers := []tss.PartyID{a.ID, b.ID}
-	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
+	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers, Initiator: a.ID}
 	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +140,7 @@ func TestGG20_RestoredStoresReconcileBringsNothingBack(t *testing.T) {
 	c, info, ctx := gg20Cluster(t, nil)
 	a, b := c.Parties[0], c.Parties[1]
 	signers := []tss.PartyID{a.ID, b.ID}
-	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
+	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers, Initiator: a.ID}
 	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,11 +157,11 @@ func TestGG20_RestoredStoresReconcileBringsNothingBack(t *testing.T) {
 			t.Fatalf("after the restore %s counts %d ready presignatures, want 1", p.ID, st.Ready)
 		}
 	}
-	if n, err := b.Engine.Reconcile(ctx, spec); err != nil || n != 0 {
+	if n, err := a.Engine.Reconcile(ctx, spec); err != nil || n != 0 {
 		t.Fatalf("Reconcile = %d, %v", n, err)
 	}
 	d2 := sha256.Sum256([]byte("after the restore"))
-	sig2, err := b.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d2[:]}})
+	sig2, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d2[:]}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestGG20_ReshareCommitDeletesOldPresignatures(t *testing.T) {
 		t.Fatalf("signing with the old epoch's pool: got %v, want ErrNoPresignature", err)
 	}
 	// The new epoch presigns and signs.
-	if _, err := b.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
 		t.Fatal(err)
 	}
 	sig, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})

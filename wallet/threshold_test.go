@@ -84,7 +84,7 @@ func (k *thresholdKey) SignDigest(ctx context.Context, digest [32]byte, path hd.
 	if n%2 == 0 {
 		sig, err = a.Engine.Sign(ctx, tss.SignRequest{KeyID: k.key.ID, Digest: digest[:], Signers: signers, Path: path.String()})
 	} else {
-		if _, err = a.Engine.Presign(ctx, tss.PresignRequest{KeyID: k.key.ID, Signers: signers, Path: path.String(), Count: 1}); err == nil {
+		if _, err = b.Engine.Presign(ctx, tss.PresignRequest{KeyID: k.key.ID, Signers: signers, Path: path.String(), Count: 1}); err == nil {
 			sig, err = b.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: k.key.ID, Signers: signers, Path: path.String(), Digests: [][]byte{digest[:]}})
 		}
 	}

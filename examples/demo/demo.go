@@ -191,7 +191,7 @@ func (d *demo) run(ctx context.Context) error {
 		return err
 	}
 	if err := d.do("GG20: one-round signature from a presignature, verify", func() (string, error) {
-		return d.signDigest(ctx, b, &key, "keyquorum demo: GG20", []*site{a, b}, "gg20")
+		return d.signDigest(ctx, a, &key, "keyquorum demo: GG20", []*site{a, b}, "gg20")
 	}); err != nil {
 		return err
 	}

@@ -58,12 +58,13 @@ type presignRequest struct {
 }
 
 type presignResult struct {
-	KeyID    string   `json:"key_id"`
-	Signers  []string `json:"signers"`
-	Path     string   `json:"path"`
-	Made     int      `json:"made"`
-	Ready    int      `json:"ready"`
-	Reserved int      `json:"reserved"`
+	KeyID     string   `json:"key_id"`
+	Signers   []string `json:"signers"`
+	Path      string   `json:"path"`
+	Initiator string   `json:"initiator"`
+	Made      int      `json:"made"`
+	Ready     int      `json:"ready"`
+	Reserved  int      `json:"reserved"`
 }
 
 type signOptions struct {

@@ -63,12 +63,15 @@ func TestCLI_OneSiteDown(t *testing.T) {
 	a, b, sc := sites[0], sites[1], sites[2]
 	var key keygenResult
 	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
-	// Six presignatures for every pair: sign, sign-psbt and sign-eth from
-	// each of its two sites use one each (auto takes GG20 when it can).
+	// Three presignatures for each site of every pair, in its own pool:
+	// sign, sign-psbt and sign-eth from that site use one each (auto takes
+	// GG20 when it can).
 	for _, pair := range [][2]*e2eSite{{a, b}, {a, sc}, {b, sc}} {
-		var res presignResult
-		c.ok(t, nil, &res, "presign", "--home", pair[0].home, "--key", key.KeyID, "--count", "6",
-			"--signers", pair[0].peerID+","+pair[1].peerID)
+		for _, s := range pair {
+			var res presignResult
+			c.ok(t, nil, &res, "presign", "--home", s.home, "--key", key.KeyID, "--count", "3",
+				"--signers", pair[0].peerID+","+pair[1].peerID)
+		}
 	}
 	packet, _ := regtestPSBT(t, key.BTCAddress)
 	var buf bytes.Buffer

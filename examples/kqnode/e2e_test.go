@@ -331,10 +331,13 @@ func TestCLI_EndToEnd(t *testing.T) {
 	})
 
 	t.Run("PresignAndGG20", func(t *testing.T) {
-		var res presignResult
-		c.ok(t, nil, &res, "presign", "--home", b.home, "--key", key.KeyID, "--count", "2", "--signers", a.peerID+","+b.peerID)
-		if res.Made != 2 || res.Ready != 2 || res.Path != "m" {
-			t.Fatalf("presign: %+v", res)
+		// Each initiator signs from its own pool.
+		for _, s := range []*e2eSite{a, b} {
+			var res presignResult
+			c.ok(t, nil, &res, "presign", "--home", s.home, "--key", key.KeyID, "--count", "1", "--signers", a.peerID+","+b.peerID)
+			if res.Made != 1 || res.Ready != 1 || res.Path != "m" || res.Initiator != s.peerID {
+				t.Fatalf("presign on %s: %+v", s.peerID, res)
+			}
 		}
 		sign(t, a, "gg20 one", "gg20", a, b)
 		if sig := sign(t, b, "gg20 two", "auto", a, b); sig.Protocol != "gg20" {
@@ -342,8 +345,13 @@ func TestCLI_EndToEnd(t *testing.T) {
 		}
 		var st statusResult
 		c.ok(t, nil, &st, "status", "--home", a.home)
-		if len(st.Keys) != 1 || len(st.Keys[0].Pools) != 1 || st.Keys[0].Pools[0].Ready != 0 || st.Keys[0].Pools[0].Used != 2 {
+		if len(st.Keys) != 1 || len(st.Keys[0].Pools) != 2 {
 			t.Fatalf("status after two GG20 signatures: %+v", st.Keys)
+		}
+		for _, p := range st.Keys[0].Pools {
+			if p.Ready != 0 || p.Used != 1 || (string(p.Initiator) != a.peerID && string(p.Initiator) != b.peerID) {
+				t.Fatalf("status after two GG20 signatures, one from each site's pool: %+v", st.Keys)
+			}
 		}
 		// An empty pool: gg20 refuses, auto falls back to gg18.
 		c.fails(t, nil, 1, codeNoPresignature, "sign", "--home", a.home, "--key", key.KeyID, "--digest", strings.Repeat("11", 32),

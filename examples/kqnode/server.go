@@ -271,7 +271,7 @@ func (s *server) presign(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, presignResult{KeyID: req.KeyID, Signers: partyStrings(res.Pool.Signers), Path: res.Pool.Path,
+	writeJSON(w, 200, presignResult{KeyID: req.KeyID, Signers: partyStrings(res.Pool.Signers), Path: res.Pool.Path, Initiator: string(res.Pool.Initiator),
 		Made: res.Made, Ready: res.Pool.Ready, Reserved: res.Pool.Reserved})
 }
 

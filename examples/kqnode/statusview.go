@@ -143,8 +143,15 @@ func printStatus(w io.Writer, st *statusResult) {
 		}
 		v.line("    sites up:", v.sites(k.SignersUp), "("+up+")")
 		for _, p := range k.Pools {
-			v.line("    pool", v.sites(p.Signers), "path", p.Path+":", fmt.Sprintf("%d ready, %d reserved, %d being made (made %d, used %d, discarded %d)",
+			owner := "(own)"
+			if p.Initiator != st.PeerID {
+				owner = "(held for " + v.site(string(p.Initiator)) + ")"
+			}
+			v.line("    pool", v.sites(p.Signers), "path", p.Path, owner+":", fmt.Sprintf("%d ready, %d reserved, %d being made (made %d, used %d, discarded %d)",
 				p.Ready, p.Reserved, p.Making, p.Made, p.Used, p.Discarded))
+			if p.Foreign > 0 {
+				v.line("      refused", fmt.Sprintf("%d", p.Foreign), "attempts by other signers to spend these presignatures (last by", v.site(string(p.ForeignBy))+")")
+			}
 			if p.Error != "" {
 				v.line("      error:", oneLine(p.Error))
 			}

@@ -321,6 +321,9 @@ func (s *site) status(t *testing.T) status {
 
 // pool returns this site's status of the pool (key, signers, path "m");
 // a pool the site does not know yet is all zeros.
+//
+// A pool belongs to the site that made its presignatures: signers[0] is
+// the pool's initiator here, as in key.presign.
 func (s *site) pool(t *testing.T, keyID string, signers []*site) keyquorum.PoolStatus {
 	t.Helper()
 	return poolOf(t, s.status(t), keyID, signers)
@@ -330,6 +333,7 @@ func poolOf(t *testing.T, st status, keyID string, signers []*site) keyquorum.Po
 	t.Helper()
 	want := peerIDs(signers)
 	slices.Sort(want)
+	owner := signers[0].peerID
 	for _, k := range st.Keys {
 		if k.KeyID != keyID {
 			continue
@@ -339,7 +343,7 @@ func poolOf(t *testing.T, st status, keyID string, signers []*site) keyquorum.Po
 			for i, id := range p.Signers {
 				got[i] = string(id)
 			}
-			if slices.Equal(got, want) && p.Path == "m" {
+			if slices.Equal(got, want) && p.Path == "m" && string(p.Initiator) == owner {
 				if p.Error != "" {
 					t.Fatalf("pool %v: %s", want, p.Error)
 				}
@@ -480,8 +484,9 @@ func (k *key) check(t *testing.T, l *ledger, digest [32]byte, protocol string, s
 	}
 }
 
-// presign makes count presignatures for signers via the first of them and
-// checks that every signer then holds the same number.
+// presign makes count presignatures for signers via the first of them,
+// in that site's own pool, and checks that every signer then holds the
+// same number of that pool.
 func (k *key) presign(t *testing.T, count int, signers ...*site) {
 	t.Helper()
 	via := signers[0]
@@ -502,8 +507,8 @@ func (k *key) presign(t *testing.T, count int, signers ...*site) {
 	t.Logf("presign %d for %s via %s: %v", count, names(signers), via.name, r.elapsed.Round(time.Millisecond))
 }
 
-// samePools checks that every signer of the pool holds `ready`
-// presignatures and none is reserved or being made.
+// samePools checks that every signer of the pool signers[0] initiates
+// holds `ready` presignatures and none is reserved or being made.
 func (k *key) samePools(t *testing.T, ready int, signers ...*site) {
 	t.Helper()
 	for _, s := range signers {

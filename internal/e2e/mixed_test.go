@@ -93,7 +93,7 @@ func TestMixedTokens(t *testing.T) {
 		t.Fatalf("n's keys after the restart: %+v", st.Keys)
 	}
 	k.samePools(t, 1, n, a)
-	k.sign(t, c.ledger, "gg20", a, n) // the presignature made before the restart
+	k.sign(t, c.ledger, "gg20", n, a) // the presignature made before the restart
 	k.samePools(t, 0, n, a)
 	k.sign(t, c.ledger, "gg18", n, b)
 	t.Logf("%d GG18 and %d GG20 signatures verified across SoftHSM2 and NSS softoken sites", c.ledger.gg18, c.ledger.gg20)

@@ -72,8 +72,8 @@ func TestProcesses(t *testing.T) {
 }
 
 // everyPairSigns: GG18 with every pair, then GG20 presigning and one-round
-// signing with every pair, each initiated by either member, across
-// processes over libp2p.
+// signing with every pair, each initiated by either member from its own
+// pool, across processes over libp2p.
 func everyPairSigns(t *testing.T, c *committee) {
 	k := c.key
 	for _, p := range pairs(c.sites) {
@@ -81,13 +81,17 @@ func everyPairSigns(t *testing.T, c *committee) {
 		k.sign(t, c.ledger, "gg18", p[1], p[0])
 	}
 	for _, p := range pairs(c.sites) {
-		k.presign(t, 2, p...)
-		k.sign(t, c.ledger, "gg20", p[1], p[0])
-		k.sign(t, c.ledger, "gg20", p[0], p[1])
-		k.samePools(t, 0, p...)
-		for _, s := range p {
-			if u := s.pool(t, k.KeyID, p).Used; u != 2 {
-				t.Fatalf("%s used %d presignatures of pool %s, want 2", s.name, u, names(p))
+		q := []*site{p[1], p[0]}
+		k.presign(t, 1, p...)
+		k.presign(t, 1, q...)
+		k.sign(t, c.ledger, "gg20", q...)
+		k.sign(t, c.ledger, "gg20", p...)
+		for _, set := range [][]*site{p, q} {
+			k.samePools(t, 0, set...)
+			for _, s := range set {
+				if u := s.pool(t, k.KeyID, set).Used; u != 1 {
+					t.Fatalf("%s used %d presignatures of %s's pool %s, want 1", s.name, u, set[0].name, names(set))
+				}
 			}
 		}
 	}
@@ -171,14 +175,16 @@ func outsiderIsRefused(t *testing.T, c *committee) {
 func killedSitesAndRestart(t *testing.T, c *committee) {
 	k := c.key
 	a, b, sc := c.sites[0], c.sites[1], c.sites[2]
-	ab, ac, bc := []*site{a, b}, []*site{a, sc}, []*site{b, sc}
-	k.presign(t, 2, ab...)
+	ab, ba, ac, bc := []*site{a, b}, []*site{b, a}, []*site{a, sc}, []*site{b, sc}
+	k.presign(t, 1, ab...)
+	k.presign(t, 1, ba...)
 	k.presign(t, 1, ac...)
 	k.presign(t, 1, bc...)
 
 	sc.kill(t)
 	k.sign(t, c.ledger, "gg18", a, b)
-	k.sign(t, c.ledger, "gg20", b, a)
+	k.sign(t, c.ledger, "gg20", ba...)
+	k.samePools(t, 0, ba...)
 	k.samePools(t, 1, ab...)
 
 	b.kill(t)
@@ -231,9 +237,9 @@ func killedSitesAndRestart(t *testing.T, c *committee) {
 		k.sign(t, c.ledger, "gg18", set...)
 	}
 	// The presignatures made before the kill sign after the restart, once.
-	k.sign(t, c.ledger, "gg20", a, b)
-	k.sign(t, c.ledger, "gg20", sc, a)
-	k.sign(t, c.ledger, "gg20", sc, b)
+	k.sign(t, c.ledger, "gg20", ab...)
+	k.sign(t, c.ledger, "gg20", ac...)
+	k.sign(t, c.ledger, "gg20", bc...)
 	for _, p := range pairs(all) {
 		k.samePools(t, 0, p...)
 		d := sha256.Sum256([]byte("empty pool " + names(p)))
@@ -241,9 +247,10 @@ func killedSitesAndRestart(t *testing.T, c *committee) {
 			t.Fatalf("gg20 by %s with an empty pool: %+v, want no_presignature", names(p), eb)
 		}
 	}
-	k.presign(t, 1, all...)
-	k.sign(t, c.ledger, "gg20", b, a, sc)
-	k.samePools(t, 0, all...)
+	bac := []*site{b, a, sc}
+	k.presign(t, 1, bac...)
+	k.sign(t, c.ledger, "gg20", bac...)
+	k.samePools(t, 0, bac...)
 }
 
 // presignatureOnceAcrossCrash: GG20's once-only rule across a crash, with
@@ -252,98 +259,56 @@ func killedSitesAndRestart(t *testing.T, c *committee) {
 // share. y is stopped with SIGSTOP first, so x consumes P and then waits;
 // when x's status shows P used, x is killed with SIGKILL, and y (which
 // never read the request and still holds P) is killed too. So after the
-// restart x holds Q and y holds P and Q.
+// restart x holds Q and y holds P and Q, all of x's pool.
 //
-// The crash is played twice, for the two ways the pools heal:
-//   - Refusal: y proposes to sign with P, x refuses it (it holds no unused
-//     P) and y burns its copy; Q signs.
-//   - Reconciliation: one site restarts with pool maintenance on
-//     (--pool-target), reconciles the pool with the other at start, and y
-//     discards P without any signing attempt; Q signs.
-//
-// Either way every presignature signs at most once (the ledger checks
-// that no r appears twice) and the pools end equal on both sites.
+// y cannot spend P: a pool's presignatures are spent only by the site that
+// made them, and x's HSM ledger marks P used. x restarts with pool
+// maintenance (--pool-target 1, which its one ready presignature already
+// meets, so nothing is made), reconciles its pool with y at start, and y
+// discards P without any signing attempt; Q signs. Every presignature
+// signs at most once (the ledger checks that no r appears twice) and the
+// pools end equal on both sites.
 func presignatureOnceAcrossCrash(t *testing.T, c *committee) {
 	k := c.key
 	x, y := c.sites[0], c.sites[1]
-	xy := []*site{x, y}
+	xy, yx := []*site{x, y}, []*site{y, x}
 
-	t.Run("Refusal", func(t *testing.T) {
-		k.presign(t, 2, x, y)
-		crashAfterConsume(t, c, x, y)
-		c.startAll(t, x, y)
-		holdAfterCrash(t, k, x, y)
-		// y uses its presignatures in turn (its pool's order): the one x
-		// consumed is refused by x and burnt, the other one signs.
-		refused, ok := 0, 0
-		for i := 0; y.pool(t, k.KeyID, xy).Ready > 0; i++ {
-			if i == 3 {
-				t.Fatal("y's pool does not drain")
+	k.presign(t, 2, xy...)
+	crashAfterConsume(t, c, x, y)
+	c.startAll(t, x, y)
+	holdAfterCrash(t, k, x, y)
+	// y holds P and Q but spends neither: they are x's.
+	d := sha256.Sum256([]byte("y spends x's presignature"))
+	if eb, _ := y.fails(t, k.signArgs(d, "gg20", yx)...); eb.Code != "no_presignature" {
+		t.Fatalf("gg20 by y after the crash: %+v, want no_presignature (y has no pool of its own)", eb)
+	}
+	x.restartWith(c.ctx, t, c.cluster, x.name+"-maintaining", c.peers, "--pool-target", "1")
+	deadline := time.Now().Add(time.Minute)
+	for {
+		px, py := x.pool(t, k.KeyID, xy), y.pool(t, k.KeyID, xy)
+		if px.Ready == 1 && py.Ready == 1 {
+			if py.Discarded != 1 || px.Discarded != 0 || px.Making != 0 {
+				t.Fatalf("after reconciliation: x %+v, y %+v; want y to have discarded the presignature x consumed", px.PoolStatus, py.PoolStatus)
 			}
-			d := sha256.Sum256(fmt.Appendf(nil, "after the crash %d", i))
-			r := y.run(t, k.signArgs(d, "gg20", []*site{y, x})...)
-			if r.code == 0 {
-				var sig signature
-				r.decode(t, &sig)
-				k.check(t, c.ledger, d, "gg20", xy, sig)
-				ok++
-				continue
-			}
-			var eb errorBody
-			r.decode(t, &eb)
-			if eb.Code != "refused" || !slices.Equal(eb.Parties, []string{x.peerID}) || !strings.Contains(eb.Error, "presignature already used") {
-				t.Fatalf("y's gg20 attempt %d: %+v, want x to refuse a presignature already used", i, eb)
-			}
-			refused++
-			t.Logf("attempt %d: x refused the presignature it consumed before the crash: %s", i, eb.Error)
+			t.Logf("reconciled: y discarded 1 presignature, both hold 1")
+			break
 		}
-		if refused != 1 || ok != 1 {
-			t.Fatalf("y's two presignatures: %d refused, %d signed; want one of each", refused, ok)
+		if time.Now().After(deadline) {
+			t.Fatalf("pools not reconciled within a minute: x %+v, y %+v", px.PoolStatus, py.PoolStatus)
 		}
-		k.samePools(t, 0, xy...)
-		d := sha256.Sum256([]byte("empty"))
-		for _, s := range xy {
-			if eb, _ := s.fails(t, k.signArgs(d, "gg20", xy)...); eb.Code != "no_presignature" {
-				t.Fatalf("%s with an empty pool: %+v, want no_presignature", s.name, eb)
-			}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Without maintenance again, so that nothing refills the pool once Q
+	// is used.
+	x.restartWith(c.ctx, t, c.cluster, x.name+"-again", c.peers)
+	k.sign(t, c.ledger, "gg20", xy...)
+	k.samePools(t, 0, xy...)
+	for _, set := range [][]*site{xy, yx} {
+		d := sha256.Sum256([]byte("empty " + names(set)))
+		if eb, _ := set[0].fails(t, k.signArgs(d, "gg20", set)...); eb.Code != "no_presignature" {
+			t.Fatalf("%s with an empty pool: %+v, want no_presignature", set[0].name, eb)
 		}
-	})
-
-	t.Run("Reconciliation", func(t *testing.T) {
-		k.presign(t, 2, x, y)
-		crashAfterConsume(t, c, x, y)
-		// Pool maintenance runs on the site that is not the pool's leader
-		// (the first signer in sorted order), so nothing refills the pool
-		// and the counts below stay exact. It reconciles at start, and
-		// again every 5 s until the other site answers.
-		leader, follower := x, y
-		if y.peerID < x.peerID {
-			leader, follower = y, x
-		}
-		c.startAll(t, leader)
-		want := map[*site]int{x: 1, y: 2}[leader] // as holdAfterCrash: x lost the one it consumed
-		if p := leader.pool(t, k.KeyID, xy); p.Ready != want {
-			t.Fatalf("%s after restart, before reconciliation: %+v, want %d ready", leader.name, p.PoolStatus, want)
-		}
-		follower.restartWith(c.ctx, t, c.cluster, follower.name+"-maintaining", c.peers, "--pool-target", "1")
-		deadline := time.Now().Add(time.Minute)
-		for {
-			px, py := x.pool(t, k.KeyID, xy), y.pool(t, k.KeyID, xy)
-			if px.Ready == 1 && py.Ready == 1 {
-				if py.Discarded != 1 || px.Discarded != 0 {
-					t.Fatalf("after reconciliation: x %+v, y %+v; want y to have discarded the presignature x consumed", px.PoolStatus, py.PoolStatus)
-				}
-				t.Logf("reconciled: y discarded 1 presignature, both hold 1")
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("pools not reconciled within a minute: x %+v, y %+v", px.PoolStatus, py.PoolStatus)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		k.sign(t, c.ledger, "gg20", y, x)
-		k.samePools(t, 0, xy...)
-	})
+	}
 }
 
 // crashAfterConsume stops y, lets x start a GG20 signature with y and

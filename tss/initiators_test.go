@@ -1,0 +1,155 @@
+package tss_test
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/tss"
+)
+
+// TestGG20_InitiatorsShareSignersWithoutBurning: every signer of a signer
+// set initiates GG20 signatures at the same time. When all picked from one
+// shared pool, each initiator chose the next presignature from its own view
+// of it, the others refused it as already reserved, and most requests
+// failed with the presignature burned. Each initiator spends only the
+// presignatures it made: every request signs, none is burned, no R
+// repeats, and every pool ends empty and without discards on every signer.
+func TestGG20_InitiatorsShareSignersWithoutBurning(t *testing.T) {
+	c, info, ctx := gg20Cluster(t, nil)
+	const each = 4
+	for _, n := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d initiators", n), func(t *testing.T) {
+			signers := c.IDs()[:n]
+			for _, p := range signers {
+				if _, err := c.Party(p).Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: each}); err != nil {
+					t.Fatalf("presign by %s: %v", p, err)
+				}
+			}
+			var (
+				wg   sync.WaitGroup
+				mu   sync.Mutex
+				errs []error
+				rs   = make(map[string]bool)
+			)
+			for _, p := range signers {
+				for i := range each {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						d := sha256.Sum256(fmt.Appendf(nil, "%d initiators: %s request %d", n, p, i))
+						sig, err := c.Party(p).Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+						mu.Lock()
+						defer mu.Unlock()
+						if err != nil {
+							errs = append(errs, fmt.Errorf("%s request %d: %w", p, i, err))
+							return
+						}
+						verifyBoth(t, info.PublicKey, d[:], sig)
+						r := string(sig.R[:])
+						if rs[r] {
+							errs = append(errs, fmt.Errorf("%s request %d: R repeated", p, i))
+						}
+						rs[r] = true
+					}()
+				}
+			}
+			wg.Wait()
+			if len(errs) > 0 {
+				t.Fatalf("%d of %d concurrent requests failed: %v", len(errs), n*each, errors.Join(errs...))
+			}
+			for _, holder := range signers {
+				for _, init := range signers {
+					st := poolIDs(t, c.Party(holder), ctx, tss.PoolSpec{KeyID: info.ID, Signers: signers, Initiator: init})
+					if st.Ready != 0 || st.Reserved != 0 || st.Used != each || st.Discarded != 0 {
+						t.Errorf("%s's view of %s's pool: %+v; want %d used, none left, none discarded", holder, init, st, each)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestGG20_SpendingAnotherInitiatorsPresignatureIsRefused: a co-signer
+// that names presignatures of another initiator's pool (to burn them, or
+// to reuse one it saw) is refused by every signer that knows the pool,
+// before anything is consumed; the pool counts the attempt and names the
+// co-signer, and its owner still signs with the presignature.
+func TestGG20_SpendingAnotherInitiatorsPresignatureIsRefused(t *testing.T) {
+	c, info, ctx := gg20Cluster(t, nil)
+	a, b := c.Parties[0], c.Parties[1]
+	signers := []tss.PartyID{a.ID, b.ID}
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	aPool := tss.PoolSpec{KeyID: info.ID, Signers: signers, Initiator: a.ID}
+	ids, err := tss.ReadyIDs(ctx, b.Engine, aPool, info.Epoch)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("b's copy of a's pool: %v, %v", ids, err)
+	}
+	// b's own engine checks its proposal like every signer does.
+	d := sha256.Sum256([]byte("burn a's presignature"))
+	_, err = b.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}, PresignatureIDs: ids})
+	if !errors.Is(err, tss.ErrNotYourPresignature) {
+		t.Fatalf("b's engine spending a's presignature: got %v, want ErrNotYourPresignature", err)
+	}
+	// A hostile b sends the proposal without that check.
+	b.Stop()
+	idb, err := hex.DecodeString(ids[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	prop := tss.Proposal{Version: 1, Op: tss.OpOnline, Initiator: b.ID, KeyID: info.ID, Parties: tss.SortParties(signers),
+		Payload: append(append([]byte{0, 0, 0, 1}, idb...), d[:]...)}
+	rand.Read(prop.Nonce[:])
+	answer := proposeRaw(t, ctx, b, a.ID, &prop)
+	if answer.Type != tss.MsgRefuse || !strings.HasPrefix(string(answer.Payload), "not_your_presignature\n") {
+		t.Fatalf("a answered b's proposal to spend a's presignature with %s %q, want a not_your_presignature refusal", answer.Type, answer.Payload)
+	}
+	st := poolIDs(t, a, ctx, aPool)
+	if st.Ready != 1 || st.Used != 0 || st.Foreign != 1 || st.ForeignBy != b.ID {
+		t.Fatalf("a's pool after the attempt: %+v; want 1 ready, 1 foreign attempt by %s", st, b.ID)
+	}
+	b = c.Restart(1, nil)
+	if st := poolIDs(t, b, ctx, aPool); st.Ready != 1 || st.Used != 0 {
+		t.Fatalf("b's copy of a's pool after the attempt: %+v; want it untouched", st)
+	}
+	sig, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	if err != nil {
+		t.Fatalf("a signing with its own presignature after the attempt: %v", err)
+	}
+	verifyBoth(t, info.PublicKey, d[:], sig)
+}
+
+// proposeRaw sends prop from as (whose engine is stopped) to one party and
+// returns that party's first answer.
+func proposeRaw(t *testing.T, ctx context.Context, as *testParty, to tss.PartyID, prop *tss.Proposal) *tss.Message {
+	t.Helper()
+	payload, err := json.Marshal(prop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := prop.SessionID()
+	if err := as.Endpoint.Send(ctx, &tss.Message{Session: sid, Type: tss.MsgPropose, From: as.ID, To: []tss.PartyID{to}, Payload: payload}); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		in, err := as.Endpoint.Receive(rctx)
+		if err != nil {
+			t.Fatalf("no answer to the proposal: %v", err)
+		}
+		if in.Session == sid {
+			return in
+		}
+	}
+}
