@@ -83,7 +83,7 @@ func TestCLI_StopByPIDAndRestart(t *testing.T) {
 		t.Fatalf("signed with %s after the restart; want gg20 from the presignatures made before it", sig.Protocol)
 	}
 	r := c.run(t, nil, "status", "--home", a.home)
-	if !strings.Contains(r.stdout, "keys      1") || !regexp.MustCompile(`pool site-[ab],site-[ab] path m: 2 ready`).MatchString(r.stdout) {
+	if !strings.Contains(r.stdout, "keys      1") || !regexp.MustCompile(`pool site-[ab],site-[ab] path m \(own\): 2 ready`).MatchString(r.stdout) {
 		t.Errorf("human status after the restart:\n%s", r.stdout)
 	}
 }
