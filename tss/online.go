@@ -94,6 +94,11 @@ func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature
 	prop := &Proposal{Op: OpOnline, KeyID: req.KeyID, Parties: signers, Path: req.Path, Payload: payload, Evidence: slices.Clone(req.Evidence)}
 	op := newOnlineSession(e, prop, reserved)
 	if err := e.propose(ctx, prop, op); err != nil {
+		if burned := op.consumedCount(); burned > 0 {
+			e.presigs.mu.Lock()
+			e.presigs.stats(pool).Burned += uint64(burned)
+			e.presigs.mu.Unlock()
+		}
 		return nil, err
 	}
 	return op.sigs, nil
@@ -117,6 +122,9 @@ type onlineSession struct {
 	own    []*big.Int             // the initiator's own shares
 	shares map[PartyID][]*big.Int // the other signers' shares, at the initiator
 	sigs   []*Signature           // the verified signatures, once verify ran
+	// consumed is how many presignatures the initiator consumed (they are
+	// gone whatever happens next).
+	consumed int
 }
 
 var _ oneShotOp = (*onlineSession)(nil)
@@ -306,9 +314,16 @@ func (o *onlineSession) finish(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	o.mu.Lock()
-	o.sts, o.own = sts, own
+	o.sts, o.own, o.consumed = sts, own, len(sts)
 	o.mu.Unlock()
 	return nil, nil
+}
+
+// consumedCount reports how many presignatures the initiator consumed.
+func (o *onlineSession) consumedCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.consumed
 }
 
 // report decodes and keeps one signer's shares; a malformed answer is
