@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -104,7 +105,7 @@ func newMetrics(peers map[tss.PartyID]bool) *metrics {
 			Help: "Payload bytes of the protocol messages sent to and received from committee peers, by direction and peer."},
 			[]string{"direction", "peer"}),
 		rtt: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name("peer_rtt_seconds"),
-			Help: "Round-trip time of the latest probe of each connected committee peer (absent when it is not connected or did not answer)."},
+			Help: "Round-trip time of the latest probe of each committee peer, measured every 15 s (absent when the latest probe failed)."},
 			[]string{"peer"}),
 	}
 }
@@ -315,8 +316,10 @@ func (n *Node) servePing(ctx context.Context, from tss.PartyID, req []byte) ([]b
 	return req, nil
 }
 
-// probePeers measures the round-trip time to every connected committee
-// peer every peerRTTInterval until ctx ends.
+// probePeers measures the round-trip time to every other committee member
+// every peerRTTInterval until ctx ends. A probe dials a member that is not
+// connected, so a site with metrics keeps connections to the members that
+// are up, and Readiness sees them.
 func (n *Node) probePeers(ctx context.Context) {
 	t := time.NewTicker(peerRTTInterval)
 	defer t.Stop()
@@ -331,31 +334,45 @@ func (n *Node) probePeers(ctx context.Context) {
 }
 
 func (n *Node) probeOnce(ctx context.Context) {
+	var wg sync.WaitGroup
 	for _, p := range n.cfg.Peers {
 		id := p.PartyID()
 		if id == n.party {
 			continue
 		}
-		if !n.net.Connected(id) {
-			n.metrics.rtt.DeleteLabelValues(string(id))
-			continue
-		}
-		var probe [pingSize]byte
-		_, _ = rand.Read(probe[:])
-		pctx, cancel := context.WithTimeout(ctx, peerRTTTimeout)
-		start := time.Now()
-		resp, err := n.net.Request(pctx, id, pingProtocol, probe[:])
-		d := time.Since(start)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil || string(resp) != string(probe[:]) {
-			n.metrics.rtt.DeleteLabelValues(string(id))
-			continue
-		}
-		n.metrics.rtt.WithLabelValues(string(id)).Set(d.Seconds())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := n.probe(ctx, id)
+			if err != nil {
+				n.metrics.rtt.DeleteLabelValues(string(id))
+				return
+			}
+			n.metrics.rtt.WithLabelValues(string(id)).Set(d.Seconds())
+		}()
 	}
+	wg.Wait()
+}
+
+// probe sends a round-trip probe to committee peer id, dialing it when it
+// is not connected, and returns the round-trip time.
+func (n *Node) probe(ctx context.Context, id tss.PartyID) (time.Duration, error) {
+	var req [pingSize]byte
+	if _, err := rand.Read(req[:]); err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, peerRTTTimeout)
+	defer cancel()
+	start := time.Now()
+	resp, err := n.net.Request(ctx, id, pingProtocol, req[:])
+	d := time.Since(start)
+	if err != nil {
+		return 0, err
+	}
+	if string(resp) != string(req[:]) {
+		return 0, fmt.Errorf("keyquorum: %s answered the round-trip probe with other bytes", id)
+	}
+	return d, nil
 }
 
 // statusCollector reports, at scrape time, the state Status describes.
