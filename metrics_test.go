@@ -3,9 +3,13 @@ package keyquorum_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,6 +236,9 @@ func TestMetrics_ThreeSites(t *testing.T) {
 	wantMetric(t, rb, "keyquorum_refusals_total", lbl("reason", "digest_not_in_intent", "proposer", "peer"))(eq(1))
 	wantMetric(t, ra, "keyquorum_sessions_total", lbl("op", "sign", "role", "initiator", "outcome", "refused"))(eq(1))
 
+	checkLabels(t, []prometheus.Gatherer{ra, rb}, key.ID, ids(a, b, c))
+	checkDocumented(t, []prometheus.Gatherer{ra, rb})
+
 	// Close unregisters the collectors.
 	a.stop(t)
 	if mfs, err := ra.Gather(); err != nil || len(mfs) != 0 {
@@ -247,4 +254,120 @@ func merge(ms ...map[string]string) map[string]string {
 		}
 	}
 	return out
+}
+
+// checkLabels checks every label of every keyquorum_ series: only the
+// documented label names, committee peers and the key, and otherwise
+// short words, so that no digest, intent hash, session ID or address can
+// be in a label.
+func checkLabels(t *testing.T, gs []prometheus.Gatherer, keyID string, committee []tss.PartyID) {
+	t.Helper()
+	word := regexp.MustCompile(`^[a-z0-9_-]{1,24}$`)
+	members := map[string]bool{"other": true}
+	for _, p := range committee {
+		members[string(p)] = true
+	}
+	for _, g := range gs {
+		mfs, err := g.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if !strings.HasPrefix(mf.GetName(), "keyquorum_") {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					v := l.GetValue()
+					ok := false
+					switch l.GetName() {
+					case "peer", "peer_id":
+						ok = members[v]
+					case "key":
+						ok = v == keyID
+					case "signers":
+						ok = true
+						for _, p := range strings.Split(v, ",") {
+							ok = ok && members[p] && p != "other"
+						}
+					case "path":
+						ok = v == "m"
+					case "op", "role", "outcome", "round", "kind", "reason", "proposer", "direction", "state", "event":
+						ok = word.MatchString(v)
+					}
+					if !ok {
+						t.Errorf("%s: label %s=%q is not one the metrics may carry", mf.GetName(), l.GetName(), v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// checkDocumented checks that the README's metric tables and the Grafana
+// dashboard name exactly the metrics a site exports.
+func checkDocumented(t *testing.T, gs []prometheus.Gatherer) {
+	t.Helper()
+	exported := map[string]bool{}
+	for _, g := range gs {
+		mfs, err := g.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if strings.HasPrefix(mf.GetName(), "keyquorum_") {
+				exported[mf.GetName()] = true
+			}
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `(keyquorum_[a-z_]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		documented[m[1]] = true
+	}
+	for name := range exported {
+		if !documented[name] {
+			t.Errorf("%s is exported but not in the README's metric tables", name)
+		}
+	}
+	for name := range documented {
+		if !exported[name] {
+			t.Errorf("the README documents %s, which no site exported", name)
+		}
+	}
+	raw, err := os.ReadFile("examples/grafana/keyquorum.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("examples/grafana/keyquorum.json: %v", err)
+	}
+	used := 0
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			for _, name := range regexp.MustCompile(`keyquorum_[a-z_]+`).FindAllString(tg.Expr, -1) {
+				used++
+				if base, ok := strings.CutSuffix(name, "_bucket"); ok {
+					name = base
+				}
+				if !exported[name] {
+					t.Errorf("dashboard panel %q queries %s, which no site exports", p.Title, name)
+				}
+			}
+		}
+	}
+	if used == 0 {
+		t.Error("the dashboard queries no keyquorum metric")
+	}
 }
