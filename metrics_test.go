@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/pkcs11"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -369,5 +370,81 @@ func checkDocumented(t *testing.T, gs []prometheus.Gatherer) {
 	}
 	if used == 0 {
 		t.Error("the dashboard queries no keyquorum metric")
+	}
+}
+
+// TestReadiness_NamesFailingConditions checks readiness against a site
+// whose store directory disappears and whose token is logged out
+// underneath it, and a closed site.
+func TestReadiness_NamesFailingConditions(t *testing.T) {
+	tok := takeToken(t)
+	cfg := siteConfig(t, tok)
+	cfg.Offline = true
+	ctx := context.Background()
+	node, err := keyquorum.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	failing := func(want ...string) {
+		t.Helper()
+		rd, err := node.Readiness(ctx, keyquorum.ReadinessConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rd.Ready != (len(want) == 0) || !slices.Equal(rd.Failing(), want) {
+			t.Fatalf("readiness %+v: failing %v, want %v", rd, rd.Failing(), want)
+		}
+	}
+	failing(keyquorum.ReadyEngine) // offline: no engine
+	if _, err := node.Readiness(ctx, keyquorum.ReadinessConfig{MinPeers: -1}); !errors.Is(err, keyquorum.ErrInvalidConfig) {
+		t.Fatalf("negative threshold: %v, want ErrInvalidConfig", err)
+	}
+
+	moved := cfg.StoreDir + ".moved"
+	if err := os.Rename(cfg.StoreDir, moved); err != nil {
+		t.Fatal(err)
+	}
+	failing(keyquorum.ReadyStore, keyquorum.ReadyEngine)
+	if err := os.Rename(moved, cfg.StoreDir); err != nil {
+		t.Fatal(err)
+	}
+	failing(keyquorum.ReadyEngine)
+
+	// Log the application out of the token, as a token reset would: the
+	// module is the one the node loaded, so the login is the node's.
+	p := pkcs11.New(tokenDir.Module)
+	if err := p.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
+		t.Fatal(err)
+	}
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sh pkcs11.SessionHandle
+	found := false
+	for _, s := range slots {
+		info, err := p.GetTokenInfo(s)
+		if err == nil && strings.TrimRight(info.Label, " ") == tok.Label {
+			if sh, err = p.OpenSession(s, pkcs11.CKF_SERIAL_SESSION); err != nil {
+				t.Fatal(err)
+			}
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("token %q not found", tok.Label)
+	}
+	if err := p.Logout(sh); err != nil {
+		t.Fatal(err)
+	}
+	p.CloseSession(sh)
+	failing(keyquorum.ReadyHSM, keyquorum.ReadyEngine)
+
+	if err := node.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Readiness(ctx, keyquorum.ReadinessConfig{}); !errors.Is(err, keyquorum.ErrClosed) {
+		t.Fatalf("readiness of a closed node: %v, want ErrClosed", err)
 	}
 }

@@ -26,12 +26,23 @@ type ReadinessConfig struct {
 
 // Readiness conditions, as named in [ReadinessCheck].Name.
 const (
-	ReadyHSM           = "hsm"
-	ReadyStore         = "store"
-	ReadyEngine        = "engine"
-	ReadyAudit         = "audit"
-	ReadyPeers         = "peers"
-	ReadyPreParams     = "preparams"
+	// ReadyHSM: the token's sessions are still logged in
+	// (hsmshare.Token.Check).
+	ReadyHSM = "hsm"
+	// ReadyStore: the store's directory and records can be read.
+	ReadyStore = "store"
+	// ReadyEngine: the protocol engine runs (not offline, not stopped).
+	ReadyEngine = "engine"
+	// ReadyAudit: the audit log takes entries, or is disabled.
+	ReadyAudit = "audit"
+	// ReadyPeers: enough other committee members are reachable
+	// (ReadinessConfig.MinPeers).
+	ReadyPeers = "peers"
+	// ReadyPreParams: enough pre-parameter sets are ready
+	// (ReadinessConfig.MinPreParams); checked only when asked for.
+	ReadyPreParams = "preparams"
+	// ReadyPresignatures: every pool holds enough ready presignatures
+	// (ReadinessConfig.MinPresignatures); checked only when asked for.
 	ReadyPresignatures = "presignatures"
 )
 
