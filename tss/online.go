@@ -244,11 +244,15 @@ func (e *Engine) signShares(ctx context.Context, r *onlineRequest, reserved bool
 		}
 		if err != nil {
 			clearStored(sts)
-			return nil, nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+			return nil, nil, fmt.Errorf("%w: %w: %w", ErrProtocol, errSharesAfterConsume, err)
 		}
 	}
 	return sts, shares, nil
 }
+
+// errSharesAfterConsume marks a failure of signShares after it consumed
+// the presignatures.
+var errSharesAfterConsume = errors.New("presignatures consumed, but no signature share computed")
 
 func clearStored(sts []gg20.Stored) {
 	for _, st := range sts {
@@ -310,6 +314,11 @@ func (o *onlineSession) respond(ctx context.Context) ([]byte, error) {
 // own shares.
 func (o *onlineSession) finish(ctx context.Context) ([]byte, error) {
 	sts, own, err := o.e.signShares(ctx, o.req, o.reserved)
+	if errors.Is(err, errSharesAfterConsume) {
+		o.mu.Lock()
+		o.consumed = len(o.req.ids) // gone, though no share came of them
+		o.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
