@@ -23,7 +23,13 @@
 //     signing otherwise;
 //   - [Node.SignPSBT] and [Node.SignEthereumTx]: whole transactions, through
 //     package wallet;
-//   - [Node.Status]: peers, keys, pools and the operations in progress.
+//   - [Node.Status]: peers, keys, pools and the operations in progress;
+//   - [Node.Readiness]: whether the site can serve now, and which condition
+//     fails.
+//
+// With [Config.Metrics] set, the Node registers Prometheus collectors for
+// its sessions, rounds, refusals, token operations, peers, pools,
+// pre-parameters and audit log (the README lists every metric).
 //
 // [Node.Close] stops everything Open started and waits for it. The example node
 // daemon (examples/kqnode, the kqnode binary) is a thin layer over Node.

@@ -14,3 +14,7 @@ func CompromisedEngine(n *Node) *tss.Engine {
 func SignEvidence(intent, approvals, user []byte) []byte {
 	return signEvidence{intent: intent, approvals: approvals, user: user}.encode()
 }
+
+// ProbePeers measures the round-trip time to n's peers now,
+// as n's metrics do every peerRTTInterval.
+func ProbePeers(n *Node) { n.probeOnce(n.runCtx) }

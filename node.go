@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keyquorum/keyquorum/audit"
 	"github.com/keyquorum/keyquorum/hsmshare"
 	"github.com/keyquorum/keyquorum/policy"
@@ -189,6 +191,17 @@ type Config struct {
 	// accept a session. Default DefaultJoinTimeout.
 	JoinTimeout time.Duration
 
+	// Metrics, if set, is where the node registers its Prometheus
+	// collectors (every name starts with keyquorum_; the README lists
+	// them): sessions, rounds, operations, refusals, token operations,
+	// messages and round-trip times counted as they happen, and pools,
+	// pre-parameters, peers and the audit log read at each scrape. The
+	// metrics carry no secrets, digests or session IDs, but they reveal
+	// the site's activity. Each Node needs its own registry (or a
+	// prometheus.WrapRegistererWith label); Close unregisters them.
+	// Default: no metrics.
+	Metrics prometheus.Registerer
+
 	// Logger receives structured logs from every part of the node (peer
 	// IDs, key IDs, session IDs and reasons; never secrets, PINs or
 	// payloads). Default: no logging.
@@ -268,6 +281,9 @@ type Node struct {
 	// crypto/rand when random is nil.
 	rand io.Reader
 
+	metrics    *metrics // nil without Config.Metrics
+	unregister func()   // removes the collectors from Config.Metrics
+
 	audit      *audit.Log  // nil when offline or DisableAudit
 	witness    witnessing  // this site as the other sites' audit witness
 	signPol    *signPolicy // nil: the site signs nothing
@@ -313,7 +329,22 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 	}()
 
-	n.token, err = hsmshare.Open(ctx, cfg.HSM)
+	if err := n.registerMetrics(); err != nil {
+		return nil, err
+	}
+	hsmCfg := cfg.HSM
+	if m := n.metrics; m != nil {
+		m.observeOperations(n.ops)
+		if user := hsmCfg.Observe; user != nil {
+			hsmCfg.Observe = func(op hsmshare.Op, d time.Duration, err error) {
+				m.hsmObserved(op, d, err)
+				user(op, d, err)
+			}
+		} else {
+			hsmCfg.Observe = m.hsmObserved
+		}
+	}
+	n.token, err = hsmshare.Open(ctx, hsmCfg)
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: open HSM token: %w", err)
 	}
@@ -389,12 +420,20 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: start network: %w", err)
 	}
-	n.net = newObservedNetwork(tn, cfg.Peers)
+	n.net = newObservedNetwork(tn, cfg.Peers, n.metrics)
 	tn.HandleRequests(witnessProtocol, n.serveWitness)
+	tn.HandleRequests(pingProtocol, n.servePing)
+	if n.metrics != nil {
+		n.goBackground(n.probePeers)
+	}
 	n.goBackground(n.runAuditCheckpoints)
+	var observer tss.Observer // not a nil *metrics in an interface
+	if n.metrics != nil {
+		observer = n.metrics
+	}
 	n.eng, err = tss.New(tss.Config{
 		Network: n.net, Store: n.store, PreParams: n.prepool, Policy: n.policy, Completed: n.completed,
-		RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,
+		Observer: observer, RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,
 		Logger: n.log.With("component", "engine"), Rand: n.rand,
 	})
 	if err != nil {
@@ -568,6 +607,9 @@ func (n *Node) release() error {
 		}
 	}
 	clear(n.quic)
+	if n.unregister != nil {
+		n.unregister()
+	}
 	return errors.Join(errs...)
 }
 

@@ -61,6 +61,9 @@ const (
 
 // operations tracks the Node's operations for Status.
 type operations struct {
+	// ended, when set, is told of every operation that ends (metrics).
+	ended func(kind string, d time.Duration, err error)
+
 	mu       sync.Mutex
 	next     uint64
 	running  map[uint64]*Operation
@@ -128,6 +131,9 @@ func (h op) end(err error) {
 	r := h.o.running[h.id]
 	if r == nil {
 		return
+	}
+	if h.o.ended != nil {
+		h.o.ended(r.Kind, time.Since(r.Started), err)
 	}
 	delete(h.o.running, h.id)
 	r.Done = true

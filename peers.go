@@ -42,7 +42,8 @@ type PeerStatus struct {
 // what was last received from and sent to each peer, for Status.
 type observedNetwork struct {
 	*transport.Network
-	peers []transport.Peer
+	peers   []transport.Peer
+	metrics *metrics // nil without metrics
 
 	mu       sync.Mutex
 	lastSeen map[tss.PartyID]time.Time
@@ -50,8 +51,8 @@ type observedNetwork struct {
 	sent     map[tss.PartyID]bool
 }
 
-func newObservedNetwork(n *transport.Network, peers []transport.Peer) *observedNetwork {
-	return &observedNetwork{Network: n, peers: peers, lastSeen: make(map[tss.PartyID]time.Time),
+func newObservedNetwork(n *transport.Network, peers []transport.Peer, m *metrics) *observedNetwork {
+	return &observedNetwork{Network: n, peers: peers, metrics: m, lastSeen: make(map[tss.PartyID]time.Time),
 		lastSend: make(map[tss.PartyID]error), sent: make(map[tss.PartyID]bool)}
 }
 
@@ -62,6 +63,7 @@ func (o *observedNetwork) Receive(ctx context.Context) (*tss.Message, error) {
 		o.mu.Lock()
 		o.lastSeen[m.From] = time.Now()
 		o.mu.Unlock()
+		o.metrics.received(m.From, len(m.Payload))
 	}
 	return m, err
 }
@@ -91,6 +93,7 @@ func (o *observedNetwork) Send(ctx context.Context, msg *tss.Message) error {
 			o.lastSend[p] = ue
 		} else {
 			o.lastSend[p] = nil
+			o.metrics.sent(p, len(msg.Payload))
 		}
 	}
 	return err

@@ -181,6 +181,7 @@ func (n *Node) sign(ctx context.Context, req SignRequest, h op) (*Signature, err
 		return nil, err
 	}
 	if _, err := n.authorize(ctx, n.party, "", req.KeyID, path, [][32]byte{req.Digest}, evidence); err != nil {
+		n.metrics.refusedHere(err)
 		if errors.Is(err, policy.ErrRefused) || errors.Is(err, ErrNoSigningPolicy) || errors.Is(err, ErrDigestNotInIntent) {
 			return nil, fmt.Errorf("%w: %w", tss.ErrPolicy, err)
 		}

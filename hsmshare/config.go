@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 )
 
 // DefaultSessions is the session pool size used when [Config.Sessions] is 0
@@ -74,6 +75,12 @@ type Config struct {
 	// fallback otherwise; SchemeGCM requires GCM; SchemeCBCHMAC forces the
 	// fallback. Blobs sealed under either scheme can always be opened.
 	Scheme Scheme
+	// Observe, when set, is called after every token operation of the
+	// Token (see [Op]) with how long it took, waiting for a free session
+	// included, and its error (nil on success). It is meant for metrics:
+	// it runs on the caller's goroutine, must return quickly and must not
+	// use the Token. It receives no key material.
+	Observe func(op Op, d time.Duration, err error)
 }
 
 // String describes c with the PIN redacted.
@@ -106,6 +113,7 @@ type resolved struct {
 	pinLiteral   string
 	sessions     int // 0: sized by poolSize from the token's limits
 	scheme       Scheme
+	observe      func(Op, time.Duration, error)
 }
 
 // String keeps the PIN out of any accidental formatting.
@@ -121,6 +129,7 @@ func (c Config) resolve() (*resolved, error) {
 		pinLiteral: c.PIN,
 		sessions:   c.Sessions,
 		scheme:     c.Scheme,
+		observe:    c.Observe,
 	}
 	if c.URI != "" {
 		u, err := ParseURI(c.URI)

@@ -87,7 +87,7 @@ func (t *Token) CreateIdentity(ctx context.Context, label string) (*Identity, er
 
 	id := make([]byte, identityIDLen)
 	rand.Read(id) // never fails since Go 1.24
-	err := t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := t.pool.do(ctx, OpCreateKey, func(sh pkcs11.SessionHandle) error {
 		for _, class := range []uint{pkcs11.CKO_PRIVATE_KEY, pkcs11.CKO_PUBLIC_KEY} {
 			existing, err := t.findObjects(sh, []*pkcs11.Attribute{
 				pkcs11.NewAttribute(pkcs11.CKA_CLASS, class),
@@ -164,7 +164,7 @@ func (t *Token) Identity(ctx context.Context, label string) (*Identity, error) {
 		return nil, err
 	}
 	idn := &Identity{tok: t, label: label}
-	err := t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := t.pool.do(ctx, OpFindKey, func(sh pkcs11.SessionHandle) error {
 		priv, err := t.findOne(sh, label, "identity private key", []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_EC),
@@ -302,7 +302,7 @@ func (i *Identity) SignDigest(ctx context.Context, digest []byte) ([]byte, error
 		digest = digest[:32]
 	}
 	var raw []byte
-	err := i.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := i.tok.pool.do(ctx, OpSign, func(sh pkcs11.SessionHandle) error {
 		p := i.tok.mod.ctx
 		if err := p.SignInit(sh, []*pkcs11.Mechanism{pkcs11.NewMechanism(pkcs11.CKM_ECDSA, nil)}, i.priv); err != nil {
 			return err
@@ -332,7 +332,7 @@ func (i *Identity) Attributes(ctx context.Context) (KeyAttributes, error) {
 		return KeyAttributes{}, err
 	}
 	var a KeyAttributes
-	err := i.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := i.tok.pool.do(ctx, OpReadAttributes, func(sh pkcs11.SessionHandle) error {
 		var err error
 		a, err = i.tok.readKeyAttributes(sh, i.priv)
 		return err
@@ -360,7 +360,7 @@ func (i *Identity) Destroy(ctx context.Context) error {
 	if i.destroyed {
 		return nil
 	}
-	err := i.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := i.tok.pool.do(ctx, OpDestroyKey, func(sh pkcs11.SessionHandle) error {
 		return i.tok.destroyObjects(sh, i.priv, i.pubH)
 	})
 	if err != nil {

@@ -222,7 +222,7 @@ func (t *Token) CreateLedger(ctx context.Context, name string, slots int) (*Ledg
 	defer t.createMu.Unlock()
 	l := &Ledger{tok: t, name: name, slots: slots}
 	label := encodeMarks(slots, make([]byte, (slots+7)/8))
-	err := t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := t.pool.do(ctx, OpLedgerCreate, func(sh pkcs11.SessionHandle) error {
 		hs, err := t.findLedger(sh, name)
 		if err != nil {
 			return err
@@ -262,7 +262,7 @@ func (t *Token) Ledger(ctx context.Context, name string) (*Ledger, error) {
 		return nil, err
 	}
 	l := &Ledger{tok: t, name: name}
-	err := t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := t.pool.do(ctx, OpLedgerFind, func(sh pkcs11.SessionHandle) error {
 		hs, err := t.findLedger(sh, name)
 		if err != nil {
 			return err
@@ -306,7 +306,7 @@ func (t *Token) Ledgers(ctx context.Context, prefix string) ([]string, error) {
 			out = append(out, name)
 		}
 	}
-	err := t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := t.pool.do(ctx, OpLedgerList, func(sh pkcs11.SessionHandle) error {
 		// The key form: a secret key whose CKA_ID starts with the prefix.
 		keys, err := t.findObjects(sh, []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
@@ -390,7 +390,7 @@ func (l *Ledger) Used(ctx context.Context) ([]bool, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []bool
-	err := l.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := l.tok.pool.do(ctx, OpLedgerRead, func(sh pkcs11.SessionHandle) error {
 		m, err := l.marks(sh)
 		if err != nil {
 			return err
@@ -415,7 +415,7 @@ func (l *Ledger) Use(ctx context.Context, slots []int) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	left := 0
-	err := l.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := l.tok.pool.do(ctx, OpLedgerMark, func(sh pkcs11.SessionHandle) error {
 		m, err := l.marks(sh)
 		if err != nil {
 			return err
@@ -455,7 +455,7 @@ func (l *Ledger) Destroy(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	return l.tok.pool.do(ctx, OpLedgerDestroy, func(sh pkcs11.SessionHandle) error {
 		if err := l.tok.mod.ctx.DestroyObject(sh, l.obj); err != nil {
 			if ckrIs(err, pkcs11.CKR_OBJECT_HANDLE_INVALID) {
 				return nil

@@ -27,7 +27,7 @@ func (k *SealKey) Seal(ctx context.Context, hdr Header, plaintext []byte) ([]byt
 	}
 	header := appendHeader(make([]byte, 0, 64+len(hdr.Kind)+len(hdr.KeyID)+len(hdr.PartyID)), k.scheme, k.id, hdr)
 	var blob []byte
-	err := k.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := k.tok.pool.do(ctx, OpSeal, func(sh pkcs11.SessionHandle) error {
 		var err error
 		switch k.scheme {
 		case SchemeGCM:
@@ -161,7 +161,7 @@ func (k *SealKey) open(ctx context.Context, blob []byte, want Header) ([]byte, e
 		return nil, fmt.Errorf("%w: header encoding differs", ErrTampered)
 	}
 	var pt []byte
-	err = k.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err = k.tok.pool.do(ctx, OpUnseal, func(sh pkcs11.SessionHandle) error {
 		var oerr error
 		switch p.scheme {
 		case SchemeGCM:

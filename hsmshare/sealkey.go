@@ -158,7 +158,7 @@ func (t *Token) SealKey(ctx context.Context, label string) (*SealKey, error) {
 		return nil, err
 	}
 	k := &SealKey{tok: t, label: label, scheme: scheme}
-	err = t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err = t.pool.do(ctx, OpFindKey, func(sh pkcs11.SessionHandle) error {
 		aes, err := t.findOne(sh, label, "seal key", []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
@@ -227,7 +227,7 @@ func (t *Token) CreateSealKey(ctx context.Context, label string) (*SealKey, erro
 	id := make([]byte, sealKeyIDLen)
 	rand.Read(id) // never fails since Go 1.24
 	k := &SealKey{tok: t, label: label, id: id, scheme: scheme}
-	err = t.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err = t.pool.do(ctx, OpCreateKey, func(sh pkcs11.SessionHandle) error {
 		existing, err := t.findObjects(sh, []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY),
 			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label),
@@ -407,7 +407,7 @@ func (k *SealKey) Attributes(ctx context.Context) (KeyAttributes, error) {
 		return KeyAttributes{}, err
 	}
 	var a KeyAttributes
-	err := k.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := k.tok.pool.do(ctx, OpReadAttributes, func(sh pkcs11.SessionHandle) error {
 		var err error
 		a, err = k.tok.readKeyAttributes(sh, k.aes)
 		return err
@@ -459,7 +459,7 @@ func (k *SealKey) Destroy(ctx context.Context) error {
 	if k.mac != 0 {
 		objs = append(objs, k.mac)
 	}
-	err := k.tok.pool.with(ctx, func(sh pkcs11.SessionHandle) error {
+	err := k.tok.pool.do(ctx, OpDestroyKey, func(sh pkcs11.SessionHandle) error {
 		return k.tok.destroyObjects(sh, objs...)
 	})
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/miekg/pkcs11"
 )
@@ -19,6 +20,9 @@ type sessionPool struct {
 	ctx  *pkcs11.Ctx
 	all  []pkcs11.SessionHandle
 	idle chan pkcs11.SessionHandle
+	// observe, when set, is told of every operation run through do
+	// (Config.Observe).
+	observe func(Op, time.Duration, error)
 
 	mu     sync.Mutex
 	closed bool
@@ -121,6 +125,19 @@ func (p *sessionPool) with(ctx context.Context, f func(sh pkcs11.SessionHandle) 
 	}
 	defer p.put(sh)
 	return f(sh)
+}
+
+// do runs f on a borrowed session as token operation op, and reports its
+// duration (the wait for a session included) and outcome to the pool's
+// observer.
+func (p *sessionPool) do(ctx context.Context, op Op, f func(sh pkcs11.SessionHandle) error) error {
+	if p.observe == nil {
+		return p.with(ctx, f)
+	}
+	start := time.Now()
+	err := p.with(ctx, f)
+	p.observe(op, time.Since(start), err)
+	return err
 }
 
 // drain marks the pool closed and waits until every session is back, so no

@@ -122,6 +122,7 @@ func (t *Token) open(ctx context.Context, r *resolved, pin []byte) error {
 		pool.closeSessions()
 		return t.loginError(err)
 	}
+	pool.observe = r.observe
 	t.pool = pool
 	return nil
 }

@@ -95,6 +95,10 @@ type Config struct {
 	// quickly. It is not called for failed sessions nor for GG20 online
 	// signing.
 	Completed func(ctx context.Context, p *Proposal)
+	// Observer, if set, is told of every session's end, of every protocol
+	// round this party leaves and of every proposal it refuses, for
+	// metrics. Default: none.
+	Observer Observer
 	// RoundTimeout is how long a session waits without progress before it
 	// fails naming the parties it waits for. Only messages that move the
 	// protocol forward count as progress; echoes alone do not. Default

@@ -336,7 +336,7 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 		return
 	}
 	if one, ok := op.(oneShotOp); ok {
-		e.respond(ctx, m, one)
+		e.respond(ctx, m, prop.Op, one)
 		return
 	}
 	if _, err := e.startSession(ctx, prop, false, op); err != nil {
@@ -380,7 +380,7 @@ func needsPreParams(prop *Proposal, self PartyID) bool {
 // reconciliation) on its own goroutine: the session is recorded as ended
 // at once, so a replay of the proposal is dropped, and the answer is one
 // result or a refusal.
-func (e *Engine) respond(ctx context.Context, m *Message, op oneShotOp) {
+func (e *Engine) respond(ctx context.Context, m *Message, kind Operation, op oneShotOp) {
 	e.mu.Lock()
 	if !e.running {
 		e.mu.Unlock()
@@ -406,18 +406,30 @@ func (e *Engine) respond(ctx context.Context, m *Message, op oneShotOp) {
 			e.mu.Unlock()
 			e.responding.Add(-1)
 		}()
+		started := time.Now()
 		payload, err := op.respond(ctx)
 		if err != nil {
+			e.observeAnswered(kind, started, err)
 			e.log.Info("refused online session", "session", m.Session.Short(), "from", string(m.From), "reason", err.Error())
 			e.refuse(m, err)
 			return
 		}
 		sctx, cancel := context.WithTimeout(ctx, e.cfg.RoundTimeout)
 		defer cancel()
-		if err := e.net.Send(sctx, &Message{Session: m.Session, Type: MsgResult, From: e.net.Self(), To: []PartyID{m.From}, Round: 1, Payload: payload}); err != nil {
+		err = e.net.Send(sctx, &Message{Session: m.Session, Type: MsgResult, From: e.net.Self(), To: []PartyID{m.From}, Round: 1, Payload: payload})
+		e.observeAnswered(kind, started, err)
+		if err != nil {
 			e.log.Info("online result not delivered", "session", m.Session.Short(), "to", string(m.From), "err", err.Error())
 		}
 	}()
+}
+
+// observeAnswered reports a one-shot session this party answered to the
+// Observer.
+func (e *Engine) observeAnswered(op Operation, started time.Time, err error) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.SessionEnded(op, false, time.Since(started), err)
+	}
 }
 
 // forgetSession forgets one running session proposed by from. Call it
@@ -476,6 +488,9 @@ func (e *Engine) check(ctx context.Context, prop *Proposal, op sessionOp) error 
 // because the proposer does not read or proposes faster than refusals
 // can be sent, it is dropped and counted.
 func (e *Engine) refuse(m *Message, reason error) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.Refused(m.From, reason)
+	}
 	e.peersMu.Lock()
 	p := e.peers[m.From]
 	e.peersMu.Unlock()
@@ -543,6 +558,9 @@ func (e *Engine) startSession(checkCtx context.Context, prop *Proposal, initiato
 		e.ended.add(s.id)
 		e.forgetSession(prop.Initiator, pp)
 		e.mu.Unlock()
+		if !initiator && e.cfg.Observer != nil {
+			e.cfg.Observer.SessionEnded(prop.Op, false, time.Since(s.started), s.err)
+		}
 		if s.err != nil {
 			e.log.Info("session failed", "session", s.id.Short(), "op", string(s.prop.Op), "err", s.err.Error())
 		} else {
@@ -586,10 +604,21 @@ func (e *Engine) propose(ctx context.Context, prop *Proposal, op sessionOp) erro
 		if err == nil && e.cfg.Completed != nil && !s.oneShot {
 			e.cfg.Completed(ctx, prop)
 		}
+		e.observeInitiated(prop.Op, s.started, err)
 		return err
 	case <-ctx.Done():
 		<-s.done
-		return fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
+		err := fmt.Errorf("tss: %s session %s: %w", prop.Op, s.id.Short(), ctx.Err())
+		e.observeInitiated(prop.Op, s.started, err)
+		return err
+	}
+}
+
+// observeInitiated reports the end of a session this party initiated to
+// the Observer.
+func (e *Engine) observeInitiated(op Operation, started time.Time, err error) {
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.SessionEnded(op, true, time.Since(started), err)
 	}
 }
 

@@ -95,6 +95,11 @@ func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature
 	prop := &Proposal{Op: OpOnline, KeyID: req.KeyID, Parties: signers, Path: req.Path, Payload: payload, Evidence: slices.Clone(req.Evidence)}
 	op := newOnlineSession(e, prop, reserved)
 	if err := e.propose(ctx, prop, op); err != nil {
+		if burned := op.consumedCount(); burned > 0 {
+			e.presigs.mu.Lock()
+			e.presigs.stats(pool).Burned += uint64(burned)
+			e.presigs.mu.Unlock()
+		}
 		return nil, err
 	}
 	return op.sigs, nil
@@ -118,6 +123,9 @@ type onlineSession struct {
 	own    []*big.Int             // the initiator's own shares
 	shares map[PartyID][]*big.Int // the other signers' shares, at the initiator
 	sigs   []*Signature           // the verified signatures, once verify ran
+	// consumed is how many presignatures the initiator consumed (they are
+	// gone whatever happens next).
+	consumed int
 }
 
 var _ oneShotOp = (*onlineSession)(nil)
@@ -241,11 +249,15 @@ func (e *Engine) signShares(ctx context.Context, r *onlineRequest, reserved bool
 		}
 		if err != nil {
 			clearStored(sts)
-			return nil, nil, fmt.Errorf("%w: %w", ErrProtocol, err)
+			return nil, nil, fmt.Errorf("%w: %w: %w", ErrProtocol, errSharesAfterConsume, err)
 		}
 	}
 	return sts, shares, nil
 }
+
+// errSharesAfterConsume marks a failure of signShares after it consumed
+// the presignatures.
+var errSharesAfterConsume = errors.New("presignatures consumed, but no signature share computed")
 
 func clearStored(sts []gg20.Stored) {
 	for _, st := range sts {
@@ -307,13 +319,25 @@ func (o *onlineSession) respond(ctx context.Context) ([]byte, error) {
 // own shares.
 func (o *onlineSession) finish(ctx context.Context) ([]byte, error) {
 	sts, own, err := o.e.signShares(ctx, o.req, o.reserved)
+	if errors.Is(err, errSharesAfterConsume) {
+		o.mu.Lock()
+		o.consumed = len(o.req.ids) // gone, though no share came of them
+		o.mu.Unlock()
+	}
 	if err != nil {
 		return nil, err
 	}
 	o.mu.Lock()
-	o.sts, o.own = sts, own
+	o.sts, o.own, o.consumed = sts, own, len(sts)
 	o.mu.Unlock()
 	return nil, nil
+}
+
+// consumedCount reports how many presignatures the initiator consumed.
+func (o *onlineSession) consumedCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.consumed
 }
 
 // report decodes and keeps one signer's shares; a malformed answer is

@@ -130,6 +130,10 @@ type PresignPoolStats struct {
 	// gone, or its slot is marked although the store still holds them, as
 	// after a restore from backup).
 	Discarded uint64 `json:"discarded"`
+	// Burned counts presignatures this party consumed as the initiator
+	// of an online signing that then failed: they are counted in Used
+	// too, and no signature came of them.
+	Burned uint64 `json:"burned"`
 	// Foreign counts online sessions this party refused because a signer
 	// other than the pool's initiator proposed to spend its presignatures
 	// (by mistake, or to burn them on purpose); nothing was consumed.

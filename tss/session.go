@@ -130,6 +130,8 @@ type session struct {
 	bcast        map[slot]*bcastState
 	p2p          map[slot][32]byte
 	lastProgress time.Time
+	obsRound     uint32    // the round last published, for Observer.RoundDone
+	obsStart     time.Time // when the session entered obsRound
 }
 
 // Bounds on what one sender can make one session hold. A session also
@@ -331,6 +333,9 @@ func (s *session) loop(ctx context.Context) error {
 				if err != nil {
 					return err
 				}
+				if p {
+					s.noteRound(s.runningRound())
+				}
 				progressed = progressed || p
 			}
 			if progressed {
@@ -371,6 +376,30 @@ func (s *session) publish() {
 		info.Phase = "ended"
 	}
 	s.snap.Store(info)
+	s.noteRound(info.Round)
+}
+
+// runningRound is the protocol round while the session runs, else 0.
+func (s *session) runningRound() uint32 {
+	if s.phase != phaseRunning {
+		return 0
+	}
+	return s.proto.round()
+}
+
+// noteRound reports the round the session leaves, if it left one, to the
+// engine's Observer. r is the round it is in now (0 when not running).
+// A failed session keeps its phase and round here, so the round it failed
+// in is never reported.
+func (s *session) noteRound(r uint32) {
+	if r == s.obsRound {
+		return
+	}
+	now := time.Now()
+	if s.obsRound != 0 && s.e.cfg.Observer != nil {
+		s.e.cfg.Observer.RoundDone(s.prop.Op, s.obsRound, now.Sub(s.obsStart))
+	}
+	s.obsRound, s.obsStart = r, now
 }
 
 func (s *session) timeout() time.Duration {

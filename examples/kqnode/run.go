@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/hsmshare"
 	"github.com/keyquorum/keyquorum/policy"
@@ -62,6 +64,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	sendTimeout := fs.Duration("send-timeout", transport.DefaultSendTimeout, "how long a message waits for an unreachable site")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
+	metricsListen := fs.String("metrics", "", "serve Prometheus /metrics, /healthz and /readyz on IP:PORT (loopback recommended, such as 127.0.0.1:9464; port 0 picks a free port); empty (the default): off")
+	readyPeers := fs.Int("ready-peers", 0, "/readyz: other committee members that must be reachable (0: M-1 for the key with the largest M)")
+	readyPreParams := fs.Int("ready-preparams", 0, "/readyz: pre-parameter sets that must be ready (0: not checked)")
+	readyPresigs := fs.Int("ready-presignatures", 0, "/readyz: ready presignatures every pool must hold (0: not checked)")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
@@ -75,6 +81,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if *ppTarget < 0 || *poolTarget < 0 {
 		return usageErrorf("run: --preparams-target and --pool-target must not be negative")
+	}
+	if *readyPeers < 0 || *readyPreParams < 0 || *readyPresigs < 0 {
+		return usageErrorf("run: --ready-peers, --ready-preparams and --ready-presignatures must not be negative")
+	}
+	if *metricsListen == "" && (*readyPeers != 0 || *readyPreParams != 0 || *readyPresigs != 0) {
+		return usageErrorf("run: --ready-peers, --ready-preparams and --ready-presignatures set what /readyz checks; they need --metrics")
+	}
+	if *metricsListen != "" {
+		if _, err := metricsAddr(*metricsListen); err != nil {
+			return usageErrorf("run: %v", err)
+		}
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -142,6 +159,18 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 
+	var (
+		metricsLn  net.Listener
+		metricsReg *prometheus.Registry
+	)
+	if *metricsListen != "" {
+		if metricsLn, err = listenMetrics(*metricsListen, log); err != nil {
+			return err
+		}
+		defer metricsLn.Close() // until the server owns it
+		metricsReg = newMetricsRegistry()
+	}
+
 	node, err := keyquorum.Open(ctx, keyquorum.Config{
 		HSM:             cfg.hsm(),
 		SealKeyLabel:    cfg.SealKeyLabel,
@@ -159,6 +188,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		RoundTimeout:          *roundTimeout,
 		JoinTimeout:           *joinTimeout,
 		SendTimeout:           *sendTimeout,
+		Metrics:               registerer(metricsReg),
 		Logger:                log,
 	})
 	if errors.Is(err, hsmshare.ErrStoreLocked) {
@@ -172,6 +202,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("%w: the token's identity key is peer %s, but %s was set up as %s: check the token in %s",
 			errHomeMismatch,
 			node.PartyID(), h.dir, cfg.PeerID, h.path(configFile))
+	}
+
+	var metricsSrv *metricsServer
+	if metricsLn != nil {
+		metricsSrv = serveMetrics(metricsLn, metricsReg, node, keyquorum.ReadinessConfig{
+			MinPeers: *readyPeers, MinPreParams: *readyPreParams, MinPresignatures: *readyPresigs,
+		}, log.With("component", "metrics"))
+		defer metricsSrv.close()
 	}
 
 	apiLog := log.With("component", "api")
@@ -191,12 +229,22 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	defer removeAPIFile(h, info.PID)
 
 	// One JSON line on stdout tells scripts the site is up.
-	ready, _ := json.Marshal(readyLine{Ready: true, PeerID: string(node.PartyID()), API: endpoint, Listen: node.Addrs()})
+	rl := readyLine{Ready: true, PeerID: string(node.PartyID()), API: endpoint, Listen: node.Addrs()}
+	if metricsLn != nil {
+		rl.Metrics = "http://" + metricsLn.Addr().String()
+	}
+	ready, _ := json.Marshal(rl)
 	fmt.Fprintln(stdout, string(ready))
-	log.Info("site ready", "peer_id", string(node.PartyID()), "api", endpoint, "listen", strings.Join(node.Addrs(), ","))
+	log.Info("site ready", "peer_id", string(node.PartyID()), "api", endpoint, "listen", strings.Join(node.Addrs(), ","),
+		"metrics", rl.Metrics)
 
 	err = srv.serve(ctx)
 	log.Info("stopping", "reason", context.Cause(ctx))
+	if metricsSrv != nil {
+		if merr := metricsSrv.close(); merr != nil && err == nil {
+			err = merr
+		}
+	}
 	if cerr := node.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
@@ -248,6 +296,17 @@ type readyLine struct {
 	// API is the endpoint: "unix:PATH" or "https://HOST:PORT".
 	API    string   `json:"api"`
 	Listen []string `json:"listen"`
+	// Metrics is the metrics endpoint, "http://IP:PORT", with --metrics.
+	Metrics string `json:"metrics,omitempty"`
+}
+
+// registerer is reg as a prometheus.Registerer, nil when reg is: a nil
+// *prometheus.Registry in the interface would not read as "no metrics".
+func registerer(reg *prometheus.Registry) prometheus.Registerer {
+	if reg == nil {
+		return nil
+	}
+	return reg
 }
 
 // removeAPIFile removes DIR/api.json if this process wrote it.
