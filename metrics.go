@@ -399,11 +399,11 @@ var (
 	descKeySignersUp = prometheus.NewDesc("keyquorum_key_signers_up",
 		"Committee members of the key this site can sign with now: itself and the connected ones.", []string{"key"}, nil)
 	descPresigs = prometheus.NewDesc("keyquorum_presignatures",
-		"GG20 presignatures of a pool on this site, by state: ready, reserved (by online signing in flight), making (presigning now).",
-		[]string{"key", "signers", "path", "state"}, nil)
+		"GG20 presignatures of a pool on this site (its initiator alone spends them), by state: ready, reserved (by online signing in flight), making (presigning now).",
+		[]string{"key", "signers", "path", "initiator", "state"}, nil)
 	descPresigEvents = prometheus.NewDesc("keyquorum_presignatures_events_total",
 		"Presignatures of a pool since the node opened, by event: made, used (burned included), burned (used by an online signing this site initiated that failed), discarded (by reconciliation).",
-		[]string{"key", "signers", "path", "event"}, nil)
+		[]string{"key", "signers", "path", "initiator", "event"}, nil)
 	descPreParams = prometheus.NewDesc("keyquorum_preparams",
 		"Paillier pre-parameter sets, by state: ready, generating.", []string{"state"}, nil)
 	descPreParamsTarget = prometheus.NewDesc("keyquorum_preparams_target",
@@ -478,7 +478,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			if p.Error != "" {
 				continue
 			}
-			l := []string{k.KeyID, parties(p.Signers), p.Path}
+			l := []string{k.KeyID, parties(p.Signers), p.Path, string(p.Initiator)}
 			gauge(descPresigs, float64(p.Ready), append(l, "ready")...)
 			gauge(descPresigs, float64(p.Reserved), append(l, "reserved")...)
 			gauge(descPresigs, float64(p.Making), append(l, "making")...)

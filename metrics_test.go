@@ -282,7 +282,7 @@ func checkLabels(t *testing.T, gs []prometheus.Gatherer, keyID string, committee
 					v := l.GetValue()
 					ok := false
 					switch l.GetName() {
-					case "peer", "peer_id":
+					case "peer", "peer_id", "initiator":
 						ok = members[v]
 					case "key":
 						ok = v == keyID
