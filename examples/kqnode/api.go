@@ -149,6 +149,15 @@ type signPSBTResult struct {
 	TxID         string `json:"txid"`
 	Complete     bool   `json:"complete"`
 	SignedInputs []int  `json:"signed_inputs"`
+	// VSize is the virtual size of the signed transaction, and FeeRate
+	// its fee per virtual byte; both only when Complete and every input
+	// amount is known.
+	VSize   int64   `json:"vsize,omitempty"`
+	FeeRate float64 `json:"fee_rate_sat_vb,omitempty"`
+	// Summary is what this site computed, from the PSBT alone, that it
+	// signed (wallet.Summary's stable JSON form); every site of the
+	// signer set computes and checks its own.
+	Summary json.RawMessage `json:"summary"`
 }
 
 type signEthRequest struct {
@@ -163,6 +172,9 @@ type signEthResult struct {
 	RawTx string `json:"raw_tx"`
 	Hash  string `json:"hash"`
 	From  string `json:"from"`
+	// Summary is what this site computed, from the transaction alone,
+	// that it signed (wallet.Summary's stable JSON form).
+	Summary json.RawMessage `json:"summary"`
 }
 
 // statusResult is keyquorum.Status plus what only kqnode knows.

@@ -212,23 +212,33 @@ func (f *clientFlags) parse(e *env, args []string) (*client, error) {
 	return newClient(*f.home, *f.timeout)
 }
 
-// output prints a result as JSON or as "name: value" lines.
+// output prints a result as JSON or as "name: value" lines (zero
+// omitempty fields left out), followed by the summary of what was signed
+// when the result carries one (see printSummary).
 func output(e *env, v any) error {
 	if e.json {
 		return printJSON(e.stdout, v)
 	}
 	rv := reflect.Indirect(reflect.ValueOf(v))
 	rt := rv.Type()
+	var summary json.RawMessage
 	for i := range rt.NumField() {
-		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
-		if name == "" || name == "-" {
+		name, opts, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		if name == "" || name == "-" || (opts == "omitempty" && rv.Field(i).IsZero()) {
 			continue
 		}
 		val := rv.Field(i).Interface()
+		if raw, ok := val.(json.RawMessage); ok && name == "summary" {
+			summary = raw
+			continue
+		}
 		if s, ok := val.([]string); ok {
 			val = strings.Join(s, ",")
 		}
 		fmt.Fprintf(e.stdout, "%-13s %v\n", name+":", val)
+	}
+	if len(summary) > 0 {
+		return printSummary(e.stdout, summary)
 	}
 	return nil
 }

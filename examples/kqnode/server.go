@@ -457,6 +457,11 @@ func (s *server) signPSBT(w http.ResponseWriter, r *http.Request) {
 	if res.Complete {
 		out.TxHex = hex.EncodeToString(res.RawTx)
 		out.TxID = res.Tx.TxHash().String()
+		out.VSize, out.FeeRate = feeRate(res.Tx, res.Plan.Summary)
+	}
+	if out.Summary, err = res.Plan.Summary.JSON(); err != nil {
+		s.fail(w, r, fmt.Errorf("encode the summary of the signed PSBT: %w", err))
+		return
 	}
 	writeJSON(w, 200, out)
 }
@@ -493,7 +498,13 @@ func (s *server) signEth(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, 200, signEthResult{RawTx: hex.EncodeToString(res.Raw), Hash: hex.EncodeToString(res.Hash[:]), From: res.From.Hex()})
+	summary, err := res.Summary.JSON()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("encode the summary of the signed transaction: %w", err))
+		return
+	}
+	writeJSON(w, 200, signEthResult{RawTx: hex.EncodeToString(res.Raw), Hash: hex.EncodeToString(res.Hash[:]), From: res.From.Hex(),
+		Summary: summary})
 }
 
 // audit records an API call (every call but reads) or a refused one in the
