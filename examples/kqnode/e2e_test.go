@@ -695,30 +695,25 @@ func writePeers(t *testing.T, dir string, sites []*e2eSite) string {
 	return p
 }
 
-// regtestPSBT spends a made-up 0.01 BTC output paid to addr.
+// regtestPSBT spends a made-up 0.01 BTC output paid to addr, sending
+// 0.0099 BTC to an address nobody holds a key for (kqnode example psbt's
+// transaction, without change).
 func regtestPSBT(t *testing.T, addr string) (*psbt.Packet, *wire.TxOut) {
 	t.Helper()
 	net := &chaincfg.RegressionNetParams
-	a, err := btcutil.DecodeAddress(addr, net)
+	from, err := btcutil.DecodeAddress(addr, net)
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, _ := txscript.PayToAddrScript(a)
-	prev := wire.NewMsgTx(2)
-	prev.AddTxIn(wire.NewTxIn(&wire.OutPoint{}, []byte{txscript.OP_TRUE}, nil))
-	prev.AddTxOut(wire.NewTxOut(1_000_000, script))
-	dest, _ := btcutil.DecodeAddress("bcrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqdku202", net)
-	destScript, _ := txscript.PayToAddrScript(dest)
-	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: prev.TxHash(), Index: 0}, nil, nil))
-	tx.AddTxOut(wire.NewTxOut(990_000, destScript))
-	packet, err := psbt.NewFromUnsignedTx(tx)
+	dest, err := exampleDestination("", net)
 	if err != nil {
 		t.Fatal(err)
 	}
-	packet.Inputs[0].WitnessUtxo = prev.TxOut[0]
-	packet.Inputs[0].NonWitnessUtxo = prev // every site checks the amount against it
-	return packet, prev.TxOut[0]
+	packet, err := examplePSBT(net, from, dest, 990_000, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return packet, packet.Inputs[0].WitnessUtxo
 }
 
 // auditEntries returns a site's audit entries (canonical JSON, oldest

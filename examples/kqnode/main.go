@@ -63,6 +63,7 @@ var commands = []command{
 	{"policy", "check a policy file, or evaluate one against an intent without signing", cmdPolicy},
 	{"audit", "verify, tail, export a site's audit log, or prove an entry", cmdAudit},
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
+	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},
 }
 
 func main() {
