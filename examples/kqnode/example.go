@@ -79,6 +79,7 @@ type exampleEthResult struct {
 
 func cmdExample(ctx context.Context, e *env, args []string) error {
 	const usage = "kqnode example psbt|eth-tx ... (kqnode example SUBCOMMAND -h for each)"
+	e.json = slices.Contains(args, "--json") || slices.Contains(args, "-json")
 	if len(args) == 0 {
 		return usageErrorf("example: a subcommand is required\nusage: %s", usage)
 	}
