@@ -146,7 +146,7 @@ func TestCLI_ExampleTransactionsSignedWithSummary(t *testing.T) {
 		}
 		t.Logf("sign-psbt prints:\n%s", r.stdout)
 		for _, want := range []string{
-			"complete:      true", summaryHeading, "Bitcoin transaction on regtest",
+			"complete:     true", summaryHeading, "Bitcoin transaction on regtest",
 			fmt.Sprintf("0.%08d BTC  %s", ex.FundingSat, key.BTCAddress),
 			"#0 " + dest + "  0.00050000 BTC\n",
 			fmt.Sprintf("#1 %s  0.%08d BTC  [change to this key at m]", key.BTCAddress, ex.ChangeSat),
