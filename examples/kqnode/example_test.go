@@ -109,25 +109,49 @@ func TestCLI_ExampleTransactionsSignedWithSummary(t *testing.T) {
 	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
 
 	t.Run("PSBT", func(t *testing.T) {
-		destAddr, err := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{0x11}, 20), &chaincfg.RegressionNetParams)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dest := destAddr.EncodeAddress()
-		args := []string{"example", "psbt", "--home", sc.home, "--key", key.KeyID, "--amount", "50000", "--fee", "1500", "--to", dest}
+		// The README's lines: example psbt > spend.psbt, sign-psbt --psbt @spend.psbt.
+		args := []string{"example", "psbt", "--home", sc.home, "--key", key.KeyID, "--amount", "50000"}
 		r := c.run(t, nil, args...)
 		if r.code != 0 || !strings.Contains(r.stderr, "TEST TRANSACTION") || !strings.Contains(r.stderr, "exists on no chain") {
 			t.Fatalf("example psbt: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 		}
 		file := filepath.Join(root, "spend.psbt")
-		if err := os.WriteFile(file, []byte(r.stdout), 0o600); err != nil { // > spend.psbt
+		if err := os.WriteFile(file, []byte(r.stdout), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		var ex examplePSBTResult
 		c.ok(t, nil, &ex, args...)
-		if ex.PSBT != strings.TrimSpace(r.stdout) || !ex.TestOnly || ex.From != key.BTCAddress || ex.To != dest ||
-			ex.AmountSat != 50000 || ex.FeeSat != 1500 || ex.ChangeSat != ex.FundingSat-51500 || ex.ChangeSat <= 0 {
+		if ex.PSBT != strings.TrimSpace(r.stdout) || !ex.TestOnly || ex.From != key.BTCAddress ||
+			ex.To != "bcrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqdku202" || ex.AmountSat != 50000 || ex.FeeSat != 1000 || ex.ChangeSat != ex.FundingSat-51000 {
 			t.Fatalf("example psbt --json: %+v", ex)
+		}
+		// Human output: the result lines, then the summary as text.
+		r = c.run(t, nil, "sign-psbt", "--home", sc.home, "--key", key.KeyID, "--signers", b.peerID+","+sc.peerID, "--psbt", "@"+file)
+		if r.code != 0 {
+			t.Fatalf("sign-psbt: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+		}
+		t.Logf("sign-psbt prints:\n%s", r.stdout)
+		for _, want := range []string{
+			"complete:     true", summaryHeading, "Bitcoin transaction on regtest",
+			fmt.Sprintf("0.%08d BTC  %s", ex.FundingSat, key.BTCAddress),
+			"#0 " + ex.To + "  0.00050000 BTC\n",
+			fmt.Sprintf("#1 %s  0.%08d BTC  [change to this key at m]", key.BTCAddress, ex.ChangeSat),
+			"Sent to others: 0.00050000 BTC", "Fee: 0.00001000 BTC", "fee_rate_sat_vb:",
+		} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("sign-psbt output lacks %q", want)
+			}
+		}
+
+		// --json, with --to and --fee: the summary as an object.
+		destAddr, err := btcutil.NewAddressWitnessPubKeyHash(bytes.Repeat([]byte{0x11}, 20), &chaincfg.RegressionNetParams)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dest := destAddr.EncodeAddress()
+		c.ok(t, nil, &ex, "example", "psbt", "--home", a.home, "--key", key.KeyID, "--amount", "50000", "--fee", "1500", "--to", dest)
+		if ex.From != key.BTCAddress || ex.To != dest || ex.AmountSat != 50000 || ex.FeeSat != 1500 || ex.ChangeSat != ex.FundingSat-51500 {
+			t.Fatalf("example psbt --to --fee --json: %+v", ex)
 		}
 		raw, err := base64.StdEncoding.DecodeString(ex.PSBT)
 		if err != nil {
@@ -138,28 +162,8 @@ func TestCLI_ExampleTransactionsSignedWithSummary(t *testing.T) {
 			t.Fatal(err)
 		}
 		prev := packet.Inputs[0].WitnessUtxo
-
-		// Human output: the result lines, then the summary as text.
-		r = c.run(t, nil, "sign-psbt", "--home", b.home, "--key", key.KeyID, "--psbt", "@"+file, "--signers", b.peerID+","+sc.peerID)
-		if r.code != 0 {
-			t.Fatalf("sign-psbt: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
-		}
-		t.Logf("sign-psbt prints:\n%s", r.stdout)
-		for _, want := range []string{
-			"complete:     true", summaryHeading, "Bitcoin transaction on regtest",
-			fmt.Sprintf("0.%08d BTC  %s", ex.FundingSat, key.BTCAddress),
-			"#0 " + dest + "  0.00050000 BTC\n",
-			fmt.Sprintf("#1 %s  0.%08d BTC  [change to this key at m]", key.BTCAddress, ex.ChangeSat),
-			"Sent to others: 0.00050000 BTC", "Fee: 0.00001500 BTC", "fee_rate_sat_vb:",
-		} {
-			if !strings.Contains(r.stdout, want) {
-				t.Errorf("sign-psbt output lacks %q", want)
-			}
-		}
-
-		// --json: the same summary as an object.
 		var res signPSBTResult
-		c.ok(t, nil, &res, "sign-psbt", "--home", a.home, "--key", key.KeyID, "--psbt", "@"+file, "--signers", a.peerID+","+b.peerID)
+		c.ok(t, nil, &res, "sign-psbt", "--home", a.home, "--key", key.KeyID, "--psbt", ex.PSBT, "--signers", a.peerID+","+b.peerID)
 		var s wallet.Summary
 		if err := json.Unmarshal(res.Summary, &s); err != nil || s.Bitcoin == nil {
 			t.Fatalf("summary %s: %v", res.Summary, err)
@@ -194,7 +198,7 @@ func TestCLI_ExampleTransactionsSignedWithSummary(t *testing.T) {
 
 	t.Run("Ethereum", func(t *testing.T) {
 		const to = "0x000000000000000000000000000000000000dEaD"
-		args := []string{"example", "eth-tx", "--chain-id", "1337", "--to", to, "--value", "10000000000000000", "--nonce", "4"}
+		args := []string{"example", "eth-tx", "--chain-id", "1337", "--to", to, "--value", "10000000000000000", "--nonce", "0"}
 		r := c.run(t, nil, args...)
 		if r.code != 0 || !strings.Contains(r.stderr, "unsigned EIP-1559") {
 			t.Fatalf("example eth-tx: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
@@ -214,7 +218,7 @@ func TestCLI_ExampleTransactionsSignedWithSummary(t *testing.T) {
 			t.Fatal(err)
 		}
 		if unsigned.Type() != types.DynamicFeeTxType || unsigned.ChainId().Int64() != 1337 || unsigned.To().Hex() != to ||
-			unsigned.Value().String() != "10000000000000000" || unsigned.Nonce() != 4 || unsigned.Gas() != 21000 {
+			unsigned.Value().String() != "10000000000000000" || unsigned.Nonce() != 0 || unsigned.Gas() != 21000 {
 			t.Fatalf("example eth-tx made %s", ex.Tx)
 		}
 
@@ -225,7 +229,7 @@ func TestCLI_ExampleTransactionsSignedWithSummary(t *testing.T) {
 		t.Logf("sign-eth prints:\n%s", r.stdout)
 		for _, want := range []string{
 			summaryHeading, "Ethereum eip1559 transaction on chain ID 1337", "From: " + key.ETHAddress, "To: " + to,
-			"Value: 0.01 ETH (10000000000000000 wei)", "Nonce: 4, gas limit: 21000",
+			"Value: 0.01 ETH (10000000000000000 wei)", "Nonce: 0, gas limit: 21000",
 		} {
 			if !strings.Contains(r.stdout, want) {
 				t.Errorf("sign-eth output lacks %q", want)
