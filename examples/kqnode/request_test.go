@@ -153,6 +153,10 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 	if !res.Complete {
 		t.Fatalf("request sign: %+v", res)
 	}
+	// What it prints as signed is what the approvers were shown.
+	if !bytes.Equal(res.Summary, req.Plan.Summary) {
+		t.Errorf("request sign printed the summary %s, the approved request showed %s", res.Summary, req.Plan.Summary)
+	}
 	raw, _ := hex.DecodeString(res.TxHex)
 	var tx wire.MsgTx
 	if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
