@@ -84,6 +84,9 @@ func cmdExample(ctx context.Context, e *env, args []string) error {
 		return usageErrorf("example: a subcommand is required\nusage: %s", usage)
 	}
 	switch args[0] {
+	case "-h", "-help", "--help":
+		fmt.Fprintf(e.stdout, "usage: %s\n", usage)
+		return errHelp
 	case "psbt":
 		return cmdExamplePSBT(ctx, e, args[1:])
 	case "eth-tx":

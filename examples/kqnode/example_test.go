@@ -125,6 +125,11 @@ func TestCLI_ExampleTransactionsSignedWithSummary(t *testing.T) {
 			ex.To != "bcrt1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqdku202" || ex.AmountSat != 50000 || ex.FeeSat != 1000 || ex.ChangeSat != ex.FundingSat-51000 {
 			t.Fatalf("example psbt --json: %+v", ex)
 		}
+		// A key the site does not hold.
+		eb := c.fails(t, nil, 1, codeUnknownKey, "example", "psbt", "--home", sc.home, "--key", strings.Repeat("ab", 16))
+		if !strings.Contains(eb.Error, "kqnode status --home "+sc.home) {
+			t.Errorf("unknown key: %s does not say how to list the keys", eb.Error)
+		}
 		// Human output: the result lines, then the summary as text.
 		r = c.run(t, nil, "sign-psbt", "--home", sc.home, "--key", key.KeyID, "--signers", b.peerID+","+sc.peerID, "--psbt", "@"+file)
 		if r.code != 0 {
