@@ -106,6 +106,7 @@ type poolsListResult struct {
 // cmdKeys runs keys list and keys show.
 func cmdKeys(ctx context.Context, e *env, args []string) error {
 	const usage = "kqnode keys list --home DIR [--network regtest] [--json] | kqnode keys show --home DIR --key ID [--path m/0/1] [--network regtest] [--json]"
+	e.json = wantsJSON(args)
 	if len(args) == 0 {
 		return usageErrorf("keys: a subcommand is required\nusage: %s", usage)
 	}
@@ -206,6 +207,7 @@ func cmdKeysShow(ctx context.Context, e *env, args []string) error {
 
 func cmdPools(ctx context.Context, e *env, args []string) error {
 	const usage = "kqnode pools list --home DIR [--key ID] [--json]"
+	e.json = wantsJSON(args)
 	if len(args) == 0 {
 		return usageErrorf("pools: a subcommand is required\nusage: %s", usage)
 	}
