@@ -203,6 +203,8 @@ func refusalReason(err error) string {
 		return "unknown_key"
 	case errors.Is(err, tss.ErrPresignatureUsed):
 		return "presignature_used"
+	case errors.Is(err, tss.ErrNotYourPresignature):
+		return "not_your_presignature"
 	case errors.Is(err, tss.ErrNoPresignature):
 		return "no_presignature"
 	case errors.Is(err, tss.ErrEngineClosed):

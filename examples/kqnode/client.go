@@ -199,9 +199,7 @@ func newClientFlags(name, synopsis string) *clientFlags {
 
 func (f *clientFlags) parse(e *env, args []string) (*client, error) {
 	// Known before parsing, so that a flag error is reported as JSON too.
-	e.json = slices.ContainsFunc(args, func(a string) bool {
-		return a == "--json" || a == "-json" || a == "--json=true" || a == "-json=true"
-	})
+	e.json = wantsJSON(args)
 	if err := f.flagSet.parse(args, e.stdout); err != nil {
 		return nil, err
 	}
@@ -210,6 +208,14 @@ func (f *clientFlags) parse(e *env, args []string) (*client, error) {
 		return nil, usageErrorf("%s: --home is required\nusage: %s", f.Name(), f.synopsis)
 	}
 	return newClient(*f.home, *f.timeout)
+}
+
+// wantsJSON reports whether args ask for --json, so that a usage error
+// found before the flags are parsed is reported as JSON too.
+func wantsJSON(args []string) bool {
+	return slices.ContainsFunc(args, func(a string) bool {
+		return a == "--json" || a == "-json" || a == "--json=true" || a == "-json=true"
+	})
 }
 
 // output prints a result as JSON or as "name: value" lines (zero

@@ -11,6 +11,8 @@
 //	kqnode policy   check --policy FILE | test --policy FILE --home DIR --key ID ...
 //	kqnode audit    verify|tail|export|prove --home DIR ...
 //	kqnode status   --home DIR [--json]
+//	kqnode keys     list|show --home DIR [--key ID] [--path m/0/1] [--network regtest] [--json]
+//	kqnode pools    list --home DIR [--key ID] [--json]
 //
 // init sets up a site's home directory and HSM keys; run is the site's
 // daemon (libp2p, pre-parameter and presignature pools, and a control API on
@@ -63,6 +65,8 @@ var commands = []command{
 	{"policy", "check a policy file, or evaluate one against an intent without signing", cmdPolicy},
 	{"audit", "verify, tail, export a site's audit log, or prove an entry", cmdAudit},
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
+	{"keys", "list the site's keys, or show one with its addresses and xpub at a path", cmdKeys},
+	{"pools", "list the site's presignature pools, its own and those it holds for others", cmdPools},
 	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},
 }
 
