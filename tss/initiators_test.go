@@ -110,7 +110,7 @@ func TestGG20_SpendingAnotherInitiatorsPresignatureIsRefused(t *testing.T) {
 	prop := tss.Proposal{Version: 1, Op: tss.OpOnline, Initiator: b.ID, KeyID: info.ID, Parties: tss.SortParties(signers),
 		Payload: append(append([]byte{0, 0, 0, 1}, idb...), d[:]...)}
 	rand.Read(prop.Nonce[:])
-	answer := proposeRaw(t, ctx, b, a.ID, &prop)
+	answer := proposeRaw(t, ctx, b, []tss.PartyID{a.ID}, &prop)
 	if answer.Type != tss.MsgRefuse || !strings.HasPrefix(string(answer.Payload), "not_your_presignature\n") {
 		t.Fatalf("a answered b's proposal to spend a's presignature with %s %q, want a not_your_presignature refusal", answer.Type, answer.Payload)
 	}
@@ -129,16 +129,16 @@ func TestGG20_SpendingAnotherInitiatorsPresignatureIsRefused(t *testing.T) {
 	verifyBoth(t, info.PublicKey, d[:], sig)
 }
 
-// proposeRaw sends prop from as (whose engine is stopped) to one party and
-// returns that party's first answer.
-func proposeRaw(t *testing.T, ctx context.Context, as *testParty, to tss.PartyID, prop *tss.Proposal) *tss.Message {
+// proposeRaw sends prop from as (whose engine is stopped) to the parties
+// to and returns the first answer.
+func proposeRaw(t *testing.T, ctx context.Context, as *testParty, to []tss.PartyID, prop *tss.Proposal) *tss.Message {
 	t.Helper()
 	payload, err := json.Marshal(prop)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sid := prop.SessionID()
-	if err := as.Endpoint.Send(ctx, &tss.Message{Session: sid, Type: tss.MsgPropose, From: as.ID, To: []tss.PartyID{to}, Payload: payload}); err != nil {
+	if err := as.Endpoint.Send(ctx, &tss.Message{Session: sid, Type: tss.MsgPropose, From: as.ID, To: to, Payload: payload}); err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -146,7 +146,7 @@ func proposeRaw(t *testing.T, ctx context.Context, as *testParty, to tss.PartyID
 	for {
 		in, err := as.Endpoint.Receive(rctx)
 		if err != nil {
-			t.Fatalf("no answer to the proposal: %v", err)
+			t.Fatalf("no answer to the proposal from %s: %v", as.ID, err)
 		}
 		if in.Session == sid {
 			return in

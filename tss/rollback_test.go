@@ -30,26 +30,7 @@ func replayOnline(t *testing.T, ctx context.Context, as *testParty, recorded *ts
 	}
 	copy(prop.Payload[4+32:], digest[:])
 	prop.Nonce[0] ^= 0xff
-	payload, err := json.Marshal(&prop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sid := prop.SessionID()
-	m := &tss.Message{Session: sid, Type: tss.MsgPropose, From: as.ID, To: recorded.To, Payload: payload}
-	if err := as.Endpoint.Send(ctx, m); err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		in, err := as.Endpoint.Receive(rctx)
-		if err != nil {
-			t.Fatalf("no answer to the replayed proposal: %v", err)
-		}
-		if in.Session == sid {
-			return in
-		}
-	}
+	return proposeRaw(t, ctx, as, recorded.To, &prop)
 }
 
 // TestGG20_RestoredStoreCannotReleaseASecondShare is the restore attack: a

@@ -61,8 +61,7 @@ func TestCLI_OneSiteDown(t *testing.T) {
 		start(s)
 	}
 	a, b, sc := sites[0], sites[1], sites[2]
-	var key keygenResult
-	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	key := keygen2of3(t, c, a, b, sc)
 	// Three presignatures for each site of every pair, in its own pool:
 	// sign, sign-psbt and sign-eth from that site use one each (auto takes
 	// GG20 when it can).

@@ -296,8 +296,7 @@ func TestCLI_EndToEnd(t *testing.T) {
 	}
 	homes := []string{a.home, b.home, sc.home}
 
-	var key keygenResult
-	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	key := keygen2of3(t, c, a, b, sc)
 	if len(key.KeyID) != 32 || len(key.PublicKey) != 66 || !strings.HasPrefix(key.BTCAddress, "bcrt1q") ||
 		!strings.HasPrefix(key.ETHAddress, "0x") || key.Threshold != 2 || len(key.Parties) != 3 {
 		t.Fatalf("keygen: %+v", key)
@@ -734,6 +733,15 @@ func auditEntries(t *testing.T, c cli, home string) []string {
 }
 
 // buildCLI builds kqnode and returns it with a fresh root directory.
+// keygen2of3 has site a propose a 2-of-3 key of a, b and c and returns
+// it.
+func keygen2of3(t *testing.T, c cli, a, b, sc *e2eSite) keygenResult {
+	t.Helper()
+	var key keygenResult
+	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	return key
+}
+
 func buildCLI(ctx context.Context, t *testing.T) (cli, string) {
 	t.Helper()
 	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)

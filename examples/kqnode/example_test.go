@@ -105,8 +105,7 @@ func TestCLI_ExampleTransactionsSignedWithSummary(t *testing.T) {
 	a, b, sc := sites[0], sites[1], sites[2]
 	cluster := proctest.New(t)
 	runSites(ctx, t, c, cluster, writePeers(t, root, sites), testPolicyFile(t), sites)
-	var key keygenResult
-	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	key := keygen2of3(t, c, a, b, sc)
 
 	t.Run("PSBT", func(t *testing.T) {
 		// The README's lines: example psbt > spend.psbt, sign-psbt --psbt @spend.psbt.

@@ -116,8 +116,7 @@ func TestCLI_KeysAndPools(t *testing.T) {
 	cluster := proctest.New(t)
 	runSites(ctx, t, c, cluster, writeNamedPeers(t, root, sites), testPolicyFile(t), sites)
 
-	var key keygenResult
-	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	key := keygen2of3(t, c, a, b, sc)
 	// The committee in the order the site lists it (by peer ID), by name.
 	byID := map[string]string{a.peerID: "site-a", b.peerID: "site-b", sc.peerID: "site-c"}
 	var names []string

@@ -87,8 +87,7 @@ func TestCLI_RequestWorkflow(t *testing.T) {
 	}
 	runSites(ctx, t, c, proctest.New(t), peerFile, policyFile, sites,
 		"--join-timeout", "5s", "--send-timeout", "5s", "--round-timeout", "1m")
-	var key keygenResult
-	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	key := keygen2of3(t, c, a, b, sc)
 
 	packet, prev := regtestPSBT(t, key.BTCAddress)
 	var buf bytes.Buffer

@@ -31,8 +31,7 @@ func TestCLI_StopByPIDAndRestart(t *testing.T) {
 	cluster := proctest.New(t)
 	runSites(ctx, t, c, cluster, writeNamedPeers(t, root, sites), testPolicyFile(t), sites)
 
-	var key keygenResult
-	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	key := keygen2of3(t, c, a, b, sc)
 	var made presignResult
 	c.ok(t, nil, &made, "presign", "--home", a.home, "--key", key.KeyID, "--count", "3", "--signers", a.peerID+","+b.peerID)
 	var before statusResult

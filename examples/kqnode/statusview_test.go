@@ -52,8 +52,7 @@ func TestCLI_HumanStatus(t *testing.T) {
 	cluster := proctest.New(t)
 	runSites(ctx, t, c, cluster, writeNamedPeers(t, root, sites), testPolicyFile(t), sites)
 
-	var key keygenResult
-	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
+	key := keygen2of3(t, c, a, b, sc)
 	packet, _ := regtestPSBT(t, key.BTCAddress)
 	var buf bytes.Buffer
 	if err := packet.Serialize(&buf); err != nil {
