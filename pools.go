@@ -33,14 +33,8 @@ type poolRegistry struct {
 	maxPerRemote int
 
 	mu      sync.Mutex
-	specs   map[string]pooled
+	specs   map[string]tss.PoolSpec // by poolName; Initiator is the site whose session created it
 	running map[string]bool
-}
-
-// pooled is one recorded pool; spec.Initiator is the site whose session
-// created it.
-type pooled struct {
-	spec tss.PoolSpec
 }
 
 // errPoolLimit means a pool was not recorded because its key or its
@@ -70,7 +64,7 @@ type poolRecord struct {
 
 func loadPools(ctx context.Context, st tss.Store, self tss.PartyID, maxPerKey, maxPerRemote int) (*poolRegistry, error) {
 	r := &poolRegistry{store: st, self: self, maxPerKey: maxPerKey, maxPerRemote: maxPerRemote,
-		specs: make(map[string]pooled), running: make(map[string]bool)}
+		specs: make(map[string]tss.PoolSpec), running: make(map[string]bool)}
 	data, _, err := st.Get(ctx, kindNode, idPools)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
@@ -89,7 +83,7 @@ func loadPools(ctx context.Context, st tss.Store, self tss.PartyID, maxPerKey, m
 			rec.Initiator = self
 		}
 		s := tss.PoolSpec{KeyID: rec.KeyID, Signers: tss.SortParties(rec.Signers), Path: rec.Path, Initiator: rec.Initiator}
-		r.specs[poolName(s)] = pooled{spec: s}
+		r.specs[poolName(s)] = s
 	}
 	return r, nil
 }
@@ -110,10 +104,10 @@ func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec, initiator tss
 	if initiator != r.self {
 		perKey, perInitiator := 0, 0
 		for _, p := range r.specs {
-			if p.spec.KeyID == spec.KeyID {
+			if p.KeyID == spec.KeyID {
 				perKey++
 			}
-			if p.spec.Initiator == initiator {
+			if p.Initiator == initiator {
 				perInitiator++
 			}
 		}
@@ -124,10 +118,10 @@ func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec, initiator tss
 			return false, fmt.Errorf("%w: %s initiated %d pools, the most MaxPoolsPerInitiator allows", errPoolLimit, initiator, perInitiator)
 		}
 	}
-	r.specs[name] = pooled{spec: spec}
+	r.specs[name] = spec
 	recs := make([]poolRecord, 0, len(r.specs))
 	for _, p := range r.sortedLocked() {
-		recs = append(recs, poolRecord{KeyID: p.spec.KeyID, Signers: p.spec.Signers, Path: p.spec.Path, Initiator: p.spec.Initiator})
+		recs = append(recs, poolRecord{KeyID: p.KeyID, Signers: p.Signers, Path: p.Path, Initiator: p.Initiator})
 	}
 	data, err := json.Marshal(recs)
 	if err != nil {
@@ -142,23 +136,19 @@ func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec, initiator tss
 	return true, nil
 }
 
-func (r *poolRegistry) sortedLocked() []pooled {
-	out := make([]pooled, 0, len(r.specs))
+func (r *poolRegistry) sortedLocked() []tss.PoolSpec {
+	out := make([]tss.PoolSpec, 0, len(r.specs))
 	for _, p := range r.specs {
 		out = append(out, p)
 	}
-	slices.SortFunc(out, func(a, b pooled) int { return strings.Compare(poolName(a.spec), poolName(b.spec)) })
+	slices.SortFunc(out, func(a, b tss.PoolSpec) int { return strings.Compare(poolName(a), poolName(b)) })
 	return out
 }
 
 func (r *poolRegistry) list() []tss.PoolSpec {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []tss.PoolSpec
-	for _, p := range r.sortedLocked() {
-		out = append(out, p.spec)
-	}
-	return out
+	return r.sortedLocked()
 }
 
 // startOnce reports whether the caller should start maintaining spec.
