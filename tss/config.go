@@ -95,6 +95,16 @@ type Config struct {
 	// quickly. It is not called for failed sessions nor for GG20 online
 	// signing.
 	Completed func(ctx context.Context, p *Proposal)
+	// Presignatures, if set, is told of every change to this party's
+	// presignatures (made, used, burned, discarded, retired; see
+	// PresignatureEvent), for an audit trail. For PresignaturesUsed it
+	// runs after they are marked used in the HSM ledger and before any
+	// signature share made with them leaves this party: if it returns an
+	// error, the session fails with ErrNotRecorded and no share is sent
+	// (the presignatures stay used up). Errors for the other changes are
+	// logged. It runs on the engine's goroutines, may block for a durable
+	// write, and must not call the Engine.
+	Presignatures func(ctx context.Context, ev PresignatureEvent) error
 	// Observer, if set, is told of every session's end, of every protocol
 	// round this party leaves and of every proposal it refuses, for
 	// metrics. Default: none.

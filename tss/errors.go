@@ -47,6 +47,11 @@ var (
 	ErrNoLedger = errors.New("tss: no presignature ledger")
 	// ErrPolicy means a party's Policy refused the session.
 	ErrPolicy = errors.New("tss: refused by policy")
+	// ErrNotRecorded means a party consumed presignatures but its
+	// Config.Presignatures hook could not record their use (for example
+	// its audit log cannot append), so it sent no signature share: the
+	// presignatures are used up and no signature came of them.
+	ErrNotRecorded = errors.New("tss: presignature use not recorded")
 )
 
 // refusalCodes name, on the wire, the sentinel a refusal stems from, so the
@@ -58,6 +63,7 @@ var refusalCodes = []struct {
 	{"unknown_key", ErrUnknownKey},
 	{"not_in_committee", ErrNotInCommittee},
 	{"policy", ErrPolicy},
+	{"not_recorded", ErrNotRecorded},
 	{"no_preparams", ErrNoPreParams},
 	{"no_presignature", ErrNoPresignature},
 	{"presignature_used", ErrPresignatureUsed},

@@ -99,6 +99,9 @@ func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature
 			e.presigs.mu.Lock()
 			e.presigs.stats(pool).Burned += uint64(burned)
 			e.presigs.mu.Unlock()
+			ev := op.event(PresignaturesBurned)
+			ev.Reason = err.Error()
+			_ = e.presigEvent(context.WithoutCancel(ctx), ev)
 		}
 		return nil, err
 	}
@@ -139,6 +142,7 @@ type onlineRequest struct {
 	ids     []string
 	digests [][32]byte
 	pool    string
+	epoch   uint64
 	pub     *secp256k1.PublicKey
 	tweak   *big.Int
 	order   []PartyID // signers in presignature order (by share ID)
@@ -222,7 +226,7 @@ func (e *Engine) checkOnline(ctx context.Context, prop *Proposal) (*onlineReques
 	r.order = slices.Clone(prop.Parties)
 	slices.SortFunc(r.order, func(a, b PartyID) int { return km.shareIDs[a].Cmp(km.shareIDs[b]) })
 	// The presignatures must come from the proposer's own pool.
-	r.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path, Initiator: prop.Initiator}.poolKey(km.info.Epoch)
+	r.pool, r.epoch = prop.poolSpec().poolKey(km.info.Epoch), km.info.Epoch
 	if err := e.checkOwner(ctx, r.pool, ids, prop.Initiator); err != nil {
 		return nil, err
 	}
@@ -312,7 +316,37 @@ func (o *onlineSession) respond(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	clearStored(sts)
+	// Recorded before the shares leave this party, or they do not leave.
+	if err := o.e.presigEvent(ctx, o.event(PresignaturesUsed)); err != nil {
+		clearShares(shares)
+		return nil, o.notRecorded(err)
+	}
 	return encodeShares(shares), nil
+}
+
+// event describes the session's presignatures for Config.Presignatures.
+func (o *onlineSession) event(c PresignatureChange) PresignatureEvent {
+	ev := PresignatureEvent{Change: c, Session: o.prop.SessionID(), Spec: o.prop.poolSpec()}
+	if o.req != nil {
+		ev.Pool, ev.Epoch, ev.IDs, ev.Digests = o.req.pool, o.req.epoch, o.req.ids, o.req.digests
+	}
+	return ev
+}
+
+// notRecorded is the error of a session whose presignature use could not
+// be recorded.
+func (o *onlineSession) notRecorded(err error) error {
+	return fmt.Errorf("%w: %s consumed %d presignatures but could not record their use, so it made no signature with them (%w); fix what keeps it from recording, then sign again",
+		ErrNotRecorded, o.e.net.Self(), len(o.req.ids), err)
+}
+
+// clearShares zeroes signature shares that will not be sent.
+func clearShares(shares []*big.Int) {
+	for _, s := range shares {
+		if s != nil {
+			s.SetInt64(0)
+		}
+	}
 }
 
 // finish, on the initiator, consumes the presignatures and computes its
@@ -326,6 +360,14 @@ func (o *onlineSession) finish(ctx context.Context) ([]byte, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if err := o.e.presigEvent(ctx, o.event(PresignaturesUsed)); err != nil {
+		clearStored(sts)
+		clearShares(own)
+		o.mu.Lock()
+		o.consumed = len(o.req.ids)
+		o.mu.Unlock()
+		return nil, o.notRecorded(err)
 	}
 	o.mu.Lock()
 	o.sts, o.own, o.consumed = sts, own, len(sts)

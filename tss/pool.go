@@ -178,7 +178,7 @@ func (e *Engine) reconcileOnce(ctx context.Context, spec PoolSpec) (int, error) 
 			drop = append(drop, id)
 		}
 	}
-	return e.discardIdle(ctx, pool, drop)
+	return e.discardIdle(ctx, pool, drop, prop, km.info.Epoch)
 }
 
 // heldIDs lists every presignature of pool this party holds, reserved or not.
@@ -193,8 +193,9 @@ func (e *Engine) heldIDs(ctx context.Context, pool string) ([]string, error) {
 }
 
 // discardIdle discards the given presignatures except those an online
-// session has reserved (it is about to consume them anyway).
-func (e *Engine) discardIdle(ctx context.Context, pool string, ids []string) (int, error) {
+// session has reserved (it is about to consume them anyway), for the
+// reconciliation session prop.
+func (e *Engine) discardIdle(ctx context.Context, pool string, ids []string, prop *Proposal, epoch uint64) (int, error) {
 	x := e.presigs
 	x.mu.Lock()
 	ids = slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return x.inUse[id] })
@@ -206,6 +207,8 @@ func (e *Engine) discardIdle(ctx context.Context, pool string, ids []string) (in
 		return 0, err
 	}
 	e.log.Info("discarded presignatures not held by every signer", "count", len(ids))
+	_ = e.presigEvent(ctx, PresignatureEvent{Change: PresignaturesDiscarded, Session: prop.SessionID(), Pool: pool,
+		Spec: prop.poolSpec(), Epoch: epoch, IDs: ids, Reason: "reconciliation: another signer does not hold them"})
 	return len(ids), nil
 }
 
@@ -240,6 +243,7 @@ type reconcileSession struct {
 	// set by check
 	theirs []string // the initiator's IDs
 	pool   string
+	epoch  uint64
 
 	replies map[PartyID][]string // at the initiator: each signer's reply
 }
@@ -271,7 +275,7 @@ func (c *reconcileSession) check(ctx context.Context) error {
 		}
 	}
 	c.theirs = theirs
-	c.pool = PoolSpec{KeyID: prop.KeyID, Signers: prop.Parties, Path: prop.Path, Initiator: prop.Initiator}.poolKey(km.info.Epoch)
+	c.pool, c.epoch = prop.poolSpec().poolKey(km.info.Epoch), km.info.Epoch
 	return nil
 }
 
@@ -298,7 +302,7 @@ func (c *reconcileSession) respond(ctx context.Context) ([]byte, error) {
 			drop = append(drop, id)
 		}
 	}
-	if _, err := c.e.discardIdle(ctx, c.pool, drop); err != nil {
+	if _, err := c.e.discardIdle(ctx, c.pool, drop, c.prop, c.epoch); err != nil {
 		return nil, err
 	}
 	return encodeIDs(both), nil

@@ -3,6 +3,7 @@ package tss
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/big"
 	"slices"
@@ -284,9 +285,16 @@ func (p *presignSession) finish(ctx context.Context) ([]byte, error) {
 		}
 		pss = append(pss, ps)
 	}
+	ids := make([]string, len(pss))
+	for i, ps := range pss {
+		id := ps.ID()
+		ids[i] = hex.EncodeToString(id[:])
+	}
 	if err := p.e.storeBatch(ctx, p.pool, p.prop.KeyID, p.epoch, pss); err != nil {
 		return nil, err
 	}
+	_ = p.e.presigEvent(ctx, PresignatureEvent{Change: PresignaturesMade, Session: p.prop.SessionID(), Pool: p.pool,
+		Spec: p.prop.poolSpec(), Epoch: p.epoch, IDs: ids})
 	return nil, nil
 }
 

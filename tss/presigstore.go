@@ -204,6 +204,10 @@ func (e *Engine) loadPool(ctx context.Context, pool string) error {
 			clear(data)
 			e.log.Warn("discarding presignatures whose ledger is gone from the HSM: they were used up, or the store was restored from a backup", "batch", rec, "count", len(b.entries))
 			x.stats(pool).Discarded += uint64(len(b.entries))
+			ev := PresignatureEvent{Change: PresignaturesDiscarded, Pool: pool, Spec: PoolSpec{KeyID: b.keyID}, Epoch: b.epoch,
+				IDs: batchIDs(b), Reason: "their batch's ledger is gone from the HSM: they were used up, or the store was restored from a backup"}
+			// Reported outside x.mu, which the caller holds.
+			e.background(func(ctx context.Context) { _ = e.presigEvent(ctx, ev) })
 			retire = append(retire, rec)
 			continue
 		case err != nil:
@@ -632,32 +636,34 @@ func (e *Engine) discard(ctx context.Context, pool string, ids []string) error {
 // commits, presignatures of the old committee's shares must never be used:
 // their batches' records and ledgers are deleted, so even a restored copy
 // of the store cannot bring them back. It returns how many it deleted.
-func (e *Engine) retireKeyPresignatures(ctx context.Context, keyID string, keep uint64) (int, error) {
+// The returned events describe the deleted batches, also on error.
+func (e *Engine) retireKeyPresignatures(ctx context.Context, keyID string, keep uint64) (int, []PresignatureEvent, error) {
 	recs, err := e.cfg.Store.List(ctx, kindPresig)
 	if err != nil {
-		return 0, fmt.Errorf("tss: list presignatures: %w", err)
+		return 0, nil, fmt.Errorf("tss: list presignatures: %w", err)
 	}
 	x := e.presigs
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	n := 0
+	var evs []PresignatureEvent
 	for _, rec := range recs {
 		data, b, err := e.readBatch(ctx, rec)
 		if errors.Is(err, errOldBatch) {
 			if err := e.retireBatch(ctx, rec); err != nil {
-				return n, err
+				return n, evs, err
 			}
 			continue
 		}
 		if err != nil {
-			return n, err
+			return n, evs, err
 		}
 		clear(data)
 		if b.keyID != keyID || b.epoch == keep {
 			continue
 		}
 		if err := e.retireBatch(ctx, rec); err != nil {
-			return n, err
+			return n, evs, err
 		}
 		for _, en := range b.entries {
 			if ref, ok := x.where[en.id]; ok && ref.rec == rec {
@@ -672,8 +678,19 @@ func (e *Engine) retireKeyPresignatures(ctx context.Context, keyID string, keep 
 		})
 		delete(x.left, rec)
 		n += len(b.entries)
+		evs = append(evs, PresignatureEvent{Change: PresignaturesRetired, Pool: pool, Spec: PoolSpec{KeyID: b.keyID}, Epoch: b.epoch,
+			IDs: batchIDs(b), Reason: "a reshare of the key committed"})
 	}
-	return n, nil
+	return n, evs, nil
+}
+
+// batchIDs lists the IDs of a batch's presignatures.
+func batchIDs(b *batch) []string {
+	ids := make([]string, len(b.entries))
+	for i, en := range b.entries {
+		ids[i] = en.id
+	}
+	return ids
 }
 
 // readyIDs lists the unreserved presignatures of pool.

@@ -570,7 +570,10 @@ func (e *Engine) applyCommit(ctx context.Context, keyID string, epoch uint64) er
 // retireOldPresignatures deletes the presignatures of keyID made under any
 // epoch but keep (0: all), once the reshare to keep has committed.
 func (e *Engine) retireOldPresignatures(ctx context.Context, keyID string, keep uint64) error {
-	n, err := e.retireKeyPresignatures(ctx, keyID, keep)
+	n, evs, err := e.retireKeyPresignatures(ctx, keyID, keep)
+	for _, ev := range evs {
+		_ = e.presigEvent(ctx, ev)
+	}
 	if err != nil {
 		return fmt.Errorf("tss: delete presignatures of key %s from before the reshare: %w", keyID, err)
 	}
