@@ -36,7 +36,12 @@ const (
 	auditSignResult    = "sign.result"
 	auditSessionDone   = "session.done"
 	auditKeygen        = "key.generated"
+	auditOpFailed      = "op.failed"
 )
+
+// Presignature entries: "presig." followed by the tss.PresignatureChange
+// (made, used, burned, discarded, retired), one entry per batch.
+const auditPresig = "presig."
 
 // AuditOrigin is the origin (the name in its checkpoints) of the audit log
 // of the site with party ID party.
@@ -179,4 +184,73 @@ func (n *Node) RecordAudit(ctx context.Context, typ string, fields map[string]st
 		f[k] = v
 	}
 	return n.record(ctx, typ, f)
+}
+
+// presignatures is the engine's Config.Presignatures hook: every change to
+// this site's presignatures becomes an entry naming the session, pool, key,
+// signers, initiator and the presignature IDs (hashes of public values,
+// never secret). The use of presignatures is recorded durably before this
+// site's signature shares made with them leave it: an error stops the
+// session. The other changes have happened already; a failure to record
+// them makes the log unhealthy, so the next signing is refused.
+func (n *Node) presignatures(ctx context.Context, ev tss.PresignatureEvent) error {
+	fields := map[string]string{"pool": ev.Pool, "key_id": ev.Spec.KeyID, "signers": parties(ev.Spec.Signers),
+		"path": ev.Spec.Path, "initiator": string(ev.Spec.Initiator), "epoch": strconv.FormatUint(ev.Epoch, 10),
+		"count": strconv.Itoa(len(ev.IDs)), "presignatures": idList(ev.IDs), "reason": truncateField(ev.Reason)}
+	if ev.Session != (tss.SessionID{}) {
+		fields["session"] = hex.EncodeToString(ev.Session[:])
+	}
+	if len(ev.Digests) > 0 {
+		fields["digests"] = hexList(ev.Digests)
+	}
+	typ := auditPresig + string(ev.Change)
+	if ev.Change == tss.PresignaturesUsed {
+		return n.record(ctx, typ, fields)
+	}
+	n.recordQuiet(typ, fields)
+	return nil
+}
+
+// idList lists hex IDs; a list too long for one field is named by its
+// count and the SHA-256 of the IDs in order, as hexList does.
+func idList(ids []string) string {
+	if len(ids) > 60 {
+		h := sha256.New()
+		for _, id := range ids {
+			b, _ := hex.DecodeString(id)
+			h.Write(b)
+		}
+		return fmt.Sprintf("%d ids, sha256 %x", len(ids), h.Sum(nil))
+	}
+	return strings.Join(ids, ",")
+}
+
+// operationFailed records an operation started here that failed, with who
+// is to blame when the error says: the culprits of an abort, the parties
+// a timeout waited for or that could not be reached, the site that
+// refused.
+func (n *Node) operationFailed(o Operation, err error) {
+	fields := map[string]string{"op": o.Kind, "op_id": strconv.FormatUint(o.ID, 10), "key_id": o.KeyID,
+		"parties": parties(o.Parties), "error": truncateField(err.Error())}
+	if o.Parent != 0 {
+		fields["parent"] = strconv.FormatUint(o.Parent, 10)
+	}
+	var culprit *tss.CulpritError
+	var timeout *tss.RoundTimeoutError
+	var refused *tss.RefusedError
+	var unreachable *tss.UnreachableError
+	switch {
+	case errors.As(err, &culprit):
+		fields["culprits"] = parties(culprit.Parties)
+		fields["round"] = strconv.FormatUint(uint64(culprit.Round), 10)
+	case errors.As(err, &timeout):
+		fields["missing"] = parties(timeout.Parties)
+		fields["session"] = hex.EncodeToString(timeout.Session[:])
+		fields["round"] = strconv.FormatUint(uint64(timeout.Round), 10)
+	case errors.As(err, &unreachable):
+		fields["missing"] = parties(unreachable.Parties)
+	case errors.As(err, &refused):
+		fields["refused_by"] = string(refused.Party)
+	}
+	n.recordQuiet(auditOpFailed, fields)
 }

@@ -323,6 +323,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, started: time.Now(), ops: newOperations()}
+	n.ops.failed = n.operationFailed
 	defer func() {
 		if err != nil {
 			n.release()
@@ -433,7 +434,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.eng, err = tss.New(tss.Config{
 		Network: n.net, Store: n.store, PreParams: n.prepool, Policy: n.policy, Completed: n.completed,
-		Observer: observer, RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,
+		Presignatures: n.presignatures,
+		Observer:      observer, RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,
 		Logger: n.log.With("component", "engine"), Rand: n.rand,
 	})
 	if err != nil {

@@ -31,6 +31,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/audit"
 	"github.com/keyquorum/keyquorum/hsmshare"
 	"github.com/keyquorum/keyquorum/internal/fixtures"
 	"github.com/keyquorum/keyquorum/internal/softhsm"
@@ -337,6 +338,46 @@ func TestNode_ThreeSites(t *testing.T) {
 		}
 	})
 
+	t.Run("AuditLogsTracePresignatures", func(t *testing.T) {
+		// Both signers logged the batch a made and each use of it, with
+		// the same presignature IDs, and b logged each use after it
+		// authorized the session and before its share left it.
+		ea, eb := auditEntries(t, ctx, a), auditEntries(t, ctx, b)
+		made := func(es []audit.Entry) audit.Entry {
+			t.Helper()
+			m := entriesOf(es, "presig.made", nil)
+			if len(m) != 1 || m[0].Fields["count"] != "2" || m[0].Fields["initiator"] != string(a.id) ||
+				m[0].Fields["signers"] != string(a.id)+","+string(b.id) || m[0].Fields["session"] == "" {
+				t.Fatalf("presig.made entries: %v", m)
+			}
+			return m[0]
+		}
+		madeA, madeB := made(ea), made(eb)
+		if madeA.Fields["presignatures"] != madeB.Fields["presignatures"] || madeA.Fields["pool"] != madeB.Fields["pool"] {
+			t.Fatalf("a and b logged different batches: %s, %s", madeA.JSON(), madeB.JSON())
+		}
+		ids := strings.Split(madeA.Fields["presignatures"], ",")
+		usedA, usedB := entriesOf(ea, "presig.used", nil), entriesOf(eb, "presig.used", nil)
+		if len(usedA) != 2 || len(usedB) != 2 {
+			t.Fatalf("presig.used: a %d, b %d entries; want 2 each", len(usedA), len(usedB))
+		}
+		for i := range usedB {
+			ua, ub := usedA[i], usedB[i]
+			if ua.Fields["presignatures"] != ids[i] || ub.Fields["presignatures"] != ids[i] || ua.Fields["session"] != ub.Fields["session"] {
+				t.Fatalf("use %d: a %s, b %s; want presignature %s on both", i, ua.JSON(), ub.JSON(), ids[i])
+			}
+			auth := entriesOf(eb, "sign.authorize", map[string]string{"session": ub.Fields["session"]})
+			if len(auth) != 1 || auth[0].Seq >= ub.Seq {
+				t.Fatalf("b's authorization of session %s: %v, want one before its presig.used (entry %d)", ub.Fields["session"], auth, ub.Seq)
+			}
+		}
+		// a's own refusal to sign GG20 for b's empty pool is b's failed
+		// operation.
+		if f := entriesOf(eb, "op.failed", map[string]string{"op": "sign"}); len(f) == 0 || !strings.Contains(f[len(f)-1].Fields["error"], "no presignature") {
+			t.Fatalf("b's failed GG20 signing is not in its log: %v", f)
+		}
+	})
+
 	t.Run("DerivedPath", func(t *testing.T) {
 		digest := sha256.Sum256([]byte("child key"))
 		sig, err := c.node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest, Path: "m/0/1",
@@ -518,6 +559,10 @@ func TestNode_ThreeSites(t *testing.T) {
 			t.Fatalf("error is neither a round timeout nor unreachable: %v", err)
 		}
 		t.Logf("with c down: %v", err)
+		failed := entriesOf(auditEntries(t, ctx, a), "op.failed", nil)
+		if len(failed) == 0 || !strings.Contains(failed[len(failed)-1].Fields["missing"], string(c.id)) {
+			t.Fatalf("a's log does not name the missing site %s: %v", c.id, failed)
+		}
 	})
 
 	t.Run("RestartKeepsSharesAndRefillsPools", func(t *testing.T) {
@@ -715,4 +760,29 @@ func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// auditEntries returns every entry of s's audit log.
+func auditEntries(t *testing.T, ctx context.Context, s *site) []audit.Entry {
+	t.Helper()
+	es, err := s.node.AuditLog().Tail(ctx, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return es
+}
+
+// entriesOf returns the entries of type typ whose fields include want.
+func entriesOf(es []audit.Entry, typ string, want map[string]string) []audit.Entry {
+	var out []audit.Entry
+	for _, e := range es {
+		ok := e.Type == typ
+		for k, v := range want {
+			ok = ok && e.Fields[k] == v
+		}
+		if ok {
+			out = append(out, e)
+		}
+	}
+	return out
 }

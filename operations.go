@@ -63,6 +63,9 @@ const (
 type operations struct {
 	// ended, when set, is told of every operation that ends (metrics).
 	ended func(kind string, d time.Duration, err error)
+	// failed, when set, is told of every operation that fails (the audit
+	// log), after the lock is released.
+	failed func(o Operation, err error)
 
 	mu       sync.Mutex
 	next     uint64
@@ -127,9 +130,9 @@ func (h op) update(keyID string, parties []tss.PartyID, detail string) {
 
 func (h op) end(err error) {
 	h.o.mu.Lock()
-	defer h.o.mu.Unlock()
 	r := h.o.running[h.id]
 	if r == nil {
+		h.o.mu.Unlock()
 		return
 	}
 	if h.o.ended != nil {
@@ -144,6 +147,11 @@ func (h op) end(err error) {
 	h.o.finished = append(h.o.finished, *r)
 	if len(h.o.finished) > keepFinished {
 		h.o.finished = slices.Delete(h.o.finished, 0, len(h.o.finished)-keepFinished)
+	}
+	done, failed := *r, h.o.failed
+	h.o.mu.Unlock()
+	if err != nil && failed != nil {
+		failed(done, err)
 	}
 }
 
