@@ -29,6 +29,10 @@ type VerifyOptions struct {
 	// be signed by Log and match the entries; this is what detects a log
 	// that was truncated or rewritten together with its checkpoints file.
 	Trusted [][]byte
+	// RequireWitnesses makes a witness of Witnesses that cosigned no
+	// checkpoint of the log an error ([ErrNotCosigned], naming it): the
+	// auditor expects every one of them to have witnessed the log.
+	RequireWitnesses bool
 }
 
 // Report summarizes a log that [Verify] accepted.
@@ -42,6 +46,9 @@ type Report struct {
 	// LatestCosigned is the newest checkpoint with at least one valid
 	// cosignature, or nil.
 	LatestCosigned *Checkpoint
+	// CosignedBy maps the name of each witness of VerifyOptions.Witnesses
+	// that cosigned a checkpoint to the largest size it cosigned.
+	CosignedBy map[string]uint64
 	// Unsigned is the number of entries after the newest checkpoint,
 	// which no signature covers yet.
 	Unsigned uint64
@@ -99,7 +106,7 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error
 
 	// Every checkpoint record is verified; of those of one size, the
 	// last (which carries the most cosignatures) is the target.
-	rep := &Report{}
+	rep := &Report{CosignedBy: map[string]uint64{}}
 	var targets []target
 	_, records, err := scanCheckpoints(files[checkpointsName], 0, 0, opts.Log.Name(), nil, false, func(k int, _ *Checkpoint, signed []byte) error {
 		c, err := openCheckpoint(signed, opts.Log, known)
@@ -119,10 +126,22 @@ func Verify(ctx context.Context, dir string, opts VerifyOptions) (*Report, error
 		if len(c.Cosignatures) > 0 {
 			rep.LatestCosigned = c
 		}
+		for _, cs := range c.Cosignatures {
+			if c.Size >= rep.CosignedBy[cs.Name] {
+				rep.CosignedBy[cs.Name] = c.Size
+			}
+		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if opts.RequireWitnesses {
+		for _, w := range opts.Witnesses {
+			if _, ok := rep.CosignedBy[w.Name()]; !ok {
+				return nil, &VerifyError{Entry: -1, Checkpoint: -1, Reason: fmt.Sprintf("witness %s+%08x cosigned none of the log's %d checkpoint records: it never witnessed this log, or its cosignatures were removed", w.Name(), w.KeyHash(), records), Err: ErrNotCosigned}
+			}
+		}
 	}
 	rep.CheckpointRecords = records
 	for i, t := range opts.Trusted {

@@ -362,3 +362,37 @@ func flipByte(t *testing.T, path string, off int64) {
 		t.Fatal(err)
 	}
 }
+
+// TestVerify_RequireWitnessesNamesAMissingCosigner: a site that drops the
+// cosigned records from its checkpoints file leaves a log that verifies
+// with its own key alone. An auditor who requires its witnesses' keys
+// finds the witness that cosigned nothing, by name.
+func TestVerify_RequireWitnessesNamesAMissingCosigner(t *testing.T) {
+	a := newAuditedSite(t)
+	wv := a.wit.w.Verifier()
+	rep, err := a.verify(t, audit.VerifyOptions{Witnesses: []note.Verifier{wv}, RequireWitnesses: true})
+	if err != nil || rep.CosignedBy[witnessB] != 20 || len(rep.CosignedBy) != 1 {
+		t.Fatalf("untouched log: %+v, %v; want cosigned by %s up to size 20", rep, err, witnessB)
+	}
+	// A second witness that never cosigned is named.
+	other, err := audit.NewCosignatureVerifier(witnessC, newKey(t).Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.verify(t, audit.VerifyOptions{Witnesses: []note.Verifier{wv, other}, RequireWitnesses: true})
+	wantVerifyError(t, err, audit.ErrNotCosigned, -1, -1)
+	if !strings.Contains(err.Error(), witnessC) {
+		t.Fatalf("error %v does not name %s", err, witnessC)
+	}
+
+	recs := readRecords(t, a.path("checkpoints"))
+	writeRecords(t, a.path("checkpoints"), []rawRecord{recs[0], recs[2], recs[4]})
+	if _, err := a.verify(t, audit.VerifyOptions{Witnesses: []note.Verifier{wv}}); err != nil {
+		t.Fatalf("without RequireWitnesses the stripped log verifies (the site's own signatures hold): %v", err)
+	}
+	_, err = a.verify(t, audit.VerifyOptions{Witnesses: []note.Verifier{wv}, RequireWitnesses: true})
+	wantVerifyError(t, err, audit.ErrNotCosigned, -1, -1)
+	if !strings.Contains(err.Error(), witnessB) {
+		t.Fatalf("error %v does not name %s", err, witnessB)
+	}
+}
