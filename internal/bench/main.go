@@ -134,7 +134,9 @@ func plan(quick bool) []step {
 		{"./internal/bench/suite/", "^BenchmarkOnlineBatch$", "1x", 5},
 		{"./internal/bench/suite/", "^BenchmarkSeparated$", "5x", 3},
 		{"./policy/", "^Benchmark(PerSignatureRequest|PerSignatureRequestParallel)$", "500x", 3},
-		{".", "^BenchmarkNodeSign$/^gg20-online(-psbt-approved)?$", "100x", 3},
+		{".", "^BenchmarkNodeSign$/^gg20-online(-psbt-approved|-audit-off)?$", "100x", 3},
+		{"./audit/", "^BenchmarkAppend$", "2s", 3},
+		{"./audit/", "^BenchmarkMillion$", "1x", 1},
 	}
 }
 

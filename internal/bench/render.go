@@ -259,6 +259,7 @@ func Page(rep *Report) string {
 	renderSeparated(&b, rep)
 	renderHSM(&b, rep)
 	renderPolicy(&b, rep)
+	renderAudit(&b, rep.Results)
 	renderMemory(&b, r)
 	renderProfiles(&b, rep)
 
@@ -375,6 +376,40 @@ var policyTitles = map[string]string{
 	"BenchmarkPerSignatureRequestParallel":        "The same on every core, time per request",
 	"BenchmarkNodeSign/gg20-online":               "Node.Sign, GG20 online, raw-digest intent (3 sites in one process)",
 	"BenchmarkNodeSign/gg20-online-psbt-approved": "Node.Sign, GG20 online, one-input PSBT intent with one approval: both signers derive, verify, evaluate and durably record the spend",
+	"BenchmarkNodeSign/gg20-online-audit-off":     "Node.Sign, GG20 online, raw-digest intent, audit log off (Config.DisableAudit): compare with the raw-digest row above, where every signer durably logs its authorization and the presignature's use",
+}
+
+// auditRows are the audit log figures the page quotes (package audit).
+var auditRows = []struct{ title, bench, unit string }{
+	{"Durable appends, one appender (each waits for its own fdatasync)", "BenchmarkAppend/sequential", "appends/s"},
+	{"Durable appends, 64 concurrent appenders, group commit", "BenchmarkAppend/64-concurrent/group-commit", "appends/s"},
+	{"Durable appends, 64 concurrent appenders, one fdatasync each", "BenchmarkAppend/64-concurrent/no-group-commit", "appends/s"},
+	{"Building a 1,000,000-entry log, 128 concurrent appenders", "BenchmarkMillion/append", "appends/s"},
+	{"Disk use per entry (entries, index, tree hashes, checkpoints)", "BenchmarkMillion/append", "disk-bytes/entry"},
+	{"Verify of the whole 1,000,000-entry log (kqnode audit verify)", "BenchmarkMillion/verify", unitTime},
+	{"Open for writing after a clean close", "BenchmarkMillion/open", unitTime},
+	{"Inclusion proof of one entry against the cosigned checkpoint", "BenchmarkMillion/prove", unitTime},
+	{"Inclusion proof made and verified", "BenchmarkMillion/prove+verify", unitTime},
+}
+
+// renderAudit shows what the audit log costs: append throughput, verify
+// and proof times on a million entries, and disk use.
+func renderAudit(b *strings.Builder, r Results) {
+	b.WriteString("## Audit log\n\n")
+	var rows [][]string
+	for _, d := range auditRows {
+		if c := r.cell(d.bench, d.unit); c.OK {
+			rows = append(rows, []string{d.title, "`" + d.bench + "`", fmtCell(c)})
+		}
+	}
+	if len(rows) == 0 {
+		b.WriteString("Not measured in this run.\n\n")
+		return
+	}
+	b.WriteString("Every site appends each decision and each presignature use durably (fdatasync) before its signature share " +
+		"leaves it (package `audit`, on this machine's disk). The cost of that on signing is the pair of Node rows above, " +
+		"with the audit log on and off.\n\n")
+	table(b, []string{"Operation", "benchmark", "figure"}, rows)
 }
 
 // renderPolicy shows what checking intents, approvals and policies costs
