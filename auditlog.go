@@ -225,10 +225,12 @@ func idList(ids []string) string {
 	return strings.Join(ids, ",")
 }
 
-// operationFailed records an operation started here that failed, with who
-// is to blame when the error says: the culprits of an abort, the parties
-// a timeout waited for or that could not be reached, the site that
-// refused.
+// operationFailed records an operation started here whose session with
+// the other sites failed, with who is to blame: the culprits of an abort,
+// the parties a timeout waited for or that could not be reached, the site
+// that refused. Requests refused before any session (bad input, unknown
+// key) are not session outcomes and are left to the caller's own record
+// (kqnode records every API call).
 func (n *Node) operationFailed(o Operation, err error) {
 	fields := map[string]string{"op": o.Kind, "op_id": strconv.FormatUint(o.ID, 10), "key_id": o.KeyID,
 		"parties": parties(o.Parties), "error": truncateField(err.Error())}
@@ -251,6 +253,8 @@ func (n *Node) operationFailed(o Operation, err error) {
 		fields["missing"] = parties(unreachable.Parties)
 	case errors.As(err, &refused):
 		fields["refused_by"] = string(refused.Party)
+	default:
+		return
 	}
 	n.recordQuiet(auditOpFailed, fields)
 }

@@ -10,12 +10,14 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/audit"
+	"github.com/keyquorum/keyquorum/transport"
 	"github.com/keyquorum/keyquorum/tss"
 )
 
@@ -30,8 +32,11 @@ type auditVerifyResult struct {
 	LatestSize     uint64 `json:"latest_size"`
 	LatestRoot     string `json:"latest_root,omitempty"`
 	LatestCosigned uint64 `json:"latest_cosigned_size"`
-	Unsigned       uint64 `json:"unsigned_entries"`
-	TornBytes      int64  `json:"torn_bytes"`
+	// CosignedBy maps each witness given with --witness-keys to the
+	// largest checkpoint size it cosigned.
+	CosignedBy map[string]uint64 `json:"cosigned_by,omitempty"`
+	Unsigned   uint64            `json:"unsigned_entries"`
+	TornBytes  int64             `json:"torn_bytes"`
 }
 
 func cmdAudit(ctx context.Context, e *env, args []string) error {
@@ -112,8 +117,9 @@ func (f *auditFlags) log() (string, note.Verifier, error) {
 }
 
 func cmdAuditVerify(ctx context.Context, e *env, args []string) error {
-	f := newAuditFlags("audit verify", "kqnode audit verify (--home DIR | --dir DIR --peer-id ID --public-key HEX) [--trusted FILE,...] [--json]")
+	f := newAuditFlags("audit verify", "kqnode audit verify (--home DIR | --dir DIR --peer-id ID --public-key HEX) [--witness-keys FILE] [--trusted FILE,...] [--json]")
 	trusted := f.fs.String("trusted", "", "signed checkpoints of this log kept elsewhere (a witness's copy, an earlier export), comma-separated files")
+	witnessKeys := f.fs.String("witness-keys", "", "the other sites' public keys, one a line (\"PEER_ID PUBLIC_KEY_HEX\" as kqnode init printed them, or a signed-note verifier key): check their cosignatures and fail if one of them cosigned none")
 	if err := f.parse(e, args); err != nil {
 		return err
 	}
@@ -122,6 +128,13 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	opts := audit.VerifyOptions{Log: v}
+	if *witnessKeys != "" {
+		ws, err := loadWitnessKeys(*witnessKeys, v.Name())
+		if err != nil {
+			return err
+		}
+		opts.Witnesses, opts.RequireWitnesses = ws, true
+	}
 	for _, t := range splitList(*trusted) {
 		b, err := os.ReadFile(t)
 		if err != nil {
@@ -141,12 +154,84 @@ func cmdAuditVerify(ctx context.Context, e *env, args []string) error {
 	if rep.LatestCosigned != nil {
 		res.LatestCosigned = rep.LatestCosigned.Size
 	}
+	if opts.RequireWitnesses {
+		res.CosignedBy = rep.CosignedBy
+	}
 	if e.json {
 		return printJSON(e.stdout, res)
 	}
 	fmt.Fprintf(e.stdout, "audit log %s (%s): %d entries, %d checkpoints; newest checkpoint covers %d entries (root %s); %d entries after it await the next checkpoint\n",
 		dir, res.Origin, res.Entries, res.Checkpoints, res.LatestSize, res.LatestRoot, res.Unsigned)
+	for _, w := range opts.Witnesses {
+		fmt.Fprintf(e.stdout, "cosigned by %s up to %d entries\n", w.Name(), res.CosignedBy[w.Name()])
+	}
 	return nil
+}
+
+// loadWitnessKeys reads the --witness-keys file: per line, a site's peer
+// ID and identity public key (hex), its public key alone, or a
+// signed-note verifier key; blank lines and lines starting with # are
+// skipped. The site whose log is verified (origin) is not its own
+// witness and is left out.
+func loadWitnessKeys(path, origin string) ([]note.Verifier, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usageErrorf("--witness-keys: %v", err)
+	}
+	var out []note.Verifier
+	seen := map[string]bool{}
+	for i, line := range strings.Split(string(raw), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := parseWitnessKey(line)
+		if err != nil {
+			return nil, usageErrorf("--witness-keys %s line %d: %v", path, i+1, err)
+		}
+		if v == nil || v.Name() == origin+"/witness" {
+			continue
+		}
+		if seen[v.Name()] {
+			return nil, usageErrorf("--witness-keys %s line %d: %s is listed twice", path, i+1, v.Name())
+		}
+		seen[v.Name()] = true
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, usageErrorf("--witness-keys %s: no witness key in it", path)
+	}
+	return out, nil
+}
+
+func parseWitnessKey(line string) (note.Verifier, error) {
+	parts := strings.Fields(line)
+	if len(parts) == 1 && strings.Contains(parts[0], "+") {
+		v, err := audit.ParseVerifierKey(parts[0])
+		if err != nil {
+			return nil, fmt.Errorf("not a verifier key: %v", err)
+		}
+		return v, nil
+	}
+	if len(parts) > 2 {
+		return nil, fmt.Errorf("want PEER_ID PUBLIC_KEY_HEX, a public key, or a verifier key")
+	}
+	b, err := hex.DecodeString(parts[len(parts)-1])
+	if err != nil {
+		return nil, fmt.Errorf("public key is not hex")
+	}
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), b)
+	if err != nil {
+		return nil, fmt.Errorf("not an uncompressed P-256 public key: %v", err)
+	}
+	party, err := transport.PartyIDFromPublicKey(pub)
+	if err != nil {
+		return nil, err
+	}
+	if len(parts) == 2 && parts[0] != string(party) {
+		return nil, fmt.Errorf("the public key is that of peer %s, not %s", party, parts[0])
+	}
+	return audit.NewCosignatureVerifier(keyquorum.WitnessName(party), pub)
 }
 
 // errAuditBad marks a log that does not verify (exit 1, code audit_invalid).

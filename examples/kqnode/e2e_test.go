@@ -8,6 +8,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -37,9 +40,12 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
+	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/internal/fixtures"
 	"github.com/keyquorum/keyquorum/internal/proctest"
 	"github.com/keyquorum/keyquorum/internal/softhsm"
+	"github.com/keyquorum/keyquorum/transport"
+	"github.com/keyquorum/keyquorum/tss"
 )
 
 // e2eSite is one site: its token, home and process.
@@ -672,6 +678,67 @@ func TestCLI_EndToEnd(t *testing.T) {
 			}
 		}
 		c.fails(t, nil, 1, codeNotRunning, "status", "--home", a.home)
+	})
+
+	t.Run("AuditorVerifiesACopyWithWitnessKeys", func(t *testing.T) {
+		// c stopped first, while a and b ran: they cosigned its last
+		// checkpoint. An auditor holds a copy of c's log and the three
+		// sites' public keys as init printed them.
+		keys := make(map[*e2eSite]string)
+		var lines []string
+		for _, s := range sites {
+			cfg, err := home{dir: s.home}.loadConfig()
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys[s] = cfg.IdentityPublicKey
+			lines = append(lines, s.peerID+" "+cfg.IdentityPublicKey)
+		}
+		witnessFile := filepath.Join(root, "witness-keys")
+		if err := os.WriteFile(witnessFile, []byte("# the committee\n"+strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cp := filepath.Join(root, "copy-of-c-audit")
+		if err := os.CopyFS(cp, os.DirFS(filepath.Join(sc.home, "audit"))); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"audit", "verify", "--dir", cp, "--peer-id", sc.peerID, "--public-key", keys[sc]}
+		var v auditVerifyResult
+		c.ok(t, nil, &v, append(args, "--witness-keys", witnessFile)...)
+		for _, w := range []*e2eSite{a, b} {
+			if size := v.CosignedBy[keyquorum.WitnessName(tss.PartyID(w.peerID))]; size == 0 || size > v.Entries {
+				t.Errorf("c's log cosigned by %s up to %d entries (of %d); want its last checkpoint", w.name, size, v.Entries)
+			}
+		}
+		if len(v.CosignedBy) != 2 {
+			t.Errorf("cosigned_by %v: want a and b only (c does not witness itself)", v.CosignedBy)
+		}
+
+		// A witness the auditor expects but whose cosignature is missing
+		// is named.
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := k.PublicKey.Bytes()
+		stranger, _ := transport.PartyIDFromPublicKey(&k.PublicKey)
+		more := filepath.Join(root, "witness-keys-more")
+		if err := os.WriteFile(more, []byte(strings.Join(lines, "\n")+"\n"+hex.EncodeToString(raw)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		eb := c.fails(t, nil, 1, codeAuditInvalid, append(args, "--witness-keys", more)...)
+		if !strings.Contains(eb.Error, keyquorum.WitnessName(stranger)) || !strings.Contains(eb.Error, "cosigned none") {
+			t.Errorf("missing cosignature: %s", eb.Error)
+		}
+		// A key that is not the named peer's is a usage error.
+		wrong := filepath.Join(root, "witness-keys-wrong")
+		if err := os.WriteFile(wrong, []byte(a.peerID+" "+keys[b]+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		eb = c.fails(t, nil, 2, codeBadRequest, append(args, "--witness-keys", wrong)...)
+		if !strings.Contains(eb.Error, "line 1") || !strings.Contains(eb.Error, "not "+a.peerID) {
+			t.Errorf("mismatched witness key: %s", eb.Error)
+		}
 	})
 }
 

@@ -62,6 +62,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	roundTimeout := fs.Duration("round-timeout", keyquorum.DefaultRoundTimeout, "how long a protocol round waits for the other sites")
 	joinTimeout := fs.Duration("join-timeout", keyquorum.DefaultJoinTimeout, "how long a proposal waits for the other sites to accept")
 	sendTimeout := fs.Duration("send-timeout", transport.DefaultSendTimeout, "how long a message waits for an unreachable site")
+	auditEvery := fs.Duration("audit-checkpoint-interval", keyquorum.DefaultAuditCheckpointInterval, "how often the site signs a checkpoint of its audit log and has the other sites cosign it (also at shutdown)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
 	metricsListen := fs.String("metrics", "", "serve Prometheus /metrics, /healthz and /readyz on IP:PORT (loopback recommended, such as 127.0.0.1:9464; port 0 picks a free port); empty (the default): off")
@@ -182,14 +183,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		ListenAddrs:     splitList(*listen),
 		// A target of 0 on the command line means "no background work";
 		// the library's zero means "default".
-		PreParamsTarget:       max(*ppTarget, 1),
-		NoPreParamsGeneration: *ppTarget == 0,
-		PoolTarget:            *poolTarget,
-		RoundTimeout:          *roundTimeout,
-		JoinTimeout:           *joinTimeout,
-		SendTimeout:           *sendTimeout,
-		Metrics:               registerer(metricsReg),
-		Logger:                log,
+		PreParamsTarget:         max(*ppTarget, 1),
+		NoPreParamsGeneration:   *ppTarget == 0,
+		PoolTarget:              *poolTarget,
+		RoundTimeout:            *roundTimeout,
+		JoinTimeout:             *joinTimeout,
+		SendTimeout:             *sendTimeout,
+		AuditCheckpointInterval: *auditEvery,
+		Metrics:                 registerer(metricsReg),
+		Logger:                  log,
 	})
 	if errors.Is(err, hsmshare.ErrStoreLocked) {
 		return fmt.Errorf("%w: another kqnode (run or init) is using %s", err, h.dir)
