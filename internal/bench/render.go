@@ -433,7 +433,11 @@ func renderPolicy(b *strings.Builder, rep *Report) {
 		"the two Node rows with each other, not with the 3-process figures above:\n\n")
 	var rows [][]string
 	for _, n := range names {
-		rows = append(rows, []string{policyTitles[n], "`" + n + "`", fmtCell(rep.Results.cell(n, unitTime))})
+		t := fmtCell(rep.Results.cell(n, unitTime))
+		if p50 := rep.Results.cell(n, unitP50); p50.OK {
+			t += " (p50 " + fmtCell(p50) + ")"
+		}
+		rows = append(rows, []string{policyTitles[n], "`" + n + "`", t})
 	}
 	table(b, []string{"Operation", "benchmark", "time"}, rows)
 }
