@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -133,4 +135,101 @@ func benchOnline(b *testing.B, n *keyquorum.Node, keyID string, signers []tss.Pa
 	b.StopTimer()
 	slices.Sort(took)
 	b.ReportMetric(float64(took[len(took)/2])/1e6, "p50-ms")
+}
+
+// preParamsWorkerEnv, set in the environment of the test binary, makes it
+// a pre-parameter worker (keyquorum.RunPreParamsWorker) instead of running
+// tests: BenchmarkNodeSignDuringPreParams starts it as one.
+const preParamsWorkerEnv = "KQ_TEST_PREPARAMS_WORKER"
+
+// BenchmarkNodeSignDuringPreParams measures one 2-of-3 signature (GG18,
+// and GG20 online) through the Node facade, three sites in this process
+// over libp2p on 127.0.0.1, while the initiating site generates Paillier
+// pre-parameters in the background: not at all (idle), in a worker child
+// process at the lowest priority (Config.PreParamsCommand, what kqnode
+// does), and inside the site's process (no PreParamsCommand). The time
+// of a signature during generation over the idle one is the slowdown
+// generation causes.
+func BenchmarkNodeSignDuringPreParams(b *testing.B) {
+	sites := newSites(b, 3)
+	for _, s := range sites {
+		s.start(b)
+	}
+	ctx := context.Background()
+	key, err := sites[0].node.Keygen(ctx, keyquorum.KeygenRequest{Parties: ids(sites...), Threshold: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signers := ids(sites[:2]...)
+	digest := sha256.Sum256([]byte("benchmark"))
+	base := sites[0].cfg
+	for _, gen := range []struct {
+		name    string
+		on      bool
+		command []string
+	}{
+		{"idle", false, nil},
+		{"worker", true, []string{os.Args[0], "-test.run=^$"}},
+		{"in-process", true, nil},
+	} {
+		for _, proto := range []keyquorum.Protocol{keyquorum.ProtocolGG18, keyquorum.ProtocolGG20} {
+			b.Run(fmt.Sprintf("preparams=%s/protocol=%s", gen.name, proto), func(b *testing.B) {
+				b.StopTimer()
+				sites[0].stop(b)
+				sites[0].cfg = base
+				if gen.on {
+					b.Setenv(preParamsWorkerEnv, "1")
+					sites[0].cfg.NoPreParamsGeneration = false
+					sites[0].cfg.PreParamsTarget = 1000 // never reached: generation runs throughout
+					sites[0].cfg.PreParamsCommand = gen.command
+				}
+				sites[0].start(b)
+				defer func() {
+					sites[0].stop(b)
+					sites[0].cfg = base
+					sites[0].start(b)
+				}()
+				if proto == keyquorum.ProtocolGG20 {
+					if _, err := sites[0].node.Presign(ctx, keyquorum.PresignRequest{KeyID: key.ID, Signers: signers, Count: b.N}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if gen.on {
+					waitGenerating(b, sites[0].node)
+				}
+				b.StartTimer()
+				for range b.N {
+					if _, err := sites[0].node.Sign(ctx, keyquorum.SignRequest{KeyID: key.ID, Digest: digest,
+						SignOptions: keyquorum.SignOptions{Signers: signers, Protocol: proto}}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.StopTimer()
+				if gen.on {
+					// Still generating when the timer stopped: every
+					// signature was measured during generation.
+					waitGenerating(b, sites[0].node)
+				}
+			})
+		}
+	}
+}
+
+// waitGenerating waits until node is generating a pre-parameter set.
+func waitGenerating(b *testing.B, node *keyquorum.Node) {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, err := node.Status(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.PreParams.Generating > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("no pre-parameter generation running: %+v", st.PreParams)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -52,6 +52,13 @@ var (
 // loads the PKCS#11 module (SoftHSM2 sees only tokens that exist when it
 // is initialized), and checks for leaked goroutines at the end.
 func TestMain(m *testing.M) {
+	if os.Getenv(preParamsWorkerEnv) != "" {
+		if err := keyquorum.RunPreParamsWorker(context.Background(), os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	os.Exit(runTests(m))
 }
 

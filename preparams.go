@@ -1,8 +1,10 @@
 package keyquorum
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 
@@ -70,4 +72,25 @@ func wipePreParams(pp *keygen.LocalPreParams) {
 			x.SetInt64(0)
 		}
 	}
+}
+
+// RunPreParamsWorker is the body of a pre-parameter worker program, the
+// child process named by [Config.PreParamsCommand]: it reads a 48-byte
+// seed from in (the child's standard input), generates one set from it and
+// writes it to out (standard output). A program that embeds it calls it
+// when started as a worker, for example
+//
+//	if len(os.Args) > 1 && os.Args[1] == "preparams-worker" {
+//		if err := keyquorum.RunPreParamsWorker(ctx, os.Stdin, os.Stdout); err != nil {
+//			fmt.Fprintln(os.Stderr, err)
+//			os.Exit(1)
+//		}
+//		os.Exit(0)
+//	}
+//
+// and the site is configured with PreParamsCommand set to that program's
+// path followed by "preparams-worker". The seed and the set cross the two
+// pipes only; the worker writes nothing to disk.
+func RunPreParamsWorker(ctx context.Context, in io.Reader, out io.Writer) error {
+	return tss.RunPreParamsWorker(ctx, in, out)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -247,6 +248,10 @@ func (c PreParamsConfig) withDefaults() (PreParamsConfig, error) {
 	if err := defaultDurations(durationField{"PreParamsConfig.Timeout", &c.Timeout, DefaultPreParamsTimeout}); err != nil {
 		return c, err
 	}
+	if len(c.Command) > 0 && c.Command[0] == "" {
+		return c, invalidConfig("PreParamsConfig.Command names no program; set its first element to the worker's path")
+	}
+	c.Command = slices.Clone(c.Command)
 	if c.Rand == nil {
 		c.Rand = rand.Reader
 	}

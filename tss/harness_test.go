@@ -23,7 +23,14 @@ func newCluster(t testing.TB, n int, cfg func(*tss.Config)) *cluster {
 	return sitetest.NewCommittee(t, n, cfg)
 }
 
+// testWorkerEnv names the mode in which the test binary runs as a
+// pre-parameter worker (runTestWorker).
+const testWorkerEnv = "KQ_TSS_TEST_WORKER"
+
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(testWorkerEnv); mode != "" {
+		os.Exit(runTestWorker(mode))
+	}
 	code := sitetest.Main(m, 40)
 	if code == 0 {
 		if err := goleak.Find(goleak.IgnoreCurrent()); err != nil {

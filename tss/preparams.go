@@ -52,6 +52,14 @@ type PreParamsConfig struct {
 	// Rand (see Config.Rand), so a failing Rand fails that generation
 	// cleanly. Default crypto/rand.
 	Rand io.Reader
+	// Command, when set, is the command line of a pre-parameter worker
+	// program (its body is RunPreParamsWorker), and each set is generated
+	// by a run of it as a child process at the lowest CPU priority (on
+	// Linux SCHED_IDLE and nice 19): generation then takes only CPU time
+	// that signing and everything else leave idle, instead of competing
+	// with them for it. The worker's seed still comes from Rand. Default:
+	// none, sets are generated inside this process, at its priority.
+	Command []string
 }
 
 // PreParamsStatus reports a pool's state.
@@ -348,7 +356,14 @@ func (p *PreParamsPool) poke() {
 // Run returns nil when ctx is done, after every generator has stopped.
 func (p *PreParamsPool) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		// Every generator has stopped; those that were cancelled are
+		// not generating any more.
+		p.mu.Lock()
+		p.generating = 0
+		p.mu.Unlock()
+	}()
 	results := make(chan error, p.cfg.Concurrency)
 	for {
 		ready, err := p.Ready(ctx)
@@ -404,10 +419,19 @@ func (p *PreParamsPool) generateOne(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("tss: generate pre-parameters: draw randomness from PreParamsConfig.Rand: %w", err)
 	}
-	pp, err := keygen.GeneratePreParamsWithContextAndRandom(gctx, rnd, 1)
-	if err != nil {
-		return fmt.Errorf("tss: generate pre-parameters: %w", err)
+	var pp *keygen.LocalPreParams
+	if len(p.cfg.Command) > 0 {
+		pp, err = p.generateInWorker(gctx, rnd)
+	} else {
+		pp, err = keygen.GeneratePreParamsWithContextAndRandom(gctx, rnd, 1)
+		if err != nil {
+			err = fmt.Errorf("tss: generate pre-parameters: %w", err)
+		}
 	}
+	if err != nil {
+		return err
+	}
+	defer wipePreParams(pp)
 	if err := p.Add(ctx, pp); err != nil {
 		return err
 	}

@@ -68,6 +68,7 @@ var commands = []command{
 	{"keys", "list the site's keys, or show one with its addresses and xpub at a path", cmdKeys},
 	{"pools", "list the site's presignature pools, its own and those it holds for others", cmdPools},
 	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},
+	{"preparams-worker", "generate one pre-parameter set for a running site (started by kqnode run, not by hand)", cmdPreParamsWorker},
 }
 
 func main() {

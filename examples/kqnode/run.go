@@ -94,6 +94,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return usageErrorf("run: %v", err)
 		}
 	}
+	worker := preParamsWorkerCommand()
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageErrorf("run: --log-level %q: want debug, info, warn or error", *logLevel)
@@ -185,6 +186,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// the library's zero means "default".
 		PreParamsTarget:         max(*ppTarget, 1),
 		NoPreParamsGeneration:   *ppTarget == 0,
+		PreParamsCommand:        worker,
 		PoolTarget:              *poolTarget,
 		RoundTimeout:            *roundTimeout,
 		JoinTimeout:             *joinTimeout,
