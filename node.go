@@ -273,6 +273,7 @@ type Node struct {
 	eng      *tss.Engine      // nil when offline
 	pools    *poolRegistry
 	ops      *operations
+	reshares *reshares
 	quic     []byte
 	// random is the token's generator mixed with the OS one; nil only
 	// with Config.AllowNoTokenRNG on a token without a generator.
@@ -322,7 +323,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, started: time.Now(), ops: newOperations()}
+	n := &Node{cfg: cfg, log: cfg.Logger, started: time.Now(), ops: newOperations(), reshares: newReshares()}
 	defer func() {
 		if err != nil {
 			n.release()
