@@ -13,6 +13,7 @@
 //	kqnode status   --home DIR [--json]
 //	kqnode keys     list|show --home DIR [--key ID] [--path m/0/1] [--network regtest] [--json]
 //	kqnode pools    list --home DIR [--key ID] [--json]
+//	kqnode reshare  --home DIR --key ID --parties ID,ID,ID --threshold M [--accept [--expires 1h]] [--json]
 //
 // init sets up a site's home directory and HSM keys; run is the site's
 // daemon (libp2p, pre-parameter and presignature pools, and a control API on
@@ -67,6 +68,7 @@ var commands = []command{
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
 	{"keys", "list the site's keys, or show one with its addresses and xpub at a path", cmdKeys},
 	{"pools", "list the site's presignature pools, its own and those it holds for others", cmdPools},
+	{"reshare", "move a key to a new committee and/or threshold, or (--accept) authorize another site's reshare", cmdReshare},
 	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},
 }
 
