@@ -274,6 +274,7 @@ type Node struct {
 	pools    *poolRegistry
 	ops      *operations
 	reshares *reshares
+	sealMu   sync.Mutex // one seal-key rotation at a time
 	quic     []byte
 	// random is the token's generator mixed with the OS one; nil only
 	// with Config.AllowNoTokenRNG on a token without a generator.
@@ -352,7 +353,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.openRandom(ctx); err != nil {
 		return nil, err
 	}
-	seal, err := loadOrCreate(ctx, n, "seal key", cfg.SealKeyLabel, n.token.SealKey, n.token.CreateSealKey)
+	// After a rotation the store names a later generation of the label.
+	seal, err := loadOrCreate(ctx, n, "seal key", sealKeyLabel(cfg.StoreDir, cfg.SealKeyLabel), n.token.SealKey, n.token.CreateSealKey)
 	if err != nil {
 		return nil, err
 	}
