@@ -32,6 +32,7 @@ const (
 	// Administration: these change a site's keys or its stored state.
 	pathReshare       = "/v1/reshare"
 	pathReshareAccept = "/v1/reshare/accept"
+	pathRotateSealKey = "/v1/rotate-seal-key"
 
 	maxRequestBody = 8 << 20
 )

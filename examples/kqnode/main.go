@@ -14,6 +14,7 @@
 //	kqnode keys     list|show --home DIR [--key ID] [--path m/0/1] [--network regtest] [--json]
 //	kqnode pools    list --home DIR [--key ID] [--json]
 //	kqnode reshare  --home DIR --key ID --parties ID,ID,ID --threshold M [--accept [--expires 1h]] [--json]
+//	kqnode rotate-seal-key --home DIR [--json]
 //
 // init sets up a site's home directory and HSM keys; run is the site's
 // daemon (libp2p, pre-parameter and presignature pools, and a control API on
@@ -69,6 +70,7 @@ var commands = []command{
 	{"keys", "list the site's keys, or show one with its addresses and xpub at a path", cmdKeys},
 	{"pools", "list the site's presignature pools, its own and those it holds for others", cmdPools},
 	{"reshare", "move a key to a new committee and/or threshold, or (--accept) authorize another site's reshare", cmdReshare},
+	{"rotate-seal-key", "re-seal the site's store under a new HSM seal key and destroy the old one", cmdRotateSealKey},
 	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},
 }
 
@@ -86,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "usage: kqnode COMMAND [flags]   (kqnode COMMAND -h for a command's flags)")
 		fmt.Fprintln(w, "\ncommands:")
 		for _, c := range commands {
-			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 		}
 		if len(args) == 0 {
 			return 2

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"time"
+
+	"github.com/keyquorum/keyquorum"
 )
 
 // cmdReshare proposes a reshare of a key, or with --accept authorizes one
@@ -43,4 +45,18 @@ func cmdReshare(ctx context.Context, e *env, args []string) error {
 	}
 	return c.request(ctx, e, "reshare", pathReshare, reshareRequest{KeyID: *key, Parties: ids, Threshold: *threshold,
 		OldParties: oldIDs, Network: *network}, &reshareResult{})
+}
+
+// cmdRotateSealKey re-seals the site's store under a new seal key and
+// destroys the old one (keyquorum.Node.RotateSealKey).
+func cmdRotateSealKey(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("rotate-seal-key", "kqnode rotate-seal-key --home DIR [--json]")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if f.NArg() != 0 {
+		return usageErrorf("rotate-seal-key: takes no arguments\nusage: %s", f.synopsis)
+	}
+	return c.request(ctx, e, "rotate-seal-key", pathRotateSealKey, struct{}{}, &keyquorum.SealKeyRotation{})
 }

@@ -53,6 +53,7 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathPlan, s.plan},
 		{http.MethodPost, pathReshare, s.reshare},
 		{http.MethodPost, pathReshareAccept, s.reshareAccept},
+		{http.MethodPost, pathRotateSealKey, s.rotateSealKey},
 	} {
 		mux.HandleFunc(r.method+" "+r.path, r.h)
 		// Any other method on a known path: 405 with the JSON error body.
@@ -66,7 +67,7 @@ func (s *server) handler() http.Handler {
 		writeError(w, http.StatusNotFound, errorBody{Code: codeNotFound,
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
-					pathSignEth, pathPlan, pathReshare, pathReshareAccept}, ", "))})
+					pathSignEth, pathPlan, pathReshare, pathReshareAccept, pathRotateSealKey}, ", "))})
 	})
 	return s.authenticate(mux)
 }
@@ -573,4 +574,18 @@ func (s *server) reshareAccept(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, 200, reshareAcceptResult{KeyID: a.KeyID, Parties: partyStrings(tss.SortParties(a.NewParties)),
 		Threshold: a.NewThreshold, Expires: a.Expires.UTC().Truncate(time.Second)})
+}
+
+func (s *server) rotateSealKey(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.node.RotateSealKey(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, res)
 }
