@@ -33,6 +33,7 @@ const (
 	pathReshare       = "/v1/reshare"
 	pathReshareAccept = "/v1/reshare/accept"
 	pathRotateSealKey = "/v1/rotate-seal-key"
+	pathPreParamsGen  = "/v1/preparams/generate"
 
 	maxRequestBody = 8 << 20
 )
@@ -223,6 +224,22 @@ type reshareAcceptResult struct {
 	Parties   []string  `json:"parties"`
 	Threshold int       `json:"threshold"`
 	Expires   time.Time `json:"expires"`
+}
+
+// preParamsGenerateRequest asks the site to generate sets now.
+type preParamsGenerateRequest struct {
+	Count int `json:"count"`
+}
+
+// preParamsResult is the pre-parameter pool (status, and after generate).
+type preParamsResult struct {
+	Ready      int    `json:"ready"`
+	Generating int    `json:"generating"`
+	Target     int    `json:"target"`
+	Generated  int    `json:"generated"`
+	Generation bool   `json:"generation"`
+	Made       int    `json:"made,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // statusResult is keyquorum.Status plus what only kqnode knows.

@@ -15,6 +15,7 @@
 //	kqnode pools    list --home DIR [--key ID] [--json]
 //	kqnode reshare  --home DIR --key ID --parties ID,ID,ID --threshold M [--accept [--expires 1h]] [--json]
 //	kqnode rotate-seal-key --home DIR [--json]
+//	kqnode preparams status|generate --home DIR [--count N] [--json]
 //
 // init sets up a site's home directory and HSM keys; run is the site's
 // daemon (libp2p, pre-parameter and presignature pools, and a control API on
@@ -71,6 +72,7 @@ var commands = []command{
 	{"pools", "list the site's presignature pools, its own and those it holds for others", cmdPools},
 	{"reshare", "move a key to a new committee and/or threshold, or (--accept) authorize another site's reshare", cmdReshare},
 	{"rotate-seal-key", "re-seal the site's store under a new HSM seal key and destroy the old one", cmdRotateSealKey},
+	{"preparams", "show the pre-parameter pool, or generate sets now with progress", cmdPreParams},
 	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},
 }
 

@@ -60,3 +60,38 @@ func cmdRotateSealKey(ctx context.Context, e *env, args []string) error {
 	}
 	return c.request(ctx, e, "rotate-seal-key", pathRotateSealKey, struct{}{}, &keyquorum.SealKeyRotation{})
 }
+
+// cmdPreParams shows the pre-parameter pool, or generates sets now.
+func cmdPreParams(ctx context.Context, e *env, args []string) error {
+	const synopsis = "kqnode preparams status|generate --home DIR [--count N] [--json]"
+	if len(args) == 0 || (args[0] != "status" && args[0] != "generate") {
+		e.json = wantsJSON(args)
+		return usageErrorf("preparams: status or generate?\nusage: %s", synopsis)
+	}
+	f := newClientFlags("preparams "+args[0], synopsis)
+	count := f.Int("count", 1, "generate: how many sets to make now (1 to 16; 5 to 60 s of CPU each)")
+	c, err := f.parse(e, args[1:])
+	if err != nil {
+		return err
+	}
+	if args[0] == "status" {
+		st, err := siteStatus(ctx, c)
+		if err != nil {
+			return err
+		}
+		pp := st.PreParams
+		return output(e, &preParamsResult{Ready: pp.Ready, Generating: pp.Generating, Target: pp.Target,
+			Generated: pp.Generated, Generation: pp.Generation, LastError: pp.LastError})
+	}
+	if *count < 1 || *count > keyquorum.MaxGeneratePreParams {
+		return usageErrorf("preparams generate: --count %d is outside 1 to %d\nusage: %s", *count, keyquorum.MaxGeneratePreParams, synopsis)
+	}
+	req, res := preParamsGenerateRequest{Count: *count}, &preParamsResult{}
+	if e.json { // quiet: no progress line
+		if err := c.call(ctx, pathPreParamsGen, req, res); err != nil {
+			return err
+		}
+		return output(e, res)
+	}
+	return c.request(ctx, e, "preparams generate", pathPreParamsGen, req, res)
+}

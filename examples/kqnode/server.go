@@ -54,6 +54,7 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathReshare, s.reshare},
 		{http.MethodPost, pathReshareAccept, s.reshareAccept},
 		{http.MethodPost, pathRotateSealKey, s.rotateSealKey},
+		{http.MethodPost, pathPreParamsGen, s.generatePreParams},
 	} {
 		mux.HandleFunc(r.method+" "+r.path, r.h)
 		// Any other method on a known path: 405 with the JSON error body.
@@ -67,7 +68,7 @@ func (s *server) handler() http.Handler {
 		writeError(w, http.StatusNotFound, errorBody{Code: codeNotFound,
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
-					pathSignEth, pathPlan, pathReshare, pathReshareAccept, pathRotateSealKey}, ", "))})
+					pathSignEth, pathPlan, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen}, ", "))})
 	})
 	return s.authenticate(mux)
 }
@@ -588,4 +589,25 @@ func (s *server) rotateSealKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, 200, res)
+}
+
+func (s *server) generatePreParams(w http.ResponseWriter, r *http.Request) {
+	var req preParamsGenerateRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	made, err := s.node.GeneratePreParams(r.Context(), req.Count, nil)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st, err := s.node.Status(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pp := st.PreParams
+	writeJSON(w, 200, preParamsResult{Ready: pp.Ready, Generating: pp.Generating, Target: pp.Target, Generated: pp.Generated,
+		Generation: pp.Generation, Made: made, LastError: pp.LastError})
 }
