@@ -354,7 +354,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	// After a rotation the store names a later generation of the label.
-	seal, err := loadOrCreate(ctx, n, "seal key", sealKeyLabel(cfg.StoreDir, cfg.SealKeyLabel), n.token.SealKey, n.token.CreateSealKey)
+	seal, err := loadOrCreate(ctx, n, "seal key", SealKeyLabel(cfg.StoreDir, cfg.SealKeyLabel), n.token.SealKey, n.token.CreateSealKey)
 	if err != nil {
 		return nil, err
 	}

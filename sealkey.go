@@ -29,10 +29,12 @@ type SealKeyRotation struct {
 	OldDestroyed bool `json:"old_destroyed"`
 }
 
-// sealKeyLabel returns the label of the seal key to load for the store in
-// dir: the one its last rotation recorded when that is a generation of
-// base ("base.N"), else base.
-func sealKeyLabel(dir, base string) string {
+// SealKeyLabel returns the label of the seal key that seals the store in
+// dir, for a site whose configured label is base: the generation its last
+// rotation recorded ("base.N", see [Node.RotateSealKey]), else base. Open
+// loads the key by this label; setup tools that load the seal key
+// themselves should too.
+func SealKeyLabel(dir, base string) string {
 	rec, err := hsmshare.StoreSealKeyLabel(dir)
 	if err != nil || rec == "" {
 		return base // a bad record is OpenStore's to report

@@ -15,8 +15,9 @@ import (
 )
 
 // TestCLI_RotateSealKey rotates a site's seal key twice through kqnode,
-// restarts the site, and signs with it: its key share opens under the
-// newest key; both rotations are in its audit log.
+// runs init on the home again, restarts the site, and signs with it: its
+// key share opens under the newest key, init created no other; both
+// rotations are in its audit log.
 func TestCLI_RotateSealKey(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three kqnode processes through a keygen")
@@ -57,6 +58,13 @@ func TestCLI_RotateSealKey(t *testing.T) {
 	wcancel()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// init again on the rotated home (as for importing more pre-parameters)
+	// loads the rotated key and creates none.
+	var again initResult
+	c.ok(t, a.env(), &again, "init", "--home", a.home, "--module", a.hsm.Module, "--token", a.token.Label, "--pin-source", "file:"+a.pinFile)
+	if again.SealKey.Label != prev || again.SealKey.Created || again.PeerID != a.peerID {
+		t.Fatalf("init after the rotation: seal key %+v, peer %s; want the existing %s", again.SealKey, again.PeerID, prev)
 	}
 	if err := a.proc.Restart(ctx); err != nil {
 		t.Fatal(err)
