@@ -1,5 +1,7 @@
 package main
 
+// Administration commands: reshare, rotate-seal-key and preparams.
+
 import (
 	"context"
 	"time"
