@@ -23,7 +23,15 @@
 //     signing otherwise;
 //   - [Node.SignPSBT] and [Node.SignEthereumTx]: whole transactions, through
 //     package wallet;
-//   - [Node.Status]: peers, keys, pools and the operations in progress;
+//   - [Node.Reshare] and [Node.AuthorizeReshare]: a key moved to a new
+//     committee and/or threshold with the same public key, joined by
+//     another site only when its operator authorized exactly that reshare;
+//   - [Node.RotateSealKey]: the store re-sealed under a new seal key, the
+//     old key destroyed;
+//   - [Node.GeneratePreParams] and [Node.ImportPreParams]: Paillier
+//     pre-parameter sets made now or elsewhere;
+//   - [Node.Status]: peers, keys, pools, reshares and the operations in
+//     progress;
 //   - [Node.Readiness]: whether the site can serve now, and which condition
 //     fails.
 //

@@ -1,6 +1,10 @@
 package keyquorum
 
-import "github.com/keyquorum/keyquorum/tss"
+import (
+	"context"
+
+	"github.com/keyquorum/keyquorum/tss"
+)
 
 // CompromisedEngine returns n's protocol engine and lets it propose
 // signing sessions that bypass n's own checks: n plays a compromised site
@@ -18,3 +22,30 @@ func SignEvidence(intent, approvals, user []byte) []byte {
 // ProbePeers measures the round-trip time to n's peers now,
 // as n's metrics do every peerRTTInterval.
 func ProbePeers(n *Node) { n.probeOnce(n.runCtx) }
+
+// OpenSealedRecords opens every version of every record of the kinds
+// given in n's store and returns how many it opened.
+func OpenSealedRecords(ctx context.Context, n *Node, kinds ...string) (int, error) {
+	count := 0
+	for _, kind := range kinds {
+		ids, err := n.store.List(ctx, kind)
+		if err != nil {
+			return count, err
+		}
+		for _, id := range ids {
+			vs, err := n.store.Versions(ctx, kind, id)
+			if err != nil {
+				return count, err
+			}
+			for _, v := range vs {
+				b, err := n.store.GetVersion(ctx, kind, id, v)
+				if err != nil {
+					return count, err
+				}
+				clear(b)
+				count++
+			}
+		}
+	}
+	return count, nil
+}

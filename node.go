@@ -281,6 +281,8 @@ type Node struct {
 	eng      *tss.Engine      // nil when offline
 	pools    *poolRegistry
 	ops      *operations
+	reshares *reshares
+	sealMu   sync.Mutex // one seal-key rotation at a time
 	quic     []byte
 	// random is the token's generator mixed with the OS one; nil only
 	// with Config.AllowNoTokenRNG on a token without a generator.
@@ -330,7 +332,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, started: time.Now(), ops: newOperations()}
+	n := &Node{cfg: cfg, log: cfg.Logger, started: time.Now(), ops: newOperations(), reshares: newReshares()}
 	n.ops.failed = n.operationFailed
 	defer func() {
 		if err != nil {
@@ -360,7 +362,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if err := n.openRandom(ctx); err != nil {
 		return nil, err
 	}
-	seal, err := loadOrCreate(ctx, n, "seal key", cfg.SealKeyLabel, n.token.SealKey, n.token.CreateSealKey)
+	// After a rotation the store names a later generation of the label.
+	seal, err := loadOrCreate(ctx, n, "seal key", SealKeyLabel(cfg.StoreDir, cfg.SealKeyLabel), n.token.SealKey, n.token.CreateSealKey)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,8 @@ import (
 type Operation struct {
 	// ID numbers the operations of this Node since Open.
 	ID uint64 `json:"id"`
-	// Kind is "keygen", "presign", "sign", "sign-psbt" or "sign-eth".
+	// Kind is "keygen", "presign", "sign", "sign-psbt", "sign-eth", "reshare"
+	// or "preparams" (GeneratePreParams).
 	Kind string `json:"kind"`
 	// KeyID is the key concerned (empty for keygen until it has finished).
 	KeyID string `json:"key_id,omitempty"`

@@ -179,9 +179,13 @@ func (n *Node) maintain(spec tss.PoolSpec) {
 	})
 }
 
-// policy is the engine's Policy hook: the signing policy, the user's
-// Policy, then the node's own bookkeeping of what it joins.
+// policy is the engine's Policy hook: the operator's reshare
+// authorizations, the signing policy, the user's Policy, then the node's
+// own bookkeeping of what it joins.
 func (n *Node) policy(ctx context.Context, p *tss.Proposal) error {
+	if err := n.checkReshare(ctx, p); err != nil {
+		return err
+	}
 	p, err := n.checkProposal(ctx, p)
 	if err != nil {
 		return err
@@ -205,6 +209,9 @@ func (n *Node) completed(ctx context.Context, p *tss.Proposal) {
 		fields["count"] = strconv.Itoa(p.Count)
 	}
 	n.recordQuiet(auditSessionDone, fields)
+	if p.Op == tss.OpCommit {
+		n.reshareCommitted(ctx, p)
+	}
 	if p.Op == tss.OpKeygen {
 		if info, err := n.eng.Key(ctx, p.KeyID); err == nil {
 			n.recordQuiet(auditKeygen, map[string]string{"key_id": info.ID, "public_key": hex.EncodeToString(info.PublicKey),

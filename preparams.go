@@ -94,3 +94,39 @@ func wipePreParams(pp *keygen.LocalPreParams) {
 func RunPreParamsWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	return tss.RunPreParamsWorker(ctx, in, out)
 }
+
+// MaxGeneratePreParams is the most sets one GeneratePreParams call makes.
+const MaxGeneratePreParams = 16
+
+// GeneratePreParams generates count Paillier pre-parameter sets now, one
+// after the other (safe primes: 5 to 60 seconds of CPU each), and stores
+// them sealed as ready, beside those the background generation keeps at
+// its target. progress, if not nil, is called after each set with the
+// number made so far. It returns how many sets it made, with ctx's error
+// or a generation failure when it stopped early.
+func (n *Node) GeneratePreParams(ctx context.Context, count int, progress func(made int)) (int, error) {
+	ctx, done, err := n.enter(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	if count < 1 || count > MaxGeneratePreParams {
+		return 0, fmt.Errorf("keyquorum: generate pre-parameters: %w: count %d is outside 1 to %d", tss.ErrBadRequest, count, MaxGeneratePreParams)
+	}
+	h := n.ops.start("preparams", "", nil)
+	made := 0
+	for made < count {
+		h.update("", nil, fmt.Sprintf("%d of %d made", made, count))
+		if err := n.prepool.Generate(ctx); err != nil {
+			h.end(err)
+			return made, fmt.Errorf("keyquorum: generate pre-parameters (%d of %d made): %w", made, count, err)
+		}
+		made++
+		if progress != nil {
+			progress(made)
+		}
+	}
+	h.update("", nil, fmt.Sprintf("%d of %d made", made, count))
+	h.end(nil)
+	return made, nil
+}

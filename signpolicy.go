@@ -260,6 +260,11 @@ func (n *Node) checkProposal(ctx context.Context, p *tss.Proposal) (*tss.Proposa
 	if p.Op != tss.OpSign && p.Op != tss.OpOnline {
 		return p, nil
 	}
+	if p.Epoch != 0 {
+		// A pending share's confirmation of a reshare, which checkReshare
+		// has bound to its confirmation digest; no intent comes with it.
+		return p, nil
+	}
 	if p.Initiator == n.party {
 		if n.proposeUnchecked.Load() {
 			return p, nil
@@ -271,9 +276,6 @@ func (n *Node) checkProposal(ctx context.Context, p *tss.Proposal) (*tss.Proposa
 		q := *p
 		q.Evidence = ev.user
 		return &q, nil
-	}
-	if p.Epoch != 0 {
-		return nil, fmt.Errorf("%w: %s proposed signing with the epoch-%d share of key %s; this site signs only with active shares", tss.ErrBadRequest, p.Initiator, p.Epoch, p.KeyID)
 	}
 	digests, err := p.SigningDigests()
 	if err != nil {

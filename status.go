@@ -60,6 +60,10 @@ type Status struct {
 	// AuditAlerts are rewrites of other sites' audit logs this site caught
 	// as their witness. Any entry here needs the operators' attention.
 	AuditAlerts []string `json:"audit_alerts,omitempty"`
+	// Reshares are the reshares this site's operator authorized, or that
+	// this site proposed or joined, since the node opened, with their
+	// phase and pending epoch.
+	Reshares []ReshareStatus `json:"reshares,omitempty"`
 }
 
 // EntropyStatus describes the randomness source of a site's secrets.
@@ -188,6 +192,7 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		st.Audit = as
 	}
 	st.AuditAlerts = n.AuditAlerts()
+	st.Reshares = n.reshares.list()
 	n.mu.Unlock()
 	if n.eng == nil {
 		return st, nil

@@ -54,6 +54,27 @@ func (s *Store) checkKeyInfo(key *SealKey) error {
 	return nil
 }
 
+// StoreSealKeyLabel returns the label of the seal key the store in dir is
+// sealed under, as its last finished rotation (or its creation) recorded
+// it, so that a site whose seal key was rotated loads the new key at its
+// next start. It returns "" and no error for a directory that holds no
+// store yet. The label is not authenticated: the store checks the key it
+// is opened with against every blob.
+func StoreSealKeyLabel(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, keyInfoName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("hsmshare: store %s: read %s: %w", dir, keyInfoName, err)
+	}
+	var ki keyInfo
+	if err := json.Unmarshal(b, &ki); err != nil || ki.Format != journalFormat || ki.Label == "" {
+		return "", fmt.Errorf("%w: store %s: %s is not valid", ErrCorrupted, dir, keyInfoName)
+	}
+	return ki.Label, nil
+}
+
 func (s *Store) writeKeyInfo(key *SealKey) error {
 	b, err := json.MarshalIndent(keyInfo{Format: journalFormat, Label: key.label, ID: key.ID()}, "", "  ")
 	if err == nil {

@@ -406,6 +406,25 @@ func (p *PreParamsPool) Run(ctx context.Context) error {
 	}
 }
 
+// Generate generates one set now, whatever the target, and stores it as
+// ready. Status counts it as generating while it runs. It returns when the
+// set is stored, or with ctx's error.
+func (p *PreParamsPool) Generate(ctx context.Context) error {
+	p.mu.Lock()
+	p.generating++
+	p.mu.Unlock()
+	err := p.generateOne(ctx)
+	p.mu.Lock()
+	p.generating--
+	if err != nil {
+		p.lastErr = err.Error()
+	} else {
+		p.generated++
+	}
+	p.mu.Unlock()
+	return err
+}
+
 func (p *PreParamsPool) generateOne(ctx context.Context) (err error) {
 	defer func() {
 		if r := recover(); r != nil {

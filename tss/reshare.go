@@ -107,8 +107,7 @@ func (e *Engine) Reshare(ctx context.Context, req ReshareRequest) (*KeyInfo, err
 	newEpoch := params.OldEpoch + 1
 
 	// Phase 2: the new committee proves it can sign with the pending shares.
-	sid := prop.SessionID()
-	digest := sha256.Sum256(append([]byte("keyquorum/reshare-confirm/v1"), sid[:]...))
+	digest := confirmationDigest(prop.SessionID())
 	signers := []PartyID{e.net.Self()}
 	for _, p := range newc {
 		if len(signers) == req.NewThreshold {
@@ -130,6 +129,29 @@ func (e *Engine) Reshare(ctx context.Context, req ReshareRequest) (*KeyInfo, err
 		return nil, err
 	}
 	return e.Key(ctx, req.KeyID)
+}
+
+// confirmationDigest is what the new committee of the reshare session sid
+// signs with its pending shares before the commit.
+func confirmationDigest(sid SessionID) [32]byte {
+	return sha256.Sum256(append([]byte("keyquorum/reshare-confirm/v1"), sid[:]...))
+}
+
+// ReshareConfirmation returns, for a reshare proposal, the digest its new
+// committee signs with the pending shares to confirm it (see
+// [Engine.Reshare]) and the epoch of those shares. A site that checks
+// signing sessions itself (a Policy) uses it to let a pending share sign
+// that digest and nothing else. A proposal that is not a well-formed
+// reshare is ErrBadRequest.
+func ReshareConfirmation(p *Proposal) (digest [32]byte, epoch uint64, err error) {
+	if p == nil || p.Op != OpReshare {
+		return digest, 0, fmt.Errorf("%w: not a reshare proposal", ErrBadRequest)
+	}
+	var params reshareParams
+	if err := json.Unmarshal(p.Payload, &params); err != nil {
+		return digest, 0, fmt.Errorf("%w: reshare parameters: %v", ErrBadRequest, err)
+	}
+	return confirmationDigest(p.SessionID()), params.OldEpoch + 1, nil
 }
 
 // FinishReshare repeats the commit of a reshare whose new committee already

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/hsmshare"
@@ -28,6 +29,11 @@ const (
 	pathSignPSBT = "/v1/sign-psbt"
 	pathSignEth  = "/v1/sign-eth"
 	pathPlan     = "/v1/plan"
+	// Administration: these change a site's keys or its stored state.
+	pathReshare       = "/v1/reshare"
+	pathReshareAccept = "/v1/reshare/accept"
+	pathRotateSealKey = "/v1/rotate-seal-key"
+	pathPreParamsGen  = "/v1/preparams/generate"
 
 	maxRequestBody = 8 << 20
 )
@@ -175,6 +181,65 @@ type signEthResult struct {
 	// Summary is what this site computed, from the transaction alone,
 	// that it signed (wallet.Summary's stable JSON form).
 	Summary json.RawMessage `json:"summary"`
+}
+
+// reshareRequest moves a key to a new committee and/or threshold.
+type reshareRequest struct {
+	KeyID     string   `json:"key_id"`
+	Parties   []string `json:"parties"`
+	Threshold int      `json:"threshold"`
+	// OldParties are the members of the current committee that take part
+	// (default all).
+	OldParties []string `json:"old_parties,omitempty"`
+	// Network selects the Bitcoin network of btc_address (default regtest).
+	Network string `json:"network,omitempty"`
+}
+
+// reshareResult is the key after the reshare: the keygen fields (the
+// same public key and addresses) and its new epoch.
+type reshareResult struct {
+	KeyID      string   `json:"key_id"`
+	PublicKey  string   `json:"public_key"`
+	ChainCode  string   `json:"chain_code"`
+	BTCAddress string   `json:"btc_address"`
+	ETHAddress string   `json:"eth_address"`
+	Threshold  int      `json:"threshold"`
+	Parties    []string `json:"parties"`
+	Network    string   `json:"network"`
+	Epoch      uint64   `json:"epoch"`
+}
+
+// reshareAcceptRequest is this site's operator's authorization of a
+// reshare another site will propose.
+type reshareAcceptRequest struct {
+	KeyID     string   `json:"key_id"`
+	Parties   []string `json:"parties"`
+	Threshold int      `json:"threshold"`
+	// ExpiresIn is how long the authorization lasts, in seconds.
+	ExpiresIn int64 `json:"expires_in"`
+}
+
+type reshareAcceptResult struct {
+	KeyID     string    `json:"key_id"`
+	Parties   []string  `json:"parties"`
+	Threshold int       `json:"threshold"`
+	Expires   time.Time `json:"expires"`
+}
+
+// preParamsGenerateRequest asks the site to generate sets now.
+type preParamsGenerateRequest struct {
+	Count int `json:"count"`
+}
+
+// preParamsResult is the pre-parameter pool (status, and after generate).
+type preParamsResult struct {
+	Ready      int    `json:"ready"`
+	Generating int    `json:"generating"`
+	Target     int    `json:"target"`
+	Generated  int    `json:"generated"`
+	Generation bool   `json:"generation"`
+	Made       int    `json:"made,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // statusResult is keyquorum.Status plus what only kqnode knows.

@@ -132,7 +132,7 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 
 	// Open the token before anything is written, so that a wrong PIN or
 	// token leaves no trace; then load or create the keys.
-	keys, err := setUpKeys(ctx, cfg, undo)
+	keys, err := setUpKeys(ctx, cfg, keyquorum.SealKeyLabel(h.storeDir(), cfg.SealKeyLabel), undo)
 	if err != nil {
 		return err
 	}
@@ -212,28 +212,30 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 // initKeys are the site's keys as init found or made them.
 type initKeys struct{ seal, identity hsmKeyInfo }
 
-// setUpKeys opens the token, loads the site's seal and identity keys and
-// creates the missing ones, registering what it creates with undo.
-func setUpKeys(ctx context.Context, cfg *siteConfig, undo *initUndo) (initKeys, error) {
+// setUpKeys opens the token, loads the site's seal key (sealLabel: the
+// configured label, or the generation a rotation left in the store) and
+// identity key and creates the missing ones, registering what it creates
+// with undo.
+func setUpKeys(ctx context.Context, cfg *siteConfig, sealLabel string, undo *initUndo) (initKeys, error) {
 	var out initKeys
 	tok, err := hsmshare.Open(ctx, cfg.hsm())
 	if err != nil {
 		return out, err
 	}
 	undo.tok = tok
-	seal, err := tok.SealKey(ctx, cfg.SealKeyLabel)
+	seal, err := tok.SealKey(ctx, sealLabel)
 	created := false
 	if errors.Is(err, hsmshare.ErrKeyNotFound) {
-		if seal, err = tok.CreateSealKey(ctx, cfg.SealKeyLabel); err == nil {
+		if seal, err = tok.CreateSealKey(ctx, sealLabel); err == nil {
 			created, undo.seal = true, seal
 		}
 	}
 	if err != nil {
-		return out, fmt.Errorf("seal key %q on token %q: %w", cfg.SealKeyLabel, cfg.Token, err)
+		return out, fmt.Errorf("seal key %q on token %q: %w", sealLabel, cfg.Token, err)
 	}
 	sa, err := seal.Attributes(ctx)
 	if err != nil {
-		return out, fmt.Errorf("seal key %q on token %q: %w", cfg.SealKeyLabel, cfg.Token, err)
+		return out, fmt.Errorf("seal key %q on token %q: %w", sealLabel, cfg.Token, err)
 	}
 	out.seal = hsmKeyInfo{Label: seal.Label(), ID: seal.ID(), Scheme: seal.Scheme().String(), Created: created, Local: sa.Local}
 

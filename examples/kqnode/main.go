@@ -13,6 +13,9 @@
 //	kqnode status   --home DIR [--json]
 //	kqnode keys     list|show --home DIR [--key ID] [--path m/0/1] [--network regtest] [--json]
 //	kqnode pools    list --home DIR [--key ID] [--json]
+//	kqnode reshare  --home DIR --key ID --parties ID,ID,ID --threshold M [--accept [--expires 1h]] [--json]
+//	kqnode rotate-seal-key --home DIR [--json]
+//	kqnode preparams status|generate --home DIR [--count N] [--json]
 //
 // init sets up a site's home directory and HSM keys; run is the site's
 // daemon (libp2p, pre-parameter and presignature pools, and a control API on
@@ -67,6 +70,9 @@ var commands = []command{
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
 	{"keys", "list the site's keys, or show one with its addresses and xpub at a path", cmdKeys},
 	{"pools", "list the site's presignature pools, its own and those it holds for others", cmdPools},
+	{"reshare", "move a key to a new committee and/or threshold, or (--accept) authorize another site's reshare", cmdReshare},
+	{"rotate-seal-key", "re-seal the site's store under a new HSM seal key and destroy the old one", cmdRotateSealKey},
+	{"preparams", "show the pre-parameter pool, or generate sets now with progress", cmdPreParams},
 	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},
 	{"preparams-worker", "generate one pre-parameter set for a running site (started by kqnode run, not by hand)", cmdPreParamsWorker},
 }
@@ -85,7 +91,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "usage: kqnode COMMAND [flags]   (kqnode COMMAND -h for a command's flags)")
 		fmt.Fprintln(w, "\ncommands:")
 		for _, c := range commands {
-			fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+			fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
 		}
 		if len(args) == 0 {
 			return 2

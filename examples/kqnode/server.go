@@ -51,6 +51,10 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathSignPSBT, s.signPSBT},
 		{http.MethodPost, pathSignEth, s.signEth},
 		{http.MethodPost, pathPlan, s.plan},
+		{http.MethodPost, pathReshare, s.reshare},
+		{http.MethodPost, pathReshareAccept, s.reshareAccept},
+		{http.MethodPost, pathRotateSealKey, s.rotateSealKey},
+		{http.MethodPost, pathPreParamsGen, s.generatePreParams},
 	} {
 		mux.HandleFunc(r.method+" "+r.path, r.h)
 		// Any other method on a known path: 405 with the JSON error body.
@@ -62,8 +66,9 @@ func (s *server) handler() http.Handler {
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusNotFound, errorBody{Code: codeNotFound,
-			Error: fmt.Sprintf("no such endpoint %s: the API has %s, %s, %s, %s, %s, %s and %s",
-				truncate(req.URL.Path, 100), pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT, pathSignEth, pathPlan)})
+			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
+				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
+					pathSignEth, pathPlan, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen}, ", "))})
 	})
 	return s.authenticate(mux)
 }
@@ -524,4 +529,85 @@ func (s *server) audit(r *http.Request, typ string, status int) {
 		"status": strconv.Itoa(status), "remote": remote}); err != nil {
 		s.log.Error("API call not recorded in the audit log", "path", r.URL.Path, "err", err.Error())
 	}
+}
+
+func (s *server) reshare(w http.ResponseWriter, r *http.Request) {
+	var req reshareRequest
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	net, err := bitcoinNetwork(req.Network)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	info, err := s.node.Reshare(r.Context(), keyquorum.ReshareRequest{KeyID: req.KeyID, NewParties: partyIDs(req.Parties),
+		NewThreshold: req.Threshold, OldParties: partyIDs(req.OldParties)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := keygenOutput(info, net)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, reshareResult{KeyID: res.KeyID, PublicKey: res.PublicKey, ChainCode: res.ChainCode, BTCAddress: res.BTCAddress,
+		ETHAddress: res.ETHAddress, Threshold: res.Threshold, Parties: res.Parties, Network: res.Network, Epoch: info.Epoch})
+}
+
+func (s *server) reshareAccept(w http.ResponseWriter, r *http.Request) {
+	var req reshareAcceptRequest
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if req.ExpiresIn <= 0 || time.Duration(req.ExpiresIn)*time.Second > keyquorum.MaxReshareAuthorization {
+		s.fail(w, r, fmt.Errorf("%w: expires_in %d seconds is outside 1 second to %s", errBadRequest, req.ExpiresIn, keyquorum.MaxReshareAuthorization))
+		return
+	}
+	a := keyquorum.ReshareAuthorization{KeyID: req.KeyID, NewParties: partyIDs(req.Parties), NewThreshold: req.Threshold,
+		Expires: time.Now().Add(time.Duration(req.ExpiresIn) * time.Second)}
+	if err := s.node.AuthorizeReshare(r.Context(), a); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, reshareAcceptResult{KeyID: a.KeyID, Parties: partyStrings(tss.SortParties(a.NewParties)),
+		Threshold: a.NewThreshold, Expires: a.Expires.UTC().Truncate(time.Second)})
+}
+
+func (s *server) rotateSealKey(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.node.RotateSealKey(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, res)
+}
+
+func (s *server) generatePreParams(w http.ResponseWriter, r *http.Request) {
+	var req preParamsGenerateRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	made, err := s.node.GeneratePreParams(r.Context(), req.Count, nil)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	st, err := s.node.Status(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	pp := st.PreParams
+	writeJSON(w, 200, preParamsResult{Ready: pp.Ready, Generating: pp.Generating, Target: pp.Target, Generated: pp.Generated,
+		Generation: pp.Generation, Made: made, LastError: pp.LastError})
 }

@@ -135,7 +135,7 @@ func printStatus(w io.Writer, st *statusResult) {
 		if !k.Created.IsZero() {
 			created = "created " + k.Created.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		v.line(" ", k.KeyID, fmt.Sprintf("%d-of-%d", k.Threshold, len(k.Parties)), k.PublicKey, created)
+		v.line(" ", k.KeyID, fmt.Sprintf("%d-of-%d", k.Threshold, len(k.Parties)), fmt.Sprintf("epoch %d", k.Epoch), k.PublicKey, created)
 		v.line("    parties:", v.sites(k.Parties))
 		up := "can sign now"
 		if len(k.SignersUp) < k.Threshold {
@@ -156,6 +156,19 @@ func printStatus(w io.Writer, st *statusResult) {
 				v.line("      error:", oneLine(p.Error))
 			}
 		}
+	}
+	for _, r := range st.Reshares {
+		what := fmt.Sprintf("to %d-of-%d %s", r.NewThreshold, len(r.NewParties), v.sites(r.NewParties))
+		if r.Initiator != "" {
+			what += ", proposed by " + v.site(string(r.Initiator))
+		}
+		if r.PendingEpoch != 0 {
+			what += fmt.Sprintf(", epoch %d", r.PendingEpoch)
+		}
+		if !r.Expires.IsZero() && r.Phase != "committed" {
+			what += ", authorization expires " + r.Expires.UTC().Format("2006-01-02 15:04:05 UTC")
+		}
+		v.line("reshare  ", r.KeyID, r.Phase+":", what, "("+ago(r.Updated)+")")
 	}
 	running, finished, steps := withSteps(st.Operations, st.Finished)
 	for _, o := range running {
