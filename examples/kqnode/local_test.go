@@ -510,50 +510,41 @@ func TestRun_StaleSocket(t *testing.T) {
 	})
 }
 
-// TestRun_NewTokenEveryStart: a token is good for one run only, and the
-// token file of earlier versions is removed.
-func TestRun_NewTokenEveryStart(t *testing.T) {
+// TestRun_OldTokenGrantsNothing: the token file of earlier versions is
+// removed at start, and a request carrying it (or any bearer token) is
+// refused; the same request signed by an operator is answered.
+func TestRun_OldTokenGrantsNothing(t *testing.T) {
 	s := newTestSite(t)
 	legacy := filepath.Join(s.home, legacyTokenFile)
-	if err := os.WriteFile(legacy, []byte(strings.Repeat("7", 64)+"\n"), 0o600); err != nil {
+	old := strings.Repeat("7", 64)
+	if err := os.WriteFile(legacy, []byte(old+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	token := func() string {
-		b, err := os.ReadFile(filepath.Join(s.home, apiFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var api apiInfo
-		if err := json.Unmarshal(b, &api); err != nil || len(api.Token) != 64 {
-			t.Fatalf("api.json: %v", err)
-		}
-		return api.Token
-	}
-	r := s.mustStart(t)
-	first := token()
-	r.stop(t)
+	s.mustStart(t)
 	if _, err := os.Lstat(legacy); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s of an earlier version survived a start: %v", legacyTokenFile, err)
-	}
-	s.mustStart(t)
-	second := token()
-	if first == second {
-		t.Fatal("two starts made the same token")
 	}
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", filepath.Join(s.home, apiSocket))
 	}}}
-	for tok, want := range map[string]int{first: http.StatusUnauthorized, second: http.StatusOK} {
-		req, _ := http.NewRequest(http.MethodGet, "http://kqnode"+pathStatus, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := c.Do(req)
+	bearer, _ := http.NewRequest(http.MethodGet, "http://kqnode"+pathStatus, nil)
+	bearer.Header.Set("Authorization", "Bearer "+old)
+	signed, _ := http.NewRequest(http.MethodGet, "http://kqnode"+pathStatus, nil)
+	signHeaders(t, signed, testAdmin.signer, s.peerID, nil)
+	for name, tc := range map[string]struct {
+		req  *http.Request
+		want int
+	}{"old token": {bearer, http.StatusUnauthorized}, "signed": {signed, http.StatusOK}} {
+		resp, err := c.Do(tc.req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		var eb errorBody
+		json.NewDecoder(resp.Body).Decode(&eb)
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("token of the %s run: %d, want %d", map[bool]string{true: "first", false: "second"}[tok == first], resp.StatusCode, want)
+		if resp.StatusCode != tc.want || (tc.want != http.StatusOK && eb.Code != codeUnauthenticated) {
+			t.Errorf("%s: %d %+v, want %d", name, resp.StatusCode, eb, tc.want)
 		}
 	}
 }
