@@ -55,9 +55,9 @@ type demo struct {
 	// operator is the private key file of the sites' operator (every
 	// role), which signs the demo's API requests ($KQ_OPERATOR_KEY).
 	operator string
-	sites     []*site
-	steps     []step
-	started   time.Time
+	sites    []*site
+	steps    []step
+	started  time.Time
 }
 
 func newDemo(o options, out io.Writer) (*demo, error) {
