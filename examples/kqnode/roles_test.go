@@ -152,3 +152,46 @@ func withBody(req *http.Request, body string) *http.Request {
 	r.Header = req.Header.Clone()
 	return r
 }
+
+// TestCLI_OperatorsCommand: an admin adds a requester with kqnode
+// operators add; the requester's keygen is refused as forbidden with the
+// command that grants the role; once removed, the requester's requests
+// are unauthenticated; the refusals are in the audit log under the
+// operator's name.
+func TestCLI_OperatorsCommand(t *testing.T) {
+	s := newTestSite(t)
+	s.mustStart(t)
+	bob, err := writeOperatorKey(t.TempDir(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, eb, stderr := runClient(t, "operators", "add", "--home", s.home, "--name", "bob", "--key", bob.pub, "--roles", roleRequester); code != 0 {
+		t.Fatalf("operators add: %d %+v %s", code, eb, stderr)
+	}
+	code, out, _ := runCLI("operators", "list", "--home", s.home, "--json")
+	if code != 0 || !strings.Contains(out, `"name":"bob","roles":["requester"]`) || !strings.Contains(out, `"added_by":"admin"`) {
+		t.Fatalf("operators list: %d %s", code, out)
+	}
+	code, eb, _ := runClient(t, "keygen", "--home", s.home, "--operator-key", bob.key, "--threshold", "2", "--parties", s.peerID+","+s.peerID)
+	if code != 1 || eb.Code != codeForbidden || !strings.Contains(eb.Error, "needs role admin") || !strings.Contains(eb.Error, "kqnode operators add") {
+		t.Errorf("keygen by a requester: %d %+v", code, eb)
+	}
+	if code, eb, _ := runClient(t, "status", "--home", s.home, "--operator-key", bob.key); code != 0 {
+		t.Errorf("status by a requester: %d %+v", code, eb)
+	}
+	if code, eb, stderr := runClient(t, "operators", "remove", "--home", s.home, "--name", "bob"); code != 0 {
+		t.Fatalf("operators remove: %d %+v %s", code, eb, stderr)
+	}
+	if code, eb, _ := runClient(t, "status", "--home", s.home, "--operator-key", bob.key); code != 1 || eb.Code != codeUnauthenticated {
+		t.Errorf("status by a removed operator: %d %+v", code, eb)
+	}
+	code, out, stderr := runCLI("audit", "export", "--home", s.home)
+	if code != 0 {
+		t.Fatalf("audit export: %d %s", code, stderr)
+	}
+	for _, want := range []string{`"operator":"bob"`, `"reason":"forbidden: operator bob`, `"path":"/v1/operators/remove"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the audit log has no %s:\n%s", want, out)
+		}
+	}
+}
