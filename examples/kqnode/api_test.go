@@ -83,7 +83,7 @@ func TestAPI_RefusesUnsignedRequests(t *testing.T) {
 	}
 }
 
-// TestAPI_UnknownRoutesAnswerJSON: with the token, an unknown path is 404
+// TestAPI_UnknownRoutesAnswerJSON: signed by an admin, an unknown path is 404
 // and a wrong method 405, each with the JSON error body every client
 // decodes; neither reaches the node (nil here).
 func TestAPI_UnknownRoutesAnswerJSON(t *testing.T) {

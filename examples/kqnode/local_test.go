@@ -1,7 +1,7 @@
 package main
 
-// Attacks by another user on the site's host: stealing the control API's
-// token, swapping the files the site trusts, flooding the API.
+// Attacks by another user on the site's host: getting a signed control-API
+// request, swapping the files the site trusts, flooding the API.
 
 import (
 	"bufio"
@@ -21,8 +21,8 @@ import (
 
 // TestClient_DoesNotSendTokenToImpostor: the site crashed and left
 // api.json behind; another user's program took its TCP port. The client
-// must find out that it does not talk to the site before it sends the
-// token.
+// must find out that it does not talk to the site before it sends a
+// signed request (which the program could replay within its window).
 func TestClient_DoesNotSendTokenToImpostor(t *testing.T) {
 	s := newTestSite(t)
 	attacker := anyOtherProcess(t)
@@ -92,7 +92,8 @@ func TestClient_DoesNotSendTokenToImpostor(t *testing.T) {
 	t.Logf("the client said: %s", eb.Error)
 }
 
-// TestClient_ChecksSocketServerUID: the client sends its token over the
+// TestClient_ChecksSocketServerUID: the client sends a signed request
+// (which could be replayed within its time window) over the
 // home's socket only to a server of its own uid. (Other users cannot put a
 // socket into a safe home; here root moves one made by uid 65534 there, as
 // a stand-in for any way a foreign socket could get there.)
@@ -141,8 +142,8 @@ func TestClient_ChecksSocketServerUID(t *testing.T) {
 	code, eb, stderr := runClient(t, "status", "--home", s.home)
 	cancel()
 	cmd.Wait()
-	if strings.Contains(out.String(), "auth: Bearer") {
-		t.Errorf("the client sent its token to a server of uid %d: %s", u.uid, out.String())
+	if strings.Contains(out.String(), "auth: "+apiAuthScheme) {
+		t.Errorf("the client sent a signed request to a server of uid %d: %s", u.uid, out.String())
 	}
 	if code != 1 || eb.Code != codeNotAuthenticated || !strings.Contains(eb.Error, "uid 65534") {
 		t.Errorf("status against another user's socket: exit %d, %+v, stderr %q", code, eb, stderr)
@@ -269,7 +270,7 @@ func TestRun_AcceptsStickyParent(t *testing.T) {
 }
 
 // TestClient_RefusesUnsafeEndpointFile: the client reads where to send
-// the token from the endpoint file only when it is the user's own, closed
+// its requests from the endpoint file only when it is the user's own, closed
 // to others and no symlink.
 func TestClient_RefusesUnsafeEndpointFile(t *testing.T) {
 	s := newTestSite(t)
