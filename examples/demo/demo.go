@@ -52,9 +52,12 @@ type demo struct {
 	policy string // the signing policy every site loads (written by writePolicy)
 	// approvers are the demo's two people: name → private key file.
 	approvers map[string]string
-	sites     []*site
-	steps     []step
-	started   time.Time
+	// operator is the private key file of the sites' operator (every
+	// role), which signs the demo's API requests ($KQ_OPERATOR_KEY).
+	operator string
+	sites    []*site
+	steps    []step
+	started  time.Time
 }
 
 func newDemo(o options, out io.Writer) (*demo, error) {
@@ -259,8 +262,16 @@ func (d *demo) initSites() (string, error) {
 		var res struct {
 			PeerID string `json:"peer_id"`
 		}
+		if d.operator == "" {
+			key := filepath.Join(d.dir, "operator")
+			if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "operator@demo", "-f", key).CombinedOutput(); err != nil {
+				return "", fmt.Errorf("ssh-keygen -t ed25519 for the operator: %w: %s", err, out)
+			}
+			d.operator = key
+		}
 		if err := d.kq(context.Background(), &res, "init", "--home", s.home, "--module", d.module, "--token", s.label,
-			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", strings.Join(fx, ",")); err != nil {
+			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", strings.Join(fx, ","),
+			"--admin-key", d.operator+".pub", "--admin-name", "operator", "--admin-roles", "admin,requester,approver,auditor"); err != nil {
 			return "", err
 		}
 		s.peerID = res.PeerID
@@ -318,7 +329,7 @@ func (d *demo) start(ctx context.Context, s *site, peerFile string) error {
 		"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--api", "127.0.0.1:0",
 		"--preparams-target", "0", // the fixtures suffice; no safe primes during the demo
 		"--join-timeout", "10s", "--send-timeout", "10s", "--round-timeout", "1m")
-	cmd.Env = append(os.Environ(), d.hsm.Env())
+	cmd.Env = append(os.Environ(), d.hsm.Env(), "KQ_OPERATOR_KEY="+d.operator)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -415,7 +426,7 @@ func (e *kqError) Error() string {
 // kq runs one kqnode command with --json and decodes its JSON output.
 func (d *demo) kq(ctx context.Context, out any, args ...string) error {
 	cmd := exec.CommandContext(ctx, d.kqnode, append(args, "--json")...)
-	cmd.Env = append(os.Environ(), d.hsm.Env())
+	cmd.Env = append(os.Environ(), d.hsm.Env(), "KQ_OPERATOR_KEY="+d.operator)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()

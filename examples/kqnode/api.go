@@ -16,8 +16,8 @@ import (
 
 // The control API: HTTP/JSON on the Unix socket DIR/api.sock (or, with
 // --api, TLS on a loopback TCP address; see endpoint.go), every request
-// carrying "Authorization: Bearer <token>" with the token of this run from
-// DIR/api.json. Request bodies are the JSON objects below; a success
+// signed by an operator of the site (requestauth.go) whose roles allow its
+// route (operators.go). Request bodies are the JSON objects below; a success
 // answers 200 with the command's result object (what the client prints
 // with --json), a failure, unknown paths included, answers with an
 // errorBody and a status code matching its code.
@@ -34,6 +34,14 @@ const (
 	pathReshareAccept = "/v1/reshare/accept"
 	pathRotateSealKey = "/v1/rotate-seal-key"
 	pathPreParamsGen  = "/v1/preparams/generate"
+	// pathRequests creates a request (the request workflow, request.go),
+	// pathRequestsApprove adds an approval to one.
+	pathRequests        = "/v1/requests"
+	pathRequestsApprove = "/v1/requests/approve"
+	// pathOperators lists (GET) and adds (POST) operators,
+	// pathOperatorsRemove removes one.
+	pathOperators       = "/v1/operators"
+	pathOperatorsRemove = "/v1/operators/remove"
 
 	maxRequestBody = 8 << 20
 )
@@ -242,6 +250,36 @@ type preParamsResult struct {
 	LastError  string `json:"last_error,omitempty"`
 }
 
+// requestCreateRequest asks the site to keep a new request.
+type requestCreateRequest struct {
+	KeyID string `json:"key_id"`
+	// Intent is the intent's canonical encoding, base64.
+	Intent    string `json:"intent"`
+	ExpiresIn int64  `json:"expires_in,omitempty"`
+}
+
+// requestApproveRequest adds an approval to a request.
+type requestApproveRequest struct {
+	ID string `json:"id"`
+	// Signature is the armored SSH signature of the request's statement.
+	Signature string `json:"signature"`
+}
+
+// operatorAddRequest registers an operator, or sets the roles of one.
+type operatorAddRequest struct {
+	Name  string   `json:"name"`
+	Key   string   `json:"key"`
+	Roles []string `json:"roles"`
+}
+
+type operatorRemoveRequest struct {
+	Name string `json:"name"`
+}
+
+type operatorsResult struct {
+	Operators []operator `json:"operators"`
+}
+
 // statusResult is keyquorum.Status plus what only kqnode knows.
 type statusResult struct {
 	*keyquorum.Status
@@ -268,7 +306,8 @@ type errorBody struct {
 // Error codes.
 const (
 	codeBadRequest       = "bad_request"              // malformed input: digest, PSBT, transaction, path, flags
-	codeUnauthorized     = "unauthorized"             // missing or wrong API token
+	codeUnauthenticated  = "unauthenticated"          // the request is not signed by an operator of the site (or replayed, stale, changed)
+	codeForbidden        = "forbidden"                // the operator's roles do not allow the command
 	codeUnknownKey       = "unknown_key"              // this site holds no share of the key
 	codeNotInCommittee   = "not_in_committee"         // a named party is not in the key's committee
 	codeNoPresignature   = "no_presignature"          // gg20 asked, the pool is empty

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -64,13 +62,13 @@ func TestClassify(t *testing.T) {
 	}
 }
 
-// TestAPI_RefusesWithoutToken checks that the API answers nothing but 401
-// to a request without the right token; the handler never reaches the
-// node (which is nil here and would panic).
-func TestAPI_RefusesWithoutToken(t *testing.T) {
-	s := &server{log: slog.New(slog.DiscardHandler), tokenSum: sha256.Sum256([]byte("right-token"))}
-	h := s.handler()
-	for _, auth := range []string{"", "Bearer", "Bearer ", "Bearer wrong-token", "bearer right-token", "Basic right-token", "Bearer right-token "} {
+// TestAPI_RefusesUnsignedRequests checks that the API answers nothing but
+// 401 to a request that is not signed by an operator, bearer tokens of
+// earlier versions included; the handler never reaches the node (which is
+// nil here and would panic).
+func TestAPI_RefusesUnsignedRequests(t *testing.T) {
+	h := authServer(t).handler()
+	for _, auth := range []string{"", "Bearer", "Bearer " + strings.Repeat("0", 64), "KQ-SSHSIG", "KQ-SSHSIG AAAA", "Basic right-token"} {
 		for _, path := range []string{pathStatus, pathSign, pathKeygen, "/v1/unknown"} {
 			req := httptest.NewRequest(http.MethodPost, path, strings.NewReader("{}"))
 			if auth != "" {
@@ -78,19 +76,18 @@ func TestAPI_RefusesWithoutToken(t *testing.T) {
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), codeUnauthorized) {
+			if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Body.String(), codeUnauthenticated) {
 				t.Errorf("%s with %q: %d %s", path, auth, rec.Code, rec.Body.String())
 			}
 		}
 	}
 }
 
-// TestAPI_UnknownRoutesAnswerJSON: with the token, an unknown path is 404
+// TestAPI_UnknownRoutesAnswerJSON: signed by an admin, an unknown path is 404
 // and a wrong method 405, each with the JSON error body every client
 // decodes; neither reaches the node (nil here).
 func TestAPI_UnknownRoutesAnswerJSON(t *testing.T) {
-	s := &server{log: slog.New(slog.DiscardHandler), tokenSum: sha256.Sum256([]byte("right-token"))}
-	h := s.handler()
+	h := authServer(t).handler()
 	for _, tc := range []struct {
 		method, path string
 		status       int
@@ -103,8 +100,7 @@ func TestAPI_UnknownRoutesAnswerJSON(t *testing.T) {
 		{http.MethodDelete, pathKeygen, http.StatusMethodNotAllowed, codeBadRequest, http.MethodPost},
 		{http.MethodPost, pathStatus, http.StatusMethodNotAllowed, codeBadRequest, http.MethodGet},
 	} {
-		req := httptest.NewRequest(tc.method, tc.path, nil)
-		req.Header.Set("Authorization", "Bearer right-token")
+		req := signedRequest(t, testAdmin.signer, testSiteID, tc.method, tc.path, "")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		var eb errorBody
@@ -119,11 +115,9 @@ func TestAPI_UnknownRoutesAnswerJSON(t *testing.T) {
 // TestAPI_RefusesOversizedBody: a body over maxRequestBody is refused with
 // 400 while it is read, before the node sees it.
 func TestAPI_RefusesOversizedBody(t *testing.T) {
-	s := &server{log: slog.New(slog.DiscardHandler), tokenSum: sha256.Sum256([]byte("right-token"))}
-	h := s.handler()
+	h := authServer(t).handler()
 	body := `{"key_id":"` + strings.Repeat("a", maxRequestBody) + `"}`
-	req := httptest.NewRequest(http.MethodPost, pathSign, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer right-token")
+	req := signedRequest(t, testAdmin.signer, testSiteID, http.MethodPost, pathSign, body)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	var eb errorBody

@@ -13,10 +13,13 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 	"unicode"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // errNotRunning means no site answered for --home.
@@ -50,15 +53,17 @@ type client struct {
 	home     home
 	base     string // URL prefix of the API
 	endpoint string // the endpoint, for messages
-	token    string
+	site     string // the site's peer ID, which every signature names
+	signer   ssh.Signer
 	http     *http.Client
 }
 
 // newClient checks the home and its endpoint file (see trust.go) and
 // prepares to talk to the site: over its Unix socket, to a server of the
 // client's own uid, or over TLS, to a server holding the key pinned in
-// api.json. Nothing is sent before that check.
-func newClient(dir string, timeout time.Duration) (*client, error) {
+// api.json. Nothing is sent before that check. Every request is signed
+// with signer, the operator's key.
+func newClient(dir string, timeout time.Duration, signer ssh.Signer) (*client, error) {
 	h := home{dir: dir}
 	if err := h.check(); err != nil {
 		return nil, err
@@ -76,7 +81,7 @@ func newClient(dir string, timeout time.Duration) (*client, error) {
 		IdleConnTimeout:     defaultAPILimits.Idle / 2,
 		TLSHandshakeTimeout: defaultAPILimits.ReadHeader,
 	}
-	c := &client{home: h, endpoint: endpointString(*api), token: api.Token, http: &http.Client{Timeout: timeout, Transport: tr}}
+	c := &client{home: h, endpoint: endpointString(*api), site: api.PeerID, signer: signer, http: &http.Client{Timeout: timeout, Transport: tr}}
 	switch api.Network {
 	case "unix":
 		socket := h.path(apiSocket)
@@ -112,19 +117,30 @@ func newClient(dir string, timeout time.Duration) (*client, error) {
 
 // call sends req (nil for GET) to path and decodes the answer into resp.
 func (c *client) call(ctx context.Context, path string, req, resp any) error {
-	method, body := http.MethodGet, io.Reader(nil)
+	method, body := http.MethodGet, []byte(nil)
 	if req != nil {
 		b, err := json.Marshal(req)
 		if err != nil {
 			return err
 		}
-		method, body = http.MethodPost, bytes.NewReader(b)
+		method, body = http.MethodPost, b
 	}
-	hr, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	hr, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
-	hr.Header.Set("Authorization", "Bearer "+c.token)
+	nonce, err := newNonce()
+	if err != nil {
+		return err
+	}
+	now := time.Now().Unix()
+	auth, err := signAPIRequest(c.signer, signedText(c.site, method, hr.URL.RequestURI(), body, now, nonce))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Authorization", auth)
+	hr.Header.Set(headerTime, strconv.FormatInt(now, 10))
+	hr.Header.Set(headerNonce, nonce)
 	hr.Header.Set("Content-Type", "application/json")
 	r, err := c.http.Do(hr)
 	if err != nil {
@@ -182,18 +198,20 @@ func (c *client) timeoutError(path string, err error) error {
 // clientFlags are the flags every client command takes.
 type clientFlags struct {
 	*flagSet
-	home    *string
-	json    *bool
-	timeout *time.Duration
+	home        *string
+	json        *bool
+	timeout     *time.Duration
+	operatorKey *string
 }
 
 func newClientFlags(name, synopsis string) *clientFlags {
 	fs := newFlagSet(name, synopsis)
 	return &clientFlags{
-		flagSet: fs,
-		home:    fs.String("home", "", "site home directory (required)"),
-		json:    fs.Bool("json", false, "print exactly one JSON object on stdout (also on failure)"),
-		timeout: fs.Duration("timeout", 30*time.Minute, "give up waiting for the site after this long"),
+		flagSet:     fs,
+		home:        fs.String("home", "", "site home directory (required)"),
+		json:        fs.Bool("json", false, "print exactly one JSON object on stdout (also on failure)"),
+		timeout:     fs.Duration("timeout", 30*time.Minute, "give up waiting for the site after this long"),
+		operatorKey: fs.String("operator-key", "", "the operator's SSH key that signs every request: a private key file, or KEY.pub with the key in ssh-agent (default $"+envOperatorKey+")"),
 	}
 }
 
@@ -207,7 +225,11 @@ func (f *clientFlags) parse(e *env, args []string) (*client, error) {
 	if *f.home == "" {
 		return nil, usageErrorf("%s: --home is required\nusage: %s", f.Name(), f.synopsis)
 	}
-	return newClient(*f.home, *f.timeout)
+	signer, err := loadOperatorKey(*f.operatorKey)
+	if err != nil {
+		return nil, err
+	}
+	return newClient(*f.home, *f.timeout, signer)
 }
 
 // wantsJSON reports whether args ask for --json, so that a usage error

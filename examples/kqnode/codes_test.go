@@ -122,7 +122,7 @@ func TestCLI_ClientFailureCodes(t *testing.T) {
 				c.Close()
 			}
 		}()
-		info, _ := json.Marshal(apiInfo{Network: "unix", Addr: filepath.Join(s.home, apiSocket), Token: "t", PID: os.Getpid(), PeerID: s.peerID})
+		info, _ := json.Marshal(apiInfo{Network: "unix", Addr: filepath.Join(s.home, apiSocket), PID: os.Getpid(), PeerID: s.peerID})
 		if err := os.WriteFile(filepath.Join(s.home, apiFile), info, 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -148,8 +148,8 @@ func TestCLI_NoPreParamsSameCodeLocalAndRemote(t *testing.T) {
 	a, b := sites[0], sites[1]
 	// Only a has a pre-parameter set.
 	var res initResult
-	c.ok(t, a.env(), &res, "init", "--home", a.home, "--module", a.hsm.Module, "--token", a.token.Label,
-		"--pin-source", "file:"+a.pinFile, "--preparams-fixtures", fixtureFile(0))
+	c.ok(t, a.env(), &res, append([]string{"init", "--home", a.home, "--module", a.hsm.Module, "--token", a.token.Label,
+		"--pin-source", "file:" + a.pinFile, "--preparams-fixtures", fixtureFile(0)}, testAdminArgs()...)...)
 	if res.PreParamsReady != 1 {
 		t.Fatalf("site a has %d pre-parameter sets, want 1", res.PreParamsReady)
 	}

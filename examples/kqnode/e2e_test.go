@@ -513,21 +513,16 @@ func TestCLI_EndToEnd(t *testing.T) {
 			var eb errorBody
 			json.NewDecoder(resp.Body).Decode(&eb)
 			resp.Body.Close()
-			if resp.StatusCode != http.StatusUnauthorized || eb.Code != codeUnauthorized {
-				t.Errorf("Authorization %q: %d %+v, want 401 unauthorized", auth, resp.StatusCode, eb)
+			if resp.StatusCode != http.StatusUnauthorized || eb.Code != codeUnauthenticated {
+				t.Errorf("Authorization %q: %d %+v, want 401 unauthenticated", auth, resp.StatusCode, eb)
 			}
 		}
-		// A client whose api.json holds another token (a previous run's).
-		stale := api
-		stale.Token = strings.Repeat("1", 64)
-		staleJSON, _ := json.Marshal(stale)
-		if err := os.WriteFile(apiPath, staleJSON, 0o600); err != nil {
+		// A client signing with a key that is no operator of the site.
+		stranger, err := writeOperatorKey(t.TempDir(), "stranger")
+		if err != nil {
 			t.Fatal(err)
 		}
-		c.fails(t, nil, 1, codeUnauthorized, "status", "--home", a.home)
-		if err := os.WriteFile(apiPath, saved, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		c.fails(t, []string{envOperatorKey + "=" + stranger.key}, 1, codeUnauthenticated, "status", "--home", a.home)
 		// An endpoint file others can read is refused before it is used.
 		os.Chmod(apiPath, 0o644)
 		eb := c.fails(t, nil, 1, codeUnsafeFile, "status", "--home", a.home)
@@ -844,8 +839,8 @@ func initSites(t *testing.T, c cli, root string, perSite int) []*e2eSite {
 			fx = append(fx, fixtureFile(perSite*i+j))
 		}
 		var res initResult
-		c.ok(t, s.env(), &res, "init", "--home", s.home, "--module", d.Module, "--token", tok.Label,
-			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", strings.Join(fx, ","))
+		c.ok(t, s.env(), &res, append([]string{"init", "--home", s.home, "--module", d.Module, "--token", tok.Label,
+			"--pin-source", "file:" + s.pinFile, "--preparams-fixtures", strings.Join(fx, ",")}, testAdminArgs()...)...)
 		if res.PeerID == "" || len(res.IdentityPublicKey) != 130 || res.PreParamsReady != perSite || res.FixturesImported != perSite {
 			t.Fatalf("init %s: %+v", name, res)
 		}

@@ -1,8 +1,8 @@
 package main
 
 // The control API's transport: where it listens, who may connect, how many
-// at once, and how a client knows it talks to its site before it sends the
-// token.
+// at once, and how a client knows it talks to its site before it sends a
+// request.
 //
 // By default the API listens on the Unix socket DIR/api.sock: created
 // under umask 0177 inside the 0700 home, and every connection's peer is
@@ -14,14 +14,15 @@ package main
 // user can connect and, after a crash, take the port. There it speaks TLS
 // 1.3 with a key pair made at every start; api.json (0600, in the 0700
 // home) holds the SHA-256 of the public key, and the client sends its
-// request, token included, only on a connection whose server proved in
+// request only on a connection whose server proved in
 // the handshake that it holds that key (CertificateVerify).
 //
 // Either way at most apiLimits.Conns connections are served at once; more
 // are answered "503 busy" and closed by a small second server, and beyond
 // that closed at once. Every connection's reading, writing and idling is
 // bounded in time (apiLimits), so that one that stalls gives its place
-// back.
+// back. Who may do what is decided per request, from the operator's
+// signature (requestauth.go); the socket's peer check is a layer before it.
 
 import (
 	"context"
@@ -33,7 +34,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,15 +95,6 @@ func (e *notAuthenticatedError) Unwrap() error { return errServerNotAuthenticate
 
 // errAPIInUse means another process already serves the home's API socket.
 var errAPIInUse = errors.New("control API socket in use")
-
-// newToken returns a fresh API token: 32 random bytes in hex.
-func newToken() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(b[:]), nil
-}
 
 // tlsPin is the pin of a public key: "sha256//" and the base64 SHA-256 of
 // its SubjectPublicKeyInfo, as curl's --pinnedpubkey writes it.

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -21,7 +20,7 @@ var testLimits = apiLimits{Conns: 2, BusyConns: 1, Busy: 500 * time.Millisecond,
 	ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Idle: 300 * time.Millisecond, Write: time.Second}
 
 // serveTestAPI serves the API of a site without a node (every request
-// without the token "right-token" gets 401) on the home's socket, or on
+// without an operator's signature gets 401) on the home's socket, or on
 // loopback TCP when tcp is set, and returns a dialer for raw connections
 // (TLS completed on TCP); tryDial returns the handshake's error instead
 // of failing the test.
@@ -36,7 +35,8 @@ func serveTestAPI(t *testing.T, tcp bool) (dial func(t *testing.T) net.Conn, try
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{log: logger, tokenSum: sha256.Sum256([]byte("right-token")), writeTimeout: testLimits.Write}
+	s := authServer(t)
+	s.log, s.writeTimeout = logger, testLimits.Write
 	srv := newAPIServer(s.handler(), ln, testLimits, logger)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -142,7 +142,7 @@ func TestAPI_StalledConnectionsGiveTheirPlaceBack(t *testing.T) {
 			// ... and the API serves again.
 			again := dial(t)
 			defer again.Close()
-			if status, code, err := ask(again); err != nil || status != http.StatusUnauthorized || code != codeUnauthorized {
+			if status, code, err := ask(again); err != nil || status != http.StatusUnauthorized || code != codeUnauthenticated {
 				t.Fatalf("after the stalled connections: %d %q %v; want 401 from the API", status, code, err)
 			}
 		})
@@ -225,7 +225,8 @@ func TestAPI_UnreadAnswerTimesOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &server{log: slog.New(slog.DiscardHandler), tokenSum: sha256.Sum256([]byte("right-token")), writeTimeout: testLimits.Write}
+	s := authServer(t)
+	s.writeTimeout = testLimits.Write
 	wrote := make(chan error, 1)
 	big := s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// An answer far larger than the socket's buffers.
@@ -249,7 +250,11 @@ func TestAPI_UnreadAnswerTimesOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	io.WriteString(c, "GET /v1/status HTTP/1.1\r\nHost: kqnode\r\nAuthorization: Bearer right-token\r\n\r\n")
+	req := signedRequest(t, testAdmin.signer, testSiteID, http.MethodGet, pathStatus, "")
+	req.Host = "kqnode"
+	if err := req.Write(c); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case err := <-wrote:
 		if err == nil {

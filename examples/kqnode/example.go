@@ -118,6 +118,7 @@ func cmdExamplePSBT(ctx context.Context, e *env, args []string) error {
 	to := f.String("to", "", "address to pay (default: an address nobody holds a key for, a witness program of zeros)")
 	jsonOut := f.Bool("json", false, "print exactly one JSON object on stdout (also on failure)")
 	timeout := f.Duration("timeout", time.Minute, "give up waiting for the site after this long")
+	operatorKey := f.String("operator-key", "", "the operator's SSH key (default $"+envOperatorKey+"), as for the other client commands")
 	if err := parseExampleFlags(e, f, jsonOut, args); err != nil {
 		return err
 	}
@@ -138,7 +139,11 @@ func cmdExamplePSBT(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(*home, *timeout)
+	signer, err := loadOperatorKey(*operatorKey)
+	if err != nil {
+		return err
+	}
+	c, err := newClient(*home, *timeout, signer)
 	if err != nil {
 		return err
 	}

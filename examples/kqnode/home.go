@@ -20,8 +20,12 @@ import (
 //	  api.sock       the control API's Unix socket (run, unless --api
 //	                 asks for TCP), mode 0600
 //	  api.json       the API endpoint file: where the running site's API
-//	                 listens and the token of this run, mode 0600; written
-//	                 by run once it listens, removed when it stops
+//	                 listens, mode 0600; written by run once it listens,
+//	                 removed when it stops
+//	  operators.json the operators who may use the API: names, roles and
+//	                 SSH public keys (operators.go), mode 0600; written by
+//	                 init --admin-key and kqnode operators add|remove
+//	  requests/      requests waiting for approvals (request.go)
 //
 // Every one of them must be the user's own and closed to others (see
 // trust.go); kqnode refuses to start, or a client to connect, otherwise.
@@ -82,19 +86,14 @@ type apiInfo struct {
 	// --pinnedpubkey form). A client sends nothing before the server
 	// proved it holds that key.
 	TLSPin string `json:"tls_pin,omitempty"`
-	// Token is this run's bearer token; every start makes a new one.
-	Token  string `json:"token"`
 	PID    int    `json:"pid"`
 	PeerID string `json:"peer_id"`
 }
 
-// String describes the endpoint without its token.
+// String describes the endpoint.
 func (a apiInfo) String() string {
 	return fmt.Sprintf("API %s %s (pid %d, peer %s)", a.Network, a.Addr, a.PID, a.PeerID)
 }
-
-// GoString is String, so that %#v does not print the token either.
-func (a apiInfo) GoString() string { return a.String() }
 
 type home struct{ dir string }
 
@@ -159,8 +158,8 @@ func (h home) loadAPI() (*apiInfo, error) {
 	if err := json.Unmarshal(b, &a); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
-	if a.Token == "" || (a.Network != "unix" && a.Network != "tcp") {
-		return nil, fmt.Errorf("%s was written by an older kqnode (no network or token): restart the site with this version's `kqnode run --home %s ...`", p, h.dir)
+	if a.PeerID == "" || (a.Network != "unix" && a.Network != "tcp") {
+		return nil, fmt.Errorf("%s was written by an older kqnode (no network or peer ID): restart the site with this version's `kqnode run --home %s ...`", p, h.dir)
 	}
 	return &a, nil
 }

@@ -47,7 +47,7 @@ type hsmKeyInfo struct {
 }
 
 func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("init", "kqnode init --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR [--token-serial SERIAL] [--allow-no-token-rng] [--preparams-fixtures PATH,...] [--json]")
+	fs := newFlagSet("init", "kqnode init --home DIR --module PATH [--module-init-args ARGS] --token LABEL --pin-source file:PATH|env:VAR [--token-serial SERIAL] [--allow-no-token-rng] [--admin-key KEY.pub [--admin-name NAME] [--admin-roles admin,...]] [--preparams-fixtures PATH,...] [--json]")
 	homeDir := fs.String("home", "", "site home directory to create (required)")
 	module := fs.String("module", "", "PKCS#11 module path, e.g. /usr/lib/softhsm/libsofthsm2.so (required)")
 	initArgs := fs.String("module-init-args", "", "initialization arguments the module needs (CK_C_INITIALIZE_ARGS.pReserved), kept in config.json; NSS softoken: \"configdir='sql:DIR' certPrefix='' keyPrefix='' secmod='secmod.db' dbTokenDescription='LABEL' flags=\"")
@@ -56,6 +56,9 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	pinSource := fs.String("pin-source", "", "where the user PIN is read at every start: file:PATH (mode 0600) or env:VAR (required)")
 	allowNoRNG := fs.Bool("allow-no-token-rng", false, "let the site run with the operating system's random generator alone when the token has none (CKF_RNG unset); without it such a token is refused (code no_token_rng). Kept in config.json; run init again without it to take it back")
 	fixtures := fs.String("preparams-fixtures", "", "TEST ONLY: import Paillier pre-parameter fixtures (files or directories of *.json, comma-separated) so keygen needs no safe primes; their secrets are public, keys made with them must never hold value")
+	adminKey := fs.String("admin-key", "", "SSH public key file (KEY.pub) of the site's first admin operator, registered in operators.json; on an existing home, adds it or sets its roles (the way back in when no admin is left; the site must be stopped)")
+	adminName := fs.String("admin-name", "admin", "with --admin-key: the operator's name")
+	adminRoles := fs.String("admin-roles", roleAdmin, "with --admin-key: the operator's roles, comma-separated (requester, approver, admin, auditor); admin is required")
 	fs.Bool("json", true, "print the result as one JSON object (always on for init)")
 	if err := fs.parse(args, stdout); err != nil {
 		return err
@@ -76,6 +79,20 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	fixtureFiles, err := fixturePaths(*fixtures)
 	if err != nil {
 		return usageErrorf("init: --preparams-fixtures: %v", err)
+	}
+	var admin *operator
+	if *adminKey != "" {
+		b, err := os.ReadFile(*adminKey)
+		if err != nil {
+			return usageErrorf("init: --admin-key: %v", err)
+		}
+		admin = &operator{Name: *adminName, Key: strings.TrimSpace(string(b)), Roles: splitList(*adminRoles)}
+		if err := checkOperator(admin); err != nil {
+			return usageErrorf("init: --admin-key %s: %v", *adminKey, err)
+		}
+		if !slices.Contains(admin.Roles, roleAdmin) {
+			return usageErrorf("init: --admin-roles %q: the first operator must have role admin", *adminRoles)
+		}
 	}
 
 	// What init is about to trust, or write into, must be closed to other
@@ -199,6 +216,19 @@ func cmdInit(ctx context.Context, args []string, stdout, stderr io.Writer) (err 
 	st, err := node.Status(ctx)
 	if err != nil {
 		return err
+	}
+	operators := newOperatorSet(h)
+	if admin != nil {
+		if _, serr := os.Lstat(h.path(operatorsFile)); serr == nil {
+			if operators, err = loadOperators(h); err != nil {
+				return err
+			}
+		}
+		if _, err = operators.add(admin, "init"); err != nil {
+			return fmt.Errorf("--admin-key %s: %w", *adminKey, err)
+		}
+	} else if _, serr := os.Lstat(h.path(operatorsFile)); serr != nil {
+		fmt.Fprintf(stderr, "note: %s has no operators yet, so nobody can use its control API: run init again with --admin-key KEY.pub (the site refuses to start without operators)\n", h.dir)
 	}
 	if cfg.TestFixtures {
 		fmt.Fprintln(stderr, "WARNING: "+fixtureWarning)

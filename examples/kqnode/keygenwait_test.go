@@ -25,8 +25,8 @@ func TestCLI_KeygenWait(t *testing.T) {
 	a, b, sc := sites[0], sites[1], sites[2]
 	for i, s := range []*e2eSite{a, b} {
 		var res initResult
-		c.ok(t, s.env(), &res, "init", "--home", s.home, "--module", s.hsm.Module, "--token", s.token.Label,
-			"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", fixtureFile(2*i)+","+fixtureFile(2*i+1))
+		c.ok(t, s.env(), &res, append([]string{"init", "--home", s.home, "--module", s.hsm.Module, "--token", s.token.Label,
+			"--pin-source", "file:" + s.pinFile, "--preparams-fixtures", fixtureFile(2*i) + "," + fixtureFile(2*i+1)}, testAdminArgs()...)...)
 	}
 	peers := writeNamedPeers(t, root, sites)
 	cluster := proctest.New(t)

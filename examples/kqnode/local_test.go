@@ -1,7 +1,7 @@
 package main
 
-// Attacks by another user on the site's host: stealing the control API's
-// token, swapping the files the site trusts, flooding the API.
+// Attacks by another user on the site's host: getting a signed control-API
+// request, swapping the files the site trusts, flooding the API.
 
 import (
 	"bufio"
@@ -21,8 +21,8 @@ import (
 
 // TestClient_DoesNotSendTokenToImpostor: the site crashed and left
 // api.json behind; another user's program took its TCP port. The client
-// must find out that it does not talk to the site before it sends the
-// token.
+// must find out that it does not talk to the site before it sends a
+// signed request (which the program could replay within its window).
 func TestClient_DoesNotSendTokenToImpostor(t *testing.T) {
 	s := newTestSite(t)
 	attacker := anyOtherProcess(t)
@@ -92,7 +92,8 @@ func TestClient_DoesNotSendTokenToImpostor(t *testing.T) {
 	t.Logf("the client said: %s", eb.Error)
 }
 
-// TestClient_ChecksSocketServerUID: the client sends its token over the
+// TestClient_ChecksSocketServerUID: the client sends a signed request
+// (which could be replayed within its time window) over the
 // home's socket only to a server of its own uid. (Other users cannot put a
 // socket into a safe home; here root moves one made by uid 65534 there, as
 // a stand-in for any way a foreign socket could get there.)
@@ -141,8 +142,8 @@ func TestClient_ChecksSocketServerUID(t *testing.T) {
 	code, eb, stderr := runClient(t, "status", "--home", s.home)
 	cancel()
 	cmd.Wait()
-	if strings.Contains(out.String(), "auth: Bearer") {
-		t.Errorf("the client sent its token to a server of uid %d: %s", u.uid, out.String())
+	if strings.Contains(out.String(), "auth: "+apiAuthScheme) {
+		t.Errorf("the client sent a signed request to a server of uid %d: %s", u.uid, out.String())
 	}
 	if code != 1 || eb.Code != codeNotAuthenticated || !strings.Contains(eb.Error, "uid 65534") {
 		t.Errorf("status against another user's socket: exit %d, %+v, stderr %q", code, eb, stderr)
@@ -269,7 +270,7 @@ func TestRun_AcceptsStickyParent(t *testing.T) {
 }
 
 // TestClient_RefusesUnsafeEndpointFile: the client reads where to send
-// the token from the endpoint file only when it is the user's own, closed
+// its requests from the endpoint file only when it is the user's own, closed
 // to others and no symlink.
 func TestClient_RefusesUnsafeEndpointFile(t *testing.T) {
 	s := newTestSite(t)
@@ -510,50 +511,41 @@ func TestRun_StaleSocket(t *testing.T) {
 	})
 }
 
-// TestRun_NewTokenEveryStart: a token is good for one run only, and the
-// token file of earlier versions is removed.
-func TestRun_NewTokenEveryStart(t *testing.T) {
+// TestRun_OldTokenGrantsNothing: the token file of earlier versions is
+// removed at start, and a request carrying it (or any bearer token) is
+// refused; the same request signed by an operator is answered.
+func TestRun_OldTokenGrantsNothing(t *testing.T) {
 	s := newTestSite(t)
 	legacy := filepath.Join(s.home, legacyTokenFile)
-	if err := os.WriteFile(legacy, []byte(strings.Repeat("7", 64)+"\n"), 0o600); err != nil {
+	old := strings.Repeat("7", 64)
+	if err := os.WriteFile(legacy, []byte(old+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	token := func() string {
-		b, err := os.ReadFile(filepath.Join(s.home, apiFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var api apiInfo
-		if err := json.Unmarshal(b, &api); err != nil || len(api.Token) != 64 {
-			t.Fatalf("api.json: %v", err)
-		}
-		return api.Token
-	}
-	r := s.mustStart(t)
-	first := token()
-	r.stop(t)
+	s.mustStart(t)
 	if _, err := os.Lstat(legacy); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("%s of an earlier version survived a start: %v", legacyTokenFile, err)
-	}
-	s.mustStart(t)
-	second := token()
-	if first == second {
-		t.Fatal("two starts made the same token")
 	}
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", filepath.Join(s.home, apiSocket))
 	}}}
-	for tok, want := range map[string]int{first: http.StatusUnauthorized, second: http.StatusOK} {
-		req, _ := http.NewRequest(http.MethodGet, "http://kqnode"+pathStatus, nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := c.Do(req)
+	bearer, _ := http.NewRequest(http.MethodGet, "http://kqnode"+pathStatus, nil)
+	bearer.Header.Set("Authorization", "Bearer "+old)
+	signed, _ := http.NewRequest(http.MethodGet, "http://kqnode"+pathStatus, nil)
+	signHeaders(t, signed, testAdmin.signer, s.peerID, nil)
+	for name, tc := range map[string]struct {
+		req  *http.Request
+		want int
+	}{"old token": {bearer, http.StatusUnauthorized}, "signed": {signed, http.StatusOK}} {
+		resp, err := c.Do(tc.req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		var eb errorBody
+		json.NewDecoder(resp.Body).Decode(&eb)
 		resp.Body.Close()
-		if resp.StatusCode != want {
-			t.Errorf("token of the %s run: %d, want %d", map[bool]string{true: "first", false: "second"}[tok == first], resp.StatusCode, want)
+		if resp.StatusCode != tc.want || (tc.want != http.StatusOK && eb.Code != codeUnauthenticated) {
+			t.Errorf("%s: %d %+v, want %d", name, resp.StatusCode, eb, tc.want)
 		}
 	}
 }

@@ -10,6 +10,7 @@
 //	kqnode request  create|approve|show|list|sign --home DIR ...
 //	kqnode policy   check --policy FILE | test --policy FILE --home DIR --key ID ...
 //	kqnode audit    verify|tail|export|prove --home DIR ...
+//	kqnode operators add|remove|list --home DIR [--name NAME --key KEY.pub --roles ROLE,...] [--json]
 //	kqnode status   --home DIR [--json]
 //	kqnode keys     list|show --home DIR [--key ID] [--path m/0/1] [--network regtest] [--json]
 //	kqnode pools    list --home DIR [--key ID] [--json]
@@ -19,9 +20,10 @@
 //
 // init sets up a site's home directory and HSM keys; run is the site's
 // daemon (libp2p, pre-parameter and presignature pools, and a control API on
-// the Unix socket DIR/api.sock, or on loopback TCP with TLS, authenticated
-// with a token made at every start and kept in DIR/api.json); the other
-// commands are clients of that API. Every file a site trusts must be its
+// the Unix socket DIR/api.sock, or on loopback TCP with TLS); the other
+// commands are clients of that API, and sign every request with the SSH
+// key of an operator of the site (--operator-key or $KQ_OPERATOR_KEY),
+// whose roles decide what it may do (see operators.go). Every file a site trusts must be its
 // user's own and closed to other users (see trust.go). With --json a client prints exactly one
 // JSON object on stdout, also on failure ({"error", "code", "parties"}),
 // and the exit status is 0 on success, 1 when the operation failed and 2
@@ -67,6 +69,7 @@ var commands = []command{
 	{"request", "create, approve, show, list and sign requests (intents waiting for approvals)", cmdRequest},
 	{"policy", "check a policy file, or evaluate one against an intent without signing", cmdPolicy},
 	{"audit", "verify, tail, export a site's audit log, or prove an entry", cmdAudit},
+	{"operators", "add, remove and list the operators who may use the site's API, with their roles", cmdOperators},
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
 	{"keys", "list the site's keys, or show one with its addresses and xpub at a path", cmdKeys},
 	{"pools", "list the site's presignature pools, its own and those it holds for others", cmdPools},
@@ -184,6 +187,7 @@ func errorJSON(err error) errorBody {
 		{hsmshare.ErrNoRNG, codeNoTokenRNG}, {hsmshare.ErrRandomFailed, codeTokenRNGFailed},
 		{errNotRunning, codeNotRunning},
 		{errUnsafeFile, codeUnsafeFile}, {errServerNotAuthenticated, codeNotAuthenticated},
+		{errNoOperatorKey, codeUnauthenticated}, {errNoOperators, codeNotInitialized},
 		{errPINUnavailable, codePINUnavailable}, {errNotInitialized, codeNotInitialized},
 		{errHomeMismatch, codeHomeMismatch}, {errClientTimeout, codeClientTimeout},
 	} {

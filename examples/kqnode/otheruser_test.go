@@ -38,7 +38,24 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(envRole); role != "" {
 		os.Exit(playRole(role, os.Args[len(os.Args)-1]))
 	}
-	os.Exit(m.Run())
+	dir, err := os.MkdirTemp("", "kqnode-operators-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// Every client the tests run, in this process or as kqnode
+	// processes, signs as the admin every test site is set up with.
+	testAdmin, err = writeOperatorKey(dir, "admin")
+	if err == nil {
+		err = os.Setenv(envOperatorKey, testAdmin.key)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // playRole runs a role with its one argument and returns the exit status.

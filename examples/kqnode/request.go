@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,8 @@ type requestFile struct {
 	Kind    string    `json:"kind"`
 	Intent  string    `json:"intent"`
 	Created time.Time `json:"created"`
+	// CreatedBy is the operator who created the request.
+	CreatedBy string `json:"created_by,omitempty"`
 }
 
 type requestResult struct {
@@ -221,29 +224,95 @@ func cmdRequestCreate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	var plan planResult
-	req := planRequest{KeyID: *key, Intent: base64.StdEncoding.EncodeToString(in.Bytes()), ExpiresIn: int64(expires.Seconds())}
-	if err := withProgress(ctx, e, c, "plan", func() error { return c.call(ctx, pathPlan, req, &plan) }); err != nil {
+	var res requestResult
+	req := requestCreateRequest{KeyID: *key, Intent: base64.StdEncoding.EncodeToString(in.Bytes()), ExpiresIn: int64(expires.Seconds())}
+	if err := withProgress(ctx, e, c, "request create", func() error { return c.call(ctx, pathRequests, req, &res) }); err != nil {
 		return err
 	}
-	h := in.Hash()
-	id := hex.EncodeToString(h[:8])
-	dir := filepath.Join(c.home.dir, requestsDir, id)
-	if err := os.MkdirAll(filepath.Join(dir, "approvals"), 0o700); err != nil {
-		return fmt.Errorf("request %s: %w", id, err)
+	res.Approve = "ssh-keygen -Y sign -n " + policy.ApprovalNamespace + " -f KEY " + res.Statement + " && kqnode request approve --home " + c.home.dir + " --id " + res.ID + " --signature " + res.Statement + ".sig"
+	return printRequest(e, &res)
+}
+
+// requestCreate keeps a new request in the site's home (POST
+// /v1/requests, role requester): the intent, and the statement its
+// approvers sign.
+func (s *server) requestCreate(w http.ResponseWriter, r *http.Request) {
+	var req requestCreateRequest
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	rf := requestFile{ID: id, KeyID: *key, Kind: string(in.Kind()), Intent: req.Intent, Created: time.Now().UTC()}
+	if req.ExpiresIn < 60 {
+		s.fail(w, r, fmt.Errorf("%w: expires_in must be at least 60 seconds", errBadRequest))
+		return
+	}
+	plan, err := s.makePlan(r.Context(), planRequest{KeyID: req.KeyID, Intent: req.Intent, ExpiresIn: req.ExpiresIn})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	hash, _ := hex.DecodeString(plan.IntentHash)
+	id := hex.EncodeToString(hash[:8])
+	dir := filepath.Join(s.home, requestsDir, id)
+	if err := os.MkdirAll(filepath.Join(dir, "approvals"), 0o700); err != nil {
+		s.fail(w, r, fmt.Errorf("request %s: %w", id, err))
+		return
+	}
+	rf := requestFile{ID: id, KeyID: req.KeyID, Kind: plan.Kind, Intent: req.Intent, Created: time.Now().UTC(), CreatedBy: operatorOf(r).Name}
 	b, _ := json.MarshalIndent(rf, "", "  ")
 	if err := writeFileAtomic(filepath.Join(dir, "request.json"), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("request %s: %w", id, err)
+		s.fail(w, r, fmt.Errorf("request %s: %w", id, err))
+		return
 	}
 	stmt := filepath.Join(dir, "statement")
 	if err := writeFileAtomic(stmt, []byte(plan.Statement), 0o644); err != nil {
-		return fmt.Errorf("request %s: %w", id, err)
+		s.fail(w, r, fmt.Errorf("request %s: %w", id, err))
+		return
 	}
-	return printRequest(e, &requestResult{ID: id, Dir: dir, Statement: stmt,
-		Approve: "ssh-keygen -Y sign -n " + policy.ApprovalNamespace + " -f KEY " + stmt + " && kqnode request approve --home " + c.home.dir + " --id " + id + " --signature " + stmt + ".sig",
-		Plan:    plan})
+	writeJSON(w, 200, requestResult{ID: id, Dir: dir, Statement: stmt, Plan: *plan})
+}
+
+// requestApprove adds an approval to a request kept in the site's home
+// (POST /v1/requests/approve, role approver), and answers the request with
+// what the site's policy decides now. The approval itself is checked by
+// every site's policy when the request is signed; here it only has to be
+// an armored SSH signature.
+func (s *server) requestApprove(w http.ResponseWriter, r *http.Request) {
+	var req requestApproveRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if len(req.ID) != 16 || strings.Trim(req.ID, "0123456789abcdef") != "" {
+		s.fail(w, r, fmt.Errorf("%w: request ID %q: one is 16 lowercase hex digits, as request create printed it", errBadRequest, truncate(req.ID, 40)))
+		return
+	}
+	sig := []byte(req.Signature)
+	if len(sig) > policy.MaxSignatureSize || !strings.HasPrefix(strings.TrimSpace(req.Signature), "-----BEGIN SSH SIGNATURE-----") {
+		s.fail(w, r, fmt.Errorf("%w: the approval is not an armored SSH signature (ssh-keygen -Y sign writes one)", errBadRequest))
+		return
+	}
+	if _, _, dir, err := loadRequest(s.home, req.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	} else {
+		sum := sha256.Sum256(sig)
+		if err := writeFileAtomic(filepath.Join(dir, "approvals", hex.EncodeToString(sum[:8])+".sig"), sig, 0o644); err != nil {
+			s.fail(w, r, fmt.Errorf("request %s: %w", req.ID, err))
+			return
+		}
+	}
+	rf, approvals, dir, err := loadRequest(s.home, req.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	plan, err := s.makePlan(r.Context(), planRequest{KeyID: rf.KeyID, Intent: rf.Intent, Approvals: approvals})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, requestResult{ID: req.ID, Dir: dir, Statement: filepath.Join(dir, "statement"), Approvals: len(approvals), Plan: *plan})
 }
 
 // loadRequest reads request ID of the site's home, with its approvals.
@@ -291,10 +360,6 @@ func cmdRequestApprove(ctx context.Context, e *env, args []string) error {
 	if *id == "" || *sigFile == "" {
 		return usageErrorf("request approve: --id and --signature are required\nusage: %s", f.synopsis)
 	}
-	_, _, dir, err := loadRequest(c.home.dir, *id)
-	if err != nil {
-		return err
-	}
 	sig, err := os.ReadFile(*sigFile)
 	if err != nil {
 		return usageErrorf("--signature: %v", err)
@@ -302,11 +367,12 @@ func cmdRequestApprove(ctx context.Context, e *env, args []string) error {
 	if len(sig) > policy.MaxSignatureSize || !strings.HasPrefix(strings.TrimSpace(string(sig)), "-----BEGIN SSH SIGNATURE-----") {
 		return fmt.Errorf("%w: %s is not an armored SSH signature (ssh-keygen -Y sign writes one)", errBadRequest, *sigFile)
 	}
-	sum := sha256.Sum256(sig)
-	if err := writeFileAtomic(filepath.Join(dir, "approvals", hex.EncodeToString(sum[:8])+".sig"), sig, 0o644); err != nil {
-		return fmt.Errorf("request %s: %w", *id, err)
+	var res requestResult
+	if err := c.call(ctx, pathRequestsApprove, requestApproveRequest{ID: *id, Signature: string(sig)}, &res); err != nil {
+		return err
 	}
-	return showRequest(ctx, e, c, *id)
+	res.Approve = "ssh-keygen -Y sign -n " + policy.ApprovalNamespace + " -f KEY " + res.Statement
+	return printRequest(e, &res)
 }
 
 func cmdRequestShow(ctx context.Context, e *env, args []string) error {

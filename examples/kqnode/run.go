@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -141,13 +140,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return err
 		}
 	}
-	// Earlier versions kept one API token for every run in this file.
+	// Earlier versions kept one API token for every run in this file;
+	// operators' signatures replace it.
 	if err := os.Remove(h.path(legacyTokenFile)); err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return fmt.Errorf("remove the old API token file: %w", err)
 	}
-	token, err := newToken()
+	operators, err := loadOperators(h)
 	if err != nil {
-		return fmt.Errorf("make the API token: %w", err)
+		return err
 	}
 	var warnings []string
 	if cfg.TestFixtures {
@@ -221,9 +221,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	info.Token, info.PID, info.PeerID = token, os.Getpid(), string(node.PartyID())
+	info.PID, info.PeerID = os.Getpid(), string(node.PartyID())
 	endpoint := endpointString(info)
-	srv := newAPIServer((&server{node: node, log: apiLog, tokenSum: sha256.Sum256([]byte(token)),
+	srv := newAPIServer((&server{node: node, log: apiLog, auth: newAuthenticator(string(node.PartyID()), operators), operators: operators,
 		home: h.dir, api: endpoint, warnings: warnings, names: peerNames(peers), writeTimeout: defaultAPILimits.Write}).handler(), ln, defaultAPILimits, apiLog)
 	b, _ := json.Marshal(info)
 	if err := writeFileAtomic(h.path(apiFile), append(b, '\n'), 0o600); err != nil {

@@ -3,11 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -26,12 +25,15 @@ import (
 
 // server answers the control API for one Node.
 type server struct {
-	node     *keyquorum.Node
-	log      *slog.Logger
-	tokenSum [32]byte // SHA-256 of the API token
-	home     string
-	api      string
-	warnings []string
+	node *keyquorum.Node
+	log  *slog.Logger
+	// auth checks every request's operator signature; operators are the
+	// site's operators (operators.go).
+	auth      *authenticator
+	operators *operatorSet
+	home      string
+	api       string
+	warnings  []string
 	// names are the sites' names from the peer file, by peer ID.
 	names map[string]string
 	// writeTimeout bounds writing an answer once it is ready (0: none).
@@ -55,9 +57,17 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathReshareAccept, s.reshareAccept},
 		{http.MethodPost, pathRotateSealKey, s.rotateSealKey},
 		{http.MethodPost, pathPreParamsGen, s.generatePreParams},
+		{http.MethodPost, pathRequests, s.requestCreate},
+		{http.MethodPost, pathRequestsApprove, s.requestApprove},
+		{http.MethodGet, pathOperators, s.operatorsList},
+		{http.MethodPost, pathOperators, s.operatorsAdd},
+		{http.MethodPost, pathOperatorsRemove, s.operatorsRemove},
 	} {
 		mux.HandleFunc(r.method+" "+r.path, r.h)
 		// Any other method on a known path: 405 with the JSON error body.
+		if r.path == pathOperators && r.method == http.MethodPost {
+			continue // GET and POST both serve it
+		}
 		mux.HandleFunc(r.path, func(w http.ResponseWriter, req *http.Request) {
 			w.Header().Set("Allow", r.method)
 			writeError(w, http.StatusMethodNotAllowed, errorBody{Code: codeBadRequest,
@@ -68,34 +78,60 @@ func (s *server) handler() http.Handler {
 		writeError(w, http.StatusNotFound, errorBody{Code: codeNotFound,
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
-					pathSignEth, pathPlan, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen}, ", "))})
+					pathSignEth, pathPlan, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen,
+					pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove}, ", "))})
 	})
 	return s.authenticate(mux)
 }
 
-// authenticate lets a request through only with the right bearer token.
-// Both sides are hashed first so the comparison takes the same time
-// whatever the length of what was sent.
+// authenticate lets a request through only when it is signed by one of
+// the site's operators (requestauth.go) whose roles allow its route
+// (operators.go), and attributes it to that operator in the log and the
+// audit log.
 func (s *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := &statusWriter{ResponseWriter: w, code: 200, writeTimeout: s.writeTimeout}
-		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(given))
-		if !ok || subtle.ConstantTimeCompare(sum[:], s.tokenSum[:]) != 1 {
-			s.log.Warn("API request refused: missing or wrong token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
-			writeError(rw, http.StatusUnauthorized, errorBody{Code: codeUnauthorized,
-				Error: "missing or wrong API token: send \"Authorization: Bearer <token>\" with the token of the site's api.json (a new one at every start)"})
-			s.audit(r, "api.refused", rw.code)
+		body, err := io.ReadAll(http.MaxBytesReader(rw, r.Body, maxRequestBody))
+		if err != nil {
+			writeError(rw, http.StatusBadRequest, errorBody{Code: codeBadRequest,
+				Error: fmt.Sprintf("request body: %v (at most %d bytes)", err, maxRequestBody)})
 			return
 		}
+		op, err := s.auth.verify(r.Method, r.URL.RequestURI(), r.Header.Get("Authorization"), r.Header.Get(headerTime), r.Header.Get(headerNonce), body)
+		if err == nil {
+			err = authorize(op, r.Method, r.URL.Path, s.home)
+		}
+		var ae *authError
+		if errors.As(err, &ae) {
+			status, code := http.StatusUnauthorized, codeUnauthenticated
+			if errors.Is(err, errForbidden) {
+				status, code = http.StatusForbidden, codeForbidden
+			}
+			s.log.Warn("API request refused", "code", code, "operator", ae.operator, "method", r.Method, "path", truncate(r.URL.Path, 200),
+				"remote", r.RemoteAddr, "reason", ae.reason)
+			writeError(rw, status, errorBody{Code: code, Error: ae.reason})
+			s.audit(r, "api.refused", rw.code, ae.operator, code+": "+ae.reason)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r = r.WithContext(context.WithValue(r.Context(), operatorKey{}, op))
 		next.ServeHTTP(rw, r)
-		s.log.Info("API request", "method", r.Method, "path", r.URL.Path, "status", rw.code,
+		s.log.Info("API request", "operator", op.Name, "method", r.Method, "path", r.URL.Path, "status", rw.code,
 			"took", time.Since(start).Round(time.Millisecond))
 		if r.Method != http.MethodGet {
-			s.audit(r, "api.call", rw.code)
+			s.audit(r, "api.call", rw.code, op.Name, "")
 		}
 	})
+}
+
+// operatorKey is the context key of the request's operator.
+type operatorKey struct{}
+
+// operatorOf returns the operator who signed r.
+func operatorOf(r *http.Request) *operator {
+	op, _ := r.Context().Value(operatorKey{}).(*operator)
+	return op
 }
 
 // statusWriter records an answer's status, and gives the connection
@@ -177,7 +213,7 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return strings.ToValidUTF8(s[:n], "") + "…"
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -322,19 +358,26 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	raw, err := base64.StdEncoding.DecodeString(req.Intent)
-	if err != nil {
-		s.fail(w, r, fmt.Errorf("%w: intent is not base64: %v", errBadRequest, err))
-		return
-	}
-	in, err := policy.ParseIntent(raw)
+	out, err := s.makePlan(r.Context(), req)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	writeJSON(w, 200, out)
+}
+
+// makePlan evaluates req (its key ID checked by the caller).
+func (s *server) makePlan(ctx context.Context, req planRequest) (*planResult, error) {
+	raw, err := base64.StdEncoding.DecodeString(req.Intent)
+	if err != nil {
+		return nil, fmt.Errorf("%w: intent is not base64: %v", errBadRequest, err)
+	}
+	in, err := policy.ParseIntent(raw)
+	if err != nil {
+		return nil, err
+	}
 	if req.ExpiresIn < 0 || req.ExpiresIn > 366*24*3600 {
-		s.fail(w, r, fmt.Errorf("%w: expires_in %d seconds is outside 0 to one year", errBadRequest, req.ExpiresIn))
-		return
+		return nil, fmt.Errorf("%w: expires_in %d seconds is outside 0 to one year", errBadRequest, req.ExpiresIn)
 	}
 	expires := 24 * time.Hour
 	if req.ExpiresIn > 0 {
@@ -342,15 +385,13 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request) {
 	}
 	approvals, err := parseApprovals(req.Approvals)
 	if err != nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	plan, d, err := s.node.Evaluate(r.Context(), keyquorum.PlanRequest{KeyID: req.KeyID, Intent: in}, approvals)
+	plan, d, err := s.node.Evaluate(ctx, keyquorum.PlanRequest{KeyID: req.KeyID, Intent: in}, approvals)
 	if err != nil && plan == nil {
-		s.fail(w, r, err)
-		return
+		return nil, err
 	}
-	out := planResult{KeyID: req.KeyID, Kind: string(in.Kind()), IntentHash: hex.EncodeToString(plan.IntentHash[:]),
+	out := &planResult{KeyID: req.KeyID, Kind: string(in.Kind()), IntentHash: hex.EncodeToString(plan.IntentHash[:]),
 		SummaryHash: hex.EncodeToString(plan.SummaryHash[:]), Summary: json.RawMessage(plan.SummaryJSON), Digests: []string{},
 		Statement: string(plan.Statement(time.Now().Add(expires)).Text())}
 	for _, dg := range plan.Digests {
@@ -368,7 +409,7 @@ func (s *server) plan(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		out.Decision = decisionJSON{Reason: err.Error()}
 	}
-	writeJSON(w, 200, out)
+	return out, nil
 }
 
 func (s *server) sign(w http.ResponseWriter, r *http.Request) {
@@ -513,9 +554,11 @@ func (s *server) signEth(w http.ResponseWriter, r *http.Request) {
 }
 
 // audit records an API call (every call but reads) or a refused one in the
-// site's audit log, with who made it: on the Unix socket only the site's
-// own user can connect (checked at accept), on TCP the loopback address.
-func (s *server) audit(r *http.Request, typ string, status int) {
+// site's audit log, with the operator who signed it (empty when unknown),
+// why it was refused, and where it came from: on the Unix socket only the
+// site's own user can connect (checked at accept), on TCP the loopback
+// address.
+func (s *server) audit(r *http.Request, typ string, status int, operator, reason string) {
 	if s.node == nil {
 		return
 	}
@@ -525,8 +568,12 @@ func (s *server) audit(r *http.Request, typ string, status int) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
-	if err := s.node.RecordAudit(ctx, typ, map[string]string{"method": r.Method, "path": truncate(r.URL.Path, 200),
-		"status": strconv.Itoa(status), "remote": remote}); err != nil {
+	detail := map[string]string{"method": r.Method, "path": truncate(r.URL.Path, 200),
+		"status": strconv.Itoa(status), "remote": remote, "operator": operator}
+	if reason != "" {
+		detail["reason"] = truncate(reason, 300)
+	}
+	if err := s.node.RecordAudit(ctx, typ, detail); err != nil {
 		s.log.Error("API call not recorded in the audit log", "path", r.URL.Path, "err", err.Error())
 	}
 }

@@ -50,7 +50,7 @@ func newTestSite(t *testing.T) *testSite {
 	}
 	var stdout, stderr bytes.Buffer
 	if err := cmdInit(context.Background(), []string{"--home", s.home, "--module", d.Module, "--token", tok.Label,
-		"--pin-source", "file:" + s.pinFile}, &stdout, &stderr); err != nil {
+		"--pin-source", "file:" + s.pinFile, "--admin-key", testAdmin.pub, "--admin-roles", allRolesList}, &stdout, &stderr); err != nil {
 		t.Fatalf("init: %v (%s)", err, stderr.String())
 	}
 	var res initResult

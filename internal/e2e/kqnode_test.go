@@ -8,9 +8,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +28,7 @@ import (
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/internal/fixtures"
@@ -89,16 +93,20 @@ type site struct {
 	netns   string // namespace the site and its clients run in, or ""
 	peerID  string
 	proc    *proctest.Proc
+	// operatorKey is the private key file of the site's operator (every
+	// role), which its clients sign with ($KQ_OPERATOR_KEY).
+	operatorKey string
 }
 
 // env is what the site's processes need in their environment: SOFTHSM2_CONF
 // for a SoftHSM2 token, nothing for an NSS softoken database (its
 // initialization arguments are in config.json).
 func (s *site) env() []string {
+	env := []string{"KQ_OPERATOR_KEY=" + s.operatorKey}
 	if s.hsm == nil {
-		return nil
+		return env
 	}
-	return []string{s.hsm.Env()}
+	return append(env, s.hsm.Env())
 }
 
 // newSite creates the site's token and runs `kqnode init`, importing the
@@ -128,8 +136,9 @@ func newSite(t *testing.T, bin, root, name, listen, netns string, fixtureSets ..
 		PeerID         string `json:"peer_id"`
 		PreParamsReady int    `json:"preparams_ready"`
 	}
+	pub := writeOperatorKey(t, s)
 	s.ok(t, &res, "init", "--module", d.Module, "--token", tok.Label, "--pin-source", "file:"+s.pinFile,
-		"--preparams-fixtures", strings.Join(files, ","))
+		"--preparams-fixtures", strings.Join(files, ","), "--admin-key", pub, "--admin-roles", "admin,requester,approver,auditor")
 	if res.PeerID == "" || res.PreParamsReady != len(fixtureSets) {
 		t.Fatalf("init %s: %+v, want a peer ID and %d pre-parameter sets", name, res, len(fixtureSets))
 	}
@@ -539,4 +548,32 @@ func freeTCP(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// writeOperatorKey makes the site's operator key (ed25519, in the
+// site's directory), sets s.operatorKey and returns the public key file
+// that kqnode init registers.
+func writeOperatorKey(t *testing.T, s *site) string {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "operator@"+s.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.operatorKey = filepath.Join(filepath.Dir(s.home), "operator")
+	if err := os.WriteFile(s.operatorKey, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub := s.operatorKey + ".pub"
+	if err := os.WriteFile(pub, ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return pub
 }

@@ -45,8 +45,9 @@ func newNSSSite(t *testing.T, bin, root, name, listen string, fixtureSets ...int
 			Local  bool   `json:"local"`
 		} `json:"seal_key"`
 	}
+	pub := writeOperatorKey(t, s)
 	s.ok(t, &res, "init", "--module", tok.Module(), "--module-init-args", set.InitArgs(), "--token", tok.Label,
-		"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", strings.Join(files, ","))
+		"--pin-source", "file:"+s.pinFile, "--preparams-fixtures", strings.Join(files, ","), "--admin-key", pub, "--admin-roles", "admin,requester,approver,auditor")
 	if res.PeerID == "" || res.PreParamsReady != len(fixtureSets) || res.SealKey.Scheme != "aes-256-gcm" || res.SealKey.Local {
 		t.Fatalf("init %s on NSS softoken: %+v", name, res)
 	}
