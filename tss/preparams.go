@@ -74,6 +74,14 @@ type PreParamsStatus struct {
 	Generated int `json:"generated"`
 	// LastError is the last generation failure, if any.
 	LastError string `json:"last_error,omitempty"`
+	// MeanGenerationMS is the mean wall time, in milliseconds, of the
+	// sets generated since the pool started (0 before the first). Safe
+	// primes are found by chance, so a single set may take a few times
+	// the mean; it is an estimate, not a promise.
+	MeanGenerationMS int64 `json:"mean_generation_ms,omitempty"`
+	// GeneratingForMS is how long, in milliseconds, the set that has been
+	// generating longest has run so far (0 when none is).
+	GeneratingForMS int64 `json:"generating_for_ms,omitempty"`
 }
 
 // PreParamsPool keeps Paillier pre-parameters ready, sealed in a Store, so
@@ -90,6 +98,12 @@ type PreParamsPool struct {
 	generated  int
 	lastErr    string
 	wake       chan struct{}
+	// The wall time of the sets generated (genTime over genCount) and the
+	// start of each generation running, by a number of its own; under mu.
+	genTime  time.Duration
+	genCount int
+	running  map[uint64]time.Time
+	nextRun  uint64
 }
 
 // NewPreParamsPool validates cfg and returns a pool. Call Run to fill it.
@@ -341,7 +355,39 @@ func (p *PreParamsPool) Status(ctx context.Context) (PreParamsStatus, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return PreParamsStatus{Ready: ready, Generating: p.generating, Target: p.cfg.Target, Generated: p.generated, LastError: p.lastErr}, nil
+	st := PreParamsStatus{Ready: ready, Generating: p.generating, Target: p.cfg.Target, Generated: p.generated, LastError: p.lastErr}
+	if p.genCount > 0 {
+		st.MeanGenerationMS = (p.genTime / time.Duration(p.genCount)).Milliseconds()
+	}
+	now := time.Now()
+	for _, t := range p.running {
+		st.GeneratingForMS = max(st.GeneratingForMS, now.Sub(t).Milliseconds())
+	}
+	return st, nil
+}
+
+// timeGeneration records the start of a generation and returns the
+// function that records its end: its wall time counts toward the mean
+// when it succeeded.
+func (p *PreParamsPool) timeGeneration() func(ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running == nil {
+		p.running = make(map[uint64]time.Time)
+	}
+	id := p.nextRun
+	p.nextRun++
+	start := time.Now()
+	p.running[id] = start
+	return func(ok bool) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.running, id)
+		if ok {
+			p.genTime += time.Since(start)
+			p.genCount++
+		}
+	}
 }
 
 func (p *PreParamsPool) poke() {
@@ -426,6 +472,10 @@ func (p *PreParamsPool) Generate(ctx context.Context) error {
 }
 
 func (p *PreParamsPool) generateOne(ctx context.Context) (err error) {
+	// Deferred first, so it runs last and sees a recovered panic as the
+	// failure it is.
+	finished := p.timeGeneration()
+	defer func() { finished(err == nil) }()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("tss: pre-parameter generation panicked: %s", trimPanic(r))

@@ -32,6 +32,7 @@ const testWorkerReport = "KQ_TSS_TEST_WORKER_REPORT"
 //
 //   - fixture: reports the policy and nice value of each of its threads,
 //     then writes fixture set 0 as a real worker would;
+//   - slow: waits 300 ms, then writes fixture set 0;
 //   - hang: reports its pid and never answers;
 //   - garbage: writes something that is not a set;
 //   - fail: fails with a message on standard error.
@@ -50,6 +51,14 @@ func runTestWorker(mode string) int {
 	switch mode {
 	case "fixture":
 		report(threadPriorities())
+		b, err := fixtures.PreParamsJSON(0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		os.Stdout.Write(b)
+	case "slow":
+		time.Sleep(300 * time.Millisecond)
 		b, err := fixtures.PreParamsJSON(0)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -240,4 +249,33 @@ func TestPreParamsPool_FailingWorkerIsReported(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Status says how long generation takes here: the mean of the sets made,
+// and how long the current one has run, so that keygen --wait can give an
+// estimate.
+func TestPreParamsPool_ReportsGenerationTimes(t *testing.T) {
+	t.Run("running", func(t *testing.T) {
+		pool, _, _ := workerPool(t, "hang")
+		st := runUntil(t, pool, func(st tss.PreParamsStatus) bool { return st.GeneratingForMS >= 200 })
+		if st.MeanGenerationMS != 0 || st.Generated != 0 {
+			t.Errorf("status while the first set generates %+v, want no mean yet", st)
+		}
+	})
+	t.Run("made", func(t *testing.T) {
+		pool, _, _ := workerPool(t, "slow")
+		st := runUntil(t, pool, func(st tss.PreParamsStatus) bool { return st.Generated == 1 })
+		// The worker slept 300 ms before it answered: the mean cannot
+		// be less.
+		if st.MeanGenerationMS < 300 || st.GeneratingForMS != 0 {
+			t.Errorf("status after one set %+v, want a mean of at least 300 ms and nothing generating", st)
+		}
+	})
+	t.Run("failed", func(t *testing.T) {
+		pool, _, _ := workerPool(t, "fail")
+		st := runUntil(t, pool, func(st tss.PreParamsStatus) bool { return st.LastError != "" })
+		if st.MeanGenerationMS != 0 {
+			t.Errorf("a failed generation counts toward the mean: %+v", st)
+		}
+	})
 }

@@ -126,8 +126,8 @@ func waitLocalPreParams(ctx context.Context, c *client, note *waitNote) (map[str
 			return nil, fmt.Errorf("%w: %s has no pre-parameter set and generates none (it runs with --preparams-target 0): restart it with --preparams-target 1 or more",
 				tss.ErrNoPreParams, c.home.dir)
 		}
-		state := fmt.Sprintf("waiting for a pre-parameter set at this site: %d ready, %d generating, %d generated since it started "+
-			"(a set takes from a few seconds to a few minutes of CPU)", pp.Ready, pp.Generating, pp.Generated)
+		state := fmt.Sprintf("waiting for a pre-parameter set at this site: %d ready, %d generating, %d generated since it started (%s)",
+			pp.Ready, pp.Generating, pp.Generated, preParamsEstimate(preParamsTimes{pp.MeanGenerationMS, pp.GeneratingForMS}))
 		if pp.LastError != "" {
 			state += "; last error: " + oneLine(pp.LastError)
 		}
@@ -138,4 +138,31 @@ func waitLocalPreParams(ctx context.Context, c *client, note *waitNote) (map[str
 		case <-time.After(preParamsPoll):
 		}
 	}
+}
+
+// preParamsEstimate says how long the site's sets take: the mean of those
+// it made since it started and how long the current one has run, or, before
+// the first, what a set usually costs. Safe primes are found by chance, so
+// it is an estimate.
+func preParamsEstimate(pp preParamsTimes) string {
+	ms := func(v int64) time.Duration { return (time.Duration(v) * time.Millisecond).Round(time.Second) }
+	var s string
+	if pp.MeanGenerationMS > 0 {
+		s = fmt.Sprintf("sets took %s on average here", ms(pp.MeanGenerationMS))
+	} else {
+		s = "a set takes from a few seconds to a few minutes of CPU"
+	}
+	if pp.GeneratingForMS > 0 {
+		s += fmt.Sprintf("; the current one has run %s", ms(pp.GeneratingForMS))
+		if pp.MeanGenerationMS > 0 && pp.GeneratingForMS > 3*pp.MeanGenerationMS {
+			s += " (longer than most: safe primes are found by chance, or the host is busy; generation takes only idle CPU)"
+		}
+	}
+	return s
+}
+
+// preParamsTimes are the timing members of a site's pre-parameter status.
+type preParamsTimes struct {
+	MeanGenerationMS int64
+	GeneratingForMS  int64
 }

@@ -80,3 +80,32 @@ func TestKeygenWait_QuietWithJSON(t *testing.T) {
 		t.Fatalf("without --json, off a terminal, the wait printed %q; want one line per state", stderr.String())
 	}
 }
+
+// The estimate keygen --wait and status give: what a set costs before the
+// site made one, its own mean after, and a word when the current set runs
+// much longer than that.
+func TestPreParamsEstimate(t *testing.T) {
+	for _, tc := range []struct {
+		pp   preParamsTimes
+		want []string
+		not  []string
+	}{
+		{preParamsTimes{}, []string{"a few seconds to a few minutes"}, []string{"current one", "average"}},
+		{preParamsTimes{GeneratingForMS: 12_000}, []string{"a few seconds to a few minutes", "the current one has run 12s"}, []string{"average"}},
+		{preParamsTimes{MeanGenerationMS: 40_000}, []string{"sets took 40s on average here"}, []string{"current one"}},
+		{preParamsTimes{MeanGenerationMS: 40_000, GeneratingForMS: 50_000}, []string{"40s on average", "has run 50s"}, []string{"longer than most"}},
+		{preParamsTimes{MeanGenerationMS: 40_000, GeneratingForMS: 200_000}, []string{"has run 3m20s", "longer than most"}, nil},
+	} {
+		got := preParamsEstimate(tc.pp)
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%+v: %q, want %q in it", tc.pp, got, w)
+			}
+		}
+		for _, w := range tc.not {
+			if strings.Contains(got, w) {
+				t.Errorf("%+v: %q, want no %q in it", tc.pp, got, w)
+			}
+		}
+	}
+}

@@ -126,6 +126,9 @@ func printStatus(w io.Writer, st *statusResult) {
 		gen = "background generation off"
 	}
 	v.line("preparams", fmt.Sprintf("%d ready of target %d, %d generating, %d generated (%s)", pp.Ready, pp.Target, pp.Generating, pp.Generated, gen))
+	if pp.Generating > 0 || pp.MeanGenerationMS > 0 {
+		v.line("  timing:", preParamsEstimate(preParamsTimes{pp.MeanGenerationMS, pp.GeneratingForMS}))
+	}
 	if pp.LastError != "" {
 		v.line("  last error:", oneLine(pp.LastError))
 	}
