@@ -283,6 +283,8 @@ type Node struct {
 	ops      *operations
 	reshares *reshares
 	sealMu   sync.Mutex // one seal-key rotation at a time
+	labelMu  sync.Mutex // guards labels and label changes
+	labels   map[string]string
 	quic     []byte
 	// random is the token's generator mixed with the OS one; nil only
 	// with Config.AllowNoTokenRNG on a token without a generator.

@@ -571,6 +571,48 @@ func TestNode_ThreeSites(t *testing.T) {
 		}
 	})
 
+	t.Run("KeyLabel", func(t *testing.T) {
+		// A label is a's own name for the key: a's status shows it, b's
+		// does not, every change is in a's audit log, and bad labels and
+		// unknown keys are refused without touching the one it has.
+		labelOf := func(s *site) string {
+			t.Helper()
+			st, err := s.node.Status(ctx)
+			if err != nil || len(st.Keys) != 1 {
+				t.Fatalf("status: %v, %+v", err, st)
+			}
+			return st.Keys[0].Label
+		}
+		if err := a.node.SetKeyLabel(ctx, key.ID, "treasury hot"); err != nil {
+			t.Fatal(err)
+		}
+		if got := labelOf(a); got != "treasury hot" {
+			t.Fatalf("a's label %q, want %q", got, "treasury hot")
+		}
+		if got := labelOf(b); got != "" {
+			t.Fatalf("b's label %q: a label is a's own", got)
+		}
+		for _, bad := range []string{" lead", "two\nlines", "esc\x1b[31m", strings.Repeat("x", keyquorum.MaxKeyLabel+1), "\xff"} {
+			if err := a.node.SetKeyLabel(ctx, key.ID, bad); !errors.Is(err, tss.ErrBadRequest) {
+				t.Errorf("label %q: got %v, want ErrBadRequest", bad, err)
+			}
+		}
+		if err := a.node.SetKeyLabel(ctx, strings.Repeat("0", 32), "x"); !errors.Is(err, tss.ErrUnknownKey) {
+			t.Errorf("label of an unknown key: got %v, want ErrUnknownKey", err)
+		}
+		if got := labelOf(a); got != "treasury hot" {
+			t.Fatalf("a's label after refused changes %q", got)
+		}
+		es := entriesOf(auditEntries(t, ctx, a), "key.label", map[string]string{"key_id": key.ID})
+		if len(es) != 1 || es[0].Fields["label"] != "treasury hot" {
+			t.Fatalf("key.label entries %v, want the one change", es)
+		}
+		// Set again to the next subtest's value: it must survive a restart.
+		if err := a.node.SetKeyLabel(ctx, key.ID, "treasury"); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("RestartKeepsSharesAndRefillsPools", func(t *testing.T) {
 		a.stop(t)
 		b.stop(t)
@@ -606,6 +648,9 @@ func TestNode_ThreeSites(t *testing.T) {
 			t.Fatalf("sign after restart: %v, %v", sig, err)
 		}
 		verifyIndependently(t, sig, digest, root)
+		if st, err := a.node.Status(ctx); err != nil || len(st.Keys) != 1 || st.Keys[0].Label != "treasury" {
+			t.Fatalf("a's key after restart: %v, %+v; want the label treasury", err, st)
+		}
 	})
 
 	t.Run("CommitteeMemberMissingFromPeerFile", func(t *testing.T) {

@@ -108,6 +108,8 @@ type KeyStatus struct {
 	PublicKey string `json:"public_key"`
 	// ChainCode is the 32-byte BIP-32 chain code, hex.
 	ChainCode string `json:"chain_code"`
+	// Label is this site's name for the key (Node.SetKeyLabel), or "".
+	Label string `json:"label,omitempty"`
 	// Epoch counts the key's committees (1 after keygen).
 	Epoch uint64 `json:"epoch"`
 	// Created is when this site's share of the current epoch was made
@@ -228,6 +230,9 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 		ks := KeyStatus{KeyID: k.ID, Threshold: k.Threshold, Parties: k.Parties,
 			PublicKey: hex.EncodeToString(k.PublicKey), ChainCode: hex.EncodeToString(k.ChainCode),
 			Epoch: k.Epoch, Created: k.Created, Pools: []PoolStatus{}, SignersUp: []tss.PartyID{}}
+		if ks.Label, err = n.keyLabel(ctx, k.ID); err != nil {
+			return nil, fmt.Errorf("keyquorum: status: %w", err)
+		}
 		for _, p := range k.Parties {
 			if p == n.party || n.net.Connected(p) {
 				ks.SignersUp = append(ks.SignersUp, p)

@@ -29,6 +29,7 @@ const (
 	pathSignPSBT = "/v1/sign-psbt"
 	pathSignEth  = "/v1/sign-eth"
 	pathPlan     = "/v1/plan"
+	pathKeyLabel = "/v1/keys/label"
 	// Administration: these change a site's keys or its stored state.
 	pathReshare       = "/v1/reshare"
 	pathReshareAccept = "/v1/reshare/accept"
@@ -49,6 +50,8 @@ const (
 type keygenRequest struct {
 	Parties   []string `json:"parties"`
 	Threshold int      `json:"threshold"`
+	// Label, if set, is this site's name for the new key.
+	Label string `json:"label,omitempty"`
 	// Network selects the Bitcoin network of btc_address (default regtest).
 	Network string `json:"network,omitempty"`
 }
@@ -62,6 +65,14 @@ type keygenResult struct {
 	Threshold  int      `json:"threshold"`
 	Parties    []string `json:"parties"`
 	Network    string   `json:"network"`
+	Label      string   `json:"label,omitempty"`
+}
+
+// keyLabelRequest sets (or, with an empty label, removes) this site's
+// label of a key; the result is the same object.
+type keyLabelRequest struct {
+	KeyID string `json:"key_id"`
+	Label string `json:"label"`
 }
 
 type presignRequest struct {

@@ -20,6 +20,8 @@ import (
 	"unicode"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/keyquorum/keyquorum"
 )
 
 // errNotRunning means no site answered for --home.
@@ -328,10 +330,11 @@ func (c *client) request(ctx context.Context, e *env, what, path string, req, re
 }
 
 func cmdKeygen(ctx context.Context, e *env, args []string) error {
-	f := newClientFlags("keygen", "kqnode keygen --home DIR --threshold M --parties ID,ID,ID [--network regtest] [--wait] [--json]")
+	f := newClientFlags("keygen", "kqnode keygen --home DIR --threshold M --parties ID,ID,ID [--label NAME] [--network regtest] [--wait] [--json]")
 	threshold := f.Int("threshold", 0, "M: how many sites must sign (\"2-of-3\" is --threshold 2) (required)")
 	parties := f.String("parties", "", "the committee's peer IDs, comma-separated, this site included (required)")
 	network := f.String("network", "regtest", "Bitcoin network of btc_address: mainnet, testnet, regtest or signet")
+	label := f.String("label", "", "this site's name for the new key (up to 64 bytes; the other sites label it themselves with keys label)")
 	wait := f.Bool("wait", false, "wait (up to --timeout) until this site and every other party has a pre-parameter set, showing progress, then make the key")
 	c, err := f.parse(e, args)
 	if err != nil {
@@ -344,7 +347,12 @@ func cmdKeygen(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	req := keygenRequest{Parties: ids, Threshold: *threshold, Network: *network}
+	if *label != "" {
+		if err := keyquorum.ValidKeyLabel(*label); err != nil {
+			return usageErrorf("keygen: --label: %v\nusage: %s", err, f.synopsis)
+		}
+	}
+	req := keygenRequest{Parties: ids, Threshold: *threshold, Network: *network, Label: *label}
 	if *wait {
 		return keygenWhenReady(ctx, e, c, req)
 	}

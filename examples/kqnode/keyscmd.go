@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -34,6 +35,8 @@ type memberJSON struct {
 // keyJSON is one key as keys list and keys show print it.
 type keyJSON struct {
 	KeyID string `json:"key_id"`
+	// Label is this site's name for the key, if it has one.
+	Label string `json:"label,omitempty"`
 	// Threshold is M: how many sites must sign; Parties is N.
 	Threshold int `json:"threshold"`
 	Parties   int `json:"parties"`
@@ -105,7 +108,7 @@ type poolsListResult struct {
 
 // cmdKeys runs keys list and keys show.
 func cmdKeys(ctx context.Context, e *env, args []string) error {
-	const usage = "kqnode keys list --home DIR [--network regtest] [--json] | kqnode keys show --home DIR --key ID [--path m/0/1] [--network regtest] [--json]"
+	const usage = "kqnode keys list --home DIR [--network regtest] [--json] | kqnode keys show --home DIR --key ID [--path m/0/1] [--network regtest] [--json] | kqnode keys label --home DIR --key ID --label NAME [--json]"
 	e.json = wantsJSON(args)
 	if len(args) == 0 {
 		return usageErrorf("keys: a subcommand is required\nusage: %s", usage)
@@ -115,6 +118,8 @@ func cmdKeys(ctx context.Context, e *env, args []string) error {
 		return cmdKeysList(ctx, e, args[1:])
 	case "show":
 		return cmdKeysShow(ctx, e, args[1:])
+	case "label":
+		return cmdKeysLabel(ctx, e, args[1:])
 	}
 	return usageErrorf("keys: unknown subcommand %q\nusage: %s", args[0], usage)
 }
@@ -294,7 +299,7 @@ func describeKey(k keyquorum.KeyStatus, names map[string]string, network string)
 	if err != nil {
 		return keyJSON{}, wallet.ExtendedPublicKey{}, err
 	}
-	kj := keyJSON{KeyID: k.KeyID, Threshold: k.Threshold, Parties: len(k.Parties), Committee: []memberJSON{},
+	kj := keyJSON{KeyID: k.KeyID, Label: k.Label, Threshold: k.Threshold, Parties: len(k.Parties), Committee: []memberJSON{},
 		Epoch: k.Epoch, Created: k.Created, PublicKey: k.PublicKey, ChainCode: k.ChainCode, Network: network}
 	for _, p := range k.Parties {
 		kj.Committee = append(kj.Committee, memberJSON{PeerID: string(p), Name: names[string(p)]})
@@ -388,9 +393,13 @@ func created(t time.Time) string {
 // printKeys prints one aligned line per key.
 func printKeys(w io.Writer, keys []keyJSON) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tM-OF-N\tEPOCH\tCREATED\tPUBLIC KEY\tBTC ADDRESS\tETH ADDRESS\tCOMMITTEE")
+	fmt.Fprintln(tw, "KEY\tLABEL\tM-OF-N\tEPOCH\tCREATED\tPUBLIC KEY\tBTC ADDRESS\tETH ADDRESS\tCOMMITTEE")
 	for _, k := range keys {
-		fmt.Fprintf(tw, "%s\t%d-of-%d\t%d\t%s\t%s\t%s\t%s\t%s\n", k.KeyID, k.Threshold, k.Parties, k.Epoch, created(k.Created),
+		label := k.Label
+		if label == "" {
+			label = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d-of-%d\t%d\t%s\t%s\t%s\t%s\t%s\n", k.KeyID, label, k.Threshold, k.Parties, k.Epoch, created(k.Created),
 			k.PublicKey, k.BTCAddress, k.ETHAddress, committee(k.Committee))
 	}
 	tw.Flush()
@@ -402,6 +411,7 @@ func printKey(w io.Writer, k *keyShowResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	for _, l := range [][2]string{
 		{"key", k.KeyID},
+		{"label", k.Label},
 		{"quorum", fmt.Sprintf("%d-of-%d", k.Threshold, k.Parties)},
 		{"committee", committee(k.Committee)},
 		{"epoch", fmt.Sprint(k.Epoch)},
@@ -444,4 +454,30 @@ func printPools(w io.Writer, res *poolsListResult) {
 			p.Ready, p.Reserved, p.Making, p.Made, p.Used, p.Burned, p.Discarded, foreign, errText)
 	}
 	tw.Flush()
+}
+
+// cmdKeysLabel sets (or, with --label "", removes) this site's label of a
+// key.
+func cmdKeysLabel(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("keys label", "kqnode keys label --home DIR --key ID --label NAME [--json]")
+	key := f.String("key", "", "key ID (required)")
+	label := f.String("label", "", "this site's name for the key, up to 64 bytes; \"\" removes it (required)")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	given := false
+	f.Visit(func(fl *flag.Flag) { given = given || fl.Name == "label" })
+	if *key == "" || !given {
+		return usageErrorf("keys label: --key and --label are required (--label \"\" removes the label)\nusage: %s", f.synopsis)
+	}
+	if err := checkKeyID(*key); err != nil {
+		return err
+	}
+	if *label != "" {
+		if err := keyquorum.ValidKeyLabel(*label); err != nil {
+			return usageErrorf("keys label: --label: %v\nusage: %s", err, f.synopsis)
+		}
+	}
+	return c.request(ctx, e, "keys label", pathKeyLabel, keyLabelRequest{KeyID: *key, Label: *label}, &keyLabelRequest{})
 }

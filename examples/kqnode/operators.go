@@ -50,6 +50,7 @@ var routeRoles = map[string][]string{
 	"GET " + pathOperators:        {roleAdmin, roleAuditor},
 	// Administration changes keys or stored state: admin only, listed so
 	// that the table is the whole answer.
+	"POST " + pathKeyLabel:      {roleAdmin},
 	"POST " + pathReshare:       {roleAdmin},
 	"POST " + pathReshareAccept: {roleAdmin},
 	"POST " + pathRotateSealKey: {roleAdmin},

@@ -53,6 +53,7 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathSignPSBT, s.signPSBT},
 		{http.MethodPost, pathSignEth, s.signEth},
 		{http.MethodPost, pathPlan, s.plan},
+		{http.MethodPost, pathKeyLabel, s.keyLabel},
 		{http.MethodPost, pathReshare, s.reshare},
 		{http.MethodPost, pathReshareAccept, s.reshareAccept},
 		{http.MethodPost, pathRotateSealKey, s.rotateSealKey},
@@ -78,7 +79,7 @@ func (s *server) handler() http.Handler {
 		writeError(w, http.StatusNotFound, errorBody{Code: codeNotFound,
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
-					pathSignEth, pathPlan, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen,
+					pathSignEth, pathPlan, pathKeyLabel, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen,
 					pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove}, ", "))})
 	})
 	return s.authenticate(mux)
@@ -253,17 +254,50 @@ func (s *server) keygen(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if req.Label != "" {
+		if err := keyquorum.ValidKeyLabel(req.Label); err != nil {
+			s.fail(w, r, fmt.Errorf("%w: label: %w", errBadRequest, err))
+			return
+		}
+	}
 	info, err := s.node.Keygen(r.Context(), keyquorum.KeygenRequest{Parties: partyIDs(req.Parties), Threshold: req.Threshold})
 	if err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if req.Label != "" {
+		if err := s.node.SetKeyLabel(r.Context(), info.ID, req.Label); err != nil {
+			// The key exists on every site; only its name here is missing.
+			s.fail(w, r, fmt.Errorf("key %s was generated on every site, but its label was not stored: set it with `kqnode keys label --key %s --label ...`: %w",
+				info.ID, info.ID, err))
+			return
+		}
 	}
 	res, err := keygenOutput(info, net)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
+	res.Label = req.Label
 	writeJSON(w, 200, res)
+}
+
+// keyLabel sets or removes this site's label of a key.
+func (s *server) keyLabel(w http.ResponseWriter, r *http.Request) {
+	var req keyLabelRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := checkKeyID(req.KeyID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := s.node.SetKeyLabel(r.Context(), req.KeyID, req.Label); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, req)
 }
 
 func keygenOutput(info *tss.KeyInfo, network string) (*keygenResult, error) {

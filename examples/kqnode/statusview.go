@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -138,7 +139,11 @@ func printStatus(w io.Writer, st *statusResult) {
 		if !k.Created.IsZero() {
 			created = "created " + k.Created.UTC().Format("2006-01-02 15:04 UTC")
 		}
-		v.line(" ", k.KeyID, fmt.Sprintf("%d-of-%d", k.Threshold, len(k.Parties)), fmt.Sprintf("epoch %d", k.Epoch), k.PublicKey, created)
+		label := ""
+		if k.Label != "" {
+			label = strconv.Quote(k.Label)
+		}
+		v.line(" ", k.KeyID, label, fmt.Sprintf("%d-of-%d", k.Threshold, len(k.Parties)), fmt.Sprintf("epoch %d", k.Epoch), k.PublicKey, created)
 		v.line("    parties:", v.sites(k.Parties))
 		up := "can sign now"
 		if len(k.SignersUp) < k.Threshold {

@@ -69,8 +69,33 @@ func TestCLI_HumanStatus(t *testing.T) {
 	c.fails(t, nil, 1, codeUnreachable, "sign", "--home", a.home, "--key", key.KeyID, "--digest", strings.Repeat("ab", 32),
 		"--signers", a.peerID+","+sc.peerID, "--protocol", "gg18")
 
+	// a's own name for the key: in its status, keys list and keys show,
+	// not in b's; a bad label is a usage error.
+	var labelled keyLabelRequest
+	c.ok(t, nil, &labelled, "keys", "label", "--home", a.home, "--key", key.KeyID, "--label", "treasury hot")
+	if labelled.Label != "treasury hot" || labelled.KeyID != key.KeyID {
+		t.Fatalf("keys label printed %+v", labelled)
+	}
+	if r := c.run(t, nil, "keys", "label", "--home", a.home, "--key", key.KeyID, "--label", "two\nlines"); r.code != 2 {
+		t.Fatalf("keys label with a newline: exit %d, want 2 (usage)", r.code)
+	}
+	if r := c.run(t, nil, "keys", "label", "--home", a.home, "--key", key.KeyID); r.code != 2 {
+		t.Fatalf("keys label without --label: exit %d, want 2 (usage)", r.code)
+	}
+	var listB keysListResult
+	c.ok(t, nil, &listB, "keys", "list", "--home", b.home)
+	if len(listB.Keys) != 1 || listB.Keys[0].Label != "" {
+		t.Fatalf("b's keys %+v: a's label is a's own", listB.Keys)
+	}
+	if r := c.run(t, nil, "keys", "list", "--home", a.home); r.code != 0 || !strings.Contains(r.stdout, "treasury hot") {
+		t.Fatalf("a's keys list (exit %d) does not show the label:\n%s", r.code, r.stdout)
+	}
+
 	var st statusResult
 	c.ok(t, nil, &st, "status", "--home", a.home)
+	if len(st.Keys) != 1 || st.Keys[0].Label != "treasury hot" {
+		t.Fatalf("status keys %+v; want the label", st.Keys)
+	}
 	if st.Names[b.peerID] != "site-b" || st.Names[a.peerID] != "site-a" {
 		t.Fatalf("status names %v; want the peer file's", st.Names)
 	}
@@ -131,7 +156,7 @@ func TestCLI_HumanStatus(t *testing.T) {
 		t.Errorf("human status does not name the key's parties by their names")
 	}
 	for _, want := range []string{"site-b " + b.peerID + ":", "connections refused",
-		"created " + st.Keys[0].Created.UTC().Format("2006-01-02"), "sign-psbt " + key.KeyID, "(steps: #", "UNREACHABLE", "FAILED: "} {
+		"created " + st.Keys[0].Created.UTC().Format("2006-01-02"), key.KeyID + ` "treasury hot" 2-of-3`, "sign-psbt " + key.KeyID, "(steps: #", "UNREACHABLE", "FAILED: "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("human status lacks %q", want)
 		}
