@@ -137,6 +137,7 @@ func plan(quick bool) []step {
 		{".", "^BenchmarkNodeSign$/^gg20-online(-psbt-approved|-audit-off)?$", "100x", 3},
 		{"./audit/", "^BenchmarkAppend$", "2s", 3},
 		{"./audit/", "^BenchmarkMillion$", "1x", 1},
+		{".", "^BenchmarkNodeSignDuringPreParams$", "5x", 3},
 	}
 }
 

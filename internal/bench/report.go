@@ -10,15 +10,18 @@ import (
 // Benchmark names of the suite (internal/bench/suite) and of the package
 // benchmarks the page quotes.
 const (
-	benchKeygen   = "BenchmarkKeygen"
-	benchSign     = "BenchmarkSign"
-	benchPresign  = "BenchmarkPresign"
-	benchOnline   = "BenchmarkOnline"
-	benchBatch    = "BenchmarkOnlineBatch"
-	benchReshare  = "BenchmarkReshare"
-	benchSep      = "BenchmarkSeparated"
-	benchCoreSign = "BenchmarkOnlineSign"        // tss/gg20: the online round's arithmetic, plain verification
-	benchCoreFast = "BenchmarkOnlineSignBatched" // tss/gg20: the same with the key's verification tables
+	benchKeygen  = "BenchmarkKeygen"
+	benchSign    = "BenchmarkSign"
+	benchPresign = "BenchmarkPresign"
+	benchOnline  = "BenchmarkOnline"
+	benchBatch   = "BenchmarkOnlineBatch"
+	benchReshare = "BenchmarkReshare"
+	benchSep     = "BenchmarkSeparated"
+	// benchDuringGen is package keyquorum's Node signing while the site
+	// generates pre-parameters: idle, in a worker, in process.
+	benchDuringGen = "BenchmarkNodeSignDuringPreParams"
+	benchCoreSign  = "BenchmarkOnlineSign"        // tss/gg20: the online round's arithmetic, plain verification
+	benchCoreFast  = "BenchmarkOnlineSignBatched" // tss/gg20: the same with the key's verification tables
 
 	implRaw     = "impl=tsslib"
 	implRawGG18 = "impl=tsslib-gg18"
@@ -42,6 +45,7 @@ const (
 	targetOnlineP50Ms   = 5.0   // GG20 online p50, 3 processes
 	targetBatchPerSec   = 10000 // GG20 batched signatures per second
 	targetPresignRatio  = 2.0   // presignatures/s over tss-lib GG18 signatures/s
+	targetDuringGen     = 1.2   // signing while pre-parameters generate / idle
 	targetOnlineRTTs    = 1.5   // GG20 online latency at 50 ms RTT, in RTTs ("≈ 1")
 	targetGG18RTTs      = 9.0   // GG18 signing needs at least this many RTTs
 	separatedTargetRTT  = 50    // ms
@@ -163,6 +167,25 @@ func Verdicts(r Results) []Verdict {
 		v.Met = batch.Stat.Median >= targetBatchPerSec
 	}
 	out = append(out, v)
+
+	// Signing while the initiating site generates pre-parameters in its
+	// worker at idle priority (operations issue), against no generation.
+	for _, proto := range []string{"gg18", "gg20"} {
+		idle := r.cell(benchDuringGen+"/preparams=idle/protocol="+proto, unitTime)
+		worker := r.cell(benchDuringGen+"/preparams=worker/protocol="+proto, unitTime)
+		inproc := r.cell(benchDuringGen+"/preparams=in-process/protocol="+proto, unitTime)
+		q, ok := ratio(worker, idle)
+		v := Verdict{Target: fmt.Sprintf("%s signing while the site generates pre-parameters (worker process at idle priority) over signing with none: ≤ %s×",
+			strings.ToUpper(proto), trimFloat(targetDuringGen)), Known: ok}
+		if ok {
+			v.Measured = fmt.Sprintf("%.2f×", q)
+			v.Met = q <= targetDuringGen
+			if qi, ok := ratio(inproc, idle); ok {
+				v.Measured += fmt.Sprintf(" (generation inside the site's process: %.2f×)", qi)
+			}
+		}
+		out = append(out, v)
+	}
 
 	pts := separatedPoints(r)
 	sep := separatedAt(r, separatedTargetRTT)

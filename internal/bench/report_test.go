@@ -55,6 +55,15 @@ BenchmarkSeparated/rtt=100ms/proto=gg20-2     	       5	 120000000 ns/op	       
 BenchmarkSeparated/rtt=100ms/proto=gg18-2     	       5	2200000000 ns/op	      2200 p50-ms	      2300 p90-ms
 PASS
 ok  	github.com/keyquorum/keyquorum/internal/bench/suite	118.675s
+pkg: github.com/keyquorum/keyquorum
+BenchmarkNodeSignDuringPreParams/preparams=idle/protocol=gg18-2         	       5	 400000000 ns/op
+BenchmarkNodeSignDuringPreParams/preparams=idle/protocol=gg20-2         	       5	  10000000 ns/op
+BenchmarkNodeSignDuringPreParams/preparams=worker/protocol=gg18-2       	       5	 440000000 ns/op
+BenchmarkNodeSignDuringPreParams/preparams=worker/protocol=gg20-2       	       5	  13000000 ns/op
+BenchmarkNodeSignDuringPreParams/preparams=in-process/protocol=gg18-2   	       5	1200000000 ns/op
+BenchmarkNodeSignDuringPreParams/preparams=in-process/protocol=gg20-2   	       5	  30000000 ns/op
+PASS
+ok  	github.com/keyquorum/keyquorum	60.1s
 `
 
 func sampleResults(t *testing.T) []Result {
@@ -68,8 +77,8 @@ func sampleResults(t *testing.T) []Result {
 
 func TestParse_ReadsBenchmarkLines(t *testing.T) {
 	rs := sampleResults(t)
-	if len(rs) != 27 {
-		t.Fatalf("parsed %d results, want 27", len(rs))
+	if len(rs) != 33 {
+		t.Fatalf("parsed %d results, want 33", len(rs))
 	}
 	first := rs[0]
 	if first.Pkg != "github.com/keyquorum/keyquorum/hsmshare" || first.Name != "BenchmarkSeal4KiB/aes-256-gcm" ||
@@ -174,6 +183,9 @@ func TestVerdicts_ChecksEachTarget(t *testing.T) {
 		{"GG20 online, batches, 3 processes", "10,000 /s", true, true},
 		{"Sites 50 ms RTT apart: GG20 online", "1.40 RTT (70.0 ms)", true, true},
 		{"GG18 signing waits for", "12.0 RTT", true, true},
+		// During generation: 440 ms over 400 ms idle, 13 ms over 10 ms.
+		{"GG18 signing while the site generates pre-parameters", "1.10× (generation inside the site's process: 3.00×)", true, true},
+		{"GG20 signing while the site generates pre-parameters", "1.30× (generation inside the site's process: 3.00×)", true, false},
 		{"Keygen 2-of-3 (warm pre-parameters), keyquorum 1 process", "", false, false},
 		{"Resharing 2-of-3 → 2-of-3, keyquorum 3 processes", "", false, false},
 	} {
