@@ -1,7 +1,7 @@
 # keyquorum build and test entry points. `make test` is what CI runs.
 
 GO       ?= go
-APT_PKGS := softhsm2 opensc libnss3-tools iproute2 openssh-client
+APT_PKGS := softhsm2 opensc libnss3-tools iproute2 openssh-client jq
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_TIMEOUT ?= 45m
 
@@ -12,14 +12,15 @@ all: build
 # deps installs the system packages the tests need when any of them is
 # missing: SoftHSM2, pkcs11-tool, NSS's softoken with certutil (the second
 # PKCS#11 implementation every hsmshare test runs on; libnss3-tools pulls in
-# libnss3), ip/tc and ssh-keygen (approvals are signed with it in tests).
+# libnss3), ip/tc, ssh-keygen (approvals are signed with it in tests) and
+# jq (the README's by-hand steps, which a test runs, read JSON with it).
 # Only apt-based systems are handled here. Nothing is configured
 # system-wide: tests create their own token directories.
 deps:
 	@if ! command -v softhsm2-util >/dev/null 2>&1 || ! command -v pkcs11-tool >/dev/null 2>&1 \
 	    || ! command -v certutil >/dev/null 2>&1 \
 	    || ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1 \
-	    || ! command -v ssh-keygen >/dev/null 2>&1; then \
+	    || ! command -v ssh-keygen >/dev/null 2>&1 || ! command -v jq >/dev/null 2>&1; then \
 		echo "installing $(APT_PKGS)"; \
 		$(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $(APT_PKGS); \
 	fi
