@@ -66,6 +66,9 @@ func TestAPI_RolesDecideWhatAnOperatorMayDo(t *testing.T) {
 		{"alice", http.MethodPost, pathKeygen, codeBadRequest},
 		{"alice", http.MethodPost, pathOperators, codeBadRequest},
 		{"alice", http.MethodPost, pathSign, codeForbidden},
+		{"bob", http.MethodGet, pathAuditEntry, codeForbidden},
+		{"carol", http.MethodGet, pathAuditEntry, codeForbidden},
+		{"alice", http.MethodGet, pathAuditEntry, codeBadRequest}, // no ?seq=
 		// Not classified: admin only, whatever it is.
 		{"bob", http.MethodPost, "/v1/rotate-seal-key", codeForbidden},
 		{"alice", http.MethodPost, "/v1/rotate-seal-key", codeNotFound},
