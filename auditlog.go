@@ -49,7 +49,7 @@ func AuditOrigin(party tss.PartyID) string { return "keyquorum/" + string(party)
 
 // openAudit opens (or creates) the site's audit log: entries are written
 // by this site, checkpoints signed by its HSM identity key.
-func (n *Node) openAudit() error {
+func (n *Node) openAudit(ctx context.Context) error {
 	if n.cfg.DisableAudit {
 		n.log.Warn("audit log disabled (Config.DisableAudit): this site keeps no tamper-evident record of what it signs")
 		return nil
@@ -58,7 +58,13 @@ func (n *Node) openAudit() error {
 	if dir == "" {
 		dir = filepath.Join(filepath.Dir(filepath.Clean(n.cfg.StoreDir)), "audit")
 	}
-	l, err := audit.Open(dir, audit.Config{Origin: AuditOrigin(n.party), Site: string(n.party), Signer: n.identity})
+	// One data key per start seals the detail parts (auditdetail.go).
+	sealer, err := newDetailSealer(ctx, n.store, n.rand)
+	if err != nil {
+		return err
+	}
+	n.details = sealer
+	l, err := audit.Open(dir, audit.Config{Origin: AuditOrigin(n.party), Site: string(n.party), Signer: n.identity, Sealer: sealer})
 	if err != nil {
 		return fmt.Errorf("keyquorum: open audit log %s: %w", dir, err)
 	}
@@ -81,6 +87,12 @@ func (n *Node) AuditLog() *audit.Log { return n.audit }
 // record appends an audit entry and returns only once it is durable. With
 // the audit log disabled it does nothing.
 func (n *Node) record(ctx context.Context, typ string, fields map[string]string) error {
+	return n.recordDetail(ctx, typ, fields, nil)
+}
+
+// recordDetail is record with a detail part, sealed with the site's audit
+// data key (auditdetail.go); nil means none.
+func (n *Node) recordDetail(ctx context.Context, typ string, fields map[string]string, detail []byte) error {
 	if n.audit == nil {
 		return nil
 	}
@@ -89,7 +101,7 @@ func (n *Node) record(ctx context.Context, typ string, fields map[string]string)
 			delete(fields, k)
 		}
 	}
-	if _, err := n.audit.Append(ctx, audit.Record{Type: typ, Fields: fields}); err != nil {
+	if _, err := n.audit.Append(ctx, audit.Record{Type: typ, Fields: fields, Detail: detail}); err != nil {
 		n.log.Error("audit log append failed: this site refuses to sign until it can record", "type", typ, "err", err.Error())
 		return fmt.Errorf("%w: %w", ErrAudit, err)
 	}

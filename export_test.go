@@ -49,3 +49,15 @@ func OpenSealedRecords(ctx context.Context, n *Node, kinds ...string) (int, erro
 	}
 	return count, nil
 }
+
+// RecordAuditDetail appends an entry of type typ with a sealed detail
+// part to n's audit log, as n's sign.authorize entries are written.
+func RecordAuditDetail(ctx context.Context, n *Node, typ string, fields map[string]string, detail []byte) error {
+	return n.recordDetail(ctx, typ, fields, detail)
+}
+
+// OpenAuditDetail opens sealed for the entry detail id with n's audit
+// sealer, as n's audit log does.
+func OpenAuditDetail(ctx context.Context, n *Node, id string, sealed []byte) ([]byte, error) {
+	return n.details.Open(ctx, id, sealed)
+}

@@ -296,9 +296,10 @@ type Node struct {
 	metrics    *metrics // nil without Config.Metrics
 	unregister func()   // removes the collectors from Config.Metrics
 
-	audit      *audit.Log  // nil when offline or DisableAudit
-	witness    witnessing  // this site as the other sites' audit witness
-	signPol    *signPolicy // nil: the site signs nothing
+	audit      *audit.Log    // nil when offline or DisableAudit
+	details    *detailSealer // seals audit detail parts; nil with audit
+	witness    witnessing    // this site as the other sites' audit witness
+	signPol    *signPolicy   // nil: the site signs nothing
 	keyCache   *policy.KeyCache
 	velocityMu sync.Mutex // orders saves of the velocity record
 
@@ -414,7 +415,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return n, nil
 	}
 
-	if err := n.openAudit(); err != nil {
+	if err := n.openAudit(ctx); err != nil {
 		return nil, err
 	}
 	polName := ""
@@ -610,6 +611,9 @@ func (n *Node) release() error {
 		if err := n.audit.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("keyquorum: close audit log: %w", err))
 		}
+	}
+	if n.details != nil {
+		n.details.Close()
 	}
 	if n.store != nil {
 		if err := n.store.Close(); err != nil {

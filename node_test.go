@@ -74,7 +74,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("SOFTHSM2_CONF", tokenDir.ConfPath)
-	const n = 24
+	const n = 28
 	tokens = make(chan *softhsm.Token, n)
 	for range n {
 		tok, err := tokenDir.CreateToken()

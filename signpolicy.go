@@ -172,8 +172,15 @@ func (n *Node) authorize(ctx context.Context, from tss.PartyID, session, keyID, 
 	}
 	fields["rule"] = a.decision.Rule
 	fields["approvers"] = strings.Join(a.decision.Counted, ",")
+	// The whole intent goes into the sealed detail part; the fields keep
+	// its hashes, which anyone holding the log can check.
+	detail, err := encodeSignDetail(a)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(detail)
 	// Durable before this site's share can leave it.
-	if err := n.record(ctx, auditSignAuthorize, fields); err != nil {
+	if err := n.recordDetail(ctx, auditSignAuthorize, fields, detail); err != nil {
 		return nil, err
 	}
 	return a, nil

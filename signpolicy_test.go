@@ -6,6 +6,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -287,6 +289,39 @@ func TestSignPolicy_EverySiteChecksWhatItSigns(t *testing.T) {
 		// and the restart were recorded too.
 		if count["sign.refuse"] < 9 || count["sign.authorize"] < 1 || count["site.start"] < 2 || count["site.stop"] < 1 {
 			t.Fatalf("b's audit entries by type: %v", count)
+		}
+	})
+
+	t.Run("AuthorizationDetailHoldsTheIntent", func(t *testing.T) {
+		// b authorized the approved PSBT before its restart: the entry's
+		// sealed detail opens (under the previous start's data key) to the
+		// whole intent and its summary, whose hashes the fields carry.
+		auths := entriesOf(auditEntries(t, ctx, b), "sign.authorize", map[string]string{"intent": hex.EncodeToString(plan.IntentHash[:])})
+		if len(auths) == 0 {
+			t.Fatal("b recorded no authorization of the approved PSBT")
+		}
+		e, d, err := b.node.AuditEntry(ctx, auths[0].Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Detail == nil {
+			t.Fatalf("authorization entry without a detail part: %s", e.JSON())
+		}
+		var sd keyquorum.SignDetail
+		if err := json.Unmarshal(d, &sd); err != nil {
+			t.Fatalf("detail %q: %v", d, err)
+		}
+		if !bytes.Equal(sd.Intent, in.Bytes()) || sd.IntentHash != e.Fields["intent"] || sd.Kind != "bitcoin-psbt" {
+			t.Errorf("detail: kind %q, intent hash %s, intent %d bytes; want the approved PSBT intent (%d bytes, %s)",
+				sd.Kind, sd.IntentHash, len(sd.Intent), len(in.Bytes()), e.Fields["intent"])
+		}
+		if !bytes.Equal(sd.Summary, plan.SummaryJSON) || sd.SummaryText != plan.Summary.Text() {
+			t.Errorf("detail summary %s / %q; want %s", sd.Summary, sd.SummaryText, plan.SummaryJSON)
+		}
+		// Other entries carry no detail.
+		starts := entriesOf(auditEntries(t, ctx, b), "site.start", nil)
+		if _, d, err := b.node.AuditEntry(ctx, starts[0].Seq); err != nil || d != nil {
+			t.Errorf("site.start entry: detail %q, %v; want none", d, err)
 		}
 	})
 

@@ -28,8 +28,9 @@ const DefaultMaxBatch = 1024
 const maxBatchBytes = 4 << 20
 
 // Sealer seals and opens the detail parts of entries. keyquorum passes
-// its HSM seal key (hsmshare), so a detail can be read only with the
-// site's HSM. id (32 hex digits, random per entry) must be bound into the
+// one that encrypts under a data key kept sealed by its HSM seal key
+// (hsmshare), so a detail can be read only with the site's HSM, and the
+// sealed bytes, which the tree covers, outlive seal-key rotation. id (32 hex digits, random per entry) must be bound into the
 // sealed bytes, so that a sealed part moved to another entry fails to
 // open. Both methods must return errors rather than panic when the token
 // fails.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum"
+	"github.com/keyquorum/keyquorum/audit"
 	"github.com/keyquorum/keyquorum/hsmshare"
 	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/tss"
@@ -43,6 +44,10 @@ const (
 	// pathOperatorsRemove removes one.
 	pathOperators       = "/v1/operators"
 	pathOperatorsRemove = "/v1/operators/remove"
+	// pathAuditEntry answers one entry of the site's audit log with its
+	// sealed detail part opened (GET, ?seq=N): only the running site's
+	// HSM can open it.
+	pathAuditEntry = "/v1/audit/entry"
 
 	maxRequestBody = 8 << 20
 )
@@ -291,6 +296,19 @@ type operatorsResult struct {
 	Operators []operator `json:"operators"`
 }
 
+// auditShowResult is one audit entry with its detail part opened by the
+// site (GET pathAuditEntry?seq=N, kqnode audit show).
+type auditShowResult struct {
+	// Entry is the entry's canonical JSON, as audit export prints it.
+	Entry json.RawMessage `json:"entry"`
+	// Detail is the opened detail part when it is JSON, as a
+	// sign.authorize entry's is (keyquorum.SignDetail: the whole intent
+	// and its summary); absent when the entry has none.
+	Detail json.RawMessage `json:"detail,omitempty"`
+	// DetailBase64 is the opened detail part when it is not JSON.
+	DetailBase64 string `json:"detail_base64,omitempty"`
+}
+
 // statusResult is keyquorum.Status plus what only kqnode knows.
 type statusResult struct {
 	*keyquorum.Status
@@ -327,14 +345,14 @@ const (
 	codeUnreachable      = "unreachable"              // parties could not be reached
 	codeRefused          = "refused"                  // a party refused (its checks or policy)
 	codePolicy           = "policy"                   // this site's own signing policy refused the request
-	codeAuditInvalid     = "audit_invalid"            // kqnode audit verify: the log does not verify
-	codeAudit            = "audit"                    // the site cannot write its audit log and refuses to sign
+	codeAuditInvalid     = "audit_invalid"            // kqnode audit verify: the log does not verify; audit show: the entry's sealed detail is damaged or does not open
+	codeAudit            = "audit"                    // the site (or, with parties, another site) cannot write its audit log and refuses to sign
 	codeAborted          = "aborted"                  // a party aborted the session
 	codeCulprit          = "culprit"                  // a party provably misbehaved
 	codeBusy             = "busy"                     // too many sessions at once
 	codeUnavailable      = "unavailable"              // the site is stopping or its engine stopped
 	codeNotRunning       = "not_running"              // client: no site answers for --home
-	codeNotFound         = "not_found"                // no such API endpoint
+	codeNotFound         = "not_found"                // no such API endpoint, or no such audit entry
 	codeUnsafeFile       = "unsafe_file"              // a file the site trusts is open to other users (see trust.go)
 	codeNotAuthenticated = "server_not_authenticated" // client: what listens at the endpoint is not the site
 	codeInternal         = "internal"                 // anything else; see the site's log
@@ -373,6 +391,10 @@ func classify(err error) (code string, status int, parties []string) {
 		return codeAuditInvalid, 422, nil
 	case errors.Is(err, keyquorum.ErrAudit):
 		return codeAudit, 503, nil
+	case errors.Is(err, keyquorum.ErrAuditDetail), errors.Is(err, audit.ErrCorrupted):
+		return codeAuditInvalid, 422, nil
+	case errors.Is(err, audit.ErrNotFound):
+		return codeNotFound, 404, nil
 	case errors.Is(err, tss.ErrPolicy), errors.Is(err, keyquorum.ErrNoSigningPolicy), errors.Is(err, policy.ErrRefused):
 		return codePolicy, 403, nil
 	case errors.Is(err, tss.ErrUnknownKey):
@@ -413,9 +435,17 @@ func remoteCode(refusal string) (code string, status int, ok bool) {
 		return codeNoPresignature, 409, true
 	case codeBusy:
 		return codeBusy, 503, true
+	case refusalNotRecorded:
+		// The other site could not write its audit log, so it sent no
+		// share: the same condition as this site's ErrAudit.
+		return codeAudit, 503, true
 	}
 	return "", 0, false
 }
+
+// refusalNotRecorded is the refusal code of tss.ErrNotRecorded: a site
+// used presignatures but could not record their use in its audit log.
+const refusalNotRecorded = "not_recorded"
 
 // isBadInput reports errors caused by the request's content.
 func isBadInput(err error) bool {

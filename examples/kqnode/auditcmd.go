@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -23,7 +25,9 @@ import (
 
 // The audit commands read a site's audit log (DIR/audit) without the site:
 // they need only the log's directory (or a copy of it) and the site's
-// public identity key, never the token or a secret.
+// public identity key, never the token or a secret. The one exception is
+// audit show, which asks the running site for an entry with its sealed
+// detail part opened: only the site's HSM can open it.
 
 type auditVerifyResult struct {
 	Origin         string `json:"origin"`
@@ -40,7 +44,8 @@ type auditVerifyResult struct {
 }
 
 func cmdAudit(ctx context.Context, e *env, args []string) error {
-	const usage = "kqnode audit verify|tail|export|prove (--home DIR | --dir DIR --peer-id ID --public-key HEX) ..."
+	const usage = "kqnode audit verify|tail|export|prove (--home DIR | --dir DIR --peer-id ID --public-key HEX) ...\n" +
+		"       kqnode audit show --home DIR --entry N [--json]   (asks the running site: only its HSM opens an entry's sealed detail)"
 	if len(args) == 0 {
 		return usageErrorf("audit: a subcommand is required\nusage: %s", usage)
 	}
@@ -53,6 +58,8 @@ func cmdAudit(ctx context.Context, e *env, args []string) error {
 		return cmdAuditExport(ctx, e, args[1:])
 	case "prove":
 		return cmdAuditProve(ctx, e, args[1:])
+	case "show":
+		return cmdAuditShow(ctx, e, args[1:])
 	}
 	return usageErrorf("audit: unknown subcommand %q\nusage: %s", args[0], usage)
 }
@@ -332,4 +339,47 @@ func cmdAuditProve(ctx context.Context, e *env, args []string) error {
 		return fmt.Errorf("%w: prove entry %d: %w", errBadRequest, seq, err)
 	}
 	return printJSON(e.stdout, p)
+}
+
+// cmdAuditShow prints one entry and its opened detail part. Unlike the
+// other audit commands it goes through the running site's control API
+// (roles admin or auditor), because the detail is sealed under a data key
+// that only the site's HSM can unseal.
+func cmdAuditShow(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("audit show", "kqnode audit show --home DIR --entry N [--json]\n"+
+		"Asks the running site (kqnode run) for entry N with its sealed detail part opened: only the site's HSM opens it. Needs an operator with the admin or auditor role.")
+	entry := f.String("entry", "", "the entry's sequence number, as audit tail shows it (required)")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	seq, err := strconv.ParseUint(*entry, 10, 64)
+	if err != nil {
+		return usageErrorf("audit show: --entry %q: want a sequence number\nusage: %s", *entry, f.synopsis)
+	}
+	var res auditShowResult
+	if err := c.call(ctx, pathAuditEntry+"?seq="+strconv.FormatUint(seq, 10), nil, &res); err != nil {
+		return err
+	}
+	if e.json {
+		return printJSON(e.stdout, res)
+	}
+	fmt.Fprintf(e.stdout, "entry:  %s\n", res.Entry)
+	switch {
+	case len(res.Detail) > 0:
+		var sd keyquorum.SignDetail
+		if json.Unmarshal(res.Detail, &sd) == nil && sd.SummaryText != "" {
+			fmt.Fprintf(e.stdout, "summary:\n%s\n", strings.TrimRight(sd.SummaryText, "\n"))
+		}
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, res.Detail, "", "  "); err != nil {
+			return fmt.Errorf("audit show: the site answered a detail that is not JSON: %w", err)
+		}
+		fmt.Fprintf(e.stdout, "detail: %s\n", buf.String())
+	case res.DetailBase64 != "":
+		fmt.Fprintf(e.stdout, "detail (base64): %s\n", res.DetailBase64)
+	default:
+		fmt.Fprintln(e.stdout, "detail: none (the entry has no sealed detail part)")
+	}
+	return nil
 }

@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum"
 	"github.com/keyquorum/keyquorum/internal/proctest"
+	"github.com/keyquorum/keyquorum/tss"
 )
 
 func TestCLI_ClientFailureCodes(t *testing.T) {
@@ -233,5 +235,26 @@ func TestCLI_MessagesInCLITerms(t *testing.T) {
 	code, _, stderr = runClient(t, "request", "create", "--home", s.home, "--key", strings.Repeat("ab", 16), "--tx", "@"+missing, "--chain-id", "1")
 	if code != 2 || !strings.HasPrefix(stderr, "kqnode request create: --tx @"+missing) {
 		t.Errorf("request create with a missing @file: exit %d, stderr %q; want a usage error naming the command", code, stderr)
+	}
+}
+
+// TestClassify_RemoteNotRecordedIsAnAuditFailure: another site that used
+// presignatures but could not record their use in its audit log refuses
+// with tss's code not_recorded; the client reports it with the code of
+// this site's own audit failure, naming that site, not as a generic
+// refusal.
+func TestClassify_RemoteNotRecordedIsAnAuditFailure(t *testing.T) {
+	ref := &tss.RefusedError{Party: "QmOtherSite", Code: refusalNotRecorded, Reason: "presignature use not recorded"}
+	if !errors.Is(ref, tss.ErrNotRecorded) {
+		t.Fatalf("refusal code %q is not tss's code of ErrNotRecorded", refusalNotRecorded)
+	}
+	remote := fmt.Errorf("keyquorum: sign: %w", ref)
+	code, status, parties := classify(remote)
+	if code != codeAudit || status != 503 || !slices.Equal(parties, []string{"QmOtherSite"}) {
+		t.Errorf("remote not_recorded: %s %d %v; want %s 503 [QmOtherSite]", code, status, parties, codeAudit)
+	}
+	local := fmt.Errorf("%w: disk full", keyquorum.ErrAudit)
+	if code, status, parties := classify(local); code != codeAudit || status != 503 || parties != nil {
+		t.Errorf("local audit failure: %s %d %v; want %s 503 and no parties", code, status, parties, codeAudit)
 	}
 }

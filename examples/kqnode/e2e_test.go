@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -44,6 +45,7 @@ import (
 	"github.com/keyquorum/keyquorum/internal/fixtures"
 	"github.com/keyquorum/keyquorum/internal/proctest"
 	"github.com/keyquorum/keyquorum/internal/softhsm"
+	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/transport"
 	"github.com/keyquorum/keyquorum/tss"
 )
@@ -404,6 +406,77 @@ func TestCLI_EndToEnd(t *testing.T) {
 		c.ok(t, nil, &again, "sign-psbt", "--home", a.home, "--key", key.KeyID, "--psbt", "@"+bin, "--signers", a.peerID+","+b.peerID)
 		if !again.Complete || again.TxID != res.TxID {
 			t.Fatalf("binary PSBT: %+v, want txid %s", again, res.TxID)
+		}
+	})
+
+	t.Run("AuditShowOpensTheIntent", func(t *testing.T) {
+		// b authorized the PSBT above: the entry names the intent by its
+		// hash, its sealed detail holds the whole intent, which only the
+		// running site opens, for an auditor but not a requester.
+		var seq uint64
+		var fields map[string]string
+		for _, line := range auditEntries(t, c, b.home) {
+			var e struct {
+				Seq    uint64            `json:"seq"`
+				Type   string            `json:"type"`
+				Fields map[string]string `json:"fields"`
+			}
+			if err := json.Unmarshal([]byte(line), &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.Type == "sign.authorize" && e.Fields["kind"] == "bitcoin-psbt" {
+				seq, fields = e.Seq, e.Fields
+			}
+		}
+		if fields == nil {
+			t.Fatal("b's audit log has no sign.authorize entry for the PSBT")
+		}
+		dir := t.TempDir()
+		auditor, err := writeOperatorKey(dir, "audrey")
+		if err != nil {
+			t.Fatal(err)
+		}
+		requester, err := writeOperatorKey(dir, "rita")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ops operatorsResult
+		c.ok(t, nil, &ops, "operators", "add", "--home", b.home, "--name", "audrey", "--key", auditor.pub, "--roles", roleAuditor)
+		c.ok(t, nil, &ops, "operators", "add", "--home", b.home, "--name", "rita", "--key", requester.pub, "--roles", roleRequester)
+		asAuditor := []string{envOperatorKey + "=" + auditor.key}
+		entry := strconv.FormatUint(seq, 10)
+
+		var res auditShowResult
+		c.ok(t, asAuditor, &res, "audit", "show", "--home", b.home, "--entry", entry)
+		var sd keyquorum.SignDetail
+		if err := json.Unmarshal(res.Detail, &sd); err != nil {
+			t.Fatalf("detail %s: %v", res.Detail, err)
+		}
+		in, err := policy.ParseIntent(sd.Intent)
+		if err != nil {
+			t.Fatalf("the detail's intent does not parse: %v", err)
+		}
+		h := in.Hash()
+		if hex.EncodeToString(h[:]) != fields["intent"] || in.Kind() != policy.KindBitcoinPSBT || sd.SummaryText == "" ||
+			!strings.Contains(string(res.Entry), `"intent":"`+fields["intent"]+`"`) {
+			t.Fatalf("audit show %s: entry %s, detail kind %s, intent hash %x, summary %q; want the PSBT intent %s",
+				entry, res.Entry, in.Kind(), h, sd.SummaryText, fields["intent"])
+		}
+		if r := c.run(t, asAuditor, "audit", "show", "--home", b.home, "--entry", entry); r.code != 0 ||
+			!strings.Contains(r.stdout, "summary:") || !strings.Contains(r.stdout, `"intent_hash": "`+fields["intent"]+`"`) {
+			t.Fatalf("audit show (text): exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		c.fails(t, []string{envOperatorKey + "=" + requester.key}, 1, codeForbidden, "audit", "show", "--home", b.home, "--entry", entry)
+		c.fails(t, asAuditor, 1, codeNotFound, "audit", "show", "--home", b.home, "--entry", "999999")
+		// Opening the detail was recorded, naming the auditor.
+		reads := 0
+		for _, line := range auditEntries(t, c, b.home) {
+			if strings.Contains(line, `"type":"api.detail-read"`) && strings.Contains(line, `"operator":"audrey"`) {
+				reads++
+			}
+		}
+		if reads != 2 {
+			t.Errorf("api.detail-read entries by audrey: %d, want 2", reads)
 		}
 	})
 

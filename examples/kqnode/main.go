@@ -10,6 +10,7 @@
 //	kqnode request  create|approve|show|list|sign --home DIR ...
 //	kqnode policy   check --policy FILE | test --policy FILE --home DIR --key ID ...
 //	kqnode audit    verify|tail|export|prove --home DIR ...
+//	kqnode audit    show --home DIR --entry N   (through the running site)
 //	kqnode operators add|remove|list --home DIR [--name NAME --key KEY.pub --roles ROLE,...] [--json]
 //	kqnode status   --home DIR [--json]
 //	kqnode keys     list|show --home DIR [--key ID] [--path m/0/1] [--network regtest] [--json]
@@ -68,7 +69,7 @@ var commands = []command{
 	{"sign-eth", "sign an Ethereum transaction", cmdSignEth},
 	{"request", "create, approve, show, list and sign requests (intents waiting for approvals)", cmdRequest},
 	{"policy", "check a policy file, or evaluate one against an intent without signing", cmdPolicy},
-	{"audit", "verify, tail, export a site's audit log, or prove an entry", cmdAudit},
+	{"audit", "verify, tail, export a site's audit log, prove an entry, or show one with its sealed detail (running site)", cmdAudit},
 	{"operators", "add, remove and list the operators who may use the site's API, with their roles", cmdOperators},
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
 	{"keys", "list the site's keys, or show one with its addresses and xpub at a path", cmdKeys},

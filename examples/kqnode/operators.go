@@ -30,7 +30,7 @@ const (
 	roleRequester = "requester" // creates signing requests and signs them
 	roleApprover  = "approver"  // adds approvals to requests
 	roleAdmin     = "admin"     // keygen, presignatures, operators, and every route not listed in routeRoles
-	roleAuditor   = "auditor"   // reads status and the operator list
+	roleAuditor   = "auditor"   // reads status, the operator list and audit entries with their sealed details
 )
 
 // allRoles are the roles in the order messages list them.
@@ -48,6 +48,8 @@ var routeRoles = map[string][]string{
 	"POST " + pathRequests:        {roleRequester},
 	"POST " + pathRequestsApprove: {roleApprover},
 	"GET " + pathOperators:        {roleAdmin, roleAuditor},
+	// An entry's sealed detail holds whole intents: auditors and admins.
+	"GET " + pathAuditEntry: {roleAdmin, roleAuditor},
 	// Administration changes keys or stored state: admin only, listed so
 	// that the table is the whole answer.
 	"POST " + pathKeyLabel:      {roleAdmin},

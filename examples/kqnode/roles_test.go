@@ -66,9 +66,12 @@ func TestAPI_RolesDecideWhatAnOperatorMayDo(t *testing.T) {
 		{"alice", http.MethodPost, pathKeygen, codeBadRequest},
 		{"alice", http.MethodPost, pathOperators, codeBadRequest},
 		{"alice", http.MethodPost, pathSign, codeForbidden},
-		// Not classified: admin only, whatever it is.
-		{"bob", http.MethodPost, "/v1/rotate-seal-key", codeForbidden},
-		{"alice", http.MethodPost, "/v1/rotate-seal-key", codeNotFound},
+		{"bob", http.MethodGet, pathAuditEntry, codeForbidden},
+		{"carol", http.MethodGet, pathAuditEntry, codeForbidden},
+		{"alice", http.MethodGet, pathAuditEntry, codeBadRequest}, // no ?seq=
+		// Not classified in routeRoles: admin only.
+		{"bob", http.MethodPost, pathPresign, codeForbidden},
+		{"alice", http.MethodPost, pathPresign, codeBadRequest},
 	} {
 		status, eb := call(t, h, signedRequest(t, keys[tc.who].signer, testSiteID, tc.method, tc.path, `{"x":1}`))
 		if eb.Code != tc.want || (tc.want == codeForbidden && (status != http.StatusForbidden || !strings.Contains(eb.Error, "kqnode operators add"))) {

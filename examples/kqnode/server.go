@@ -63,6 +63,7 @@ func (s *server) handler() http.Handler {
 		{http.MethodGet, pathOperators, s.operatorsList},
 		{http.MethodPost, pathOperators, s.operatorsAdd},
 		{http.MethodPost, pathOperatorsRemove, s.operatorsRemove},
+		{http.MethodGet, pathAuditEntry, s.auditEntry},
 	} {
 		mux.HandleFunc(r.method+" "+r.path, r.h)
 		// Any other method on a known path: 405 with the JSON error body.
@@ -80,7 +81,7 @@ func (s *server) handler() http.Handler {
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
 					pathSignEth, pathPlan, pathKeyLabel, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen,
-					pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove}, ", "))})
+					pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry}, ", "))})
 	})
 	return s.authenticate(mux)
 }
@@ -691,4 +692,38 @@ func (s *server) generatePreParams(w http.ResponseWriter, r *http.Request) {
 	pp := st.PreParams
 	writeJSON(w, 200, preParamsResult{Ready: pp.Ready, Generating: pp.Generating, Target: pp.Target, Generated: pp.Generated,
 		Generation: pp.Generation, Made: made, LastError: pp.LastError})
+}
+
+// auditEntry answers one entry of the site's audit log with its sealed
+// detail part opened by the site's HSM-sealed data key. Opening a detail
+// is recorded (api.detail-read, naming the operator and the entry) before
+// the detail is answered.
+func (s *server) auditEntry(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query().Get("seq")
+	seq, err := strconv.ParseUint(q, 10, 64)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: seq %q is not an entry's sequence number (0, 1, ... as audit tail shows them)", errBadRequest, truncate(q, 40)))
+		return
+	}
+	e, d, err := s.node.AuditEntry(r.Context(), seq)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer clear(d)
+	res := auditShowResult{Entry: json.RawMessage(e.JSON())}
+	if d != nil {
+		fields := map[string]string{"method": r.Method, "path": pathAuditEntry, "entry": strconv.FormatUint(seq, 10),
+			"type": e.Type, "operator": operatorOf(r).Name}
+		if err := s.node.RecordAudit(r.Context(), "api.detail-read", fields); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if json.Valid(d) {
+			res.Detail = json.RawMessage(d)
+		} else {
+			res.DetailBase64 = base64.StdEncoding.EncodeToString(d)
+		}
+	}
+	writeJSON(w, 200, res)
 }
