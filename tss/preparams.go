@@ -430,14 +430,7 @@ func (p *PreParamsPool) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case err := <-results:
-			p.mu.Lock()
-			p.generating--
-			if err != nil {
-				p.lastErr = err.Error()
-			} else {
-				p.generated++
-			}
-			p.mu.Unlock()
+			p.finished(err)
 			if err != nil && ctx.Err() == nil {
 				p.log.Warn("pre-parameter generation failed", "err", err)
 				select {
@@ -460,15 +453,20 @@ func (p *PreParamsPool) Generate(ctx context.Context) error {
 	p.generating++
 	p.mu.Unlock()
 	err := p.generateOne(ctx)
+	p.finished(err)
+	return err
+}
+
+// finished counts a generation that ended with err (nil: a set stored).
+func (p *PreParamsPool) finished(err error) {
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.generating--
 	if err != nil {
 		p.lastErr = err.Error()
 	} else {
 		p.generated++
 	}
-	p.mu.Unlock()
-	return err
 }
 
 func (p *PreParamsPool) generateOne(ctx context.Context) (err error) {

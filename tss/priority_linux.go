@@ -22,10 +22,22 @@ const lowPriorityNice = 19
 // of this process that was lowered first and that is never used again:
 // the goroutine locks itself to the thread and ends without unlocking,
 // which makes the runtime retire the thread (runtime.LockOSThread).
+//
+// The runtime retires every such thread except the process's main thread,
+// which it parks for ever instead: lowered, that thread would stay in the
+// process at idle priority. So when the goroutine lands on the main thread
+// it keeps it (locked, so that no other goroutine can run there) while
+// another goroutine, necessarily on another thread, does the work, and
+// then gives it back unchanged.
 func startLowPriority(cmd *exec.Cmd) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		if unix.Gettid() == unix.Getpid() {
+			defer runtime.UnlockOSThread()
+			errc <- startLowPriority(cmd)
+			return
+		}
 		// No UnlockOSThread: the thread keeps the low priority and must
 		// end with this goroutine.
 		if err := lowerThreadPriority(); err != nil {
