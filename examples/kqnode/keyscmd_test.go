@@ -148,7 +148,7 @@ func TestCLI_KeysAndPools(t *testing.T) {
 		r := c.run(t, nil, "keys", "list", "--home", b.home)
 		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 		if r.code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "KEY ") ||
-			!regexp.MustCompile(`^`+key.KeyID+` +2-of-3 +1 +\S+ +`+key.PublicKey+` +`+btc+` +`+eth+` +`+committeeNames+`$`).MatchString(lines[1]) {
+			!regexp.MustCompile(`^`+key.KeyID+` +- +2-of-3 +1 +\S+ +`+key.PublicKey+` +`+btc+` +`+eth+` +`+committeeNames+`$`).MatchString(lines[1]) {
 			t.Fatalf("human keys list (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
 		}
 	})
