@@ -127,7 +127,7 @@ func waitLocalPreParams(ctx context.Context, c *client, note *waitNote) (map[str
 				tss.ErrNoPreParams, c.home.dir)
 		}
 		state := fmt.Sprintf("waiting for a pre-parameter set at this site: %d ready, %d generating, %d generated since it started (%s)",
-			pp.Ready, pp.Generating, pp.Generated, preParamsEstimate(preParamsTimes{pp.MeanGenerationMS, pp.GeneratingForMS}))
+			pp.Ready, pp.Generating, pp.Generated, preParamsEstimate(pp.PreParamsStatus))
 		if pp.LastError != "" {
 			state += "; last error: " + oneLine(pp.LastError)
 		}
@@ -144,7 +144,7 @@ func waitLocalPreParams(ctx context.Context, c *client, note *waitNote) (map[str
 // it made since it started and how long the current one has run, or, before
 // the first, what a set usually costs. Safe primes are found by chance, so
 // it is an estimate.
-func preParamsEstimate(pp preParamsTimes) string {
+func preParamsEstimate(pp tss.PreParamsStatus) string {
 	ms := func(v int64) time.Duration { return (time.Duration(v) * time.Millisecond).Round(time.Second) }
 	var s string
 	if pp.MeanGenerationMS > 0 {
@@ -159,10 +159,4 @@ func preParamsEstimate(pp preParamsTimes) string {
 		}
 	}
 	return s
-}
-
-// preParamsTimes are the timing members of a site's pre-parameter status.
-type preParamsTimes struct {
-	MeanGenerationMS int64
-	GeneratingForMS  int64
 }

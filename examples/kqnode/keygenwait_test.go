@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/internal/proctest"
+	"github.com/keyquorum/keyquorum/tss"
 )
 
 // keygen --wait waits for the pre-parameter sets keygen needs, at this
@@ -86,15 +87,15 @@ func TestKeygenWait_QuietWithJSON(t *testing.T) {
 // much longer than that.
 func TestPreParamsEstimate(t *testing.T) {
 	for _, tc := range []struct {
-		pp   preParamsTimes
+		pp   tss.PreParamsStatus
 		want []string
 		not  []string
 	}{
-		{preParamsTimes{}, []string{"a few seconds to a few minutes"}, []string{"current one", "average"}},
-		{preParamsTimes{GeneratingForMS: 12_000}, []string{"a few seconds to a few minutes", "the current one has run 12s"}, []string{"average"}},
-		{preParamsTimes{MeanGenerationMS: 40_000}, []string{"sets took 40s on average here"}, []string{"current one"}},
-		{preParamsTimes{MeanGenerationMS: 40_000, GeneratingForMS: 50_000}, []string{"40s on average", "has run 50s"}, []string{"longer than most"}},
-		{preParamsTimes{MeanGenerationMS: 40_000, GeneratingForMS: 200_000}, []string{"has run 3m20s", "longer than most"}, nil},
+		{tss.PreParamsStatus{}, []string{"a few seconds to a few minutes"}, []string{"current one", "average"}},
+		{tss.PreParamsStatus{GeneratingForMS: 12_000}, []string{"a few seconds to a few minutes", "the current one has run 12s"}, []string{"average"}},
+		{tss.PreParamsStatus{MeanGenerationMS: 40_000}, []string{"sets took 40s on average here"}, []string{"current one"}},
+		{tss.PreParamsStatus{MeanGenerationMS: 40_000, GeneratingForMS: 50_000}, []string{"40s on average", "has run 50s"}, []string{"longer than most"}},
+		{tss.PreParamsStatus{MeanGenerationMS: 40_000, GeneratingForMS: 200_000}, []string{"has run 3m20s", "longer than most"}, nil},
 	} {
 		got := preParamsEstimate(tc.pp)
 		for _, w := range tc.want {

@@ -128,7 +128,7 @@ func printStatus(w io.Writer, st *statusResult) {
 	}
 	v.line("preparams", fmt.Sprintf("%d ready of target %d, %d generating, %d generated (%s)", pp.Ready, pp.Target, pp.Generating, pp.Generated, gen))
 	if pp.Generating > 0 || pp.MeanGenerationMS > 0 {
-		v.line("  timing:", preParamsEstimate(preParamsTimes{pp.MeanGenerationMS, pp.GeneratingForMS}))
+		v.line("  timing:", preParamsEstimate(pp.PreParamsStatus))
 	}
 	if pp.LastError != "" {
 		v.line("  last error:", oneLine(pp.LastError))
