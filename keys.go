@@ -284,7 +284,8 @@ func (n *Node) poolStatus(ctx context.Context, spec tss.PoolSpec) (PoolStatus, e
 	if spec.Initiator == "" {
 		spec.Initiator = n.party
 	}
-	return PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path), Initiator: spec.Initiator, PoolStatus: st}, nil
+	return PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path), Initiator: spec.Initiator,
+		Target: n.pools.target(spec, n.party, n.cfg.PoolTarget), PoolStatus: st}, nil
 }
 
 // PrepareOnline builds this site's tables for checking GG20 online

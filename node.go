@@ -138,13 +138,14 @@ type Config struct {
 	PreParamsCommand []string
 
 	// PoolTarget, when positive, is the number of ready GG20
-	// presignatures the node keeps in every presignature pool it knows:
-	// every (key, signer set, path) this site has presigned for, on its
-	// own initiative or another site's (within MaxPoolsPerKey and
-	// MaxPoolsPerInitiator), once a presigning session for it succeeded,
-	// remembered in the store across restarts. Only the first signer in sorted order of a pool makes new
-	// presignatures; the others reconcile. Default 0: no background
-	// presigning, pools fill only through Presign.
+	// presignatures the node keeps in each of its own presignature pools:
+	// every (key, signer set, path) this site has presigned for as the
+	// initiator, once a presigning session for it succeeded, remembered
+	// in the store across restarts. Pools that other sites initiated are
+	// theirs to keep; this site only holds its parts of them (within
+	// MaxPoolsPerKey and MaxPoolsPerInitiator). SetPoolTarget overrides it
+	// for one pool. Default 0: no background presigning, pools fill only
+	// through Presign and SetPoolTarget.
 	PoolTarget int
 	// PoolParallel is how many presigning sessions one refill runs at
 	// once. Default DefaultPoolParallel.
@@ -467,10 +468,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if !cfg.NoPreParamsGeneration {
 		n.goBackground(func(ctx context.Context) { _ = n.prepool.Run(ctx) })
 	}
-	if cfg.PoolTarget > 0 {
-		for _, spec := range n.pools.list() {
-			n.maintain(spec)
-		}
+	for _, spec := range n.pools.list() {
+		n.maintain(spec)
 	}
 	n.log.Info("site started", "peer_id", string(n.party), "listen", fmt.Sprint(tn.Addrs()),
 		"peers", len(cfg.Peers), "pool_target", cfg.PoolTarget)

@@ -653,6 +653,99 @@ func TestNode_ThreeSites(t *testing.T) {
 		}
 	})
 
+	t.Run("PoolTargetAndDrain", func(t *testing.T) {
+		// a sizes its own pools: a target for a new (signers, path) makes
+		// the pool; a drain stops the refill, empties a's pool and, by a
+		// reconciliation, b's parts of it; both survive a restart; c may
+		// drain only its parts of a's pool and size none of a's.
+		poolOf := func(s *site, signers []tss.PartyID, path string, initiator tss.PartyID) keyquorum.PoolStatus {
+			t.Helper()
+			p, err := s.node.PoolStatus(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: signers, Path: path, Initiator: initiator})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		waitPool := func(s *site, signers []tss.PartyID, path string, initiator tss.PartyID, ready int) {
+			t.Helper()
+			deadline := time.Now().Add(3 * time.Minute)
+			for p := poolOf(s, signers, path, initiator); p.Ready < ready || p.Making != 0; p = poolOf(s, signers, path, initiator) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s's view of %s's pool %v %s: %+v; want %d ready", s.id, initiator, signers, path, p, ready)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		if c.node == nil { // StoppedSiteIsNamed stopped it
+			c.start(t)
+		}
+		ac := ids(a, c)
+		p, err := a.node.SetPoolTarget(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ac, Path: "m/0/9"}, 2)
+		if err != nil || p.Target != 2 || p.Initiator != a.id {
+			t.Fatalf("a sets a target for a new pool: %+v, %v", p, err)
+		}
+		waitPool(a, ac, "m/0/9", a.id, 2)
+		waitPool(c, ac, "m/0/9", a.id, 2)
+		for _, bad := range []struct {
+			req    keyquorum.PoolRequest
+			target int
+		}{
+			{keyquorum.PoolRequest{KeyID: key.ID, Signers: ab, Initiator: b.id}, 1},
+			{keyquorum.PoolRequest{KeyID: key.ID, Signers: ab}, -1},
+			{keyquorum.PoolRequest{KeyID: key.ID, Signers: ab}, keyquorum.MaxPoolTarget + 1},
+			{keyquorum.PoolRequest{KeyID: key.ID, Signers: ab, Path: "m/0'"}, 1},
+		} {
+			if _, err := a.node.SetPoolTarget(ctx, bad.req, bad.target); !errors.Is(err, tss.ErrBadRequest) {
+				t.Errorf("target %d for %+v: got %v, want ErrBadRequest", bad.target, bad.req, err)
+			}
+		}
+		if _, err := c.node.SetPoolTarget(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab}, 1); err == nil {
+			t.Error("c set a target for a pool of signers it is not one of")
+		}
+
+		waitPool(a, ab, "", a.id, 3)
+		d, err := a.node.DrainPool(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ab})
+		if err != nil || d.Discarded != 3 || !d.CoSigners || d.Pool.Ready != 0 || d.Pool.Target != 0 {
+			t.Fatalf("a drains its pool: %+v, %v; want 3 discarded everywhere and no target", d, err)
+		}
+		if p := poolOf(b, ab, "", a.id); p.Ready != 0 || p.Discarded < 3 {
+			t.Fatalf("b's parts of a's drained pool: %+v; want none ready", p)
+		}
+		// c drains its parts of a's m/0/9 pool: a's pool itself is a's.
+		d, err = c.node.DrainPool(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ac, Path: "m/0/9", Initiator: a.id})
+		if err != nil || d.Discarded != 2 || d.CoSigners {
+			t.Fatalf("c drains its parts of a's pool: %+v, %v", d, err)
+		}
+		if p := poolOf(a, ac, "m/0/9", a.id); p.Ready != 2 || p.Target != 2 {
+			t.Fatalf("a's pool after c drained its parts: %+v; a's own view is unchanged", p)
+		}
+		es := auditEntries(t, ctx, a)
+		if got := entriesOf(es, "pool.target", map[string]string{"key_id": key.ID, "target": "2", "path": "m/0/9"}); len(got) != 1 {
+			t.Errorf("pool.target entries on a: %v", got)
+		}
+		if got := entriesOf(es, "pool.drain", map[string]string{"key_id": key.ID, "initiator": string(a.id)}); len(got) != 1 {
+			t.Errorf("pool.drain entries on a: %v", got)
+		}
+
+		// Targets survive a restart: the drained pool stays empty even
+		// though Config.PoolTarget is 3.
+		if _, err := a.node.SetPoolTarget(ctx, keyquorum.PoolRequest{KeyID: key.ID, Signers: ac, Path: "m/0/9"}, 0); err != nil {
+			t.Fatal(err)
+		}
+		a.stop(t)
+		a.start(t)
+		time.Sleep(2 * time.Second)
+		st, err := a.node.Status(ctx)
+		if err != nil || len(st.Keys) != 1 {
+			t.Fatalf("status after restart: %+v, %v", st, err)
+		}
+		for _, p := range st.Keys[0].Pools {
+			if p.Initiator == a.id && (p.Target != 0 || p.Making != 0 || (slices.Contains(p.Signers, b.id) && p.Ready != 0)) {
+				t.Errorf("a's pool after restart: %+v; want target 0 and nothing made", p)
+			}
+		}
+	})
+
 	t.Run("CommitteeMemberMissingFromPeerFile", func(t *testing.T) {
 		// c restarts with a peer file that lacks b (a mistyped peer ID):
 		// it says so at start, naming the key and b.

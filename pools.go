@@ -34,7 +34,8 @@ type poolRegistry struct {
 
 	mu      sync.Mutex
 	specs   map[string]tss.PoolSpec // by poolName; Initiator is the site whose session created it
-	running map[string]bool
+	targets map[string]int          // by poolName: the operator's target for an own pool (SetPoolTarget)
+	running map[string]context.CancelFunc
 }
 
 // errPoolLimit means a pool was not recorded because its key or its
@@ -60,11 +61,14 @@ type poolRecord struct {
 	Signers   []tss.PartyID `json:"signers"`
 	Path      string        `json:"path,omitempty"`
 	Initiator tss.PartyID   `json:"initiator,omitempty"`
+	// Target is the operator's target for this site's own pool
+	// (SetPoolTarget); absent, the pool keeps Config.PoolTarget.
+	Target *int `json:"target,omitempty"`
 }
 
 func loadPools(ctx context.Context, st tss.Store, self tss.PartyID, maxPerKey, maxPerRemote int) (*poolRegistry, error) {
 	r := &poolRegistry{store: st, self: self, maxPerKey: maxPerKey, maxPerRemote: maxPerRemote,
-		specs: make(map[string]tss.PoolSpec), running: make(map[string]bool)}
+		specs: make(map[string]tss.PoolSpec), targets: make(map[string]int), running: make(map[string]context.CancelFunc)}
 	data, _, err := st.Get(ctx, kindNode, idPools)
 	if errors.Is(err, fs.ErrNotExist) {
 		return r, nil
@@ -84,6 +88,9 @@ func loadPools(ctx context.Context, st tss.Store, self tss.PartyID, maxPerKey, m
 		}
 		s := tss.PoolSpec{KeyID: rec.KeyID, Signers: tss.SortParties(rec.Signers), Path: rec.Path, Initiator: rec.Initiator}
 		r.specs[poolName(s)] = s
+		if rec.Target != nil && rec.Initiator == self {
+			r.targets[poolName(s)] = *rec.Target
+		}
 	}
 	return r, nil
 }
@@ -119,21 +126,72 @@ func (r *poolRegistry) add(ctx context.Context, spec tss.PoolSpec, initiator tss
 		}
 	}
 	r.specs[name] = spec
-	recs := make([]poolRecord, 0, len(r.specs))
-	for _, p := range r.sortedLocked() {
-		recs = append(recs, poolRecord{KeyID: p.KeyID, Signers: p.Signers, Path: p.Path, Initiator: p.Initiator})
-	}
-	data, err := json.Marshal(recs)
-	if err != nil {
-		delete(r.specs, name)
-		return false, err
-	}
-	// Version 1 is replaced atomically each time.
-	if err := r.store.Put(ctx, kindNode, idPools, 1, data); err != nil {
+	if err := r.saveLocked(ctx); err != nil {
 		delete(r.specs, name)
 		return false, fmt.Errorf("keyquorum: remember presignature pool: %w", err)
 	}
 	return true, nil
+}
+
+// saveLocked writes the registry to the store, r.mu held.
+func (r *poolRegistry) saveLocked(ctx context.Context) error {
+	recs := make([]poolRecord, 0, len(r.specs))
+	for _, p := range r.sortedLocked() {
+		rec := poolRecord{KeyID: p.KeyID, Signers: p.Signers, Path: p.Path, Initiator: p.Initiator}
+		if t, ok := r.targets[poolName(p)]; ok {
+			rec.Target = &t
+		}
+		recs = append(recs, rec)
+	}
+	data, err := json.Marshal(recs)
+	if err != nil {
+		return err
+	}
+	// Version 1 is replaced atomically each time.
+	return r.store.Put(ctx, kindNode, idPools, 1, data)
+}
+
+// setTarget records the operator's target for this site's own pool spec,
+// recording the pool itself if it is new, and reports the target it had
+// before (def when it had none).
+func (r *poolRegistry) setTarget(ctx context.Context, spec tss.PoolSpec, target, def int) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := poolName(spec)
+	_, known := r.specs[name]
+	old, had := r.targets[name]
+	if !had {
+		old = def
+	}
+	r.specs[name] = spec
+	r.targets[name] = target
+	if err := r.saveLocked(ctx); err != nil {
+		if !known {
+			delete(r.specs, name)
+		}
+		if had {
+			r.targets[name] = old
+		} else {
+			delete(r.targets, name)
+		}
+		return 0, fmt.Errorf("keyquorum: store the target of presignature pool: %w", err)
+	}
+	return old, nil
+}
+
+// target returns the number of ready presignatures this site keeps in its
+// own pool spec: the operator's target, else def. Other sites' pools are
+// theirs to keep: 0.
+func (r *poolRegistry) target(spec tss.PoolSpec, self tss.PartyID, def int) int {
+	if spec.Initiator != self {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t, ok := r.targets[poolName(spec)]; ok {
+		return t
+	}
+	return def
 }
 
 func (r *poolRegistry) sortedLocked() []tss.PoolSpec {
@@ -151,28 +209,48 @@ func (r *poolRegistry) list() []tss.PoolSpec {
 	return r.sortedLocked()
 }
 
-// startOnce reports whether the caller should start maintaining spec.
-func (r *poolRegistry) startOnce(spec tss.PoolSpec) bool {
+// startOnce reports whether the caller should start maintaining spec,
+// and if so remembers cancel as the way to stop it.
+func (r *poolRegistry) startOnce(spec tss.PoolSpec, cancel context.CancelFunc) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	name := poolName(spec)
-	if r.running[name] {
+	if r.running[name] != nil {
 		return false
 	}
-	r.running[name] = true
+	r.running[name] = cancel
 	return true
 }
 
-// maintain keeps spec's pool at Config.PoolTarget until Close, when it is
+// stop stops maintaining spec, if it was.
+func (r *poolRegistry) stop(spec tss.PoolSpec) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	name := poolName(spec)
+	if cancel := r.running[name]; cancel != nil {
+		cancel()
+		delete(r.running, name)
+	}
+}
+
+// maintain keeps spec's pool at its target (the operator's, else
+// Config.PoolTarget) until Close or until the target changes, when it is
 // this site's own; another initiator's pool is its initiator's to keep.
 func (n *Node) maintain(spec tss.PoolSpec) {
-	if spec.Initiator != n.party || n.cfg.PoolTarget <= 0 || n.eng == nil || n.runCtx.Err() != nil || !n.pools.startOnce(spec) {
+	target := n.pools.target(spec, n.party, n.cfg.PoolTarget)
+	if target <= 0 || n.eng == nil || n.runCtx.Err() != nil {
 		return
 	}
-	n.goBackground(func(ctx context.Context) {
+	ctx, cancel := context.WithCancel(n.runCtx)
+	if !n.pools.startOnce(spec, cancel) {
+		cancel()
+		return
+	}
+	n.goBackground(func(context.Context) {
+		defer cancel()
 		n.log.Info("maintaining presignature pool", "key", spec.KeyID, "signers", fmt.Sprint(spec.Signers),
-			"path", spec.Path, "target", n.cfg.PoolTarget)
-		err := n.eng.MaintainPool(ctx, tss.PoolConfig{PoolSpec: spec, Target: n.cfg.PoolTarget, Parallel: n.cfg.PoolParallel})
+			"path", spec.Path, "target", target)
+		err := n.eng.MaintainPool(ctx, tss.PoolConfig{PoolSpec: spec, Target: target, Parallel: n.cfg.PoolParallel})
 		if err != nil && ctx.Err() == nil {
 			n.log.Warn("presignature pool not maintained", "key", spec.KeyID, "signers", fmt.Sprint(spec.Signers), "err", err.Error())
 		}
@@ -229,4 +307,142 @@ func (n *Node) completed(ctx context.Context, p *tss.Proposal) {
 		return
 	}
 	n.maintain(spec)
+}
+
+// MaxPoolTarget is the largest target SetPoolTarget accepts. Each ready
+// presignature costs a few KiB of sealed store on every signer.
+const MaxPoolTarget = 10000
+
+// SetPoolTarget sets how many ready presignatures this site keeps in its
+// own pool req names (req.Initiator empty or this site) and restarts its
+// maintenance with the new target; 0 stops refilling it (what is ready
+// stays usable). A pool this site has never presigned for is created:
+// maintenance makes its first presignatures. The target is remembered in
+// the store across restarts, overrides Config.PoolTarget for this pool,
+// and each change is in the audit log (pool.target). It returns the
+// pool's status.
+//
+// Another site's pool is refused with an error wrapping
+// tss.ErrBadRequest: its initiator sizes it. A target below 0 or above
+// MaxPoolTarget is refused the same way.
+func (n *Node) SetPoolTarget(ctx context.Context, req PoolRequest, target int) (PoolStatus, error) {
+	ctx, done, err := n.enter(ctx, true)
+	if err != nil {
+		return PoolStatus{}, err
+	}
+	defer done()
+	spec, err := n.ownPool(ctx, req, "set the target of")
+	if err != nil {
+		return PoolStatus{}, err
+	}
+	if target < 0 || target > MaxPoolTarget {
+		return PoolStatus{}, fmt.Errorf("keyquorum: set the target of a presignature pool of key %s: %w: the target is %d, it must be 0 to %d",
+			req.KeyID, tss.ErrBadRequest, target, MaxPoolTarget)
+	}
+	old := n.pools.target(spec, n.party, n.cfg.PoolTarget)
+	if err := n.record(ctx, "pool.target", map[string]string{"key_id": spec.KeyID, "signers": parties(spec.Signers),
+		"path": spec.Path, "target": strconv.Itoa(target), "previous": strconv.Itoa(old)}); err != nil {
+		return PoolStatus{}, fmt.Errorf("keyquorum: set the target of a presignature pool of key %s on %s: %w", spec.KeyID, n.party, err)
+	}
+	if _, err := n.pools.setTarget(ctx, spec, target, n.cfg.PoolTarget); err != nil {
+		return PoolStatus{}, err
+	}
+	n.pools.stop(spec)
+	n.maintain(spec)
+	n.log.Info("presignature pool target set", "key", spec.KeyID, "signers", fmt.Sprint(spec.Signers),
+		"path", spec.Path, "target", target, "previous", old)
+	return n.poolStatus(ctx, spec)
+}
+
+// DrainResult reports what DrainPool did.
+type DrainResult struct {
+	// Discarded is how many ready presignatures this site discarded.
+	Discarded int `json:"discarded"`
+	// CoSigners reports, for this site's own pool, whether the other
+	// signers discarded their parts too (a reconciliation). It is false
+	// for another site's pool, whose initiator reconciles it.
+	CoSigners bool `json:"co_signers"`
+	// CoSignersError says why the other signers could not be reached, if
+	// they could not: their parts are unusable (this site holds none of
+	// the drained presignatures), and the next reconciliation discards
+	// them.
+	CoSignersError string `json:"co_signers_error,omitempty"`
+	// Pool is the pool's state on this site afterwards.
+	Pool PoolStatus `json:"pool"`
+}
+
+// DrainPool discards every ready presignature this site holds in the pool
+// req names, marking each used in the HSM ledger as a signature would, so
+// that no restored backup brings one back. For this site's own pool it
+// first sets the pool's target to 0 (as SetPoolTarget would), so nothing
+// refills it, and then has the other signers discard their parts too;
+// for another site's pool (req.Initiator) it discards only this site's
+// parts, which leaves that site's presignatures unusable: its next
+// signature from the pool fails and burns one, and its reconciliation
+// discards the rest. Presignatures an online signature in flight has
+// reserved are left to it. Every drain is in the audit log (pool.drain,
+// then presig.discarded).
+func (n *Node) DrainPool(ctx context.Context, req PoolRequest) (*DrainResult, error) {
+	ctx, done, err := n.enter(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	spec := tss.PoolSpec{KeyID: req.KeyID, Initiator: req.Initiator}
+	if spec.Initiator == "" {
+		spec.Initiator = n.party
+	}
+	if spec.Path, err = canonicalPath(req.Path); err != nil {
+		return nil, err
+	}
+	if spec.Signers, err = n.signers(ctx, req.KeyID, req.Signers); err != nil {
+		return nil, err
+	}
+	own := spec.Initiator == n.party
+	if err := n.record(ctx, "pool.drain", map[string]string{"key_id": spec.KeyID, "signers": parties(spec.Signers),
+		"path": spec.Path, "initiator": string(spec.Initiator)}); err != nil {
+		return nil, fmt.Errorf("keyquorum: drain a presignature pool of key %s on %s: %w", spec.KeyID, n.party, err)
+	}
+	if own {
+		if _, err := n.pools.setTarget(ctx, spec, 0, n.cfg.PoolTarget); err != nil {
+			return nil, err
+		}
+		n.pools.stop(spec)
+	}
+	res := &DrainResult{}
+	if res.Discarded, err = n.eng.Drain(ctx, spec); err != nil {
+		return nil, fmt.Errorf("keyquorum: drain a presignature pool of key %s on %s: %w", spec.KeyID, n.party, err)
+	}
+	if own {
+		if _, err := n.eng.Reconcile(ctx, spec); err != nil {
+			res.CoSignersError = err.Error()
+			n.log.Warn("drained pool not reconciled with the other signers; their parts are unusable and the next reconciliation discards them",
+				"key", spec.KeyID, "err", err.Error())
+		} else {
+			res.CoSigners = true
+		}
+	}
+	res.Pool, err = n.poolStatus(ctx, spec)
+	return res, err
+}
+
+// ownPool resolves req to one of this site's own pools; what names the
+// operation for errors.
+func (n *Node) ownPool(ctx context.Context, req PoolRequest, what string) (tss.PoolSpec, error) {
+	if req.Initiator != "" && req.Initiator != n.party {
+		return tss.PoolSpec{}, fmt.Errorf("keyquorum: %s a presignature pool of key %s: %w: the pool belongs to %s, which sizes it; this site (%s) sizes only its own",
+			what, req.KeyID, tss.ErrBadRequest, req.Initiator, n.party)
+	}
+	spec := tss.PoolSpec{KeyID: req.KeyID, Initiator: n.party}
+	var err error
+	if spec.Path, err = canonicalPath(req.Path); err != nil {
+		return tss.PoolSpec{}, err
+	}
+	if spec.Signers, err = n.signers(ctx, req.KeyID, req.Signers); err != nil {
+		return tss.PoolSpec{}, err
+	}
+	if err := n.checkCommittee(ctx, req.KeyID, spec.Signers); err != nil {
+		return tss.PoolSpec{}, err
+	}
+	return spec, nil
 }

@@ -135,6 +135,10 @@ type PoolStatus struct {
 	// only one that spends them: this site for its own pools; for another
 	// site's pool, this site holds its shares of that site's presignatures.
 	Initiator tss.PartyID `json:"initiator"`
+	// Target is the number of ready presignatures this site keeps in the
+	// pool (Config.PoolTarget, or SetPoolTarget's for this pool); 0 when
+	// nothing refills it, and always for another site's pool.
+	Target int `json:"target"`
 	tss.PoolStatus
 	// Error says why the pool could not be read, if it could not.
 	Error string `json:"error,omitempty"`
@@ -242,7 +246,8 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 			if spec.KeyID != k.ID {
 				continue
 			}
-			ps := PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path), Initiator: spec.Initiator}
+			ps := PoolStatus{Signers: spec.Signers, Path: orRoot(spec.Path), Initiator: spec.Initiator,
+				Target: n.pools.target(spec, n.party, n.cfg.PoolTarget)}
 			if s, err := n.eng.PoolStatus(ctx, spec); err != nil {
 				ps.Error = err.Error()
 			} else {

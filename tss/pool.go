@@ -325,3 +325,66 @@ func (c *reconcileSession) report(from PartyID, payload []byte) error {
 
 // verify has nothing to check: reconcileOnce uses the replies.
 func (c *reconcileSession) verify() error { return nil }
+
+// Drain discards every ready presignature this party holds in spec's pool
+// (an empty spec.Initiator means this party's own pool) and returns how
+// many. Each is marked used in its batch's HSM ledger first, as a
+// signature would, so no restored copy of the store brings it back.
+// Presignatures an online session has reserved are left to it, and those
+// still being made are stored when their session ends: stop whatever
+// refills the pool (MaintainPool) before draining it.
+//
+// Drain changes only this party. The other signers keep their parts until
+// the pool's initiator reconciles it (Reconcile), which then discards them
+// everywhere; until then they are unusable, since this party no longer
+// holds its part.
+func (e *Engine) Drain(ctx context.Context, spec PoolSpec) (int, error) {
+	km, err := e.meta(ctx, spec.KeyID)
+	if err != nil {
+		return 0, err
+	}
+	if spec.Signers, err = e.defaultSigners(ctx, spec.KeyID, spec.Signers); err != nil {
+		return 0, err
+	}
+	spec = e.own(spec)
+	pool := spec.poolKey(km.info.Epoch)
+	ids, err := e.reserveReady(ctx, pool)
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	sts, err := e.consume(ctx, pool, ids, true)
+	if err != nil {
+		e.release(ids)
+		return 0, fmt.Errorf("tss: drain pool %s of key %s: %w", pool, spec.KeyID, err)
+	}
+	clearStored(sts)
+	x := e.presigs
+	x.mu.Lock()
+	s := x.stats(pool)
+	s.Used -= uint64(len(ids))
+	s.Discarded += uint64(len(ids))
+	x.mu.Unlock()
+	e.log.Info("drained presignature pool", "key", spec.KeyID, "pool", pool, "count", len(ids))
+	_ = e.presigEvent(ctx, PresignatureEvent{Change: PresignaturesDiscarded, Pool: pool, Spec: spec,
+		Epoch: km.info.Epoch, IDs: ids, Reason: "the pool was drained"})
+	return len(ids), nil
+}
+
+// reserveReady reserves every ready presignature of pool at once, as
+// reserve does for a few.
+func (e *Engine) reserveReady(ctx context.Context, pool string) ([]string, error) {
+	x := e.presigs
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if err := e.loadPool(ctx, pool); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range x.pools[pool] {
+		if !x.inUse[id] {
+			out = append(out, id)
+			x.inUse[id] = true
+		}
+	}
+	return out, nil
+}
