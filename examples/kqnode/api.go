@@ -36,6 +36,8 @@ const (
 	pathReshareAccept = "/v1/reshare/accept"
 	pathRotateSealKey = "/v1/rotate-seal-key"
 	pathPreParamsGen  = "/v1/preparams/generate"
+	pathPoolTarget    = "/v1/pools/target"
+	pathPoolDrain     = "/v1/pools/drain"
 	// pathRequests creates a request (the request workflow, request.go),
 	// pathRequestsApprove adds an approval to one.
 	pathRequests        = "/v1/requests"
@@ -78,6 +80,43 @@ type keygenResult struct {
 type keyLabelRequest struct {
 	KeyID string `json:"key_id"`
 	Label string `json:"label"`
+}
+
+// poolTargetRequest sets how many ready presignatures the site keeps in
+// one of its own pools (0: none, the refill stops).
+type poolTargetRequest struct {
+	KeyID   string   `json:"key_id"`
+	Signers []string `json:"signers,omitempty"`
+	Path    string   `json:"path,omitempty"`
+	Target  int      `json:"target"`
+}
+
+// poolDrainRequest discards the ready presignatures of a pool: the site's
+// own (Initiator empty) or its parts of another site's.
+type poolDrainRequest struct {
+	KeyID     string   `json:"key_id"`
+	Signers   []string `json:"signers,omitempty"`
+	Path      string   `json:"path,omitempty"`
+	Initiator string   `json:"initiator,omitempty"`
+}
+
+// poolResult is a pool's state after pools target or pools drain.
+type poolResult struct {
+	KeyID     string   `json:"key_id"`
+	Signers   []string `json:"signers"`
+	Path      string   `json:"path"`
+	Initiator string   `json:"initiator"`
+	Target    int      `json:"target"`
+	Ready     int      `json:"ready"`
+	Reserved  int      `json:"reserved"`
+	Making    int      `json:"making"`
+	// Drained is how many ready presignatures the drain discarded here.
+	Drained int `json:"drained,omitempty"`
+	// CoSigners says whether the other signers discarded their parts too
+	// (a drain of the site's own pool).
+	CoSigners *bool `json:"co_signers,omitempty"`
+	// CoSignersError says why they could not be reached, if they could not.
+	CoSignersError string `json:"co_signers_error,omitempty"`
 }
 
 type presignRequest struct {

@@ -84,6 +84,9 @@ type poolJSON struct {
 	// reports that it is this site.
 	Initiator string `json:"initiator"`
 	Own       bool   `json:"own"`
+	// Target is how many ready presignatures the site keeps in its own
+	// pool (0: none, nothing refills it); 0 for another site's pool.
+	Target    int    `json:"target"`
 	Ready     int    `json:"ready"`
 	Reserved  int    `json:"reserved"`
 	Making    int    `json:"making"`
@@ -211,17 +214,76 @@ func cmdKeysShow(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdPools(ctx context.Context, e *env, args []string) error {
-	const usage = "kqnode pools list --home DIR [--key ID] [--json]"
+	const usage = "kqnode pools list --home DIR [--key ID] [--json] | kqnode pools target --home DIR --key ID --target N [--signers ID,ID] [--path m/0/1] [--json] | kqnode pools drain --home DIR --key ID [--signers ID,ID] [--path m/0/1] [--initiator ID] [--json]"
 	e.json = wantsJSON(args)
 	if len(args) == 0 {
 		return usageErrorf("pools: a subcommand is required\nusage: %s", usage)
 	}
-	if args[0] != "list" {
-		return usageErrorf("pools: unknown subcommand %q\nusage: %s", args[0], usage)
+	switch args[0] {
+	case "list":
+		return cmdPoolsList(ctx, e, args[1:])
+	case "target":
+		return cmdPoolsTarget(ctx, e, args[1:])
+	case "drain":
+		return cmdPoolsDrain(ctx, e, args[1:])
 	}
-	f := newClientFlags("pools list", usage)
+	return usageErrorf("pools: unknown subcommand %q\nusage: %s", args[0], usage)
+}
+
+// cmdPoolsTarget sets how many ready presignatures the site keeps in one
+// of its own pools.
+func cmdPoolsTarget(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("pools target", "kqnode pools target --home DIR --key ID --target N [--signers ID,ID] [--path m/0/1] [--json]")
+	key := f.String("key", "", "key ID (required)")
+	target := f.Int("target", -1, fmt.Sprintf("ready presignatures to keep, 0 to %d; 0 stops the refill (required)", keyquorum.MaxPoolTarget))
+	signers := f.String("signers", "", "the pool's signers, comma-separated, this site included (default: this site and the next M-1 of the committee)")
+	path := f.String("path", "", "the BIP-32 path the pool's presignatures sign under (default: the key itself)")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" || *target < 0 {
+		return usageErrorf("pools target: --key and --target are required\nusage: %s", f.synopsis)
+	}
+	if err := checkKeyID(*key); err != nil {
+		return err
+	}
+	ids, err := peerList("pools target", "signers", *signers)
+	if err != nil {
+		return err
+	}
+	return c.request(ctx, e, "pools target", pathPoolTarget, poolTargetRequest{KeyID: *key, Signers: ids, Path: *path, Target: *target}, &poolResult{})
+}
+
+// cmdPoolsDrain discards the ready presignatures of a pool.
+func cmdPoolsDrain(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("pools drain", "kqnode pools drain --home DIR --key ID [--signers ID,ID] [--path m/0/1] [--initiator ID] [--json]")
+	key := f.String("key", "", "key ID (required)")
+	signers := f.String("signers", "", "the pool's signers, comma-separated, this site included (default: this site and the next M-1 of the committee)")
+	path := f.String("path", "", "the BIP-32 path of the pool (default: the key itself)")
+	initiator := f.String("initiator", "", "the site whose pool it is, to discard this site's parts of another site's pool (default: this site's own pool, whose refill stops)")
+	c, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if *key == "" {
+		return usageErrorf("pools drain: --key is required\nusage: %s", f.synopsis)
+	}
+	if err := checkKeyID(*key); err != nil {
+		return err
+	}
+	ids, err := peerList("pools drain", "signers", *signers)
+	if err != nil {
+		return err
+	}
+	return c.request(ctx, e, "pools drain", pathPoolDrain, poolDrainRequest{KeyID: *key, Signers: ids, Path: *path, Initiator: *initiator}, &poolResult{})
+}
+
+// cmdPoolsList lists the site's pools.
+func cmdPoolsList(ctx context.Context, e *env, args []string) error {
+	f := newClientFlags("pools list", "kqnode pools list --home DIR [--key ID] [--json]")
 	key := f.String("key", "", "list only this key's pools")
-	c, err := f.parse(e, args[1:])
+	c, err := f.parse(e, args)
 	if err != nil {
 		return err
 	}
@@ -243,7 +305,7 @@ func cmdPools(ctx context.Context, e *env, args []string) error {
 		seen = true
 		for _, p := range k.Pools {
 			res.Pools = append(res.Pools, poolJSON{KeyID: k.KeyID, Signers: partyStrings(p.Signers), Path: p.Path,
-				Initiator: string(p.Initiator), Own: p.Initiator == st.PeerID,
+				Initiator: string(p.Initiator), Own: p.Initiator == st.PeerID, Target: p.Target,
 				Ready: p.Ready, Reserved: p.Reserved, Making: p.Making,
 				Made: p.Made, Used: p.Used, Burned: p.Burned, Discarded: p.Discarded,
 				Foreign: p.Foreign, ForeignBy: string(p.ForeignBy), Error: p.Error})
@@ -436,7 +498,7 @@ func printKey(w io.Writer, k *keyShowResult) {
 func printPools(w io.Writer, res *poolsListResult) {
 	v := statusView{names: res.Names}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "KEY\tSIGNERS\tPATH\tINITIATOR\tREADY\tRESERVED\tMAKING\tMADE\tUSED\tBURNED\tDISCARDED\tFOREIGN\tERROR")
+	fmt.Fprintln(tw, "KEY\tSIGNERS\tPATH\tINITIATOR\tTARGET\tREADY\tRESERVED\tMAKING\tMADE\tUSED\tBURNED\tDISCARDED\tFOREIGN\tERROR")
 	for _, p := range res.Pools {
 		owner := v.site(p.Initiator) + " (own)"
 		if !p.Own {
@@ -450,7 +512,11 @@ func printPools(w io.Writer, res *poolsListResult) {
 		if p.Error != "" {
 			errText = oneLine(p.Error)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", p.KeyID, v.sites(partyIDs(p.Signers)), p.Path, owner,
+		target := "-"
+		if p.Own {
+			target = fmt.Sprint(p.Target)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", p.KeyID, v.sites(partyIDs(p.Signers)), p.Path, owner, target,
 			p.Ready, p.Reserved, p.Making, p.Made, p.Used, p.Burned, p.Discarded, foreign, errText)
 	}
 	tw.Flush()

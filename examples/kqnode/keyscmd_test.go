@@ -233,9 +233,58 @@ func TestCLI_KeysAndPools(t *testing.T) {
 		}
 		r := c.run(t, nil, "pools", "list", "--home", a.home)
 		if r.code != 0 || len(strings.Split(strings.TrimSpace(r.stdout), "\n")) != 3 ||
-			!regexp.MustCompile(`(?m)^`+key.KeyID+` +site-[ab],site-[ab] +m/0/1 +site-a \(own\) +1 +0 +0 +1 +0 +0 +0 +0 +-$`).MatchString(r.stdout) ||
-			!regexp.MustCompile(`(?m)^`+key.KeyID+` +site-[ab],site-[ab] +m/0/1 +site-b \(held for it\) +2 +0 +0 +2 +0 +0 +0 +0 +-$`).MatchString(r.stdout) {
+			!regexp.MustCompile(`(?m)^`+key.KeyID+` +site-[ab],site-[ab] +m/0/1 +site-a \(own\) +0 +1 +0 +0 +1 +0 +0 +0 +0 +-$`).MatchString(r.stdout) ||
+			!regexp.MustCompile(`(?m)^`+key.KeyID+` +site-[ab],site-[ab] +m/0/1 +site-b \(held for it\) +- +2 +0 +0 +2 +0 +0 +0 +0 +-$`).MatchString(r.stdout) {
 			t.Fatalf("human pools list (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
 		}
+	})
+
+	t.Run("PoolsTargetAndDrain", func(t *testing.T) {
+		// a sizes its own pool, which then fills; a drain empties it on
+		// both signers and stops the refill; a drain of b's pool on a
+		// discards only a's parts of it.
+		ab := a.peerID + "," + b.peerID
+		var res poolResult
+		c.ok(t, nil, &res, "pools", "target", "--home", a.home, "--key", key.KeyID, "--signers", ab, "--path", "m/0/1", "--target", "3")
+		if res.Target != 3 || res.Initiator != a.peerID || res.Path != "m/0/1" {
+			t.Fatalf("pools target: %+v", res)
+		}
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			var list poolsListResult
+			c.ok(t, nil, &list, "pools", "list", "--home", b.home, "--key", key.KeyID)
+			ready := -1
+			for _, p := range list.Pools {
+				if p.Initiator == a.peerID && p.Path == "m/0/1" && p.Making == 0 {
+					ready = p.Ready
+				}
+			}
+			if ready == 3 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a's pool not filled to its target 3 on b: %+v", list.Pools)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		c.ok(t, nil, &res, "pools", "drain", "--home", a.home, "--key", key.KeyID, "--signers", ab, "--path", "m/0/1")
+		if res.Drained != 3 || res.CoSigners == nil || !*res.CoSigners || res.Ready != 0 || res.Target != 0 {
+			t.Fatalf("pools drain of a's own pool: %+v; want 3 drained on both signers, target 0", res)
+		}
+		res = poolResult{}
+		c.ok(t, nil, &res, "pools", "drain", "--home", a.home, "--key", key.KeyID, "--signers", ab, "--path", "m/0/1", "--initiator", b.peerID)
+		if res.Drained != 2 || res.CoSigners != nil || res.Initiator != b.peerID {
+			t.Fatalf("pools drain of a's parts of b's pool: %+v; want 2 drained here only", res)
+		}
+		var list poolsListResult
+		c.ok(t, nil, &list, "pools", "list", "--home", b.home, "--key", key.KeyID)
+		for _, p := range list.Pools {
+			want := map[string]int{a.peerID: 0, b.peerID: 2}[p.Initiator] // b still holds its own two
+			if p.Path == "m/0/1" && p.Ready != want {
+				t.Errorf("b's view of %s's pool after the drains: %+v; want %d ready", p.Initiator, p, want)
+			}
+		}
+		c.fails(t, nil, 1, codeBadRequest, "pools", "target", "--home", a.home, "--key", key.KeyID, "--target", "10001")
+		c.fails(t, nil, 2, codeBadRequest, "pools", "target", "--home", a.home, "--key", key.KeyID)
 	})
 }

@@ -73,7 +73,7 @@ var commands = []command{
 	{"operators", "add, remove and list the operators who may use the site's API, with their roles", cmdOperators},
 	{"status", "show peers, keys, pools, pre-parameters and operations", cmdStatus},
 	{"keys", "list the site's keys, or show one with its addresses and xpub at a path", cmdKeys},
-	{"pools", "list the site's presignature pools, its own and those it holds for others", cmdPools},
+	{"pools", "list the site's presignature pools (its own and those it holds for others), size its own (target), discard presignatures (drain)", cmdPools},
 	{"reshare", "move a key to a new committee and/or threshold, or (--accept) authorize another site's reshare", cmdReshare},
 	{"rotate-seal-key", "re-seal the site's store under a new HSM seal key and destroy the old one", cmdRotateSealKey},
 	{"preparams", "show the pre-parameter pool, or generate sets now with progress", cmdPreParams},

@@ -57,6 +57,8 @@ var routeRoles = map[string][]string{
 	"POST " + pathReshareAccept: {roleAdmin},
 	"POST " + pathRotateSealKey: {roleAdmin},
 	"POST " + pathPreParamsGen:  {roleAdmin},
+	"POST " + pathPoolTarget:    {roleAdmin},
+	"POST " + pathPoolDrain:     {roleAdmin},
 }
 
 // rolesFor returns the roles that may use method and path.

@@ -69,6 +69,9 @@ func TestAPI_RolesDecideWhatAnOperatorMayDo(t *testing.T) {
 		{"bob", http.MethodGet, pathAuditEntry, codeForbidden},
 		{"carol", http.MethodGet, pathAuditEntry, codeForbidden},
 		{"alice", http.MethodGet, pathAuditEntry, codeBadRequest}, // no ?seq=
+		{"bob", http.MethodPost, pathPoolTarget, codeForbidden},
+		{"carol", http.MethodPost, pathPoolDrain, codeForbidden},
+		{"alice", http.MethodPost, pathPoolDrain, codeBadRequest},
 		// Not classified in routeRoles: admin only.
 		{"bob", http.MethodPost, pathPresign, codeForbidden},
 		{"alice", http.MethodPost, pathPresign, codeBadRequest},

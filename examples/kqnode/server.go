@@ -58,6 +58,8 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathReshareAccept, s.reshareAccept},
 		{http.MethodPost, pathRotateSealKey, s.rotateSealKey},
 		{http.MethodPost, pathPreParamsGen, s.generatePreParams},
+		{http.MethodPost, pathPoolTarget, s.poolTarget},
+		{http.MethodPost, pathPoolDrain, s.poolDrain},
 		{http.MethodPost, pathRequests, s.requestCreate},
 		{http.MethodPost, pathRequestsApprove, s.requestApprove},
 		{http.MethodGet, pathOperators, s.operatorsList},
@@ -81,7 +83,7 @@ func (s *server) handler() http.Handler {
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
 					pathSignEth, pathPlan, pathKeyLabel, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen,
-					pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry}, ", "))})
+					pathPoolTarget, pathPoolDrain, pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry}, ", "))})
 	})
 	return s.authenticate(mux)
 }
@@ -281,6 +283,48 @@ func (s *server) keygen(w http.ResponseWriter, r *http.Request) {
 	}
 	res.Label = req.Label
 	writeJSON(w, 200, res)
+}
+
+// poolTarget sets the target of one of the site's own pools.
+func (s *server) poolTarget(w http.ResponseWriter, r *http.Request) {
+	var req poolTargetRequest
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.node.SetPoolTarget(r.Context(), keyquorum.PoolRequest{KeyID: req.KeyID, Signers: partyIDs(req.Signers), Path: req.Path}, req.Target)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, 200, poolOutput(req.KeyID, p))
+}
+
+// poolDrain discards the ready presignatures of a pool.
+func (s *server) poolDrain(w http.ResponseWriter, r *http.Request) {
+	var req poolDrainRequest
+	if err := decodeWithKey(w, r, &req, &req.KeyID); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d, err := s.node.DrainPool(r.Context(), keyquorum.PoolRequest{KeyID: req.KeyID, Signers: partyIDs(req.Signers), Path: req.Path,
+		Initiator: tss.PartyID(req.Initiator)})
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res := poolOutput(req.KeyID, d.Pool)
+	res.Drained = d.Discarded
+	if d.Pool.Initiator == s.node.PartyID() {
+		res.CoSigners = &d.CoSigners
+		res.CoSignersError = d.CoSignersError
+	}
+	writeJSON(w, 200, res)
+}
+
+func poolOutput(keyID string, p keyquorum.PoolStatus) poolResult {
+	return poolResult{KeyID: keyID, Signers: partyStrings(p.Signers), Path: p.Path, Initiator: string(p.Initiator),
+		Target: p.Target, Ready: p.Ready, Reserved: p.Reserved, Making: p.Making}
 }
 
 // keyLabel sets or removes this site's label of a key.
