@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 
 	"github.com/bnb-chain/tss-lib/v2/common"
 	"github.com/bnb-chain/tss-lib/v2/crypto"
@@ -367,8 +368,10 @@ func checkFacProof(parts [][]byte, n0, nTilde *big.Int) error {
 }
 
 // smallPrimesProduct is the product of the primes below 2¹⁶: one gcd with
-// it finds any of them in a modulus.
-var smallPrimesProduct = func() *big.Int {
+// it finds any of them in a modulus. It is computed on first use (about
+// 10 ms), not when the package loads, so that a command that never checks
+// a modulus (every kqnode client command) does not wait for it.
+var smallPrimesProduct = sync.OnceValue(func() *big.Int {
 	const limit = 1 << 16
 	sieve := make([]bool, limit)
 	prod := big.NewInt(1)
@@ -382,7 +385,7 @@ var smallPrimesProduct = func() *big.Int {
 		}
 	}
 	return prod
-}()
+})
 
 // checkModulus checks a Paillier or ring-Pedersen modulus announced by a
 // peer: exactly 2048 bits, odd (tss-lib's modulus proof computes Jacobi
@@ -396,7 +399,7 @@ func checkModulus(m *big.Int, what string) error {
 		return fmt.Errorf("%w: %s has %d bits, want %d", ErrBadModulus, what, m.BitLen(), paillierBits)
 	case m.Bit(0) == 0:
 		return fmt.Errorf("%w: %s is even", ErrBadModulus, what)
-	case new(big.Int).GCD(nil, nil, m, smallPrimesProduct).Cmp(one) != 0:
+	case new(big.Int).GCD(nil, nil, m, smallPrimesProduct()).Cmp(one) != 0:
 		return fmt.Errorf("%w: %s", ErrSmallFactor, what)
 	case m.ProbablyPrime(0):
 		return fmt.Errorf("%w: %s is prime", ErrBadModulus, what)

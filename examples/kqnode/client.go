@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/hex"
@@ -380,24 +381,113 @@ func cmdPresign(ctx context.Context, e *env, args []string) error {
 }
 
 func cmdSign(ctx context.Context, e *env, args []string) error {
-	f := newClientFlags("sign", "kqnode sign --home DIR --key ID --digest HEX [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18|auto] [--json]")
+	f := newClientFlags("sign", "kqnode sign --home DIR --key ID (--digest HEX | --digests FILE|-) [--signers ID,ID] [--path m/0/1] [--protocol gg20|gg18|auto] [--json]")
 	key := f.String("key", "", "key ID (required)")
-	digest := f.String("digest", "", "32-byte digest to sign, 64 hex digits (required)")
+	digest := f.String("digest", "", "32-byte digest to sign, 64 hex digits (this or --digests is required)")
+	digests := f.String("digests", "", "sign every digest read from FILE (- for standard input), one per line as \"HEX [PATH]\", in order, and print one result per line")
 	path := f.String("path", "", "BIP-32 derivation path (default m)")
 	signers, protocol := f.signFlags()
 	c, err := f.parse(e, args)
 	if err != nil {
 		return err
 	}
-	if *key == "" || *digest == "" {
-		return usageErrorf("sign: --key and --digest are required\nusage: %s", f.synopsis)
+	if *key == "" || (*digest == "") == (*digests == "") {
+		return usageErrorf("sign: --key and one of --digest and --digests are required\nusage: %s", f.synopsis)
 	}
 	ids, err := peerList("sign", "signers", *signers)
 	if err != nil {
 		return err
 	}
-	return c.request(ctx, e, "sign", pathSign, signRequest{KeyID: *key, Digest: *digest, Path: *path,
-		signOptions: signOptions{Signers: ids, Protocol: *protocol}}, &signResult{})
+	req := signRequest{KeyID: *key, Digest: *digest, Path: *path, signOptions: signOptions{Signers: ids, Protocol: *protocol}}
+	if *digests != "" {
+		return signLines(ctx, e, c, *digests, req)
+	}
+	return c.request(ctx, e, "sign", pathSign, req, &signResult{})
+}
+
+// maxDigestLine bounds one line of sign --digests: a digest, a space and
+// a path.
+const maxDigestLine = 4096
+
+// signLines signs each digest of the file named (- is standard input),
+// one line "HEX [PATH]" each, over the one client connection, in order,
+// and prints each result as it comes: a JSON line with --json (a failed
+// line is an error object with its line number), else "DIGEST PROTOCOL
+// DER". A process start costs far more than a signature's round trip
+// through the API (see the README's "Latency of a signature from the
+// CLI"), so a script that signs many digests keeps one process for them.
+// A failed line does not stop the others; the command then fails,
+// naming how many failed.
+func signLines(ctx context.Context, e *env, c *client, name string, base signRequest) error {
+	var in io.Reader = os.Stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return usageErrorf("sign: --digests %s: %v", name, err)
+		}
+		defer f.Close()
+		in = f
+	}
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 0, 256), maxDigestLine)
+	enc := json.NewEncoder(e.stdout)
+	line, failed, signed := 0, 0, 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		req := base
+		fields := strings.Fields(text)
+		req.Digest = fields[0]
+		var err error
+		switch {
+		case len(fields) > 2:
+			err = fmt.Errorf("%w: line %d: want \"DIGEST [PATH]\", got %d fields", errBadRequest, line, len(fields))
+		case len(fields) == 2:
+			req.Path = fields[1]
+		}
+		var res signResult
+		if err == nil {
+			err = c.call(ctx, pathSign, req, &res)
+		}
+		if err != nil {
+			failed++
+			if ctx.Err() != nil {
+				return err
+			}
+			fmt.Fprintf(e.stderr, "kqnode sign: line %d: %v\n", line, err)
+			if e.json {
+				eb := errorJSON(err)
+				if encErr := enc.Encode(struct {
+					Line int `json:"line"`
+					errorBody
+				}{line, eb}); encErr != nil {
+					return encErr
+				}
+			}
+			continue
+		}
+		signed++
+		if e.json {
+			err = enc.Encode(res)
+		} else {
+			_, err = fmt.Fprintf(e.stdout, "%s %s %s\n", res.Digest, res.Protocol, res.DER)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%w: --digests %s: line %d: %w", errBadRequest, name, line+1, err)
+	}
+	if failed > 0 {
+		// The failures are printed already; this is the exit status.
+		e.json = false
+		return fmt.Errorf("%d of %d digests not signed (each failure is printed above with its line)", failed, failed+signed)
+	}
+	return nil
 }
 
 // peerList splits a comma-separated list of peer IDs. Peer IDs never hold

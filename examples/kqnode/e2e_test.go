@@ -71,7 +71,7 @@ type result struct {
 }
 
 // json decodes the single JSON object a --json command prints.
-func (r result) json(t *testing.T, v any) {
+func (r result) json(t testing.TB, v any) {
 	t.Helper()
 	out := strings.TrimSpace(r.stdout)
 	if strings.Count(out, "\n") != 0 {
@@ -87,7 +87,7 @@ func (r result) json(t *testing.T, v any) {
 // cli runs the kqnode binary.
 type cli struct{ bin string }
 
-func (c cli) run(t *testing.T, env []string, args ...string) result {
+func (c cli) run(t testing.TB, env []string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -109,7 +109,7 @@ func (c cli) run(t *testing.T, env []string, args ...string) result {
 }
 
 // ok runs a command that must succeed and decodes its JSON.
-func (c cli) ok(t *testing.T, env []string, v any, args ...string) {
+func (c cli) ok(t testing.TB, env []string, v any, args ...string) {
 	t.Helper()
 	r := c.run(t, env, append(args, "--json")...)
 	if r.code != 0 {
@@ -191,7 +191,7 @@ func sameSnapshot(t *testing.T, what string, before, after map[string]string) {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -870,14 +870,14 @@ func auditEntries(t *testing.T, c cli, home string) []string {
 // buildCLI builds kqnode and returns it with a fresh root directory.
 // keygen2of3 has site a propose a 2-of-3 key of a, b and c and returns
 // it.
-func keygen2of3(t *testing.T, c cli, a, b, sc *e2eSite) keygenResult {
+func keygen2of3(t testing.TB, c cli, a, b, sc *e2eSite) keygenResult {
 	t.Helper()
 	var key keygenResult
 	c.ok(t, nil, &key, "keygen", "--home", a.home, "--threshold", "2", "--parties", a.peerID+","+b.peerID+","+sc.peerID)
 	return key
 }
 
-func buildCLI(ctx context.Context, t *testing.T) (cli, string) {
+func buildCLI(ctx context.Context, t testing.TB) (cli, string) {
 	t.Helper()
 	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)
 	if err != nil {
@@ -889,7 +889,7 @@ func buildCLI(ctx context.Context, t *testing.T) (cli, string) {
 // initSites makes sites a, b and c under root, each with its own SoftHSM2
 // token, and runs kqnode init for each, importing perSite pre-parameter
 // test fixtures (distinct per site).
-func initSites(t *testing.T, c cli, root string, perSite int) []*e2eSite {
+func initSites(t testing.TB, c cli, root string, perSite int) []*e2eSite {
 	t.Helper()
 	var sites []*e2eSite
 	for i, name := range []string{"a", "b", "c"} {
@@ -929,7 +929,7 @@ func fixtureFile(i int) string {
 
 // runSites starts a kqnode run process for each site with the given
 // policy and extra flags, and waits for each one's ready line.
-func runSites(ctx context.Context, t *testing.T, c cli, cluster *proctest.Cluster, peerFile, policy string, sites []*e2eSite, extra ...string) {
+func runSites(ctx context.Context, t testing.TB, c cli, cluster *proctest.Cluster, peerFile, policy string, sites []*e2eSite, extra ...string) {
 	t.Helper()
 	for _, s := range sites {
 		args := append([]string{"run", "--home", s.home, "--peers", peerFile, "--policy", policy,
@@ -943,7 +943,7 @@ func runSites(ctx context.Context, t *testing.T, c cli, cluster *proctest.Cluste
 	}
 }
 
-func waitReady(ctx context.Context, t *testing.T, s *e2eSite) {
+func waitReady(ctx context.Context, t testing.TB, s *e2eSite) {
 	t.Helper()
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()

@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,6 +17,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
+	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -286,5 +291,52 @@ func TestCLI_KeysAndPools(t *testing.T) {
 		}
 		c.fails(t, nil, 1, codeBadRequest, "pools", "target", "--home", a.home, "--key", key.KeyID, "--target", "10001")
 		c.fails(t, nil, 2, codeBadRequest, "pools", "target", "--home", a.home, "--key", key.KeyID)
+	})
+
+	t.Run("SignDigestsFromAFile", func(t *testing.T) {
+		// One process signs each line in order; a bad line is reported
+		// with its number and does not stop the next.
+		ab := a.peerID + "," + b.peerID
+		var res presignResult
+		c.ok(t, nil, &res, "presign", "--home", a.home, "--key", key.KeyID, "--count", "1", "--signers", ab)
+		d1, d2 := sha256.Sum256([]byte("line 1")), sha256.Sum256([]byte("line 4"))
+		file := filepath.Join(t.TempDir(), "digests")
+		text := "# digests to sign\n" + hex.EncodeToString(d1[:]) + "\nnot-hex\n" + hex.EncodeToString(d2[:]) + " m/0/1\n"
+		if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := c.run(t, nil, "sign", "--home", a.home, "--key", key.KeyID, "--signers", ab, "--digests", file, "--json")
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if r.code != 1 || len(lines) != 3 || !strings.Contains(r.stderr, "1 of 3 digests not signed") {
+			t.Fatalf("sign --digests: exit %d, %d lines:\n%s\n%s", r.code, len(lines), r.stdout, r.stderr)
+		}
+		var first, third signResult
+		var second struct {
+			Line int `json:"line"`
+			errorBody
+		}
+		for i, v := range []any{&first, &second, &third} {
+			if err := json.Unmarshal([]byte(lines[i]), v); err != nil {
+				t.Fatalf("line %d of the output: %v: %s", i+1, err, lines[i])
+			}
+		}
+		if first.Digest != hex.EncodeToString(d1[:]) || first.Protocol != "gg20" || first.Path != "m" ||
+			second.Line != 3 || second.Code != codeBadRequest ||
+			third.Digest != hex.EncodeToString(d2[:]) || third.Path != "m/0/1" || third.Protocol != "gg18" {
+			t.Fatalf("sign --digests results:\n%+v\n%+v\n%+v", first, second, third)
+		}
+		for _, sr := range []signResult{first, third} {
+			pubBytes, _ := hex.DecodeString(sr.PublicKey)
+			pub, err := secp256k1.ParsePubKey(pubBytes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, _ := hex.DecodeString(sr.Digest)
+			der, _ := hex.DecodeString(sr.DER)
+			if sig, err := secpecdsa.ParseDERSignature(der); err != nil || !sig.Verify(d, pub) {
+				t.Fatalf("signature of %s does not verify under %s: %v", sr.Digest, sr.PublicKey, err)
+			}
+		}
+		c.fails(t, nil, 2, codeBadRequest, "sign", "--home", a.home, "--key", key.KeyID, "--digest", hex.EncodeToString(d1[:]), "--digests", file)
 	})
 }

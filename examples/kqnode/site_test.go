@@ -204,7 +204,7 @@ func runClient(t *testing.T, args ...string) (int, errorBody, string) {
 
 // testPolicyFile is the repository's allow-raw-digests policy, which the
 // tests' sites load (tests and demos only).
-func testPolicyFile(t *testing.T) string {
+func testPolicyFile(t testing.TB) string {
 	t.Helper()
 	p, err := filepath.Abs("../policies/allow-raw-digests")
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 )
 
 // writeNamedPeers writes a peer file that names every site "site-NAME".
-func writeNamedPeers(t *testing.T, dir string, sites []*e2eSite) string {
+func writeNamedPeers(t testing.TB, dir string, sites []*e2eSite) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("[")
