@@ -57,5 +57,5 @@ func HeldBytes(e *Engine) int64 {
 // (spec.Initiator set), so tests can name them in requests.
 func ReadyIDs(ctx context.Context, e *Engine, spec PoolSpec, epoch uint64) ([]string, error) {
 	spec.Signers = SortParties(spec.Signers)
-	return e.readyIDs(ctx, spec.poolKey(epoch))
+	return e.readyIDs(ctx, spec.poolKey(epoch), false)
 }

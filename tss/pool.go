@@ -203,7 +203,7 @@ func (e *Engine) discardIdle(ctx context.Context, pool string, ids []string, pro
 	if len(ids) == 0 {
 		return 0, nil
 	}
-	if err := e.discard(ctx, pool, ids); err != nil {
+	if err := e.discard(ctx, pool, ids, false); err != nil {
 		return 0, err
 	}
 	e.log.Info("discarded presignatures not held by every signer", "count", len(ids))
@@ -348,43 +348,16 @@ func (e *Engine) Drain(ctx context.Context, spec PoolSpec) (int, error) {
 	}
 	spec = e.own(spec)
 	pool := spec.poolKey(km.info.Epoch)
-	ids, err := e.reserveReady(ctx, pool)
+	ids, err := e.readyIDs(ctx, pool, true)
 	if err != nil || len(ids) == 0 {
 		return 0, err
 	}
-	sts, err := e.consume(ctx, pool, ids, true)
-	if err != nil {
+	if err := e.discard(ctx, pool, ids, true); err != nil {
 		e.release(ids)
 		return 0, fmt.Errorf("tss: drain pool %s of key %s: %w", pool, spec.KeyID, err)
 	}
-	clearStored(sts)
-	x := e.presigs
-	x.mu.Lock()
-	s := x.stats(pool)
-	s.Used -= uint64(len(ids))
-	s.Discarded += uint64(len(ids))
-	x.mu.Unlock()
 	e.log.Info("drained presignature pool", "key", spec.KeyID, "pool", pool, "count", len(ids))
 	_ = e.presigEvent(ctx, PresignatureEvent{Change: PresignaturesDiscarded, Pool: pool, Spec: spec,
 		Epoch: km.info.Epoch, IDs: ids, Reason: "the pool was drained"})
 	return len(ids), nil
-}
-
-// reserveReady reserves every ready presignature of pool at once, as
-// reserve does for a few.
-func (e *Engine) reserveReady(ctx context.Context, pool string) ([]string, error) {
-	x := e.presigs
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if err := e.loadPool(ctx, pool); err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, id := range x.pools[pool] {
-		if !x.inUse[id] {
-			out = append(out, id)
-			x.inUse[id] = true
-		}
-	}
-	return out, nil
 }

@@ -615,9 +615,10 @@ func (e *Engine) background(f func(ctx context.Context)) {
 }
 
 // discard uses up presignatures that are not held by every signer (after a
-// crash or a restore from backup), so they are never used.
-func (e *Engine) discard(ctx context.Context, pool string, ids []string) error {
-	sts, err := e.consume(ctx, pool, ids, false)
+// crash or a restore from backup), or that a drain empties, so they are
+// never used; reserved says the caller reserved them.
+func (e *Engine) discard(ctx context.Context, pool string, ids []string, reserved bool) error {
+	sts, err := e.consume(ctx, pool, ids, reserved)
 	if err != nil {
 		return err
 	}
@@ -693,8 +694,9 @@ func batchIDs(b *batch) []string {
 	return ids
 }
 
-// readyIDs lists the unreserved presignatures of pool.
-func (e *Engine) readyIDs(ctx context.Context, pool string) ([]string, error) {
+// readyIDs lists the unreserved presignatures of pool and, with reserve,
+// reserves them all (as reserve does for a few).
+func (e *Engine) readyIDs(ctx context.Context, pool string, reserve bool) ([]string, error) {
 	x := e.presigs
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -705,6 +707,9 @@ func (e *Engine) readyIDs(ctx context.Context, pool string) ([]string, error) {
 	for _, id := range x.pools[pool] {
 		if !x.inUse[id] {
 			out = append(out, id)
+			if reserve {
+				x.inUse[id] = true
+			}
 		}
 	}
 	return out, nil
