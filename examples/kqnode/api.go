@@ -36,6 +36,9 @@ const (
 	pathReshareAccept = "/v1/reshare/accept"
 	pathRotateSealKey = "/v1/rotate-seal-key"
 	pathPreParamsGen  = "/v1/preparams/generate"
+	// pathBackup answers a backup of the site's store (application/x-tar,
+	// hsmshare/FORMAT.md "Store backup"), not JSON.
+	pathBackup = "/v1/backup"
 	// pathRequests creates a request (the request workflow, request.go),
 	// pathRequestsApprove adds an approval to one.
 	pathRequests        = "/v1/requests"

@@ -57,6 +57,8 @@ var routeRoles = map[string][]string{
 	"POST " + pathReshareAccept: {roleAdmin},
 	"POST " + pathRotateSealKey: {roleAdmin},
 	"POST " + pathPreParamsGen:  {roleAdmin},
+	// A backup holds every sealed share and the site's configuration.
+	"POST " + pathBackup: {roleAdmin},
 }
 
 // rolesFor returns the roles that may use method and path.

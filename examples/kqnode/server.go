@@ -58,6 +58,7 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathReshareAccept, s.reshareAccept},
 		{http.MethodPost, pathRotateSealKey, s.rotateSealKey},
 		{http.MethodPost, pathPreParamsGen, s.generatePreParams},
+		{http.MethodPost, pathBackup, s.backup},
 		{http.MethodPost, pathRequests, s.requestCreate},
 		{http.MethodPost, pathRequestsApprove, s.requestApprove},
 		{http.MethodGet, pathOperators, s.operatorsList},
@@ -81,7 +82,7 @@ func (s *server) handler() http.Handler {
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
 					pathSignEth, pathPlan, pathKeyLabel, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen,
-					pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry}, ", "))})
+					pathBackup, pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry}, ", "))})
 	})
 	return s.authenticate(mux)
 }
