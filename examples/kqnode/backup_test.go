@@ -103,7 +103,8 @@ func TestCLI_BackupAndRestore(t *testing.T) {
 	for {
 		var st statusResult
 		c.ok(t, nil, &st, "status", "--home", b.home)
-		if slices.ContainsFunc(st.AuditAlerts, func(s string) bool { return strings.Contains(s, a.peerID) }) {
+		if i := slices.IndexFunc(st.AuditAlerts, func(s string) bool { return strings.Contains(s, a.peerID) }); i >= 0 {
+			t.Logf("site B's alert: %s", st.AuditAlerts[i])
 			break
 		}
 		if time.Now().After(deadline) {

@@ -314,17 +314,17 @@ func cmdRestore(ctx context.Context, e *env, args []string) (err error) {
 		return usageErrorf("restore: --home %q: %v", *homeDir, err)
 	}
 	h := home{dir: abs}
-	madeHome := false
-	if _, err := os.Lstat(h.dir); errors.Is(err, fs.ErrNotExist) {
+	_, lerr := os.Lstat(h.dir)
+	madeHome := errors.Is(lerr, fs.ErrNotExist)
+	if madeHome {
 		if err := checkExistingParents(abs, homePolicy.what+" "+abs); err != nil {
 			return err
 		}
 		if err := os.Mkdir(h.dir, 0o700); err != nil {
 			return fmt.Errorf("create %s: %w", h.dir, err)
 		}
-		madeHome = true
 		defer func() {
-			if err != nil {
+			if err != nil { // the named result: a failed restore
 				os.RemoveAll(h.dir) // only what this run wrote
 			}
 		}()
