@@ -135,3 +135,52 @@ func stopSite(ctx context.Context, t *testing.T, s *e2eSite) {
 		t.Fatal(err)
 	}
 }
+
+// TestCLI_BackupAndRestoreRefusals: a stopped site is backed up from its
+// store; a backup is never written over a file without --force; a
+// truncated backup is refused with nothing restored; a home that holds
+// records needs --replace, which then replaces the same versions.
+func TestCLI_BackupAndRestoreRefusals(t *testing.T) {
+	s := newTestSite(t)
+	file := filepath.Join(s.root, "site.kqbackup")
+	if code, eb, stderr := runClient(t, "backup", "--home", s.home, "--out", file); code != 0 {
+		t.Fatalf("backup of a stopped site: exit %d %+v %s", code, eb, stderr)
+	}
+	if code, eb, _ := runClient(t, "backup", "--home", s.home, "--out", file); code != 1 || eb.Code != codeFileExists {
+		t.Fatalf("backup over an existing file: exit %d %+v; want %s", code, eb, codeFileExists)
+	}
+	if code, eb, _ := runClient(t, "backup", "--home", s.home, "--out", file, "--force"); code != 0 {
+		t.Fatalf("backup --force: exit %d %+v", code, eb)
+	}
+	if code, eb, _ := runClient(t, "backup", "--home", s.home); code != 2 || eb.Code != codeBadRequest {
+		t.Fatalf("backup without --out: exit %d %+v; want a usage error", code, eb)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(s.root, "cut.kqbackup")
+	if err := os.WriteFile(cut, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fresh := filepath.Join(s.root, "fresh")
+	if code, eb, _ := runClient(t, "restore", "--home", fresh, "--from", cut); code != 1 || eb.Code != codeBadBackup {
+		t.Fatalf("restore of a truncated backup: exit %d %+v; want %s", code, eb, codeBadBackup)
+	}
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Fatalf("a refused restore left %s behind (%v)", fresh, err)
+	}
+	// init made records (the QUIC secret, pre-parameters are left out).
+	if code, eb, _ := runClient(t, "restore", "--home", s.home, "--from", file); code != 1 || eb.Code != codeRestoreConflict {
+		t.Fatalf("restore into a home with records: exit %d %+v; want %s", code, eb, codeRestoreConflict)
+	}
+	var stdout, stderr strings.Builder
+	if code := run(context.Background(), []string{"restore", "--home", s.home, "--from", file, "--replace", "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("restore --replace: exit %d: %s", code, stderr.String())
+	}
+	var rs restoreResult
+	if err := json.Unmarshal([]byte(stdout.String()), &rs); err != nil || rs.RestoreResult == nil || rs.Restored == 0 || rs.Replaced != rs.Restored ||
+		!slices.Equal(rs.SiteFilesKept, []string{configFile, operatorsFile}) || len(rs.SiteFilesWritten) != 0 {
+		t.Fatalf("restore --replace printed %s (%v); want every version replaced, the home's files kept", stdout.String(), err)
+	}
+}

@@ -69,6 +69,10 @@ func TestAPI_RolesDecideWhatAnOperatorMayDo(t *testing.T) {
 		{"bob", http.MethodGet, pathAuditEntry, codeForbidden},
 		{"carol", http.MethodGet, pathAuditEntry, codeForbidden},
 		{"alice", http.MethodGet, pathAuditEntry, codeBadRequest}, // no ?seq=
+		// A backup holds every sealed share: admin only.
+		{"bob", http.MethodPost, pathBackup, codeForbidden},
+		{"carol", http.MethodPost, pathBackup, codeForbidden},
+		{"alice", http.MethodPost, pathBackup, codeBadRequest},
 		// Not classified in routeRoles: admin only.
 		{"bob", http.MethodPost, pathPresign, codeForbidden},
 		{"alice", http.MethodPost, pathPresign, codeBadRequest},
