@@ -66,8 +66,10 @@ var ErrRestoreConflict = errors.New("hsmshare: store cannot take this restore")
 
 // RecordRef names one stored version of a record.
 type RecordRef struct {
-	Kind    string `json:"kind"`
-	ID      string `json:"id"`
+	// Kind and ID name the record ([ValidName] rules).
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	// Version is the version number.
 	Version uint64 `json:"version"`
 }
 
