@@ -75,6 +75,23 @@ func StoreSealKeyLabel(dir string) (string, error) {
 	return ki.Label, nil
 }
 
+// readKeyInfo returns the seal key label and ID that sealkey.json in dir
+// names, or two empty strings when there is none.
+func readKeyInfo(dir string) (label, id string, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, keyInfoName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", "", nil
+	}
+	if err != nil {
+		return "", "", fmt.Errorf("hsmshare: store %s: read %s: %w", dir, keyInfoName, err)
+	}
+	var ki keyInfo
+	if err := json.Unmarshal(b, &ki); err != nil || ki.Format != journalFormat || ki.ID == "" {
+		return "", "", fmt.Errorf("%w: store %s: %s is not valid", ErrCorrupted, dir, keyInfoName)
+	}
+	return ki.Label, ki.ID, nil
+}
+
 func (s *Store) writeKeyInfo(key *SealKey) error {
 	b, err := json.MarshalIndent(keyInfo{Format: journalFormat, Label: key.label, ID: key.ID()}, "", "  ")
 	if err == nil {

@@ -314,3 +314,15 @@ func (e *Engine) forgetMeta(keyID string) {
 	defer e.metas.mu.Unlock()
 	delete(e.metas.m, keyID)
 }
+
+// ShareKind is the store kind of a party's active key shares: one record
+// per key, its ID the key ID and its version the key's epoch.
+const ShareKind = kindShare
+
+// SingleUseKinds returns the store kinds whose records must never come
+// back once used: presignature batches and Paillier pre-parameters. A
+// backup leaves them out and a restore refuses them, because a restored
+// copy could serve a second signature or keygen. (A presignature's HSM
+// ledger would still refuse a used one; a pre-parameter set has no such
+// guard.)
+func SingleUseKinds() []string { return []string{kindPreParams, kindPresig} }

@@ -38,6 +38,9 @@ const (
 	pathPreParamsGen  = "/v1/preparams/generate"
 	pathPoolTarget    = "/v1/pools/target"
 	pathPoolDrain     = "/v1/pools/drain"
+	// pathBackup answers a backup of the site's store (application/x-tar,
+	// hsmshare/FORMAT.md "Store backup"), not JSON.
+	pathBackup = "/v1/backup"
 	// pathRequests creates a request (the request workflow, request.go),
 	// pathRequestsApprove adds an approval to one.
 	pathRequests        = "/v1/requests"

@@ -120,26 +120,39 @@ func newClient(dir string, timeout time.Duration, signer ssh.Signer) (*client, e
 
 // call sends req (nil for GET) to path and decodes the answer into resp.
 func (c *client) call(ctx context.Context, path string, req, resp any) error {
+	data, err := c.roundTrip(ctx, path, req, maxRequestBody)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, resp); err != nil {
+		return fmt.Errorf("control API %s: bad answer: %w", c.endpoint, err)
+	}
+	return nil
+}
+
+// roundTrip sends req (nil for GET) to path and returns the body of a
+// successful answer, of at most limit bytes.
+func (c *client) roundTrip(ctx context.Context, path string, req any, limit int64) ([]byte, error) {
 	method, body := http.MethodGet, []byte(nil)
 	if req != nil {
 		b, err := json.Marshal(req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		method, body = http.MethodPost, b
 	}
 	hr, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	nonce, err := newNonce()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	now := time.Now().Unix()
 	auth, err := signAPIRequest(c.signer, signedText(c.site, method, hr.URL.RequestURI(), body, now, nonce))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	hr.Header.Set("Authorization", auth)
 	hr.Header.Set(headerTime, strconv.FormatInt(now, 10))
@@ -150,37 +163,34 @@ func (c *client) call(ctx context.Context, path string, req, resp any) error {
 		var na *notAuthenticatedError
 		switch {
 		case errors.As(err, &na):
-			return fmt.Errorf("%w: what answers at %s (from %s) did not prove it is the site of %s (%s), so the client sent it nothing: "+
+			return nil, fmt.Errorf("%w: what answers at %s (from %s) did not prove it is the site of %s (%s), so the client sent it nothing: "+
 				"the site is not running (a crash left %s behind) and another program took its address; start the site again with `kqnode run --home %s ...`",
 				errServerNotAuthenticated, c.endpoint, c.home.path(apiFile), c.home.dir, na.reason, apiFile, c.home.dir)
 		case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ENOENT):
-			return fmt.Errorf("%w: nothing listens at %s (from %s): start the site with `kqnode run --home %s ...`",
+			return nil, fmt.Errorf("%w: nothing listens at %s (from %s): start the site with `kqnode run --home %s ...`",
 				errNotRunning, c.endpoint, c.home.path(apiFile), c.home.dir)
 		}
 		if c.timedOut(err) {
-			return c.timeoutError(path, err)
+			return nil, c.timeoutError(path, err)
 		}
-		return fmt.Errorf("control API %s: %w", c.endpoint, err)
+		return nil, fmt.Errorf("control API %s: %w", c.endpoint, err)
 	}
 	defer r.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	data, err := io.ReadAll(io.LimitReader(r.Body, limit))
 	if err != nil {
 		if c.timedOut(err) {
-			return c.timeoutError(path, err)
+			return nil, c.timeoutError(path, err)
 		}
-		return fmt.Errorf("control API %s: %w", c.endpoint, err)
+		return nil, fmt.Errorf("control API %s: %w", c.endpoint, err)
 	}
 	if r.StatusCode != http.StatusOK {
 		var eb errorBody
 		if json.Unmarshal(data, &eb) != nil || eb.Code == "" {
 			eb = errorBody{Code: codeInternal, Error: fmt.Sprintf("control API answered %s", r.Status)}
 		}
-		return &apiError{status: r.StatusCode, body: eb}
+		return nil, &apiError{status: r.StatusCode, body: eb}
 	}
-	if err := json.Unmarshal(data, resp); err != nil {
-		return fmt.Errorf("control API %s: bad answer: %w", c.endpoint, err)
-	}
-	return nil
+	return data, nil
 }
 
 // timedOut reports an error of the client's own --timeout (the HTTP

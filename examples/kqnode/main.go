@@ -18,6 +18,8 @@
 //	kqnode reshare  --home DIR --key ID --parties ID,ID,ID --threshold M [--accept [--expires 1h]] [--json]
 //	kqnode rotate-seal-key --home DIR [--json]
 //	kqnode preparams status|generate --home DIR [--count N] [--json]
+//	kqnode backup   --home DIR --out FILE [--force] [--json]
+//	kqnode restore  --home DIR --from FILE [--replace] [--json]   (site stopped)
 //
 // init sets up a site's home directory and HSM keys; run is the site's
 // daemon (libp2p, pre-parameter and presignature pools, and a control API on
@@ -77,6 +79,8 @@ var commands = []command{
 	{"reshare", "move a key to a new committee and/or threshold, or (--accept) authorize another site's reshare", cmdReshare},
 	{"rotate-seal-key", "re-seal the site's store under a new HSM seal key and destroy the old one", cmdRotateSealKey},
 	{"preparams", "show the pre-parameter pool, or generate sets now with progress", cmdPreParams},
+	{"backup", "write a backup of the site's sealed key shares and configuration (no presignatures), running or stopped", cmdBackup},
+	{"restore", "restore a backup into a stopped site's home, onto the same HSM token", cmdRestore},
 	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},
 	{"preparams-worker", "generate one pre-parameter set for a running site (started by kqnode run, not by hand)", cmdPreParamsWorker},
 }
@@ -191,6 +195,8 @@ func errorJSON(err error) errorBody {
 		{errNoOperatorKey, codeUnauthenticated}, {errNoOperators, codeNotInitialized},
 		{errPINUnavailable, codePINUnavailable}, {errNotInitialized, codeNotInitialized},
 		{errHomeMismatch, codeHomeMismatch}, {errClientTimeout, codeClientTimeout},
+		{errFileExists, codeFileExists}, {hsmshare.ErrBadBackup, codeBadBackup},
+		{hsmshare.ErrRestoreConflict, codeRestoreConflict}, {hsmshare.ErrWrongSealKey, codeWrongSealKey},
 	} {
 		if errors.Is(err, m.err) {
 			return errorBody{Error: err.Error(), Code: m.code}

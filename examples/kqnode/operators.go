@@ -59,6 +59,8 @@ var routeRoles = map[string][]string{
 	"POST " + pathPreParamsGen:  {roleAdmin},
 	"POST " + pathPoolTarget:    {roleAdmin},
 	"POST " + pathPoolDrain:     {roleAdmin},
+	// A backup holds every sealed share and the site's configuration.
+	"POST " + pathBackup: {roleAdmin},
 }
 
 // rolesFor returns the roles that may use method and path.

@@ -72,6 +72,10 @@ func TestAPI_RolesDecideWhatAnOperatorMayDo(t *testing.T) {
 		{"bob", http.MethodPost, pathPoolTarget, codeForbidden},
 		{"carol", http.MethodPost, pathPoolDrain, codeForbidden},
 		{"alice", http.MethodPost, pathPoolDrain, codeBadRequest},
+		// A backup holds every sealed share: admin only.
+		{"bob", http.MethodPost, pathBackup, codeForbidden},
+		{"carol", http.MethodPost, pathBackup, codeForbidden},
+		{"alice", http.MethodPost, pathBackup, codeBadRequest},
 		// Not classified in routeRoles: admin only.
 		{"bob", http.MethodPost, pathPresign, codeForbidden},
 		{"alice", http.MethodPost, pathPresign, codeBadRequest},

@@ -60,6 +60,7 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathPreParamsGen, s.generatePreParams},
 		{http.MethodPost, pathPoolTarget, s.poolTarget},
 		{http.MethodPost, pathPoolDrain, s.poolDrain},
+		{http.MethodPost, pathBackup, s.backup},
 		{http.MethodPost, pathRequests, s.requestCreate},
 		{http.MethodPost, pathRequestsApprove, s.requestApprove},
 		{http.MethodGet, pathOperators, s.operatorsList},
@@ -83,7 +84,7 @@ func (s *server) handler() http.Handler {
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
 					pathSignEth, pathPlan, pathKeyLabel, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen,
-					pathPoolTarget, pathPoolDrain, pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry}, ", "))})
+					pathPoolTarget, pathPoolDrain, pathBackup, pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry}, ", "))})
 	})
 	return s.authenticate(mux)
 }
