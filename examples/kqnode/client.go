@@ -420,7 +420,7 @@ func cmdSign(ctx context.Context, e *env, args []string) error {
 const maxDigestLine = 4096
 
 // signLines signs each digest of the file named (- is standard input),
-// one line "HEX [PATH]" each, over the one client connection, in order,
+// one line "HEX", or "HEX PATH" to override the path, each, over the one client connection, in order,
 // and prints each result as it comes: a JSON line with --json (a failed
 // line is an error object with its line number), else "DIGEST PROTOCOL
 // DER". A process start costs far more than a signature's round trip
