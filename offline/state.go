@@ -17,7 +17,7 @@ const stateKind = "offline-seq"
 // seqState is the durable sequence state of one committee (FORMAT.md,
 // "Sequence state").
 type seqState struct {
-	V    int                     `json:"v"`
+	V    int                    `json:"v"`
 	Recv map[tss.PartyID]uint64 `json:"recv"`
 	Sent map[tss.PartyID]uint64 `json:"sent"`
 }
