@@ -286,6 +286,8 @@ func mechanismName(m uint) string {
 		return "CKM_EC_KEY_PAIR_GEN"
 	case pkcs11.CKM_ECDSA:
 		return "CKM_ECDSA"
+	case pkcs11.CKM_ECDH1_DERIVE:
+		return "CKM_ECDH1_DERIVE"
 	default:
 		return fmt.Sprintf("mechanism %#x", m)
 	}

@@ -41,6 +41,12 @@
 // digest, DER output) so the transport can use it as the party's network
 // identity.
 //
+// An [ECDHKey] is a second P-256 key pair in the token, for key agreement
+// only: it implements crypto/ecdh's KeyExchanger (CKM_ECDH1_DERIVE), so it
+// is the recipient key of HPKE (crypto/hpke's NewDHKEMPrivateKey) for the
+// offline package's bundles. A token without CKM_ECDH1_DERIVE gets a
+// [MechanismError] naming it.
+//
 // # Randomness
 //
 // [Token.Random] returns a [Random]: an io.Reader whose output mixes the

@@ -78,6 +78,10 @@ var (
 	// (C_GenerateRandom) failed when [Random] needed it; no random bytes
 	// were returned.
 	ErrRandomFailed = errors.New("hsmshare: token random number generator failed")
+	// ErrInvalidPeerKey means an ECDH peer public key is not a valid P-256
+	// point (another curve, off the curve, or the point at infinity); it
+	// was refused before it reached the token.
+	ErrInvalidPeerKey = errors.New("hsmshare: invalid ECDH peer public key")
 	// ErrClosed means the Token, key or Store was used after Close (or a key
 	// after Destroy).
 	ErrClosed = errors.New("hsmshare: use after close")

@@ -42,6 +42,8 @@ const (
 	OpLedgerDestroy Op = "ledger_destroy"
 	// OpCheck is Token.Check.
 	OpCheck Op = "check"
+	// OpDerive is a key agreement (CKM_ECDH1_DERIVE) with the HPKE key.
+	OpDerive Op = "derive"
 )
 
 // ErrNotLoggedIn means the token's sessions are no longer logged in as the

@@ -242,7 +242,7 @@ func (t *Token) String() string { return "hsmshare." + t.describe() }
 var usedMechanisms = []uint{
 	pkcs11.CKM_AES_KEY_GEN, pkcs11.CKM_AES_GCM, pkcs11.CKM_AES_CBC_PAD,
 	pkcs11.CKM_GENERIC_SECRET_KEY_GEN, pkcs11.CKM_SHA256_HMAC,
-	pkcs11.CKM_EC_KEY_PAIR_GEN, pkcs11.CKM_ECDSA,
+	pkcs11.CKM_EC_KEY_PAIR_GEN, pkcs11.CKM_ECDSA, pkcs11.CKM_ECDH1_DERIVE,
 }
 
 // readMechanisms asks the token (C_GetMechanismList, C_GetMechanismInfo)
