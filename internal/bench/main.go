@@ -138,6 +138,7 @@ func plan(quick bool) []step {
 		{"./audit/", "^BenchmarkAppend$", "2s", 3},
 		{"./audit/", "^BenchmarkMillion$", "1x", 1},
 		{".", "^BenchmarkNodeSignDuringPreParams$", "5x", 3},
+		{"./examples/kqnode/", "^BenchmarkCLISign$", "20x", 3},
 	}
 }
 

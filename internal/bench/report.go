@@ -20,6 +20,9 @@ const (
 	// benchDuringGen is package keyquorum's Node signing while the site
 	// generates pre-parameters: idle, in a worker, in process.
 	benchDuringGen = "BenchmarkNodeSignDuringPreParams"
+	// benchCLI is a GG20 signature asked for with kqnode (examples/kqnode):
+	// the process alone, in-process, a process per signature, one for all.
+	benchCLI       = "BenchmarkCLISign"
 	benchCoreSign  = "BenchmarkOnlineSign"        // tss/gg20: the online round's arithmetic, plain verification
 	benchCoreFast  = "BenchmarkOnlineSignBatched" // tss/gg20: the same with the key's verification tables
 
@@ -46,6 +49,7 @@ const (
 	targetBatchPerSec   = 10000 // GG20 batched signatures per second
 	targetPresignRatio  = 2.0   // presignatures/s over tss-lib GG18 signatures/s
 	targetDuringGen     = 1.2   // signing while pre-parameters generate / idle
+	targetCLIMs         = 10.0  // ms per GG20 signature through kqnode sign --digests
 	targetOnlineRTTs    = 1.5   // GG20 online latency at 50 ms RTT, in RTTs ("≈ 1")
 	targetGG18RTTs      = 9.0   // GG18 signing needs at least this many RTTs
 	separatedTargetRTT  = 50    // ms
@@ -186,6 +190,21 @@ func Verdicts(r Results) []Verdict {
 		}
 		out = append(out, v)
 	}
+
+	lines := r.cell(benchCLI+"/lines", unitTime)
+	v = Verdict{Target: fmt.Sprintf("A GG20 signature from the command line (kqnode sign --digests, one process for many): ≤ %s ms each", trimFloat(targetCLIMs)),
+		Known: lines.OK,
+		Limit: "A kqnode process per signature (sign --digest) pays the process start of a program that links libp2p, tss-lib, go-ethereum, btcd and CEL on every call; see the README's \"Latency from the command line\""}
+	if lines.OK {
+		ms := lines.Stat.Median / 1e6
+		v.Measured = fmt.Sprintf("%s ms", sig3(ms))
+		v.Met = ms <= targetCLIMs
+		single, proc := r.cell(benchCLI+"/single", unitTime), r.cell(benchCLI+"/process", unitTime)
+		if single.OK && proc.OK {
+			v.Measured += fmt.Sprintf(" (a process per signature: %s ms, of which starting kqnode %s ms)", sig3(single.Stat.Median/1e6), sig3(proc.Stat.Median/1e6))
+		}
+	}
+	out = append(out, v)
 
 	pts := separatedPoints(r)
 	sep := separatedAt(r, separatedTargetRTT)

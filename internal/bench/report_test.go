@@ -62,6 +62,10 @@ BenchmarkNodeSignDuringPreParams/preparams=worker/protocol=gg18-2       	       
 BenchmarkNodeSignDuringPreParams/preparams=worker/protocol=gg20-2       	       5	  13000000 ns/op
 BenchmarkNodeSignDuringPreParams/preparams=in-process/protocol=gg18-2   	       5	1200000000 ns/op
 BenchmarkNodeSignDuringPreParams/preparams=in-process/protocol=gg20-2   	       5	  30000000 ns/op
+BenchmarkCLISign/process-2         	      20	  26000000 ns/op
+BenchmarkCLISign/in-process-2      	      20	   6000000 ns/op
+BenchmarkCLISign/single-2          	      20	  34000000 ns/op
+BenchmarkCLISign/lines-2           	      20	   6500000 ns/op
 PASS
 ok  	github.com/keyquorum/keyquorum	60.1s
 `
@@ -77,8 +81,8 @@ func sampleResults(t *testing.T) []Result {
 
 func TestParse_ReadsBenchmarkLines(t *testing.T) {
 	rs := sampleResults(t)
-	if len(rs) != 33 {
-		t.Fatalf("parsed %d results, want 33", len(rs))
+	if len(rs) != 37 {
+		t.Fatalf("parsed %d results, want 37", len(rs))
 	}
 	first := rs[0]
 	if first.Pkg != "github.com/keyquorum/keyquorum/hsmshare" || first.Name != "BenchmarkSeal4KiB/aes-256-gcm" ||
@@ -186,6 +190,8 @@ func TestVerdicts_ChecksEachTarget(t *testing.T) {
 		// During generation: 440 ms over 400 ms idle, 13 ms over 10 ms.
 		{"GG18 signing while the site generates pre-parameters", "1.10× (generation inside the site's process: 3.00×)", true, true},
 		{"GG20 signing while the site generates pre-parameters", "1.30× (generation inside the site's process: 3.00×)", true, false},
+		// CLI: 6.5 ms per signature with --digests; 34 ms a process each.
+		{"A GG20 signature from the command line", "6.50 ms (a process per signature: 34.0 ms, of which starting kqnode 26.0 ms)", true, true},
 		{"Keygen 2-of-3 (warm pre-parameters), keyquorum 1 process", "", false, false},
 		{"Resharing 2-of-3 → 2-of-3, keyquorum 3 processes", "", false, false},
 	} {
