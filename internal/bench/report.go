@@ -22,9 +22,9 @@ const (
 	benchDuringGen = "BenchmarkNodeSignDuringPreParams"
 	// benchCLI is a GG20 signature asked for with kqnode (examples/kqnode):
 	// the process alone, in-process, a process per signature, one for all.
-	benchCLI       = "BenchmarkCLISign"
-	benchCoreSign  = "BenchmarkOnlineSign"        // tss/gg20: the online round's arithmetic, plain verification
-	benchCoreFast  = "BenchmarkOnlineSignBatched" // tss/gg20: the same with the key's verification tables
+	benchCLI      = "BenchmarkCLISign"
+	benchCoreSign = "BenchmarkOnlineSign"        // tss/gg20: the online round's arithmetic, plain verification
+	benchCoreFast = "BenchmarkOnlineSignBatched" // tss/gg20: the same with the key's verification tables
 
 	implRaw     = "impl=tsslib"
 	implRawGG18 = "impl=tsslib-gg18"
