@@ -578,7 +578,7 @@ func (e *Engine) startSession(checkCtx context.Context, prop *Proposal, initiato
 // once propose returns without error. It first waits for a slot with
 // every co-signer (initiatorSlots).
 func (e *Engine) propose(ctx context.Context, prop *Proposal, op sessionOp) error {
-	release, err := e.slots.acquire(ctx, e.othersOf(prop.Parties))
+	release, err := e.slots.acquire(ctx, e.othersOf(prop.Parties), e.cfg.JoinTimeout)
 	if err != nil {
 		return err
 	}

@@ -80,7 +80,7 @@ func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature
 	// Wait for room with the co-signers before reserving anything: a
 	// co-signer over its MaxSessionsPerPeer refuses, and by then this
 	// party has consumed its presignatures (see initiatorSlots).
-	release, err := e.slots.acquire(ctx, e.othersOf(signers))
+	release, err := e.slots.acquire(ctx, e.othersOf(signers), e.cfg.JoinTimeout)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // maxWaitingProposals bounds the requests of this party that wait for an
@@ -21,11 +22,11 @@ const maxWaitingProposals = 1024
 // proposal travels (see SignBatch), so concurrent requests past the
 // co-signer's bound burned presignatures. A request over the initiator's
 // own bound waits here instead, before it reserves anything, until a
-// session with the same co-signers ends or its context is done. The bound
-// is half of the co-signer's (assuming the committee runs with the same
-// MaxSessionsPerPeer) because a co-signer counts an online answer until
-// its network send returns, which may be after the initiator got the
-// answer and started the next session.
+// session with the same co-signers ends, for at most JoinTimeout and no
+// longer than its context. The bound is half of the co-signer's (assuming
+// the committee runs with the same MaxSessionsPerPeer) because a co-signer
+// counts an online answer until its network send returns, which may be
+// after the initiator got the answer and started the next session.
 type initiatorSlots struct {
 	mu      sync.Mutex
 	limit   int
@@ -40,9 +41,12 @@ func newInitiatorSlots(maxPerPeer int) *initiatorSlots {
 
 // acquire waits until a session with others fits under every co-signer's
 // bound and takes a slot with each; the returned function gives them back.
-// It fails with ErrBusy when maxWaitingProposals requests already wait, and
-// with ctx's error when ctx ends first.
-func (s *initiatorSlots) acquire(ctx context.Context, others []PartyID) (func(), error) {
+// It fails with ErrBusy when maxWaitingProposals requests already wait, or
+// when no slot freed within patience (the engine's JoinTimeout), and with
+// ErrBusy and ctx's error when ctx ends first.
+func (s *initiatorSlots) acquire(ctx context.Context, others []PartyID, patience time.Duration) (func(), error) {
+	timer := time.NewTimer(patience)
+	defer timer.Stop()
 	s.mu.Lock()
 	for {
 		if s.fits(others) {
@@ -63,6 +67,12 @@ func (s *initiatorSlots) acquire(ctx context.Context, others []PartyID) (func(),
 		s.mu.Unlock()
 		select {
 		case <-freed:
+		case <-timer.C:
+			s.mu.Lock()
+			s.waiting--
+			s.mu.Unlock()
+			return nil, fmt.Errorf("%w: no session slot with the co-signers freed within %v (this party runs %d sessions at once with each); retry later",
+				ErrBusy, patience, s.limit)
 		case <-ctx.Done():
 			s.mu.Lock()
 			s.waiting--
