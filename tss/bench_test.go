@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"math/big"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -222,4 +223,72 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkWaitingRequestMemory measures what a GG20 request costs while
+// it waits for an initiator slot (see Config.MaxSessionsPerPeer): the
+// co-signer holds the sessions that have a slot in its Policy, b.N further
+// requests wait, and the growth of the heap and of goroutine stacks over
+// b.N is reported as bytes/waiting.
+//
+//	go test -run '^$' -bench WaitingRequestMemory -benchtime 1000x ./tss/
+func BenchmarkWaitingRequestMemory(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	hold := make(chan struct{})
+	c := newCluster(b, 3, func(cfg *tss.Config) {
+		self := cfg.Network.Self()
+		cfg.Policy = func(ctx context.Context, p *tss.Proposal) error {
+			if p.Op == tss.OpOnline && p.Initiator != self {
+				select {
+				case <-hold:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		}
+	})
+	c.FeedPreParamsFixed()
+	a := c.Parties[0]
+	info, err := a.Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signers := c.IDs()[:2]
+	running := tss.DefaultMaxSessionsPerPeer / 2 // the requests that get a slot
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: running + b.N}); err != nil {
+		b.Fatal(err)
+	}
+	sign := func(wg *sync.WaitGroup, i int) {
+		wg.Go(func() {
+			d := sha256.Sum256([]byte("waiting " + strconv.Itoa(i)))
+			if _, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}}); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	var wg sync.WaitGroup
+	for i := range running {
+		sign(&wg, i)
+	}
+	// The running requests are held by the co-signer's policy.
+	for len(a.Engine.Sessions()) < running {
+		time.Sleep(10 * time.Millisecond)
+	}
+	settle := func() uint64 {
+		time.Sleep(200 * time.Millisecond)
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse
+	}
+	before := settle()
+	for i := range b.N {
+		sign(&wg, running+i)
+	}
+	after := settle()
+	b.ReportMetric(float64(int64(after)-int64(before))/float64(b.N), "bytes/waiting")
+	close(hold)
+	wg.Wait()
 }
