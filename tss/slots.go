@@ -9,8 +9,9 @@ import (
 
 // maxWaitingProposals bounds the requests of this party that wait for an
 // initiator slot (see initiatorSlots) at once; a request beyond it fails
-// at once with ErrBusy. A waiting request holds a goroutine and a few
-// hundred bytes, nothing of the protocol: no presignature, no share.
+// at once with ErrBusy. A waiting request holds its goroutine (about 5 KiB
+// with its stack, BenchmarkWaitingRequestMemory) and nothing of the
+// protocol: no presignature, no share.
 const maxWaitingProposals = 1024
 
 // initiatorSlots bounds the sessions this party initiates and runs at once
