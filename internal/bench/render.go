@@ -331,7 +331,7 @@ func renderLoad(b *strings.Builder, r Results) {
 		"per initiator, `KQBENCH_LOAD_GG18` GG18 requests). Throughput is signatures per second of wall time from the first " +
 		"request to the last answer; latencies are per request, waiting included; *burned* counts presignatures consumed by " +
 		"a request that then failed, *busy* the requests refused for lack of room, *cores* the CPU time of the three " +
-		"processes over the wall time (the machine has all of its cores busy at its core count). An initiator runs at most " +
+		"processes over the wall time (at the machine's core count it is full). An initiator runs at most " +
 		"half of `MaxSessionsPerPeer` sessions at once with each co-signer (8 by default); its other requests wait for a " +
 		"slot, holding nothing, so that no co-signer refuses one after the initiator consumed its presignature.\n\n")
 	table(b, []string{"Run", "signed", "signatures/s", "p50 ms", "p99 ms", "burned", "busy", "cores", "peak RSS MiB, sites 0 / 1 / 2"}, rows)
