@@ -4,9 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"math/big"
 	"os"
+	"runtime"
 	"strconv"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,4 +166,133 @@ func BenchmarkSignBatch2of3(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(batch*b.N)/b.Elapsed().Seconds(), "sig/s")
+}
+
+// BenchmarkSignConcurrent2of3 measures classic GG18 signing with several
+// independent sessions at once, all initiated by the same party of a 2-of-3
+// committee in one process (memnet, SoftHSM2 stores). One operation is one
+// signature; sig/s is signatures per second of wall time. With
+// concurrent=1 it is one signature at a time; the ratio of the others to
+// it is how far independent sessions use the machine's cores.
+//
+//	go test -run '^$' -bench SignConcurrent2of3 -benchtime 12x ./tss/
+func BenchmarkSignConcurrent2of3(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	c := newCluster(b, 3, nil)
+	c.FeedPreParamsFixed()
+	info, err := c.Parties[0].Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signers := c.IDs()[:2]
+	next := 0
+	for _, n := range []int{1, 2, 4, 8} {
+		b.Run("concurrent="+strconv.Itoa(n), func(b *testing.B) {
+			cpu0 := cpuTime(b)
+			for b.Loop() {
+				var wg sync.WaitGroup
+				errs := make(chan error, n)
+				for range n {
+					next++
+					d := sha256.Sum256([]byte("concurrent " + strconv.Itoa(next)))
+					wg.Go(func() {
+						if _, err := c.Parties[0].Engine.Sign(ctx, tss.SignRequest{KeyID: info.ID, Digest: d[:], Signers: signers}); err != nil {
+							errs <- err
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "sig/s")
+			// cores: CPU time of the process (all three parties) over wall
+			// time; at GOMAXPROCS cores the machine is full.
+			b.ReportMetric((cpuTime(b)-cpu0).Seconds()/b.Elapsed().Seconds(), "cores")
+		})
+	}
+}
+
+// cpuTime returns the user and system CPU time this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkWaitingRequestMemory measures what a GG20 request costs while
+// it waits for an initiator slot (see Config.MaxSessionsPerPeer): the
+// co-signer holds the sessions that have a slot in its Policy, b.N further
+// requests wait, and the growth of the heap and of goroutine stacks over
+// b.N is reported as bytes/waiting.
+//
+//	go test -run '^$' -bench WaitingRequestMemory -benchtime 1000x ./tss/
+func BenchmarkWaitingRequestMemory(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	hold := make(chan struct{})
+	c := newCluster(b, 3, func(cfg *tss.Config) {
+		self := cfg.Network.Self()
+		cfg.Policy = func(ctx context.Context, p *tss.Proposal) error {
+			if p.Op == tss.OpOnline && p.Initiator != self {
+				select {
+				case <-hold:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		}
+	})
+	c.FeedPreParamsFixed()
+	a := c.Parties[0]
+	info, err := a.Engine.Keygen(ctx, tss.KeygenRequest{Parties: c.IDs(), Threshold: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	signers := c.IDs()[:2]
+	running := tss.DefaultMaxSessionsPerPeer / 2 // the requests that get a slot
+	// Only the running requests get presignatures: the waiting ones hold
+	// none, and once released they find the pool empty.
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: running}); err != nil {
+		b.Fatal(err)
+	}
+	sign := func(wg *sync.WaitGroup, i int) {
+		wg.Go(func() {
+			d := sha256.Sum256([]byte("waiting " + strconv.Itoa(i)))
+			_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+			if err != nil && (i < running || !errors.Is(err, tss.ErrNoPresignature)) {
+				b.Error(err)
+			}
+		})
+	}
+	var wg sync.WaitGroup
+	for i := range running {
+		sign(&wg, i)
+	}
+	// The running requests are held by the co-signer's policy.
+	for len(a.Engine.Sessions()) < running {
+		time.Sleep(10 * time.Millisecond)
+	}
+	settle := func() uint64 {
+		time.Sleep(200 * time.Millisecond)
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse
+	}
+	before := settle()
+	for i := range b.N {
+		sign(&wg, running+i)
+	}
+	after := settle()
+	b.ReportMetric(float64(int64(after)-int64(before))/float64(b.N), "bytes/waiting")
+	close(hold)
+	wg.Wait()
 }

@@ -129,6 +129,14 @@ type Config struct {
 	// signs many digests in one session. It must not exceed MaxSessions.
 	// Default DefaultMaxSessionsPerPeer, or MaxSessions when that is
 	// smaller.
+	//
+	// As an initiator the engine itself runs at most half of it at once
+	// with each co-signer (8 by default), so that co-signers configured
+	// alike never refuse its sessions: further Sign, SignOnline, SignBatch
+	// and Presign sessions wait for one to end, up to JoinTimeout and
+	// their context, holding nothing (a GG20 request reserves its
+	// presignatures only once it has its slot); at most 1024 wait, and a
+	// request that cannot wait fails with ErrBusy.
 	MaxSessionsPerPeer int
 	// Logger receives structured logs; it never gets secrets. Default: none.
 	Logger *slog.Logger

@@ -260,7 +260,10 @@ func TestDoS_CommitteeMember(t *testing.T) {
 		// at most its per-peer quota of them and still serve B.
 		const proposals = 70
 		const quota = tss.DefaultMaxSessionsPerPeer
-		h := d.c.Restart(2, func(cfg *tss.Config) { cfg.MaxSessions = 4 * proposals })
+		// H's own engine would keep its sessions with A under half of
+		// MaxSessionsPerPeer; a hostile H does not, so its bounds are
+		// raised past the attack.
+		h := d.c.Restart(2, func(cfg *tss.Config) { cfg.MaxSessions, cfg.MaxSessionsPerPeer = 4*proposals, 4*proposals })
 		defer d.c.Restart(2, nil)
 		d.c.Restart(0, func(cfg *tss.Config) { cfg.JoinTimeout = 2 * time.Minute })
 		defer d.c.Restart(0, nil)

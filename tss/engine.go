@@ -43,6 +43,7 @@ type Engine struct {
 	peers   map[PartyID]*peerState
 
 	keyLocks   keyLocks
+	slots      *initiatorSlots
 	stats      stats
 	responding atomic.Int64
 	presigs    *presigIndex
@@ -139,6 +140,7 @@ func New(cfg Config) (*Engine, error) {
 		peers:       make(map[PartyID]*peerState),
 		ready:       make(chan struct{}),
 		presigs:     newPresigIndex(),
+		slots:       newInitiatorSlots(cfg.MaxSessionsPerPeer),
 	}, nil
 }
 
@@ -573,8 +575,31 @@ func (e *Engine) startSession(checkCtx context.Context, prop *Proposal, initiato
 // propose fills the proposal's common fields, checks it with op like any
 // party would, runs the session as initiator and waits for it to end. op
 // is the initiator's session of prop's kind; its fields hold the results
-// once propose returns without error.
+// once propose returns without error. It first waits for a slot with
+// every co-signer (initiatorSlots).
 func (e *Engine) propose(ctx context.Context, prop *Proposal, op sessionOp) error {
+	release, err := e.slots.acquire(ctx, e.othersOf(prop.Parties), e.cfg.JoinTimeout)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return e.proposeHolding(ctx, prop, op)
+}
+
+// othersOf returns parties without this party.
+func (e *Engine) othersOf(parties []PartyID) []PartyID {
+	out := make([]PartyID, 0, len(parties))
+	for _, p := range parties {
+		if p != e.net.Self() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// proposeHolding is propose for a caller that already holds the slots
+// with prop's co-signers.
+func (e *Engine) proposeHolding(ctx context.Context, prop *Proposal, op sessionOp) error {
 	select {
 	case <-e.ready:
 	case <-ctx.Done():

@@ -153,3 +153,104 @@ func proposeRaw(t *testing.T, ctx context.Context, as *testParty, to []tss.Party
 		}
 	}
 }
+
+// TestGG20_ConcurrentRequestsPastTheCoSignersBoundWaitInsteadOfBurning:
+// one initiator sends more concurrent GG20 requests than its co-signer
+// runs for one proposer (MaxSessionsPerPeer). The co-signer refused the
+// ones over its bound as busy, and each refusal burned the initiator's
+// presignature, which it had consumed while the proposal travelled. The
+// initiator now keeps its sessions with each co-signer under the bound
+// and the other requests wait: every request signs, the co-signer refuses
+// none, and nothing is burned.
+func TestGG20_ConcurrentRequestsPastTheCoSignersBoundWaitInsteadOfBurning(t *testing.T) {
+	const perPeer, requests = 2, 12
+	c, info, ctx := gg20Cluster(t, func(cfg *tss.Config) { cfg.MaxSessionsPerPeer = perPeer })
+	a, b := c.Parties[0], c.Parties[1]
+	signers := []tss.PartyID{a.ID, b.ID}
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: requests}); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, requests)
+	var wg sync.WaitGroup
+	for i := range requests {
+		wg.Go(func() {
+			d := sha256.Sum256(fmt.Appendf(nil, "request %d", i))
+			sig, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+			if err != nil {
+				errs <- fmt.Errorf("request %d: %w", i, err)
+				return
+			}
+			verifyBoth(t, info.PublicKey, d[:], sig)
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := b.Engine.Stats().OverQuota; n != 0 {
+		t.Errorf("the co-signer refused %d proposals over its bound", n)
+	}
+	st := poolIDs(t, a, ctx, tss.PoolSpec{KeyID: info.ID, Signers: signers})
+	if st.Used != requests || st.Burned != 0 || st.Ready != 0 || st.Reserved != 0 {
+		t.Errorf("initiator's pool after %d concurrent requests: %+v; want all used, none burned", requests, st)
+	}
+}
+
+// TestGG20_RequestWaitingForASlotEndsWithItsContext: a request that waits
+// for room with its co-signer ends with its context, as busy, without
+// reserving a presignature.
+func TestGG20_RequestWaitingForASlotEndsWithItsContext(t *testing.T) {
+	hold := make(chan struct{})
+	held := make(chan struct{}, 1)
+	c, info, ctx := gg20Cluster(t, func(cfg *tss.Config) {
+		cfg.MaxSessionsPerPeer = 2 // the initiator runs one session at a time with each co-signer
+		self := cfg.Network.Self()
+		cfg.Policy = func(ctx context.Context, p *tss.Proposal) error {
+			// The co-signer holds the first online session it is asked to
+			// join until the test lets it go.
+			if p.Op == tss.OpOnline && p.Initiator != self {
+				select {
+				case held <- struct{}{}:
+					select {
+					case <-hold:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				default:
+				}
+			}
+			return nil
+		}
+	})
+	a := c.Parties[0]
+	signers := []tss.PartyID{a.ID, c.Parties[1].ID}
+	if _, err := a.Engine.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: 2}); err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() {
+		d := sha256.Sum256([]byte("first"))
+		_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+		first <- err
+	}()
+	// held is full once b's policy holds the first session.
+	for len(held) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	spec := tss.PoolSpec{KeyID: info.ID, Signers: signers}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	d := sha256.Sum256([]byte("second"))
+	_, err := a.Engine.SignOnline(short, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+	if !errors.Is(err, tss.ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second request while the first holds the slot: %v; want ErrBusy and the context's deadline", err)
+	}
+	if st := poolIDs(t, a, ctx, spec); st.Ready != 1 || st.Burned != 0 {
+		t.Errorf("pool while the first request runs: %+v; want the waiting request to have reserved nothing", st)
+	}
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatalf("first request: %v", err)
+	}
+}

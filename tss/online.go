@@ -77,6 +77,14 @@ func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature
 		return nil, err
 	}
 	pool := e.own(PoolSpec{KeyID: req.KeyID, Signers: signers, Path: req.Path}).poolKey(km.info.Epoch)
+	// Wait for room with the co-signers before reserving anything: a
+	// co-signer over its MaxSessionsPerPeer refuses, and by then this
+	// party has consumed its presignatures (see initiatorSlots).
+	release, err := e.slots.acquire(ctx, e.othersOf(signers), e.cfg.JoinTimeout)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	ids := req.PresignatureIDs
 	reserved := false
 	if len(ids) == 0 {
@@ -94,7 +102,7 @@ func (e *Engine) SignBatch(ctx context.Context, req OnlineRequest) ([]*Signature
 	}
 	prop := &Proposal{Op: OpOnline, KeyID: req.KeyID, Parties: signers, Path: req.Path, Payload: payload, Evidence: slices.Clone(req.Evidence)}
 	op := newOnlineSession(e, prop, reserved)
-	if err := e.propose(ctx, prop, op); err != nil {
+	if err := e.proposeHolding(ctx, prop, op); err != nil {
 		if burned := op.consumedCount(); burned > 0 {
 			e.presigs.mu.Lock()
 			e.presigs.stats(pool).Burned += uint64(burned)

@@ -120,6 +120,7 @@ func plan(quick bool) []step {
 			{"./hsmshare/", "^Benchmark(Seal4KiB|Open4KiB|IdentitySign)$", "100x", 1},
 			{"./internal/bench/suite/", "^Benchmark(Sign|Presign|OnlineBatch|Separated)$", "1x", 1},
 			{"./internal/bench/suite/", "^BenchmarkOnline$", "10x", 1},
+			{"./internal/bench/suite/", "^BenchmarkLoad$", "1x", 1},
 		}
 	}
 	return []step{
@@ -139,6 +140,7 @@ func plan(quick bool) []step {
 		{"./audit/", "^BenchmarkMillion$", "1x", 1},
 		{".", "^BenchmarkNodeSignDuringPreParams$", "5x", 3},
 		{"./examples/kqnode/", "^BenchmarkCLISign$", "20x", 3},
+		{"./internal/bench/suite/", "^BenchmarkLoad$", "1x", 3},
 	}
 }
 
@@ -197,7 +199,7 @@ func runSuite(ctx context.Context, o options, dataDir string) (runRecord, error)
 		"KQBENCH_SEPARATED=" + s.Separated,
 	}
 	if o.quick {
-		env = append(env, "KQBENCH_RTTS=0,50")
+		env = append(env, "KQBENCH_RTTS=0,50", "KQBENCH_LOAD_GG20=5", "KQBENCH_LOAD_GG18=3")
 	}
 
 	rawPath := filepath.Join(dataDir, "raw.txt")

@@ -256,6 +256,7 @@ func Page(rep *Report) string {
 		"the key (`Engine.PrepareOnline`, as a running signing service has them) before anything is timed; the k-th presignature used after a restore always signs the same k-th " +
 		"digest, so signing again reproduces the same signature and reveals nothing new about the key.\n\n")
 
+	renderLoad(&b, r)
 	renderSeparated(&b, rep)
 	renderHSM(&b, rep)
 	renderPolicy(&b, rep)
@@ -285,6 +286,55 @@ func Page(rep *Report) string {
 	b.WriteString("```sh\ngo run golang.org/x/perf/cmd/benchstat@latest -col /impl docs/bench/raw.txt\n" +
 		"go run golang.org/x/perf/cmd/benchstat@latest old.txt docs/bench/raw.txt\n```\n")
 	return b.String()
+}
+
+// renderLoad shows the committee under concurrent requests
+// (BenchmarkLoad).
+func renderLoad(b *strings.Builder, r Results) {
+	b.WriteString("## Load\n\n")
+	many := loadGG18Many(r)
+	runs := []struct{ title, name string }{
+		{"GG20, 2 initiators at once, each from its own pool", loadGG20Two},
+		{"GG20, 1 initiator, the same number of requests", loadGG20One},
+		{"GG18, all at once", many},
+		{"GG18, one at a time", loadGG18One},
+	}
+	var rows [][]string
+	for _, run := range runs {
+		if run.name == "" || r[run.name] == nil {
+			continue
+		}
+		fig := func(unit string) string {
+			c := r.cell(run.name, unit)
+			if !c.OK {
+				return "—"
+			}
+			out := sig3(c.Stat.Median)
+			if c.Stat.N > 1 && c.Stat.Min != c.Stat.Max {
+				out += fmt.Sprintf(" [%s–%s]", sig3(c.Stat.Min), sig3(c.Stat.Max))
+			}
+			return out
+		}
+		var rss []string
+		for site := 0; site < 3; site++ {
+			rss = append(rss, fig(fmt.Sprintf("%s-site%d", unitRSS, site)))
+		}
+		rows = append(rows, []string{run.title, fig(unitSuccess) + " %", fig(unitSigs), fig(unitP50), fig(unitP99),
+			fig(unitBurned), fig(unitBusy), fig(unitCores), strings.Join(rss, " / ")})
+	}
+	if len(rows) == 0 {
+		b.WriteString("Not measured in this run.\n\n")
+		return
+	}
+	b.WriteString("A 2-of-3 committee, one process per site over libp2p on loopback (`BenchmarkLoad`): every request of a row " +
+		"is sent at once, each its own call of the engine as a service's callers make them (`KQBENCH_LOAD_GG20` GG20 requests " +
+		"per initiator, `KQBENCH_LOAD_GG18` GG18 requests). Throughput is signatures per second of wall time from the first " +
+		"request to the last answer; latencies are per request, waiting included; *burned* counts presignatures consumed by " +
+		"a request that then failed, *busy* the requests refused for lack of room, *cores* the CPU time of the three " +
+		"processes over the wall time (at the machine's core count it is full). An initiator runs at most " +
+		"half of `MaxSessionsPerPeer` sessions at once with each co-signer (8 by default); its other requests wait for a " +
+		"slot, holding nothing, so that no co-signer refuses one after the initiator consumed its presignature.\n\n")
+	table(b, []string{"Run", "signed", "signatures/s", "p50 ms", "p99 ms", "burned", "busy", "cores", "peak RSS MiB, sites 0 / 1 / 2"}, rows)
 }
 
 func renderSeparated(b *strings.Builder, rep *Report) {

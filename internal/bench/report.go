@@ -17,6 +17,8 @@ const (
 	benchBatch   = "BenchmarkOnlineBatch"
 	benchReshare = "BenchmarkReshare"
 	benchSep     = "BenchmarkSeparated"
+	// benchLoad is the suite's concurrent-requests benchmark (3 processes).
+	benchLoad = "BenchmarkLoad"
 	// benchDuringGen is package keyquorum's Node signing while the site
 	// generates pre-parameters: idle, in a worker, in process.
 	benchDuringGen = "BenchmarkNodeSignDuringPreParams"
@@ -37,6 +39,11 @@ const (
 	unitRSS     = "peak-RSS-MiB"
 	unitSigs    = "sig/s"
 	unitPresigs = "presig/s"
+	unitP99     = "p99-ms"
+	unitSuccess = "success-%"
+	unitBurned  = "burned"
+	unitBusy    = "busy"
+	unitCores   = "cores"
 )
 
 // Performance targets. Verdicts checks every run against them, and the
@@ -53,6 +60,9 @@ const (
 	targetOnlineRTTs    = 1.5   // GG20 online latency at 50 ms RTT, in RTTs ("≈ 1")
 	targetGG18RTTs      = 9.0   // GG18 signing needs at least this many RTTs
 	separatedTargetRTT  = 50    // ms
+	targetLoadSuccess   = 100.0 // % of concurrent requests signed while the pools hold enough
+	targetLoadGG20      = 0.8   // GG20 sig/s with 2 initiators at once / with 1 initiator
+	targetLoadGG18      = 1.5   // GG18 sig/s with concurrent requests / one at a time
 )
 
 // comparison is one row of the table of keyquorum against raw tss-lib.
@@ -221,6 +231,84 @@ func Verdicts(r Results) []Verdict {
 	if ok {
 		v.Measured = fmt.Sprintf("%s RTT", sig3(s18))
 		v.Met = s18 >= targetGG18RTTs
+	}
+	out = append(out, v)
+	return append(out, loadVerdicts(r)...)
+}
+
+// Names of the load benchmark's runs.
+const (
+	loadGG20Two = benchLoad + "/proto=gg20/initiators=2"
+	loadGG20One = benchLoad + "/proto=gg20/initiators=1"
+	loadGG18One = benchLoad + "/proto=gg18/concurrent=1"
+)
+
+// loadGG18Many returns the name of the load benchmark's concurrent GG18
+// run (its number of requests is a setting), or "".
+func loadGG18Many(r Results) string {
+	best, most := "", 1
+	for name := range r {
+		n, ok := strings.CutPrefix(name, benchLoad+"/proto=gg18/concurrent=")
+		if !ok {
+			continue
+		}
+		var k int
+		if _, err := fmt.Sscan(n, &k); err == nil && k > most {
+			best, most = name, k
+		}
+	}
+	return best
+}
+
+// loadVerdicts checks the targets of concurrent requests (BenchmarkLoad).
+func loadVerdicts(r Results) []Verdict {
+	var out []Verdict
+	// Every request signs and no presignature burns, in the worst run.
+	v := Verdict{Target: fmt.Sprintf("Concurrent GG20 requests, 3 processes (2 initiators at once, and 1): %s%% signed, 0 presignatures burned",
+		trimFloat(targetLoadSuccess)), Headline: true}
+	var worst, burned float64
+	worst = math.Inf(1)
+	for _, name := range []string{loadGG20Two, loadGG20One} {
+		s, okS := r.Stat(name, unitSuccess)
+		bu, okB := r.Stat(name, unitBurned)
+		if !okS || !okB {
+			v.Known = false
+			break
+		}
+		v.Known = true
+		worst = min(worst, s.Min)
+		burned = max(burned, bu.Max)
+	}
+	if v.Known {
+		v.Measured = fmt.Sprintf("%s%% signed, %.0f burned (worst run)", sig3(worst), burned)
+		v.Met = worst >= targetLoadSuccess && burned == 0
+	}
+	out = append(out, v)
+
+	two, one := r.cell(loadGG20Two, unitSigs), r.cell(loadGG20One, unitSigs)
+	q, ok := ratio(two, one)
+	v = Verdict{Target: fmt.Sprintf("Concurrent GG20 throughput, 2 initiators at once over 1 initiator with the same requests: ≥ %s×", trimFloat(targetLoadGG20)),
+		Known: ok}
+	if ok {
+		v.Measured = fmt.Sprintf("%.2f× (%s vs %s signatures/s)", q, sig3(two.Stat.Median), sig3(one.Stat.Median))
+		v.Met = q >= targetLoadGG20
+	}
+	out = append(out, v)
+
+	many := loadGG18Many(r)
+	par, seq := r.cell(many, unitSigs), r.cell(loadGG18One, unitSigs)
+	q, ok = ratio(par, seq)
+	v = Verdict{Target: fmt.Sprintf("Concurrent GG18 throughput over one signature at a time, 3 processes: ≥ %s×", trimFloat(targetLoadGG18)),
+		Known: ok && many != "",
+		Limit: "GG18 signing is bound by the CPU (Paillier and range proofs): concurrent sessions run in parallel, with no lock held across a round, " +
+			"so they gain only the cores one signature at a time leaves idle while each party waits for the other's message; " +
+			"the load section's cores column shows how much of the machine each run used"}
+	if v.Known {
+		v.Measured = fmt.Sprintf("%.2f× (%s vs %s signatures/s)", q, sig3(par.Stat.Median), sig3(seq.Stat.Median))
+		if c := r.cell(many, unitCores); c.OK {
+			v.Measured += fmt.Sprintf(", %s cores busy", sig3(c.Stat.Median))
+		}
+		v.Met = q >= targetLoadGG18
 	}
 	out = append(out, v)
 	return out

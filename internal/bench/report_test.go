@@ -53,6 +53,10 @@ BenchmarkSeparated/rtt=50ms/proto=gg20-2      	       5	  70000000 ns/op	       
 BenchmarkSeparated/rtt=50ms/proto=gg18-2      	       5	1600000000 ns/op	      1600 p50-ms	      1700 p90-ms
 BenchmarkSeparated/rtt=100ms/proto=gg20-2     	       5	 120000000 ns/op	       120.0 p50-ms	       125.0 p90-ms
 BenchmarkSeparated/rtt=100ms/proto=gg18-2     	       5	2200000000 ns/op	      2200 p50-ms	      2300 p90-ms
+BenchmarkLoad/proto=gg20/initiators=2-2       	       1	 200000000 ns/op	         0 burned	         0 busy	         1.700 cores	        11.00 p50-ms	        15.00 p99-ms	        60.00 peak-RSS-MiB-site0	        61.00 peak-RSS-MiB-site1	        40.00 peak-RSS-MiB-site2	       500.0 sig/s	       100.0 success-%
+BenchmarkLoad/proto=gg20/initiators=1-2       	       1	 250000000 ns/op	         0 burned	         0 busy	         1.300 cores	        16.00 p50-ms	        22.00 p99-ms	        62.00 peak-RSS-MiB-site0	        42.00 peak-RSS-MiB-site1	        40.00 peak-RSS-MiB-site2	       400.0 sig/s	       100.0 success-%
+BenchmarkLoad/proto=gg18/concurrent=20-2      	       1	8000000000 ns/op	         0 burned	         0 busy	         1.950 cores	      7000 p50-ms	      8000 p99-ms	        70.00 peak-RSS-MiB-site0	        50.00 peak-RSS-MiB-site1	        40.00 peak-RSS-MiB-site2	         2.400 sig/s	       100.0 success-%
+BenchmarkLoad/proto=gg18/concurrent=1-2       	       1	13000000000 ns/op	         0 burned	         0 busy	         1.050 cores	       650.0 p50-ms	       700.0 p99-ms	        64.00 peak-RSS-MiB-site0	        45.00 peak-RSS-MiB-site1	        40.00 peak-RSS-MiB-site2	         1.500 sig/s	       100.0 success-%
 PASS
 ok  	github.com/keyquorum/keyquorum/internal/bench/suite	118.675s
 pkg: github.com/keyquorum/keyquorum
@@ -81,8 +85,8 @@ func sampleResults(t *testing.T) []Result {
 
 func TestParse_ReadsBenchmarkLines(t *testing.T) {
 	rs := sampleResults(t)
-	if len(rs) != 37 {
-		t.Fatalf("parsed %d results, want 37", len(rs))
+	if len(rs) != 41 {
+		t.Fatalf("parsed %d results, want 41", len(rs))
 	}
 	first := rs[0]
 	if first.Pkg != "github.com/keyquorum/keyquorum/hsmshare" || first.Name != "BenchmarkSeal4KiB/aes-256-gcm" ||
@@ -192,6 +196,10 @@ func TestVerdicts_ChecksEachTarget(t *testing.T) {
 		{"GG20 signing while the site generates pre-parameters", "1.30× (generation inside the site's process: 3.00×)", true, false},
 		// CLI: 6.5 ms per signature with --digests; 34 ms a process each.
 		{"A GG20 signature from the command line", "6.50 ms (a process per signature: 34.0 ms, of which starting kqnode 26.0 ms)", true, true},
+		// Load: 500 and 400 sig/s for GG20, 2.4 and 1.5 sig/s for GG18.
+		{"Concurrent GG20 requests, 3 processes", "100% signed, 0 burned (worst run)", true, true},
+		{"Concurrent GG20 throughput, 2 initiators at once", "1.25× (500 vs 400 signatures/s)", true, true},
+		{"Concurrent GG18 throughput over one signature at a time", "1.60× (2.40 vs 1.50 signatures/s), 1.95 cores busy", true, true},
 		{"Keygen 2-of-3 (warm pre-parameters), keyquorum 1 process", "", false, false},
 		{"Resharing 2-of-3 → 2-of-3, keyquorum 3 processes", "", false, false},
 	} {
@@ -278,6 +286,9 @@ func TestPage_ShowsMeasuredFiguresAndVerdicts(t *testing.T) {
 		"2026-11-26 06:00 UTC",
 		"takes 100 µs per signature with the key's verification tables (`tss/gg20` BenchmarkOnlineSignBatched). On this machine's 2 cores that alone caps signing near 20,000 signatures per second",
 		"Checked the plain way (dcrd's ECDSA verification, BenchmarkOnlineSign) the same work takes 200 µs",
+		"| GG20, 2 initiators at once, each from its own pool | 100 % | 500 | 11.0 | 15.0 | 0 | 0 | 1.70 | 60.0 / 61.0 / 40.0 |",
+		"| GG18, all at once | 100 % | 2.40 | 7000 | 8000 | 0 | 0 | 1.95 | 70.0 / 50.0 / 40.0 |",
+		"| Concurrent GG18 throughput over one signature at a time, 3 processes: ≥ 1.5× | 1.60× (2.40 vs 1.50 signatures/s), 1.95 cores busy | met |",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)
@@ -378,5 +389,21 @@ func TestSeparatedFigure_HoldsBothProtocolsWithTheirRanges(t *testing.T) {
 
 	if _, err := SeparatedFigure(Results{}, "x"); !errors.Is(err, errNoFigure) {
 		t.Errorf("SeparatedFigure of nothing: %v, want errNoFigure", err)
+	}
+}
+
+func TestVerdicts_LoadMissesOnAnyFailureOrBurn(t *testing.T) {
+	r := Index(sampleResults(t))
+	// A second run of the 2-initiator load in which one request failed and
+	// its presignature burned: the worst run decides.
+	r[loadGG20Two][unitSuccess] = append(r[loadGG20Two][unitSuccess], 99)
+	r[loadGG20Two][unitBurned] = append(r[loadGG20Two][unitBurned], 1)
+	v := verdict(t, Verdicts(r), "Concurrent GG20 requests, 3 processes")
+	if !v.Known || v.Met || v.Measured != "99.0% signed, 1 burned (worst run)" {
+		t.Errorf("verdict %+v; want missed with 99%% signed, 1 burned", v)
+	}
+	delete(r, loadGG20One)
+	if v := verdict(t, Verdicts(r), "Concurrent GG20 requests, 3 processes"); v.Known {
+		t.Errorf("verdict without the 1-initiator run is known: %+v", v)
 	}
 }

@@ -2,7 +2,8 @@
 // operations run by raw tss-lib in one process, by keyquorum with every
 // party in one process (memnet), and by keyquorum with each party in its
 // own process over libp2p on loopback, plus GG20 and separated-site
-// latency. The benchmarks are run by `make bench` (go run ./internal/bench), which
+// latency and concurrent requests from one or two initiators
+// (BenchmarkLoad). The benchmarks are run by `make bench` (go run ./internal/bench), which
 // writes docs/benchmarks.md; they can also be run by hand:
 //
 //	KQBENCH_DIR=/tmp/kqbench go test -run '^$' -bench 'Sign$' -benchtime 3x ./internal/bench/suite/

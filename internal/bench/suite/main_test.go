@@ -195,8 +195,10 @@ func mainKey(b *testing.B) string {
 	id, made := labKey(b, "main-key")
 	// A pool snapshot made before this key would not hold it.
 	if made {
-		if err := lab.SetValue("pool-ready", ""); err != nil {
-			b.Fatal(err)
+		for _, name := range []string{"pool-ready", "load-ready"} {
+			if err := lab.SetValue(name, ""); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	return id

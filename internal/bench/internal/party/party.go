@@ -25,6 +25,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -375,7 +377,10 @@ func (srv *server) handle(ctx context.Context, req *Request, resp *Response) err
 		return nil
 	case OpMemory:
 		var err error
-		resp.PeakKiB, resp.CurrentKiB, err = readMemory()
+		if resp.PeakKiB, resp.CurrentKiB, err = readMemory(); err != nil {
+			return err
+		}
+		resp.CPU, err = cpuTime()
 		return err
 	case OpResetMemory:
 		return resetPeak()
@@ -438,6 +443,13 @@ func (srv *server) handle(ctx context.Context, req *Request, resp *Response) err
 		resp.KeyID = info.ID
 		return nil
 	case OpSign:
+		if req.Concurrent > 0 {
+			concurrently(ctx, req, resp, func(ctx context.Context, i int) error {
+				_, err := s.eng.Sign(ctx, tss.SignRequest{KeyID: req.KeyID, Signers: parties, Digest: Digest(req.Seed, req.First+i)})
+				return err
+			})
+			return nil
+		}
 		for i := range req.Count {
 			if _, err := s.eng.Sign(ctx, tss.SignRequest{KeyID: req.KeyID, Signers: parties, Digest: Digest(req.Seed, req.First+i)}); err != nil {
 				return err
@@ -446,13 +458,22 @@ func (srv *server) handle(ctx context.Context, req *Request, resp *Response) err
 		}
 		return nil
 	case OpPresign:
-		res, err := s.eng.Presign(ctx, tss.PresignRequest{KeyID: req.KeyID, Signers: parties, Count: req.Count, Parallel: req.Parallel})
+		res, err := s.eng.Presign(ctx, tss.PresignRequest{KeyID: req.KeyID, Signers: parties, Path: req.KeyPath, Count: req.Count, Parallel: req.Parallel})
 		if res != nil {
 			resp.Done = res.Made
 		}
 		return err
 	case OpOnline:
-		or := tss.OnlineRequest{KeyID: req.KeyID, Signers: parties}
+		or := tss.OnlineRequest{KeyID: req.KeyID, Signers: parties, Path: req.KeyPath}
+		if req.Concurrent > 0 && !req.Batch {
+			concurrently(ctx, req, resp, func(ctx context.Context, i int) error {
+				one := or
+				one.Digests = [][]byte{Digest(req.Seed, req.First+i)}
+				_, err := s.eng.SignOnline(ctx, one)
+				return err
+			})
+			return nil
+		}
 		if req.Batch {
 			for i := range req.Count {
 				or.Digests = append(or.Digests, Digest(req.Seed, req.First+i))
@@ -481,10 +502,10 @@ func (srv *server) handle(ctx context.Context, req *Request, resp *Response) err
 		resp.Epoch = info.Epoch
 		return nil
 	case OpPrepare:
-		return s.eng.PrepareOnline(ctx, req.KeyID, "")
+		return s.eng.PrepareOnline(ctx, req.KeyID, req.KeyPath)
 	case OpPool:
-		st, err := s.eng.PoolStatus(ctx, tss.PoolSpec{KeyID: req.KeyID, Signers: parties})
-		resp.Done = st.Ready
+		st, err := s.eng.PoolStatus(ctx, tss.PoolSpec{KeyID: req.KeyID, Signers: parties, Path: req.KeyPath})
+		resp.Done, resp.Used, resp.Burned = st.Ready, st.Used, st.Burned
 		return err
 	case OpConnections:
 		if s.lp == nil {
@@ -593,4 +614,53 @@ func ParseStatus(status string) (peak, current int64, err error) {
 // /proc/PID/clear_refs, see proc(5)).
 func resetPeak() error {
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// maxErrors bounds the distinct failures a Concurrent operation reports.
+const maxErrors = 5
+
+// concurrently runs one(ctx, i) for i in 0..req.Count-1, up to
+// req.Concurrent at once, and records in resp how many succeeded and
+// failed, the first few distinct errors and every call's latency.
+func concurrently(ctx context.Context, req *Request, resp *Response, one func(ctx context.Context, i int) error) {
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, req.Concurrent)
+		seen = map[string]bool{}
+	)
+	for i := range req.Count {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			start := time.Now()
+			err := one(ctx, i)
+			took := time.Since(start)
+			mu.Lock()
+			defer mu.Unlock()
+			resp.Latencies = append(resp.Latencies, took)
+			if err == nil {
+				resp.Done++
+				return
+			}
+			resp.Failed++
+			if errors.Is(err, tss.ErrBusy) {
+				resp.Busy++
+			}
+			if msg := err.Error(); !seen[msg] && len(resp.Errors) < maxErrors {
+				seen[msg] = true
+				resp.Errors = append(resp.Errors, msg)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// cpuTime returns the user and system CPU time this process has used.
+func cpuTime() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }

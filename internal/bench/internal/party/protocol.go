@@ -100,6 +100,15 @@ type Request struct {
 	First int    `json:"first,omitempty"`
 	// Batch signs all Count digests in one online round (SignBatch).
 	Batch bool `json:"batch,omitempty"`
+	// Concurrent, for sign and online without Batch, runs the Count
+	// requests with up to Concurrent of them at once, each a request of
+	// its own as a service's callers make them. Every request is tried: a
+	// failed one is counted in the response (Failed, Errors) instead of
+	// failing the whole operation, and each one's latency is reported.
+	Concurrent int `json:"concurrent,omitempty"`
+	// KeyPath is the BIP-32 derivation path of presign, online, prepare
+	// and pool ("" for the key itself).
+	KeyPath string `json:"key_path,omitempty"`
 	// Feed lists fixture sets per site.
 	Feed []Feed `json:"feed,omitempty"`
 	// Peers lists other sites' addresses.
@@ -128,6 +137,21 @@ type Response struct {
 	KeyID string `json:"key_id,omitempty"`
 	// Done counts what was made or signed.
 	Done int `json:"done,omitempty"`
+	// Failed counts the requests of a Concurrent operation that failed;
+	// Busy those of them refused as busy (tss.ErrBusy). Errors holds the
+	// first few distinct failures.
+	Failed int      `json:"failed,omitempty"`
+	Busy   int      `json:"busy,omitempty"`
+	Errors []string `json:"errors,omitempty"`
+	// Latencies are the durations of the requests of a Concurrent
+	// operation, successful or not, in the order they ended.
+	Latencies []time.Duration `json:"latencies,omitempty"`
+	// Used and Burned are the pool's counters (pool): presignatures
+	// consumed, and consumed by an online signing that then failed.
+	Used   uint64 `json:"used,omitempty"`
+	Burned uint64 `json:"burned,omitempty"`
+	// CPU is the user and system CPU time the process has used (memory).
+	CPU time.Duration `json:"cpu,omitempty"`
 	// Epoch is a key's epoch after a reshare.
 	Epoch uint64 `json:"epoch,omitempty"`
 	// PeakKiB and CurrentKiB are VmHWM and VmRSS of the process.
