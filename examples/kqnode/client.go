@@ -242,7 +242,12 @@ func (f *clientFlags) parse(e *env, args []string) (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newClient(*f.home, *f.timeout, signer)
+	c, err := newClient(*f.home, *f.timeout, signer)
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, c.http.CloseIdleConnections)
+	return c, nil
 }
 
 // wantsJSON reports whether args ask for --json, so that a usage error

@@ -49,6 +49,18 @@ import (
 type env struct {
 	stdout, stderr io.Writer
 	json           bool
+	// closers run when the command returns: the clients' kept-alive
+	// connections to the API, which would otherwise hold one of the
+	// server's connections until it closes them idle (when the command
+	// runs inside a longer-lived process).
+	closers []func()
+}
+
+// close runs e's closers.
+func (e *env) close() {
+	for _, f := range e.closers {
+		f()
+	}
 }
 
 type command struct {
@@ -112,6 +124,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		e := &env{stdout: stdout, stderr: stderr}
 		err := c.run(ctx, e, args[1:])
+		e.close()
 		switch {
 		case err == nil, errors.Is(err, errHelp):
 			return 0

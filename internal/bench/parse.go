@@ -57,6 +57,11 @@ func Parse(r io.Reader) ([]Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: iterations %q: %w", lineNo, m[2], err)
 		}
+		if n == 0 {
+			// A benchmark that failed: go test prints "0 NaN ns/op" for it
+			// after its FAIL line, and the step is reported as failed.
+			continue
+		}
 		res.Iterations = n
 		fields := strings.Fields(m[3])
 		if len(fields)%2 != 0 {

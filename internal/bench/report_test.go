@@ -123,11 +123,22 @@ func TestParse_NameWithoutProcsSuffix(t *testing.T) {
 	}
 }
 
+// TestParse_SkipsFailedBenchmarks: a benchmark that failed is printed as
+// "0 NaN ns/op" after its FAIL line; the other results still count.
+func TestParse_SkipsFailedBenchmarks(t *testing.T) {
+	in := "--- FAIL: BenchmarkX/a-2\nBenchmarkX/a-2 0 NaN ns/op\nBenchmarkX/b-2 5 10 ns/op\n"
+	rs, err := Parse(strings.NewReader(in))
+	if err != nil || len(rs) != 1 || rs[0].Name != "BenchmarkX/b" {
+		t.Fatalf("Parse: %+v, %v; want only BenchmarkX/b", rs, err)
+	}
+}
+
 func TestParse_RejectsMalformedBenchmarkLines(t *testing.T) {
 	for name, line := range map[string]string{
 		"value not a number": "BenchmarkX-2 5 abc ns/op\n",
 		"value without unit": "BenchmarkX-2 5 10 ns/op 7\n",
 		"infinite value":     "BenchmarkX-2 5 +Inf ns/op\n",
+		"NaN value":          "BenchmarkX-2 5 NaN ns/op\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := Parse(strings.NewReader(line)); err == nil {
