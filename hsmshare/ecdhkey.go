@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/miekg/pkcs11"
 )
@@ -30,15 +29,8 @@ const ecdhSecretLen = 32
 // key never does. Any session logged in to the token can decapsulate, so
 // the PIN guards this key exactly as it guards the identity key.
 type ECDHKey struct {
-	tok   *Token
-	label string
-	id    []byte
-	priv  pkcs11.ObjectHandle
-	pubH  pkcs11.ObjectHandle
-	pub   *ecdh.PublicKey
-
-	mu        sync.Mutex
-	destroyed bool
+	keyPair
+	pub *ecdh.PublicKey
 }
 
 var _ ecdh.KeyExchanger = (*ECDHKey)(nil)
@@ -164,7 +156,7 @@ func (t *Token) ECDHKey(ctx context.Context, label string) (*ECDHKey, error) {
 	if err := t.requireECDH(); err != nil {
 		return nil, err
 	}
-	k := &ECDHKey{tok: t, label: label}
+	k := &ECDHKey{keyPair: keyPair{tok: t, kind: "HPKE key", label: label}}
 	err := t.pool.do(ctx, OpFindKey, func(sh pkcs11.SessionHandle) error {
 		priv, err := t.findOne(sh, label, "HPKE private key", []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
@@ -333,44 +325,9 @@ func (k *ECDHKey) derive(ctx context.Context, point []byte) ([]byte, error) {
 
 // Attributes reads the private key's attributes back from the token.
 func (k *ECDHKey) Attributes(ctx context.Context) (KeyAttributes, error) {
-	if err := k.usable(); err != nil {
-		return KeyAttributes{}, err
-	}
-	var a KeyAttributes
-	err := k.tok.pool.do(ctx, OpReadAttributes, func(sh pkcs11.SessionHandle) error {
-		var err error
-		a, err = k.tok.readKeyAttributes(sh, k.priv)
-		return err
-	})
-	return a, err
-}
-
-func (k *ECDHKey) usable() error {
-	if err := k.tok.usable(); err != nil {
-		return err
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.destroyed {
-		return fmt.Errorf("%w: HPKE key %q was destroyed", ErrClosed, k.label)
-	}
-	return nil
+	return k.attributes(ctx)
 }
 
 // Destroy deletes both halves of the key pair from the token. Bundles
 // encrypted to it can no longer be opened.
-func (k *ECDHKey) Destroy(ctx context.Context) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.destroyed {
-		return nil
-	}
-	err := k.tok.pool.do(ctx, OpDestroyKey, func(sh pkcs11.SessionHandle) error {
-		return k.tok.destroyObjects(sh, k.priv, k.pubH)
-	})
-	if err != nil {
-		return fmt.Errorf("hsmshare: destroy HPKE key %q: %w", k.label, err)
-	}
-	k.destroyed = true
-	return nil
-}
+func (k *ECDHKey) Destroy(ctx context.Context) error { return k.destroy(ctx) }

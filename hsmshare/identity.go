@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"sync"
 
 	"github.com/miekg/pkcs11"
 )
@@ -39,15 +38,8 @@ func mustMarshalOID(oid asn1.ObjectIdentifier) []byte {
 // takes a message digest and returns an ASN.1 DER ECDSA signature made by
 // the token (CKM_ECDSA). It is safe for concurrent use.
 type Identity struct {
-	tok   *Token
-	label string
-	id    []byte
-	priv  pkcs11.ObjectHandle
-	pubH  pkcs11.ObjectHandle
-	pub   *ecdsa.PublicKey
-
-	mu        sync.Mutex
-	destroyed bool
+	keyPair
+	pub *ecdsa.PublicKey
 }
 
 var _ crypto.Signer = (*Identity)(nil)
@@ -163,7 +155,7 @@ func (t *Token) Identity(ctx context.Context, label string) (*Identity, error) {
 	if err := t.requireMechanism(pkcs11.CKM_ECDSA, pkcs11.CKF_SIGN, "sign with the identity key"); err != nil {
 		return nil, err
 	}
-	idn := &Identity{tok: t, label: label}
+	idn := &Identity{keyPair: keyPair{tok: t, kind: "identity", label: label}}
 	err := t.pool.do(ctx, OpFindKey, func(sh pkcs11.SessionHandle) error {
 		priv, err := t.findOne(sh, label, "identity private key", []*pkcs11.Attribute{
 			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY),
@@ -328,44 +320,9 @@ func (i *Identity) SignDigest(ctx context.Context, digest []byte) ([]byte, error
 
 // Attributes reads the private key's attributes back from the token.
 func (i *Identity) Attributes(ctx context.Context) (KeyAttributes, error) {
-	if err := i.usable(); err != nil {
-		return KeyAttributes{}, err
-	}
-	var a KeyAttributes
-	err := i.tok.pool.do(ctx, OpReadAttributes, func(sh pkcs11.SessionHandle) error {
-		var err error
-		a, err = i.tok.readKeyAttributes(sh, i.priv)
-		return err
-	})
-	return a, err
-}
-
-func (i *Identity) usable() error {
-	if err := i.tok.usable(); err != nil {
-		return err
-	}
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.destroyed {
-		return fmt.Errorf("%w: identity %q was destroyed", ErrClosed, i.label)
-	}
-	return nil
+	return i.attributes(ctx)
 }
 
 // Destroy deletes both halves of the key pair from the token. The party's
 // network identity is gone for good afterwards.
-func (i *Identity) Destroy(ctx context.Context) error {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.destroyed {
-		return nil
-	}
-	err := i.tok.pool.do(ctx, OpDestroyKey, func(sh pkcs11.SessionHandle) error {
-		return i.tok.destroyObjects(sh, i.priv, i.pubH)
-	})
-	if err != nil {
-		return fmt.Errorf("hsmshare: destroy identity %q: %w", i.label, err)
-	}
-	i.destroyed = true
-	return nil
-}
+func (i *Identity) Destroy(ctx context.Context) error { return i.destroy(ctx) }
