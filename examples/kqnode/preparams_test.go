@@ -22,7 +22,10 @@ func TestCLI_PreParams(t *testing.T) {
 	sites := initSites(t, c, root, 1)
 	a := sites[0]
 	cluster := proctest.New(t)
-	runSites(ctx, t, c, cluster, writeNamedPeers(t, root, sites), testPolicyFile(t), sites[:1])
+	// In the site's process: the suite keeps every core busy, and an
+	// idle-priority worker would wait for one (the worker is tested in
+	// package tss).
+	runSites(ctx, t, c, cluster, writeNamedPeers(t, root, sites), testPolicyFile(t), sites[:1], "--preparams-worker=false")
 
 	var st preParamsResult
 	c.ok(t, nil, &st, "preparams", "status", "--home", a.home)

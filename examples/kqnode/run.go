@@ -62,6 +62,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	joinTimeout := fs.Duration("join-timeout", keyquorum.DefaultJoinTimeout, "how long a proposal waits for the other sites to accept")
 	sendTimeout := fs.Duration("send-timeout", transport.DefaultSendTimeout, "how long a message waits for an unreachable site")
 	auditEvery := fs.Duration("audit-checkpoint-interval", keyquorum.DefaultAuditCheckpointInterval, "how often the site signs a checkpoint of its audit log and has the other sites cosign it (also at shutdown)")
+	useWorker := fs.Bool("preparams-worker", true, "generate pre-parameter sets in a child kqnode preparams-worker at idle priority (Linux: SCHED_IDLE, nice 19); false: inside the site's process at its priority, where generation competes with signing but never waits for an idle core (for hosts kept busy all the time)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
 	metricsListen := fs.String("metrics", "", "serve Prometheus /metrics, /healthz and /readyz on IP:PORT (loopback recommended, such as 127.0.0.1:9464; port 0 picks a free port); empty (the default): off")
@@ -93,7 +94,10 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return usageErrorf("run: %v", err)
 		}
 	}
-	worker := preParamsWorkerCommand()
+	var worker []string
+	if *useWorker {
+		worker = preParamsWorkerCommand()
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usageErrorf("run: --log-level %q: want debug, info, warn or error", *logLevel)
