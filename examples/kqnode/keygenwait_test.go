@@ -32,7 +32,8 @@ func TestCLI_KeygenWait(t *testing.T) {
 	peers := writeNamedPeers(t, root, sites)
 	cluster := proctest.New(t)
 	runSites(ctx, t, c, cluster, peers, testPolicyFile(t), []*e2eSite{a, b})
-	runSites(ctx, t, c, cluster, peers, testPolicyFile(t), []*e2eSite{sc}, "--preparams-target", "1")
+	runSites(ctx, t, c, cluster, peers, testPolicyFile(t), []*e2eSite{sc}, "--preparams-target", "1",
+		"--preparams-worker=false") // the suite keeps every core busy: an idle-priority worker would wait
 	parties := a.peerID + "," + b.peerID + "," + sc.peerID
 	keyOf := func(out string) string {
 		for _, l := range strings.Split(out, "\n") {
