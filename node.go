@@ -448,7 +448,7 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		observer = n.metrics
 	}
 	n.eng, err = tss.New(tss.Config{
-		Network: n.net, Store: n.store, PreParams: n.prepool, Policy: n.policy, Completed: n.completed,
+		Network: n.net, Store: n.store, PreParams: n.prepool, PauseWhileSigning: n.prepool, Policy: n.policy, Completed: n.completed,
 		Presignatures: n.presignatures,
 		Observer:      observer, RoundTimeout: cfg.RoundTimeout, JoinTimeout: cfg.JoinTimeout,
 		Logger: n.log.With("component", "engine"), Rand: n.rand,

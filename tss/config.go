@@ -85,6 +85,12 @@ type Config struct {
 	// Without it, this party cannot take part in keygen or join a new
 	// committee.
 	PreParams PreParamsSource
+	// PauseWhileSigning, if set, is paused for as long as this party
+	// signs: from the check of a GG18 signing or GG20 online proposal,
+	// its own or another party's, to the end of the session. Give it the
+	// PreParamsPool, so that safe-prime generation does not slow
+	// signatures down. Default: none.
+	PauseWhileSigning Pauser
 	// Policy, if set, must approve every session before this party joins
 	// or proposes it.
 	Policy Policy

@@ -328,6 +328,8 @@ func (e *Engine) onPropose(ctx context.Context, m *Message) {
 		e.refuse(m, quota)
 		return
 	}
+	resume := e.pauseForSigning(prop.Op)
+	defer resume()
 	op, err := e.sessionOpFor(prop)
 	if err == nil {
 		err = e.check(ctx, prop, op)
@@ -400,8 +402,10 @@ func (e *Engine) respond(ctx context.Context, m *Message, kind Operation, op one
 	e.byInitiator[m.From]++
 	e.wg.Add(1)
 	e.mu.Unlock()
+	resume := e.pauseForSigning(kind)
 	go func() {
 		defer e.wg.Done()
+		defer resume()
 		defer func() {
 			e.mu.Lock()
 			e.forgetSession(m.From, false)
@@ -550,11 +554,13 @@ func (e *Engine) startSession(checkCtx context.Context, prop *Proposal, initiato
 	if initiator {
 		stop = context.AfterFunc(checkCtx, cancel)
 	}
+	resume := e.pauseForSigning(prop.Op)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
 		defer stop()
 		s.run(ctx)
+		resume()
 		e.mu.Lock()
 		delete(e.sessions, s.id)
 		e.ended.add(s.id)
@@ -586,6 +592,15 @@ func (e *Engine) propose(ctx context.Context, prop *Proposal, op sessionOp) erro
 	return e.proposeHolding(ctx, prop, op)
 }
 
+// pauseForSigning pauses Config.PauseWhileSigning when op signs, and
+// returns the function that ends the pause (a no-op otherwise).
+func (e *Engine) pauseForSigning(op Operation) (resume func()) {
+	if e.cfg.PauseWhileSigning == nil || (op != OpSign && op != OpOnline) {
+		return func() {}
+	}
+	return e.cfg.PauseWhileSigning.Pause()
+}
+
 // othersOf returns parties without this party.
 func (e *Engine) othersOf(parties []PartyID) []PartyID {
 	out := make([]PartyID, 0, len(parties))
@@ -613,6 +628,8 @@ func (e *Engine) proposeHolding(ctx context.Context, prop *Proposal, op sessionO
 	if err := prop.validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
+	resume := e.pauseForSigning(prop.Op)
+	defer resume()
 	if err := e.check(ctx, prop, op); err != nil {
 		return err
 	}

@@ -82,6 +82,11 @@ type PreParamsStatus struct {
 	// GeneratingForMS is how long, in milliseconds, the set that has been
 	// generating longest has run so far (0 when none is).
 	GeneratingForMS int64 `json:"generating_for_ms,omitempty"`
+	// Paused reports that generation is paused now because this party is
+	// signing (PreParamsPool.Pause).
+	Paused bool `json:"paused,omitempty"`
+	// Pauses counts the pauses since the pool started.
+	Pauses int `json:"pauses,omitempty"`
 }
 
 // PreParamsPool keeps Paillier pre-parameters ready, sealed in a Store, so
@@ -104,6 +109,8 @@ type PreParamsPool struct {
 	genCount int
 	running  map[uint64]time.Time
 	nextRun  uint64
+	// gate pauses generation while the engine signs (Pause).
+	gate *pauseGate
 }
 
 // NewPreParamsPool validates cfg and returns a pool. Call Run to fill it.
@@ -117,7 +124,7 @@ func NewPreParamsPool(cfg PreParamsConfig) (*PreParamsPool, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &PreParamsPool{cfg: cfg, log: log, reserved: make(map[string]bool), wake: make(chan struct{}, 1)}, nil
+	return &PreParamsPool{cfg: cfg, log: log, reserved: make(map[string]bool), wake: make(chan struct{}, 1), gate: newPauseGate()}, nil
 }
 
 // Add validates a set and stores it as ready, for example one generated
@@ -359,6 +366,7 @@ func (p *PreParamsPool) Status(ctx context.Context) (PreParamsStatus, error) {
 	if p.genCount > 0 {
 		st.MeanGenerationMS = (p.genTime / time.Duration(p.genCount)).Milliseconds()
 	}
+	st.Paused, st.Pauses = p.gate.snapshot()
 	now := time.Now()
 	for _, t := range p.running {
 		st.GeneratingForMS = max(st.GeneratingForMS, now.Sub(t).Milliseconds())
@@ -389,6 +397,16 @@ func (p *PreParamsPool) timeGeneration() func(ok bool) {
 		}
 	}
 }
+
+// Pause implements Pauser: generation, in this process or in a worker,
+// pauses at its next draw of randomness (about a millisecond) until resume
+// is called and 20 ms more have passed with no Pause open, so that
+// signatures in a row keep it paused. It never pauses for more than 4
+// seconds in a row: it then runs for 1 second whatever the requests, and
+// a site that signs all the time still makes pre-parameters, at about a
+// fifth of the speed. The engine calls it for every signing session when
+// the pool is its Config.PauseWhileSigning.
+func (p *PreParamsPool) Pause() (resume func()) { return p.gate.Pause() }
 
 func (p *PreParamsPool) poke() {
 	select {
@@ -490,7 +508,7 @@ func (p *PreParamsPool) generateOne(ctx context.Context) (err error) {
 	if len(p.cfg.Command) > 0 {
 		pp, err = p.generateInWorker(gctx, rnd)
 	} else {
-		pp, err = keygen.GeneratePreParamsWithContextAndRandom(gctx, rnd, 1)
+		pp, err = keygen.GeneratePreParamsWithContextAndRandom(gctx, &pausingReader{ctx: gctx, r: rnd, wait: p.gate.wait}, 1)
 		if err != nil {
 			err = fmt.Errorf("tss: generate pre-parameters: %w", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha512"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os/exec"
@@ -24,8 +25,21 @@ import (
 // writes nothing else there; failures go to its standard error, which
 // never carries secrets. RunPreParamsWorker is such a program's body.
 //
+// After the seed, standard input carries the parent's control bytes:
+// workerPause ('p') pauses generation at its next draw of randomness,
+// workerResume ('r') resumes it. The parent pauses its worker while it
+// signs (Config.PauseWhileSigning). The end of standard input resumes
+// generation for good, so a worker whose parent died is never left
+// paused: it finishes, fails to write to the closed pipe and exits.
+//
 // The seed and the set pass through pipes between the two processes and
 // nowhere else: nothing is written to disk unsealed.
+
+// The control bytes a worker reads after its seed.
+const (
+	workerPause  = 'p'
+	workerResume = 'r'
+)
 
 // preParamsSeedBytes is the size of the seed sent to a worker: what
 // drbg.NewReader draws from its parent.
@@ -44,8 +58,9 @@ const preParamsPersonalization = "keyquorum tss pre-parameters"
 
 // RunPreParamsWorker is the body of a pre-parameter worker program (see
 // PreParamsConfig.Command): it reads the seed from in, generates one set
-// and writes it to out. It returns when the set is written or ctx is done;
-// the caller exits with a non-zero status when it returns an error.
+// and writes it to out, pausing and resuming as the control bytes that
+// follow the seed on in say. It returns when the set is written or ctx is
+// done; the caller exits with a non-zero status when it returns an error.
 func RunPreParamsWorker(ctx context.Context, in io.Reader, out io.Writer) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -63,8 +78,15 @@ func RunPreParamsWorker(ctx context.Context, in io.Reader, out io.Writer) (err e
 	if err != nil {
 		return fmt.Errorf("tss: pre-parameter worker: %w", err)
 	}
-	pp, err := keygen.GeneratePreParamsWithContextAndRandom(ctx, rnd, 1)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	gate := newPauseGate()
+	go followControl(in, gate, cancel)
+	pp, err := keygen.GeneratePreParamsWithContextAndRandom(ctx, &pausingReader{ctx: ctx, r: rnd, wait: gate.wait}, 1)
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, err) {
+			err = fmt.Errorf("%w (%w)", err, cause)
+		}
 		return fmt.Errorf("tss: pre-parameter worker: generate: %w", err)
 	}
 	defer wipePreParams(pp)
@@ -77,6 +99,30 @@ func RunPreParamsWorker(ctx context.Context, in io.Reader, out io.Writer) (err e
 		return fmt.Errorf("tss: pre-parameter worker: write the set on standard output: %w", err)
 	}
 	return nil
+}
+
+// followControl applies the control bytes the parent writes after the
+// seed to gate, until in ends, which resumes generation for good. A byte
+// that is not a control byte stops generation with an error: the parent
+// speaks another protocol.
+func followControl(in io.Reader, gate *pauseGate, cancel context.CancelCauseFunc) {
+	var b [1]byte
+	for {
+		if _, err := in.Read(b[:]); err != nil {
+			gate.set(false)
+			return
+		}
+		switch b[0] {
+		case workerPause:
+			gate.set(true)
+		case workerResume:
+			gate.set(false)
+		default:
+			gate.set(false)
+			cancel(fmt.Errorf("%w: control byte %#x on standard input after the seed; want %q or %q", ErrBadRequest, b[0], workerPause, workerResume))
+			return
+		}
+	}
 }
 
 // generateInWorker runs one pre-parameter worker (cfg.Command) at the
@@ -92,7 +138,10 @@ func (p *PreParamsPool) generateInWorker(ctx context.Context, rnd io.Reader) (*k
 	}
 	cmd := exec.CommandContext(ctx, name, p.cfg.Command[1:]...)
 	cmd.WaitDelay = 5 * time.Second
-	cmd.Stdin = bytes.NewReader(seed[:])
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, fmt.Errorf("tss: start pre-parameter worker %s: %w", name, err)
+	}
 	out := &limitedBuffer{max: maxWorkerOutput}
 	errOut := &limitedBuffer{max: workerStderrBytes}
 	cmd.Stdout, cmd.Stderr = out, errOut
@@ -100,7 +149,21 @@ func (p *PreParamsPool) generateInWorker(ctx context.Context, rnd io.Reader) (*k
 	if err := startLowPriority(cmd); err != nil {
 		return nil, fmt.Errorf("tss: start pre-parameter worker %s: %w (check PreParamsConfig.Command)", name, err)
 	}
+	done := make(chan struct{})
+	controlled := make(chan struct{})
+	go func() {
+		defer close(controlled)
+		defer stdin.Close()
+		// The seed fits in the pipe's buffer: the write does not wait
+		// for the worker. A failed write shows as the worker's failure.
+		if _, err := stdin.Write(seed[:]); err != nil {
+			return
+		}
+		p.controlWorker(stdin, done)
+	}()
 	werr := cmd.Wait()
+	close(done)
+	<-controlled
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("tss: pre-parameter worker %s stopped: %w", name, context.Cause(ctx))
 	}
@@ -120,6 +183,30 @@ func (p *PreParamsPool) generateInWorker(ctx context.Context, rnd io.Reader) (*k
 		return nil, fmt.Errorf("tss: pre-parameter worker %s: %w: its output is not a pre-parameter set (tss-lib LocalPreParams JSON)", name, ErrBadRequest)
 	}
 	return &pp, nil
+}
+
+// controlWorker tells a worker to pause and resume as the pool's gate
+// changes, until done is closed or the worker stops reading.
+func (p *PreParamsPool) controlWorker(w io.Writer, done <-chan struct{}) {
+	sent := false
+	for {
+		paused, changed := p.gate.state()
+		if paused != sent {
+			b := []byte{workerResume}
+			if paused {
+				b[0] = workerPause
+			}
+			if _, err := w.Write(b); err != nil {
+				return
+			}
+			sent = paused
+		}
+		select {
+		case <-changed:
+		case <-done:
+			return
+		}
+	}
 }
 
 // limitedBuffer keeps the first max bytes written to it and notes that
