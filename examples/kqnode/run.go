@@ -62,7 +62,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	joinTimeout := fs.Duration("join-timeout", keyquorum.DefaultJoinTimeout, "how long a proposal waits for the other sites to accept")
 	sendTimeout := fs.Duration("send-timeout", transport.DefaultSendTimeout, "how long a message waits for an unreachable site")
 	auditEvery := fs.Duration("audit-checkpoint-interval", keyquorum.DefaultAuditCheckpointInterval, "how often the site signs a checkpoint of its audit log and has the other sites cosign it (also at shutdown)")
-	useWorker := fs.Bool("preparams-worker", true, "generate pre-parameter sets in a child kqnode preparams-worker at idle priority (Linux: SCHED_IDLE, nice 19); false: inside the site's process at its priority, where generation competes with signing but never waits for an idle core (for hosts kept busy all the time)")
+	useWorker := fs.Bool("preparams-worker", true, "generate pre-parameter sets in a child kqnode preparams-worker at idle priority (Linux: SCHED_IDLE, nice 19); false: inside the site's process at its priority, where it never waits for an idle core (for hosts kept busy all the time); either way generation pauses while the site signs")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
 	metricsListen := fs.String("metrics", "", "serve Prometheus /metrics, /healthz and /readyz on IP:PORT (loopback recommended, such as 127.0.0.1:9464; port 0 picks a free port); empty (the default): off")

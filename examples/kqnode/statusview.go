@@ -126,6 +126,12 @@ func printStatus(w io.Writer, st *statusResult) {
 	if !pp.Generation {
 		gen = "background generation off"
 	}
+	if pp.Pauses > 0 {
+		gen += fmt.Sprintf(", paused %d times for signing", pp.Pauses)
+	}
+	if pp.Paused {
+		gen += ", paused now"
+	}
 	v.line("preparams", fmt.Sprintf("%d ready of target %d, %d generating, %d generated (%s)", pp.Ready, pp.Target, pp.Generating, pp.Generated, gen))
 	if pp.Generating > 0 || pp.MeanGenerationMS > 0 {
 		v.line("  timing:", preParamsEstimate(pp.PreParamsStatus))

@@ -138,7 +138,7 @@ func plan(quick bool) []step {
 		{".", "^BenchmarkNodeSign$/^gg20-online(-psbt-approved|-audit-off)?$", "100x", 3},
 		{"./audit/", "^BenchmarkAppend$", "2s", 3},
 		{"./audit/", "^BenchmarkMillion$", "1x", 1},
-		{".", "^BenchmarkNodeSignDuringPreParams$", "5x", 3},
+		{".", "^BenchmarkNodeSignDuringPreParams$", "20x", 3},
 		{"./examples/kqnode/", "^BenchmarkCLISign$", "20x", 3},
 		{"./internal/bench/suite/", "^BenchmarkLoad$", "1x", 3},
 	}
