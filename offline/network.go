@@ -548,6 +548,30 @@ func (n *Network) Skip(ctx context.Context, from tss.PartyID, through uint64) er
 	return nil
 }
 
+// SkipSent sets the sequence of the bundles this site exports to to: the
+// next one is through+1. It is for the operator of a site whose store was
+// restored from a backup: the restored store remembers fewer bundles sent
+// than to accepted, so to refuses the next ones with ErrReplayed, and that
+// error names the last bundle it accepted, which is through. Numbers are
+// never reused by skipping; skipping backwards is a no-op.
+func (n *Network) SkipSent(ctx context.Context, to tss.PartyID, through uint64) error {
+	if _, ok := n.peers[to]; !ok {
+		return fmt.Errorf("offline: skip bundles to %s: %w", to, ErrNotInCommittee)
+	}
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	if through <= n.state.Sent[to] {
+		return nil
+	}
+	next := n.state.clone()
+	next.Sent[to] = through
+	if err := saveState(ctx, n.cfg.Store, n.cfg.Committee, n.version+1, next); err != nil {
+		return fmt.Errorf("offline: skip bundles to %s: %w", to, err)
+	}
+	n.state, n.version = next, n.version+1
+	return nil
+}
+
 // Close stops the network: Send, Receive, Export and Import return
 // ErrClosed. Messages not exported are dropped. Close is idempotent.
 func (n *Network) Close() error {
