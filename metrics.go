@@ -412,6 +412,8 @@ var (
 		"How many pre-parameter sets background generation keeps ready (0 when it is off).", nil, nil)
 	descPreParamsGenerated = prometheus.NewDesc("keyquorum_preparams_generated_total",
 		"Pre-parameter sets generated since the node opened.", nil, nil)
+	descPreParamsPauses = prometheus.NewDesc("keyquorum_preparams_pauses_total",
+		"Pauses of pre-parameter generation for signing since the node opened.", nil, nil)
 	descSessionsRunning = prometheus.NewDesc("keyquorum_sessions_running",
 		"Protocol sessions running on this site now, by operation.", []string{"op"}, nil)
 	descAuditEntries = prometheus.NewDesc("keyquorum_audit_entries",
@@ -436,7 +438,7 @@ var (
 
 var statusDescs = []*prometheus.Desc{descSiteInfo, descEngineUp, descPeerConnected, descPeerReachable, descPeersConnected,
 	descPeers, descKeys, descKeyThreshold, descKeySignersUp, descPresigs, descPresigEvents, descPreParams, descPreParamsTarget,
-	descPreParamsGenerated, descSessionsRunning, descAuditEntries, descAuditCheckpoint, descAuditCosigners, descAuditHealthy,
+	descPreParamsGenerated, descPreParamsPauses, descSessionsRunning, descAuditEntries, descAuditCheckpoint, descAuditCosigners, descAuditHealthy,
 	descAuditAlerts, descNetDropped, descNetEvents, descEngineDropped, descScrapeError}
 
 // Describe implements prometheus.Collector.
@@ -494,6 +496,7 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descPreParams, float64(st.PreParams.Generating), "generating")
 	gauge(descPreParamsTarget, float64(st.PreParams.Target))
 	counter(descPreParamsGenerated, uint64(st.PreParams.Generated))
+	counter(descPreParamsPauses, uint64(st.PreParams.Pauses))
 	running := map[tss.Operation]int{}
 	for _, op := range []tss.Operation{tss.OpKeygen, tss.OpSign, tss.OpPresign, tss.OpOnline, tss.OpReshare, tss.OpReconcile} {
 		running[op] = 0

@@ -200,6 +200,10 @@ func TestMetrics_ThreeSites(t *testing.T) {
 	wantMetric(t, rb, "keyquorum_sessions_total", lbl("op", "sign", "role", "participant", "outcome", "ok"))(eq(1))
 	wantMetric(t, rb, "keyquorum_sessions_total", lbl("op", "online", "role", "participant", "outcome", "ok"))(eq(1))
 	wantMetric(t, rb, "keyquorum_round_duration_seconds", lbl("op", "keygen", "round", "1"))(eq(1))
+	// Both signers paused pre-parameter generation for the GG18 and the
+	// GG20 signature (a presigning session apart, so two pauses each).
+	wantMetric(t, ra, "keyquorum_preparams_pauses_total", nil)(atLeast(2))
+	wantMetric(t, rb, "keyquorum_preparams_pauses_total", nil)(atLeast(2))
 	if _, ok := metricValue(t, rb, "keyquorum_operations_total", nil); ok {
 		t.Error("a site that started no operation counts operations")
 	}
