@@ -31,6 +31,10 @@ var (
 	// ErrDigestNotInIntent means a signing session asks for a digest that
 	// this site does not derive from the intent that came with it.
 	ErrDigestNotInIntent = errors.New("keyquorum: digest is not one the intent asks for")
+	// ErrOperationNotEnabled means another site proposed an operation this
+	// node does not run (the engine's threshold Schnorr sessions, which
+	// have no intent or policy path in a node yet).
+	ErrOperationNotEnabled = errors.New("keyquorum: operation not enabled on this node")
 )
 
 // Store record of the velocity record (sealed like every record).
@@ -263,9 +267,21 @@ func (n *Node) saveVelocity(ctx context.Context) error {
 // a signing session another site proposes is joined only when authorize
 // accepts it. This site's own sessions were authorized by the call that
 // proposed them.
+//
+// It names the operations a node joins and refuses every other: an
+// operation the engine knows but the node has no intent, policy or audit
+// path for (threshold Schnorr keygen and signing, for now) is never run
+// on another site's word.
 func (n *Node) checkProposal(ctx context.Context, p *tss.Proposal) (*tss.Proposal, error) {
-	if p.Op != tss.OpSign && p.Op != tss.OpOnline {
+	if p.Initiator == n.party && n.proposeUnchecked.Load() {
 		return p, nil
+	}
+	switch p.Op {
+	case tss.OpKeygen, tss.OpReshare, tss.OpCommit, tss.OpPresign, tss.OpReconcile:
+		return p, nil
+	case tss.OpSign, tss.OpOnline:
+	default:
+		return nil, fmt.Errorf("%w: %s sessions are not enabled on a keyquorum node: it has no intent, policy or audit path for them", ErrOperationNotEnabled, p.Op)
 	}
 	if p.Epoch != 0 {
 		// A pending share's confirmation of a reshare, which checkReshare
@@ -273,9 +289,6 @@ func (n *Node) checkProposal(ctx context.Context, p *tss.Proposal) (*tss.Proposa
 		return p, nil
 	}
 	if p.Initiator == n.party {
-		if n.proposeUnchecked.Load() {
-			return p, nil
-		}
 		ev, err := decodeSignEvidence(p.Evidence)
 		if err != nil {
 			return nil, err

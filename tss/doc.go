@@ -42,6 +42,14 @@
 // confirmation digest with them, and only then does a commit activate them
 // and erase the old ones.
 //
+// Threshold Schnorr keys (FROST, RFC 9591, through package frost) share
+// the committee and the engine: [Engine.SchnorrKeygen] runs the Pedersen
+// DKG with proofs of knowledge and stores each share sealed (kind
+// "schnorr-share"), and [Engine.SchnorrSign] signs in two rounds with
+// nonces made inside the session and never stored, for BIP-340 (Taproot
+// key path, with or without a script tree) and Ed25519. A party that sends
+// a bad share or proof is named in a *[CulpritError].
+//
 // # GG20 presignatures
 //
 // Presign runs the six offline rounds of GG20 (package tss/gg20) and stores

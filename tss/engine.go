@@ -467,6 +467,10 @@ func (e *Engine) sessionOpFor(prop *Proposal) (sessionOp, error) {
 		return newPresignSession(e, prop), nil
 	case OpOnline:
 		return newOnlineSession(e, prop, false), nil
+	case OpSchnorrKeygen:
+		return newSchnorrKeygenSession(e, prop), nil
+	case OpSchnorrSign:
+		return newSchnorrSignSession(e, prop), nil
 	case OpReconcile:
 		return newReconcileSession(e, prop), nil
 	}
@@ -595,7 +599,7 @@ func (e *Engine) propose(ctx context.Context, prop *Proposal, op sessionOp) erro
 // pauseForSigning pauses Config.PauseWhileSigning when op signs, and
 // returns the function that ends the pause (a no-op otherwise).
 func (e *Engine) pauseForSigning(op Operation) (resume func()) {
-	if e.cfg.PauseWhileSigning == nil || (op != OpSign && op != OpOnline) {
+	if e.cfg.PauseWhileSigning == nil || (op != OpSign && op != OpOnline && op != OpSchnorrSign) {
 		return func() {}
 	}
 	return e.cfg.PauseWhileSigning.Pause()

@@ -12,6 +12,9 @@ var (
 	ErrMessageTooLarge = errors.New("tss: message payload exceeds MaxPayloadSize")
 	// ErrUnknownKey means this party holds no share of the requested key.
 	ErrUnknownKey = errors.New("tss: unknown key")
+	// ErrCorruptShare means a stored share record does not decode or does
+	// not match itself: restore the store from a backup.
+	ErrCorruptShare = errors.New("tss: stored share is damaged")
 	// ErrNotInCommittee means a party named in a request is not in the key's
 	// committee, or this party is not in the session.
 	ErrNotInCommittee = errors.New("tss: party not in committee")

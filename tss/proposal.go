@@ -21,11 +21,14 @@ const (
 	OpOnline    Operation = "online"    // GG20 one-round signing
 	OpCommit    Operation = "commit"    // activate the shares of a confirmed reshare
 	OpReconcile Operation = "reconcile" // agree which presignatures of a pool exist
+
+	OpSchnorrKeygen Operation = "schnorr-keygen" // FROST distributed key generation
+	OpSchnorrSign   Operation = "schnorr-sign"   // FROST two-round signing
 )
 
 func (o Operation) valid() bool {
 	switch o {
-	case OpKeygen, OpSign, OpReshare, OpPresign, OpOnline, OpCommit, OpReconcile:
+	case OpKeygen, OpSign, OpReshare, OpPresign, OpOnline, OpCommit, OpReconcile, OpSchnorrKeygen, OpSchnorrSign:
 		return true
 	}
 	return false
