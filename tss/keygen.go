@@ -243,16 +243,21 @@ func (k *keygenSession) verify() error {
 	if k.info == nil {
 		return fmt.Errorf("%w: keygen ended without a key", ErrProtocol)
 	}
-	want := append(slices.Clone(k.info.PublicKey), k.info.ChainCode...)
+	return mismatchedReports(OpKeygen, k.reported, append(slices.Clone(k.info.PublicKey), k.info.ChainCode...))
+}
+
+// mismatchedReports blames every party whose report of a new key differs
+// from want, what this party stored.
+func mismatchedReports(op Operation, reported map[PartyID][]byte, want []byte) error {
 	var bad []PartyID
-	for p, got := range k.reported {
+	for p, got := range reported {
 		if !bytes.Equal(got, want) {
 			bad = append(bad, p)
 		}
 	}
 	if len(bad) > 0 {
 		slices.Sort(bad)
-		return &CulpritError{Op: OpKeygen, Parties: bad, Reason: fmt.Errorf("%w: reported a different public key", ErrProtocol)}
+		return &CulpritError{Op: op, Parties: bad, Reason: fmt.Errorf("%w: reported a different public key", ErrProtocol)}
 	}
 	return nil
 }

@@ -533,17 +533,7 @@ func (k *schnorrKeygenSession) verify() error {
 	if k.info == nil {
 		return fmt.Errorf("%w: Schnorr keygen ended without a key", ErrProtocol)
 	}
-	var bad []PartyID
-	for p, got := range k.reported {
-		if !bytes.Equal(got, k.own) {
-			bad = append(bad, p)
-		}
-	}
-	if len(bad) > 0 {
-		slices.Sort(bad)
-		return &CulpritError{Op: OpSchnorrKeygen, Parties: bad, Reason: fmt.Errorf("%w: reported a different public key", ErrProtocol)}
-	}
-	return nil
+	return mismatchedReports(OpSchnorrKeygen, k.reported, k.own)
 }
 
 // dkgProtocol runs frost's DKG: round 1 is every party's broadcast
