@@ -26,11 +26,16 @@ type PSBTOptions struct {
 	// has no BIP-32 derivation field for them. Inputs with a BIP-32
 	// derivation field naming this key (Fingerprint of the group key, a
 	// non-hardened path, the matching public key) are found without it.
+	// [PlanTaprootPSBT] does not use it: Schnorr keys are not derived.
 	Paths []hd.Path
 
 	// SighashTypes lists the sighash types an input of this key may request
 	// through its PSBT sighash field. Empty means only SIGHASH_ALL. An
-	// input without a sighash field is signed with SIGHASH_ALL.
+	// input without a sighash field is signed with SIGHASH_ALL, or for
+	// Taproot with SIGHASH_DEFAULT (BIP-341), which is always allowed and
+	// commits to the whole transaction like SIGHASH_ALL; a Taproot input
+	// that asks for SIGHASH_ALL explicitly needs it listed here like any
+	// other type.
 	SighashTypes []txscript.SigHashType
 
 	// RequireFullPrevTx refuses segwit inputs of this key whose PSBT entry
@@ -38,7 +43,9 @@ type PSBTOptions struct {
 	// previous transaction. The BIP-143 sighash commits to the spent amount,
 	// but a signer that sees only the witness UTXO can be shown a false
 	// amount in two separate signing rounds (CVE-2020-14199); with the full
-	// previous transaction the amount is checked against its ID.
+	// previous transaction the amount is checked against its ID. Taproot
+	// sighashes commit to every spent amount, so Taproot inputs do not need
+	// it, but [PlanTaprootPSBT] honours it too.
 	RequireFullPrevTx bool
 }
 
@@ -358,8 +365,10 @@ func (f prevOutFetcher) FetchPrevOutput(op wire.OutPoint) *wire.TxOut {
 // three script types ([ErrUnsupportedScript]), carry its previous output
 // ([ErrMissingUTXO]; P2PKH needs the whole previous transaction), request an
 // allowed sighash type ([ErrSighashType]) and not be signed yet
-// ([ErrAlreadySigned]). A taproot input that names this key fails with
-// [ErrTaproot]. Inputs of other keys are listed in the summary and left alone.
+// ([ErrAlreadySigned]). A taproot input that names this ECDSA key fails with
+// [ErrTaproot]; taproot inputs of other keys, including a Schnorr key's that
+// [PlanTaprootPSBT] handles, are left alone like every input of other keys,
+// and listed in the summary.
 func PlanPSBT(ctx context.Context, keys KeySource, packet *psbt.Packet, opts PSBTOptions) (*PSBTPlan, error) {
 	if keys == nil {
 		return nil, fmt.Errorf("wallet: PlanPSBT needs a key source")
