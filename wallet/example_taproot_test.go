@@ -137,3 +137,39 @@ func ExampleSignTaprootPSBT() {
 	//   input 0: BIP-340 output key 8398e9a7fcc089cfc38310db144051eae260f129abbd390712f8c04158628eb5 (internal key 189b5cd888fea08e922897e995b10808da4dcd5fc541568b105a6200370d17b4, no script tree) signs e325a9a191a45cb7a1ce3531af95d2db4a53c445843cd182509491f523596fea
 	// complete: true txid: 1a817699675d10010a9c8c7bdeb38ec3c84964acb6f6e774c016250448a17171
 }
+
+// dkgFROSTKey runs a 2-of-3 distributed key generation among three
+// participants in one process and returns their key shares.
+func dkgFROSTKey(t testing.TB) *frostKey {
+	t.Helper()
+	ids := []frost.Identifier{1, 2, 3}
+	dkgs := make([]*frost.DKG, len(ids))
+	var round1 []*frost.DKGRound1
+	for i, id := range ids {
+		d, m, err := frost.NewDKG(frost.DKGConfig{Suite: frost.Secp256k1BIP340(), Self: id, Participants: ids, Threshold: 2, Context: []byte("wallet taproot test")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dkgs[i] = d
+		round1 = append(round1, m)
+	}
+	inbox := map[frost.Identifier][]*frost.DKGRound2{}
+	for _, d := range dkgs {
+		out, err := d.Round2(round1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out {
+			inbox[m.To()] = append(inbox[m.To()], m)
+		}
+	}
+	k := &frostKey{}
+	for i, d := range dkgs {
+		share, err := d.Finalize(inbox[ids[i]])
+		if err != nil {
+			t.Fatal(err)
+		}
+		k.shares = append(k.shares, share)
+	}
+	return k
+}

@@ -244,6 +244,13 @@ func TestSignTaprootPSBT_FROST2of3AndECDSAInputsVerifyWithBtcd(t *testing.T) {
 	t.Run("ECDSA pass first", func(t *testing.T) { checkTaprootPSBTSigned(t, fk, ek, false) })
 }
 
+// TestSignTaprootPSBT_FROSTKeyFromDKG signs with a key from the distributed
+// key generation, which BIP-341 key-path spending always tweaks (so no
+// participant can have hidden a script path in the key).
+func TestSignTaprootPSBT_FROSTKeyFromDKG(t *testing.T) {
+	checkTaprootPSBTSigned(t, dkgFROSTKey(t), newLocalKey(t, "", nil), true)
+}
+
 func TestThreshold2of3_SignMixedTaprootPSBT(t *testing.T) {
 	checkTaprootPSBTSigned(t, newFROSTKey(t), sharedThresholdKey(t), true)
 }
@@ -701,4 +708,86 @@ func FuzzPlanTaprootPSBT(f *testing.F) {
 			t.Fatalf("error wraps no sentinel: %v", err)
 		}
 	})
+}
+
+// TestPlanTaprootPSBT_HostileFieldsFromTheWire parses PSBTs whose BIP-371
+// fields are malformed and checks that parsing or planning refuses them
+// with ErrInvalidPSBT.
+func TestPlanTaprootPSBT_HostileFieldsFromTheWire(t *testing.T) {
+	ctx := context.Background()
+	fk := newFROSTKey(t)
+	tests := map[string]func(p *psbt.Packet){
+		"5-byte merkle root":              func(p *psbt.Packet) { p.Inputs[1].TaprootMerkleRoot = testMerkleRoot[:5] },
+		"33-byte internal key":            func(p *psbt.Packet) { p.Inputs[1].TaprootInternalKey = append([]byte{2}, fk.xOnly(t)...) },
+		"internal key not on the curve":   func(p *psbt.Packet) { p.Inputs[1].TaprootInternalKey = bytes.Repeat([]byte{0xff}, 32) },
+		"key-spend signature of 10 bytes": func(p *psbt.Packet) { p.Inputs[0].TaprootKeySpendSig = make([]byte, 10) },
+	}
+	for name, mutate := range tests {
+		t.Run(name, func(t *testing.T) {
+			p, _ := allOursTaprootPSBT(t, fk)
+			mutate(p)
+			var buf bytes.Buffer
+			if err := p.Serialize(&buf); err != nil {
+				t.Fatal(err)
+			}
+			parsed, err := wallet.ParsePSBT(buf.Bytes())
+			if err == nil {
+				_, err = wallet.PlanTaprootPSBT(ctx, fk, parsed, wallet.PSBTOptions{Net: regtest})
+			}
+			t.Log(err)
+			if !errors.Is(err, wallet.ErrInvalidPSBT) {
+				t.Fatalf("err = %v, want ErrInvalidPSBT", err)
+			}
+		})
+	}
+}
+
+func TestPlanTaprootPSBT_SummaryJSON(t *testing.T) {
+	fk := newFROSTKey(t)
+	p, _ := allOursTaprootPSBT(t, fk)
+	plan, err := wallet.PlanTaprootPSBT(context.Background(), fk, p, wallet.PSBTOptions{Net: regtest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := plan.Summary.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Kind    string `json:"kind"`
+		Bitcoin struct {
+			Inputs []struct {
+				Ours    bool   `json:"ours"`
+				Type    string `json:"type"`
+				Sighash string `json:"sighash"`
+			} `json:"inputs"`
+			Sent int64 `json:"sentSat"`
+		} `json:"bitcoin"`
+		Digests []struct {
+			Scheme      string `json:"scheme"`
+			PublicKey   string `json:"publicKey"`
+			InternalKey string `json:"internalKey"`
+			MerkleRoot  string `json:"merkleRoot"`
+		} `json:"digests"`
+	}
+	if err := json.Unmarshal(js, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Kind != wallet.KindBitcoinPSBT || len(got.Bitcoin.Inputs) != 3 || len(got.Digests) != 3 || got.Bitcoin.Sent != 60_000_000 {
+		t.Fatalf("summary JSON %s", js)
+	}
+	for i, in := range got.Bitcoin.Inputs {
+		if !in.Ours || in.Type != "p2tr" || in.Sighash != "DEFAULT" {
+			t.Fatalf("input %d in JSON: %+v", i, in)
+		}
+	}
+	x := hex.EncodeToString(fk.xOnly(t))
+	for i, d := range got.Digests {
+		if d.Scheme != "bip340" || len(d.PublicKey) != 64 || d.InternalKey != x || (d.MerkleRoot != "") != (i == 1) {
+			t.Fatalf("digest %d in JSON: %+v", i, d)
+		}
+	}
+	if !strings.Contains(string(js), `"feeSat":100000`) {
+		t.Fatalf("summary JSON has no fee of 100000 sat: %s", js)
+	}
 }
