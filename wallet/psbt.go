@@ -682,6 +682,8 @@ func scriptAddress(pkScript []byte, net *chaincfg.Params) string {
 // txscript.StandardVerifyFlags; a failure there is [ErrScriptCheck]. Inputs of
 // other keys stay as they were. The caller's packet is not modified; the
 // result holds a signed copy. If any step fails, no signature is returned.
+// Taproot inputs of a Schnorr key are signed by [SignTaprootPSBT], before or
+// after this call, on the packet the other call returned.
 func SignPSBT(ctx context.Context, s Signer, packet *psbt.Packet, opts PSBTOptions) (*SignedPSBT, error) {
 	if s == nil {
 		return nil, fmt.Errorf("wallet: SignPSBT needs a signer")

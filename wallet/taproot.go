@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
@@ -79,6 +81,12 @@ func TaprootOutputKey(internalKey, merkleRoot []byte) ([]byte, error) {
 	}
 	if len(merkleRoot) != 0 && len(merkleRoot) != 32 {
 		return nil, fmt.Errorf("%w: Taproot merkle root has %d bytes, want 32 or none", ErrTaprootKey, len(merkleRoot))
+	}
+	// BIP-341 taproot_tweak_pubkey fails when the tweak is not below the
+	// group order; btcd reduces it silently, so check first.
+	var t btcec.ModNScalar
+	if t.SetByteSlice(chainhash.TaggedHash(chainhash.TagTapTweak, internalKey, merkleRoot)[:]) {
+		return nil, fmt.Errorf("%w: Taproot tweak of internal key %x is not below the group order", ErrTaprootKey, internalKey)
 	}
 	var q []byte
 	if len(merkleRoot) == 0 {
