@@ -293,6 +293,11 @@ func planTaprootInput(p *psbt.Packet, i int, internal []byte, prev *wire.TxOut, 
 		}
 	}
 	if in.TaprootInternalKey != nil && !bytes.Equal(in.TaprootInternalKey, internal) {
+		if !namesTaprootKey(in, internal) {
+			// Found by this key's output script, but the PSBT claims
+			// another internal key: the fields contradict each other.
+			return PSBTInput{}, fmt.Errorf("%w: input %d spends this key's key-path-only output but names internal key %x", ErrSignerKey, i, in.TaprootInternalKey)
+		}
 		// The key appears only in a derivation field: a key in a leaf
 		// script, not the internal key.
 		return PSBTInput{}, fmt.Errorf("%w: input %d has internal key %x; this key signs only as internal key", ErrTaprootScriptPath, i, in.TaprootInternalKey)

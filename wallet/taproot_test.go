@@ -386,6 +386,10 @@ func TestSignTaprootPSBT_Refusals(t *testing.T) {
 			},
 			want: wallet.ErrSignerKey,
 		},
+		"our output with another internal key": {
+			mutate: func(p *psbt.Packet) { p.Inputs[2].TaprootInternalKey = other.xOnly(t) },
+			want:   wallet.ErrSignerKey,
+		},
 		"merkle root that the output does not commit to": {
 			mutate: func(p *psbt.Packet) { p.Inputs[1].TaprootMerkleRoot = chainhash.HashB([]byte("another tree")) },
 			want:   wallet.ErrSignerKey,
