@@ -17,9 +17,19 @@ var (
 	// derivation field). The signer is configured for another key.
 	ErrSignerKey = errors.New("wallet: signer public key does not match the payload")
 
-	// ErrTaproot means a PSBT asks this key to sign a taproot (segwit v1)
-	// input. Threshold Schnorr signing is not supported.
-	ErrTaproot = errors.New("wallet: taproot inputs cannot be signed (threshold Schnorr is not supported)")
+	// ErrTaproot means a PSBT asks an ECDSA key ([SignPSBT], [PlanPSBT]) to
+	// sign a taproot (segwit v1) input. Taproot inputs need a BIP-340
+	// Schnorr key: sign them with [SignTaprootPSBT] and a [SchnorrSigner].
+	ErrTaproot = errors.New("wallet: an ECDSA key cannot sign taproot inputs (use SignTaprootPSBT with a Schnorr key)")
+
+	// ErrTaprootScriptPath means a taproot input of this Schnorr key asks
+	// for a script-path spend (leaf scripts, script-path signatures, or the
+	// key named only for script leaves). Only key-path spends are signed.
+	ErrTaprootScriptPath = errors.New("wallet: taproot script-path spends are not supported (key path only)")
+
+	// ErrTaprootKey means a Taproot internal key is not a valid 32-byte
+	// x-only key, or a merkle root is not 32 bytes.
+	ErrTaprootKey = errors.New("wallet: invalid Taproot internal key or merkle root")
 
 	// ErrUnsupportedScript means an input that belongs to this key is locked
 	// by a script other than P2WPKH, P2SH-P2WPKH or P2PKH.

@@ -26,11 +26,16 @@ type PSBTOptions struct {
 	// has no BIP-32 derivation field for them. Inputs with a BIP-32
 	// derivation field naming this key (Fingerprint of the group key, a
 	// non-hardened path, the matching public key) are found without it.
+	// [PlanTaprootPSBT] does not use it: Schnorr keys are not derived.
 	Paths []hd.Path
 
 	// SighashTypes lists the sighash types an input of this key may request
 	// through its PSBT sighash field. Empty means only SIGHASH_ALL. An
-	// input without a sighash field is signed with SIGHASH_ALL.
+	// input without a sighash field is signed with SIGHASH_ALL, or for
+	// Taproot with SIGHASH_DEFAULT (BIP-341), which is always allowed and
+	// commits to the whole transaction like SIGHASH_ALL; a Taproot input
+	// that asks for SIGHASH_ALL explicitly needs it listed here like any
+	// other type.
 	SighashTypes []txscript.SigHashType
 
 	// RequireFullPrevTx refuses segwit inputs of this key whose PSBT entry
@@ -38,11 +43,16 @@ type PSBTOptions struct {
 	// previous transaction. The BIP-143 sighash commits to the spent amount,
 	// but a signer that sees only the witness UTXO can be shown a false
 	// amount in two separate signing rounds (CVE-2020-14199); with the full
-	// previous transaction the amount is checked against its ID.
+	// previous transaction the amount is checked against its ID. Taproot
+	// sighashes commit to every spent amount, so Taproot inputs do not need
+	// it, but [PlanTaprootPSBT] honours it too.
 	RequireFullPrevTx bool
 }
 
 // PSBTInput is an input this key signs, with everything needed to sign it.
+// ECDSA inputs ([PlanPSBT]) have Path and PublicKey; Taproot key-path
+// inputs ([PlanTaprootPSBT]) have Type [P2TR], InternalKey, OutputKey and
+// MerkleRoot instead.
 type PSBTInput struct {
 	Index       int
 	Path        hd.Path
@@ -51,8 +61,17 @@ type PSBTInput struct {
 	SighashType txscript.SigHashType
 	// PrevOut is the output the input spends.
 	PrevOut *wire.TxOut
-	// Digest is the BIP-143 (segwit v0) or legacy sighash to sign.
+	// Digest is the BIP-143 (segwit v0), legacy or BIP-341 (taproot)
+	// sighash to sign.
 	Digest [32]byte
+	// InternalKey is the 32-byte x-only internal key of a P2TR input.
+	InternalKey []byte
+	// OutputKey is the 32-byte x-only output key of a P2TR input, under
+	// which its BIP-340 signature verifies.
+	OutputKey []byte
+	// MerkleRoot is the script tree root a P2TR input's output key commits
+	// to, or nil for a key-path-only output.
+	MerkleRoot []byte
 }
 
 // PSBTPlan is what [PlanPSBT] found in a PSBT: the inputs this key signs with
@@ -71,8 +90,11 @@ type SignedPSBT struct {
 	// Plan lists the signed inputs and the Summary.
 	Plan *PSBTPlan
 	// Signatures holds the canonical signature of each input in
-	// Plan.Inputs, in the same order.
+	// Plan.Inputs, in the same order ([SignPSBT] only).
 	Signatures []Signature
+	// SchnorrSignatures holds the 64-byte BIP-340 signature of each input
+	// in Plan.Inputs, in the same order ([SignTaprootPSBT] only).
+	SchnorrSignatures [][]byte
 	// Complete reports whether every input of the transaction is final,
 	// including inputs of other keys.
 	Complete bool
@@ -343,68 +365,29 @@ func (f prevOutFetcher) FetchPrevOutput(op wire.OutPoint) *wire.TxOut {
 // three script types ([ErrUnsupportedScript]), carry its previous output
 // ([ErrMissingUTXO]; P2PKH needs the whole previous transaction), request an
 // allowed sighash type ([ErrSighashType]) and not be signed yet
-// ([ErrAlreadySigned]). A taproot input that names this key fails with
-// [ErrTaproot]. Inputs of other keys are listed in the summary and left alone.
+// ([ErrAlreadySigned]). A taproot input that names this ECDSA key fails with
+// [ErrTaproot]; taproot inputs of other keys, including a Schnorr key's that
+// [PlanTaprootPSBT] handles, are left alone like every input of other keys,
+// and listed in the summary.
 func PlanPSBT(ctx context.Context, keys KeySource, packet *psbt.Packet, opts PSBTOptions) (*PSBTPlan, error) {
 	if keys == nil {
 		return nil, fmt.Errorf("wallet: PlanPSBT needs a key source")
 	}
-	if opts.Net == nil {
-		return nil, fmt.Errorf("%w: PSBTOptions.Net is required", ErrAddressType)
-	}
-	if packet == nil || packet.UnsignedTx == nil {
-		return nil, fmt.Errorf("%w: no PSBT", ErrInvalidPSBT)
-	}
-	tx := packet.UnsignedTx
-	if len(packet.Inputs) != len(tx.TxIn) || len(packet.Outputs) != len(tx.TxOut) {
-		return nil, fmt.Errorf("%w: %d input and %d output maps for a transaction with %d inputs and %d outputs",
-			ErrInvalidPSBT, len(packet.Inputs), len(packet.Outputs), len(tx.TxIn), len(tx.TxOut))
-	}
-	if err := packet.SanityCheck(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidPSBT, err)
-	}
-	if err := checkTxShape(packet); err != nil {
+	if err := checkPacket(packet, opts); err != nil {
 		return nil, err
 	}
+	tx := packet.UnsignedTx
 	idx, err := newKeyIndex(ctx, keys, opts.Paths)
 	if err != nil {
 		return nil, err
 	}
-
-	bs := &BitcoinSummary{
-		Network:      opts.Net.Name,
-		UnsignedTxID: tx.TxHash().String(),
-		Version:      tx.Version,
-		LockTime:     tx.LockTime,
+	sp, err := newSpentOutputs(packet, opts.Net)
+	if err != nil {
+		return nil, err
 	}
-	summary := &Summary{Version: SummaryVersion, Kind: KindBitcoinPSBT, Bitcoin: bs, Digests: []DigestToSign{}}
+	summary, bs := sp.summary, sp.bitcoin
 	plan := &PSBTPlan{Summary: summary}
-
-	fetcher := prevOutFetcher{}
-	prevOuts := make([]*wire.TxOut, len(tx.TxIn))
-	fullTx := make([]bool, len(tx.TxIn))
-	var totalIn Amount
-	allKnown := true
-	for i, txIn := range tx.TxIn {
-		prev, full, err := prevOutput(packet, i)
-		if err != nil {
-			return nil, err
-		}
-		prevOuts[i], fullTx[i] = prev, full
-		bi := BitcoinInput{Index: i, Outpoint: txIn.PreviousOutPoint.String()}
-		if prev != nil {
-			fetcher[txIn.PreviousOutPoint] = prev
-			amt := Amount(prev.Value)
-			bi.Amount = &amt
-			bi.Script = prev.PkScript
-			bi.Address = scriptAddress(prev.PkScript, opts.Net)
-			totalIn += amt
-		} else {
-			allKnown = false
-			summary.Warnings = append(summary.Warnings, fmt.Sprintf("input %d: amount unknown (no UTXO in the PSBT), fee cannot be computed", i))
-		}
-		bs.Inputs = append(bs.Inputs, bi)
-	}
+	prevOuts, fullTx, fetcher := sp.prev, sp.full, sp.fetcher
 	sigHashes := txscript.NewTxSigHashes(tx, fetcher)
 
 	// Register every key that a derivation field anywhere in the PSBT
@@ -455,20 +438,112 @@ func PlanPSBT(ctx context.Context, keys KeySource, packet *psbt.Packet, opts PSB
 		})
 	}
 
-	var totalOut, sent Amount
-	for i, out := range tx.TxOut {
-		bo := BitcoinOutput{Index: i, Amount: Amount(out.Value), Script: out.PkScript, Address: scriptAddress(out.PkScript, opts.Net)}
+	sp.summarizeOutputs(func(i int, out *wire.TxOut) (hd.Path, bool) {
 		owner := outputOwners[i]
 		if owner != nil {
 			if _, ok := owner.scripts.match(out.PkScript); !ok {
-				owner = nil // the field names our key but the output pays elsewhere
+				// The field names our key but the output pays elsewhere.
 				summary.Warnings = append(summary.Warnings, fmt.Sprintf("output %d: BIP-32 derivation names this key but the script pays elsewhere; not counted as change", i))
+				return nil, false
 			}
 		} else {
 			owner = idx.byScript[string(out.PkScript)]
 		}
-		if owner != nil {
-			bo.Change, bo.Path = true, owner.path
+		if owner == nil {
+			return nil, false
+		}
+		return owner.path, true
+	})
+	return plan, nil
+}
+
+// checkPacket validates what every PSBT planner needs: network
+// parameters, a transaction with one map per input and output, btcd's
+// sanity rules and a sound transaction shape.
+func checkPacket(packet *psbt.Packet, opts PSBTOptions) error {
+	if opts.Net == nil {
+		return fmt.Errorf("%w: PSBTOptions.Net is required", ErrAddressType)
+	}
+	if packet == nil || packet.UnsignedTx == nil {
+		return fmt.Errorf("%w: no PSBT", ErrInvalidPSBT)
+	}
+	tx := packet.UnsignedTx
+	if len(packet.Inputs) != len(tx.TxIn) || len(packet.Outputs) != len(tx.TxOut) {
+		return fmt.Errorf("%w: %d input and %d output maps for a transaction with %d inputs and %d outputs",
+			ErrInvalidPSBT, len(packet.Inputs), len(packet.Outputs), len(tx.TxIn), len(tx.TxOut))
+	}
+	if err := packet.SanityCheck(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidPSBT, err)
+	}
+	return checkTxShape(packet)
+}
+
+// spentOutputs is what a PSBT says about the outputs its inputs spend, and
+// the summary begun from them.
+type spentOutputs struct {
+	tx      *wire.MsgTx
+	net     *chaincfg.Params
+	prev    []*wire.TxOut // nil where the PSBT does not carry the output
+	full    []bool        // the whole previous transaction is present
+	fetcher prevOutFetcher
+	missing []int // inputs whose previous output is unknown
+	totalIn Amount
+	summary *Summary
+	bitcoin *BitcoinSummary
+}
+
+// newSpentOutputs reads every input's previous output (checking the
+// non-witness UTXO against the outpoint) and starts the summary with the
+// inputs, none of them marked as ours yet.
+func newSpentOutputs(packet *psbt.Packet, net *chaincfg.Params) (*spentOutputs, error) {
+	tx := packet.UnsignedTx
+	bs := &BitcoinSummary{
+		Network:      net.Name,
+		UnsignedTxID: tx.TxHash().String(),
+		Version:      tx.Version,
+		LockTime:     tx.LockTime,
+	}
+	sp := &spentOutputs{
+		tx:      tx,
+		net:     net,
+		prev:    make([]*wire.TxOut, len(tx.TxIn)),
+		full:    make([]bool, len(tx.TxIn)),
+		fetcher: prevOutFetcher{},
+		summary: &Summary{Version: SummaryVersion, Kind: KindBitcoinPSBT, Bitcoin: bs, Digests: []DigestToSign{}},
+		bitcoin: bs,
+	}
+	for i, txIn := range tx.TxIn {
+		prev, full, err := prevOutput(packet, i)
+		if err != nil {
+			return nil, err
+		}
+		sp.prev[i], sp.full[i] = prev, full
+		bi := BitcoinInput{Index: i, Outpoint: txIn.PreviousOutPoint.String()}
+		if prev != nil {
+			sp.fetcher[txIn.PreviousOutPoint] = prev
+			amt := Amount(prev.Value)
+			bi.Amount = &amt
+			bi.Script = prev.PkScript
+			bi.Address = scriptAddress(prev.PkScript, net)
+			sp.totalIn += amt
+		} else {
+			sp.missing = append(sp.missing, i)
+			sp.summary.Warnings = append(sp.summary.Warnings, fmt.Sprintf("input %d: amount unknown (no UTXO in the PSBT), fee cannot be computed", i))
+		}
+		bs.Inputs = append(bs.Inputs, bi)
+	}
+	return sp, nil
+}
+
+// summarizeOutputs adds the outputs, totals and fee to the summary; change
+// reports whether output i pays back to this key, and at which path.
+func (sp *spentOutputs) summarizeOutputs(change func(i int, out *wire.TxOut) (hd.Path, bool)) {
+	bs := sp.bitcoin
+	var totalOut, sent Amount
+	for i, out := range sp.tx.TxOut {
+		bo := BitcoinOutput{Index: i, Amount: Amount(out.Value), Script: out.PkScript, Address: scriptAddress(out.PkScript, sp.net)}
+		if path, ok := change(i, out); ok {
+			bo.Change, bo.Path = true, path
 		} else {
 			sent += Amount(out.Value)
 		}
@@ -476,14 +551,14 @@ func PlanPSBT(ctx context.Context, keys KeySource, packet *psbt.Packet, opts PSB
 		bs.Outputs = append(bs.Outputs, bo)
 	}
 	bs.TotalOut, bs.Sent = totalOut, sent
-	if allKnown {
+	if len(sp.missing) == 0 {
+		totalIn := sp.totalIn
 		fee := totalIn - totalOut
 		bs.TotalIn, bs.Fee = &totalIn, &fee
 		if fee < 0 {
-			summary.Warnings = append(summary.Warnings, "outputs exceed inputs: the transaction is invalid")
+			sp.summary.Warnings = append(sp.summary.Warnings, "outputs exceed inputs: the transaction is invalid")
 		}
 	}
-	return plan, nil
 }
 
 // checkTxShape refuses what no valid transaction contains and what would
@@ -607,6 +682,8 @@ func scriptAddress(pkScript []byte, net *chaincfg.Params) string {
 // txscript.StandardVerifyFlags; a failure there is [ErrScriptCheck]. Inputs of
 // other keys stay as they were. The caller's packet is not modified; the
 // result holds a signed copy. If any step fails, no signature is returned.
+// Taproot inputs of a Schnorr key are signed by [SignTaprootPSBT], before or
+// after this call, on the packet the other call returned.
 func SignPSBT(ctx context.Context, s Signer, packet *psbt.Packet, opts PSBTOptions) (*SignedPSBT, error) {
 	if s == nil {
 		return nil, fmt.Errorf("wallet: SignPSBT needs a signer")
@@ -654,19 +731,29 @@ func SignPSBT(ctx context.Context, s Signer, packet *psbt.Packet, opts PSBTOptio
 		return nil, err
 	}
 
-	res := &SignedPSBT{Packet: out, Plan: plan, Signatures: sigs, Complete: out.IsComplete()}
-	if res.Complete {
-		tx, err := psbt.Extract(out)
-		if err != nil {
-			return nil, fmt.Errorf("%w: extract transaction: %v", ErrInvalidPSBT, err)
-		}
-		var buf bytes.Buffer
-		if err := tx.Serialize(&buf); err != nil {
-			return nil, fmt.Errorf("wallet: serialize transaction: %w", err)
-		}
-		res.Tx, res.RawTx = tx, buf.Bytes()
+	res := &SignedPSBT{Packet: out, Plan: plan, Signatures: sigs}
+	if err := res.extract(); err != nil {
+		return nil, err
 	}
 	return res, nil
+}
+
+// extract sets Complete and, when every input is final, Tx and RawTx.
+func (res *SignedPSBT) extract() error {
+	res.Complete = res.Packet.IsComplete()
+	if !res.Complete {
+		return nil
+	}
+	tx, err := psbt.Extract(res.Packet)
+	if err != nil {
+		return fmt.Errorf("%w: extract transaction: %v", ErrInvalidPSBT, err)
+	}
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		return fmt.Errorf("wallet: serialize transaction: %w", err)
+	}
+	res.Tx, res.RawTx = tx, buf.Bytes()
+	return nil
 }
 
 // verifyFinalInputs runs btcd's script engine on each finalized input of

@@ -46,14 +46,30 @@ type Summary struct {
 	Warnings []string         `json:"warnings,omitempty"`
 }
 
+// SchemeBIP340 is [DigestToSign.Scheme] for a BIP-340 Schnorr signature of
+// a Taproot key-path input.
+const SchemeBIP340 = "bip340"
+
 // DigestToSign is one signature a payload asks for.
 type DigestToSign struct {
 	// Input is the PSBT input index; absent for Ethereum payloads.
 	Input *int `json:"input,omitempty"`
-	// Path is the derivation path of the signing key.
+	// Scheme is empty for ECDSA and [SchemeBIP340] for a Taproot key-path
+	// signature.
+	Scheme string `json:"scheme,omitempty"`
+	// Path is the derivation path of the signing key (empty for BIP-340:
+	// the Schnorr key is not derived).
 	Path hd.Path `json:"path"`
-	// PublicKey is the 33-byte compressed key at Path.
+	// PublicKey is the 33-byte compressed ECDSA key at Path, or for
+	// BIP-340 the 32-byte x-only Taproot output key the signature verifies
+	// under.
 	PublicKey HexBytes `json:"publicKey"`
+	// InternalKey is the 32-byte x-only internal key of a BIP-340
+	// signature, before the Taproot tweak.
+	InternalKey HexBytes `json:"internalKey,omitempty"`
+	// MerkleRoot is the script tree root the Taproot tweak commits to,
+	// absent for a key-path-only output.
+	MerkleRoot HexBytes `json:"merkleRoot,omitempty"`
 	// Digest is the 32-byte value the threshold signature is made over.
 	Digest HexBytes `json:"digest"`
 }
@@ -276,9 +292,16 @@ func (s *Summary) Text() string {
 	}
 	fmt.Fprintf(&b, "Signatures (%d):\n", len(s.Digests))
 	for _, d := range s.Digests {
-		if d.Input != nil {
+		switch {
+		case d.Scheme == SchemeBIP340 && d.Input != nil:
+			root := "no script tree"
+			if len(d.MerkleRoot) != 0 {
+				root = fmt.Sprintf("merkle root %x", []byte(d.MerkleRoot))
+			}
+			fmt.Fprintf(&b, "  input %d: BIP-340 output key %x (internal key %x, %s) signs %x\n", *d.Input, []byte(d.PublicKey), []byte(d.InternalKey), root, []byte(d.Digest))
+		case d.Input != nil:
 			fmt.Fprintf(&b, "  input %d: key %x at %s signs %x\n", *d.Input, []byte(d.PublicKey), d.Path, []byte(d.Digest))
-		} else {
+		default:
 			fmt.Fprintf(&b, "  key %x at %s signs %x\n", []byte(d.PublicKey), d.Path, []byte(d.Digest))
 		}
 	}
@@ -304,6 +327,9 @@ func (bs *BitcoinSummary) text(b *strings.Builder) {
 		owner := "not ours"
 		if in.Ours {
 			owner = fmt.Sprintf("ours, %s at %s, SIGHASH_%s", in.Type, in.Path, in.Sighash)
+			if in.Type == P2TR {
+				owner = fmt.Sprintf("ours, %s key path, SIGHASH_%s", in.Type, in.Sighash)
+			}
 		}
 		fmt.Fprintf(b, "  #%d %s  %s  %s  [%s]\n", in.Index, in.Outpoint, amount, addr, owner)
 	}
