@@ -127,17 +127,26 @@ func (p *BundlePeer) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// hpkeKey loads the site's HPKE key, creating it when Config.CreateKeys
-// allows.
-func (n *Node) hpkeKey(ctx context.Context) (*hsmshare.ECDHKey, error) {
+// hpkeKey loads the site's HPKE key, creating it when create is set or
+// Config.CreateKeys allows.
+func (n *Node) hpkeKey(ctx context.Context, create bool) (*hsmshare.ECDHKey, error) {
 	n.hpkeMu.Lock()
 	defer n.hpkeMu.Unlock()
 	if n.hpke != nil {
 		return n.hpke, nil
 	}
-	k, err := loadOrCreate(ctx, n, "HPKE key", n.cfg.HPKEKeyLabel, n.token.ECDHKey, n.token.CreateECDHKey)
+	label := n.cfg.HPKEKeyLabel
+	k, err := n.token.ECDHKey(ctx, label)
+	if errors.Is(err, hsmshare.ErrKeyNotFound) && (create || n.cfg.CreateKeys) {
+		if k, err = n.token.CreateECDHKey(ctx, label); err == nil {
+			n.log.Info("created HPKE key", "label", label, "id", k.ID())
+		}
+	}
+	if errors.Is(err, hsmshare.ErrKeyNotFound) {
+		return nil, fmt.Errorf("keyquorum: HPKE key %q on token %q: %w (make it with `kqnode offline identity`, or Node.BundleIdentity)", label, n.token.Label(), err)
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("keyquorum: HPKE key %q on token %q: %w", label, n.token.Label(), err)
 	}
 	n.hpke = k
 	return k, nil
@@ -146,16 +155,17 @@ func (n *Node) hpkeKey(ctx context.Context) (*hsmshare.ECDHKey, error) {
 // BundleIdentity returns this site's bundle identity: its identity key and
 // its HPKE key, which the other sites of a committee that exchanges bundle
 // files with it list in Config.BundlePeers. It loads the HPKE key (label
-// Config.HPKEKeyLabel), creating it when Config.CreateKeys allows; it works
-// on a Node opened with Config.Offline. A token without CKM_ECDH1_DERIVE
-// gives a *hsmshare.MechanismError.
+// Config.HPKEKeyLabel) and creates it in the token when there is none yet;
+// it works on a Node opened with Config.Offline, which is how a site is
+// enrolled before its first start. A token without CKM_ECDH1_DERIVE gives
+// a *hsmshare.MechanismError.
 func (n *Node) BundleIdentity(ctx context.Context) (BundlePeer, error) {
 	ctx, done, err := n.enter(ctx, false)
 	if err != nil {
 		return BundlePeer{}, err
 	}
 	defer done()
-	k, err := n.hpkeKey(ctx)
+	k, err := n.hpkeKey(ctx, true)
 	if err != nil {
 		return BundlePeer{}, err
 	}
@@ -193,7 +203,7 @@ func (n *Node) openBundles(ctx context.Context) (*offline.Network, error) {
 		}
 		peers = append(peers, offline.Peer{Identity: bp.Identity, HPKE: bp.HPKE})
 	}
-	k, err := n.hpkeKey(ctx)
+	k, err := n.hpkeKey(ctx, false)
 	if err != nil {
 		return nil, err
 	}

@@ -128,9 +128,9 @@ type Config struct {
 	BundleCommittee string
 	// HPKEKeyLabel is the label of the P-256 key pair in the token that
 	// decrypts the bundles this site receives (hsmshare.ECDHKey; the token
-	// must offer CKM_ECDH1_DERIVE). It is loaded when BundlePeers is set
-	// or BundleIdentity is called, and created then when CreateKeys
-	// allows. Default DefaultHPKEKeyLabel.
+	// must offer CKM_ECDH1_DERIVE). BundleIdentity creates it; Open loads
+	// it when BundlePeers is set (creating it only with CreateKeys).
+	// Default DefaultHPKEKeyLabel.
 	HPKEKeyLabel string
 	// BundleTTL is how long a bundle this site exports stays valid.
 	// Default offline.DefaultTTL (24 hours); at most offline.MaxTTL.

@@ -515,6 +515,30 @@ func (n *Network) Verify(b []byte) (Header, error) {
 	return bd.Header, nil
 }
 
+// VerifyFrom checks the layout of a bundle and its signature under
+// sender, the identity public key of the party the bundle names as its
+// sender, and returns its header; it is Verify for a tool that holds the
+// members' public keys but no Network (kqnode offline show). It fails with
+// ErrUnknownSender when sender's party ID is not the bundle's sender and
+// ErrTampered when the signature does not verify.
+func VerifyFrom(b []byte, sender *ecdsa.PublicKey) (Header, error) {
+	bd, err := parseBundle(b)
+	if err != nil {
+		return Header{}, fmt.Errorf("offline: verify: %w", err)
+	}
+	id, err := transport.PartyIDFromPublicKey(sender)
+	if err != nil {
+		return Header{}, fmt.Errorf("offline: verify: the sender's key: %w", err)
+	}
+	if id != bd.Sender {
+		return Header{}, fmt.Errorf("offline: verify bundle %d from %s: %w: the key given is %s's", bd.Sequence, bd.Sender, ErrUnknownSender, id)
+	}
+	if !ecdsa.VerifyASN1(sender, signedDigest(bd.signed), bd.sig) {
+		return Header{}, fmt.Errorf("offline: verify bundle %d from %s: %w: the signature does not verify under the sender's identity key; the file was changed or not made by the sender", bd.Sequence, bd.Sender, ErrTampered)
+	}
+	return bd.Header, nil
+}
+
 // verifySignature checks that bd's sender is a known member and signed it.
 func (n *Network) verifySignature(bd *bundle) error {
 	what := fmt.Sprintf("bundle %d from %s", bd.Sequence, bd.Sender)
