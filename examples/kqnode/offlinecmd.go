@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -318,14 +319,15 @@ func cmdOfflineExport(ctx context.Context, e *env, args []string) error {
 	to := f.String("to", "", "the bundle peer's peer ID (required)")
 	wait := f.Duration("wait", 0, "when nothing is waiting for the peer yet, wait this long for the site's messages (at most 10m)")
 	force := f.Bool("force", false, "replace FILE if it exists")
+	args, files := splitFiles(f.FlagSet, args)
 	c, err := f.parse(e, args)
 	if err != nil {
 		return err
 	}
-	if *to == "" || f.NArg() != 1 || *wait < 0 || *wait > maxWait {
+	if *to == "" || len(files) != 1 || *wait < 0 || *wait > maxWait {
 		return usageErrorf("offline export: --to and one FILE are required, --wait is 0 to %s\nusage: %s", maxWait, f.synopsis)
 	}
-	path := f.Arg(0)
+	path := files[0]
 	if !*force {
 		if _, err := os.Lstat(path); err == nil {
 			return fmt.Errorf("%w: %s: give another FILE, or --force to replace it", errFileExists, path)
@@ -386,17 +388,18 @@ func readBundleFile(path string) ([]byte, error) {
 func cmdOfflineImport(ctx context.Context, e *env, args []string) error {
 	f := newClientFlags("offline import", "kqnode offline import --home DIR [--dry-run] FILE")
 	dry := f.Bool("dry-run", false, "do not import: check the bundle and show what it asks of this site (the same as kqnode offline show --home)")
+	args, files := splitFiles(f.FlagSet, args)
 	c, err := f.parse(e, args)
 	if err != nil {
 		return err
 	}
-	if f.NArg() != 1 {
+	if len(files) != 1 {
 		return usageErrorf("offline import: one FILE is required\nusage: %s", f.synopsis)
 	}
 	if *dry {
-		return showViaSite(ctx, e, c, f.Arg(0))
+		return showViaSite(ctx, e, c, files[0])
 	}
-	b, err := readBundleFile(f.Arg(0))
+	b, err := readBundleFile(files[0])
 	if err != nil {
 		return err
 	}
@@ -407,7 +410,7 @@ func cmdOfflineImport(ctx context.Context, e *env, args []string) error {
 	if e.json {
 		return printJSON(e.stdout, res)
 	}
-	fmt.Fprintf(e.stdout, "imported %s: the site's engine has its messages; export what it answers with `kqnode offline export`\n", f.Arg(0))
+	fmt.Fprintf(e.stdout, "imported %s: the site's engine has its messages; export what it answers with `kqnode offline export`\n", files[0])
 	return printBundle(e.stdout, res.Info)
 }
 
@@ -443,33 +446,36 @@ func showViaSite(ctx context.Context, e *env, c *client, path string) error {
 func cmdOfflineShow(ctx context.Context, e *env, args []string) error {
 	if hasFlag(args, "home") {
 		f := newClientFlags("offline show", "kqnode offline show [--home DIR | --bundle-peers FILE,...] FILE")
+		args, files := splitFiles(f.FlagSet, args)
 		c, err := f.parse(e, args)
 		if err != nil {
 			return err
 		}
-		if f.NArg() != 1 {
+		if len(files) != 1 {
 			return usageErrorf("offline show: one FILE is required\nusage: %s", f.synopsis)
 		}
-		return showViaSite(ctx, e, c, f.Arg(0))
+		return showViaSite(ctx, e, c, files[0])
 	}
 	fs := newFlagSet("offline show", "kqnode offline show [--home DIR | --bundle-peers FILE,...] FILE")
 	peersFiles := fs.String("bundle-peers", "", "bundle identity files (kqnode offline identity) to verify the sender's signature with, comma-separated")
 	jsonOut := fs.Bool("json", false, "print exactly one JSON object on stdout (also on failure)")
 	e.json = wantsJSON(args)
+	args, files := splitFiles(fs.FlagSet, args)
 	if err := fs.parse(args, e.stdout); err != nil {
 		return err
 	}
 	e.json = *jsonOut
-	if fs.NArg() != 1 {
+	if len(files) != 1 {
 		return usageErrorf("offline show: one FILE is required\nusage: %s", fs.synopsis)
 	}
-	b, err := readBundleFile(fs.Arg(0))
+	file := files[0]
+	b, err := readBundleFile(file)
 	if err != nil {
 		return err
 	}
 	h, err := offline.Inspect(b)
 	if err != nil {
-		return fmt.Errorf("%s: %w", fs.Arg(0), err)
+		return fmt.Errorf("%s: %w", file, err)
 	}
 	info := &keyquorum.BundleInfo{Committee: h.Committee, Sender: h.Sender, Recipient: h.Recipient, Sequence: h.Sequence,
 		Created: h.Created.UTC(), Expires: h.Expires.UTC(), Messages: h.Messages, Size: len(b)}
@@ -501,12 +507,47 @@ func cmdOfflineShow(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stderr, "what the file claims (its signature does NOT verify):\n")
 			_ = printBundle(e.stderr, info)
 		}
-		return fmt.Errorf("%s: %w", fs.Arg(0), verr)
+		return fmt.Errorf("%s: %w", file, verr)
 	}
 	if e.json {
 		return printJSON(e.stdout, info)
 	}
 	return printBundle(e.stdout, info)
+}
+
+// splitFiles separates the positional arguments (the bundle files) from
+// the flags, wherever they are on the command line, so that
+// `export --to ID FILE --json` parses: the flag package stops at the first
+// positional argument. An argument that follows a flag taking a value is
+// that value.
+func splitFiles(fs *flag.FlagSet, args []string) (flags, files []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return flags, append(files, args[i+1:]...)
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			files = append(files, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue // the parser reports it
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			i++
+			flags = append(flags, args[i])
+		}
+	}
+	return flags, files
 }
 
 // hasFlag reports whether args set the flag name.
