@@ -259,8 +259,9 @@ func cmdOffline(ctx context.Context, e *env, args []string) error {
 func cmdOfflineIdentity(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("offline identity", "kqnode offline identity --home DIR [--out FILE]")
 	homeDir := fs.String("home", "", "site home directory made by kqnode init (required; the site must not be running)")
-	out := fs.String("out", "", "write the identity to FILE (mode 0644) instead of stdout")
-	e.json = true // the output is JSON either way
+	out := fs.String("out", "", "also write the identity to FILE (mode 0644)")
+	fs.Bool("json", true, "the output is one JSON object either way (accepted for scripts that pass it to every command)")
+	e.json = true
 	if err := fs.parse(args, e.stdout); err != nil {
 		return err
 	}
