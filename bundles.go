@@ -209,6 +209,7 @@ func (n *Node) openBundles(ctx context.Context) (*offline.Network, error) {
 	}
 	files, err := offline.New(ctx, offline.Config{
 		Committee: n.cfg.BundleCommittee, Identity: n.identity, HPKEKey: k, Peers: peers, Store: n.store, TTL: n.cfg.BundleTTL,
+		MaxExportSize: n.cfg.BundleMaxSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keyquorum: bundle network: %w", err)

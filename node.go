@@ -135,6 +135,12 @@ type Config struct {
 	// BundleTTL is how long a bundle this site exports stays valid.
 	// Default offline.DefaultTTL (24 hours); at most offline.MaxTTL.
 	BundleTTL time.Duration
+	// BundleMaxSize bounds the bundles this site exports, in bytes
+	// (offline.Config.MaxExportSize): between offline.MinExportSize and
+	// offline.MaxBundleSize, the default. Set it to what the channel that
+	// carries the files takes; messages that do not fit wait for the next
+	// bundle.
+	BundleMaxSize int
 	// ListenAddrs are the libp2p multiaddrs to listen on. Default
 	// transport.DefaultListenAddrs (TCP and QUIC on port 4001).
 	ListenAddrs []string

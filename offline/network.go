@@ -75,9 +75,25 @@ type Config struct {
 	// be received (Import refuses a bundle that does not fit with
 	// ErrInboxFull). DefaultMaxQueued when 0.
 	MaxQueued int
+	// MaxExportSize bounds the bundles Export makes, in bytes: between
+	// MinExportSize and MaxBundleSize (the default, when 0). A site whose
+	// files travel through a smaller channel (a control API, a QR code
+	// sequence) sets it so that every bundle it makes can be delivered;
+	// the messages that do not fit wait for the next bundle.
+	MaxExportSize int
 	// Now returns the current time (time.Now when nil).
 	Now func() time.Time
 }
+
+// MinExportSize is the smallest Config.MaxExportSize: a bundle of one
+// message of the largest payload (tss.MaxPayloadSize) to the largest
+// recipient list fits in it.
+const MinExportSize = 4 << 20
+
+// exportOverhead bounds the bytes of a bundle that are not messages or
+// content entries: the fixed header fields, the encapsulated key, the
+// ciphertext's length and tag, and the signature.
+const exportOverhead = 1024
 
 // member is a committee member's keys.
 type member struct {
@@ -166,6 +182,12 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	}
 	if cfg.MaxQueued < 0 {
 		return nil, bad("MaxQueued %d is negative", cfg.MaxQueued)
+	}
+	if cfg.MaxExportSize == 0 {
+		cfg.MaxExportSize = MaxBundleSize
+	}
+	if cfg.MaxExportSize < MinExportSize || cfg.MaxExportSize > MaxBundleSize {
+		return nil, bad("MaxExportSize %d is outside %d to %d", cfg.MaxExportSize, MinExportSize, MaxBundleSize)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -365,7 +387,8 @@ func (n *Network) Export(ctx context.Context, to tss.PartyID) ([]byte, error) {
 	var msgs []*tss.Message
 	size := 0
 	for _, m := range queue {
-		if len(msgs) == MaxMessages || size+messageSize(m) > maxPlaintext {
+		if len(msgs) == MaxMessages || size+messageSize(m) > maxPlaintext ||
+			exportOverhead+(len(msgs)+1)*contentLen+size+messageSize(m) > n.cfg.MaxExportSize {
 			break
 		}
 		msgs = append(msgs, m)

@@ -206,7 +206,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		BundlePeers:     bundlePeers,
 		BundleCommittee: *committee,
 		BundleTTL:       *bundleTTL,
-		ListenAddrs:     splitList(*listen),
+		// Every bundle must fit in one control-API request to be imported.
+		BundleMaxSize: maxBundleFile,
+		ListenAddrs:   splitList(*listen),
 		// A target of 0 on the command line means "no background work";
 		// the library's zero means "default".
 		PreParamsTarget:         max(*ppTarget, 1),
