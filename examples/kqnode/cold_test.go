@@ -364,6 +364,15 @@ wait:
 				sameSnapshot(t, "a refused import", before, snapshot(t, tc.site.home))
 			})
 		}
+		// The replayed request made the cold site answer nothing: no second
+		// share waits for a.
+		var ex struct {
+			Exported bool `json:"exported"`
+		}
+		c.ok(t, nil, &ex, "offline", "export", "--home", cold.home, "--to", a.peerID, filepath.Join(root, "after-replay.kqb"))
+		if ex.Exported {
+			t.Fatal("after a replayed signing request the cold site had a bundle for a")
+		}
 		// Every site still runs and answers.
 		for _, s := range sites {
 			var st statusResult
