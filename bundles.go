@@ -172,6 +172,22 @@ func (n *Node) BundleIdentity(ctx context.Context) (BundlePeer, error) {
 	return BundlePeer{Identity: n.identity.PublicKey(), HPKE: k.PublicKey()}, nil
 }
 
+// members returns the committee as this site's configuration lists it:
+// Config.Peers and Config.BundlePeers (an identity that does not derive a
+// party ID is left out; Open refuses it).
+func (n *Node) members() map[tss.PartyID]bool {
+	out := map[tss.PartyID]bool{}
+	for _, p := range n.cfg.Peers {
+		out[p.PartyID()] = true
+	}
+	for _, p := range n.cfg.BundlePeers {
+		if id, err := p.PartyID(); err == nil {
+			out[id] = true
+		}
+	}
+	return out
+}
+
 // libp2pPeers counts the members of Config.Peers other than this site.
 func (n *Node) libp2pPeers() int {
 	c := 0

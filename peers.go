@@ -346,15 +346,8 @@ func (o *observedNetwork) status() []PeerStatus {
 // the key cannot sign with it (a mistyped peer ID in the peer file is the
 // usual cause).
 func (n *Node) checkCommittees(ctx context.Context) {
-	listed := map[tss.PartyID]bool{n.party: true}
-	for _, p := range n.cfg.Peers {
-		listed[p.PartyID()] = true
-	}
-	if n.net.files != nil {
-		for _, p := range n.net.files.Peers() {
-			listed[p] = true
-		}
-	}
+	listed := n.members()
+	listed[n.party] = true
 	keys, err := n.eng.Keys(ctx)
 	if err != nil {
 		n.log.Warn("could not list keys to check their committees against the peer file", "err", err.Error())

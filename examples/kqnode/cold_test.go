@@ -136,7 +136,7 @@ func TestCLI_ColdSite(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	c, root := buildCLI(ctx, t)
-	sites := initSites(t, c, root, 1)
+	sites := initSites(t, c, root, 2) // one pre-parameter set for keygen, one for the reshare
 	a, b, cold := sites[0], sites[1], sites[2]
 
 	// Enrolment: each site makes its bundle identity once, before it runs.
@@ -383,6 +383,45 @@ wait:
 		var eb errorBody
 		if r.code != 1 || json.Unmarshal([]byte(strings.TrimSpace(r.stdout)), &eb) != nil || eb.Code != codeBundleTampered {
 			t.Fatalf("offline show of a tampered bundle: exit %d, %s %s", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("ReshareWithTheColdSite", func(t *testing.T) {
+		all := a.peerID + "," + b.peerID + "," + cold.peerID
+		for _, s := range []*e2eSite{b, cold} {
+			var acc reshareAcceptResult
+			c.ok(t, nil, &acc, "reshare", "--accept", "--home", s.home, "--key", key.KeyID, "--parties", all, "--threshold", "3", "--expires", "30m")
+		}
+		k.links = [][2]*e2eSite{{a, cold}, {b, cold}, {cold, a}, {cold, b}}
+		started := time.Now()
+		r := k.during(func() result {
+			return c.run(t, nil, "reshare", "--home", a.home, "--key", key.KeyID, "--parties", all, "--threshold", "3", "--json")
+		})
+		if r.code != 0 {
+			t.Fatalf("reshare with the cold site: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		var res reshareResult
+		r.json(t, &res)
+		if res.Epoch != 2 || res.Threshold != 3 || res.PublicKey != key.PublicKey {
+			t.Fatalf("reshare: %+v; keygen made %+v", res, key)
+		}
+		bs := k.take()
+		t.Logf("reshare to 3-of-3 over files: %v, %d bundles carried (%s)", time.Since(started).Round(time.Millisecond), len(bs), bundleSizes(bs))
+		// The commit reaches the cold site in a file too.
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			if _, err := k.round(); err != nil {
+				t.Fatal(err)
+			}
+			var st statusResult
+			c.ok(t, nil, &st, "status", "--home", cold.home)
+			if len(st.Reshares) == 1 && st.Reshares[0].Phase == "committed" && st.Reshares[0].PendingEpoch == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the cold site did not commit the reshare: %+v", st.Reshares)
+			}
+			time.Sleep(200 * time.Millisecond)
 		}
 	})
 }
