@@ -386,6 +386,26 @@ wait:
 		}
 	})
 
+	t.Run("DrainReconcilesWithTheColdSite", func(t *testing.T) {
+		// a's pool for a+c holds the presignature the signature left; a
+		// drain discards it and reconciles the pool with c through files.
+		k.links = [][2]*e2eSite{{a, cold}, {cold, a}}
+		started := time.Now()
+		r := k.during(func() result {
+			return c.run(t, nil, "pools", "drain", "--home", a.home, "--key", key.KeyID, "--signers", signers, "--json")
+		})
+		if r.code != 0 {
+			t.Fatalf("pools drain: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+		var res poolResult
+		r.json(t, &res)
+		if res.Drained != 1 || res.CoSigners == nil || !*res.CoSigners || res.Ready != 0 {
+			t.Fatalf("pools drain with the cold co-signer: %+v", res)
+		}
+		bs := k.take()
+		t.Logf("drain and reconciliation over files: %v, %d bundles carried (%s)", time.Since(started).Round(time.Millisecond), len(bs), bundleSizes(bs))
+	})
+
 	t.Run("ReshareWithTheColdSite", func(t *testing.T) {
 		all := a.peerID + "," + b.peerID + "," + cold.peerID
 		for _, s := range []*e2eSite{b, cold} {
