@@ -370,13 +370,17 @@ func (n *Node) ExportBundle(ctx context.Context, to tss.PartyID) ([]byte, *Bundl
 }
 
 // PendingBundle returns the number of messages waiting to be exported to
-// the bundle peer to.
-func (n *Node) PendingBundle(to tss.PartyID) int {
+// the bundle peer to. It fails with ErrNoBundlePeers, or
+// offline.ErrNotInCommittee when to is not a bundle peer.
+func (n *Node) PendingBundle(to tss.PartyID) (int, error) {
 	files, err := n.bundles()
 	if err != nil {
-		return 0
+		return 0, err
 	}
-	return files.Pending(to)
+	if !slices.Contains(files.Peers(), to) {
+		return 0, fmt.Errorf("keyquorum: %s is not a bundle peer of this site: %w", to, offline.ErrNotInCommittee)
+	}
+	return files.Pending(to), nil
 }
 
 // ImportBundle checks a bundle from a bundle peer (package offline: its

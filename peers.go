@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 
@@ -59,6 +58,7 @@ type PeerStatus struct {
 type observedNetwork struct {
 	tn      *transport.Network // nil: no libp2p peers
 	files   *offline.Network   // nil: no bundle peers
+	viaFile map[tss.PartyID]bool
 	self    tss.PartyID
 	peers   []transport.Peer
 	metrics *metrics // nil without metrics
@@ -78,6 +78,12 @@ func newObservedNetwork(self tss.PartyID, tn *transport.Network, files *offline.
 		lastSend: make(map[tss.PartyID]error), sent: make(map[tss.PartyID]bool)}
 	if tn != nil && files != nil {
 		o.in = make(chan *tss.Message, 256)
+	}
+	if files != nil {
+		o.viaFile = map[tss.PartyID]bool{}
+		for _, p := range files.Peers() {
+			o.viaFile[p] = true
+		}
 	}
 	return o
 }
@@ -132,7 +138,7 @@ func (o *observedNetwork) Receive(ctx context.Context) (*tss.Message, error) {
 
 // byFiles reports whether p is reached through bundle files.
 func (o *observedNetwork) byFiles(p tss.PartyID) bool {
-	return o.files != nil && p != o.self && slices.Contains(o.files.Peers(), p)
+	return p != o.self && o.viaFile[p]
 }
 
 // send hands msg to the network of each recipient: bundle peers get it

@@ -138,7 +138,11 @@ func (s *server) offlineExport(w http.ResponseWriter, r *http.Request) {
 	const settleTime = 300 * time.Millisecond
 	last, stable := -1, time.Time{}
 	for {
-		p := s.node.PendingBundle(to)
+		p, err := s.node.PendingBundle(to)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if p != last {
 			last, stable = p, time.Now()
 		}
