@@ -373,6 +373,9 @@ wait:
 		if ex.Exported {
 			t.Fatal("after a replayed signing request the cold site had a bundle for a")
 		}
+		// b is a's libp2p peer, not a bundle peer: nothing to export to it.
+		c.fails(t, nil, 1, codeBundleNotInCommittee, "offline", "export", "--home", a.home, "--to", b.peerID, "--wait", "1m",
+			filepath.Join(root, "to-b.kqb"))
 		// Every site still runs and answers.
 		for _, s := range sites {
 			var st statusResult
