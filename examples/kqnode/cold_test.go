@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -167,10 +168,10 @@ func TestCLI_ColdSite(t *testing.T) {
 	cluster := proctest.New(t)
 	common := []string{"--policy", testPolicyFile(t), "--preparams-target", "0", "--committee", "test-cold",
 		"--join-timeout", "3m", "--round-timeout", "3m", "--send-timeout", "5s", "--log-level", "debug"}
-	start := func(s *e2eSite, args ...string) {
+	start := func(s *e2eSite, wrap []string, args ...string) {
 		t.Helper()
-		p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: c.bin, Env: s.env(),
-			Args: append(append([]string{"run", "--home", s.home}, args...), common...)})
+		argv := append(append(append(wrap, c.bin, "run", "--home", s.home), args...), common...)
+		p, err := cluster.Start(ctx, proctest.Spec{Name: "site-" + s.name, Path: argv[0], Env: s.env(), Args: argv[1:]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,9 +179,27 @@ func TestCLI_ColdSite(t *testing.T) {
 		waitReady(ctx, t, s)
 	}
 	for _, s := range []*e2eSite{a, b} {
-		start(s, "--peers", peerFile, "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--bundle-peers", ids[cold])
+		start(s, nil, "--peers", peerFile, "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--bundle-peers", ids[cold])
 	}
-	start(cold, "--offline", "--bundle-peers", ids[a]+","+ids[b])
+	// As root, the cold site runs in a network namespace of its own, which
+	// has no interface but a loopback that is down: it could not reach
+	// anything if it tried. Its control API is a Unix socket, which a
+	// namespace does not separate.
+	netns, why := netnsWrapper()
+	if netns == nil {
+		t.Logf("the cold site runs in the test's network namespace: %s", why)
+	}
+	start(cold, netns, "--offline", "--bundle-peers", ids[a]+","+ids[b])
+
+	t.Run("ColdSiteHasNoNetwork", func(t *testing.T) {
+		if netns == nil {
+			t.Skip(why)
+		}
+		ifaces := interfacesOf(t, cold)
+		if len(ifaces) != 1 || ifaces[0] != "lo" {
+			t.Fatalf("the cold site's network namespace has interfaces %v, want only lo", ifaces)
+		}
+	})
 
 	t.Run("ColdSiteListensNowhere", func(t *testing.T) {
 		if n := listeningSockets(t, cold); n != 0 {
@@ -449,6 +468,54 @@ wait:
 	})
 }
 
+// netnsWrapper returns the command line prefix that runs a program in a
+// new network namespace, or nil and why it cannot be used here.
+func netnsWrapper() ([]string, string) {
+	if os.Geteuid() != 0 {
+		return nil, "not root: a new network namespace needs CAP_SYS_ADMIN"
+	}
+	path, err := exec.LookPath("unshare")
+	if err != nil {
+		return nil, "no unshare(1) on this host"
+	}
+	if out, err := exec.Command(path, "--net", "true").CombinedOutput(); err != nil {
+		return nil, fmt.Sprintf("unshare --net fails here: %v %s", err, out)
+	}
+	return []string{path, "--net"}, ""
+}
+
+// interfacesOf lists the network interfaces the site's process sees.
+func interfacesOf(t *testing.T, s *e2eSite) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/dev", sitePID(t, s)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n")[2:] {
+		if name, _, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// sitePID is the PID of a running site, from its api.json.
+func sitePID(t *testing.T, s *e2eSite) int {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(s.home, apiFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var info struct {
+		PID int `json:"pid"`
+	}
+	if err := json.Unmarshal(raw, &info); err != nil || info.PID == 0 {
+		t.Fatalf("%s: %q (%v)", apiFile, raw, err)
+	}
+	return info.PID
+}
+
 // mustSize returns a file's size.
 func mustSize(t *testing.T, path string) int64 {
 	t.Helper()
@@ -475,17 +542,8 @@ func bundleSizes(bs []carriedBundle) string {
 // its file descriptors and /proc/net.
 func listeningSockets(t *testing.T, s *e2eSite) int {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(s.home, apiFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var info struct {
-		PID int `json:"pid"`
-	}
-	if err := json.Unmarshal(raw, &info); err != nil || info.PID == 0 {
-		t.Fatalf("%s: %q (%v)", apiFile, raw, err)
-	}
-	fdDir := fmt.Sprintf("/proc/%d/fd", info.PID)
+	pid := sitePID(t, s)
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
 	fds, err := os.ReadDir(fdDir)
 	if err != nil {
 		t.Skipf("cannot read %s: %v", fdDir, err)
@@ -499,7 +557,7 @@ func listeningSockets(t *testing.T, s *e2eSite) int {
 	}
 	n := 0
 	for _, table := range []string{"tcp", "tcp6", "udp", "udp6"} {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", info.PID, table))
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, table))
 		if err != nil {
 			continue
 		}
