@@ -41,8 +41,9 @@ demo: deps kqnode
 	$(GO) run ./examples/demo -kqnode bin/kqnode
 
 # demo-cold runs a 2-of-3 committee whose site c has no network: keygen, a
-# GG20 presign batch and three signatures with c, every message to or from
-# c carried in a bundle file (kqnode offline export/import).
+# GG20 presign batch and three signatures with c, then a 2-of-2 key of a
+# and c, every message to or from c carried in a bundle file (kqnode
+# offline export/import).
 demo-cold: deps kqnode
 	$(GO) run ./examples/demo -kqnode bin/kqnode -cold
 

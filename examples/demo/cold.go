@@ -255,6 +255,39 @@ func (d *demo) runCold(ctx context.Context) error {
 		}
 		k.show = nil
 	}
+	// The set-up users describe most: two HSMs, one of them offline, and
+	// every transaction needs both.
+	k.links = [][2]*site{{a, c}, {c, a}}
+	var key2 keygenOut
+	if err := d.do("2-of-2 key of a and c (every signature needs the cold HSM): keygen through files", func() (string, error) {
+		_, err := k.during(ctx, func() (string, error) {
+			return "", d.client(ctx, a, &key2, "keygen", "--threshold", "2", "--parties", a.peerID+","+c.peerID)
+		})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("key %s\npublic key %s\n%s", key2.KeyID, key2.PublicKey, k.carried()), nil
+	}); err != nil {
+		return err
+	}
+	if err := d.do("2-of-2: one presignature, then a GG20 signature by a+c; verify", func() (string, error) {
+		var res presignOut
+		if _, err := k.during(ctx, func() (string, error) {
+			return "", d.client(ctx, a, &res, "presign", "--key", key2.KeyID, "--count", "1", "--signers", a.peerID+","+c.peerID)
+		}); err != nil {
+			return "", err
+		}
+		presigned := k.carried()
+		note, err := k.during(ctx, func() (string, error) {
+			return d.signDigest(ctx, a, &key2, "keyquorum cold demo: 2-of-2", []*site{a, c}, "gg20")
+		})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("presign: %s\n%s\nsignature: %s", presigned, note, k.carried()), nil
+	}); err != nil {
+		return err
+	}
 	if err := d.do("stop the sites", func() (string, error) {
 		for _, s := range d.sites {
 			if err := d.stop(s); err != nil {

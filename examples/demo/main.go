@@ -19,7 +19,8 @@
 // in bundle files: a 2-of-3 keygen, a batch of GG20 presignatures for
 // sites a and c, and three GG20 signatures by a and c, each one file to c
 // and one back, showing what c's operator sees before importing the first
-// request (see cold.go).
+// request; then a 2-of-2 key of a and c, whose every signature needs the
+// cold HSM (see cold.go).
 //
 // To finish in minutes it imports Paillier pre-parameter test fixtures
 // (testdata/preparams) instead of generating safe primes. Their secrets are
