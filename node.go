@@ -102,7 +102,9 @@ type Config struct {
 	// Offline opens only the token, the keys and the store: no network,
 	// no engine, no background work. It is meant for setting up a site
 	// and importing pre-parameters; protocol operations fail with
-	// ErrOffline. Default: off.
+	// ErrOffline. Default: off. (A cold site, which has no network but
+	// takes part in protocols, is not Offline: it runs with BundlePeers
+	// and no other member in Peers.)
 	Offline bool
 
 	// Peers is the committee: every site's peer ID and addresses (the same
