@@ -97,3 +97,29 @@ func TestOpen_BundlePeersNeedACommittee(t *testing.T) {
 		t.Fatalf("got %v, want ErrInvalidConfig naming BundleCommittee", err)
 	}
 }
+
+// FuzzBundlePeerJSON: whatever an identity file holds, reading it returns
+// an error or a peer whose keys are P-256 points and whose JSON reads back
+// the same; it never panics.
+func FuzzBundlePeerJSON(f *testing.F) {
+	id, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	h, _ := ecdh.P256().GenerateKey(rand.Reader)
+	good, _ := json.Marshal(keyquorum.BundlePeer{Identity: &id.PublicKey, HPKE: h.PublicKey()})
+	f.Add(good)
+	f.Add([]byte(`{"v":1}`))
+	f.Add([]byte(`{"v":1,"peer_id":"","identity_public_key":"04","hpke_public_key":"04"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p keyquorum.BundlePeer
+		if err := json.Unmarshal(b, &p); err != nil {
+			return
+		}
+		again, err := json.Marshal(p)
+		if err != nil {
+			t.Fatalf("a peer that was read does not encode: %v", err)
+		}
+		var q keyquorum.BundlePeer
+		if err := json.Unmarshal(again, &q); err != nil || !q.Identity.Equal(p.Identity) || !q.HPKE.Equal(p.HPKE) {
+			t.Fatalf("%s does not read back: %v", again, err)
+		}
+	})
+}
