@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keyquorum/keyquorum/hsmshare"
@@ -366,6 +367,7 @@ func (n *Node) ExportBundle(ctx context.Context, to tss.PartyID) ([]byte, *Bundl
 	info := infoOf(h, len(b))
 	info.Verified = true
 	n.log.Info("bundle exported", "to", string(to), "sequence", h.Sequence, "messages", h.Messages, "bytes", len(b))
+	n.recordQuiet(auditBundleExport, bundleFields(info))
 	return b, info, nil
 }
 
@@ -404,12 +406,31 @@ func (n *Node) ImportBundle(ctx context.Context, b []byte) (*BundleInfo, error) 
 	h, err := files.Import(ctx, b)
 	if err != nil {
 		n.log.Warn("bundle refused", "err", err.Error())
+		fields := map[string]string{"bytes": fmt.Sprint(len(b)), "reason": truncateField(err.Error())}
+		if claimed, perr := offline.Inspect(b); perr == nil {
+			// What the file claims; unauthenticated unless the reason
+			// says otherwise.
+			fields["claimed_from"], fields["sequence"] = string(claimed.Sender), fmt.Sprint(claimed.Sequence)
+		}
+		n.recordQuiet(auditBundleRefuse, fields)
 		return nil, fmt.Errorf("keyquorum: %w", err)
 	}
 	info := infoOf(h, len(b))
 	info.Verified, info.Opened = true, true
 	n.log.Info("bundle imported", "from", string(h.Sender), "sequence", h.Sequence, "messages", h.Messages)
+	n.recordQuiet(auditBundleImport, bundleFields(info))
 	return info, nil
+}
+
+// bundleFields are the audit fields of an exported or imported bundle.
+func bundleFields(info *BundleInfo) map[string]string {
+	sessions := make([]string, len(info.Sessions))
+	for i, s := range info.Sessions {
+		sessions[i] = s.Session
+	}
+	return map[string]string{"committee": info.Committee, "from": string(info.Sender), "to": string(info.Recipient),
+		"sequence": fmt.Sprint(info.Sequence), "messages": fmt.Sprint(info.Messages), "bytes": fmt.Sprint(info.Size),
+		"sessions": strings.Join(sessions, ",")}
 }
 
 // SkipBundles declares the bundles from the bundle peer from up to
@@ -424,6 +445,9 @@ func (n *Node) SkipBundles(ctx context.Context, from tss.PartyID, through uint64
 	files, err := n.bundles()
 	if err != nil {
 		return err
+	}
+	if err := n.record(ctx, auditBundleSkip, map[string]string{"from": string(from), "through": fmt.Sprint(through)}); err != nil {
+		return fmt.Errorf("keyquorum: skip bundles from %s: %w", from, err)
 	}
 	if err := files.Skip(ctx, from, through); err != nil {
 		return fmt.Errorf("keyquorum: %w", err)

@@ -400,6 +400,18 @@ wait:
 			var st statusResult
 			c.ok(t, nil, &st, "status", "--home", s.home)
 		}
+		// The cold site's audit log holds the files it took and refused.
+		seen := map[string]bool{}
+		for _, e := range auditEntries(t, c, cold.home) {
+			for _, typ := range []string{"bundle.imported", "bundle.exported", "bundle.refused"} {
+				if strings.Contains(e, `"`+typ+`"`) {
+					seen[typ] = true
+				}
+			}
+		}
+		if len(seen) != 3 {
+			t.Errorf("the cold site's audit log has bundle entries %v, want imported, exported and refused", seen)
+		}
 		// Offline show without a site detects the tampering too.
 		r := c.run(t, nil, "offline", "show", "--bundle-peers", ids[a], tampered, "--json")
 		var eb errorBody
