@@ -5,7 +5,7 @@ APT_PKGS := softhsm2 opensc libnss3-tools iproute2 openssh-client jq
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_TIMEOUT ?= 45m
 
-.PHONY: all deps build kqnode demo vet fmt-check test test-short clean
+.PHONY: all deps build kqnode demo demo-cold vet fmt-check test test-short clean
 
 all: build
 
@@ -39,6 +39,13 @@ kqnode:
 # a temporary directory that is removed at the end.
 demo: deps kqnode
 	$(GO) run ./examples/demo -kqnode bin/kqnode
+
+# demo-cold runs a 2-of-3 committee whose site c has no network: keygen, a
+# GG20 presign batch and three signatures with c, then a 2-of-2 key of a
+# and c, every message to or from c carried in a bundle file (kqnode
+# offline export/import).
+demo-cold: deps kqnode
+	$(GO) run ./examples/demo -kqnode bin/kqnode -cold
 
 # PLOT_MOD is the benchmark figure's renderer, a module of its own (see
 # bench below): ./... in this module does not reach it.

@@ -37,6 +37,10 @@ const (
 	auditSessionDone   = "session.done"
 	auditKeygen        = "key.generated"
 	auditOpFailed      = "op.failed"
+	auditBundleExport  = "bundle.exported"
+	auditBundleImport  = "bundle.imported"
+	auditBundleRefuse  = "bundle.refused"
+	auditBundleSkip    = "bundle.skip"
 )
 
 // Presignature entries: "presig." followed by the tss.PresignatureChange

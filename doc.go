@@ -35,6 +35,19 @@
 //   - [Node.Readiness]: whether the site can serve now, and which condition
 //     fails.
 //
+// # Cold sites
+//
+// A member of the committee may have no network at all. [Config.BundlePeers]
+// lists the members a site reaches through bundle files (package
+// [github.com/keyquorum/keyquorum/offline]) instead of libp2p: on a cold site every other member, on an
+// online site the cold ones. Each site enrols the others with the
+// [BundlePeer] its [Node.BundleIdentity] returns. The engine's messages to a
+// bundle peer wait for [Node.ExportBundle]; [Node.InspectBundle] shows an
+// operator what a received bundle asks (the digests and intent of a
+// signing request) and [Node.ImportBundle] hands it to the engine, which
+// checks it as it checks a message from libp2p. A site with no libp2p peer
+// in [Config.Peers] starts no libp2p host.
+//
 // With [Config.Metrics] set, the Node registers Prometheus collectors for
 // its sessions, rounds, refusals, token operations, peers, pools,
 // pre-parameters and audit log (the README lists every metric).

@@ -287,11 +287,7 @@ func (n *Node) registerMetrics() error {
 	if reg == nil {
 		return nil
 	}
-	peers := map[tss.PartyID]bool{}
-	for _, p := range n.cfg.Peers {
-		peers[p.PartyID()] = true
-	}
-	m := newMetrics(peers)
+	m := newMetrics(n.members())
 	cs := append(m.collectors(), &statusCollector{n: n})
 	for i, c := range cs {
 		if err := reg.Register(c); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/audit"
 	"github.com/keyquorum/keyquorum/hsmshare"
+	"github.com/keyquorum/keyquorum/offline"
 	"github.com/keyquorum/keyquorum/policy"
 	"github.com/keyquorum/keyquorum/transport"
 	"github.com/keyquorum/keyquorum/tss"
@@ -29,6 +30,9 @@ const (
 	DefaultSealKeyLabel = "keyquorum-seal"
 	// DefaultIdentityLabel is the CKA_LABEL of the site's identity key pair.
 	DefaultIdentityLabel = "keyquorum-identity"
+	// DefaultHPKEKeyLabel is the CKA_LABEL of the site's HPKE key pair,
+	// which decrypts the bundle files other sites send it.
+	DefaultHPKEKeyLabel = "keyquorum-hpke"
 	// DefaultPreParamsTarget is how many Paillier pre-parameter sets the
 	// node keeps ready for keygen.
 	DefaultPreParamsTarget = tss.DefaultPreParamsTarget
@@ -59,7 +63,8 @@ const (
 )
 
 // Config configures a [Node]. HSM and StoreDir are always required, Peers
-// unless Offline; every other field has the default named in its comment.
+// or BundlePeers unless Offline; every other field has the default named
+// in its comment.
 type Config struct {
 	// HSM says which PKCS#11 module and token hold this site's keys and
 	// where the user PIN comes from (use PINSource in production; PIN is
@@ -97,13 +102,47 @@ type Config struct {
 	// Offline opens only the token, the keys and the store: no network,
 	// no engine, no background work. It is meant for setting up a site
 	// and importing pre-parameters; protocol operations fail with
-	// ErrOffline. Default: off.
+	// ErrOffline. Default: off. (A cold site, which has no network but
+	// takes part in protocols, is not Offline: it runs with BundlePeers
+	// and no other member in Peers.)
 	Offline bool
 
 	// Peers is the committee: every site's peer ID and addresses (the same
 	// list on every site; this site's own entry is ignored for dialing).
-	// Only these peers may connect. Required unless Offline.
+	// Only these peers may connect. Required unless Offline or
+	// BundlePeers lists the other sites. With no entry besides this site,
+	// the node starts no libp2p host at all: no listening socket, nothing
+	// dialed.
 	Peers []transport.Peer
+
+	// BundlePeers are the members of the committee this site reaches
+	// through bundle files instead of libp2p (package offline): on a cold
+	// site, every other site; on an online site, the cold ones. The
+	// engine's messages to them wait until ExportBundle writes them into a
+	// bundle, and their bundles reach the engine through ImportBundle. A
+	// site listed here must not also be in Peers. Each entry comes from
+	// the other site's BundleIdentity. Default: none.
+	BundlePeers []BundlePeer
+	// BundleCommittee is the committee (channel) ID every bundle of this
+	// site names; all sites of one committee use the same ID (a-z, 0-9,
+	// '.', '_', '-', at most offline.MaxCommitteeLen bytes). Required with
+	// BundlePeers.
+	BundleCommittee string
+	// HPKEKeyLabel is the label of the P-256 key pair in the token that
+	// decrypts the bundles this site receives (hsmshare.ECDHKey; the token
+	// must offer CKM_ECDH1_DERIVE). BundleIdentity creates it; Open loads
+	// it when BundlePeers is set (creating it only with CreateKeys).
+	// Default DefaultHPKEKeyLabel.
+	HPKEKeyLabel string
+	// BundleTTL is how long a bundle this site exports stays valid.
+	// Default offline.DefaultTTL (24 hours); at most offline.MaxTTL.
+	BundleTTL time.Duration
+	// BundleMaxSize bounds the bundles this site exports, in bytes
+	// (offline.Config.MaxExportSize): between offline.MinExportSize and
+	// offline.MaxBundleSize, the default. Set it to what the channel that
+	// carries the files takes; messages that do not fit wait for the next
+	// bundle.
+	BundleMaxSize int
 	// ListenAddrs are the libp2p multiaddrs to listen on. Default
 	// transport.DefaultListenAddrs (TCP and QUIC on port 4001).
 	ListenAddrs []string
@@ -221,8 +260,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.StoreDir == "" {
 		return c, fmt.Errorf("%w: StoreDir is required", ErrInvalidConfig)
 	}
-	if !c.Offline && len(c.Peers) == 0 {
-		return c, fmt.Errorf("%w: Peers is required (the committee's peer IDs and addresses) unless Offline", ErrInvalidConfig)
+	if !c.Offline && len(c.Peers) == 0 && len(c.BundlePeers) == 0 {
+		return c, fmt.Errorf("%w: Peers or BundlePeers is required (the committee's peer IDs and addresses, or its members' bundle identities) unless Offline", ErrInvalidConfig)
+	}
+	if len(c.BundlePeers) > 0 && c.BundleCommittee == "" {
+		return c, fmt.Errorf("%w: BundleCommittee is required with BundlePeers (the committee ID every site of the committee uses)", ErrInvalidConfig)
+	}
+	if c.BundleTTL < 0 || c.BundleTTL > offline.MaxTTL {
+		return c, fmt.Errorf("%w: BundleTTL %v is outside 0 to %v", ErrInvalidConfig, c.BundleTTL, offline.MaxTTL)
+	}
+	if c.HPKEKeyLabel == "" {
+		c.HPKEKeyLabel = DefaultHPKEKeyLabel
 	}
 	if c.SealKeyLabel == "" {
 		c.SealKeyLabel = DefaultSealKeyLabel
@@ -232,6 +280,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SealKeyLabel == c.IdentityLabel {
 		return c, fmt.Errorf("%w: SealKeyLabel and IdentityLabel must differ (both %q)", ErrInvalidConfig, c.SealKeyLabel)
+	}
+	if c.HPKEKeyLabel == c.IdentityLabel || c.HPKEKeyLabel == c.SealKeyLabel {
+		return c, fmt.Errorf("%w: HPKEKeyLabel %q must differ from SealKeyLabel and IdentityLabel", ErrInvalidConfig, c.HPKEKeyLabel)
 	}
 	if c.PreParamsTarget < 0 || c.PreParamsConcurrency < 0 || c.PoolTarget < 0 || c.PoolParallel < 0 ||
 		c.MaxPoolsPerKey < 0 || c.MaxPoolsPerInitiator < 0 ||
@@ -279,7 +330,9 @@ type Node struct {
 	party    tss.PartyID
 	prepool  *tss.PreParamsPool
 	net      *observedNetwork // nil when offline
-	eng      *tss.Engine      // nil when offline
+	hpkeMu   sync.Mutex       // guards hpke's loading
+	hpke     *hsmshare.ECDHKey
+	eng      *tss.Engine // nil when offline
 	pools    *poolRegistry
 	ops      *operations
 	reshares *reshares
@@ -428,19 +481,37 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 
-	tn, err := transport.New(transport.Config{
-		Identity: n.identity, Peers: cfg.Peers, ListenAddrs: cfg.ListenAddrs,
-		RequirePostQuantum: cfg.RequirePostQuantum, MDNS: cfg.MDNS, QUICSecret: n.quic,
-		SendTimeout: cfg.SendTimeout, Logger: n.log, // the transport names itself in its logs
-	})
-	if err != nil {
-		return nil, fmt.Errorf("keyquorum: start network: %w", err)
+	var files *offline.Network
+	if len(cfg.BundlePeers) > 0 {
+		if files, err = n.openBundles(ctx); err != nil {
+			return nil, err
+		}
 	}
-	n.net = newObservedNetwork(tn, cfg.Peers, n.metrics)
-	tn.HandleRequests(witnessProtocol, n.serveWitness)
-	tn.HandleRequests(pingProtocol, n.servePing)
-	if n.metrics != nil {
-		n.goBackground(n.probePeers)
+	var tn *transport.Network
+	if n.libp2pPeers() > 0 {
+		tn, err = transport.New(transport.Config{
+			Identity: n.identity, Peers: cfg.Peers, ListenAddrs: cfg.ListenAddrs,
+			RequirePostQuantum: cfg.RequirePostQuantum, MDNS: cfg.MDNS, QUICSecret: n.quic,
+			SendTimeout: cfg.SendTimeout, Logger: n.log, // the transport names itself in its logs
+		})
+		if err != nil {
+			if files != nil {
+				files.Close()
+			}
+			return nil, fmt.Errorf("keyquorum: start network: %w", err)
+		}
+	}
+	n.net = newObservedNetwork(n.party, tn, files, cfg.Peers, n.metrics)
+	if n.net.in != nil {
+		n.goBackground(func(ctx context.Context) { n.net.merge(ctx, tn) })
+		n.goBackground(func(ctx context.Context) { n.net.merge(ctx, files) })
+	}
+	if tn != nil {
+		tn.HandleRequests(witnessProtocol, n.serveWitness)
+		tn.HandleRequests(pingProtocol, n.servePing)
+		if n.metrics != nil {
+			n.goBackground(n.probePeers)
+		}
 	}
 	n.goBackground(n.runAuditCheckpoints)
 	var observer tss.Observer // not a nil *metrics in an interface
@@ -471,8 +542,8 @@ func Open(ctx context.Context, cfg Config) (_ *Node, err error) {
 	for _, spec := range n.pools.list() {
 		n.maintain(spec)
 	}
-	n.log.Info("site started", "peer_id", string(n.party), "listen", fmt.Sprint(tn.Addrs()),
-		"peers", len(cfg.Peers), "pool_target", cfg.PoolTarget)
+	n.log.Info("site started", "peer_id", string(n.party), "listen", fmt.Sprint(n.net.Addrs()),
+		"peers", len(cfg.Peers), "bundle_peers", len(cfg.BundlePeers), "pool_target", cfg.PoolTarget)
 	return n, nil
 }
 

@@ -162,16 +162,14 @@ func (n *Node) checkNewCommittee(keyID string, newc []tss.PartyID, threshold int
 	if threshold < 2 || threshold > len(newc) {
 		return fmt.Errorf("%w: threshold %d-of-%d is not supported; M must be 2 to %d", tss.ErrBadRequest, threshold, len(newc), len(newc))
 	}
-	known := map[tss.PartyID]bool{n.party: true}
-	for _, p := range n.cfg.Peers {
-		known[p.PartyID()] = true
-	}
+	known := n.members()
+	known[n.party] = true
 	for _, p := range newc {
 		if err := p.Validate(); err != nil {
 			return fmt.Errorf("%w: party %q: %w", tss.ErrBadRequest, p, err)
 		}
 		if !known[p] {
-			return fmt.Errorf("%w: new committee member %s is not in this site's peer list; add it to every site's peers first", tss.ErrNotInCommittee, p)
+			return fmt.Errorf("%w: new committee member %s is not in this site's peer list nor one of its bundle peers; add it to every site's peers first", tss.ErrNotInCommittee, p)
 		}
 	}
 	return nil

@@ -75,9 +75,25 @@ type Config struct {
 	// be received (Import refuses a bundle that does not fit with
 	// ErrInboxFull). DefaultMaxQueued when 0.
 	MaxQueued int
+	// MaxExportSize bounds the bundles Export makes, in bytes: between
+	// MinExportSize and MaxBundleSize (the default, when 0). A site whose
+	// files travel through a smaller channel (a control API, a QR code
+	// sequence) sets it so that every bundle it makes can be delivered;
+	// the messages that do not fit wait for the next bundle.
+	MaxExportSize int
 	// Now returns the current time (time.Now when nil).
 	Now func() time.Time
 }
+
+// MinExportSize is the smallest Config.MaxExportSize: a bundle of one
+// message of the largest payload (tss.MaxPayloadSize) to the largest
+// recipient list fits in it.
+const MinExportSize = 4 << 20
+
+// exportOverhead bounds the bytes of a bundle that are not messages or
+// content entries: the fixed header fields, the encapsulated key, the
+// ciphertext's length and tag, and the signature.
+const exportOverhead = 1024
 
 // member is a committee member's keys.
 type member struct {
@@ -166,6 +182,12 @@ func New(ctx context.Context, cfg Config) (*Network, error) {
 	}
 	if cfg.MaxQueued < 0 {
 		return nil, bad("MaxQueued %d is negative", cfg.MaxQueued)
+	}
+	if cfg.MaxExportSize == 0 {
+		cfg.MaxExportSize = MaxBundleSize
+	}
+	if cfg.MaxExportSize < MinExportSize || cfg.MaxExportSize > MaxBundleSize {
+		return nil, bad("MaxExportSize %d is outside %d to %d", cfg.MaxExportSize, MinExportSize, MaxBundleSize)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -365,7 +387,8 @@ func (n *Network) Export(ctx context.Context, to tss.PartyID) ([]byte, error) {
 	var msgs []*tss.Message
 	size := 0
 	for _, m := range queue {
-		if len(msgs) == MaxMessages || size+messageSize(m) > maxPlaintext {
+		if len(msgs) == MaxMessages || size+messageSize(m) > maxPlaintext ||
+			exportOverhead+(len(msgs)+1)*contentLen+size+messageSize(m) > n.cfg.MaxExportSize {
 			break
 		}
 		msgs = append(msgs, m)
@@ -449,59 +472,13 @@ func appendU32Bytes(b, v []byte) []byte {
 // ErrUnsupportedVersion, ErrUnknownSender, ErrTampered, ErrWrongCommittee,
 // ErrWrongRecipient, ErrExpired, ErrReplayed, ErrOutOfOrder, ErrInboxFull).
 func (n *Network) Import(ctx context.Context, b []byte) (Header, error) {
-	bd, err := parseBundle(b)
-	if err != nil {
-		return Header{}, fmt.Errorf("offline: import: %w", err)
-	}
-	what := fmt.Sprintf("bundle %d from %s", bd.Sequence, bd.Sender)
-	peer, ok := n.peers[bd.Sender]
-	if !ok {
-		return Header{}, fmt.Errorf("offline: import %s: %w: %s is not a member of committee %s as this site knows it", what, ErrUnknownSender, bd.Sender, n.cfg.Committee)
-	}
-	if !ecdsa.VerifyASN1(peer.identity, signedDigest(bd.signed), bd.sig) {
-		return Header{}, fmt.Errorf("offline: import %s: %w: the signature does not verify under the sender's identity key; the file was changed or not made by the sender", what, ErrTampered)
-	}
-	if bd.Committee != n.cfg.Committee {
-		return Header{}, fmt.Errorf("offline: import %s: %w: made for committee %s, this network is committee %s", what, ErrWrongCommittee, bd.Committee, n.cfg.Committee)
-	}
-	if bd.Recipient != n.self {
-		return Header{}, fmt.Errorf("offline: import %s: %w: addressed to %s, this site is %s; import it there", what, ErrWrongRecipient, bd.Recipient, n.self)
-	}
-	now := n.cfg.Now()
-	if !now.Before(bd.Expires) {
-		return Header{}, fmt.Errorf("offline: import %s: %w at %s; the sender must run the sessions again", what, ErrExpired, bd.Expires.UTC().Format(time.RFC3339))
-	}
-	if bd.Created.After(now.Add(n.cfg.MaxClockSkew)) {
-		return Header{}, fmt.Errorf("offline: import %s: %w: made at %s, in the future; check both sites' clocks", what, ErrExpired, bd.Created.UTC().Format(time.RFC3339))
-	}
-
 	n.opMu.Lock()
 	defer n.opMu.Unlock()
-	last := n.state.Recv[bd.Sender]
-	switch {
-	case bd.Sequence <= last:
-		return Header{}, fmt.Errorf("offline: import %s: %w: bundle %d from %s was the last one accepted", what, ErrReplayed, last, bd.Sender)
-	case bd.Sequence > last+1:
-		return Header{}, fmt.Errorf("offline: import %s: %w: bundles %d to %d from %s are missing; import them first", what, ErrOutOfOrder, last+1, bd.Sequence-1, bd.Sender)
-	}
-	// An encapsulated key that is not a P-256 point is the sender's (or a
-	// forger's) fault, not the token's: check it before the token is asked.
-	if _, err := ecdh.P256().NewPublicKey(bd.enc); err != nil {
-		return Header{}, fmt.Errorf("offline: import %s: %w: the encapsulated key is not a P-256 point", what, ErrTampered)
-	}
-	r, err := hpke.NewRecipient(bd.enc, n.hpkePriv, kdf, aead, hpkeInfo(bd.header))
+	bd, msgs, err := n.open(b)
 	if err != nil {
-		return Header{}, fmt.Errorf("offline: import %s: decapsulate with the HPKE key (check the token): %w", what, err)
+		return Header{}, fmt.Errorf("offline: import %w", err)
 	}
-	pt, err := r.Open(nil, bd.ct)
-	if err != nil {
-		return Header{}, fmt.Errorf("offline: import %s: %w: the ciphertext does not decrypt with this site's HPKE key", what, ErrTampered)
-	}
-	msgs, err := parseMessages(bd, pt)
-	if err != nil {
-		clear(pt)
-		return Header{}, fmt.Errorf("offline: import %s: %w", what, err)
-	}
+	what := fmt.Sprintf("bundle %d from %s", bd.Sequence, bd.Sender)
 	n.mu.Lock()
 	closed, room := n.closed, n.cfg.MaxQueued-len(n.in)
 	n.mu.Unlock()
@@ -524,6 +501,131 @@ func (n *Network) Import(ctx context.Context, b []byte) (Header, error) {
 	signalLocked(&n.arrived)
 	n.mu.Unlock()
 	return bd.Header, nil
+}
+
+// Peek makes every check Import makes, decrypts the bundle and returns its
+// header and messages, but accepts nothing: the sequence state and the
+// receive queue stay as they were, so the same bundle can be imported
+// afterwards. It is for an operator who wants to see what a bundle asks of
+// the site before importing it. The errors are Import's (without
+// ErrInboxFull). The messages' payloads are the senders' protocol messages;
+// the caller must not pass them to an engine.
+func (n *Network) Peek(ctx context.Context, b []byte) (Header, []*tss.Message, error) {
+	if err := ctx.Err(); err != nil {
+		return Header{}, nil, err
+	}
+	n.opMu.Lock()
+	defer n.opMu.Unlock()
+	bd, msgs, err := n.open(b)
+	if err != nil {
+		return Header{}, nil, fmt.Errorf("offline: peek %w", err)
+	}
+	return bd.Header, msgs, nil
+}
+
+// Verify checks the layout of a bundle and its signature by its sender, a
+// member of this site's committee, and returns its header; unlike Peek it
+// needs no HPKE key and works for bundles addressed to any member. It
+// makes none of the other checks (recipient, expiry, sequence).
+func (n *Network) Verify(b []byte) (Header, error) {
+	bd, err := parseBundle(b)
+	if err != nil {
+		return Header{}, fmt.Errorf("offline: verify: %w", err)
+	}
+	if err := n.verifySignature(bd); err != nil {
+		return Header{}, fmt.Errorf("offline: verify %w", err)
+	}
+	return bd.Header, nil
+}
+
+// VerifyFrom checks the layout of a bundle and its signature under
+// sender, the identity public key of the party the bundle names as its
+// sender, and returns its header; it is Verify for a tool that holds the
+// members' public keys but no Network (kqnode offline show). It fails with
+// ErrUnknownSender when sender's party ID is not the bundle's sender and
+// ErrTampered when the signature does not verify.
+func VerifyFrom(b []byte, sender *ecdsa.PublicKey) (Header, error) {
+	bd, err := parseBundle(b)
+	if err != nil {
+		return Header{}, fmt.Errorf("offline: verify: %w", err)
+	}
+	id, err := transport.PartyIDFromPublicKey(sender)
+	if err != nil {
+		return Header{}, fmt.Errorf("offline: verify: the sender's key: %w", err)
+	}
+	if id != bd.Sender {
+		return Header{}, fmt.Errorf("offline: verify bundle %d from %s: %w: the key given is %s's", bd.Sequence, bd.Sender, ErrUnknownSender, id)
+	}
+	if !ecdsa.VerifyASN1(sender, signedDigest(bd.signed), bd.sig) {
+		return Header{}, fmt.Errorf("offline: verify bundle %d from %s: %w: the signature does not verify under the sender's identity key; the file was changed or not made by the sender", bd.Sequence, bd.Sender, ErrTampered)
+	}
+	return bd.Header, nil
+}
+
+// verifySignature checks that bd's sender is a known member and signed it.
+func (n *Network) verifySignature(bd *bundle) error {
+	what := fmt.Sprintf("bundle %d from %s", bd.Sequence, bd.Sender)
+	peer, ok := n.peers[bd.Sender]
+	if !ok {
+		return fmt.Errorf("%s: %w: %s is not a member of committee %s as this site knows it", what, ErrUnknownSender, bd.Sender, n.cfg.Committee)
+	}
+	if !ecdsa.VerifyASN1(peer.identity, signedDigest(bd.signed), bd.sig) {
+		return fmt.Errorf("%s: %w: the signature does not verify under the sender's identity key; the file was changed or not made by the sender", what, ErrTampered)
+	}
+	return nil
+}
+
+// open makes the receiver's checks 1 to 6 of FORMAT.md and returns the
+// parsed bundle and its messages. n.opMu must be held. Its errors start
+// with what was opened ("bundle N from P: ...").
+func (n *Network) open(b []byte) (*bundle, []*tss.Message, error) {
+	bd, err := parseBundle(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bundle: %w", err)
+	}
+	what := fmt.Sprintf("bundle %d from %s", bd.Sequence, bd.Sender)
+	if err := n.verifySignature(bd); err != nil {
+		return nil, nil, err
+	}
+	if bd.Committee != n.cfg.Committee {
+		return nil, nil, fmt.Errorf("%s: %w: made for committee %s, this network is committee %s", what, ErrWrongCommittee, bd.Committee, n.cfg.Committee)
+	}
+	if bd.Recipient != n.self {
+		return nil, nil, fmt.Errorf("%s: %w: addressed to %s, this site is %s; import it there", what, ErrWrongRecipient, bd.Recipient, n.self)
+	}
+	now := n.cfg.Now()
+	if !now.Before(bd.Expires) {
+		return nil, nil, fmt.Errorf("%s: %w at %s; the sender must run the sessions again", what, ErrExpired, bd.Expires.UTC().Format(time.RFC3339))
+	}
+	if bd.Created.After(now.Add(n.cfg.MaxClockSkew)) {
+		return nil, nil, fmt.Errorf("%s: %w: made at %s, in the future; check both sites' clocks", what, ErrExpired, bd.Created.UTC().Format(time.RFC3339))
+	}
+	last := n.state.Recv[bd.Sender]
+	switch {
+	case bd.Sequence <= last:
+		return nil, nil, fmt.Errorf("%s: %w: bundle %d from %s was the last one accepted", what, ErrReplayed, last, bd.Sender)
+	case bd.Sequence > last+1:
+		return nil, nil, fmt.Errorf("%s: %w: bundles %d to %d from %s are missing; import them first", what, ErrOutOfOrder, last+1, bd.Sequence-1, bd.Sender)
+	}
+	// An encapsulated key that is not a P-256 point is the sender's (or a
+	// forger's) fault, not the token's: check it before the token is asked.
+	if _, err := ecdh.P256().NewPublicKey(bd.enc); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: the encapsulated key is not a P-256 point", what, ErrTampered)
+	}
+	r, err := hpke.NewRecipient(bd.enc, n.hpkePriv, kdf, aead, hpkeInfo(bd.header))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: decapsulate with the HPKE key (check the token): %w", what, err)
+	}
+	pt, err := r.Open(nil, bd.ct)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w: the ciphertext does not decrypt with this site's HPKE key", what, ErrTampered)
+	}
+	msgs, err := parseMessages(bd, pt)
+	if err != nil {
+		clear(pt)
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return bd, msgs, nil
 }
 
 // Skip declares the bundles from from up to sequence through lost: the

@@ -354,11 +354,55 @@ func TestNew_RejectsBadConfig(t *testing.T) {
 		"peer without HPKE key":   func(c *Config) { c.Peers = []Peer{{Identity: sites[1].Identity.PublicKey()}} },
 		"TTL over the maximum":    func(c *Config) { c.TTL = MaxTTL + time.Hour },
 		"negative queue":          func(c *Config) { c.MaxQueued = -1 },
+		"export bound too small":  func(c *Config) { c.MaxExportSize = MinExportSize - 1 },
+		"export bound too large":  func(c *Config) { c.MaxExportSize = MaxBundleSize + 1 },
 	} {
 		cfg := base()
 		f(&cfg)
 		if _, err := New(context.Background(), cfg); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+// TestExport_RespectsMaxExportSize: with a small MaxExportSize, the queued
+// messages leave in several bundles, each within the bound, and all of
+// them arrive in order.
+func TestExport_RespectsMaxExportSize(t *testing.T) {
+	sites := newSites(t, 2)
+	a := newNet(t, sites[0], sites, func(c *Config) { c.MaxExportSize = MinExportSize })
+	b := newNet(t, sites[1], sites)
+	ctx := context.Background()
+	big := strings.Repeat("x", tss.MaxPayloadSize-1024)
+	for i := range 3 {
+		if err := a.Send(ctx, msg(a, byte(i+1), 1, big, b.Self())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []byte
+	for n := 0; a.Pending(b.Self()) > 0; n++ {
+		if n == 3 {
+			t.Fatalf("3 messages of %d bytes took more than 3 bundles", len(big))
+		}
+		bd, err := a.Export(ctx, b.Self())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(bd) > MinExportSize {
+			t.Fatalf("bundle of %d bytes, over MaxExportSize %d", len(bd), MinExportSize)
+		}
+		if _, err := b.Import(ctx, bd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 3 {
+		m, err := b.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, m.Session[0])
+	}
+	if !bytes.Equal(got, []byte{1, 2, 3}) {
+		t.Fatalf("sessions arrived as %v, want 1, 2, 3", got)
 	}
 }

@@ -164,6 +164,12 @@ func (p *Proposal) validate() error {
 
 func encodeProposal(p *Proposal) ([]byte, error) { return json.Marshal(p) }
 
+// ParseProposal decodes the payload of a [MsgPropose] message and checks
+// its shape, as a party does before it looks at a proposal: for tools that
+// show an operator what a session asks (an offline bundle's contents)
+// without joining it. It checks nothing that needs the party's state.
+func ParseProposal(b []byte) (*Proposal, error) { return decodeProposal(b) }
+
 func decodeProposal(b []byte) (*Proposal, error) {
 	if len(b) > maxProposalSize {
 		return nil, errors.New("tss: proposal too large")

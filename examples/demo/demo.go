@@ -319,16 +319,21 @@ func (d *demo) startSites(ctx context.Context) (string, error) {
 	return strings.Join(lines, "\n"), nil
 }
 
-// start runs `kqnode run` for s and waits for its ready line.
-func (d *demo) start(ctx context.Context, s *site, peerFile string) error {
+// start runs `kqnode run` for s and waits for its ready line. With extra
+// flags, they replace the peer file, the listen address and the timeouts.
+func (d *demo) start(ctx context.Context, s *site, peerFile string, extra ...string) error {
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(d.kqnode, "run", "--home", s.home, "--peers", peerFile, "--policy", d.policy,
+	args := []string{"run", "--home", s.home, "--peers", peerFile, "--policy", d.policy,
 		"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", s.port), "--api", "127.0.0.1:0",
 		"--preparams-target", "0", // the fixtures suffice; no safe primes during the demo
-		"--join-timeout", "10s", "--send-timeout", "10s", "--round-timeout", "1m")
+		"--join-timeout", "10s", "--send-timeout", "10s", "--round-timeout", "1m"}
+	if extra != nil {
+		args = append([]string{"run", "--home", s.home, "--policy", d.policy, "--preparams-target", "0"}, extra...)
+	}
+	cmd := exec.Command(d.kqnode, args...)
 	cmd.Env = append(os.Environ(), d.hsm.Env(), "KQ_OPERATOR_KEY="+d.operator)
 	cmd.Stderr = logf
 	stdout, err := cmd.StdoutPipe()

@@ -41,6 +41,28 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestDemo_Cold runs the cold-site demo `make demo-cold` runs.
+func TestDemo_Cold(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the cold demo runs three kqnode processes through keygen, presign and three signatures over files")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	bin, err := proctest.Build(ctx, t.TempDir(), "github.com/keyquorum/keyquorum/examples/kqnode", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = run(ctx, options{kqnode: bin, fixtures: filepath.Join(fixtures.Dir(), "preparams"), timeout: 10 * time.Minute, cold: true}, &out)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatalf("cold demo failed: %v", err)
+	}
+	if !bytes.Contains(out.Bytes(), []byte("digest:")) {
+		t.Fatal("the cold demo did not show the operator the digest before the import")
+	}
+}
+
 // TestDemo_FailsCleanly checks that a demo that cannot start reports why
 // and exits with an error instead of pretending.
 func TestDemo_FailsCleanly(t *testing.T) {

@@ -14,6 +14,14 @@
 // when a step fails or it is interrupted) and exits non-zero if any check
 // failed.
 //
+// With -cold (what `make demo-cold` runs) site c runs with no network
+// (kqnode run --offline) and the demo carries every message to or from it
+// in bundle files: a 2-of-3 keygen, a batch of GG20 presignatures for
+// sites a and c, and three GG20 signatures by a and c, each one file to c
+// and one back, showing what c's operator sees before importing the first
+// request; then a 2-of-2 key of a and c, whose every signature needs the
+// cold HSM (see cold.go).
+//
 // To finish in minutes it imports Paillier pre-parameter test fixtures
 // (testdata/preparams) instead of generating safe primes. Their secrets are
 // public: the demo's keys are not secret and must never hold value.
@@ -37,6 +45,7 @@ func main() {
 	flag.StringVar(&o.fixtures, "fixtures", "testdata/preparams", "directory of pre-parameter test fixtures (preparams-NN.json)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (tokens, homes, logs) for inspection")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up after this long")
+	flag.BoolVar(&o.cold, "cold", false, "the cold-site demo instead (make demo-cold): site c runs without a network, and its messages travel in bundle files")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -55,6 +64,8 @@ type options struct {
 	timeout  time.Duration
 	// quiet drops the per-step lines (tests keep the summary).
 	quiet bool
+	// cold runs the cold-site demo (cold.go).
+	cold bool
 }
 
 // run runs the demo and returns the first failed check.
@@ -65,7 +76,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	err = d.run(ctx)
+	if o.cold {
+		err = d.runCold(ctx)
+	} else {
+		err = d.run(ctx)
+	}
 	if err != nil {
 		d.printLogs()
 	}

@@ -410,6 +410,9 @@ func classify(err error) (code string, status int, parties []string) {
 		cul *tss.CulpritError
 		eq  *tss.EquivocationError
 	)
+	if code, status, ok := bundleCode(err); ok {
+		return code, status, nil
+	}
 	switch {
 	case errors.As(err, &rt):
 		return codeTimeout, 504, partyStrings(rt.Parties)

@@ -91,6 +91,7 @@ var commands = []command{
 	{"reshare", "move a key to a new committee and/or threshold, or (--accept) authorize another site's reshare", cmdReshare},
 	{"rotate-seal-key", "re-seal the site's store under a new HSM seal key and destroy the old one", cmdRotateSealKey},
 	{"preparams", "show the pre-parameter pool, or generate sets now with progress", cmdPreParams},
+	{"offline", "bundle files for members reached without a network (cold sites): identity, export, import, show, skip", cmdOffline},
 	{"backup", "write a backup of the site's sealed key shares and configuration (no presignatures), running or stopped", cmdBackup},
 	{"restore", "restore a backup into a stopped site's home, onto the same HSM token", cmdRestore},
 	{"example", "make test transactions to try sign-psbt and sign-eth with", cmdExample},

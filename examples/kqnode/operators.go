@@ -61,6 +61,14 @@ var routeRoles = map[string][]string{
 	"POST " + pathPoolDrain:     {roleAdmin},
 	// A backup holds every sealed share and the site's configuration.
 	"POST " + pathBackup: {roleAdmin},
+	// Carrying bundles moves messages; every proposal in them is checked
+	// by the engine and the signing policy as if it came over libp2p.
+	// Inspecting shows what a bundle asks, as a plan shows a request.
+	"POST " + pathOfflineExport:  {roleAdmin, roleRequester},
+	"POST " + pathOfflineImport:  {roleAdmin, roleRequester},
+	"POST " + pathOfflineInspect: {roleAdmin, roleRequester, roleApprover, roleAuditor},
+	// Declaring bundles lost fails their sessions.
+	"POST " + pathOfflineSkip: {roleAdmin},
 }
 
 // rolesFor returns the roles that may use method and path.

@@ -67,6 +67,13 @@ func TestAPI_RolesDecideWhatAnOperatorMayDo(t *testing.T) {
 		{"alice", http.MethodPost, pathOperators, codeBadRequest},
 		{"alice", http.MethodPost, pathSign, codeForbidden},
 		{"bob", http.MethodGet, pathAuditEntry, codeForbidden},
+		{"bob", http.MethodPost, pathOfflineExport, codeBadRequest},
+		{"bob", http.MethodPost, pathOfflineImport, codeBadRequest},
+		{"bob", http.MethodPost, pathOfflineSkip, codeForbidden},
+		{"carol", http.MethodPost, pathOfflineImport, codeForbidden},
+		{"carol", http.MethodPost, pathOfflineExport, codeForbidden},
+		{"carol", http.MethodPost, pathOfflineInspect, codeBadRequest},
+		{"alice", http.MethodPost, pathOfflineSkip, codeBadRequest},
 		{"carol", http.MethodGet, pathAuditEntry, codeForbidden},
 		{"alice", http.MethodGet, pathAuditEntry, codeBadRequest}, // no ?seq=
 		{"bob", http.MethodPost, pathPoolTarget, codeForbidden},

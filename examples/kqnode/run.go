@@ -50,9 +50,13 @@ func loopbackAddr(addr string) error {
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", "kqnode run --home DIR --peers FILE --policy FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT] [flags]")
+	fs := newFlagSet("run", "kqnode run --home DIR --peers FILE --policy FILE [--listen MULTIADDR,...] [--api 127.0.0.1:PORT] [flags]\n       kqnode run --home DIR --offline --bundle-peers FILE,... --committee ID --policy FILE [flags]  (a cold site)")
 	homeDir := fs.String("home", "", "site home directory made by kqnode init (required)")
-	peersFile := fs.String("peers", "", "peer file: JSON list of {\"peer_id\", \"addrs\"} for every site of the committee (required)")
+	peersFile := fs.String("peers", "", "peer file: JSON list of {\"peer_id\", \"addrs\"} for every site of the committee reached over libp2p (required unless --offline)")
+	offlineMode := fs.Bool("offline", false, "a cold site: no libp2p host, no listening socket, nothing dialed; every other member is a bundle peer (--bundle-peers) and --peers is not taken")
+	bundlePeersFiles := fs.String("bundle-peers", "", "bundle identity files (each made by `kqnode offline identity` on a site) of the members reached by bundle files, comma-separated; a file may hold one identity or a JSON list")
+	committee := fs.String("committee", "", "with --bundle-peers: the committee ID every bundle names (a-z, 0-9, '.', '_', '-'), the same on every site")
+	bundleTTL := fs.Duration("bundle-ttl", 0, "with --bundle-peers: how long an exported bundle stays valid (0: 24h; at most 720h)")
 	policyFile := fs.String("policy", "", "this site's signing policy (policy/FORMAT.md; examples in examples/policies); without one the site runs but signs nothing")
 	listen := fs.String("listen", strings.Join(transport.DefaultListenAddrs, ","), "libp2p listen multiaddrs, comma-separated")
 	api := fs.String("api", "", "control API: empty (the default) for the Unix socket DIR/api.sock; 127.0.0.1:PORT or [::1]:PORT for TCP on loopback with TLS (port 0 picks a free port); the endpoint is written to DIR/api.json")
@@ -72,8 +76,14 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := fs.parse(args, stdout); err != nil {
 		return err
 	}
-	if *homeDir == "" || *peersFile == "" {
-		return usageErrorf("run: --home and --peers are required")
+	if *homeDir == "" || (*peersFile == "" && !*offlineMode) {
+		return usageErrorf("run: --home and --peers (or --offline with --bundle-peers) are required")
+	}
+	if *offlineMode && (*peersFile != "" || *bundlePeersFiles == "") {
+		return usageErrorf("run: --offline runs a cold site: give its committee with --bundle-peers, not --peers")
+	}
+	if (*bundlePeersFiles == "") != (*committee == "") {
+		return usageErrorf("run: --bundle-peers and --committee go together")
 	}
 	if *api != "" {
 		if err := loopbackAddr(*api); err != nil {
@@ -134,9 +144,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := checkPINSource(cfg.PINSource); err != nil {
 		return err
 	}
-	peers, err := loadPeers(*peersFile)
-	if err != nil {
-		return err
+	var peers []transport.Peer
+	if *peersFile != "" {
+		if peers, err = loadPeers(*peersFile); err != nil {
+			return err
+		}
+	}
+	var bundlePeers []keyquorum.BundlePeer
+	if *bundlePeersFiles != "" {
+		if bundlePeers, err = loadBundlePeers(*bundlePeersFiles); err != nil {
+			return err
+		}
 	}
 	var signing *policy.Policy
 	if *policyFile != "" {
@@ -185,7 +203,12 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		AllowNoTokenRNG: cfg.AllowNoTokenRNG,
 		SigningPolicy:   signing,
 		Peers:           peers,
-		ListenAddrs:     splitList(*listen),
+		BundlePeers:     bundlePeers,
+		BundleCommittee: *committee,
+		BundleTTL:       *bundleTTL,
+		// Every bundle must fit in one control-API request to be imported.
+		BundleMaxSize: maxBundleFile,
+		ListenAddrs:   splitList(*listen),
 		// A target of 0 on the command line means "no background work";
 		// the library's zero means "default".
 		PreParamsTarget:         max(*ppTarget, 1),

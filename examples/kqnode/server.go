@@ -67,6 +67,10 @@ func (s *server) handler() http.Handler {
 		{http.MethodPost, pathOperators, s.operatorsAdd},
 		{http.MethodPost, pathOperatorsRemove, s.operatorsRemove},
 		{http.MethodGet, pathAuditEntry, s.auditEntry},
+		{http.MethodPost, pathOfflineExport, s.offlineExport},
+		{http.MethodPost, pathOfflineImport, s.offlineImport},
+		{http.MethodPost, pathOfflineInspect, s.offlineInspect},
+		{http.MethodPost, pathOfflineSkip, s.offlineSkip},
 	} {
 		mux.HandleFunc(r.method+" "+r.path, r.h)
 		// Any other method on a known path: 405 with the JSON error body.
@@ -84,7 +88,8 @@ func (s *server) handler() http.Handler {
 			Error: fmt.Sprintf("no such endpoint %s: the API has %s",
 				truncate(req.URL.Path, 100), strings.Join([]string{pathStatus, pathKeygen, pathPresign, pathSign, pathSignPSBT,
 					pathSignEth, pathPlan, pathKeyLabel, pathReshare, pathReshareAccept, pathRotateSealKey, pathPreParamsGen,
-					pathPoolTarget, pathPoolDrain, pathBackup, pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry}, ", "))})
+					pathPoolTarget, pathPoolDrain, pathBackup, pathRequests, pathRequestsApprove, pathOperators, pathOperatorsRemove, pathAuditEntry,
+					pathOfflineExport, pathOfflineImport, pathOfflineInspect, pathOfflineSkip}, ", "))})
 	})
 	return s.authenticate(mux)
 }

@@ -105,7 +105,12 @@ func printStatus(w io.Writer, st *statusResult) {
 				state = "UNREACHABLE: " + oneLine(p.LastError)
 			}
 		}
-		state = map[bool]string{true: "connected, ", false: "no connection, "}[p.Connected] + state
+		if p.Bundles {
+			// Reached through files: "reachable" means queued for export.
+			state = fmt.Sprintf("bundle files, %d messages waiting for `kqnode offline export`", p.Pending)
+		} else {
+			state = map[bool]string{true: "connected, ", false: "no connection, "}[p.Connected] + state
+		}
 		if p.LastSeen != nil {
 			state += ", last message " + ago(*p.LastSeen)
 		}
