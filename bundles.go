@@ -456,6 +456,32 @@ func (n *Node) SkipBundles(ctx context.Context, from tss.PartyID, through uint64
 	return nil
 }
 
+// SkipSentBundles numbers the next bundle this site exports to to
+// through+1 (offline.Network.SkipSent). It is for a site whose store was
+// restored from a backup: the restored store remembers fewer bundles sent
+// than to accepted, to refuses the next ones as replayed, and its refusal
+// names the last bundle it accepted, which is through. Recorded in the
+// audit log (bundle.skip, with to) before it takes effect.
+func (n *Node) SkipSentBundles(ctx context.Context, to tss.PartyID, through uint64) error {
+	ctx, done, err := n.enter(ctx, false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	files, err := n.bundles()
+	if err != nil {
+		return err
+	}
+	if err := n.record(ctx, auditBundleSkip, map[string]string{"to": string(to), "through": fmt.Sprint(through)}); err != nil {
+		return fmt.Errorf("keyquorum: skip bundles to %s: %w", to, err)
+	}
+	if err := files.SkipSent(ctx, to, through); err != nil {
+		return fmt.Errorf("keyquorum: %w", err)
+	}
+	n.log.Warn("bundle numbers skipped after a restore", "to", string(to), "through", through)
+	return nil
+}
+
 // InspectBundle shows what a bundle is and asks, without importing it:
 // its header; whether its signature verifies under the sender's identity
 // key; and, for a bundle addressed to this site, every message type and

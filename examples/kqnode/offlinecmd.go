@@ -116,7 +116,10 @@ type offlineImportResult struct {
 }
 
 type offlineSkipRequest struct {
-	From    string `json:"from"`
+	// From names the peer whose bundles were lost; To, instead, the peer
+	// this site's next bundles go to, numbered after Through.
+	From    string `json:"from,omitempty"`
+	To      string `json:"to,omitempty"`
 	Through uint64 `json:"through"`
 }
 
@@ -224,11 +227,17 @@ func (s *server) offlineSkip(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if req.From == "" || req.Through == 0 {
-		s.fail(w, r, fmt.Errorf("%w: offline skip needs a peer (from) and a sequence number (through)", errBadRequest))
+	if (req.From == "") == (req.To == "") || req.Through == 0 {
+		s.fail(w, r, fmt.Errorf("%w: offline skip needs one peer (from, or to) and a sequence number (through)", errBadRequest))
 		return
 	}
-	if err := s.node.SkipBundles(r.Context(), tss.PartyID(req.From), req.Through); err != nil {
+	var err error
+	if req.From != "" {
+		err = s.node.SkipBundles(r.Context(), tss.PartyID(req.From), req.Through)
+	} else {
+		err = s.node.SkipSentBundles(r.Context(), tss.PartyID(req.To), req.Through)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -568,18 +577,19 @@ func hasFlag(args []string, name string) bool {
 
 // cmdOfflineSkip declares bundles from a peer lost.
 func cmdOfflineSkip(ctx context.Context, e *env, args []string) error {
-	f := newClientFlags("offline skip", "kqnode offline skip --home DIR --from PEER --through N")
-	from := f.String("from", "", "the bundle peer whose bundles were lost (required)")
-	through := f.Uint64("through", 0, "the last lost sequence number (required): the next bundle accepted from PEER is N+1")
+	f := newClientFlags("offline skip", "kqnode offline skip --home DIR (--from PEER | --to PEER) --through N")
+	from := f.String("from", "", "the bundle peer whose bundles were lost: the next bundle accepted from PEER is N+1")
+	to := f.String("to", "", "after a restore of this site's store, the bundle peer that refuses this site's bundles as replayed: the next bundle to PEER is numbered N+1, N being the last bundle PEER accepted (its error names it)")
+	through := f.Uint64("through", 0, "the sequence number to continue after (required)")
 	c, err := f.parse(e, args)
 	if err != nil {
 		return err
 	}
-	if *from == "" || *through == 0 || f.NArg() != 0 {
-		return usageErrorf("offline skip: --from and --through are required\nusage: %s", f.synopsis)
+	if (*from == "") == (*to == "") || *through == 0 || f.NArg() != 0 {
+		return usageErrorf("offline skip: one of --from and --to, and --through, are required\nusage: %s", f.synopsis)
 	}
 	var res offlineSkipRequest
-	if err := c.call(ctx, pathOfflineSkip, offlineSkipRequest{From: *from, Through: *through}, &res); err != nil {
+	if err := c.call(ctx, pathOfflineSkip, offlineSkipRequest{From: *from, To: *to, Through: *through}, &res); err != nil {
 		return err
 	}
 	return output(e, &res)
