@@ -166,10 +166,10 @@ type onlineRequest struct {
 	// otherwise.
 	evidence [][]byte
 	pool     string
-	epoch   uint64
-	pub     *secp256k1.PublicKey
-	tweak   *big.Int
-	order   []PartyID // signers in presignature order (by share ID)
+	epoch    uint64
+	pub      *secp256k1.PublicKey
+	tweak    *big.Int
+	order    []PartyID // signers in presignature order (by share ID)
 }
 
 func encodeOnline(ids []string, digests [][]byte) ([]byte, error) {
