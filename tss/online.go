@@ -37,6 +37,10 @@ type OnlineRequest struct {
 	PresignatureIDs []string
 	// Evidence is passed to every party's Policy.
 	Evidence []byte
+	// NoCoalescing makes a SignOnline call run a session of its own even
+	// when others for the same key, signer set and path run (see
+	// Config.NoOnlineCoalescing).
+	NoCoalescing bool
 }
 
 // SignOnline signs one digest with a ready GG20 presignature in one round
@@ -50,7 +54,7 @@ func (e *Engine) SignOnline(ctx context.Context, req OnlineRequest) (*Signature,
 	if len(req.Digests) != 1 {
 		return nil, fmt.Errorf("%w: SignOnline signs exactly one digest; use SignBatch", ErrBadRequest)
 	}
-	if !e.cfg.NoOnlineCoalescing && len(req.PresignatureIDs) == 0 {
+	if !e.cfg.NoOnlineCoalescing && !req.NoCoalescing && len(req.PresignatureIDs) == 0 {
 		return e.signCoalesced(ctx, req)
 	}
 	sigs, err := e.SignBatch(ctx, req)
