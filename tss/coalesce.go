@@ -35,6 +35,11 @@ import (
 // Two keep a session being answered while the next one is prepared.
 const coalesceInFlight = 2
 
+// maxCoalesced bounds the requests of one coalesced session, so that a
+// co-signer's answer, with a refusal of up to maxAnswerRefusal bytes for
+// each request, stays well within MaxPayloadSize.
+const maxCoalesced = 1024
+
 // maxCoalescedPayload bounds the proposal payload of a coalesced session,
 // well under maxProposalSize: requests with large evidence (a PSBT intent,
 // approvals) split into several sessions.
@@ -63,9 +68,12 @@ type onlineItem struct {
 	evidence []byte
 
 	lead chan []*onlineItem // receives the session this request is to run
-	done chan struct{}      // closed once sig or err is set
-	sig  *Signature
-	err  error
+	// leader is set, under the coalescer's lock, when the request is taken
+	// from the waiting ones to run the next session.
+	leader bool
+	done   chan struct{} // closed once sig or err is set
+	sig    *Signature
+	err    error
 }
 
 func (it *onlineItem) size() int { return 68 + len(it.evidence) }
@@ -163,14 +171,16 @@ func (e *Engine) signCoalesced(ctx context.Context, req OnlineRequest) (*Signatu
 		c.mu.Unlock()
 		return nil, fmt.Errorf("%w: online signing with key %s ended while waiting for the session ahead of it (%w); retry later", ErrBusy, req.KeyID, ctx.Err())
 	}
+	leader := it.leader
 	c.mu.Unlock()
-	// Taken into a session already: run it if it is this request's to
-	// run, for the others it carries.
-	select {
-	case batch := <-it.lead:
-		e.runCoalesced(key, spec, batch)
-	case <-it.done:
+	if !leader {
+		// Taken into a session that another request runs: that session
+		// goes on for the others it carries, without this one's caller.
+		return nil, fmt.Errorf("tss: online signing with key %s: %w after it went into a session, which goes on and may use up its presignature", req.KeyID, ctx.Err())
 	}
+	// This request is to run the session it was taken into, for the
+	// others it carries.
+	e.runCoalesced(key, spec, <-it.lead)
 	return it.sig, it.err
 }
 
@@ -202,12 +212,13 @@ func (e *Engine) runCoalesced(key string, spec PoolSpec, items []*onlineItem) {
 		return
 	}
 	n, size := 0, 0
-	for n < len(g.pending) && n < MaxOnlineBatch && (n == 0 || size+g.pending[n].size() <= maxCoalescedPayload) {
+	for n < len(g.pending) && n < maxCoalesced && (n == 0 || size+g.pending[n].size() <= maxCoalescedPayload) {
 		size += g.pending[n].size()
 		n++
 	}
 	next := slices.Clone(g.pending[:n])
 	g.pending = slices.Delete(g.pending, 0, n)
+	next[0].leader = true
 	c.mu.Unlock()
 	next[0].lead <- next
 }
@@ -216,6 +227,11 @@ func (e *Engine) runCoalesced(key string, spec PoolSpec, items []*onlineItem) {
 // of the first request's context and ends when every request's context
 // has ended, as no request alone may stop the others'.
 func itemsContext(items []*onlineItem) (context.Context, func()) {
+	if len(items) == 1 {
+		// A lone request's session ends as its context does, with its
+		// error (a deadline stays a deadline).
+		return items[0].ctx, func() {}
+	}
 	ctx, cancel := context.WithCancel(context.WithoutCancel(items[0].ctx))
 	var left atomic.Int64
 	left.Store(int64(len(items)))
