@@ -297,7 +297,8 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // BenchmarkWaitingRequestMemory measures what a GG20 request costs while
-// it waits for an initiator slot (see Config.MaxSessionsPerPeer): the
+// it waits for an initiator slot (see Config.MaxSessionsPerPeer), each
+// request in a session of its own (OnlineRequest.NoCoalescing): the
 // co-signer holds the sessions that have a slot in its Policy, b.N further
 // requests wait, and the growth of the heap and of goroutine stacks over
 // b.N is reported as bytes/waiting.
@@ -336,7 +337,9 @@ func BenchmarkWaitingRequestMemory(b *testing.B) {
 	sign := func(wg *sync.WaitGroup, i int) {
 		wg.Go(func() {
 			d := sha256.Sum256([]byte("waiting " + strconv.Itoa(i)))
-			_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
+			// Each in a session of its own: requests that would share one
+			// wait for the sessions ahead instead, without a slot.
+			_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}, NoCoalescing: true})
 			if err != nil && (i < running || !errors.Is(err, tss.ErrNoPresignature)) {
 				b.Error(err)
 			}
