@@ -95,8 +95,12 @@ func TestNode_ConcurrentGG20RequestsShareSessions(t *testing.T) {
 		}
 		rs[sigs[i].R] = true
 	}
-	if st := eng.CoalesceStats(); st.Sessions != 3 || st.Largest != waiting {
-		t.Fatalf("coalescing at a: %+v; want the %d waiting requests in one session", st, waiting)
+	st, err := a.node.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := st.Coalescing; cs == nil || cs.Sessions != 3 || cs.Requests != 2+waiting || cs.Largest != waiting || cs.Waiting != 0 {
+		t.Fatalf("a's status, coalescing: %+v; want the %d waiting requests in one session", cs, waiting)
 	}
 	// b authorized each request on its own and logged it, all before it
 	// logged the one use of their presignatures.
