@@ -250,11 +250,11 @@ type schnorrShare struct {
 }
 
 func (s *schnorrShare) info() *SchnorrKeyInfo {
-	return &SchnorrKeyInfo{ID: s.keyID, Scheme: s.scheme, PublicKey: groupKey(s.scheme, s.share.PublicKey()), Threshold: s.threshold, Parties: slices.Clone(s.parties)}
+	return &SchnorrKeyInfo{ID: s.keyID, Scheme: s.scheme, PublicKey: schnorrGroupKey(s.scheme, s.share.PublicKey()), Threshold: s.threshold, Parties: slices.Clone(s.parties)}
 }
 
-// groupKey is the 32-byte public key of a scheme: x-only for BIP-340.
-func groupKey(scheme Scheme, pub *frost.PublicKey) []byte {
+// schnorrGroupKey is the 32-byte public key of a scheme: x-only for BIP-340.
+func schnorrGroupKey(scheme Scheme, pub *frost.PublicKey) []byte {
 	if scheme == SchemeBIP340 {
 		if x, err := pub.XOnly(); err == nil {
 			return x
