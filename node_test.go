@@ -74,7 +74,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	os.Setenv("SOFTHSM2_CONF", tokenDir.ConfPath)
-	const n = 28
+	const n = 40
 	tokens = make(chan *softhsm.Token, n)
 	for range n {
 		tok, err := tokenDir.CreateToken()
