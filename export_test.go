@@ -61,6 +61,3 @@ func RecordAuditDetail(ctx context.Context, n *Node, typ string, fields map[stri
 func OpenAuditDetail(ctx context.Context, n *Node, id string, sealed []byte) ([]byte, error) {
 	return n.details.Open(ctx, id, sealed)
 }
-
-// EngineOf returns n's engine, for tests that read its counters.
-func EngineOf(n *Node) *tss.Engine { return n.eng }

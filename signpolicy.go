@@ -302,11 +302,6 @@ func (n *Node) checkProposal(ctx context.Context, p *tss.Proposal) (*tss.Proposa
 		return nil, err
 	}
 	sid := p.SessionID()
-	if batch, _, _, ok := p.BatchItem(); ok {
-		// One request of a coalesced session, decided on its own: its
-		// audit entry names the session that carries it.
-		sid = batch
-	}
 	a, err := n.authorize(ctx, p.Initiator, hex.EncodeToString(sid[:]), p.KeyID, p.Path, digests, p.Evidence)
 	if err != nil {
 		n.log.Warn("signing session refused", "initiator", string(p.Initiator), "key", p.KeyID, "op", string(p.Op), "err", err.Error())

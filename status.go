@@ -51,9 +51,6 @@ type Status struct {
 	Network *NetworkStats `json:"network,omitempty"`
 	// Engine counts protocol messages the engine dropped, by reason.
 	Engine *tss.Stats `json:"engine,omitempty"`
-	// Coalescing counts the GG20 requests initiated here that shared
-	// online sessions, and those waiting for the next one now.
-	Coalescing *tss.CoalesceStats `json:"coalescing,omitempty"`
 	// EngineError says why the protocol engine stopped, if it did.
 	EngineError string `json:"engine_error,omitempty"`
 	// Entropy describes where the site's secrets draw their randomness.
@@ -219,8 +216,6 @@ func (n *Node) Status(ctx context.Context) (*Status, error) {
 	}
 	es := n.eng.Stats()
 	st.Engine = &es
-	cs := n.eng.CoalesceStats()
-	st.Coalescing = &cs
 	st.Peers = n.net.status()
 	for _, p := range st.Peers {
 		if p.Reachable != nil && *p.Reachable {

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -217,75 +216,6 @@ func BenchmarkSignConcurrent2of3(b *testing.B) {
 	}
 }
 
-// BenchmarkSignOnlineConcurrent2of3 measures GG20 online signing with
-// several requests at once, all from the same initiator of a 2-of-3
-// committee in one process (memnet, SoftHSM2 stores): each request a
-// SignOnline call of its own, as a signing service's callers make them,
-// with coalescing (requests that arrive while sessions run share the next
-// one) or each request in a session of its own (alone). One operation is
-// one round of concurrent requests; sig/s is signatures per second of wall
-// time, p50-ms and p99-ms the latency of one request. Presigning is done
-// with the timer stopped.
-//
-//	go test -run '^$' -bench SignOnlineConcurrent2of3 -benchtime 2x ./tss/
-func BenchmarkSignOnlineConcurrent2of3(b *testing.B) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
-	defer cancel()
-	c, info, signers := presigned2of3(ctx, b, 1)
-	a := c.Parties[0].Engine
-	d0 := sha256.Sum256([]byte("warm-up"))
-	if _, err := a.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d0[:]}}); err != nil {
-		b.Fatal(err)
-	}
-	next := 0
-	for _, n := range []int{1, 32} {
-		for _, alone := range []bool{false, true} {
-			name := "coalesce"
-			if alone {
-				name = "alone"
-			}
-			b.Run(name+"/concurrent="+strconv.Itoa(n), func(b *testing.B) {
-				var lat []time.Duration
-				var wall time.Duration
-				for b.Loop() {
-					b.StopTimer()
-					if _, err := a.Presign(ctx, tss.PresignRequest{KeyID: info.ID, Signers: signers, Count: n}); err != nil {
-						b.Fatal(err)
-					}
-					errs := make(chan error, n)
-					took := make([]time.Duration, n)
-					var wg sync.WaitGroup
-					b.StartTimer()
-					start := time.Now()
-					for i := range n {
-						next++
-						d := sha256.Sum256([]byte("online concurrent " + strconv.Itoa(next)))
-						wg.Go(func() {
-							t0 := time.Now()
-							_, err := a.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}, NoCoalescing: alone})
-							took[i] = time.Since(t0)
-							if err != nil {
-								errs <- err
-							}
-						})
-					}
-					wg.Wait()
-					wall += time.Since(start)
-					close(errs)
-					for err := range errs {
-						b.Fatal(err)
-					}
-					lat = append(lat, took...)
-				}
-				slices.Sort(lat)
-				b.ReportMetric(float64(len(lat))/wall.Seconds(), "sig/s")
-				b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-				b.ReportMetric(float64(lat[(len(lat)*99)/100].Microseconds())/1000, "p99-ms")
-			})
-		}
-	}
-}
-
 // cpuTime returns the user and system CPU time this process has used.
 func cpuTime(b *testing.B) time.Duration {
 	b.Helper()
@@ -297,8 +227,7 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // BenchmarkWaitingRequestMemory measures what a GG20 request costs while
-// it waits for an initiator slot (see Config.MaxSessionsPerPeer), each
-// request in a session of its own (OnlineRequest.NoCoalescing): the
+// it waits for an initiator slot (see Config.MaxSessionsPerPeer): the
 // co-signer holds the sessions that have a slot in its Policy, b.N further
 // requests wait, and the growth of the heap and of goroutine stacks over
 // b.N is reported as bytes/waiting.
@@ -337,9 +266,7 @@ func BenchmarkWaitingRequestMemory(b *testing.B) {
 	sign := func(wg *sync.WaitGroup, i int) {
 		wg.Go(func() {
 			d := sha256.Sum256([]byte("waiting " + strconv.Itoa(i)))
-			// Each in a session of its own: requests that would share one
-			// wait for the sessions ahead instead, without a slot.
-			_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}, NoCoalescing: true})
+			_, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d[:]}})
 			if err != nil && (i < running || !errors.Is(err, tss.ErrNoPresignature)) {
 				b.Error(err)
 			}

@@ -144,15 +144,6 @@ type Config struct {
 	// presignatures only once it has its slot); at most 1024 wait, and a
 	// request that cannot wait fails with ErrBusy.
 	MaxSessionsPerPeer int
-	// NoOnlineCoalescing makes every SignOnline call run its own online
-	// session. By default, SignOnline requests for one key, signer set and
-	// path that arrive while two sessions for them run already wait for
-	// one of those to end and then leave together in one session: one
-	// proposal, one HSM ledger update and one answer per co-signer for all
-	// of them, each request still decided, answered and failed on its own
-	// (see Proposal.BatchItem). A request that finds fewer sessions running
-	// leaves at once.
-	NoOnlineCoalescing bool
 	// Logger receives structured logs; it never gets secrets. Default: none.
 	Logger *slog.Logger
 	// Rand is the randomness source of every secret the engine makes. It

@@ -50,7 +50,6 @@ type Engine struct {
 	precomp    precompCache
 	metas      metaCache
 	verifiers  verifierCache
-	coalesce   coalescer
 }
 
 // Bounds on what other parties can make the engine hold. They are far above
@@ -485,10 +484,6 @@ func (e *Engine) sessionOpFor(prop *Proposal) (sessionOp, error) {
 func (e *Engine) check(ctx context.Context, prop *Proposal, op sessionOp) error {
 	if err := op.check(ctx); err != nil {
 		return err
-	}
-	if o, ok := op.(*onlineSession); ok && o.req.evidence != nil {
-		// Each request of a coalesced session is decided on its own.
-		return o.checkItems(ctx, e.cfg.Policy)
 	}
 	if e.cfg.Policy != nil {
 		if err := e.cfg.Policy(ctx, prop); err != nil {

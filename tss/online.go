@@ -37,25 +37,13 @@ type OnlineRequest struct {
 	PresignatureIDs []string
 	// Evidence is passed to every party's Policy.
 	Evidence []byte
-	// NoCoalescing makes a SignOnline call run a session of its own even
-	// when others for the same key, signer set and path run (see
-	// Config.NoOnlineCoalescing).
-	NoCoalescing bool
 }
 
 // SignOnline signs one digest with a ready GG20 presignature in one round
-// trip. See SignBatch. Concurrent calls for the same key, signer set and
-// path share sessions under load (see Config.NoOnlineCoalescing): each
-// gets its own signature or its own error, and each is shown to every
-// party's Policy on its own with its own Evidence (see
-// Proposal.BatchItem). A call that names its presignature (PresignatureIDs)
-// runs a session of its own.
+// trip. See SignBatch.
 func (e *Engine) SignOnline(ctx context.Context, req OnlineRequest) (*Signature, error) {
 	if len(req.Digests) != 1 {
 		return nil, fmt.Errorf("%w: SignOnline signs exactly one digest; use SignBatch", ErrBadRequest)
-	}
-	if !e.cfg.NoOnlineCoalescing && !req.NoCoalescing && len(req.PresignatureIDs) == 0 {
-		return e.signCoalesced(ctx, req)
 	}
 	sigs, err := e.SignBatch(ctx, req)
 	if err != nil {
@@ -149,31 +137,23 @@ type onlineSession struct {
 	// consumed is how many presignatures the initiator consumed (they are
 	// gone whatever happens next).
 	consumed int
-
-	// Of a coalesced session (see onlineitems.go):
-	refused []error                  // this party's own refusal of each request, set by checkItems
-	answers map[PartyID][]itemAnswer // the other signers' answers, at the initiator
-	errs    []error                  // each request's failure, once verifyItems ran
 }
 
 var _ oneShotOp = (*onlineSession)(nil)
 
 func newOnlineSession(e *Engine, prop *Proposal, reserved bool) *onlineSession {
-	return &onlineSession{e: e, prop: prop, reserved: reserved, shares: make(map[PartyID][]*big.Int), answers: make(map[PartyID][]itemAnswer)}
+	return &onlineSession{e: e, prop: prop, reserved: reserved, shares: make(map[PartyID][]*big.Int)}
 }
 
 // onlineRequest is a checked online proposal.
 type onlineRequest struct {
 	ids     []string
 	digests [][32]byte
-	// evidence is each request's own evidence in a coalesced session, nil
-	// otherwise.
-	evidence [][]byte
-	pool     string
-	epoch    uint64
-	pub      *secp256k1.PublicKey
-	tweak    *big.Int
-	order    []PartyID // signers in presignature order (by share ID)
+	pool    string
+	epoch   uint64
+	pub     *secp256k1.PublicKey
+	tweak   *big.Int
+	order   []PartyID // signers in presignature order (by share ID)
 }
 
 func encodeOnline(ids []string, digests [][]byte) ([]byte, error) {
@@ -221,13 +201,9 @@ func (e *Engine) checkOnline(ctx context.Context, prop *Proposal) (*onlineReques
 	if len(prop.NewParties) != 0 || len(prop.OldParties) != 0 || prop.Threshold != 0 || prop.Count != 0 || prop.Epoch != 0 {
 		return nil, fmt.Errorf("%w: online signing takes only signers, path and digests", ErrBadRequest)
 	}
-	pl, err := decodeOnlinePayload(prop.Payload)
+	ids, digests, err := decodeOnline(prop.Payload)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	ids, digests := pl.ids, pl.digests
-	if pl.evidence != nil && len(prop.Evidence) != 0 {
-		return nil, fmt.Errorf("%w: a coalesced online session carries each request's evidence, not one for all", ErrBadRequest)
 	}
 	km, err := e.meta(ctx, prop.KeyID)
 	if err != nil {
@@ -245,7 +221,7 @@ func (e *Engine) checkOnline(ctx context.Context, prop *Proposal) (*onlineReques
 	if err != nil {
 		return nil, err
 	}
-	r := &onlineRequest{ids: ids, digests: digests, evidence: pl.evidence, pub: pub}
+	r := &onlineRequest{ids: ids, digests: digests, pub: pub}
 	for _, d := range digests {
 		m := new(big.Int).SetBytes(d[:])
 		if m.Mod(m, secp256k1.S256().N).Sign() == 0 {
@@ -343,9 +319,6 @@ func (o *onlineSession) newProtocol(context.Context) (protocol, error) {
 // respond, on a participant, consumes the presignatures and returns this
 // party's signature shares.
 func (o *onlineSession) respond(ctx context.Context) ([]byte, error) {
-	if o.req.evidence != nil {
-		return o.respondItems(ctx)
-	}
 	sts, shares, err := o.e.signShares(ctx, o.req, false)
 	if err != nil {
 		return nil, err
@@ -361,15 +334,9 @@ func (o *onlineSession) respond(ctx context.Context) ([]byte, error) {
 
 // event describes the session's presignatures for Config.Presignatures.
 func (o *onlineSession) event(c PresignatureChange) PresignatureEvent {
-	return o.eventFor(o.req, c)
-}
-
-// eventFor describes the presignatures of r, part of the session's
-// request, for Config.Presignatures.
-func (o *onlineSession) eventFor(r *onlineRequest, c PresignatureChange) PresignatureEvent {
 	ev := PresignatureEvent{Change: c, Session: o.prop.SessionID(), Spec: o.prop.poolSpec()}
-	if r != nil {
-		ev.Pool, ev.Epoch, ev.IDs, ev.Digests = r.pool, r.epoch, r.ids, r.digests
+	if o.req != nil {
+		ev.Pool, ev.Epoch, ev.IDs, ev.Digests = o.req.pool, o.req.epoch, o.req.ids, o.req.digests
 	}
 	return ev
 }
@@ -426,9 +393,6 @@ func (o *onlineSession) consumedCount() int {
 // report decodes and keeps one signer's shares; a malformed answer is
 // blamed on its sender.
 func (o *onlineSession) report(from PartyID, payload []byte) error {
-	if o.req.evidence != nil {
-		return o.reportItems(from, payload)
-	}
 	shares, err := decodeShares(payload, len(o.req.ids))
 	if err != nil {
 		return &CulpritError{Op: OpOnline, Parties: []PartyID{from}, Round: gg20.RoundOnline, Reason: fmt.Errorf("%w: %v", ErrMalformedMessage, err)}
@@ -442,9 +406,6 @@ func (o *onlineSession) report(from PartyID, payload []byte) error {
 // verify combines and checks every signature and blames the signers of
 // bad shares.
 func (o *onlineSession) verify() error {
-	if o.req.evidence != nil {
-		return o.verifyItems()
-	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	defer clearStored(o.sts)
@@ -460,31 +421,10 @@ func (o *onlineSession) verify() error {
 }
 
 // combineAll adds the signature shares of every digest and checks each
-// signature (see combineEach); it fails on the first error that names no
-// culprit and otherwise names the signers of bad shares.
+// signature, on all cores, with the key's gg20.Verifier when it is ready
+// (see verifierCache) or else dcrd's ECDSA verifier; it derives the
+// recovery ID from R and names the signers of bad shares.
 func (e *Engine) combineAll(r *onlineRequest, pss []gg20.Stored, own []*big.Int, shares map[PartyID][]*big.Int) ([]*Signature, []PartyID, error) {
-	sigs, blames, errs := e.combineEach(r, pss, own, shares, nil)
-	var blamed []PartyID
-	for i := range pss {
-		if errs[i] != nil {
-			return nil, nil, errs[i]
-		}
-		for _, p := range blames[i] {
-			if !slices.Contains(blamed, p) {
-				blamed = append(blamed, p)
-			}
-		}
-	}
-	slices.Sort(blamed)
-	return sigs, blamed, nil
-}
-
-// combineEach adds the signature shares of every digest not skipped and
-// checks each signature, on all cores, with the key's gg20.Verifier when
-// it is ready (see verifierCache) or else dcrd's ECDSA verifier; it
-// derives the recovery ID from R. For each digest it returns the
-// signature, or the signers of bad shares (sorted), or another error.
-func (e *Engine) combineEach(r *onlineRequest, pss []gg20.Stored, own []*big.Int, shares map[PartyID][]*big.Int, skip []bool) ([]*Signature, [][]PartyID, []error) {
 	self := e.net.Self()
 	pub := r.pub.SerializeCompressed()
 	verifier := e.verifiers.ready(pub)
@@ -507,10 +447,6 @@ func (e *Engine) combineEach(r *onlineRequest, pss []gg20.Stored, own []*big.Int
 			} else {
 				in[j] = shares[p][i]
 			}
-			if in[j] == nil {
-				errs[i] = fmt.Errorf("%w: no signature share of %s for signature %d", ErrProtocol, p, i)
-				return
-			}
 		}
 		var rr, ss *big.Int
 		var recID byte
@@ -524,11 +460,10 @@ func (e *Engine) combineEach(r *onlineRequest, pss []gg20.Stored, own []*big.Int
 			var ce *gg20.CulpritError
 			if errors.As(err, &ce) {
 				for _, j := range ce.Culprits {
-					if j >= 0 && j < len(r.order) && !slices.Contains(blames[i], r.order[j]) {
+					if j >= 0 && j < len(r.order) {
 						blames[i] = append(blames[i], r.order[j])
 					}
 				}
-				slices.Sort(blames[i])
 				return
 			}
 			errs[i] = fmt.Errorf("%w: %w", ErrProtocol, err)
@@ -539,13 +474,7 @@ func (e *Engine) combineEach(r *onlineRequest, pss []gg20.Stored, own []*big.Int
 		ss.FillBytes(sig.S[:])
 		sigs[i] = sig
 	}
-	todo := make([]int, 0, len(pss))
-	for i := range pss {
-		if skip == nil || !skip[i] {
-			todo = append(todo, i)
-		}
-	}
-	workers := min(runtime.GOMAXPROCS(0), len(todo))
+	workers := min(runtime.GOMAXPROCS(0), len(pss))
 	var wg sync.WaitGroup
 	next := make(chan int)
 	for w := 0; w < workers; w++ {
@@ -557,12 +486,24 @@ func (e *Engine) combineEach(r *onlineRequest, pss []gg20.Stored, own []*big.Int
 			}
 		}()
 	}
-	for _, i := range todo {
+	for i := range pss {
 		next <- i
 	}
 	close(next)
 	wg.Wait()
-	return sigs, blames, errs
+	var blamed []PartyID
+	for i := range pss {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
+		}
+		for _, p := range blames[i] {
+			if !slices.Contains(blamed, p) {
+				blamed = append(blamed, p)
+			}
+		}
+	}
+	slices.Sort(blamed)
+	return sigs, blamed, nil
 }
 
 // verifierCache keeps gg20.Verifiers for the keys signed under lately,

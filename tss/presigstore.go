@@ -412,18 +412,6 @@ func (e *Engine) storeBatch(ctx context.Context, pool, keyID string, epoch uint6
 // reserve picks n ready presignatures of pool (oldest first) and marks them
 // in use so no concurrent session picks them too.
 func (e *Engine) reserve(ctx context.Context, pool string, n int) ([]string, error) {
-	return e.reserveMin(ctx, pool, n, n)
-}
-
-// reserveUpTo is reserve for up to n presignatures: it reserves as many as
-// are ready, at least one.
-func (e *Engine) reserveUpTo(ctx context.Context, pool string, n int) ([]string, error) {
-	return e.reserveMin(ctx, pool, n, 1)
-}
-
-// reserveMin reserves up to n ready presignatures of pool, failing with
-// ErrNoPresignature when fewer than least are ready.
-func (e *Engine) reserveMin(ctx context.Context, pool string, n, least int) ([]string, error) {
 	x := e.presigs
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -439,7 +427,7 @@ func (e *Engine) reserveMin(ctx context.Context, pool string, n, least int) ([]s
 			out = append(out, id)
 		}
 	}
-	if len(out) < least {
+	if len(out) < n {
 		return nil, fmt.Errorf("%w: %d of %d ready in this pool; presign more", ErrNoPresignature, len(out), n)
 	}
 	for _, id := range out {

@@ -76,10 +76,6 @@ type Proposal struct {
 	Evidence []byte `json:"evidence,omitempty"`
 	// Nonce is the initiator's 32 fresh random bytes.
 	Nonce [32]byte `json:"nonce"`
-
-	// item is set on the view of one request of a coalesced online
-	// session that a Policy is shown (see BatchItem).
-	item *itemOf
 }
 
 // maxProposalSize bounds an encoded proposal.
@@ -215,11 +211,11 @@ func (p *Proposal) SigningDigests() ([][32]byte, error) {
 		}
 		return [][32]byte{[32]byte(p.Payload)}, nil
 	case OpOnline:
-		pl, err := decodeOnlinePayload(p.Payload)
+		_, digests, err := decodeOnline(p.Payload)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 		}
-		return pl.digests, nil
+		return digests, nil
 	}
 	return nil, nil
 }

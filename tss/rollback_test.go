@@ -65,9 +65,7 @@ func TestGG20_RestoredStoreCannotReleaseASecondShare(t *testing.T) {
 		return []*tss.Message{m}
 	})
 	d1 := sha256.Sum256([]byte("withdrawal 1"))
-	// In the first form of the online payload (one evidence for all
-	// digests), which replayOnline rewrites.
-	sig1, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d1[:]}, NoCoalescing: true})
+	sig1, err := a.Engine.SignOnline(ctx, tss.OnlineRequest{KeyID: info.ID, Signers: signers, Digests: [][]byte{d1[:]}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -296,8 +296,6 @@ func renderLoad(b *strings.Builder, r Results) {
 	runs := []struct{ title, name string }{
 		{"GG20, 2 initiators at once, each from its own pool", loadGG20Two},
 		{"GG20, 1 initiator, the same number of requests", loadGG20One},
-		{"GG20, 2 initiators, each request in a session of its own", loadGG20TwoAlone},
-		{"GG20, 1 initiator, each request in a session of its own", loadGG20OneAlone},
 		{"GG18, all at once", many},
 		{"GG18, one at a time", loadGG18One},
 	}
@@ -335,10 +333,7 @@ func renderLoad(b *strings.Builder, r Results) {
 		"a request that then failed, *busy* the requests refused for lack of room, *cores* the CPU time of the three " +
 		"processes over the wall time (at the machine's core count it is full). An initiator runs at most " +
 		"half of `MaxSessionsPerPeer` sessions at once with each co-signer (8 by default); its other requests wait for a " +
-		"slot, holding nothing, so that no co-signer refuses one after the initiator consumed its presignature. GG20 requests " +
-		"that arrive while two online sessions with the same co-signers run wait for one to end and leave together in " +
-		"the next (coalesced: one proposal, one HSM ledger update and one answer per co-signer); the *session of its own* " +
-		"rows turn that off.\n\n")
+		"slot, holding nothing, so that no co-signer refuses one after the initiator consumed its presignature.\n\n")
 	table(b, []string{"Run", "signed", "signatures/s", "p50 ms", "p99 ms", "burned", "busy", "cores", "peak RSS MiB, sites 0 / 1 / 2"}, rows)
 }
 

@@ -240,11 +240,7 @@ func Verdicts(r Results) []Verdict {
 const (
 	loadGG20Two = benchLoad + "/proto=gg20/initiators=2"
 	loadGG20One = benchLoad + "/proto=gg20/initiators=1"
-	// The same runs with every request in an online session of its own,
-	// not coalesced with the requests that arrive with it.
-	loadGG20TwoAlone = loadGG20Two + "/alone"
-	loadGG20OneAlone = loadGG20One + "/alone"
-	loadGG18One      = benchLoad + "/proto=gg18/concurrent=1"
+	loadGG18One = benchLoad + "/proto=gg18/concurrent=1"
 )
 
 // loadGG18Many returns the name of the load benchmark's concurrent GG18

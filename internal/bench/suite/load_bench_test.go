@@ -218,8 +218,6 @@ func loadMeasure(b *testing.B, d *driver.Deployment, key string, reqs []party.Re
 // each site in its own process over libp2p: GG20 online signatures from
 // two initiators at once (KQBENCH_LOAD_GG20 requests each, default 50, all
 // at once, each from its own pool), the same number from one initiator,
-// both again with each request in an online session of its own (alone)
-// instead of coalesced with the requests that arrive with it,
 // GG18 signatures all at once (KQBENCH_LOAD_GG18, default 20) and the
 // same GG18 signatures one at a time. One operation is one such run;
 // the metrics are described at loadRun.report.
@@ -233,10 +231,6 @@ func BenchmarkLoad(b *testing.B) {
 		return party.Request{Op: party.OpOnline, Party: site, KeyID: key, Parties: signers, KeyPath: loadPath,
 			Seed: loadSeed, Count: n, Concurrent: n}
 	}
-	alone := func(r party.Request) party.Request {
-		r.Alone = true
-		return r
-	}
 	cases := []struct {
 		name       string
 		initiators []int
@@ -244,8 +238,6 @@ func BenchmarkLoad(b *testing.B) {
 	}{
 		{"proto=gg20/initiators=2", loadInitiators, []party.Request{online(0, per), online(1, per)}},
 		{"proto=gg20/initiators=1", loadInitiators[:1], []party.Request{online(0, len(loadInitiators)*per)}},
-		{"proto=gg20/initiators=2/alone", loadInitiators, []party.Request{alone(online(0, per)), alone(online(1, per))}},
-		{"proto=gg20/initiators=1/alone", loadInitiators[:1], []party.Request{alone(online(0, len(loadInitiators)*per))}},
 		{"proto=gg18/concurrent=" + strconv.Itoa(gg18), nil, []party.Request{
 			{Op: party.OpSign, Party: 0, KeyID: key, Parties: signers, Seed: loadGG18Seed, Count: gg18, Concurrent: gg18}}},
 		{"proto=gg18/concurrent=1", nil, []party.Request{

@@ -464,7 +464,7 @@ func (srv *server) handle(ctx context.Context, req *Request, resp *Response) err
 		}
 		return err
 	case OpOnline:
-		or := tss.OnlineRequest{KeyID: req.KeyID, Signers: parties, Path: req.KeyPath, NoCoalescing: req.Alone}
+		or := tss.OnlineRequest{KeyID: req.KeyID, Signers: parties, Path: req.KeyPath}
 		if req.Concurrent > 0 && !req.Batch {
 			concurrently(ctx, req, resp, func(ctx context.Context, i int) error {
 				one := or

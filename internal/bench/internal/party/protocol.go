@@ -100,10 +100,6 @@ type Request struct {
 	First int    `json:"first,omitempty"`
 	// Batch signs all Count digests in one online round (SignBatch).
 	Batch bool `json:"batch,omitempty"`
-	// Alone, for concurrent online requests, runs each in a session of its
-	// own (tss.OnlineRequest.NoCoalescing) instead of letting the ones that
-	// arrive together share sessions.
-	Alone bool `json:"alone,omitempty"`
 	// Concurrent, for sign and online without Batch, runs the Count
 	// requests with up to Concurrent of them at once, each a request of
 	// its own as a service's callers make them. Every request is tried: a
