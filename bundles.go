@@ -437,23 +437,7 @@ func bundleFields(info *BundleInfo) map[string]string {
 // sequence through lost (offline.Network.Skip), for an import stopped by
 // offline.ErrOutOfOrder: the sessions they carried fail.
 func (n *Node) SkipBundles(ctx context.Context, from tss.PartyID, through uint64) error {
-	ctx, done, err := n.enter(ctx, false)
-	if err != nil {
-		return err
-	}
-	defer done()
-	files, err := n.bundles()
-	if err != nil {
-		return err
-	}
-	if err := n.record(ctx, auditBundleSkip, map[string]string{"from": string(from), "through": fmt.Sprint(through)}); err != nil {
-		return fmt.Errorf("keyquorum: skip bundles from %s: %w", from, err)
-	}
-	if err := files.Skip(ctx, from, through); err != nil {
-		return fmt.Errorf("keyquorum: %w", err)
-	}
-	n.log.Warn("bundles declared lost", "from", string(from), "through", through)
-	return nil
+	return n.skipBundles(ctx, "from", from, through, (*offline.Network).Skip, "bundles declared lost")
 }
 
 // SkipSentBundles numbers the next bundle this site exports to to
@@ -463,6 +447,13 @@ func (n *Node) SkipBundles(ctx context.Context, from tss.PartyID, through uint64
 // names the last bundle it accepted, which is through. Recorded in the
 // audit log (bundle.skip, with to) before it takes effect.
 func (n *Node) SkipSentBundles(ctx context.Context, to tss.PartyID, through uint64) error {
+	return n.skipBundles(ctx, "to", to, through, (*offline.Network).SkipSent, "bundle numbers skipped after a restore")
+}
+
+// skipBundles records a skip of the channel from or to peer (dir) in the
+// audit log, then applies it.
+func (n *Node) skipBundles(ctx context.Context, dir string, peer tss.PartyID, through uint64,
+	skip func(*offline.Network, context.Context, tss.PartyID, uint64) error, logMsg string) error {
 	ctx, done, err := n.enter(ctx, false)
 	if err != nil {
 		return err
@@ -472,13 +463,13 @@ func (n *Node) SkipSentBundles(ctx context.Context, to tss.PartyID, through uint
 	if err != nil {
 		return err
 	}
-	if err := n.record(ctx, auditBundleSkip, map[string]string{"to": string(to), "through": fmt.Sprint(through)}); err != nil {
-		return fmt.Errorf("keyquorum: skip bundles to %s: %w", to, err)
+	if err := n.record(ctx, auditBundleSkip, map[string]string{dir: string(peer), "through": fmt.Sprint(through)}); err != nil {
+		return fmt.Errorf("keyquorum: skip bundles %s %s: %w", dir, peer, err)
 	}
-	if err := files.SkipSent(ctx, to, through); err != nil {
+	if err := skip(files, ctx, peer, through); err != nil {
 		return fmt.Errorf("keyquorum: %w", err)
 	}
-	n.log.Warn("bundle numbers skipped after a restore", "to", string(to), "through", through)
+	n.log.Warn(logMsg, dir, string(peer), "through", through)
 	return nil
 }
 
